@@ -1,0 +1,79 @@
+"""Training clips: random fixed-length clips from the shapes world or from a set of video files.
+
+Both sources yield uint8 clips (t h w c) drawn with a caller-given numpy Generator, so a trainer
+that seeds the generator by step resumes on exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
+
+
+def video_paths(source: str | Path) -> list[Path]:
+    """Videos named by `source`: a folder (searched recursively) or a text manifest of paths
+    (one a line, relative to the manifest; blank lines and `#` comments skipped).
+
+    Raises:
+        FileNotFoundError: `source` or a listed file does not exist.
+        ValueError: no video found.
+    """
+    source = Path(source)
+    if source.is_dir():
+        paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    elif source.is_file():
+        lines = [line.strip() for line in source.read_text().splitlines()]
+        paths = [source.parent / line for line in lines if line and not line.startswith("#")]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"manifest {str(source)!r} lists missing file {str(missing[0])!r}")
+    else:
+        raise FileNotFoundError(f"video source {str(source)!r} is neither a folder nor a manifest file")
+    if not paths:
+        raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) found in {str(source)!r}")
+    return paths
+
+
+class ShapesClips:
+    """Random clips of the shapes world (`split` of its attribute combinations)."""
+
+    def __init__(self, *, frames: int, size: int = 64, split: str = "train") -> None:
+        self.frames, self.size, self.split = frames, size, split
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """-> uint8 (frames, size, size, 3)."""
+        from arvid.data.shapes import render, sample_attributes
+
+        attrs = sample_attributes(rng, self.split)
+        return render(attrs, frames=self.frames, seed=int(rng.integers(2**31)), size=self.size).video
+
+
+class FileClips:
+    """Random clips from video files, resized and center-cropped to `size`. Files shorter than
+    `frames` are skipped; if none is long enough, the first `sample` call says so."""
+
+    def __init__(self, source: str | Path, *, frames: int, size: int) -> None:
+        from arvid.data.video import probe_video
+
+        self.frames, self.size = frames, size
+        self.paths = video_paths(source)
+        self.lengths = [probe_video(p).frames for p in self.paths]
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """-> uint8 (frames, size, size, 3)."""
+        from arvid.data.video import read_video
+
+        usable = [i for i, n in enumerate(self.lengths) if n >= self.frames]
+        if not usable:
+            raise ValueError(f"no video in the source has {self.frames} frames (longest: {max(self.lengths)})")
+        index = usable[int(rng.integers(len(usable)))]
+        start = int(rng.integers(self.lengths[index] - self.frames + 1))
+        clip = read_video(self.paths[index], size=self.size, start_frame=start, max_frames=self.frames)
+        if len(clip) < self.frames:  # frame counts from container headers can be estimates
+            clip = read_video(self.paths[index], size=self.size, max_frames=self.frames)
+        if len(clip) < self.frames:
+            raise ValueError(f"{str(self.paths[index])!r} yields {len(clip)} frames, fewer than {self.frames}")
+        return clip

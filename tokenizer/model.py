@@ -1,0 +1,298 @@
+"""`VideoTokenizer`: MAGVIT-v2-style causal 3D conv encoder, quantizer and decoder.
+
+Einops legend: b batch, c channels (3 for RGB), t frames, h height, w width; primed names
+(t', h', w') are latent sizes. Videos inside the model are float `b c t h w` in [-1, 1].
+Codes are int64 `b t' h' w'`; `t = 1 + temporal_factor * (t' - 1)`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from arvid.configs import ConfigError, load_config, to_dict
+from arvid.data.checkpoint import atomic_folder, load_tensors, resolve_checkpoint, save_tensors, write_json
+from arvid.tokenizer.config import TokenizerConfig
+from arvid.tokenizer.layers import CausalCache, CausalConv3d, Downsample, FrameGroupNorm, ResBlock, Upsample
+from arvid.tokenizer.quantizer import Quantizer, QuantizerOutput
+
+
+class TokenizerOutput(NamedTuple):
+    """What a training forward returns: `reconstruction` (b c t h w) and the quantizer's output."""
+
+    reconstruction: Tensor
+    quantized: QuantizerOutput
+
+
+class Encoder(nn.Module):
+    """Video (b 3 t h w) -> latents (b d t' h' w'), causal in time."""
+
+    def __init__(self, config: TokenizerConfig) -> None:
+        super().__init__()
+        self.patch = config.patch_size
+        widths = [config.channels * m for m in config.channel_multipliers]
+        self.conv_in = CausalConv3d(3 * self.patch**2, widths[0])
+        self.blocks = nn.ModuleList()
+        for level, width in enumerate(widths):
+            for _ in range(config.res_blocks):
+                self.blocks.append(ResBlock(width, width, config.norm_groups))
+            if level + 1 < len(widths):
+                self.blocks.append(Downsample(width, widths[level + 1], config.time_downsample[level]))
+        self.blocks.append(ResBlock(widths[-1], widths[-1], config.norm_groups))
+        self.norm_out = FrameGroupNorm(config.norm_groups, widths[-1])
+        self.conv_out = CausalConv3d(widths[-1], config.latent_channels)
+
+    def forward(self, video: Tensor, cache: CausalCache) -> Tensor:
+        # Space-to-depth first: full-resolution 3D convs would cost most of the compute on
+        # details a patch-wise linear map can carry (as Cosmos-Tokenizer's input wavelets do).
+        x = rearrange(video, "b c t (h p1) (w p2) -> b (c p1 p2) t h w", p1=self.patch, p2=self.patch)
+        x = self.conv_in(x, cache)
+        for block in self.blocks:
+            x = block(x, cache)
+        return self.conv_out(F.silu(self.norm_out(x)), cache)
+
+
+class Decoder(nn.Module):
+    """Codes (b d t' h' w') -> video (b 3 t h w), causal in time."""
+
+    def __init__(self, config: TokenizerConfig) -> None:
+        super().__init__()
+        self.patch = config.patch_size
+        widths = [config.channels * m for m in config.channel_multipliers]
+        self.conv_in = CausalConv3d(config.latent_channels, widths[-1])
+        self.blocks = nn.ModuleList([ResBlock(widths[-1], widths[-1], config.norm_groups)])
+        for level in reversed(range(len(widths))):
+            for _ in range(config.decoder_res_blocks):
+                self.blocks.append(ResBlock(widths[level], widths[level], config.norm_groups))
+            if level > 0:
+                self.blocks.append(Upsample(widths[level], widths[level - 1], config.time_downsample[level - 1]))
+        self.norm_out = FrameGroupNorm(config.norm_groups, widths[0])
+        self.conv_out = CausalConv3d(widths[0], 3 * self.patch**2)
+
+    def forward(self, codes: Tensor, cache: CausalCache) -> Tensor:
+        x = self.conv_in(codes, cache)
+        for block in self.blocks:
+            x = block(x, cache)
+        x = self.conv_out(F.silu(self.norm_out(x)), cache)
+        return rearrange(x, "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=self.patch, p2=self.patch)
+
+
+class VideoTokenizer(nn.Module):
+    """Causal 3D VQ tokenizer: videos to discrete codes and back.
+
+    `forward` is the training entry; `encode` / `decode` are the inference API (no gradients);
+    `streaming_encoder()` / `streaming_decoder()` work one latent frame at a time and give the
+    same result as whole clips. Images are one-frame videos.
+    """
+
+    def __init__(self, config: TokenizerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.quantizer = Quantizer(config)
+        self.decoder = Decoder(config)
+
+    @property
+    def codebook_size(self) -> int:
+        return self.config.codebook_size
+
+    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """(t', h', w') of the codes for a `frames x height x width` video.
+
+        Raises:
+            ValueError: `frames` is not `1 + temporal_factor * k`, or a side is not a multiple of
+                the spatial factor.
+        """
+        tf, sf = self.config.temporal_factor, self.config.spatial_factor
+        if frames < 1 or (frames - 1) % tf:
+            raise ValueError(f"expected 1 + {tf}k frames (1, {1 + tf}, {1 + 2 * tf}, ...), got {frames}")
+        if height < sf or width < sf or height % sf or width % sf:
+            raise ValueError(f"expected height and width that are multiples of {sf}, got {height}x{width}")
+        return 1 + (frames - 1) // tf, height // sf, width // sf
+
+    def video_frames(self, latent_frames: int) -> int:
+        """Number of video frames decoded from `latent_frames` latent frames."""
+        return 1 + self.config.temporal_factor * (latent_frames - 1)
+
+    def forward(self, video: Tensor) -> TokenizerOutput:
+        """Training pass: video (b 3 t h w) in [-1, 1] -> reconstruction (b 3 t h w) and quantizer terms."""
+        self._check_video(video)
+        quantized = self.quantizer(self.encoder(video, CausalCache()))
+        return TokenizerOutput(self.decoder(quantized.codes, CausalCache()), quantized)
+
+    @torch.no_grad()
+    def encode(self, video: Tensor) -> Tensor:
+        """Video (b 3 t h w) float in [-1, 1] -> codes (b t' h' w') int64.
+
+        Raises:
+            ValueError: wrong rank, channels, frame count or spatial size.
+        """
+        self._check_video(video)
+        return self.quantizer(self.encoder(video, CausalCache())).indices
+
+    @torch.no_grad()
+    def decode(self, codes: Tensor) -> Tensor:
+        """Codes (b t' h' w') -> video (b 3 t h w) float in [-1, 1], t = 1 + temporal_factor (t' - 1).
+
+        Raises:
+            ValueError: not 4-D, not integer, or a code outside [0, codebook_size).
+        """
+        self._check_codes(codes)
+        return self.decoder(self.quantizer.indices_to_codes(codes), CausalCache()).clamp(-1, 1)
+
+    def encode_file(self, path: str, *, max_frames: int | None = None, fps: float | None = None) -> Tensor:
+        """Read a video file, resize and center-crop it to `image_size`, keep the longest `1 + 4k`
+        prefix (at most `max_frames`) and encode it: -> codes (1 t' h' w').
+
+        Raises:
+            arvid.data.video.VideoReadError: the file cannot be read as a video.
+        """
+        from arvid.data.video import read_video
+
+        frames = read_video(path, size=self.config.image_size, max_frames=max_frames, fps=fps)
+        usable = 1 + (len(frames) - 1) // self.config.temporal_factor * self.config.temporal_factor
+        return self.encode(frames_to_video(frames[:usable]).to(self._device()))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> VideoTokenizer:
+        """Rebuild a tokenizer from a folder with `config.json` and `model.safetensors`, in eval mode.
+
+        Raises:
+            FileNotFoundError: no checkpoint folder at `path`.
+            ValueError: the config or weights do not describe a `VideoTokenizer`.
+        """
+        folder = resolve_checkpoint(path)
+        try:
+            config = load_config(TokenizerConfig, folder / "config.json")
+        except ConfigError as err:
+            raise ValueError(f"{str(folder)!r} does not hold a tokenizer config: {err}") from err
+        model = cls(config)
+        model.load_weights(folder)
+        return model.to(device).eval()
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write `config.json` and `model.safetensors` to the folder `path`, atomically."""
+        with atomic_folder(path) as staging:
+            self.write_files(staging)
+
+    def write_files(self, folder: Path) -> None:
+        """Write `config.json` and `model.safetensors` into an existing folder (for trainers that
+        add their own files to a checkpoint)."""
+        write_json(folder / "config.json", to_dict(self.config))
+        save_tensors(folder / "model.safetensors", self.state_dict())
+
+    def load_weights(self, folder: str | Path) -> None:
+        """Load `model.safetensors` from a checkpoint folder whose `config.json` matches this model.
+
+        Raises:
+            ValueError: the checkpoint's architecture differs from this model's.
+        """
+        folder = resolve_checkpoint(folder)
+        saved = json.loads((Path(folder) / "config.json").read_text())
+        ours = to_dict(self.config)
+        diff = sorted(k for k in set(saved) | set(ours) if saved.get(k) != ours.get(k))
+        if diff:
+            raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {diff[0]} is "
+                             f"{saved.get(diff[0])!r} there and {ours.get(diff[0])!r} here")
+        state = load_tensors(Path(folder) / "model.safetensors", self._device())
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"checkpoint {str(folder)!r} does not match the model: "
+                             f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+
+    def streaming_encoder(self) -> StreamingEncoder:
+        """A fresh `StreamingEncoder` over this model."""
+        return StreamingEncoder(self)
+
+    def streaming_decoder(self) -> StreamingDecoder:
+        """A fresh `StreamingDecoder` over this model."""
+        return StreamingDecoder(self)
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _check_video(self, video: Tensor) -> None:
+        if video.ndim != 5 or video.shape[1] != 3:
+            raise ValueError(f"expected a video of shape (b, 3, t, h, w), got {tuple(video.shape)}")
+        if not video.is_floating_point():
+            raise ValueError(f"expected a float video in [-1, 1], got dtype {video.dtype}")
+        self.latent_shape(*video.shape[2:])
+
+    def _check_codes(self, codes: Tensor) -> None:
+        if codes.ndim != 4:
+            raise ValueError(f"expected codes of shape (b, t', h', w'), got {tuple(codes.shape)}")
+        if codes.is_floating_point() or codes.dtype == torch.bool:
+            raise ValueError(f"expected integer codes, got dtype {codes.dtype}")
+        if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
+            raise ValueError(
+                f"codes must lie in [0, {self.codebook_size}), got values in [{int(codes.min())}, {int(codes.max())}]"
+            )
+
+
+class StreamingEncoder:
+    """Encodes a video a few frames at a time: first the first frame alone, then
+    `temporal_factor` frames per call; each call returns the one latent frame they complete,
+    codes (b 1 h' w'), equal to the matching slice of `VideoTokenizer.encode` on the whole clip."""
+
+    def __init__(self, tokenizer: VideoTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.cache = CausalCache()
+        self.latent_frames = 0
+
+    @torch.no_grad()
+    def push(self, frames: Tensor) -> Tensor:
+        """Frames (b 3 n h w) in [-1, 1], n = 1 on the first call, then `temporal_factor` -> codes (b 1 h' w').
+
+        Raises:
+            ValueError: wrong number of frames for this step, or a malformed video.
+        """
+        expected = 1 if self.latent_frames == 0 else self.tokenizer.config.temporal_factor
+        if frames.ndim != 5 or frames.shape[2] != expected:
+            raise ValueError(f"step {self.latent_frames} expects (b, 3, {expected}, h, w) frames, got {tuple(frames.shape)}")
+        self.tokenizer._check_video(frames[:, :, :1])
+        self.latent_frames += 1
+        return self.tokenizer.quantizer(self.tokenizer.encoder(frames, self.cache)).indices
+
+
+class StreamingDecoder:
+    """Decodes codes one latent frame at a time with cached causal context: the first latent frame
+    gives 1 video frame, each later one `temporal_factor` frames, equal to the matching frames of
+    `VideoTokenizer.decode` on all codes at once. Memory stays constant however long the stream."""
+
+    def __init__(self, tokenizer: VideoTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.cache = CausalCache()
+
+    @torch.no_grad()
+    def push(self, codes: Tensor) -> Tensor:
+        """Codes (b n h' w') for the next n latent frames -> video (b 3 frames h w) in [-1, 1].
+
+        Raises:
+            ValueError: malformed codes (see `VideoTokenizer.decode`).
+        """
+        self.tokenizer._check_codes(codes)
+        return self.tokenizer.decoder(self.tokenizer.quantizer.indices_to_codes(codes), self.cache).clamp(-1, 1)
+
+
+def frames_to_video(frames) -> Tensor:
+    """uint8 frames (t h w c), numpy or torch -> float video (1 c t h w) in [-1, 1]."""
+    frames = torch.as_tensor(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected frames of shape (t, h, w, 3), got {tuple(frames.shape)}")
+    return rearrange(frames.float() / 127.5 - 1.0, "t h w c -> 1 c t h w")
+
+
+def video_to_frames(video: Tensor) -> Tensor:
+    """Float video (c t h w) or (1 c t h w) in [-1, 1] -> uint8 frames (t h w c) on the CPU."""
+    if video.ndim == 5:
+        if video.shape[0] != 1:
+            raise ValueError(f"expected one video, got a batch of {video.shape[0]}")
+        video = video[0]
+    frames = ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return rearrange(frames, "c t h w -> t h w c").cpu()

@@ -1,0 +1,258 @@
+"""Training of the video tokenizer: `train_tokenizer(run_config)`.
+
+One process, CPU or one CUDA device (bf16 autocast there). Checkpoints are atomic folders that
+`VideoTokenizer.from_pretrained` reads directly; `resume=True` continues from the last one on
+exactly the batches the interrupted run would have drawn (batches are seeded by step).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from arvid.configs import to_dict
+from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
+                                   resolve_checkpoint, save_tensors, write_json)
+from arvid.data.clips import FileClips, ShapesClips
+from arvid.data.images import frame_strip, save_png
+from arvid.metrics import codebook_usage, psnr, ssim
+from arvid.tokenizer import losses
+from arvid.tokenizer.config import TokenizerConfig
+from arvid.tokenizer.discriminator import Discriminator3d
+from arvid.tokenizer.model import VideoTokenizer, frames_to_video, video_to_frames
+
+
+@dataclass(kw_only=True)
+class TokenizerTrainConfig:
+    """How to train a tokenizer. `data` is "shapes" or a folder / manifest of videos."""
+
+    data: str = "shapes"
+    out_dir: str = "runs/tokenizer"
+    clip_frames: int = 9
+    batch_size: int = 4
+    steps: int = 4000
+    max_minutes: float | None = None
+    lr: float = 5e-4
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    entropy_weight: float = 0.1
+    commitment_weight: float = 0.25
+    adversarial_weight: float = 0.0
+    adversarial_start_step: int = 2000
+    lecam_weight: float = 0.001
+    perceptual_weight: float = 0.0
+    perceptual_weights: str | None = None
+    eval_every: int = 500
+    eval_videos: int = 16
+    eval_frames: int = 17
+    checkpoint_every: int = 250
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be positive")
+        if self.perceptual_weight > 0 and not self.perceptual_weights:
+            raise ValueError("perceptual_weight > 0 needs perceptual_weights: a local path to VGG16 safetensors")
+
+
+@dataclass(kw_only=True)
+class TokenizerRunConfig:
+    """A whole run: the architecture (`model`) and how to train it (`train`)."""
+
+    model: TokenizerConfig = field(default_factory=TokenizerConfig)
+    train: TokenizerTrainConfig = field(default_factory=TokenizerTrainConfig)
+
+
+def pick_device(name: str) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; anything else is passed to `torch.device`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def learning_rate(step: int, cfg: TokenizerTrainConfig) -> float:
+    """Linear warm-up, then cosine decay to `min_lr_ratio * lr` at the last step."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def heldout_eval_clips(config: TokenizerRunConfig) -> list[np.ndarray]:
+    """The fixed evaluation set: `eval_videos` shapes clips of held-out attribute combinations."""
+    source = ShapesClips(frames=config.train.eval_frames, size=config.model.image_size, split="heldout")
+    rng = np.random.default_rng(10_000 + config.train.seed)
+    return [source.sample(rng) for _ in range(config.train.eval_videos)]
+
+
+def evaluate(model: VideoTokenizer, clips: list[np.ndarray]) -> dict[str, float]:
+    """Mean PSNR / SSIM (per video, over all frames) and codebook usage on uint8 clips (t h w c)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    scores, similarity, codes = [], [], []
+    for clip in clips:
+        video = frames_to_video(clip).to(device)
+        indices = model.encode(video)
+        recon = model.decode(indices)
+        scores.append(psnr(recon, video).item())
+        similarity.append(ssim(recon, video).item())
+        codes.append(indices.flatten().cpu())
+    model.train(was_training)
+    usage = codebook_usage(torch.cat(codes), model.codebook_size)
+    return {"psnr": float(np.mean(scores)), "ssim": float(np.mean(similarity)),
+            "codebook_usage": usage.usage, "codebook_perplexity": usage.perplexity}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path:
+    """Train a tokenizer as `config` says; returns the checkpoint folder.
+
+    Raises:
+        ValueError: `resume` with a checkpoint of another architecture.
+        TrainingDiverged: a non-finite loss (the message names the step).
+    """
+    cfg = config.train
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    out_dir = Path(cfg.out_dir)
+    ckpt_dir = out_dir / "checkpoint"
+    torch.manual_seed(cfg.seed)
+
+    model = VideoTokenizer(config.model).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    adversarial = cfg.adversarial_weight > 0
+    discriminator = Discriminator3d().to(device) if adversarial else None
+    lecam = losses.LeCAMRegularizer().to(device) if adversarial else None
+    disc_optimizer = (torch.optim.AdamW(discriminator.parameters(), lr=cfg.lr, betas=cfg.betas)
+                      if discriminator is not None else None)
+    perceptual = losses.PerceptualLoss(cfg.perceptual_weights).to(device) if cfg.perceptual_weight > 0 else None
+
+    step = 0
+    if resume:
+        step = _load_training_state(ckpt_dir, config, model, optimizer, discriminator, disc_optimizer)
+        print(f"resumed from {ckpt_dir} at step {step}")
+
+    if cfg.data == "shapes":
+        source = ShapesClips(frames=cfg.clip_frames, size=config.model.image_size)
+    else:
+        source = FileClips(cfg.data, frames=cfg.clip_frames, size=config.model.image_size)
+    eval_clips = heldout_eval_clips(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "run_config.json").write_text(json.dumps(to_dict(config), indent=2) + "\n")
+
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    started = time.monotonic()
+    recent_codes: list[torch.Tensor] = []
+    bar = tqdm(total=cfg.steps, initial=step, desc="tokenizer", dynamic_ncols=True)
+    model.train()
+    while step < cfg.steps:
+        if cfg.max_minutes is not None and time.monotonic() - started > 60 * cfg.max_minutes:
+            bar.write(f"time budget of {cfg.max_minutes} min reached at step {step}")
+            break
+        tick = time.monotonic()
+        rng = np.random.default_rng([cfg.seed, step])
+        batch = torch.cat([frames_to_video(source.sample(rng)) for _ in range(cfg.batch_size)]).to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+
+        with autocast:
+            out = model(batch)
+            recon_loss = losses.reconstruction_loss(out.reconstruction.float(), batch)
+            loss = recon_loss + losses.quantizer_loss(out.quantized, entropy_weight=cfg.entropy_weight,
+                                                      commitment_weight=cfg.commitment_weight)
+            if perceptual is not None:
+                loss = loss + cfg.perceptual_weight * perceptual(out.reconstruction.float(), batch)
+            use_gan = discriminator is not None and step >= cfg.adversarial_start_step
+            if use_gan:
+                loss = loss + cfg.adversarial_weight * losses.generator_adversarial_loss(discriminator(out.reconstruction))
+        if not torch.isfinite(loss):
+            bar.close()
+            raise TrainingDiverged(f"non-finite loss {loss.item()} at step {step}; last good checkpoint: {ckpt_dir}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+
+        if use_gan:
+            with autocast:
+                real_logits = discriminator(batch)
+                fake_logits = discriminator(out.reconstruction.detach())
+                disc_loss = (losses.discriminator_hinge_loss(real_logits, fake_logits)
+                             + cfg.lecam_weight * lecam(real_logits.float(), fake_logits.float()))
+            disc_optimizer.zero_grad(set_to_none=True)
+            disc_loss.backward()
+            disc_optimizer.step()
+
+        step += 1
+        recent_codes = (recent_codes + [out.quantized.indices.detach().flatten().cpu()])[-50:]
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{psnr(out.reconstruction.detach(), batch).mean().item():.1f}",
+                        usage=f"{codebook_usage(torch.cat(recent_codes), model.codebook_size).usage:.3f}",
+                        clips_s=f"{cfg.batch_size / (time.monotonic() - tick):.1f}")
+
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            _evaluate_and_log(model, eval_clips, out_dir, step, bar)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            _save_training_state(ckpt_dir, model, optimizer, step, discriminator, disc_optimizer)
+    bar.close()
+    _save_training_state(ckpt_dir, model, optimizer, step, discriminator, disc_optimizer)
+    return ckpt_dir
+
+
+def _evaluate_and_log(model: VideoTokenizer, clips: list[np.ndarray], out_dir: Path, step: int, bar: tqdm) -> None:
+    result = {"step": step, **evaluate(model, clips)}
+    with open(out_dir / "eval.jsonl", "a") as log:
+        log.write(json.dumps(result) + "\n")
+    bar.write(f"step {step}: held-out PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}, "
+              f"codebook usage {result['codebook_usage']:.3f}")
+    model.eval()
+    device = next(model.parameters()).device
+    recon = video_to_frames(model.decode(model.encode(frames_to_video(clips[0]).to(device)))).numpy()
+    model.train()
+    save_png(out_dir / "samples" / f"step_{step:06d}.png", frame_strip([clips[0], recon]))
+
+
+def _save_training_state(ckpt_dir: Path, model: VideoTokenizer, optimizer: torch.optim.Optimizer, step: int,
+                         discriminator: torch.nn.Module | None, disc_optimizer: torch.optim.Optimizer | None) -> None:
+    with atomic_folder(ckpt_dir) as staging:
+        model.write_files(staging)
+        tensors, meta = optimizer_state_to_files(optimizer.state_dict())
+        save_tensors(staging / "optimizer.safetensors", tensors)
+        state = {"step": step, "optimizer": meta}
+        if discriminator is not None:
+            save_tensors(staging / "discriminator.safetensors", discriminator.state_dict())
+            disc_tensors, disc_meta = optimizer_state_to_files(disc_optimizer.state_dict())
+            save_tensors(staging / "discriminator_optimizer.safetensors", disc_tensors)
+            state["discriminator_optimizer"] = disc_meta
+        write_json(staging / "trainer_state.json", state)
+
+
+def _load_training_state(ckpt_dir: Path, config: TokenizerRunConfig, model: VideoTokenizer,
+                         optimizer: torch.optim.Optimizer, discriminator: torch.nn.Module | None,
+                         disc_optimizer: torch.optim.Optimizer | None) -> int:
+    folder = resolve_checkpoint(ckpt_dir)
+    model.load_weights(folder)  # raises ValueError on another architecture
+    state = json.loads((folder / "trainer_state.json").read_text())
+    optimizer.load_state_dict(optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"), state["optimizer"]))
+    if discriminator is not None and (folder / "discriminator.safetensors").is_file():
+        discriminator.load_state_dict(load_tensors(folder / "discriminator.safetensors"))
+        disc_optimizer.load_state_dict(optimizer_state_from_files(
+            load_tensors(folder / "discriminator_optimizer.safetensors"), state["discriminator_optimizer"]))
+    return int(state["step"])

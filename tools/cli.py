@@ -1,0 +1,40 @@
+"""The `arvid` command. Each subcommand lives in its own module of `arvid.tools` with
+`add_arguments(parser)` and `run(args) -> int`; this file only wires them up."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module in arvid.tools, one-line help)
+SUBCOMMANDS = {
+    "train-tokenizer": ("train_tokenizer", "train a video tokenizer (shapes world or your videos)"),
+    "eval-tokenizer": ("eval_tokenizer", "PSNR, SSIM and codebook use of a tokenizer checkpoint"),
+    "tokenize": ("tokenize", "encode a video file into codes (.npy)"),
+    "detokenize": ("detokenize", "decode codes (.npy) into a video file"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arvid", description="Autoregressive video generation.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(f"arvid.tools.{module_name}")
+        command = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args._run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

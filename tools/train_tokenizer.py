@@ -1,0 +1,43 @@
+"""Train a video tokenizer. Example:
+
+    arvid train-tokenizer --config tiny train.steps=200 train.out_dir=runs/tok
+
+`--config` takes a shipped preset name (tiny, base) or a YAML path; `key=value` overrides follow.
+Writes checkpoints (atomic folders), eval.jsonl and sample strips under train.out_dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from arvid.configs import ConfigError, load_config, preset_path
+from arvid.tools.errors import fail
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--config", default="tiny", help="preset name (tiny, base) or path to a YAML file")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in train.out_dir")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.steps=100 model.channels=16")
+
+
+def resolve_preset(config: str, family: str) -> Path:
+    """A YAML path as given, or a shipped preset `<family>/<config>`."""
+    path = Path(config)
+    return path if path.suffix in (".yaml", ".yml") or path.exists() else preset_path(f"{family}/{config}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from arvid.tokenizer.train import TokenizerRunConfig, TrainingDiverged, train_tokenizer
+
+    try:
+        config = load_config(TokenizerRunConfig, resolve_preset(args.config, "tokenizer"), args.overrides)
+    except ConfigError as err:
+        return fail(str(err))
+    try:
+        folder = train_tokenizer(config, resume=args.resume)
+    except (FileNotFoundError, ValueError, TrainingDiverged) as err:
+        return fail(str(err))
+    print(f"checkpoint: {folder}")
+    return 0
