@@ -311,7 +311,8 @@ def _read_objects(
     frame_index = np.arange(count)[:, None, None]
     rows = (origin_y[:, None] + np.arange(window))[:, :, None]
     cols = (origin_x[:, None] + np.arange(window))[:, None, :]
-    pixels, distance, blob = pixels[frame_index, rows, cols], distance[frame_index, rows, cols], blob[frame_index, rows, cols]
+    pixels = pixels[frame_index, rows, cols]  # (n, window, window, 3)
+    distance, blob = distance[frame_index, rows, cols], blob[frame_index, rows, cols]
 
     # Colour: median of the blob's farthest-from-background pixels.
     flat_distance = np.where(blob, distance, -np.inf).reshape(count, -1)

@@ -37,7 +37,7 @@ ATTRIBUTE_NAMES = ("shape", "colour", "size", "direction", "speed", "background"
 
 # Saturated colours kept a little inside [0, 255]: additive noise on a generated or corrupted
 # video is then not clipped on one side only, which would bias a detector's colour estimate.
-# The closest object pair is yellow/orange at RGB distance 102, far above what blur or noise moves
+# The closest object pair is yellow/orange at RGB distance 93, far above what blur or noise moves
 # the median colour of an object's interior.
 COLOUR_RGB: dict[str, tuple[int, int, int]] = {
     "red": (230, 30, 30),
@@ -393,15 +393,22 @@ def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64) ->
         ShapesClip with video (frames, size, size, 3) uint8 and positions, velocities (frames, 2).
 
     Raises:
-        ValueError: frames < 1, or `size` too small for the object to travel NO_BOUNCE_FRAMES steps.
+        ValueError: frames < 1, or size < 16.
     """
     if frames < 1:
         raise ValueError(f"frames={frames} must be >= 1")
+    if size < 16:
+        # A small object would be 3 px across; the detector needs a few pixels of it.
+        raise ValueError(f"size={size} must be >= 16")
     radius = object_radius(attrs.size, size)
     speed = speed_px(attrs.speed, size)
+    # Radii and speeds scale with the frame, so there is always room: 64 - 22 px >= 16 steps of 2 px.
+    # The check keeps that true if the constants change.
     room = size - 2.0 * radius
     if room < NO_BOUNCE_FRAMES * speed:
-        raise ValueError(f"size={size} leaves {room:.1f} px of travel, less than {NO_BOUNCE_FRAMES} steps of {speed} px")
+        raise ValueError(
+            f"size={size} leaves {room:.1f} px of travel, less than {NO_BOUNCE_FRAMES} steps of {speed} px"
+        )
     unit_x, unit_y = DIRECTION_VECTORS[attrs.direction]
     velocity_x, velocity_y = speed * unit_x, speed * unit_y
     rng = np.random.default_rng(seed)

@@ -60,3 +60,11 @@ class Quantizer(nn.Module):
         if self.kind == "lfq":
             return self.lfq.indices_to_codes(indices)
         return self.fsq.indices_to_codes(indices)
+
+    def codes_to_indices(self, codes: Tensor) -> Tensor:
+        """(b d t h w) quantized codes -> (b t h w) integer codes; inverse of `indices_to_codes`."""
+        if self.kind == "lfq":
+            bits = (codes > 0).long()
+            weights = 2 ** torch.arange(bits.shape[1] - 1, -1, -1, device=codes.device)
+            return torch.einsum("bdthw,d->bthw", bits, weights)
+        return self.fsq.codes_to_indices(codes.movedim(1, -1)).long()

@@ -22,11 +22,12 @@ from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_
                                    resolve_checkpoint, save_tensors, write_json)
 from arvid.data.clips import FileClips, ShapesClips
 from arvid.data.images import frame_strip, save_png
-from arvid.metrics import codebook_usage, psnr, ssim
+from arvid.metrics import codebook_usage, psnr
 from arvid.tokenizer import losses
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.discriminator import Discriminator3d
-from arvid.tokenizer.model import VideoTokenizer, frames_to_video, video_to_frames
+from arvid.tokenizer.evaluate import evaluate, reconstruct
+from arvid.tokenizer.model import VideoTokenizer, frames_to_video
 
 
 @dataclass(kw_only=True)
@@ -95,25 +96,6 @@ def heldout_eval_clips(config: TokenizerRunConfig) -> list[np.ndarray]:
     source = ShapesClips(frames=config.train.eval_frames, size=config.model.image_size, split="heldout")
     rng = np.random.default_rng(10_000 + config.train.seed)
     return [source.sample(rng) for _ in range(config.train.eval_videos)]
-
-
-def evaluate(model: VideoTokenizer, clips: list[np.ndarray]) -> dict[str, float]:
-    """Mean PSNR / SSIM (per video, over all frames) and codebook usage on uint8 clips (t h w c)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    scores, similarity, codes = [], [], []
-    for clip in clips:
-        video = frames_to_video(clip).to(device)
-        indices = model.encode(video)
-        recon = model.decode(indices)
-        scores.append(psnr(recon, video).item())
-        similarity.append(ssim(recon, video).item())
-        codes.append(indices.flatten().cpu())
-    model.train(was_training)
-    usage = codebook_usage(torch.cat(codes), model.codebook_size)
-    return {"psnr": float(np.mean(scores)), "ssim": float(np.mean(similarity)),
-            "codebook_usage": usage.usage, "codebook_perplexity": usage.perplexity}
 
 
 class TrainingDiverged(RuntimeError):
@@ -223,10 +205,9 @@ def _evaluate_and_log(model: VideoTokenizer, clips: list[np.ndarray], out_dir: P
     bar.write(f"step {step}: held-out PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}, "
               f"codebook usage {result['codebook_usage']:.3f}")
     model.eval()
-    device = next(model.parameters()).device
-    recon = video_to_frames(model.decode(model.encode(frames_to_video(clips[0]).to(device)))).numpy()
+    recon = reconstruct(model, clips[0]).frames
     model.train()
-    save_png(out_dir / "samples" / f"step_{step:06d}.png", frame_strip([clips[0], recon]))
+    save_png(out_dir / "samples" / f"step_{step:06d}.png", frame_strip([clips[0][: len(recon)], recon]))
 
 
 def _save_training_state(ckpt_dir: Path, model: VideoTokenizer, optimizer: torch.optim.Optimizer, step: int,

@@ -11,8 +11,8 @@ import sys
 SUBCOMMANDS = {
     "train-tokenizer": ("train_tokenizer", "train a video tokenizer (shapes world or your videos)"),
     "eval-tokenizer": ("eval_tokenizer", "PSNR, SSIM and codebook use of a tokenizer checkpoint"),
-    "tokenize": ("tokenize", "encode a video file into codes (.npy)"),
-    "detokenize": ("detokenize", "decode codes (.npy) into a video file"),
+    "tokenize": ("tokenize_file", "encode a video file into codes (.npy)"),
+    "detokenize": ("detokenize_file", "decode codes (.npy) into a video file"),
 }
 
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs arvid (editable, with the dev extras) into the current Python environment.
+#
+# A machine without torch gets the CPU build pinned here (`pip install torch==2.13.0` takes the
+# CPU wheel that lies on this project's machines); letting pip resolve a bare `torch` would pull
+# the newest CUDA build and gigabytes of CUDA packages. A machine that already has torch, a CUDA
+# build for example, keeps it: arvid's own requirement (torch>=2.4) is then already satisfied.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+  "$PYTHON" -m pip install --quiet "torch==2.13.0"
+fi
+"$PYTHON" -m pip install --quiet -e ".[dev]"
+"$PYTHON" -c "import arvid, torch; print(f'arvid {arvid.__version__} with torch {torch.__version__}')"

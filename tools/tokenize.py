@@ -1,5 +1,0 @@
-"""TODO"""
-def add_arguments(p):
-    pass
-def run(a):
-    return 1
