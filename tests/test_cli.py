@@ -1,0 +1,82 @@
+"""The tokenizer's subcommands: round trips and bad input (clear message, exit code 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from arvid.data.video import read_video, write_video
+from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+from arvid.tools.cli import build_parser, main
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    config = TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4, codebook_bits=6)
+    folder = tmp_path_factory.mktemp("ckpt") / "tokenizer"
+    VideoTokenizer(config).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    frames = np.zeros((11, 48, 48, 3), np.uint8)
+    frames[:, 10:30, 10:30] = (255, 40, 40)
+    write_video(path, frames, fps=8)
+    return str(path)
+
+
+def test_every_subcommand_has_help(capsys):
+    parser = build_parser()
+    for name in parser._subparsers._group_actions[0].choices:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: arvid" in capsys.readouterr().out
+
+
+def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path):
+    codes_path, video_path = tmp_path / "codes.npy", tmp_path / "out.mp4"
+    assert main(["tokenize", clip, "-o", str(codes_path), "--ckpt", ckpt]) == 0
+    codes = np.load(codes_path)
+    assert codes.shape == (3, 4, 4)  # 11 frames -> the 9-frame prefix -> 3 latent frames of 32/8
+    assert main(["detokenize", str(codes_path), "-o", str(video_path), "--ckpt", ckpt]) == 0
+    assert read_video(video_path).shape == (9, 32, 32, 3)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["tokenize", "missing.mp4", "-o", "{tmp}/c.npy"], "no such file"),
+    (["tokenize", "{clip}", "-o", "{tmp}/c.txt"], "must end in .npy"),
+    (["tokenize", "{clip}", "-o", "{tmp}/nowhere/c.npy"], "does not exist"),
+    (["tokenize", "{clip}", "-o", "{tmp}/c.npy", "--max-frames", "0"], "--max-frames"),
+    (["tokenize", "{clip}", "-o", "{tmp}/c.npy", "--ckpt", "{tmp}/no-model"], "no checkpoint"),
+    (["detokenize", "{tmp}/bad.npy", "-o", "{tmp}/v.mp4"], "cannot read codes"),
+    (["detokenize", "{tmp}/big.npy", "-o", "{tmp}/v.mp4"], "\\[0, 64\\)"),
+    (["detokenize", "{tmp}/flat.npy", "-o", "{tmp}/v.mp4"], "shape \\(t', h', w'\\)"),
+    (["detokenize", "{tmp}/big.npy", "-o", "{tmp}/v.avi"], "must end in"),
+    (["eval-tokenizer", "--videos", "missing.mp4", "--shapes-videos", "0", "--out", "{tmp}/ev"], "no such file"),
+])
+def test_bad_input_exits_2_with_message(args, message, ckpt, clip, tmp_path, capsys):
+    (tmp_path / "bad.npy").write_text("not numpy")
+    np.save(tmp_path / "big.npy", np.full((2, 4, 4), 64, np.int32))
+    np.save(tmp_path / "flat.npy", np.zeros((4, 4), np.int32))
+    args = [a.format(tmp=tmp_path, clip=clip) for a in args]
+    if "--ckpt" not in args and args[0] != "eval-tokenizer" or args[0] == "eval-tokenizer":
+        args += ["--ckpt", ckpt] if "--ckpt" not in args else []
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arvid: error:") and __import__("re").search(message, err), err
+
+
+def test_eval_tokenizer_writes_results(ckpt, clip, tmp_path):
+    out = tmp_path / "ev"
+    assert main(["eval-tokenizer", "--ckpt", ckpt, "--shapes-videos", "2", "--frames", "5", "--videos", clip,
+                 "--out", str(out)]) == 0
+    import json
+
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"shapes_heldout", "clip.mp4"}
+    assert 0 < results["clip.mp4"]["psnr"] < 100 and (out / "clip.png").is_file()

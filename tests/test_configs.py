@@ -1,0 +1,63 @@
+"""The strict YAML loader: presets load, unknown keys and wrong types are errors naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from arvid.configs import ConfigError, load_config, preset_path, to_dict
+from arvid.tokenizer.train import TokenizerRunConfig
+
+
+@pytest.mark.parametrize("name", ["tokenizer/tiny", "tokenizer/base"])
+def test_presets_load(name):
+    config = load_config(TokenizerRunConfig, preset_path(name))
+    assert config.model.spatial_factor == 8 and config.model.temporal_factor == 4
+
+
+def test_base_preset_is_the_papers_shape():
+    model = load_config(TokenizerRunConfig, preset_path("tokenizer/base")).model
+    assert (model.image_size, model.codebook_size, model.channel_multipliers) == (128, 2**18, (1, 2, 2, 4))
+
+
+def test_overrides_apply_with_yaml_values():
+    config = load_config(TokenizerRunConfig, preset_path("tokenizer/tiny"),
+                         ["train.steps=7", "model.channel_multipliers=[1,2,2]", "train.lr=1e-3"])
+    assert config.train.steps == 7 and config.model.channel_multipliers == (1, 2, 2) and config.train.lr == 1e-3
+
+
+@pytest.mark.parametrize("override,message", [
+    (["train.stepz=3"], "unknown key 'train.stepz'"),
+    (["modle.channels=3"], "unknown key 'modle'"),
+    (["train.steps=many"], "train.steps must be an integer"),
+    (["train.steps=1.5"], "train.steps must be an integer"),
+    (["model.quantizer=vq"], "model.quantizer must be one of"),
+    (["model.channel_multipliers=3"], "must be a list"),
+    (["steps"], "not of the form key=value"),
+    (["model.image_size=60"], "spatial factor"),
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(TokenizerRunConfig, preset_path("tokenizer/tiny"), override)
+
+
+def test_unknown_key_in_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model:\n  chanels: 8\n")
+    with pytest.raises(ConfigError, match="unknown key 'model.chanels'"):
+        load_config(TokenizerRunConfig, path)
+
+
+def test_missing_file_and_preset(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(TokenizerRunConfig, tmp_path / "none.yaml")
+    with pytest.raises(ConfigError, match="shipped presets"):
+        preset_path("tokenizer/huge")
+
+
+def test_to_dict_round_trips(tmp_path):
+    import yaml
+
+    config = load_config(TokenizerRunConfig, preset_path("tokenizer/tiny"))
+    path = tmp_path / "again.yaml"
+    path.write_text(yaml.safe_dump(to_dict(config)))
+    assert load_config(TokenizerRunConfig, path) == config

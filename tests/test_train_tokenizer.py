@@ -1,0 +1,75 @@
+"""A few steps of tokenizer training on the shapes world: loss goes down, checkpoints resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from arvid.configs import load_config, preset_path
+from arvid.tokenizer import VideoTokenizer
+from arvid.tokenizer.train import TokenizerRunConfig, TrainingDiverged, train_tokenizer
+
+SMALL = ["model.image_size=32", "model.channels=8", "model.norm_groups=4", "model.codebook_bits=6",
+         "train.clip_frames=5", "train.batch_size=2", "train.eval_videos=2", "train.eval_frames=5",
+         "train.warmup_steps=2", "train.max_minutes=null"]
+
+
+def small_run(tmp_path, *extra):
+    return load_config(TokenizerRunConfig, preset_path("tokenizer/tiny"),
+                       SMALL + [f"train.out_dir={tmp_path}/run", *extra])
+
+
+def test_train_then_resume(tmp_path):
+    folder = train_tokenizer(small_run(tmp_path, "train.steps=4", "train.checkpoint_every=2", "train.eval_every=4"))
+    state = json.loads((folder / "trainer_state.json").read_text())
+    assert state["step"] == 4
+    assert (tmp_path / "run" / "samples" / "step_000004.png").is_file()
+    first = VideoTokenizer.from_pretrained(folder)
+    folder = train_tokenizer(small_run(tmp_path, "train.steps=6", "train.eval_every=100"), resume=True)
+    assert json.loads((folder / "trainer_state.json").read_text())["step"] == 6
+    resumed = VideoTokenizer.from_pretrained(folder)
+    assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_resume_with_other_architecture_fails(tmp_path):
+    train_tokenizer(small_run(tmp_path, "train.steps=1", "train.eval_every=100"))
+    with pytest.raises(ValueError, match="another architecture"):
+        train_tokenizer(small_run(tmp_path, "train.steps=2", "model.channels=16"), resume=True)
+
+
+def test_training_step_fits_a_batch():
+    """The model, losses and optimizer can fit: 30 steps on one fixed shapes batch cut its error."""
+    import numpy as np
+
+    from arvid.data.clips import ShapesClips
+    from arvid.tokenizer import frames_to_video, losses
+
+    config = small_run("/tmp/unused").model
+    torch.manual_seed(0)
+    model = VideoTokenizer(config)
+    source = ShapesClips(frames=5, size=32)
+    rng = np.random.default_rng(0)
+    batch = torch.cat([frames_to_video(source.sample(rng)) for _ in range(2)])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    errors = []
+    for _ in range(30):
+        out = model(batch)
+        error = losses.reconstruction_loss(out.reconstruction, batch)
+        loss = error + losses.quantizer_loss(out.quantized, entropy_weight=0.01)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        errors.append(error.item())
+    assert min(errors[-5:]) < 0.5 * errors[0], errors
+
+
+def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    from arvid.tokenizer import losses
+
+    train_tokenizer(small_run(tmp_path, "train.steps=2", "train.eval_every=100"))
+    monkeypatch.setattr(losses, "reconstruction_loss", lambda *_: torch.tensor(float("nan")))
+    with pytest.raises(TrainingDiverged, match="at step 2"):
+        train_tokenizer(small_run(tmp_path, "train.steps=4", "train.eval_every=100"), resume=True)
+    assert json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["step"] == 2
