@@ -73,3 +73,34 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(TrainingDiverged, match="at step 2"):
         train_tokenizer(small_run(tmp_path, "train.steps=4", "train.eval_every=100"), resume=True)
     assert json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["step"] == 2
+
+
+def test_adversarial_training_runs_and_resumes(tmp_path):
+    extra = ["train.adversarial_weight=0.1", "train.adversarial_start_step=1", "train.eval_every=100"]
+    folder = train_tokenizer(small_run(tmp_path, "train.steps=2", *extra))
+    assert (folder / "discriminator.safetensors").is_file()
+    assert json.loads((train_tokenizer(small_run(tmp_path, "train.steps=3", *extra), resume=True)
+                       / "trainer_state.json").read_text())["step"] == 3
+
+
+def test_perceptual_loss_needs_local_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    from arvid.tokenizer.losses import PerceptualLoss, _VGG16
+
+    with pytest.raises(FileNotFoundError, match="VGG16"):
+        PerceptualLoss(tmp_path / "missing.safetensors")
+    # torchvision's layout, random values: the loss must load it and be zero for equal inputs.
+    tensors, index, in_ch = {}, 0, 3
+    for item in _VGG16:
+        if item == "M":
+            index += 1
+            continue
+        tensors[f"features.{index}.weight"] = torch.randn(item, in_ch, 3, 3) * 0.05
+        tensors[f"features.{index}.bias"] = torch.zeros(item)
+        index, in_ch = index + 2, item
+    save_file(tensors, str(tmp_path / "vgg.safetensors"))
+    loss = PerceptualLoss(tmp_path / "vgg.safetensors")
+    video = torch.rand(1, 3, 2, 32, 32) * 2 - 1
+    assert loss(video, video).item() == pytest.approx(0.0, abs=1e-6)
+    assert loss(video, -video).item() > 0
