@@ -104,3 +104,21 @@ def test_perceptual_loss_needs_local_weights(tmp_path):
     video = torch.rand(1, 3, 2, 32, 32) * 2 - 1
     assert loss(video, video).item() == pytest.approx(0.0, abs=1e-6)
     assert loss(video, -video).item() > 0
+
+
+def test_trains_on_a_folder_of_videos(tmp_path):
+    import numpy as np
+
+    from arvid.data import shapes
+    from arvid.data.video import write_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        clip = shapes.render(shapes.sample_attributes(rng, "train"), frames=12, seed=index, size=48)
+        write_video(videos / f"clip{index}.mp4", clip.video, fps=8)
+    folder = train_tokenizer(small_run(tmp_path, "train.steps=2", "train.eval_every=100", f"train.data={videos}"))
+    assert json.loads((folder / "trainer_state.json").read_text())["step"] == 2
+    with pytest.raises(FileNotFoundError, match="neither a folder nor a manifest"):
+        train_tokenizer(small_run(tmp_path, "train.steps=1", f"train.data={tmp_path}/none"))
