@@ -29,22 +29,3 @@ def save_png(path: str | Path, image: np.ndarray) -> None:
     """Write a uint8 image (H W 3) as PNG, creating the parent folder."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
-
-
-def read_image(path: str | Path, size: int | None = None) -> np.ndarray:
-    """Read an image file as uint8 (h w 3), optionally resized (short side) and center-cropped to `size`.
-
-    Raises:
-        ValueError: the file is missing or not an image (the message names it).
-    """
-    try:
-        image = Image.open(path).convert("RGB")
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read image {str(path)!r}: {err}") from err
-    if size is not None:
-        scale = size / min(image.size)
-        image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))),
-                             Image.Resampling.LANCZOS)
-        left, top = (image.width - size) // 2, (image.height - size) // 2
-        image = image.crop((left, top, left + size, top + size))
-    return np.asarray(image)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -64,19 +67,17 @@ def test_bad_input_exits_2_with_message(args, message, ckpt, clip, tmp_path, cap
     np.save(tmp_path / "big.npy", np.full((2, 4, 4), 64, np.int32))
     np.save(tmp_path / "flat.npy", np.zeros((4, 4), np.int32))
     args = [a.format(tmp=tmp_path, clip=clip) for a in args]
-    if "--ckpt" not in args and args[0] != "eval-tokenizer" or args[0] == "eval-tokenizer":
-        args += ["--ckpt", ckpt] if "--ckpt" not in args else []
+    if "--ckpt" not in args:
+        args += ["--ckpt", ckpt]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("arvid: error:") and __import__("re").search(message, err), err
+    assert err.startswith("arvid: error:") and re.search(message, err), err
 
 
 def test_eval_tokenizer_writes_results(ckpt, clip, tmp_path):
     out = tmp_path / "ev"
     assert main(["eval-tokenizer", "--ckpt", ckpt, "--shapes-videos", "2", "--frames", "5", "--videos", clip,
                  "--out", str(out)]) == 0
-    import json
-
     results = json.loads((out / "results.json").read_text())
     assert set(results) == {"shapes_heldout", "clip.mp4"}
     assert 0 < results["clip.mp4"]["psnr"] < 100 and (out / "clip.png").is_file()
