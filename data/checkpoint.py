@@ -82,11 +82,36 @@ def optimizer_state_to_files(state: dict[str, Any]) -> tuple[dict[str, torch.Ten
 
 
 def optimizer_state_from_files(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
-    """Inverse of `optimizer_state_to_files`."""
-    state: dict[int, dict[str, Any]] = {}
+    """Inverse of `optimizer_state_to_files`. Parameters are keyed by index (`optimizer.state_dict()`)
+    or by dotted name (`torch.distributed.checkpoint`'s full state dicts); state names have no dots."""
+    state: dict[int | str, dict[str, Any]] = {}
     for key, value in tensors.items():
-        param_id, name = key.split(".", 1)
-        state.setdefault(int(param_id), {})[name] = value
+        param_id, name = key.rsplit(".", 1)
+        state.setdefault(_param_key(param_id), {})[name] = value
     for param_id, entries in meta["scalars"].items():
-        state.setdefault(int(param_id), {}).update(entries)
+        state.setdefault(_param_key(param_id), {}).update(entries)
     return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _param_key(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def load_module_weights(module: torch.nn.Module, folder: str | Path, config: dict[str, Any]) -> None:
+    """Load `folder/model.safetensors` into `module` after checking that `folder/config.json`
+    equals `config` (the module's own config as a dict), onto the module's device.
+
+    Raises:
+        ValueError: another architecture (names the first differing key), or weights that do not fit.
+    """
+    folder = resolve_checkpoint(folder)
+    saved = json.loads((folder / "config.json").read_text())
+    diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+    if diff:
+        raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {diff[0]} is "
+                         f"{saved.get(diff[0])!r} there and {config.get(diff[0])!r} here")
+    device = next(module.parameters()).device
+    missing, unexpected = module.load_state_dict(load_tensors(folder / "model.safetensors", device), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"checkpoint {str(folder)!r} does not match the model: "
+                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")

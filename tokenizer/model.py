@@ -7,7 +7,6 @@ Codes are int64 `b t' h' w'`; `t = 1 + temporal_factor * (t' - 1)`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,7 +16,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from arvid.configs import ConfigError, load_config, to_dict
-from arvid.data.checkpoint import atomic_folder, load_tensors, resolve_checkpoint, save_tensors, write_json
+from arvid.data.checkpoint import atomic_folder, load_module_weights, resolve_checkpoint, save_tensors, write_json
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.layers import CausalCache, CausalConv3d, Downsample, FrameGroupNorm, ResBlock, Upsample
 from arvid.tokenizer.quantizer import Quantizer, QuantizerOutput
@@ -193,18 +192,7 @@ class VideoTokenizer(nn.Module):
         Raises:
             ValueError: the checkpoint's architecture differs from this model's.
         """
-        folder = resolve_checkpoint(folder)
-        saved = json.loads((Path(folder) / "config.json").read_text())
-        ours = to_dict(self.config)
-        diff = sorted(k for k in set(saved) | set(ours) if saved.get(k) != ours.get(k))
-        if diff:
-            raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {diff[0]} is "
-                             f"{saved.get(diff[0])!r} there and {ours.get(diff[0])!r} here")
-        state = load_tensors(Path(folder) / "model.safetensors", self._device())
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"checkpoint {str(folder)!r} does not match the model: "
-                             f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+        load_module_weights(self, folder, to_dict(self.config))
 
     def streaming_encoder(self) -> StreamingEncoder:
         """A fresh `StreamingEncoder` over this model."""

@@ -13,6 +13,10 @@ SUBCOMMANDS = {
     "eval-tokenizer": ("eval_tokenizer", "PSNR, SSIM and codebook use of a tokenizer checkpoint"),
     "tokenize": ("tokenize_file", "encode a video file into codes (.npy)"),
     "detokenize": ("detokenize_file", "decode codes (.npy) into a video file"),
+    "train-text-tokenizer": ("train_text_tokenizer", "train the sentencepiece model of the captions"),
+    "tokenize-dataset": ("tokenize_dataset", "encode captioned videos into token shards for LM training"),
+    "train-lm": ("train_lm", "train the video LM on token shards (torchrun for many GPUs)"),
+    "export-hf": ("export_hf", "write an LM checkpoint as a transformers LlamaForCausalLM folder"),
 }
 
 

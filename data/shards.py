@@ -1,0 +1,105 @@
+"""Token shards: a tokenized video dataset on disk, so LM training never runs the tokenizer.
+
+A shard folder holds
+- `codes.npy`: uint16 (videos, t', h', w') codes, read as a numpy memmap;
+- `videos.jsonl`: one line per video: its `captions` (one or more phrasings) and, for the shapes
+  world, its `attrs`;
+- `meta.json`: the code grid, the codebook size, the tokenizer's config, and `ends`: whether the
+  videos really end at their last latent frame (files do; shapes clips are cuts of endless videos).
+
+`write_shards` writes into a staging folder and moves it into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from arvid.data.checkpoint import atomic_folder, write_json
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """What a shard stores beside a video's codes."""
+
+    captions: tuple[str, ...]
+    attrs: dict[str, str] | None = None
+
+
+def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecord]], *, count: int,
+                 grid: tuple[int, int, int], codebook_size: int, tokenizer_config: dict[str, Any], ends: bool) -> Path:
+    """Write `count` videos, each (codes (t', h', w'), record), as a shard folder at `path`.
+    The folder appears only once every video is written; an error or Ctrl-C leaves no partial folder.
+
+    Raises:
+        ValueError: a codebook too large for uint16, codes of another shape, or fewer than `count` videos.
+    """
+    if codebook_size > 2**16:
+        raise ValueError(f"codebook size {codebook_size} does not fit the shards' uint16 codes")
+    records = []
+    with atomic_folder(path) as staging:
+        codes_file = np.lib.format.open_memmap(staging / "codes.npy", mode="w+", dtype=np.uint16,
+                                               shape=(count, *grid))
+        for codes, record in videos:
+            if tuple(codes.shape) != tuple(grid):
+                raise ValueError(f"expected codes of shape {tuple(grid)}, got {tuple(codes.shape)}")
+            if len(records) == count:
+                raise ValueError(f"more than the {count} videos announced")
+            codes_file[len(records)] = codes
+            records.append(record)
+        if len(records) != count:
+            raise ValueError(f"only {len(records)} of {count} videos were written")
+        codes_file.flush()
+        del codes_file
+        with open(staging / "videos.jsonl", "w") as out:
+            for record in records:
+                out.write(json.dumps({"captions": list(record.captions), "attrs": record.attrs}) + "\n")
+        write_json(staging / "meta.json", {"videos": count, "grid": list(grid), "codebook_size": codebook_size,
+                                           "tokenizer": tokenizer_config, "ends": ends})
+    return Path(path)
+
+
+class TokenShards(Sequence):
+    """Read a shard folder: `shards[i]` is video i's codes (t', h', w') uint16; `records[i]` its record.
+
+    Raises:
+        FileNotFoundError: the folder or one of its files is missing.
+        ValueError: the files disagree with each other.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        for name in ("codes.npy", "videos.jsonl", "meta.json"):
+            if not (self.path / name).is_file():
+                raise FileNotFoundError(f"{str(self.path)!r} is not a token shard folder: {name} is missing "
+                                        "(write one with `arvid tokenize-dataset`)")
+        self.meta = json.loads((self.path / "meta.json").read_text())
+        self.codes = np.load(self.path / "codes.npy", mmap_mode="r")
+        lines = (self.path / "videos.jsonl").read_text().splitlines()
+        self.records = [VideoRecord(tuple(r["captions"]), r.get("attrs")) for r in map(json.loads, lines)]
+        if len(self.records) != len(self.codes) or list(self.codes.shape[1:]) != self.meta["grid"]:
+            raise ValueError(f"{str(self.path)!r}: codes {self.codes.shape}, {len(self.records)} records and "
+                             f"grid {self.meta['grid']} disagree")
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self.meta["codebook_size"])
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        return tuple(self.meta["grid"])
+
+    @property
+    def ends(self) -> bool:
+        return bool(self.meta["ends"])
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.codes[index]

@@ -1,0 +1,94 @@
+"""Pure-PyTorch attention: the CPU path of `arvid.kernels` and the reference for every Triton kernel.
+
+Einops legend: b batch, h query heads, g key/value heads (h is a multiple of g), n queries,
+m keys, d head dim. Keys and values are shared by groups of `h / g` consecutive query heads
+(the grouping of `transformers`' Llama).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from arvid.kernels.mask import MaskSpec, allowed
+
+
+class AttentionOutput(NamedTuple):
+    """`out` (b h n d) in the input dtype; `lse` (b h n) float32 log-sum-exp of each query's scaled scores."""
+
+    out: Tensor
+    lse: Tensor
+
+
+def check_shapes(q: Tensor, k: Tensor, v: Tensor) -> None:
+    """Raise `ValueError` unless q (b h n d), k and v (b g m d) agree and h is a multiple of g."""
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise ValueError(f"expected 4-D q, k, v (b, heads, seq, head_dim), got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    if k.shape != v.shape or q.shape[0] != k.shape[0] or q.shape[3] != k.shape[3]:
+        raise ValueError(f"q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)} disagree on "
+                         "batch, head dim or key length")
+    if q.shape[1] % k.shape[1]:
+        raise ValueError(f"{q.shape[1]} query heads are not a multiple of {k.shape[1]} key/value heads")
+
+
+def query_positions(key_lengths: Tensor, queries: int) -> Tensor:
+    """Positions (b n) of `queries` new tokens that are the last ones of caches holding `key_lengths` (b) keys."""
+    return key_lengths[:, None] - queries + torch.arange(queries, device=key_lengths.device)
+
+
+def reference_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_positions: Tensor | None = None,
+                        key_lengths: Tensor | None = None) -> AttentionOutput:
+    """Softmax attention computed explicitly, in the inputs' dtype (use float64 for a reference).
+
+    Args:
+        q: (b h n d). k, v: (b g m d).
+        spec: the mask rule.
+        q_positions: (b n) absolute positions of the queries; default: the last n of the m keys.
+        key_lengths: (b) number of valid keys per sequence; keys at positions >= length are ignored.
+            Default: all m.
+    Returns:
+        `AttentionOutput`; a query that sees no key gets zeros and lse = -inf.
+    """
+    check_shapes(q, k, v)
+    batch, heads, queries, head_dim = q.shape
+    groups = heads // k.shape[1]
+    keys = k.shape[2]
+    if key_lengths is None:
+        key_lengths = torch.full((batch,), keys, device=q.device)
+    if q_positions is None:
+        q_positions = query_positions(key_lengths, queries)
+    key_positions = torch.arange(keys, device=q.device)
+    visible = torch.stack([allowed(q_positions[row], key_positions, spec) for row in range(batch)])
+    visible &= key_positions[None, None, :] < key_lengths[:, None, None]  # (b n m)
+    k = k.repeat_interleave(groups, dim=1)
+    v = v.repeat_interleave(groups, dim=1)
+    scores = torch.einsum("bhnd,bhmd->bhnm", q, k) * head_dim**-0.5
+    scores = scores.masked_fill(~visible[:, None], float("-inf"))
+    lse = torch.logsumexp(scores.float(), dim=-1)
+    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # rows with no visible key: zeros
+    return AttentionOutput(torch.einsum("bhnm,bhmd->bhnd", weights, v), lse)
+
+
+def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_positions: Tensor | None = None,
+                   key_lengths: Tensor | None = None) -> Tensor:
+    """The runtime CPU path (and the training path): `scaled_dot_product_attention` with the
+    explicit boolean mask of `spec`. Same arguments as `reference_attention`; returns `out` (b h n d)."""
+    check_shapes(q, k, v)
+    batch, heads, queries, _ = q.shape
+    keys = k.shape[2]
+    key_positions = torch.arange(keys, device=q.device)
+    if q_positions is None and key_lengths is None:
+        # One mask for the whole batch: the common training and prefill case.
+        mask = allowed(key_positions[keys - queries:], key_positions, spec)
+    else:
+        if key_lengths is None:
+            key_lengths = torch.full((batch,), keys, device=q.device)
+        if q_positions is None:
+            q_positions = query_positions(key_lengths, queries)
+        mask = torch.stack([allowed(q_positions[row], key_positions, spec) for row in range(batch)])
+        mask = (mask & (key_positions[None, None, :] < key_lengths[:, None, None]))[:, None]
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=k.shape[1] != heads)

@@ -1,0 +1,67 @@
+"""`LMConfig`: the architecture and token layout of the video LM, saved as `config.json` beside its weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from arvid.lm.vocabulary import SPECIAL_TOKENS
+
+# Tokens before the first video token: [BOS][TASK][BOT] text [EOT][BOV] (text padded to `text_tokens`).
+PREFIX_SPECIALS = 5
+
+
+@dataclass(kw_only=True)
+class LMConfig:
+    """Llama-style decoder over one vocabulary of special tokens, text pieces and video codes.
+
+    Sizes: `dim` model width, `n_layers` blocks, `n_heads` query heads, `n_kv_heads` key/value
+    heads (fewer than `n_heads` for grouped-query attention), `ffn_dim` SwiGLU hidden width
+    (default: Llama's rule, 8/3 * dim rounded up to a multiple of 32).
+
+    Layout: every sequence is `[BOS][TASK][BOT] text [EOT][BOV]` with the text padded to
+    `text_tokens`, then the anchor latent frame f0 and up to `window_frames` more latent frames of
+    `tokens_per_frame` codes each, then optionally `[EOV][EOS]`.
+
+    Derived (not settable): `vocab_size`, `prefix_len` (tokens before the first video token),
+    `max_seq_len`, `head_dim`.
+    """
+
+    dim: int = 256
+    n_layers: int = 6
+    n_heads: int = 4
+    n_kv_heads: int | None = None
+    ffn_dim: int | None = None
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    text_vocab_size: int = 128
+    video_vocab_size: int = 4096
+    text_tokens: int = 24
+    tokens_per_frame: int = 64
+    window_frames: int = 4
+    # VideoPoet attends bidirectionally inside the text prefix; False makes the whole sequence causal.
+    bidirectional_prefix: bool = True
+
+    vocab_size: int = field(init=False)
+    prefix_len: int = field(init=False)
+    max_seq_len: int = field(init=False)
+    head_dim: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.n_kv_heads is None:
+            self.n_kv_heads = self.n_heads
+        if self.dim % self.n_heads:
+            raise ValueError(f"dim {self.dim} is not a multiple of n_heads {self.n_heads}")
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(f"n_heads {self.n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}")
+        for name in ("n_layers", "text_vocab_size", "video_vocab_size", "text_tokens", "tokens_per_frame",
+                     "window_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.ffn_dim is None:
+            self.ffn_dim = 32 * -(-(8 * self.dim // 3) // 32)
+        self.head_dim = self.dim // self.n_heads
+        if self.head_dim % 2:
+            raise ValueError(f"head_dim {self.head_dim} must be even for rotary embeddings")
+        self.vocab_size = len(SPECIAL_TOKENS) + self.text_vocab_size + self.video_vocab_size
+        self.prefix_len = PREFIX_SPECIALS + self.text_tokens
+        self.max_seq_len = self.prefix_len + (1 + self.window_frames) * self.tokens_per_frame + 2

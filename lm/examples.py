@@ -1,0 +1,85 @@
+"""Training examples for the LM, cut from token shards in the layout the streaming sampler sees.
+
+An example is text + the anchor latent frame f0 + a window of `window_frames` consecutive latent
+frames starting anywhere in the video (start 1 gives the plain clip), positions contiguous. The
+caption is one of the video's phrasings, or empty with probability `caption_dropout` (so that
+classifier-free guidance has an unconditional model to subtract).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from arvid.data.shards import TokenShards
+from arvid.lm.config import LMConfig
+from arvid.lm.layout import build_sequence
+from arvid.lm.text import TextTokenizer
+from arvid.lm.vocabulary import TASKS, Vocabulary
+
+
+class Batch(NamedTuple):
+    """`tokens` (b n) int64 and `loss_mask` (b n) bool (True where the token is a target); rows are
+    padded with `<pad>` (not a target) to the longest."""
+
+    tokens: Tensor
+    loss_mask: Tensor
+
+
+class WindowExamples:
+    """Draws training batches from `shards` for a model of `config`.
+
+    Raises:
+        ValueError: shards whose videos are shorter than anchor + window, whose codebook is not the
+            model's, or whose captions are longer than `text_tokens`.
+    """
+
+    def __init__(self, shards: TokenShards, text: TextTokenizer, config: LMConfig, *,
+                 caption_dropout: float = 0.1, tasks: tuple[str, ...] = tuple(TASKS)) -> None:
+        latent_frames, height, width = shards.grid
+        if latent_frames < 1 + config.window_frames:
+            raise ValueError(f"{shards.path}: videos have {latent_frames} latent frames; anchor + window_frames="
+                             f"{config.window_frames} needs at least {1 + config.window_frames}")
+        if height * width != config.tokens_per_frame:
+            raise ValueError(f"{shards.path}: latent frames of {height}x{width} codes, the model expects "
+                             f"tokens_per_frame={config.tokens_per_frame}")
+        if shards.codebook_size != config.video_vocab_size:
+            raise ValueError(f"{shards.path}: codebook of {shards.codebook_size} codes, the model expects "
+                             f"video_vocab_size={config.video_vocab_size}")
+        self.shards, self.config = shards, config
+        self.vocab = Vocabulary(text_size=config.text_vocab_size, video_size=config.video_vocab_size)
+        self.caption_dropout, self.tasks = caption_dropout, tasks
+        # Encode every caption once; training reads them millions of times.
+        self.pieces = [[text.encode(caption) for caption in record.captions] for record in shards.records]
+        longest = max(len(pieces) for captions in self.pieces for pieces in captions)
+        if longest > config.text_tokens:
+            raise ValueError(f"{shards.path}: a caption is {longest} text pieces long; the model reads "
+                             f"text_tokens={config.text_tokens}")
+
+    def example(self, rng: np.random.Generator):
+        """One `Sequence` (tokens, loss_mask) drawn with `rng`."""
+        index = int(rng.integers(len(self.shards)))
+        codes = self.shards[index]
+        window = self.config.window_frames
+        start = int(rng.integers(1, len(codes) - window + 1))
+        frames = np.concatenate([codes[:1], codes[start:start + window]])
+        captions = self.pieces[index]
+        text = [] if rng.random() < self.caption_dropout else captions[int(rng.integers(len(captions)))]
+        task = self.tasks[int(rng.integers(len(self.tasks)))]
+        return build_sequence(self.vocab, text, torch.from_numpy(frames.astype(np.int64)), task=task,
+                              text_tokens=self.config.text_tokens,
+                              end=self.shards.ends and start + window == len(codes))
+
+    def batch(self, rng: np.random.Generator, size: int) -> Batch:
+        """`size` examples, padded to the longest."""
+        sequences = [self.example(rng) for _ in range(size)]
+        length = max(len(s.tokens) for s in sequences)
+        tokens = torch.full((size, length), self.vocab.pad, dtype=torch.long)
+        loss_mask = torch.zeros((size, length), dtype=torch.bool)
+        for row, sequence in enumerate(sequences):
+            tokens[row, :len(sequence.tokens)] = sequence.tokens
+            loss_mask[row, :len(sequence.tokens)] = sequence.loss_mask
+        return Batch(tokens, loss_mask)

@@ -1,0 +1,98 @@
+"""Conversion to and from `transformers`' `LlamaForCausalLM`.
+
+arvid's module names are Llama's, so the weights move as they are (under `model.` for the
+backbone). The layout fields that Llama has no name for travel in the Hugging Face config under
+`arvid`, and the text tokenizer file is copied beside the weights, so `from_hf` rebuilds the same
+`VideoLM`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from arvid.configs import to_dict
+from arvid.lm.checkpoint import VideoLM
+from arvid.lm.config import LMConfig
+from arvid.lm.model import Transformer
+from arvid.lm.text import TextTokenizer
+
+_LLAMA_FIELDS = ("dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "norm_eps", "rope_theta")
+
+
+def llama_config(config: LMConfig):
+    """The `transformers.LlamaConfig` of the same architecture (and arvid's layout under `arvid`)."""
+    from transformers import LlamaConfig
+
+    layout = {k: v for k, v in to_dict(config).items() if k not in _LLAMA_FIELDS}
+    return LlamaConfig(
+        vocab_size=config.vocab_size, hidden_size=config.dim, intermediate_size=config.ffn_dim,
+        num_hidden_layers=config.n_layers, num_attention_heads=config.n_heads,
+        num_key_value_heads=config.n_kv_heads, head_dim=config.head_dim, rms_norm_eps=config.norm_eps,
+        rope_theta=config.rope_theta, max_position_embeddings=config.max_seq_len, attention_bias=False,
+        mlp_bias=False, tie_word_embeddings=False, arvid=layout)
+
+
+def to_hf(model: Transformer):
+    """A `LlamaForCausalLM` with `model`'s weights (float32, CPU)."""
+    from transformers import LlamaForCausalLM
+
+    hf_model = LlamaForCausalLM(llama_config(model.config))
+    state = {(k if k.startswith("lm_head.") else f"model.{k}"): v.detach().float().cpu()
+             for k, v in model.state_dict().items()}
+    hf_model.load_state_dict(state, strict=True)
+    return hf_model.eval()
+
+
+def export_hf(lm: VideoLM, path: str | Path) -> Path:
+    """Write a folder that `LlamaForCausalLM.from_pretrained` loads, plus the text tokenizer.
+    The folder is written next to its destination and moved into place at the end."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    to_hf(lm.model).save_pretrained(staging)
+    lm.text.save(staging)
+    if path.exists():
+        shutil.rmtree(path)
+    staging.rename(path)
+    return path
+
+
+def from_hf(path: str | Path) -> VideoLM:
+    """Read a folder written by `export_hf` (or any Llama checkpoint with arvid's layout fields).
+
+    Raises:
+        FileNotFoundError: no such folder or no text tokenizer in it.
+        ValueError: the Llama config has no `arvid` layout, or its vocabulary size disagrees with it.
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no Hugging Face checkpoint at {str(path)!r} (expected config.json)")
+    hf_config = LlamaConfig.from_pretrained(path)
+    layout = getattr(hf_config, "arvid", None)
+    if not isinstance(layout, dict):
+        raise ValueError(f"{str(path)!r} is a Llama checkpoint without arvid's layout fields (config key 'arvid')")
+    layout = {k: v for k, v in layout.items() if k not in ("vocab_size", "prefix_len", "max_seq_len", "head_dim")}
+    config = LMConfig(dim=hf_config.hidden_size, n_layers=hf_config.num_hidden_layers,
+                      n_heads=hf_config.num_attention_heads, n_kv_heads=hf_config.num_key_value_heads,
+                      ffn_dim=hf_config.intermediate_size, norm_eps=hf_config.rms_norm_eps,
+                      rope_theta=_rope_theta(hf_config), **layout)
+    if config.vocab_size != hf_config.vocab_size:
+        raise ValueError(f"vocabulary sizes disagree: {hf_config.vocab_size} in the Llama config, "
+                         f"{config.vocab_size} from arvid's layout")
+    hf_model = LlamaForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
+    model = Transformer(config)
+    state = {k.removeprefix("model."): v for k, v in hf_model.state_dict().items()}
+    model.load_state_dict(state, strict=True)
+    return VideoLM(model.eval(), TextTokenizer.load(path))
+
+
+def _rope_theta(hf_config) -> float:
+    # transformers 5 moved rope_theta into `rope_parameters`; older versions keep the attribute.
+    parameters = getattr(hf_config, "rope_parameters", None) or {}
+    return float(parameters.get("rope_theta", getattr(hf_config, "rope_theta", 10000.0)))

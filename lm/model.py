@@ -1,0 +1,200 @@
+"""The video LM: a Llama-style decoder (RMSNorm, SwiGLU, rotary embeddings, grouped-query attention).
+
+Module and parameter names follow `transformers`' `LlamaForCausalLM`, so `arvid.lm.hf` converts
+checkpoints by renaming nothing. Entry points, one per mode:
+
+- `forward(tokens)` for training: logits of a whole sequence from position 0;
+- `setup_cache(batch, max_len)`, then `prefill(tokens, positions)` and `decode(tokens, positions)`
+  for inference over a static KV cache (slot = position).
+
+A sliding window cannot be made by dropping old keys from the cache: from the second layer on,
+the cached keys of the tokens that stay were computed while attending to the dropped ones. The
+streaming sampler therefore prefills the shortened sequence afresh when its window moves.
+
+Einops legend: b batch, n tokens, d model width, h query heads, g key/value heads, e head dim,
+v vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from arvid.kernels import MaskSpec, attention, decode_attention
+from arvid.lm.cache import KVCache
+from arvid.lm.config import LMConfig
+from arvid.lm.rope import apply_rope, rope_tables
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm over the last dim, computed in float32 as Llama does."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        normed = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * normed.to(x.dtype)
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x)); (b n d) -> (b n d)."""
+
+    def __init__(self, config: LMConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(config.dim, config.ffn_dim, bias=False)
+        self.up_proj = nn.Linear(config.dim, config.ffn_dim, bias=False)
+        self.down_proj = nn.Linear(config.ffn_dim, config.dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Attention(nn.Module):
+    """Multi-head attention with rotary embeddings and optional grouped-query heads."""
+
+    def __init__(self, config: LMConfig) -> None:
+        super().__init__()
+        self.config = config
+        e = config.head_dim
+        self.q_proj = nn.Linear(config.dim, config.n_heads * e, bias=False)
+        self.k_proj = nn.Linear(config.dim, config.n_kv_heads * e, bias=False)
+        self.v_proj = nn.Linear(config.dim, config.n_kv_heads * e, bias=False)
+        self.o_proj = nn.Linear(config.n_heads * e, config.dim, bias=False)
+        self.cache: KVCache | None = None
+
+    def _project(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        q = rearrange(self.q_proj(x), "b n (h e) -> b h n e", e=self.config.head_dim)
+        k = rearrange(self.k_proj(x), "b n (g e) -> b g n e", e=self.config.head_dim)
+        v = rearrange(self.v_proj(x), "b n (g e) -> b g n e", e=self.config.head_dim)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, spec: MaskSpec) -> Tensor:
+        """Whole sequence from position 0: (b n d) -> (b n d)."""
+        q, k, v = self._project(x, cos, sin)
+        return self.o_proj(rearrange(attention(q, k, v, spec), "b h n e -> b n (h e)"))
+
+    def prefill(self, x: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, spec: MaskSpec) -> Tensor:
+        """Tokens at positions 0..n-1 into an empty cache: (b n d) -> (b n d)."""
+        q, k, v = self._project(x, cos, sin)
+        self.cache.write(positions, k, v)
+        return self.o_proj(rearrange(attention(q, k, v, spec), "b h n e -> b n (h e)"))
+
+    def decode(self, x: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, spec: MaskSpec) -> Tensor:
+        """New tokens at `positions` (the next ones after the cached tokens): (b n d) -> (b n d)."""
+        q, k, v = self._project(x, cos, sin)
+        self.cache.write(positions, k, v)
+        lengths = (positions[-1] + 1).expand(x.shape[0])
+        out = decode_attention(q, self.cache.keys, self.cache.values, lengths, spec)
+        return self.o_proj(rearrange(out, "b h n e -> b n (h e)"))
+
+
+class Block(nn.Module):
+    """Pre-norm Llama block: x + attn(norm(x)), then + mlp(norm(x))."""
+
+    def __init__(self, config: LMConfig) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.dim, config.norm_eps)
+        self.self_attn = Attention(config)
+        self.post_attention_layernorm = RMSNorm(config.dim, config.norm_eps)
+        self.mlp = FeedForward(config)
+
+    def forward(self, x: Tensor, attend) -> Tensor:
+        x = x + attend(self.self_attn, self.input_layernorm(x))
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Transformer(nn.Module):
+    """Decoder-only LM over `config.vocab_size` tokens; see the module docstring for the modes."""
+
+    def __init__(self, config: LMConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.dim)
+        self.layers = nn.ModuleList([Block(config) for _ in range(config.n_layers)])
+        self.norm = RMSNorm(config.dim, config.norm_eps)
+        self.lm_head = nn.Linear(config.dim, config.vocab_size, bias=False)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        # Llama's initializer_range 0.02 for every linear and embedding weight.
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+
+    @property
+    def mask(self) -> MaskSpec:
+        """Bidirectional over the text prefix and causal after it (or causal throughout, see `LMConfig`)."""
+        return MaskSpec(prefix_len=self.config.prefix_len if self.config.bidirectional_prefix else 0)
+
+    def _tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
+        return rope_tables(positions, self.config.head_dim, self.config.rope_theta)
+
+    def backbone(self, embeddings: Tensor, spec: MaskSpec | None = None) -> Tensor:
+        """Hidden states after the final norm, (b n d) -> (b n d), positions 0..n-1.
+        This is what `transformers`' `LlamaModel` computes from `inputs_embeds` (with a causal `spec`)."""
+        spec = self.mask if spec is None else spec
+        cos, sin = self._tables(torch.arange(embeddings.shape[1], device=embeddings.device))
+        x = embeddings
+        for layer in self.layers:
+            x = layer(x, lambda attn, h: attn(h, cos, sin, spec))
+        return self.norm(x)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Training: tokens (b n) from position 0 -> logits (b n v), float32 on CPU."""
+        return self.lm_head(self.backbone(self.embed_tokens(tokens)))
+
+    def setup_cache(self, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None) -> None:
+        """Allocate a static KV cache for `batch` sequences of at most `max_len` tokens
+        (default `config.max_seq_len`) in `dtype` (default: the weights' dtype)."""
+        max_len = self.config.max_seq_len if max_len is None else max_len
+        weight = self.lm_head.weight
+        for layer in self.layers:
+            layer.self_attn.cache = KVCache(batch, self.config.n_kv_heads, max_len, self.config.head_dim,
+                                            dtype or weight.dtype, weight.device)
+
+    def _check_cache(self, tokens: Tensor, positions: Tensor) -> None:
+        cache = self.layers[0].self_attn.cache
+        if cache is None:
+            raise RuntimeError("call setup_cache(batch, max_len) before prefill or decode")
+        if tokens.ndim != 2 or positions.ndim != 1 or tokens.shape[1] != positions.shape[0]:
+            raise ValueError(f"expected tokens (b, n) and positions (n,), got {tuple(tokens.shape)} and "
+                             f"{tuple(positions.shape)}")
+        if tokens.shape[0] != cache.keys.shape[0]:
+            raise ValueError(f"the cache was set up for batch {cache.keys.shape[0]}, got {tokens.shape[0]}")
+        if int(positions[-1]) >= cache.max_len:
+            raise ValueError(f"position {int(positions[-1])} is past the cache's {cache.max_len} slots")
+
+    @torch.no_grad()
+    def prefill(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        """Fill an empty cache with tokens (b n) at positions 0..n-1 -> logits (b n v)."""
+        self._check_cache(tokens, positions)
+        if int(positions[0]) != 0:
+            raise ValueError("prefill starts at position 0; use decode for later tokens")
+        cos, sin = self._tables(positions)
+        x = self.embed_tokens(tokens)
+        for layer in self.layers:
+            x = layer(x, lambda attn, h: attn.prefill(h, positions, cos, sin, self.mask))
+        return self.lm_head(self.norm(x))
+
+    @torch.no_grad()
+    def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        """Next tokens (b n), usually n = 1, at `positions` right after the cached ones -> logits (b n v)."""
+        self._check_cache(tokens, positions)
+        return self._decode_step(tokens, positions)
+
+    def _decode_step(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        cos, sin = self._tables(positions)
+        x = self.embed_tokens(tokens)
+        for layer in self.layers:
+            x = layer(x, lambda attn, h: attn.decode(h, positions, cos, sin, self.mask))
+        return self.lm_head(self.norm(x))
+
+    def compile_decode(self) -> None:
+        """Compile the decode step with `torch.compile` (the first calls after this are slow while it
+        compiles; later ones skip most of Python's per-op overhead, which dominates small models)."""
+        self._decode_step = torch.compile(self._decode_step, dynamic=False, fullgraph=True)

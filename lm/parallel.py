@@ -1,0 +1,63 @@
+"""Scale-out with PyTorch's own engine, applied from outside the model.
+
+Under `torchrun` (WORLD_SIZE > 1) `init_distributed` joins the process group (NCCL on CUDA, gloo
+on CPU) and `parallelize` wraps the model in DDP or shards it with FSDP2. Model files stay
+single-device.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+class DistInfo(NamedTuple):
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group when launched by `torchrun`; otherwise a world of one on `device`."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return DistInfo(0, 1, device)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), device)
+
+
+def parallelize(model: nn.Module, info: DistInfo, mode: Literal["ddp", "fsdp2"]) -> nn.Module:
+    """The module to train: `model` itself in a world of one, else wrapped by DDP or sharded by FSDP2
+    (each transformer block its own unit, then the root)."""
+    if info.world == 1:
+        return model
+    if mode == "ddp":
+        device_ids = [info.device.index] if info.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    if mode == "fsdp2":
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in model.layers:
+            fully_shard(layer)
+        return fully_shard(model)
+    raise ValueError(f"unknown parallel mode {mode!r}; expected 'ddp' or 'fsdp2'")
+
+
+def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Sum of `value` over all ranks (itself in a world of one)."""
+    if info.world > 1:
+        value = value.clone()
+        dist.all_reduce(value)
+    return value

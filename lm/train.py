@@ -1,0 +1,225 @@
+"""Training of the video LM: `train_lm(run_config)`, on one process or under `torchrun`.
+
+AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast on CUDA. Every rank
+draws the same global batch from a generator seeded by the step and trains on its own slice, so a
+run resumes on exactly the batches it would have drawn and N processes see what one process
+would. Only rank 0 writes logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
+from tqdm import tqdm
+
+from arvid.configs import to_dict
+from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
+                                   resolve_checkpoint, save_tensors, write_json)
+from arvid.data.shards import TokenShards
+from arvid.lm.checkpoint import VideoLM
+from arvid.lm.config import LMConfig
+from arvid.lm.examples import Batch, WindowExamples
+from arvid.lm.model import Transformer
+from arvid.lm.parallel import DistInfo, all_reduce_sum, init_distributed, parallelize
+from arvid.lm.text import TextTokenizer
+
+
+@dataclass(kw_only=True)
+class LMTrainConfig:
+    """How to train the LM. `data` and `val_data` are token-shard folders (`arvid tokenize-dataset`);
+    `text_tokenizer` is a folder holding `text_tokenizer.model` (`arvid train-text-tokenizer`)."""
+
+    data: str = "runs/shapes-tokens/train"
+    val_data: str | None = "runs/shapes-tokens/heldout"
+    text_tokenizer: str = "runs/text-tokenizer"
+    out_dir: str = "runs/lm"
+    batch_size: int = 16
+    steps: int = 2000
+    max_minutes: float | None = None
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    caption_dropout: float = 0.1
+    eval_every: int = 250
+    eval_batches: int = 4
+    checkpoint_every: int = 250
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    parallel: Literal["ddp", "fsdp2"] = "ddp"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be positive")
+        if not 0 <= self.caption_dropout <= 1:
+            raise ValueError(f"caption_dropout must be in [0, 1], got {self.caption_dropout}")
+
+
+@dataclass(kw_only=True)
+class LMRunConfig:
+    """A whole run: the architecture (`model`) and how to train it (`train`)."""
+
+    model: LMConfig = field(default_factory=LMConfig)
+    train: LMTrainConfig = field(default_factory=LMTrainConfig)
+
+
+class TrainResult(NamedTuple):
+    """The checkpoint folder, the trained model (unwrapped) and the last step's global mean loss."""
+
+    checkpoint: Path
+    model: Transformer
+    loss: float
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def learning_rate(step: int, cfg: LMTrainConfig) -> float:
+    """Linear warm-up, then cosine decay to `min_lr_ratio * lr` at the last step."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def token_loss_sum(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over the targets of `batch`, and how many targets there were."""
+    logits = model(batch.tokens[:, :-1])
+    targets = batch.tokens[:, 1:].masked_fill(~batch.loss_mask[:, 1:], -100)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum")
+    return loss, int(batch.loss_mask[:, 1:].sum())
+
+
+def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
+    """Train as `config` says (one process, or every rank of a `torchrun` launch).
+
+    Raises:
+        ValueError: shards that do not fit the model, a batch not divisible by the world size, or
+            `resume` from a checkpoint of another architecture.
+        TrainingDiverged: a non-finite loss.
+    """
+    cfg = config.train
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if cfg.device == "auto" else cfg.device)
+    info = init_distributed(device)
+    if cfg.batch_size % info.world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {info.world} processes")
+    text = TextTokenizer.load(cfg.text_tokenizer)
+    train_examples = WindowExamples(TokenShards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout)
+    val_examples = (WindowExamples(TokenShards(cfg.val_data), text, config.model, caption_dropout=0.0)
+                    if cfg.val_data else None)
+
+    torch.manual_seed(cfg.seed)
+    lm = VideoLM(Transformer(config.model).to(info.device), text)
+    out_dir, ckpt_dir = Path(cfg.out_dir), Path(cfg.out_dir) / "checkpoint"
+    trained = parallelize(lm.model, info, cfg.parallel)
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    step = _load_state(ckpt_dir, lm, trained, optimizer) if resume else 0
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "run_config.json").write_text(json.dumps(to_dict(config), indent=2) + "\n")
+        if resume:
+            print(f"resumed from {ckpt_dir} at step {step}")
+
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=info.device.type == "cuda")
+    rows = slice(info.rank * cfg.batch_size // info.world, (info.rank + 1) * cfg.batch_size // info.world)
+    started, loss_value = time.monotonic(), float("nan")
+    bar = tqdm(total=cfg.steps, initial=step, desc="lm", dynamic_ncols=True, disable=not info.is_main)
+    trained.train()
+    while step < cfg.steps:
+        if cfg.max_minutes is not None and time.monotonic() - started > 60 * cfg.max_minutes:
+            bar.write(f"time budget of {cfg.max_minutes} min reached at step {step}")
+            break
+        tick = time.monotonic()
+        batch = train_examples.batch(np.random.default_rng([cfg.seed, step]), cfg.batch_size)
+        targets = int(batch.loss_mask[:, 1:].sum())  # over the global batch, the same on every rank
+        local = Batch(batch.tokens[rows].to(info.device), batch.loss_mask[rows].to(info.device))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        with autocast:
+            loss_sum, _ = token_loss_sum(trained, local)
+        # DDP averages gradients over ranks, so scale by the world size to get the global token mean.
+        loss = loss_sum * info.world / targets
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
+        optimizer.step()
+        loss_value = all_reduce_sum(loss_sum.detach(), info).item() / targets
+        if not math.isfinite(loss_value):
+            bar.close()
+            raise TrainingDiverged(f"non-finite loss at step {step}; last good checkpoint: {ckpt_dir}")
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_value:.4f}", tokens_s=f"{batch.tokens.numel() / (time.monotonic() - tick):.0f}")
+        if val_examples is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
+            val_loss = evaluate_loss(trained, val_examples, cfg, info)
+            if info.is_main:
+                _log(out_dir, {"step": step, "train_loss": loss_value, "val_loss": val_loss})
+                bar.write(f"step {step}: train loss {loss_value:.4f}, held-out loss {val_loss:.4f}")
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            _save_state(ckpt_dir, lm, trained, optimizer, step, info)
+    bar.close()
+    _save_state(ckpt_dir, lm, trained, optimizer, step, info)
+    return TrainResult(ckpt_dir, lm.model, loss_value)
+
+
+@torch.no_grad()
+def evaluate_loss(model: torch.nn.Module, examples: WindowExamples, cfg: LMTrainConfig, info: DistInfo) -> float:
+    """Mean next-token loss over `eval_batches` fixed batches of `examples` (the same batches every time)."""
+    model.eval()
+    total, count = torch.zeros((), device=info.device), 0
+    for index in range(cfg.eval_batches):
+        batch = examples.batch(np.random.default_rng([cfg.seed, 10**9 + index]), cfg.batch_size)
+        loss_sum, targets = token_loss_sum(model, Batch(batch.tokens.to(info.device), batch.loss_mask.to(info.device)))
+        total, count = total + loss_sum.float(), count + targets
+    model.train()
+    return total.item() / count
+
+
+def _log(out_dir: Path, record: dict) -> None:
+    with open(out_dir / "eval.jsonl", "a") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+_FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
+def _save_state(ckpt_dir: Path, lm: VideoLM, trained: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,
+                info: DistInfo) -> None:
+    # Gathering full state dicts is collective under FSDP2: every rank calls it, rank 0 writes.
+    model_state, optim_state = get_state_dict(trained, optimizer, options=_FULL)
+    if not info.is_main:
+        return
+    with atomic_folder(ckpt_dir) as staging:
+        lm.write_files(staging)
+        save_tensors(staging / "model.safetensors", model_state)
+        tensors, meta = optimizer_state_to_files(optim_state)
+        save_tensors(staging / "optimizer.safetensors", tensors)
+        write_json(staging / "trainer_state.json", {"step": step, "optimizer": meta})
+
+
+def _load_state(ckpt_dir: Path, lm: VideoLM, trained: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    folder = resolve_checkpoint(ckpt_dir)
+    saved = VideoLM.from_pretrained(folder)  # raises ValueError on another architecture
+    if saved.config != lm.config:
+        raise ValueError(f"checkpoint {str(folder)!r} is another architecture than the configured model")
+    state = json.loads((folder / "trainer_state.json").read_text())
+    optim_state = optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"), state["optimizer"])
+    set_state_dict(trained, optimizer, model_state_dict=saved.model.state_dict(), optim_state_dict=optim_state,
+                   options=StateDictOptions(full_state_dict=True))
+    return int(state["step"])

@@ -1,0 +1,39 @@
+"""Small LM set-ups shared by the LM, sampler and CLI tests: a tiny config, a text tokenizer
+trained on shapes captions, and token shards whose codes follow the caption (so a few training
+steps have something to learn)."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from arvid.data.captioned import shapes_videos
+from arvid.data.shards import write_shards
+from arvid.lm.config import LMConfig
+from arvid.lm.text import TextTokenizer, train_text_tokenizer
+
+GRID = (6, 2, 2)  # latent frames, height, width
+CODEBOOK = 16
+
+
+def tiny_config(**overrides) -> LMConfig:
+    values = dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, text_vocab_size=128, video_vocab_size=CODEBOOK,
+                  tokens_per_frame=GRID[1] * GRID[2], window_frames=3, text_tokens=32)
+    return LMConfig(**(values | overrides))
+
+
+def shapes_text_tokenizer() -> TextTokenizer:
+    captions = [c for _, record in shapes_videos(300, frames=1, seed=1) for c in record.captions]
+    return train_text_tokenizer(captions, vocab_size=128)
+
+
+def write_caption_shards(path: Path, videos: int = 24, seed: int = 0) -> Path:
+    """Shards whose codes are a fixed ramp offset by a hash of the shape and colour."""
+    def items():
+        for _, record in shapes_videos(videos, frames=1, seed=seed):
+            offset = zlib.crc32(f"{record.attrs['shape']}{record.attrs['colour']}".encode()) % CODEBOOK
+            yield (offset + np.arange(np.prod(GRID)).reshape(GRID)) % CODEBOOK, record
+    return write_shards(path, items(), count=videos, grid=GRID, codebook_size=CODEBOOK, tokenizer_config={},
+                        ends=False)

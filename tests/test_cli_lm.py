@@ -1,0 +1,64 @@
+"""The LM's subcommands end to end on tiny sizes: text tokenizer, token shards, training, export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from arvid.data.shards import TokenShards
+from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+from arvid.tools.cli import main
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    config = TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4, codebook_bits=6)
+    folder = tmp_path_factory.mktemp("tok") / "tokenizer"
+    VideoTokenizer(config).save_pretrained(folder)
+    return folder
+
+
+def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsys):
+    assert main(["train-text-tokenizer", "-o", str(tmp_path / "text")]) == 0
+    for split, videos in (("train", 6), ("heldout", 2)):
+        assert main(["tokenize-dataset", "--ckpt", str(tokenizer_dir), "--split", split, "--videos", str(videos),
+                     "--frames", "13", "-o", str(tmp_path / split)]) == 0
+    shards = TokenShards(tmp_path / "train")
+    assert shards.grid == (4, 4, 4) and len(shards) == 6 and not shards.ends
+    assert shards.codes.max() < 64 and len(shards.records[0].captions) == 6
+    overrides = [f"train.data={tmp_path / 'train'}", f"train.val_data={tmp_path / 'heldout'}",
+                 f"train.text_tokenizer={tmp_path / 'text'}", f"train.out_dir={tmp_path / 'lm'}", "train.steps=3",
+                 "train.batch_size=2", "train.eval_every=3", "train.eval_batches=1", "train.threads=1",
+                 "model.dim=32", "model.n_layers=1", "model.n_heads=2", "model.n_kv_heads=1",
+                 "model.video_vocab_size=64", "model.tokens_per_frame=16", "model.window_frames=2"]
+    assert main(["train-lm", "--config", "tiny", *overrides]) == 0
+    log = [json.loads(line) for line in (tmp_path / "lm" / "eval.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 3 and np.isfinite(log[-1]["val_loss"])
+    assert main(["export-hf", str(tmp_path / "lm" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 0
+    from transformers import LlamaForCausalLM
+
+    assert LlamaForCausalLM.from_pretrained(tmp_path / "hf").config.num_hidden_layers == 1
+
+
+def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
+    cases = [
+        (["tokenize-dataset", "--ckpt", str(tokenizer_dir), "--frames", "12", "-o", str(tmp_path / "x")], "1 + 4k"),
+        (["tokenize-dataset", "--ckpt", str(tmp_path / "none"), "-o", str(tmp_path / "x")], "no checkpoint"),
+        (["tokenize-dataset", "--ckpt", str(tokenizer_dir), "--manifest", str(tmp_path / "m.jsonl"),
+          "-o", str(tmp_path / "x")], "does not exist"),
+        (["train-lm", "--config", "tiny", f"train.text_tokenizer={tmp_path / 'none'}"], "text_tokenizer.model is missing"),
+        (["train-lm", "--config", "tiny", "model.n_layer=3"], "n_layer"),
+        (["export-hf", str(tmp_path / "none"), "-o", str(tmp_path / "hf")], "no checkpoint"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    (tmp_path / "bad.jsonl").write_text('{"path": "a.mp4"}\n')
+    assert main(["tokenize-dataset", "--ckpt", str(tokenizer_dir), "--manifest", str(tmp_path / "bad.jsonl"),
+                 "-o", str(tmp_path / "x")]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

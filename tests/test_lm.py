@@ -1,0 +1,162 @@
+"""The LM: vocabulary and layout, masks, cached decode, Llama parity, export/import, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from lm_fixtures import shapes_text_tokenizer, tiny_config
+
+from arvid.kernels import CAUSAL
+from arvid.lm.checkpoint import VideoLM
+from arvid.lm.config import LMConfig
+from arvid.lm.hf import export_hf, from_hf, to_hf
+from arvid.lm.layout import build_sequence, prefix_tokens
+from arvid.lm.model import Transformer
+from arvid.lm.vocabulary import SPECIAL_TOKENS, Vocabulary
+
+TOLERANCE = 1e-4  # float32, as the issue states
+
+
+@pytest.fixture(scope="module")
+def text():
+    return shapes_text_tokenizer()
+
+
+def make_model(seed: int = 0, **overrides) -> Transformer:
+    torch.manual_seed(seed)
+    return Transformer(tiny_config(**overrides)).eval()
+
+
+def test_vocabulary_round_trips_and_offsets():
+    vocab = Vocabulary(text_size=10, video_size=20)
+    assert vocab.size == len(SPECIAL_TOKENS) + 30
+    codes = torch.randint(0, 20, (3, 2, 2))
+    ids = vocab.video_ids(codes)
+    assert bool(vocab.is_video(ids).all()) and torch.equal(vocab.video_codes(ids), codes)
+    assert torch.equal(vocab.text_ids([0, 9]) - vocab.text_offset, torch.tensor([0, 9]))
+    assert len({vocab.pad, vocab.bos, vocab.eos, vocab.bot, vocab.eot, vocab.bov, vocab.eov,
+                vocab.task_id("text-to-video"), vocab.task_id("image-to-video"), vocab.task_id("continuation")}) == 10
+    with pytest.raises(ValueError, match="video codes"):
+        vocab.video_ids(torch.tensor([20]))
+    with pytest.raises(ValueError, match="text piece"):
+        vocab.text_ids([10])
+    with pytest.raises(ValueError, match="video-code"):
+        vocab.video_codes(torch.tensor([vocab.bos]))
+    with pytest.raises(ValueError, match="unknown task"):
+        vocab.task_id("video-to-audio")
+
+
+def test_layout_places_every_part(text):
+    config = tiny_config()
+    vocab = Vocabulary(text_size=config.text_vocab_size, video_size=config.video_vocab_size)
+    pieces = text.encode("a small red circle moving right on a black background")
+    codes = torch.randint(0, config.video_vocab_size, (2, 2, 2))
+    sequence = build_sequence(vocab, pieces, codes, task="text-to-video", text_tokens=config.text_tokens, end=True)
+    tokens = sequence.tokens
+    assert len(tokens) == config.prefix_len + codes.numel() + 2
+    assert tokens[:3].tolist() == [vocab.bos, vocab.task_id("text-to-video"), vocab.bot]
+    assert (tokens[3:3 + len(pieces)] - vocab.text_offset).tolist() == pieces
+    assert bool((tokens[3 + len(pieces):config.prefix_len - 2] == vocab.pad).all())
+    assert tokens[config.prefix_len - 2:config.prefix_len].tolist() == [vocab.eot, vocab.bov]
+    assert torch.equal(vocab.video_codes(tokens[config.prefix_len:-2]).view(2, 2, 2), codes)
+    assert tokens[-2:].tolist() == [vocab.eov, vocab.eos]
+    assert sequence.loss_mask.tolist() == [False] * config.prefix_len + [True] * (codes.numel() + 2)
+    assert text.decode(pieces) == "a small red circle moving right on a black background"
+    with pytest.raises(ValueError, match="reads at most"):
+        prefix_tokens(vocab, list(range(config.text_tokens + 1)), task="text-to-video", text_tokens=config.text_tokens)
+
+
+def test_prefix_is_bidirectional_and_video_is_causal():
+    model = make_model()
+    config = model.config
+    tokens = torch.randint(0, config.vocab_size, (1, config.prefix_len + 8))
+    base = model(tokens)
+    text_changed = tokens.clone()
+    text_changed[0, config.prefix_len - 3] += 1  # the last text slot
+    changed = model(text_changed)
+    # An early text position sees a later text token ...
+    assert (changed[0, 1] - base[0, 1]).abs().max() > 1e-6
+    video_changed = tokens.clone()
+    video_changed[0, config.prefix_len + 4] += 1
+    changed = model(video_changed)
+    # ... but no position sees a video token after it.
+    assert torch.equal(changed[0, :config.prefix_len + 4], base[0, :config.prefix_len + 4])
+    causal = make_model(bidirectional_prefix=False)
+    assert torch.equal(causal(text_changed)[0, :config.prefix_len - 3], causal(tokens)[0, :config.prefix_len - 3])
+
+
+@pytest.mark.parametrize("bidirectional_prefix", [True, False])
+def test_prefill_then_decode_equals_full_forward(bidirectional_prefix):
+    model = make_model(bidirectional_prefix=bidirectional_prefix)
+    config = model.config
+    length = config.prefix_len + 12
+    tokens = torch.randint(0, config.vocab_size, (2, length))
+    with torch.no_grad():
+        full = model(tokens)
+    model.setup_cache(batch=2, max_len=length + 3)
+    steps = [model.prefill(tokens[:, :config.prefix_len], torch.arange(config.prefix_len))]
+    for position in range(config.prefix_len, length):
+        steps.append(model.decode(tokens[:, position:position + 1], torch.tensor([position])))
+    assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
+
+
+def test_backbone_matches_transformers_llama():
+    from transformers import LlamaModel
+
+    model = make_model()
+    hf_model = to_hf(model).model
+    assert isinstance(hf_model, LlamaModel)
+    embeddings = torch.randn(2, 23, model.config.dim)
+    with torch.no_grad():
+        ours = model.backbone(embeddings, CAUSAL)
+        theirs = hf_model(inputs_embeds=embeddings, position_ids=torch.arange(23)[None]).last_hidden_state
+    assert (ours - theirs).abs().max() < TOLERANCE
+
+
+def test_export_hf_round_trip(tmp_path, text):
+    from transformers import LlamaForCausalLM
+
+    lm = VideoLM(make_model(rope_theta=5000.0), text)
+    export_hf(lm, tmp_path / "hf")
+    hf_model = LlamaForCausalLM.from_pretrained(tmp_path / "hf")
+    tokens = torch.randint(0, lm.config.vocab_size, (1, 17))
+    with torch.no_grad():
+        causal_logits = lm.model.lm_head(lm.model.backbone(lm.model.embed_tokens(tokens), CAUSAL))
+        assert (hf_model(tokens).logits - causal_logits).abs().max() < TOLERANCE
+    back = from_hf(tmp_path / "hf")
+    assert back.config == lm.config
+    for name, tensor in lm.model.state_dict().items():
+        assert torch.equal(back.model.state_dict()[name], tensor), name
+    assert back.text.encode("a red circle") == text.encode("a red circle")
+
+
+def test_save_load_round_trip_and_mismatch(tmp_path, text):
+    lm = VideoLM(make_model(), text)
+    lm.save_pretrained(tmp_path / "ckpt")
+    back = VideoLM.from_pretrained(tmp_path / "ckpt")
+    assert back.config == lm.config
+    assert all(torch.equal(back.model.state_dict()[k], v) for k, v in lm.model.state_dict().items())
+    assert torch.equal(back.prompt_tokens("a red circle"), lm.prompt_tokens("a red circle"))
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        VideoLM.from_pretrained(tmp_path / "missing")
+    (tmp_path / "ckpt" / "text_tokenizer.model").unlink()
+    with pytest.raises(FileNotFoundError, match="text_tokenizer.model is missing"):
+        VideoLM.from_pretrained(tmp_path / "ckpt")
+
+
+def test_config_and_cache_errors():
+    with pytest.raises(ValueError, match="multiple of n_kv_heads"):
+        LMConfig(dim=64, n_heads=4, n_kv_heads=3)
+    with pytest.raises(ValueError, match="multiple of n_heads"):
+        LMConfig(dim=66, n_heads=4)
+    model = make_model()
+    tokens = torch.zeros(1, 4, dtype=torch.long)
+    with pytest.raises(RuntimeError, match="setup_cache"):
+        model.prefill(tokens, torch.arange(4))
+    model.setup_cache(batch=1, max_len=8)
+    with pytest.raises(ValueError, match="batch 1"):
+        model.prefill(torch.zeros(2, 4, dtype=torch.long), torch.arange(4))
+    with pytest.raises(ValueError, match="past the cache"):
+        model.prefill(torch.zeros(1, 9, dtype=torch.long), torch.arange(9))
+    with pytest.raises(ValueError, match="starts at position 0"):
+        model.prefill(tokens, torch.arange(1, 5))

@@ -1,0 +1,91 @@
+"""LM training: the loss falls, resume is exact, and two DDP processes equal one process."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from lm_fixtures import shapes_text_tokenizer, tiny_config, write_caption_shards
+
+from arvid.data.shards import TokenShards
+from arvid.lm.examples import WindowExamples
+from arvid.lm.train import LMRunConfig, LMTrainConfig, evaluate_loss, train_lm
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lmdata")
+    write_caption_shards(root / "train", videos=24, seed=0)
+    write_caption_shards(root / "val", videos=8, seed=1)
+    shapes_text_tokenizer().save(root)
+    return root
+
+
+def run_config(root, out, **train) -> LMRunConfig:
+    values = dict(data=str(root / "train"), val_data=str(root / "val"), text_tokenizer=str(root), out_dir=str(out),
+                  batch_size=8, steps=40, warmup_steps=5, lr=3e-3, eval_every=1000, checkpoint_every=1000,
+                  threads=1)
+    return LMRunConfig(model=tiny_config(), train=LMTrainConfig(**(values | train)))
+
+
+def test_training_lowers_the_held_out_loss(data, tmp_path):
+    config = run_config(data, tmp_path / "run")
+    examples = WindowExamples(TokenShards(data / "val"), shapes_text_tokenizer(), config.model, caption_dropout=0)
+    torch.manual_seed(config.train.seed)
+    from arvid.lm.model import Transformer
+    from arvid.lm.parallel import DistInfo
+
+    info = DistInfo(0, 1, torch.device("cpu"))
+    before = evaluate_loss(Transformer(config.model), examples, config.train, info)
+    result = train_lm(config)
+    after = evaluate_loss(result.model, examples, config.train, info)
+    assert after < 0.5 * before, (before, after)
+    assert (tmp_path / "run" / "eval.jsonl").is_file()
+
+
+def test_resume_continues_exactly(data, tmp_path):
+    straight = train_lm(run_config(data, tmp_path / "a", steps=8)).model.state_dict()
+    train_lm(run_config(data, tmp_path / "b", steps=5, checkpoint_every=5))
+    resumed = train_lm(run_config(data, tmp_path / "b", steps=8), resume=True).model.state_dict()
+    for name, tensor in straight.items():
+        assert torch.equal(resumed[name], tensor), name
+
+
+def test_bad_data_is_named(data, tmp_path):
+    with pytest.raises(FileNotFoundError, match="token shard folder"):
+        train_lm(run_config(data, tmp_path / "x", data=str(tmp_path / "nothing")))
+    config = run_config(data, tmp_path / "x")
+    config.model = tiny_config(window_frames=8)
+    with pytest.raises(ValueError, match="latent frames"):
+        train_lm(config)
+
+
+def _ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    import pathlib
+
+    result = train_lm(run_config(pathlib.Path(data), pathlib.Path(out), steps=6))
+    torch.save({"state": result.model.state_dict(), "loss": result.loss}, f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_ddp_processes_equal_one(data, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "ddp"
+    out.mkdir()
+    mp.spawn(_ddp_worker, args=(2, port, str(data), str(out)), nprocs=2, join=True)
+    ranks = [torch.load(out / f"rank{rank}.pt") for rank in range(2)]
+    single = train_lm(run_config(data, tmp_path / "single", steps=6))
+    for name, tensor in single.model.state_dict().items():
+        assert torch.equal(ranks[0]["state"][name], ranks[1]["state"][name]), name
+        # All-reduce sums gradients in another order than one process does: float32 rounding only.
+        assert torch.allclose(ranks[0]["state"][name], tensor, atol=1e-5, rtol=1e-4), name
+    assert ranks[0]["loss"] == pytest.approx(single.loss, rel=1e-4)
+    assert np.isfinite(single.loss)

@@ -1,0 +1,41 @@
+"""Encoding captioned videos into token shards with a trained tokenizer (`arvid tokenize-dataset`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from arvid.configs import to_dict
+from arvid.data.shards import VideoRecord, write_shards
+from arvid.tokenizer.model import VideoTokenizer, frames_to_video
+
+
+def encode_videos(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarray, VideoRecord]], *,
+                  batch_size: int = 8) -> Iterator[tuple[np.ndarray, VideoRecord]]:
+    """(frames (t h w c) uint8, record) -> (codes (t' h' w') uint16, record), encoding `batch_size` at a time."""
+    device = next(tokenizer.parameters()).device
+    videos = iter(videos)
+    while batch := list(islice(videos, batch_size)):
+        clips = torch.cat([frames_to_video(frames) for frames, _ in batch]).to(device)
+        codes = tokenizer.encode(clips).cpu().numpy().astype(np.uint16)
+        yield from zip(codes, (record for _, record in batch))
+
+
+def tokenize_dataset(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarray, VideoRecord]], out: str | Path, *,
+                     count: int, frames: int, ends: bool, batch_size: int = 8) -> Path:
+    """Encode `count` videos of `frames` frames each into a shard folder at `out` (see `arvid.data.shards`).
+
+    Raises:
+        ValueError: `frames` is not a length the tokenizer accepts (1 + 4k by default).
+    """
+    size = tokenizer.config.image_size
+    grid = tokenizer.latent_shape(frames, size, size)
+    encoded = encode_videos(tokenizer, videos, batch_size=batch_size)
+    progress = tqdm(encoded, total=count, desc="tokenize", unit="video", dynamic_ncols=True)
+    return write_shards(out, progress, count=count, grid=grid, codebook_size=tokenizer.codebook_size,
+                        tokenizer_config=to_dict(tokenizer.config), ends=ends)

@@ -1,0 +1,35 @@
+"""Train the video LM on token shards. Examples:
+
+    arvid train-lm --config tiny train.steps=500
+    torchrun --nproc_per_node 8 -m arvid.tools.cli train-lm --config base train.parallel=fsdp2
+
+`--config` takes a shipped preset name (tiny, base) or a YAML path; `key=value` overrides follow.
+Writes checkpoints (atomic folders with the text tokenizer inside) and eval.jsonl under train.out_dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from arvid.configs import ConfigError, load_config
+from arvid.tools.errors import fail
+from arvid.tools.train_tokenizer import resolve_preset
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--config", default="tiny", help="preset name (tiny, base) or path to a YAML file")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in train.out_dir")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.steps=100 model.n_layers=4")
+
+
+def run(args: argparse.Namespace) -> int:
+    from arvid.lm.train import LMRunConfig, TrainingDiverged, train_lm
+
+    try:
+        config = load_config(LMRunConfig, resolve_preset(args.config, "lm"), args.overrides)
+        result = train_lm(config, resume=args.resume)
+    except (ConfigError, FileNotFoundError, ValueError, TrainingDiverged) as err:
+        return fail(str(err))
+    print(f"checkpoint: {result.checkpoint}")
+    return 0

@@ -1,0 +1,42 @@
+"""Train the sentencepiece text tokenizer on captions. Examples:
+
+    arvid train-text-tokenizer -o runs/text-tokenizer                  # captions of the shapes world
+    arvid train-text-tokenizer --manifest videos.jsonl -o runs/text    # captions of your manifest
+
+Writes `text_tokenizer.model` into the output folder; `arvid train-lm` copies it into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from arvid.tools.errors import fail
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--manifest", help="JSON-lines manifest with a caption per video (default: shapes captions)")
+    parser.add_argument("--vocab-size", type=int, default=128, help="most text pieces (default 128)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from arvid.data.captioned import read_manifest
+    from arvid.data.shapes import all_phrasings, attribute_combinations
+    from arvid.lm.text import train_text_tokenizer
+
+    if args.vocab_size < 8:
+        return fail(f"--vocab-size must be at least 8, got {args.vocab_size}")
+    try:
+        if args.manifest:
+            captions = [caption for _, caption in read_manifest(args.manifest)]
+        else:
+            captions = [c for attrs in attribute_combinations("train") for c in all_phrasings(attrs)]
+        text = train_text_tokenizer(captions, vocab_size=args.vocab_size)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        path = text.save(args.out)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        return fail(str(err))
+    print(f"{path}: {text.size} pieces from {len(captions)} captions")
+    return 0
