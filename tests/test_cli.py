@@ -52,7 +52,7 @@ def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["tokenize", "missing.mp4", "-o", "{tmp}/c.npy"], "no such file"),
-    (["tokenize", "{clip}", "-o", "{tmp}/c.txt"], "must end in .npy"),
+    (["tokenize", "{clip}", "-o", "{tmp}/c.txt"], "must end in one of .npy"),
     (["tokenize", "{clip}", "-o", "{tmp}/nowhere/c.npy"], "does not exist"),
     (["tokenize", "{clip}", "-o", "{tmp}/c.npy", "--max-frames", "0"], "--max-frames"),
     (["tokenize", "{clip}", "-o", "{tmp}/c.npy", "--ckpt", "{tmp}/no-model"], "no checkpoint"),

@@ -25,6 +25,11 @@ class TokenizerConfig:
     time_downsample: tuple[bool, ...] = (True, True)
     res_blocks: int = 1
     decoder_res_blocks: int = 2
+    # Time extent of the convs in the per-level residual blocks. 3 is MAGVIT-v2's 3D block; 1 makes
+    # them per-frame 2D blocks, leaving temporal mixing to the strided (up/down) convs, the input and
+    # output convs and the two middle blocks: a third of the compute, and a short temporal
+    # receptive field, so that long streams look like the clips the tokenizer was trained on.
+    level_time_kernel: int = 3
     patch_size: int = 2
     norm_groups: int = 8
     quantizer: Literal["lfq", "fsq"] = "lfq"
@@ -43,6 +48,8 @@ class TokenizerConfig:
             raise ValueError(
                 f"time_downsample needs one entry per level transition ({levels - 1}), got {len(self.time_downsample)}"
             )
+        if self.level_time_kernel not in (1, 3):
+            raise ValueError(f"level_time_kernel must be 1 or 3, got {self.level_time_kernel}")
         if self.patch_size < 1 or self.patch_size & (self.patch_size - 1):
             raise ValueError(f"patch_size must be a power of two, got {self.patch_size}")
         for mult in self.channel_multipliers:

@@ -81,14 +81,15 @@ class FrameGroupNorm(nn.GroupNorm):
 
 
 class ResBlock(nn.Module):
-    """Pre-activation residual block of two causal 3x3x3 convs: (b, c_in, t, h, w) -> (b, c_out, t, h, w)."""
+    """Pre-activation residual block of two causal `time_kernel`x3x3 convs: (b, c_in, t, h, w) -> (b, c_out, t, h, w).
+    With `time_kernel=1` the block mixes space only (a per-frame 2D block)."""
 
-    def __init__(self, in_channels: int, out_channels: int, groups: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, groups: int, time_kernel: int = 3) -> None:
         super().__init__()
         self.norm1 = FrameGroupNorm(groups, in_channels)
-        self.conv1 = CausalConv3d(in_channels, out_channels)
+        self.conv1 = CausalConv3d(in_channels, out_channels, (time_kernel, 3, 3))
         self.norm2 = FrameGroupNorm(groups, out_channels)
-        self.conv2 = CausalConv3d(out_channels, out_channels)
+        self.conv2 = CausalConv3d(out_channels, out_channels, (time_kernel, 3, 3))
         self.skip = nn.Conv3d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: Tensor, cache: CausalCache) -> Tensor:

@@ -40,7 +40,7 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList()
         for level, width in enumerate(widths):
             for _ in range(config.res_blocks):
-                self.blocks.append(ResBlock(width, width, config.norm_groups))
+                self.blocks.append(ResBlock(width, width, config.norm_groups, config.level_time_kernel))
             if level + 1 < len(widths):
                 self.blocks.append(Downsample(width, widths[level + 1], config.time_downsample[level]))
         self.blocks.append(ResBlock(widths[-1], widths[-1], config.norm_groups))
@@ -68,7 +68,7 @@ class Decoder(nn.Module):
         self.blocks = nn.ModuleList([ResBlock(widths[-1], widths[-1], config.norm_groups)])
         for level in reversed(range(len(widths))):
             for _ in range(config.decoder_res_blocks):
-                self.blocks.append(ResBlock(widths[level], widths[level], config.norm_groups))
+                self.blocks.append(ResBlock(widths[level], widths[level], config.norm_groups, config.level_time_kernel))
             if level > 0:
                 self.blocks.append(Upsample(widths[level], widths[level - 1], config.time_downsample[level - 1]))
         self.norm_out = FrameGroupNorm(config.norm_groups, widths[0])

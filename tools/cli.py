@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "eval-tokenizer": ("eval_tokenizer", "PSNR, SSIM and codebook use of a tokenizer checkpoint"),
     "tokenize": ("tokenize_file", "encode a video file into codes (.npy)"),
     "detokenize": ("detokenize_file", "decode codes (.npy) into a video file"),
+    "generate": ("generate", "generate video from a prompt (streams frames and tokens)"),
+    "decode": ("decode_tokens", "decode an NDJSON token stream into video"),
     "train-text-tokenizer": ("train_text_tokenizer", "train the sentencepiece model of the captions"),
     "tokenize-dataset": ("tokenize_dataset", "encode captioned videos into token shards for LM training"),
     "train-lm": ("train_lm", "train the video LM on token shards (torchrun for many GPUs)"),

@@ -6,15 +6,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from arvid.data.video import WRITE_FORMATS, write_video
+from arvid.data.video import write_video
 from arvid.tokenizer import video_to_frames
 from arvid.tools.checkpoints import load_tokenizer
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.paths import check_video_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,11 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    output = Path(args.output)
-    if output.suffix.lower() not in WRITE_FORMATS:
-        return fail(f"output {str(output)!r} must end in one of {', '.join(WRITE_FORMATS)}")
-    if not output.parent.is_dir():
-        return fail(f"cannot write {str(output)!r}: folder {str(output.parent)!r} does not exist")
+    try:
+        output = check_video_output(args.output)
+    except UsageError as err:
+        return fail(str(err))
     try:
         codes = np.load(args.codes, allow_pickle=False)
     except (OSError, ValueError) as err:

@@ -9,13 +9,13 @@ The video is resized and center-cropped to the tokenizer's image size, and cut t
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from arvid.data.video import VideoReadError
 from arvid.tools.checkpoints import load_tokenizer
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.paths import check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    output = Path(args.output)
-    if output.suffix != ".npy":
-        return fail(f"output {str(output)!r} must end in .npy")
-    if not output.parent.is_dir():
-        return fail(f"cannot write {str(output)!r}: folder {str(output.parent)!r} does not exist")
+    try:
+        output = check_writable(args.output, suffixes=(".npy",))
+    except UsageError as err:
+        return fail(str(err))
     if args.max_frames is not None and args.max_frames < 1:
         return fail(f"--max-frames must be at least 1, got {args.max_frames}")
     try:

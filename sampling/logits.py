@@ -1,0 +1,68 @@
+"""Turning next-token logits into a token: guidance, temperature, top-k, top-p, seeded sampling.
+
+Einops legend: b rows, v vocabulary (here: the video codes only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerConfig:
+    """How tokens are drawn. `cfg_scale` 1 turns classifier-free guidance off; `temperature` 0 is
+    greedy; `top_k` / `top_p` None keep every token; `window_frames` None uses the model's."""
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    cfg_scale: float = 1.0
+    window_frames: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.cfg_scale < 0:
+            raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+
+    @property
+    def guided(self) -> bool:
+        return self.cfg_scale != 1.0
+
+
+def guide(conditional: Tensor, unconditional: Tensor, scale: float) -> Tensor:
+    """Classifier-free guidance: unconditional + scale * (conditional - unconditional), in float32."""
+    conditional, unconditional = conditional.float(), unconditional.float()
+    return unconditional + scale * (conditional - unconditional)
+
+
+def filter_logits(logits: Tensor, *, top_k: int | None, top_p: float | None) -> Tensor:
+    """Set to -inf every logit (b v) outside the top `top_k` and outside the smallest set whose
+    probability reaches `top_p` (the most likely token always stays)."""
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        # Drop a token when the tokens before it already reach top_p.
+        drop_sorted = (cumulative - sorted_logits.softmax(-1)) >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def sample(logits: Tensor, config: SamplerConfig, generator: torch.Generator) -> Tensor:
+    """One token index per row of `logits` (b v) -> (b) int64."""
+    if config.temperature == 0:
+        return logits.argmax(-1)
+    logits = filter_logits(logits.float() / config.temperature, top_k=config.top_k, top_p=config.top_p)
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)

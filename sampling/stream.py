@@ -1,0 +1,122 @@
+"""Streaming generation: `stream(...)` yields latent frames (tokens and RGB frames) without end;
+`generate(...)` collects a clip of a given length.
+
+Modes, chosen by what is given: text-to-video (a prompt, possibly empty = unconditional);
+image-to-video (`image`: its encoding is the anchor frame f0); continuation (`video`: its
+encoding fills the anchor and the window first, and its frames are yielded back, marked given).
+
+Every yielded latent frame is decoded right away by the tokenizer's streaming decoder, so the first
+frames reach the caller before later tokens exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from arvid.lm.checkpoint import VideoLM
+from arvid.sampling.logits import SamplerConfig, guide, sample
+from arvid.sampling.window import WindowedContext
+from arvid.tokenizer import VideoTokenizer, frames_to_video, video_to_frames
+
+
+@dataclass(frozen=True)
+class LatentFrame:
+    """One latent frame of the stream: `index` (0 = anchor), `codes` (h' w') int64 tokenizer codes,
+    `frames` (t h w c) uint8 RGB (1 frame for the anchor, `temporal_factor` after), and whether it
+    came from the caller's video (`given`) rather than from the model."""
+
+    index: int
+    codes: Tensor
+    frames: np.ndarray
+    given: bool = False
+
+
+def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
+    """Raise `ValueError` unless the LM's video vocabulary and frame size are the tokenizer's."""
+    _, height, width = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)
+    if lm.config.video_vocab_size != tokenizer.codebook_size or lm.config.tokens_per_frame != height * width:
+        raise ValueError(f"the LM expects {lm.config.video_vocab_size} codes and {lm.config.tokens_per_frame} "
+                         f"tokens per latent frame; the tokenizer has {tokenizer.codebook_size} codes and "
+                         f"{height}x{width} per latent frame")
+
+
+def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig = SamplerConfig(), *,
+           image: np.ndarray | None = None, video: np.ndarray | None = None) -> Iterator[LatentFrame]:
+    """Yield latent frames one at a time, forever (stop by not asking for more).
+
+    Args:
+        prompt: the caption; "" generates unconditionally.
+        image: uint8 (h w c) first frame at the tokenizer's size (image-to-video).
+        video: uint8 (t h w c) frames to continue, t = 1 + 4k, at the tokenizer's size (continuation).
+    Raises:
+        ValueError: incompatible models, a prompt too long, both `image` and `video`, or malformed frames.
+    """
+    check_compatible(lm, tokenizer)
+    if image is not None and video is not None:
+        raise ValueError("give either an image or a video to continue, not both")
+    task = "image-to-video" if image is not None else "continuation" if video is not None else "text-to-video"
+    prefixes = [lm.prompt_tokens(prompt, task=task)]
+    if config.guided:
+        prefixes.append(lm.prompt_tokens("", task=task))
+    device = lm.model.lm_head.weight.device
+    window = config.window_frames or lm.config.window_frames
+    decoder = tokenizer.streaming_decoder()
+    grid = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)[1:]
+
+    given_codes = _encode_given(tokenizer, image if image is not None else video)
+    given: list[Tensor] = []
+    for index, codes in enumerate(given_codes):
+        given.append(lm.vocab.video_ids(codes.flatten()).to(device))
+        yield LatentFrame(index, codes, _decode(decoder, codes), given=True)
+    context = WindowedContext(lm.model, torch.stack(prefixes).to(device), window_frames=window, frames=given)
+
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    video_logits = lm.vocab.video_slice()
+    index = len(given)
+    while True:
+        logits = context.logits[:, video_logits]
+        if config.guided:
+            logits = guide(logits[:1], logits[1:], config.cfg_scale)
+        code = sample(logits, config, generator)[0]
+        frame = context.push(code + lm.vocab.video_offset)
+        if frame is not None:
+            codes = lm.vocab.video_codes(frame).view(*grid).cpu()
+            yield LatentFrame(index, codes, _decode(decoder, codes))
+            index += 1
+
+
+def generate(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, latent_frames: int,
+             config: SamplerConfig = SamplerConfig(), **conditions) -> list[LatentFrame]:
+    """The first `latent_frames` latent frames of `stream(...)` (given frames included)."""
+    if latent_frames < 1:
+        raise ValueError(f"latent_frames must be >= 1, got {latent_frames}")
+    frames = []
+    for frame in stream(lm, tokenizer, prompt, config, **conditions):
+        frames.append(frame)
+        if len(frames) == latent_frames:
+            return frames
+    return frames
+
+
+def _encode_given(tokenizer: VideoTokenizer, frames: np.ndarray | None) -> list[Tensor]:
+    """Codes (h' w') of each latent frame of the given image (h w c) or video (t h w c)."""
+    if frames is None:
+        return []
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    size = tokenizer.config.image_size
+    if frames.dtype != np.uint8 or frames.shape[1:] != (size, size, 3):
+        raise ValueError(f"expected uint8 frames of {size}x{size}x3, got {frames.dtype} {frames.shape[1:]}")
+    device = next(tokenizer.parameters()).device
+    return list(tokenizer.encode(frames_to_video(frames).to(device))[0].cpu())
+
+
+def _decode(decoder, codes: Tensor) -> np.ndarray:
+    device = next(decoder.tokenizer.parameters()).device
+    return video_to_frames(decoder.push(codes[None, None].to(device))).numpy()

@@ -1,0 +1,86 @@
+"""`WindowedContext`: the LM's context while streaming, with constant memory and time per frame.
+
+The context is the text prefix, the anchor latent frame f0, and the most recent latent frames,
+numbered contiguously as in training. A frame in progress sits in the last of `window_frames`
+slots; when a frame completes and every slot is taken, the oldest non-anchor frame leaves and the
+shortened context is prefilled afresh (the cached keys of later layers depended on the frame that
+left, so the cache cannot simply drop it). Between shifts each token costs one cached decode step.
+
+Invariant (tested): `logits` always equals the last logits of a fresh forward pass over `tokens()`.
+
+Einops legend: b rows (the conditional and unconditional rows under guidance), v vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from arvid.lm.model import Transformer
+
+
+class WindowedContext:
+    """Context of `prefixes` (b P) + anchor + window for `model`.
+
+    Args:
+        model: the LM; its static cache is (re)allocated here.
+        prefixes: (b P) prefix tokens, one row per sequence (all rows get the same video tokens).
+        window_frames: latent frames after the anchor, the one in progress included (>= 2).
+        frames: latent frames given in advance (each (tokens_per_frame,) token ids), anchor first.
+    """
+
+    def __init__(self, model: Transformer, prefixes: Tensor, *, window_frames: int, frames: list[Tensor] = ()) -> None:
+        config = model.config
+        if not 2 <= window_frames <= config.window_frames:
+            raise ValueError(f"window_frames must be in [2, {config.window_frames}] (the model was trained with "
+                             f"{config.window_frames}), got {window_frames}")
+        if prefixes.shape[1] != config.prefix_len:
+            raise ValueError(f"expected prefixes of {config.prefix_len} tokens, got {prefixes.shape[1]}")
+        self.model, self.prefixes, self.window_frames = model, prefixes, window_frames
+        self.tokens_per_frame = config.tokens_per_frame
+        self.frames: list[Tensor] = []  # complete latent frames, anchor first, each (tokens_per_frame,)
+        self.current: list[Tensor] = []  # tokens of the frame in progress, each () int64
+        model.setup_cache(prefixes.shape[0], config.prefix_len + (1 + window_frames) * config.tokens_per_frame)
+        for frame in frames:
+            self.frames.append(frame)
+        self._keep_window()
+        self._prefill()
+
+    def tokens(self) -> Tensor:
+        """The context as token ids (b n): prefix, anchor, window, and the frame in progress."""
+        video = torch.cat([*self.frames, torch.stack(self.current)] if self.current else self.frames or
+                          [self.prefixes.new_zeros(0)])
+        return torch.cat([self.prefixes, video.expand(self.prefixes.shape[0], -1)], dim=1)
+
+    def push(self, token: Tensor) -> Tensor | None:
+        """Append the next video token (a 0-d int64 tensor); returns the latent frame it completed, if any."""
+        self.current.append(token.reshape(()))
+        if len(self.current) < self.tokens_per_frame:
+            self._decode(token)
+            return None
+        frame = torch.stack(self.current)
+        self.frames.append(frame)
+        self.current = []
+        if self._keep_window():
+            self._prefill()
+        else:
+            self._decode(token)
+        return frame
+
+    def _keep_window(self) -> bool:
+        """Drop the oldest non-anchor frames so that the next frame fits; True if any left."""
+        extra = len(self.frames) - self.window_frames  # anchor + (window - 1) complete frames fit
+        if extra <= 0:
+            return False
+        del self.frames[1:1 + extra]
+        return True
+
+    def _prefill(self) -> None:
+        tokens = self.tokens()
+        self.length = tokens.shape[1]
+        self.logits = self.model.prefill(tokens, torch.arange(self.length))[:, -1]
+
+    def _decode(self, token: Tensor) -> None:
+        rows = self.prefixes.shape[0]
+        self.logits = self.model.decode(token.reshape(1, 1).expand(rows, 1), torch.tensor([self.length]))[:, -1]
+        self.length += 1

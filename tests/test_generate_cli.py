@@ -1,0 +1,117 @@
+"""`arvid generate` and `arvid decode`: outputs, the token-stream pipeline, interruption, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from lm_fixtures import shapes_text_tokenizer, tiny_config
+
+from arvid.data.token_stream import read_token_frames
+from arvid.data.video import read_video, write_video
+from arvid.lm.checkpoint import VideoLM
+from arvid.lm.model import Transformer
+from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+from arvid.tools.cli import main
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("model")
+    VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                   codebook_bits=6)).save_pretrained(folder / "tokenizer")
+    VideoLM(Transformer(tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3)),
+            shapes_text_tokenizer()).save_pretrained(folder / "lm")
+    return folder
+
+
+def test_generate_writes_video_and_tokens_that_decode_to_the_same_video(model_dir, tmp_path, capsys):
+    video, tokens = tmp_path / "out.mp4", tmp_path / "tokens.ndjson"
+    assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--frames", "9", "--seed", "1",
+                 "--top-k", "10", "-o", str(video), "--tokens-out", str(tokens)]) == 0
+    assert "real time" in capsys.readouterr().err
+    frames = read_video(video)
+    assert frames.shape == (9, 32, 32, 3)
+    with open(tokens) as lines:
+        records = list(read_token_frames(lines))
+    assert [r.index for r in records] == [0, 1, 2] and records[0].codes.shape == (4, 4)
+    decoded = tmp_path / "decoded.mp4"
+    assert main(["decode", str(tokens), "--model", str(model_dir), "-o", str(decoded)]) == 0
+    assert np.array_equal(read_video(decoded), frames)
+
+
+def test_trims_to_the_frame_count_and_conditions(model_dir, tmp_path, capsys):
+    out = tmp_path / "a.gif"
+    assert main(["generate", "", "--model", str(model_dir), "--frames", "6", "-o", str(out)]) == 0
+    assert "unconditionally" in capsys.readouterr().err
+    assert len(read_video(out)) == 6
+    image = tmp_path / "first.png"
+    write_video(tmp_path / "clip.mp4", np.full((13, 32, 32, 3), 90, np.uint8), fps=8)
+    from PIL import Image
+
+    Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(image)
+    assert main(["generate", "a circle", "--model", str(model_dir), "--image", str(image), "--frames", "4",
+                 "-o", str(tmp_path / "i.mp4")]) == 0
+    assert len(read_video(tmp_path / "i.mp4")) == 1 + 4
+    assert main(["generate", "a circle", "--model", str(model_dir), "--continue", str(tmp_path / "clip.mp4"),
+                 "--frames", "8", "--tokens-out", str(tmp_path / "c.ndjson"), "-o", str(tmp_path / "c.mp4")]) == 0
+    with open(tmp_path / "c.ndjson") as lines:
+        given = [r.given for r in read_token_frames(lines)]
+    assert given == [True, True, True, False, False]  # the last 9 frames of the clip, then 8 new ones
+    assert len(read_video(tmp_path / "c.mp4")) == 9 + 8
+
+
+def test_interrupted_generation_keeps_valid_files(model_dir, tmp_path):
+    video, tokens = tmp_path / "live.mp4", tmp_path / "live.ndjson"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "arvid.tools.cli", "generate", "a blue square", "--model", str(model_dir),
+         "--frames", "0", "-o", str(video), "--tokens-out", str(tokens)],
+        stderr=subprocess.PIPE, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if tokens.exists() and len(tokens.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()
+    with open(tokens) as lines:
+        records = list(read_token_frames(lines))
+    frames = read_video(video)
+    assert len(records) >= 4
+    # Every frame of every completed latent frame is in the video (the last may be cut mid-write).
+    assert 1 + 4 * (len(records) - 2) <= len(frames) <= 1 + 4 * (len(records) - 1)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--frames", "-1"], "--frames must be >= 0"),
+    (["-o", "{tmp}/missing/out.mp4"], "does not exist"),
+    (["-o", "{tmp}/out.avi"], "must end in one of"),
+    (["--window", "9"], "--window must be in [2, 3]"),
+    (["--model", "{tmp}/nothing"], "does not exist"),
+    (["--image", "{tmp}/none.png"], "none.png"),
+    (["--continue", "{tmp}/bad.mp4"], "bad.mp4"),
+    (["--top-p", "2"], "top_p"),
+])
+def test_bad_input_fails_before_work(model_dir, tmp_path, capsys, extra, message):
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    argv = ["generate", "a circle", "--model", str(model_dir), "-o", str(tmp_path / "out.mp4")]
+    argv += [a.format(tmp=tmp_path) for a in extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_nothing_to_write_and_bad_token_streams(model_dir, tmp_path, capsys):
+    assert main(["generate", "a circle", "--model", str(model_dir)]) == 2
+    assert "nothing to write" in capsys.readouterr().err
+    (tmp_path / "t.ndjson").write_text('{"index": 0, "shape": [4, 4], "codes": [[1, 2]]}\n')
+    assert main(["decode", str(tmp_path / "t.ndjson"), "--model", str(model_dir), "-o", str(tmp_path / "d.mp4")]) == 2
+    assert "t.ndjson:1" in capsys.readouterr().err

@@ -1,0 +1,116 @@
+"""The sampler: logits processing, the sliding-window invariant, seeds and conditioning modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from lm_fixtures import shapes_text_tokenizer, tiny_config
+
+from arvid.lm.checkpoint import VideoLM
+from arvid.lm.model import Transformer
+from arvid.sampling import SamplerConfig, WindowedContext, filter_logits, generate, guide, sample
+from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+TOLERANCE = 1e-4  # float32, as the issue states
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                               codebook_bits=6)).eval()
+    lm = VideoLM(Transformer(tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3)).eval(),
+                 shapes_text_tokenizer())
+    return lm, tokenizer
+
+
+def test_top_k_and_top_p_keep_the_right_tokens():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isfinite(filter_logits(logits, top_k=2, top_p=None)).tolist() == [[True, True, False, False]]
+    assert torch.isfinite(filter_logits(logits, top_k=None, top_p=0.8)).tolist() == [[True, True, False, False]]
+    assert torch.isfinite(filter_logits(logits, top_k=None, top_p=0.81)).tolist() == [[True, True, True, False]]
+    assert torch.isfinite(filter_logits(logits, top_k=None, top_p=0.1)).tolist() == [[True, False, False, False]]
+
+
+def test_guidance_and_sampling():
+    cond, uncond = torch.randn(1, 10), torch.randn(1, 10)
+    assert torch.allclose(guide(cond, uncond, 1.0), cond, atol=1e-6)
+    assert torch.allclose(guide(cond, uncond, 3.0), uncond + 3 * (cond - uncond))
+    logits = torch.randn(3, 50)
+    assert torch.equal(sample(logits, SamplerConfig(temperature=0), torch.Generator()), logits.argmax(-1))
+    draws = [sample(logits, SamplerConfig(), torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert torch.equal(draws[0], draws[1])
+    assert bool((sample(logits, SamplerConfig(top_k=1), torch.Generator()) == logits.argmax(-1)).all())
+    with pytest.raises(ValueError, match="top_p"):
+        SamplerConfig(top_p=0)
+
+
+@pytest.mark.parametrize("rows", [1, 2])
+def test_window_logits_equal_a_fresh_forward_at_every_step(models, rows):
+    """The streaming invariant, over several window shifts, with (rows=2) and without guidance."""
+    lm, _ = models
+    model = lm.model
+    prefixes = torch.stack([lm.prompt_tokens("a red circle"), lm.prompt_tokens("")][:rows])
+    context = WindowedContext(model, prefixes, window_frames=3)
+    generator = torch.Generator().manual_seed(0)
+    frames_done, worst = 0, 0.0
+    while frames_done < 6:  # anchor + 5 frames: three window shifts
+        with torch.no_grad():
+            fresh = model(context.tokens())[:, -1]
+        worst = max(worst, (context.logits - fresh).abs().max().item())
+        token = lm.vocab.video_offset + torch.randint(0, 64, (), generator=generator)
+        frames_done += context.push(token) is not None
+    assert worst < TOLERANCE
+    # Anchor + window - 1 complete frames, and the anchor is the first frame ever generated.
+    assert len(context.frames) == 3
+    assert context.tokens().shape[1] == model.config.prefix_len + 3 * 16
+
+
+def test_same_seed_same_video_and_frame_shapes(models):
+    lm, tokenizer = models
+    config = SamplerConfig(seed=3, top_k=20)
+    first = generate(lm, tokenizer, "a red circle moving left", 4, config)
+    again = generate(lm, tokenizer, "a red circle moving left", 4, config)
+    other = generate(lm, tokenizer, "a red circle moving left", 4, SamplerConfig(seed=4, top_k=20))
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(first, again))
+    assert not all(torch.equal(a.codes, b.codes) for a, b in zip(first, other))
+    assert [f.frames.shape for f in first] == [(1, 32, 32, 3)] + [(4, 32, 32, 3)] * 3
+    assert [f.index for f in first] == [0, 1, 2, 3] and not any(f.given for f in first)
+    assert first[0].codes.shape == (4, 4) and int(first[0].codes.max()) < 64
+
+
+def test_guided_generation_runs_and_differs(models):
+    lm, tokenizer = models
+    plain = generate(lm, tokenizer, "a blue square", 3, SamplerConfig(temperature=0))
+    guided = generate(lm, tokenizer, "a blue square", 3, SamplerConfig(temperature=0, cfg_scale=3.0))
+    assert len(guided) == 3
+    assert not all(torch.equal(a.codes, b.codes) for a, b in zip(plain, guided))
+
+
+def test_image_and_continuation_conditioning(models):
+    lm, tokenizer = models
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    frames = generate(lm, tokenizer, "a circle", 3, SamplerConfig(), image=image)
+    expected = tokenizer.encode(torch.from_numpy(image).permute(2, 0, 1)[None, :, None].float() / 127.5 - 1)[0, 0]
+    assert frames[0].given and torch.equal(frames[0].codes, expected)
+    assert not frames[1].given
+
+    video = rng.integers(0, 255, (9, 32, 32, 3), dtype=np.uint8)
+    frames = generate(lm, tokenizer, "a circle", 5, SamplerConfig(), video=video)
+    assert [f.given for f in frames] == [True, True, True, False, False]
+    with pytest.raises(ValueError, match="not both"):
+        generate(lm, tokenizer, "", 2, image=image, video=video)
+    with pytest.raises(ValueError, match="32x32x3"):
+        generate(lm, tokenizer, "", 2, image=image[:16])
+
+
+def test_bad_window_and_mismatched_models(models):
+    lm, tokenizer = models
+    with pytest.raises(ValueError, match="window_frames must be in"):
+        generate(lm, tokenizer, "", 2, SamplerConfig(window_frames=9))
+    other = VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                           codebook_bits=5))
+    with pytest.raises(ValueError, match="the tokenizer has 32 codes"):
+        generate(lm, tokenizer=other, prompt="", latent_frames=2)

@@ -1,0 +1,58 @@
+"""Decode an NDJSON token stream (from `arvid generate --tokens-out`) into video, frame by frame.
+
+    arvid decode tokens.ndjson -o out.mp4
+    arvid generate "a red circle" --tokens-out - | arvid decode - -o out.mp4
+
+Frames are written as their lines arrive, so a pipe shows progress at once; Ctrl-C keeps what
+was decoded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from arvid.data.token_stream import read_token_frames
+from arvid.data.video import VideoWriter
+from arvid.tokenizer import video_to_frames
+from arvid.tools.checkpoints import load_models
+from arvid.tools.errors import UsageError, fail
+from arvid.tools.paths import check_video_output
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("tokens", help="token stream file (NDJSON), or '-' for standard input")
+    parser.add_argument("-o", "--output", required=True, help="output video (.mp4 or .gif)")
+    parser.add_argument("--model", help="model folder with lm/ and tokenizer/ (default: the shipped model)")
+    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output (default 8)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        output = check_video_output(args.output)
+        _, tokenizer = load_models(args.model)
+        lines = sys.stdin if args.tokens == "-" else open(args.tokens)
+    except (UsageError, OSError) as err:
+        return fail(str(err))
+    decoder = tokenizer.streaming_decoder()
+    written, status = 0, 0
+    try:
+        with lines, VideoWriter(output, fps=args.fps) as writer:
+            for frame in read_token_frames(lines, args.tokens):
+                codes = torch.from_numpy(frame.codes)[None, None]
+                for image in video_to_frames(decoder.push(codes)).numpy():
+                    writer.write(np.ascontiguousarray(image))
+                    written += 1
+    except ValueError as err:
+        if written == 0:
+            return fail(str(err))
+        print(f"arvid: error: {err} (kept the {written} frames before it)", file=sys.stderr)
+        status = 2
+    except KeyboardInterrupt:
+        status = 130
+    print(f"{written} frames -> {output}", file=sys.stderr)
+    return status

@@ -1,0 +1,147 @@
+"""Generate video from a prompt, streaming frames and tokens as they complete. Examples:
+
+    arvid generate "a small red circle moving right on a black background" --frames 240 -o out.mp4
+    arvid generate "a big blue square moving up" --frames 0 -o live.mp4      # until Ctrl-C
+    arvid generate "a circle" --image first.png -o out.mp4                    # image-to-video
+    arvid generate "a circle" --continue clip.mp4 --frames 64 -o more.mp4     # continuation
+    arvid generate "a circle" --tokens-out - | arvid decode - -o out.mp4      # token stream
+
+Ctrl-C (or SIGTERM) stops cleanly: the video and the token file keep every frame done so far.
+An empty prompt generates unconditionally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import time
+from contextlib import ExitStack
+
+import numpy as np
+
+from arvid.data.token_stream import write_token_frame
+from arvid.data.video import VideoReadError, VideoWriter, read_video
+from arvid.tools.checkpoints import load_models
+from arvid.tools.errors import UsageError, fail
+from arvid.tools.paths import check_video_output, check_writable
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("prompt", help='the caption ("" for unconditional)')
+    parser.add_argument("-o", "--output", help="video file to write (.mp4 or .gif)")
+    parser.add_argument("--frames", type=int, default=64, help="frames to generate; 0 = until Ctrl-C (default 64)")
+    parser.add_argument("--tokens-out", help="write the token stream (NDJSON) here; '-' for standard output")
+    parser.add_argument("--model", help="model folder with lm/ and tokenizer/ (default: the shipped model)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+    parser.add_argument("--top-k", type=int, help="keep the k most likely codes")
+    parser.add_argument("--top-p", type=float, help="keep the codes within this probability mass")
+    parser.add_argument("--window", type=int, help="latent frames in the context after the anchor (default: trained)")
+    parser.add_argument("--image", help="first frame (image-to-video)")
+    parser.add_argument("--continue", dest="continue_from", help="video to continue")
+    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output (default 8, as trained)")
+
+
+class Terminated(Exception):
+    """SIGTERM, turned into an exception so that files are closed as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def run(args: argparse.Namespace) -> int:
+    from arvid.sampling import SamplerConfig, stream
+
+    try:
+        if args.output is None and args.tokens_out is None:
+            raise UsageError("nothing to write: give -o VIDEO and/or --tokens-out FILE")
+        if args.frames < 0:
+            raise UsageError(f"--frames must be >= 0 (0 streams until Ctrl-C), got {args.frames}")
+        if args.image and args.continue_from:
+            raise UsageError("give --image or --continue, not both")
+        output = check_video_output(args.output) if args.output else None
+        if args.tokens_out not in (None, "-"):
+            check_writable(args.tokens_out)
+        if not args.fps > 0:
+            raise UsageError(f"--fps must be > 0, got {args.fps}")
+        try:
+            config = SamplerConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                                   cfg_scale=args.cfg, window_frames=args.window, seed=args.seed)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
+        lm, tokenizer = load_models(args.model)
+        trained = lm.config.window_frames
+        if args.window is not None and not 2 <= args.window <= trained:
+            raise UsageError(f"--window must be in [2, {trained}]: this model was trained with windows of {trained}")
+        size = tokenizer.config.image_size
+        conditions = {}
+        if args.image:
+            conditions["image"] = read_video(args.image, size=size, max_frames=1)[0]
+        if args.continue_from:
+            conditions["video"] = _continuation_frames(args.continue_from, size, config.window_frames or trained)
+        frames = stream(lm, tokenizer, args.prompt, config, **conditions)
+    except (UsageError, VideoReadError) as err:
+        return fail(str(err))
+    except ValueError as err:  # e.g. a prompt longer than the model reads
+        return fail(str(err))
+    if not args.prompt.strip():
+        print("empty prompt: generating unconditionally", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _write(frames, output, args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _continuation_frames(path: str, size: int, window: int) -> np.ndarray:
+    """The last 1 + 4(window - 1) frames (at most) of the video, a length the tokenizer accepts."""
+    video = read_video(path, size=size, fps=8.0)
+    usable = min(len(video), 1 + 4 * (window - 1))
+    usable -= (usable - 1) % 4
+    return video[len(video) - usable:]
+
+
+def _write(frames, output, args: argparse.Namespace) -> int:
+    limit = args.frames if args.frames > 0 else math.inf
+    generated, started, status = 0, time.monotonic(), 0
+    with ExitStack() as files:
+        writer = files.enter_context(VideoWriter(output, fps=args.fps)) if output else None
+        tokens = None
+        if args.tokens_out == "-":
+            tokens = sys.stdout
+        elif args.tokens_out:
+            tokens = files.enter_context(open(args.tokens_out, "w"))
+        try:
+            for frame in frames:
+                if tokens is not None:
+                    write_token_frame(tokens, frame.index, frame.codes.numpy(), given=frame.given)
+                remaining = limit - generated
+                chunk = frame.frames if frame.given or remaining >= len(frame.frames) else frame.frames[:int(remaining)]
+                if writer is not None:
+                    for image in chunk:
+                        writer.write(image)
+                if not frame.given:
+                    generated += len(chunk)
+                    _progress(generated, args.frames, time.monotonic() - started, args.fps)
+                if generated >= limit:
+                    break
+        except (KeyboardInterrupt, Terminated):
+            status = 130
+            print("\ninterrupted: keeping the frames done so far", file=sys.stderr)
+    elapsed = time.monotonic() - started
+    where = ", ".join(p for p in (str(output) if output else "", args.tokens_out or "") if p)
+    print(f"\n{generated} frames in {elapsed:.1f} s -> {where}", file=sys.stderr)
+    return status
+
+
+def _progress(done: int, total: int, elapsed: float, fps: float) -> None:
+    rate = done / elapsed if elapsed > 0 else 0.0
+    of = f"/{total}" if total else ""
+    print(f"\rframes {done}{of} | {rate:.1f} frames/s | {rate / fps:.2f}x real time", end="", file=sys.stderr,
+          flush=True)
