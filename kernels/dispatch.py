@@ -1,20 +1,29 @@
 """Choosing the attention path at call time.
 
-Today every call runs the PyTorch path (`sdpa_attention`); the Triton kernels plug in here for
-CUDA tensors. `ARVID_ATTENTION=reference` forces the PyTorch path, `ARVID_ATTENTION=triton` the
-Triton one. The variable is read on every call, never at import.
+CUDA tensors go to the Triton kernels, CPU tensors to the PyTorch reference (SDPA with an explicit
+mask). `ARVID_ATTENTION=reference` or `=triton` forces a path; the variable is read on every
+call, never at import. Triton modules are imported only when the Triton path runs, so that
+`TRITON_INTERPRET=1` set before the first Triton call is honoured.
+
+- Calls that need gradients always take the reference: the Triton kernels have no backward
+  (training uses `scaled_dot_product_attention`).
+- Shapes or dtypes the kernels do not handle fall back to the reference with a one-time warning,
+  or raise the kernels' `ValueError` when Triton was forced.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
+import torch
 from torch import Tensor
 
 from arvid.kernels.mask import MaskSpec
 from arvid.kernels.reference import sdpa_attention
 
 BACKENDS = ("auto", "reference", "triton")
+_warned: set[str] = set()
 
 
 def requested_backend() -> str:
@@ -23,6 +32,34 @@ def requested_backend() -> str:
     if name not in BACKENDS:
         raise ValueError(f"ARVID_ATTENTION={name!r}: expected one of {', '.join(BACKENDS)}")
     return name
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, stacklevel=3)
+
+
+def use_triton(*tensors: Tensor) -> bool:
+    """Whether this call runs the Triton kernels (see the module docstring for the rules)."""
+    backend = requested_backend()
+    if backend == "reference" or (backend == "auto" and tensors[0].device.type != "cuda"):
+        return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        if backend == "triton":
+            _warn_once("ARVID_ATTENTION=triton: calls that need gradients use the PyTorch reference "
+                       "(the Triton kernels have no backward)")
+        return False
+    from arvid.kernels.prefill import check_supported
+
+    try:
+        check_supported(*tensors[:3])
+    except ValueError as err:
+        if backend == "triton":
+            raise
+        _warn_once(f"Triton attention unavailable, using the PyTorch reference: {err}")
+        return False
+    return True
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec) -> Tensor:
@@ -34,7 +71,10 @@ def attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec) -> Tensor:
     Returns:
         (b h n d) in q's dtype.
     """
-    requested_backend()
+    if use_triton(q, k, v):
+        from arvid.kernels.prefill import prefill_attention
+
+        return prefill_attention(q, k, v, spec).out
     return sdpa_attention(q, k, v, spec)
 
 
@@ -49,5 +89,8 @@ def decode_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_lengths: T
     Returns:
         (b h n d) in q's dtype.
     """
-    requested_backend()
+    if use_triton(q, k_cache, v_cache):
+        from arvid.kernels.decode import decode_attention_triton
+
+        return decode_attention_triton(q, k_cache, v_cache, key_lengths, spec).out
     return sdpa_attention(q, k_cache, v_cache, spec, key_lengths=key_lengths)

@@ -23,6 +23,8 @@ from arvid.sampling.logits import SamplerConfig, guide, sample
 from arvid.sampling.window import WindowedContext
 from arvid.tokenizer import VideoTokenizer, frames_to_video, video_to_frames
 
+DEFAULT_SAMPLER = SamplerConfig()  # frozen, so one shared default is safe
+
 
 @dataclass(frozen=True)
 class LatentFrame:
@@ -45,7 +47,7 @@ def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
                          f"{height}x{width} per latent frame")
 
 
-def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig = SamplerConfig(), *,
+def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig = DEFAULT_SAMPLER, *,
            image: np.ndarray | None = None, video: np.ndarray | None = None) -> Iterator[LatentFrame]:
     """Yield latent frames one at a time, forever (stop by not asking for more).
 
@@ -91,7 +93,7 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
 
 
 def generate(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, latent_frames: int,
-             config: SamplerConfig = SamplerConfig(), **conditions) -> list[LatentFrame]:
+             config: SamplerConfig = DEFAULT_SAMPLER, **conditions) -> list[LatentFrame]:
     """The first `latent_frames` latent frames of `stream(...)` (given frames included)."""
     if latent_frames < 1:
         raise ValueError(f"latent_frames must be >= 1, got {latent_frames}")

@@ -1,0 +1,142 @@
+"""Cached decode attention in Triton: flash-decoding. The cache is split along its length; one
+program per (sequence, key/value head, split) attends the newest tokens of all query heads of that
+group to its slice of keys, and a second kernel merges the splits by their log-sum-exp.
+
+Einops legend: b batch, h query heads, g key/value heads, n new tokens per sequence (few),
+m cache slots, s splits, d head dim. Sequence row r holds `key_lengths[r]` valid slots; its n new
+tokens are the last n of them (already written to the cache).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from arvid.kernels.mask import MaskSpec
+from arvid.kernels.prefill import NO_WINDOW, check_supported, interpreted
+from arvid.kernels.reference import AttentionOutput
+
+
+@triton.jit
+def _split_kernel(Q, K, V, Lengths, PartOut, PartLse,
+                  stride_qb, stride_qh, stride_qn, stride_kb, stride_kg, stride_km, stride_vb, stride_vg, stride_vm,
+                  kv_heads, group_size, queries, split_len, splits, scale_log2, prefix_len, sink, window,
+                  HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_N: tl.constexpr, FP32_DOT: tl.constexpr):
+    batch_group = tl.program_id(0)
+    split = tl.program_id(1)
+    batch = batch_group // kv_heads
+    kv_head = batch_group % kv_heads
+    length = tl.load(Lengths + batch)
+
+    # Rows are (query head of the group, new token) pairs, so K and V are read once per group.
+    rows = tl.arange(0, BLOCK_R)
+    head = kv_head * group_size + rows // queries
+    token = rows % queries
+    valid_row = rows < group_size * queries
+    dims = tl.arange(0, HEAD_DIM)
+    q = tl.load(Q + batch * stride_qb + head[:, None] * stride_qh + token[:, None] * stride_qn + dims[None, :],
+                mask=valid_row[:, None], other=0.0)
+    q_positions = length - queries + token
+
+    row_max = tl.full([BLOCK_R], float("-inf"), tl.float32)
+    row_sum = tl.zeros([BLOCK_R], tl.float32)
+    acc = tl.zeros([BLOCK_R, HEAD_DIM], tl.float32)
+    K += batch * stride_kb + kv_head * stride_kg
+    V += batch * stride_vb + kv_head * stride_vg
+    lo = split * split_len
+    hi = tl.minimum(lo + split_len, length)
+    for key_start in range(lo, hi, BLOCK_N):
+        cols = key_start + tl.arange(0, BLOCK_N)
+        in_range = cols < hi
+        k = tl.load(K + cols[:, None] * stride_km + dims[None, :], mask=in_range[:, None], other=0.0)
+        v = tl.load(V + cols[:, None] * stride_vm + dims[None, :], mask=in_range[:, None], other=0.0)
+        if FP32_DOT:
+            scores = tl.dot(q, tl.trans(k), input_precision="ieee")
+        else:
+            scores = tl.dot(q, tl.trans(k))
+        i = q_positions[:, None]
+        j = cols[None, :]
+        visible = ((j <= i) | (j < prefix_len)) & ((j < sink) | (i - j < window)) & in_range[None, :]
+        scores = tl.where(visible, scores * scale_log2, float("-inf"))
+        new_max = tl.maximum(row_max, tl.max(scores, 1))
+        shift = tl.where(new_max == float("-inf"), 0.0, new_max)
+        p = tl.exp2(scores - shift[:, None])
+        correction = tl.exp2(row_max - shift)
+        row_sum = row_sum * correction + tl.sum(p, 1)
+        if FP32_DOT:
+            acc = acc * correction[:, None] + tl.dot(p, v, input_precision="ieee")
+        else:
+            acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v)
+        row_max = new_max
+
+    seen = row_sum > 0
+    safe_sum = tl.where(seen, row_sum, 1.0)
+    # Partial results, laid out (b, h, n, s, d) and (b, h, n, s); base-2 lse, -inf for an empty split.
+    part = ((batch * kv_heads * group_size + head) * queries + token) * splits + split
+    tl.store(PartOut + part[:, None] * HEAD_DIM + dims[None, :], acc / safe_sum[:, None], mask=valid_row[:, None])
+    tl.store(PartLse + part, tl.where(seen, row_max + tl.log2(safe_sum), float("-inf")), mask=valid_row)
+
+
+@triton.jit
+def _merge_kernel(PartOut, PartLse, Out, Lse, splits, HEAD_DIM: tl.constexpr, BLOCK_S: tl.constexpr):
+    row = tl.program_id(0)  # one (batch, head, token)
+    split_ids = tl.arange(0, BLOCK_S)
+    dims = tl.arange(0, HEAD_DIM)
+    lse = tl.load(PartLse + row * splits + split_ids, mask=split_ids < splits, other=float("-inf"))
+    top = tl.max(lse, 0)
+    shift = tl.where(top == float("-inf"), 0.0, top)
+    weights = tl.exp2(lse - shift)
+    total = tl.sum(weights, 0)
+    parts = tl.load(PartOut + (row * splits + split_ids)[:, None] * HEAD_DIM + dims[None, :],
+                    mask=(split_ids < splits)[:, None], other=0.0)
+    out = tl.sum(parts * weights[:, None], 0) / tl.where(total > 0, total, 1.0)
+    tl.store(Out + row * HEAD_DIM + dims, out.to(Out.dtype.element_ty))
+    tl.store(Lse + row, tl.where(total > 0, (shift + tl.log2(total)) * 0.6931471805599453, float("-inf")))
+
+
+def _split_len(max_keys: int, programs: int) -> int:
+    """Keys per split: enough splits to give every GPU core work, never fewer than 64 keys each."""
+    if interpreted():
+        return 32
+    target_programs = 2 * torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+    splits = max(1, min(triton.cdiv(max_keys, 64), triton.cdiv(target_programs, programs)))
+    return triton.next_power_of_2(triton.cdiv(max_keys, splits))
+
+
+def decode_attention_triton(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, key_lengths: torch.Tensor,
+                            spec: MaskSpec) -> AttentionOutput:
+    """Attention of the newest n tokens q (b h n d) over caches (b g m d) with `key_lengths` (b) valid slots.
+
+    Returns:
+        `AttentionOutput(out (b h n d) in q's dtype, lse (b h n) float32)`.
+    Raises:
+        ValueError: an unsupported head dim, dtype or device, or lengths outside [n, m].
+    """
+    check_supported(q, k_cache, v_cache)
+    batch, heads, queries, head_dim = q.shape
+    kv_heads, slots = k_cache.shape[1], k_cache.shape[2]
+    if key_lengths.shape != (batch,):
+        raise ValueError(f"expected key_lengths of shape ({batch},), got {tuple(key_lengths.shape)}")
+    q, k_cache, v_cache = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k_cache, v_cache))
+    lengths = key_lengths.to(device=q.device, dtype=torch.int32)
+    group = heads // kv_heads
+    split_len = _split_len(slots, batch * kv_heads)
+    splits = triton.cdiv(slots, split_len)
+    part_out = torch.empty((batch, heads, queries, splits, head_dim), device=q.device, dtype=torch.float32)
+    part_lse = torch.empty((batch, heads, queries, splits), device=q.device, dtype=torch.float32)
+    block_r = max(16, triton.next_power_of_2(group * queries))
+    block_n = 16 if interpreted() else 64
+    _split_kernel[(batch * kv_heads, splits)](
+        q, k_cache, v_cache, lengths, part_out, part_lse,
+        q.stride(0), q.stride(1), q.stride(2), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
+        v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
+        kv_heads, group, queries, split_len, splits, head_dim**-0.5 / 0.6931471805599453, spec.prefix_len, spec.sink,
+        spec.window if spec.window is not None else NO_WINDOW,
+        HEAD_DIM=head_dim, BLOCK_R=block_r, BLOCK_N=block_n, FP32_DOT=q.dtype == torch.float32,
+        num_warps=1 if interpreted() else 4)
+    out = torch.empty_like(q)
+    lse = torch.empty((batch, heads, queries), device=q.device, dtype=torch.float32)
+    _merge_kernel[(batch * heads * queries,)](part_out, part_lse, out, lse, splits, HEAD_DIM=head_dim,
+                                              BLOCK_S=max(2, triton.next_power_of_2(splits)))
+    return AttentionOutput(out, lse)

@@ -1,0 +1,129 @@
+"""The Triton attention kernels under TRITON_INTERPRET=1 against a float64 reference, and dispatch.
+
+Shapes are small (the interpreter runs each program in numpy) and deliberately not multiples of
+the block sizes (16 under the interpreter).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TRITON_INTERPRET", "1")  # before the kernels (and so Triton's jit) are imported
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from arvid.kernels import MaskSpec, attention, decode_attention, reference_attention  # noqa: E402
+from arvid.kernels.decode import decode_attention_triton  # noqa: E402
+from arvid.kernels.prefill import prefill_attention  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1",
+                                reason="the kernels were imported without TRITON_INTERPRET=1")
+
+# Stated once per dtype: fp32 runs IEEE dots (errors ~1e-6); fp16 rounds inputs and outputs to
+# 11 bits (relative 5e-4 of values of order 1, plus accumulated rounding of p before the PV dot).
+TOLERANCE = {torch.float32: 1e-5, torch.float16: 3e-3}
+MASKS = {"causal": MaskSpec(), "prefix": MaskSpec(prefix_len=23), "sink_window": MaskSpec(sink=5, window=19)}
+
+
+def random_qkv(batch, heads, kv_heads, queries, keys, head_dim, dtype, seed):
+    generator = torch.Generator().manual_seed(seed)
+    q = torch.randn(batch, heads, queries, head_dim, generator=generator).to(dtype)
+    k = torch.randn(batch, kv_heads, keys, head_dim, generator=generator).to(dtype)
+    v = torch.randn(batch, kv_heads, keys, head_dim, generator=generator).to(dtype)
+    return q, k, v
+
+
+def assert_matches(result, q, k, v, spec, dtype, **kwargs):
+    expected = reference_attention(q.double(), k.double(), v.double(), spec, **kwargs)
+    assert result.out.dtype == dtype
+    assert (result.out.double() - expected.out).abs().max() < TOLERANCE[dtype]
+    finite = torch.isfinite(expected.lse)
+    assert torch.equal(torch.isfinite(result.lse), finite)
+    assert (result.lse.double()[finite] - expected.lse[finite]).abs().max() < TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("mask", list(MASKS))
+@pytest.mark.parametrize("kv_heads", [3, 1])  # plain multi-head, and grouped-query (3 heads per group)
+@pytest.mark.parametrize("length", [1, 7, 65, 200])
+def test_prefill_matches_float64_reference(dtype, mask, kv_heads, length):
+    q, k, v = random_qkv(2, 3, kv_heads, length, length, 32, dtype, seed=length)
+    assert_matches(prefill_attention(q, k, v, MASKS[mask]), q, k, v, MASKS[mask], dtype)
+
+
+@pytest.mark.parametrize("head_dim", [64, 128])
+def test_prefill_other_head_dims(head_dim):
+    q, k, v = random_qkv(1, 2, 1, 33, 33, head_dim, torch.float32, seed=1)
+    assert_matches(prefill_attention(q, k, v, MASKS["prefix"]), q, k, v, MASKS["prefix"], torch.float32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("mask", list(MASKS))
+@pytest.mark.parametrize("kv_heads", [4, 2])
+@pytest.mark.parametrize("new_tokens", [1, 3])
+def test_decode_matches_float64_reference(dtype, mask, kv_heads, new_tokens):
+    """Split-K decode over caches of 200 slots, with a different valid length per sequence."""
+    q, k, v = random_qkv(3, 4, kv_heads, new_tokens, 200, 32, dtype, seed=new_tokens)
+    lengths = torch.tensor([200, 65, 7])
+    result = decode_attention_triton(q, k, v, lengths, MASKS[mask])
+    assert_matches(result, q, k, v, MASKS[mask], dtype, key_lengths=lengths)
+
+
+def test_dispatch_follows_the_environment(monkeypatch):
+    q, k, v = random_qkv(1, 2, 2, 9, 9, 32, torch.float32, seed=0)
+    reference = attention(q, k, v, MaskSpec())
+    monkeypatch.setenv("ARVID_ATTENTION", "triton")
+    forced = attention(q, k, v, MaskSpec())
+    assert (forced - reference).abs().max() < TOLERANCE[torch.float32]
+    lengths = torch.tensor([9])
+    assert (decode_attention(q[:, :, -1:], k, v, lengths, MaskSpec()) - reference[:, :, -1:]).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="head dims"):
+        attention(q[..., :24].contiguous(), k[..., :24].contiguous(), v[..., :24].contiguous(), MaskSpec())
+    with pytest.raises(ValueError, match="supports"):
+        attention(q.double(), k.double(), v.double(), MaskSpec())
+    monkeypatch.setenv("ARVID_ATTENTION", "cuda-please")
+    with pytest.raises(ValueError, match="ARVID_ATTENTION"):
+        attention(q, k, v, MaskSpec())
+
+
+def test_auto_on_cpu_uses_the_reference_and_gradients_never_reach_triton(monkeypatch):
+    import arvid.kernels.dispatch as dispatch
+
+    q, k, v = random_qkv(1, 2, 2, 9, 9, 32, torch.float32, seed=0)
+    assert not dispatch.use_triton(q, k, v)  # auto + CPU
+    monkeypatch.setenv("ARVID_ATTENTION", "triton")
+    q.requires_grad_(True)
+    with pytest.warns(UserWarning, match="no backward"):
+        assert not dispatch.use_triton(q, k, v)
+    attention(q, k, v, MaskSpec()).sum().backward()
+    assert q.grad is not None
+
+
+def test_lm_cache_and_llama_parity_on_the_triton_path(monkeypatch):
+    """The LM's own checks with every attention call forced through the kernels (head dim 32)."""
+    from lm_fixtures import tiny_config
+
+    from arvid.kernels import CAUSAL
+    from arvid.lm.hf import to_hf
+    from arvid.lm.model import Transformer
+
+    torch.manual_seed(0)
+    model = Transformer(tiny_config(dim=64, n_heads=2, n_kv_heads=1)).eval()
+    hf_model = to_hf(model).model
+    config = model.config
+    tokens = torch.randint(0, config.vocab_size, (2, config.prefix_len + 6))
+    embeddings = torch.randn(1, 19, config.dim)
+    with torch.no_grad():
+        full_reference = model(tokens)
+        llama = hf_model(inputs_embeds=embeddings, position_ids=torch.arange(19)[None]).last_hidden_state
+    monkeypatch.setenv("ARVID_ATTENTION", "triton")
+    with torch.no_grad():
+        full = model(tokens)
+        assert (model.backbone(embeddings, CAUSAL) - llama).abs().max() < 1e-4
+    assert (full - full_reference).abs().max() < 1e-4
+    model.setup_cache(batch=2, max_len=tokens.shape[1])
+    steps = [model.prefill(tokens[:, :config.prefix_len], torch.arange(config.prefix_len))]
+    for position in range(config.prefix_len, tokens.shape[1]):
+        steps.append(model.decode(tokens[:, position:position + 1], torch.tensor([position])))
+    assert (torch.cat(steps, dim=1) - full).abs().max() < 1e-4
