@@ -21,13 +21,14 @@ from arvid.kernels.reference import AttentionOutput
 @triton.jit
 def _split_kernel(Q, K, V, Lengths, PartOut, PartLse,
                   stride_qb, stride_qh, stride_qn, stride_kb, stride_kg, stride_km, stride_vb, stride_vg, stride_vm,
-                  kv_heads, group_size, queries, split_len, splits, scale_log2, prefix_len, sink, window,
+                  kv_heads, group_size, queries, split_len, splits, slots, scale_log2, prefix_len, sink, window,
                   HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_N: tl.constexpr, FP32_DOT: tl.constexpr):
-    batch_group = tl.program_id(0)
+    batch_group = tl.program_id(0).to(tl.int64)  # int64: offsets stay exact past 2^31 elements
     split = tl.program_id(1)
     batch = batch_group // kv_heads
     kv_head = batch_group % kv_heads
-    length = tl.load(Lengths + batch)
+    # Clamped here rather than checked on the host, which would synchronise every decode step.
+    length = tl.minimum(tl.load(Lengths + batch), slots)
 
     # Rows are (query head of the group, new token) pairs, so K and V are read once per group.
     rows = tl.arange(0, BLOCK_R)
@@ -95,12 +96,19 @@ def _merge_kernel(PartOut, PartLse, Out, Lse, splits, HEAD_DIM: tl.constexpr, BL
     tl.store(Lse + row, tl.where(total > 0, (shift + tl.log2(total)) * 0.6931471805599453, float("-inf")))
 
 
+_GPU_CONFIGS = [triton.Config({"BLOCK_N": n}, num_warps=w, num_stages=s)
+                for n, w, s in ((64, 4, 2), (64, 4, 3), (128, 4, 2), (128, 8, 2), (32, 2, 3))]
+_split_tuned = triton.autotune(configs=_GPU_CONFIGS, key=["split_len", "group_size", "queries", "HEAD_DIM"])(_split_kernel)
+
+
 def _split_len(max_keys: int, programs: int) -> int:
-    """Keys per split: enough splits to give every GPU core work, never fewer than 64 keys each."""
+    """Keys per split: enough splits to give every GPU core work, never fewer than 64 keys each, and
+    at most 128 splits (the merge kernel holds all of a row's splits in registers)."""
     if interpreted():
         return 32
     target_programs = 2 * torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
     splits = max(1, min(triton.cdiv(max_keys, 64), triton.cdiv(target_programs, programs)))
+    splits = min(splits, 128)
     return triton.next_power_of_2(triton.cdiv(max_keys, splits))
 
 
@@ -111,31 +119,43 @@ def decode_attention_triton(q: torch.Tensor, k_cache: torch.Tensor, v_cache: tor
     Returns:
         `AttentionOutput(out (b h n d) in q's dtype, lse (b h n) float32)`.
     Raises:
-        ValueError: an unsupported head dim, dtype or device, or lengths outside [n, m].
+        ValueError: an unsupported head dim, dtype or device, or key_lengths of the wrong shape.
+    Lengths above m are read as m.
     """
     check_supported(q, k_cache, v_cache)
     batch, heads, queries, head_dim = q.shape
-    kv_heads, slots = k_cache.shape[1], k_cache.shape[2]
+    kv_heads = k_cache.shape[1]
     if key_lengths.shape != (batch,):
         raise ValueError(f"expected key_lengths of shape ({batch},), got {tuple(key_lengths.shape)}")
     q, k_cache, v_cache = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k_cache, v_cache))
     lengths = key_lengths.to(device=q.device, dtype=torch.int32)
     group = heads // kv_heads
+    if q.device.type == "cuda":
+        with torch.cuda.device(q.device):  # Triton launches on (and _split_len asks) the current device
+            return _launch(q, k_cache, v_cache, lengths, spec, group)
+    return _launch(q, k_cache, v_cache, lengths, spec, group)
+
+
+def _launch(q, k_cache, v_cache, lengths, spec: MaskSpec, group: int) -> AttentionOutput:
+    batch, heads, queries, head_dim = q.shape
+    kv_heads, slots = k_cache.shape[1], k_cache.shape[2]
     split_len = _split_len(slots, batch * kv_heads)
     splits = triton.cdiv(slots, split_len)
     part_out = torch.empty((batch, heads, queries, splits, head_dim), device=q.device, dtype=torch.float32)
     part_lse = torch.empty((batch, heads, queries, splits), device=q.device, dtype=torch.float32)
     block_r = max(16, triton.next_power_of_2(group * queries))
-    block_n = 16 if interpreted() else 64
-    _split_kernel[(batch * kv_heads, splits)](
-        q, k_cache, v_cache, lengths, part_out, part_lse,
-        q.stride(0), q.stride(1), q.stride(2), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
-        v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
-        kv_heads, group, queries, split_len, splits, head_dim**-0.5 / 0.6931471805599453, spec.prefix_len, spec.sink,
-        spec.window if spec.window is not None else NO_WINDOW,
-        HEAD_DIM=head_dim, BLOCK_R=block_r, BLOCK_N=block_n, FP32_DOT=q.dtype == torch.float32,
-        num_warps=1 if interpreted() else 4)
-    out = torch.empty_like(q)
+    args = (q, k_cache, v_cache, lengths, part_out, part_lse,
+            q.stride(0), q.stride(1), q.stride(2), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
+            v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
+            kv_heads, group, queries, split_len, splits, slots, head_dim**-0.5 / 0.6931471805599453, spec.prefix_len,
+            spec.sink, spec.window if spec.window is not None else NO_WINDOW)
+    fp32 = q.dtype == torch.float32
+    if interpreted():
+        _split_kernel[(batch * kv_heads, splits)](*args, HEAD_DIM=head_dim, BLOCK_R=block_r, BLOCK_N=16,
+                                                  FP32_DOT=fp32, num_warps=1)
+    else:
+        _split_tuned[(batch * kv_heads, splits)](*args, HEAD_DIM=head_dim, BLOCK_R=block_r, FP32_DOT=fp32)
+    out = torch.empty(q.shape, device=q.device, dtype=q.dtype)  # contiguous: the merge writes rows in order
     lse = torch.empty((batch, heads, queries), device=q.device, dtype=torch.float32)
     _merge_kernel[(batch * heads * queries,)](part_out, part_lse, out, lse, splits, HEAD_DIM=head_dim,
                                               BLOCK_S=max(2, triton.next_power_of_2(splits)))

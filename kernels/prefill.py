@@ -57,10 +57,12 @@ def attend_block(q, K, V, key_start, q_positions, row_max, row_sum, acc, stride_
 def _prefill_kernel(Q, K, V, Out, Lse,
                     stride_qb, stride_qh, stride_qn, stride_kb, stride_kg, stride_km, stride_vb, stride_vg,
                     stride_vm, stride_ob, stride_oh, stride_on,
-                    heads, queries, keys, group_size, scale_log2, prefix_len, sink, window,
+                    heads, queries, keys, group_size, scale_log2, prefix_len, sink, window, len_bucket,
                     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, FP32_DOT: tl.constexpr):
-    block_m = tl.program_id(0)
-    batch_head = tl.program_id(1)
+    # (batch, head) on grid axis 0, whose limit is 2^31 - 1 (axis 1 stops at 65535). int64, so
+    # that offsets like batch * stride stay exact past 2^31 elements.
+    batch_head = tl.program_id(0).to(tl.int64)
+    block_m = tl.program_id(1)
     batch = batch_head // heads
     head = batch_head % heads
     K += batch * stride_kb + (head // group_size) * stride_kg
@@ -80,8 +82,9 @@ def _prefill_kernel(Q, K, V, Out, Lse,
     first_q = block_m * BLOCK_M + (keys - queries)
     last_q = tl.minimum(first_q + BLOCK_M - 1, keys - 1)
     end = tl.minimum(tl.maximum(last_q + 1, prefix_len), keys)
-    has_window = (window < NO_WINDOW_CONST).to(tl.int32)
-    sink_end = tl.cdiv(tl.minimum(sink, end), BLOCK_N) * BLOCK_N * has_window
+    # tl.where, not a bool cast: compiled Triton turns an argument equal to 1 into a constant, and
+    # `window < NO_WINDOW` is then a plain Python bool.
+    sink_end = tl.where(window < NO_WINDOW_CONST, tl.cdiv(tl.minimum(sink, end), BLOCK_N) * BLOCK_N, 0)
     start = tl.maximum(sink_end, (tl.maximum(first_q - window + 1, 0) // BLOCK_N) * BLOCK_N)
     for key_start in range(0, sink_end, BLOCK_N):
         row_max, row_sum, acc = attend_block(q, K, V, key_start, q_positions, row_max, row_sum, acc, stride_km,
@@ -123,13 +126,12 @@ def check_supported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"more queries ({q.shape[2]}) than keys ({k.shape[2]})")
 
 
-def _blocks(head_dim: int) -> tuple[int, int, int, int]:
-    """(BLOCK_M, BLOCK_N, num_warps, num_stages): small fixed blocks under the interpreter."""
-    if interpreted():
-        return 16, 16, 1, 1
-    if head_dim <= 64:
-        return 128, 64, 4, 3
-    return 128, 64, 8, 2
+# Autotuned on GPU over a short list; keyed by the sizes that change the best tiling.
+_GPU_CONFIGS = [triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s)
+                for m, n, w, s in ((128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 2), (64, 64, 4, 3), (64, 32, 4, 4))]
+# The key buckets the length (`len_bucket`, the next power of two of the keys), so that the
+# streaming sampler's prefills of ever-new lengths do not each re-run the tuning.
+_prefill_tuned = triton.autotune(configs=_GPU_CONFIGS, key=["len_bucket", "HEAD_DIM", "FP32_DOT"])(_prefill_kernel)
 
 
 def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: MaskSpec) -> AttentionOutput:
@@ -146,14 +148,17 @@ def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: M
     kv_heads, keys = k.shape[1], k.shape[2]
     out = torch.empty_like(q)
     lse = torch.empty((batch, heads, queries), device=q.device, dtype=torch.float32)
-    block_m, block_n, warps, stages = _blocks(head_dim)
-    grid = (triton.cdiv(queries, block_m), batch * heads)
-    _prefill_kernel[grid](
-        q, k, v, out, lse,
-        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1),
-        v.stride(2), out.stride(0), out.stride(1), out.stride(2),
-        heads, queries, keys, heads // kv_heads, head_dim**-0.5 / LN2, spec.prefix_len, spec.sink,
-        spec.window if spec.window is not None else NO_WINDOW,
-        HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_N=block_n, FP32_DOT=q.dtype == torch.float32,
-        num_warps=warps, num_stages=stages)
+    args = (q, k, v, out, lse,
+            q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1),
+            v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+            heads, queries, keys, heads // kv_heads, head_dim**-0.5 / LN2, spec.prefix_len, spec.sink,
+            spec.window if spec.window is not None else NO_WINDOW, triton.next_power_of_2(keys))
+    fp32 = q.dtype == torch.float32
+    if interpreted():  # small fixed blocks: the interpreter's cost grows with the block area
+        _prefill_kernel[(batch * heads, triton.cdiv(queries, 16))](*args, HEAD_DIM=head_dim, BLOCK_M=16, BLOCK_N=16,
+                                                                   FP32_DOT=fp32, num_warps=1, num_stages=1)
+    else:
+        grid = lambda meta: (batch * heads, triton.cdiv(queries, meta["BLOCK_M"]))  # noqa: E731
+        with torch.cuda.device(q.device):  # Triton launches on the current device
+            _prefill_tuned[grid](*args, HEAD_DIM=head_dim, FP32_DOT=fp32)
     return AttentionOutput(out, lse)

@@ -119,6 +119,9 @@ class Transformer(nn.Module):
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.lm_head = nn.Linear(config.dim, config.vocab_size, bias=False)
         self.apply(self._init_weights)
+        # Bidirectional over the text prefix and causal after it (or causal throughout, see `LMConfig`).
+        self.mask = MaskSpec(prefix_len=config.prefix_len if config.bidirectional_prefix else 0)
+        self._rope_cache: tuple[Tensor, Tensor] | None = None
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -126,19 +129,16 @@ class Transformer(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=0.02)
 
-    @property
-    def mask(self) -> MaskSpec:
-        """Bidirectional over the text prefix and causal after it (or causal throughout, see `LMConfig`)."""
-        return MaskSpec(prefix_len=self.config.prefix_len if self.config.bidirectional_prefix else 0)
-
-    def _tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
-        return rope_tables(positions, self.config.head_dim, self.config.rope_theta)
+    def _cached_tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
+        """Rows of the rotary tables that `setup_cache` computed once (inference only)."""
+        return self._rope_cache[0][positions], self._rope_cache[1][positions]
 
     def backbone(self, embeddings: Tensor, spec: MaskSpec | None = None) -> Tensor:
         """Hidden states after the final norm, (b n d) -> (b n d), positions 0..n-1.
         This is what `transformers`' `LlamaModel` computes from `inputs_embeds` (with a causal `spec`)."""
         spec = self.mask if spec is None else spec
-        cos, sin = self._tables(torch.arange(embeddings.shape[1], device=embeddings.device))
+        cos, sin = rope_tables(torch.arange(embeddings.shape[1], device=embeddings.device), self.config.head_dim,
+                               self.config.rope_theta)
         x = embeddings
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn(h, cos, sin, spec))
@@ -153,6 +153,8 @@ class Transformer(nn.Module):
         (default `config.max_seq_len`) in `dtype` (default: the weights' dtype)."""
         max_len = self.config.max_seq_len if max_len is None else max_len
         weight = self.lm_head.weight
+        self._rope_cache = rope_tables(torch.arange(max_len, device=weight.device), self.config.head_dim,
+                                       self.config.rope_theta)
         for layer in self.layers:
             layer.self_attn.cache = KVCache(batch, self.config.n_kv_heads, max_len, self.config.head_dim,
                                             dtype or weight.dtype, weight.device)
@@ -175,7 +177,7 @@ class Transformer(nn.Module):
         self._check_cache(tokens, positions)
         if int(positions[0]) != 0:
             raise ValueError("prefill starts at position 0; use decode for later tokens")
-        cos, sin = self._tables(positions)
+        cos, sin = self._cached_tables(positions)
         x = self.embed_tokens(tokens)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.prefill(h, positions, cos, sin, self.mask))
@@ -188,7 +190,7 @@ class Transformer(nn.Module):
         return self._decode_step(tokens, positions)
 
     def _decode_step(self, tokens: Tensor, positions: Tensor) -> Tensor:
-        cos, sin = self._tables(positions)
+        cos, sin = self._cached_tables(positions)
         x = self.embed_tokens(tokens)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.decode(h, positions, cos, sin, self.mask))

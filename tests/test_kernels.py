@@ -70,6 +70,21 @@ def test_decode_matches_float64_reference(dtype, mask, kv_heads, new_tokens):
     assert_matches(result, q, k, v, MASKS[mask], dtype, key_lengths=lengths)
 
 
+def test_decode_with_strided_queries_and_tiny_windows():
+    """The LM hands over q as a transposed view, (b n h d) -> (b h n d); the output must not care.
+    Window 1 and sink 1 are the smallest masks (each query sees itself and the first key)."""
+    generator = torch.Generator().manual_seed(5)
+    q = torch.randn(2, 3, 4, 32, generator=generator).transpose(1, 2)  # (b h n d), not contiguous
+    k, v = (torch.randn(2, 2, 40, 32, generator=generator) for _ in range(2))
+    lengths = torch.tensor([40, 17])
+    for spec in (MaskSpec(), MaskSpec(sink=1, window=1)):
+        assert_matches(decode_attention_triton(q, k, v, lengths, spec), q, k, v, spec, torch.float32,
+                       key_lengths=lengths)
+        q_prefill, k_prefill, v_prefill = q[:1], k[:1, :, :3], v[:1, :, :3]
+        assert_matches(prefill_attention(q_prefill, k_prefill, v_prefill, spec), q_prefill, k_prefill, v_prefill,
+                       spec, torch.float32)
+
+
 def test_dispatch_follows_the_environment(monkeypatch):
     q, k, v = random_qkv(1, 2, 2, 9, 9, 32, torch.float32, seed=0)
     reference = attention(q, k, v, MaskSpec())

@@ -1,4 +1,4 @@
-"""LM training: the loss falls, resume is exact, and two DDP processes equal one process."""
+"""LM training: the loss falls, resume is exact, and two processes (DDP or FSDP2) equal one."""
 
 from __future__ import annotations
 
@@ -64,23 +64,25 @@ def test_bad_data_is_named(data, tmp_path):
         train_lm(config)
 
 
-def _ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
+def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     import pathlib
 
-    result = train_lm(run_config(pathlib.Path(data), pathlib.Path(out), steps=6))
-    torch.save({"state": result.model.state_dict(), "loss": result.loss}, f"{out}/rank{rank}.pt")
+    result = train_lm(run_config(pathlib.Path(data), pathlib.Path(out), steps=6, parallel=mode))
+    state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in result.model.state_dict().items()}
+    torch.save({"state": state, "loss": result.loss}, f"{out}/rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
 
-def test_two_ddp_processes_equal_one(data, tmp_path):
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2"])
+def test_two_processes_equal_one(data, tmp_path, mode):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     out = tmp_path / "ddp"
     out.mkdir()
-    mp.spawn(_ddp_worker, args=(2, port, str(data), str(out)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, port, str(data), str(out), mode), nprocs=2, join=True)
     ranks = [torch.load(out / f"rank{rank}.pt") for rank in range(2)]
     single = train_lm(run_config(data, tmp_path / "single", steps=6))
     for name, tensor in single.model.state_dict().items():
