@@ -14,7 +14,7 @@ import triton
 import triton.language as tl
 
 from arvid.kernels.mask import MaskSpec
-from arvid.kernels.prefill import NO_WINDOW, check_supported, interpreted
+from arvid.kernels.prefill import NO_WINDOW, attend_block, check_supported, interpreted
 from arvid.kernels.reference import AttentionOutput
 
 
@@ -48,28 +48,10 @@ def _split_kernel(Q, K, V, Lengths, PartOut, PartLse,
     lo = split * split_len
     hi = tl.minimum(lo + split_len, length)
     for key_start in range(lo, hi, BLOCK_N):
-        cols = key_start + tl.arange(0, BLOCK_N)
-        in_range = cols < hi
-        k = tl.load(K + cols[:, None] * stride_km + dims[None, :], mask=in_range[:, None], other=0.0)
-        v = tl.load(V + cols[:, None] * stride_vm + dims[None, :], mask=in_range[:, None], other=0.0)
-        if FP32_DOT:
-            scores = tl.dot(q, tl.trans(k), input_precision="ieee")
-        else:
-            scores = tl.dot(q, tl.trans(k))
-        i = q_positions[:, None]
-        j = cols[None, :]
-        visible = ((j <= i) | (j < prefix_len)) & ((j < sink) | (i - j < window)) & in_range[None, :]
-        scores = tl.where(visible, scores * scale_log2, float("-inf"))
-        new_max = tl.maximum(row_max, tl.max(scores, 1))
-        shift = tl.where(new_max == float("-inf"), 0.0, new_max)
-        p = tl.exp2(scores - shift[:, None])
-        correction = tl.exp2(row_max - shift)
-        row_sum = row_sum * correction + tl.sum(p, 1)
-        if FP32_DOT:
-            acc = acc * correction[:, None] + tl.dot(p, v, input_precision="ieee")
-        else:
-            acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v)
-        row_max = new_max
+        # Keys at or past `hi` (this split's end, or the valid length) are masked like a tail.
+        row_max, row_sum, acc = attend_block(q, K, V, key_start, q_positions, row_max, row_sum, acc, stride_km,
+                                             stride_vm, hi, scale_log2, prefix_len, sink, window,
+                                             HEAD_DIM, BLOCK_N, FP32_DOT)
 
     seen = row_sum > 0
     safe_sum = tl.where(seen, row_sum, 1.0)

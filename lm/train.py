@@ -25,6 +25,7 @@ from arvid.configs import to_dict
 from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                    resolve_checkpoint, save_tensors, write_json)
 from arvid.data.shards import TokenShards
+from arvid.data.training import TrainingDiverged, warmup_cosine
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
@@ -83,18 +84,6 @@ class TrainResult(NamedTuple):
     loss: float
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def learning_rate(step: int, cfg: LMTrainConfig) -> float:
-    """Linear warm-up, then cosine decay to `min_lr_ratio * lr` at the last step."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def token_loss_sum(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, int]:
     """Summed next-token cross-entropy over the targets of `batch`, and how many targets there were."""
     logits = model(batch.tokens[:, :-1])
@@ -150,7 +139,8 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         targets = int(batch.loss_mask[:, 1:].sum())  # over the global batch, the same on every rank
         local = Batch(batch.tokens[rows].to(info.device), batch.loss_mask[rows].to(info.device))
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
+            group["lr"] = warmup_cosine(step, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
+                                        total_steps=cfg.steps, min_lr_ratio=cfg.min_lr_ratio)
         with autocast:
             loss_sum, _ = token_loss_sum(trained, local)
         # DDP averages gradients over ranks, so scale by the world size to get the global token mean.

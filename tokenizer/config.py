@@ -54,7 +54,8 @@ class TokenizerConfig:
             raise ValueError(f"patch_size must be a power of two, got {self.patch_size}")
         for mult in self.channel_multipliers:
             if (self.channels * mult) % self.norm_groups:
-                raise ValueError(f"channels * multiplier ({self.channels * mult}) must divide into {self.norm_groups} norm groups")
+                raise ValueError(f"channels * multiplier ({self.channels * mult}) must divide into "
+                                 f"{self.norm_groups} norm groups")
         self.spatial_factor = self.patch_size * 2 ** (levels - 1)
         self.temporal_factor = 2 ** sum(self.time_downsample)
         if self.image_size % self.spatial_factor:

@@ -8,7 +8,6 @@ exactly the batches the interrupted run would have drawn (batches are seeded by 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_
                                    resolve_checkpoint, save_tensors, write_json)
 from arvid.data.clips import FileClips, ShapesClips
 from arvid.data.images import frame_strip, save_png
+from arvid.data.training import TrainingDiverged, warmup_cosine
 from arvid.metrics import codebook_usage, psnr
 from arvid.tokenizer import losses
 from arvid.tokenizer.config import TokenizerConfig
@@ -83,23 +83,11 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def learning_rate(step: int, cfg: TokenizerTrainConfig) -> float:
-    """Linear warm-up, then cosine decay to `min_lr_ratio * lr` at the last step."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
 def heldout_eval_clips(config: TokenizerRunConfig) -> list[np.ndarray]:
     """The fixed evaluation set: `eval_videos` shapes clips of held-out attribute combinations."""
     source = ShapesClips(frames=config.train.eval_frames, size=config.model.image_size, split="heldout")
     rng = np.random.default_rng(10_000 + config.train.seed)
     return [source.sample(rng) for _ in range(config.train.eval_videos)]
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path:
@@ -152,7 +140,8 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
         rng = np.random.default_rng([cfg.seed, step])
         batch = torch.cat([frames_to_video(source.sample(rng)) for _ in range(cfg.batch_size)]).to(device)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
+            group["lr"] = warmup_cosine(step, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
+                                        total_steps=cfg.steps, min_lr_ratio=cfg.min_lr_ratio)
 
         with autocast:
             out = model(batch)
