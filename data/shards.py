@@ -88,14 +88,17 @@ class TokenShards(Sequence):
 
     @property
     def codebook_size(self) -> int:
+        """Codes are in [0, codebook_size)."""
         return int(self.meta["codebook_size"])
 
     @property
     def grid(self) -> tuple[int, int, int]:
+        """(latent frames, height, width) of every video's codes."""
         return tuple(self.meta["grid"])
 
     @property
     def ends(self) -> bool:
+        """Whether the videos really end at their last latent frame (files do, shapes clips do not)."""
         return bool(self.meta["ends"])
 
     def __len__(self) -> int:

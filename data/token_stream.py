@@ -17,6 +17,8 @@ import numpy as np
 
 
 class TokenFrame(NamedTuple):
+    """One line of a token stream: latent frame `index`, its `codes` (h' w') and whether it was `given`."""
+
     index: int
     codes: np.ndarray  # (h', w') int64
     given: bool

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 class KVCache(nn.Module):
     """Keys and values (b g m d) of one layer; buffers, so `.to()` moves them with the model."""
 
-    def __init__(self, batch: int, kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype,
+    def __init__(self, *, batch: int, kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         shape = (batch, kv_heads, max_len, head_dim)
@@ -23,6 +23,7 @@ class KVCache(nn.Module):
 
     @property
     def max_len(self) -> int:
+        """Number of slots (the longest sequence the cache holds)."""
         return self.keys.shape[2]
 
     def write(self, positions: Tensor, keys: Tensor, values: Tensor) -> None:

@@ -36,6 +36,7 @@ class VideoLM:
 
     @property
     def config(self) -> LMConfig:
+        """The transformer's config."""
         return self.model.config
 
     def prompt_tokens(self, prompt: str, *, task: str = "text-to-video") -> Tensor:
@@ -51,10 +52,11 @@ class VideoLM:
         with atomic_folder(path) as staging:
             self.write_files(staging)
 
-    def write_files(self, folder: Path) -> None:
-        """Write this checkpoint's files into an existing folder (trainers add their own)."""
+    def write_files(self, folder: Path, *, model_state: dict[str, Tensor] | None = None) -> None:
+        """Write this checkpoint's files into an existing folder (trainers add their own).
+        `model_state` replaces the model's own state dict (a trainer's gathered full state under FSDP2)."""
         write_json(folder / "config.json", to_dict(self.config))
-        save_tensors(folder / "model.safetensors", self.model.state_dict())
+        save_tensors(folder / "model.safetensors", self.model.state_dict() if model_state is None else model_state)
         self.text.save(folder)
 
     @classmethod

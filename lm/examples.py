@@ -16,7 +16,7 @@ from torch import Tensor
 
 from arvid.data.shards import TokenShards
 from arvid.lm.config import LMConfig
-from arvid.lm.layout import build_sequence
+from arvid.lm.layout import Sequence, build_sequence
 from arvid.lm.text import TextTokenizer
 from arvid.lm.vocabulary import TASKS, Vocabulary
 
@@ -59,8 +59,12 @@ class WindowExamples:
             raise ValueError(f"{shards.path}: a caption is {longest} text pieces long; the model reads "
                              f"text_tokens={config.text_tokens}")
 
-    def example(self, rng: np.random.Generator):
-        """One `Sequence` (tokens, loss_mask) drawn with `rng`."""
+    def example(self, rng: np.random.Generator) -> Sequence:
+        """One `Sequence` (tokens, loss_mask) drawn with `rng`.
+
+        Task tokens are drawn from `tasks`: with a causal tokenizer, image-to-video and continuation
+        sequences look exactly like text-to-video ones, and drawing the token keeps all three in
+        distribution for the sampler."""
         index = int(rng.integers(len(self.shards)))
         codes = self.shards[index]
         window = self.config.window_frames
@@ -69,9 +73,16 @@ class WindowExamples:
         captions = self.pieces[index]
         text = [] if rng.random() < self.caption_dropout else captions[int(rng.integers(len(captions)))]
         task = self.tasks[int(rng.integers(len(self.tasks)))]
-        return build_sequence(self.vocab, text, torch.from_numpy(frames.astype(np.int64)), task=task,
-                              text_tokens=self.config.text_tokens,
-                              end=self.shards.ends and start + window == len(codes))
+        sequence = build_sequence(self.vocab, text, torch.from_numpy(frames.astype(np.int64)), task=task,
+                                  text_tokens=self.config.text_tokens,
+                                  end=self.shards.ends and start + window == len(codes))
+        if start > 1:
+            # The first window frame follows the anchor across a gap of unknown length: a guess the
+            # sampler never asks for (after a shift it always has window - 1 frames of history).
+            first = slice(self.config.prefix_len + self.config.tokens_per_frame,
+                          self.config.prefix_len + 2 * self.config.tokens_per_frame)
+            sequence.loss_mask[first] = False
+        return sequence
 
     def batch(self, rng: np.random.Generator, size: int) -> Batch:
         """`size` examples, padded to the longest."""

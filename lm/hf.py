@@ -8,13 +8,13 @@ backbone). The layout fields that Llama has no name for travel in the Hugging Fa
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import json
 from pathlib import Path
 
 import torch
 
-from arvid.configs import to_dict
+from arvid.configs import ConfigError, load_config, to_dict
+from arvid.data.checkpoint import atomic_folder
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.model import Transformer
@@ -50,15 +50,10 @@ def to_hf(model: Transformer):
 def export_hf(lm: VideoLM, path: str | Path) -> Path:
     """Write a folder that `LlamaForCausalLM.from_pretrained` loads, plus the text tokenizer.
     The folder is written next to its destination and moved into place at the end."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    to_hf(lm.model).save_pretrained(staging)
-    lm.text.save(staging)
-    if path.exists():
-        shutil.rmtree(path)
-    staging.rename(path)
-    return path
+    with atomic_folder(path) as staging:
+        to_hf(lm.model).save_pretrained(staging)
+        lm.text.save(staging)
+    return Path(path)
 
 
 def from_hf(path: str | Path) -> VideoLM:
@@ -77,15 +72,18 @@ def from_hf(path: str | Path) -> VideoLM:
     layout = getattr(hf_config, "arvid", None)
     if not isinstance(layout, dict):
         raise ValueError(f"{str(path)!r} is a Llama checkpoint without arvid's layout fields (config key 'arvid')")
-    layout = {k: v for k, v in layout.items() if k not in ("vocab_size", "prefix_len", "max_seq_len", "head_dim")}
-    config = LMConfig(dim=hf_config.hidden_size, n_layers=hf_config.num_hidden_layers,
-                      n_heads=hf_config.num_attention_heads, n_kv_heads=hf_config.num_key_value_heads,
-                      ffn_dim=hf_config.intermediate_size, norm_eps=hf_config.rms_norm_eps,
-                      rope_theta=_rope_theta(hf_config), **layout)
+    fields = dict(layout, dim=hf_config.hidden_size, n_layers=hf_config.num_hidden_layers,
+                  n_heads=hf_config.num_attention_heads, n_kv_heads=hf_config.num_key_value_heads,
+                  ffn_dim=hf_config.intermediate_size, norm_eps=hf_config.rms_norm_eps,
+                  rope_theta=_rope_theta(hf_config))
+    try:  # the strict loader names an unknown or mistyped layout field
+        config = load_config(LMConfig, overrides=[f"{k}={json.dumps(v)}" for k, v in fields.items()])
+    except ConfigError as err:
+        raise ValueError(f"{str(path)!r}: arvid layout fields do not describe an LM: {err}") from err
     if config.vocab_size != hf_config.vocab_size:
         raise ValueError(f"vocabulary sizes disagree: {hf_config.vocab_size} in the Llama config, "
                          f"{config.vocab_size} from arvid's layout")
-    hf_model = LlamaForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
+    hf_model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32)
     model = Transformer(config)
     state = {k.removeprefix("model."): v for k, v in hf_model.state_dict().items()}
     model.load_state_dict(state, strict=True)

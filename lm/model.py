@@ -17,6 +17,8 @@ v vocabulary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -103,7 +105,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.dim, config.norm_eps)
         self.mlp = FeedForward(config)
 
-    def forward(self, x: Tensor, attend) -> Tensor:
+    def forward(self, x: Tensor, attend: Callable[[Attention, Tensor], Tensor]) -> Tensor:
+        """(b n d) -> (b n d); `attend(attention, normed_x)` runs the attention in the caller's mode."""
         x = x + attend(self.self_attn, self.input_layernorm(x))
         return x + self.mlp(self.post_attention_layernorm(x))
 
@@ -156,8 +159,9 @@ class Transformer(nn.Module):
         self._rope_cache = rope_tables(torch.arange(max_len, device=weight.device), self.config.head_dim,
                                        self.config.rope_theta)
         for layer in self.layers:
-            layer.self_attn.cache = KVCache(batch, self.config.n_kv_heads, max_len, self.config.head_dim,
-                                            dtype or weight.dtype, weight.device)
+            layer.self_attn.cache = KVCache(batch=batch, kv_heads=self.config.n_kv_heads, max_len=max_len,
+                                            head_dim=self.config.head_dim, dtype=dtype or weight.dtype,
+                                            device=weight.device)
 
     def _check_cache(self, tokens: Tensor, positions: Tensor) -> None:
         cache = self.layers[0].self_attn.cache
@@ -175,6 +179,7 @@ class Transformer(nn.Module):
     def prefill(self, tokens: Tensor, positions: Tensor) -> Tensor:
         """Fill an empty cache with tokens (b n) at positions 0..n-1 -> logits (b n v)."""
         self._check_cache(tokens, positions)
+        positions = positions.to(tokens.device)
         if int(positions[0]) != 0:
             raise ValueError("prefill starts at position 0; use decode for later tokens")
         cos, sin = self._cached_tables(positions)
@@ -187,7 +192,7 @@ class Transformer(nn.Module):
     def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
         """Next tokens (b n), usually n = 1, at `positions` right after the cached ones -> logits (b n v)."""
         self._check_cache(tokens, positions)
-        return self._decode_step(tokens, positions)
+        return self._decode_step(tokens, positions.to(tokens.device))
 
     def _decode_step(self, tokens: Tensor, positions: Tensor) -> Tensor:
         cos, sin = self._cached_tables(positions)

@@ -16,12 +16,15 @@ from torch import nn
 
 
 class DistInfo(NamedTuple):
+    """This process's `rank` in a `world` of processes, and the device it trains on."""
+
     rank: int
     world: int
     device: torch.device
 
     @property
     def is_main(self) -> bool:
+        """Rank 0, the one that writes logs and checkpoints."""
         return self.rank == 0
 
 

@@ -18,6 +18,7 @@ def rope_tables(positions: Tensor, head_dim: int, theta: float) -> tuple[Tensor,
 
 
 def rotate_half(x: Tensor) -> Tensor:
+    """(..., d) -> (..., d): the halves (a, b) become (-b, a), a 90-degree turn of each rotary pair."""
     first, second = x.chunk(2, dim=-1)
     return torch.cat([-second, first], dim=-1)
 

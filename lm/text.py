@@ -25,6 +25,7 @@ class TextTokenizer:
 
     @property
     def size(self) -> int:
+        """Number of pieces; piece ids are in [0, size)."""
         return self._processor.get_piece_size()
 
     def encode(self, text: str) -> list[int]:
@@ -33,6 +34,7 @@ class TextTokenizer:
         return self._processor.encode(text) if text else []
 
     def decode(self, pieces: list[int]) -> str:
+        """Piece ids -> text (lower-cased, as encoded)."""
         return self._processor.decode(pieces)
 
     def save(self, folder: str | Path) -> Path:

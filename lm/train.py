@@ -8,6 +8,7 @@ would. Only rank 0 writes logs and checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -62,8 +63,9 @@ class LMTrainConfig:
     parallel: Literal["ddp", "fsdp2"] = "ddp"
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be positive")
+        for name in ("steps", "batch_size", "eval_every", "eval_batches", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.caption_dropout <= 1:
             raise ValueError(f"caption_dropout must be in [0, 1], got {self.caption_dropout}")
 
@@ -77,7 +79,8 @@ class LMRunConfig:
 
 
 class TrainResult(NamedTuple):
-    """The checkpoint folder, the trained model (unwrapped) and the last step's global mean loss."""
+    """The checkpoint folder, the trained model (the module itself: under FSDP2 its parameters stay
+    sharded) and the last step's global mean loss."""
 
     checkpoint: Path
     model: Transformer
@@ -127,7 +130,7 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
 
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=info.device.type == "cuda")
     rows = slice(info.rank * cfg.batch_size // info.world, (info.rank + 1) * cfg.batch_size // info.world)
-    started, loss_value = time.monotonic(), float("nan")
+    started, loss_value, saved_step = time.monotonic(), float("nan"), step
     bar = tqdm(total=cfg.steps, initial=step, desc="lm", dynamic_ncols=True, disable=not info.is_main)
     trained.train()
     while step < cfg.steps:
@@ -157,28 +160,35 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         bar.update(1)
         bar.set_postfix(loss=f"{loss_value:.4f}", tokens_s=f"{batch.tokens.numel() / (time.monotonic() - tick):.0f}")
         if val_examples is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
-            val_loss = evaluate_loss(trained, val_examples, cfg, info)
+            val_loss = evaluate_loss(trained, val_examples, cfg, info, rows, autocast)
             if info.is_main:
                 _log(out_dir, {"step": step, "train_loss": loss_value, "val_loss": val_loss})
                 bar.write(f"step {step}: train loss {loss_value:.4f}, held-out loss {val_loss:.4f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             _save_state(ckpt_dir, lm, trained, optimizer, step, info)
+            saved_step = step
     bar.close()
-    _save_state(ckpt_dir, lm, trained, optimizer, step, info)
+    if saved_step != step:  # stopped by the time budget between checkpoints
+        _save_state(ckpt_dir, lm, trained, optimizer, step, info)
     return TrainResult(ckpt_dir, lm.model, loss_value)
 
 
 @torch.no_grad()
-def evaluate_loss(model: torch.nn.Module, examples: WindowExamples, cfg: LMTrainConfig, info: DistInfo) -> float:
-    """Mean next-token loss over `eval_batches` fixed batches of `examples` (the same batches every time)."""
+def evaluate_loss(model: torch.nn.Module, examples: WindowExamples, cfg: LMTrainConfig, info: DistInfo,
+                  rows: slice = slice(None), autocast=None) -> float:
+    """Mean next-token loss over `eval_batches` fixed batches of `examples` (the same batches every
+    time). Each rank scores its `rows` of every batch; the sums are added over ranks."""
     model.eval()
-    total, count = torch.zeros((), device=info.device), 0
+    total = torch.zeros((), device=info.device)
+    count = torch.zeros((), device=info.device)
     for index in range(cfg.eval_batches):
         batch = examples.batch(np.random.default_rng([cfg.seed, 10**9 + index]), cfg.batch_size)
-        loss_sum, targets = token_loss_sum(model, Batch(batch.tokens.to(info.device), batch.loss_mask.to(info.device)))
+        local = Batch(batch.tokens[rows].to(info.device), batch.loss_mask[rows].to(info.device))
+        with autocast or contextlib.nullcontext():
+            loss_sum, targets = token_loss_sum(model, local)
         total, count = total + loss_sum.float(), count + targets
     model.train()
-    return total.item() / count
+    return (all_reduce_sum(total, info) / all_reduce_sum(count, info)).item()
 
 
 def _log(out_dir: Path, record: dict) -> None:
@@ -196,8 +206,7 @@ def _save_state(ckpt_dir: Path, lm: VideoLM, trained: torch.nn.Module, optimizer
     if not info.is_main:
         return
     with atomic_folder(ckpt_dir) as staging:
-        lm.write_files(staging)
-        save_tensors(staging / "model.safetensors", model_state)
+        lm.write_files(staging, model_state=model_state)
         tensors, meta = optimizer_state_to_files(optim_state)
         save_tensors(staging / "optimizer.safetensors", tensors)
         write_json(staging / "trainer_state.json", {"step": step, "optimizer": meta})

@@ -35,6 +35,7 @@ class SamplerConfig:
 
     @property
     def guided(self) -> bool:
+        """Whether classifier-free guidance is on (a scale other than 1)."""
         return self.cfg_scale != 1.0
 
 

@@ -12,6 +12,7 @@ frames reach the caller before later tokens exist.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from torch import Tensor
 from arvid.lm.checkpoint import VideoLM
 from arvid.sampling.logits import SamplerConfig, guide, sample
 from arvid.sampling.window import WindowedContext
-from arvid.tokenizer import VideoTokenizer, frames_to_video, video_to_frames
+from arvid.tokenizer import VideoTokenizer, frames_to_video
 
 DEFAULT_SAMPLER = SamplerConfig()  # frozen, so one shared default is safe
 
@@ -49,33 +50,47 @@ def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
 
 def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig = DEFAULT_SAMPLER, *,
            image: np.ndarray | None = None, video: np.ndarray | None = None) -> Iterator[LatentFrame]:
-    """Yield latent frames one at a time, forever (stop by not asking for more).
+    """An endless iterator of latent frames (stop by not asking for more).
+
+    Every check runs here, before the first frame is asked for, so a caller can report bad input
+    before opening any output.
 
     Args:
         prompt: the caption; "" generates unconditionally.
         image: uint8 (h w c) first frame at the tokenizer's size (image-to-video).
-        video: uint8 (t h w c) frames to continue, t = 1 + 4k, at the tokenizer's size (continuation).
+        video: uint8 (t h w c) frames to continue at the tokenizer's size (continuation); only its
+            last `1 + temporal_factor * (window - 1)` frames (or fewer, a length the tokenizer
+            accepts) are used: the anchor and the window's history.
     Raises:
-        ValueError: incompatible models, a prompt too long, both `image` and `video`, or malformed frames.
+        ValueError: incompatible models, a prompt too long, both `image` and `video`, a window the
+            model was not trained for, or malformed frames.
     """
     check_compatible(lm, tokenizer)
     if image is not None and video is not None:
         raise ValueError("give either an image or a video to continue, not both")
+    window = config.window_frames or lm.config.window_frames
+    if not 2 <= window <= lm.config.window_frames:
+        raise ValueError(f"window_frames must be in [2, {lm.config.window_frames}] (the model was trained with "
+                         f"{lm.config.window_frames}), got {window}")
     task = "image-to-video" if image is not None else "continuation" if video is not None else "text-to-video"
     prefixes = [lm.prompt_tokens(prompt, task=task)]
     if config.guided:
         prefixes.append(lm.prompt_tokens("", task=task))
+    given = image if image is not None else None if video is None else _continuation_frames(tokenizer, video, window)
+    given_codes = _encode_given(tokenizer, given)
+    return _frames(lm, tokenizer, torch.stack(prefixes), given_codes, config, window)
+
+
+def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_codes: list[Tensor],
+            config: SamplerConfig, window: int) -> Iterator[LatentFrame]:
     device = lm.model.lm_head.weight.device
-    window = config.window_frames or lm.config.window_frames
     decoder = tokenizer.streaming_decoder()
     grid = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)[1:]
-
-    given_codes = _encode_given(tokenizer, image if image is not None else video)
     given: list[Tensor] = []
     for index, codes in enumerate(given_codes):
         given.append(lm.vocab.video_ids(codes.flatten()).to(device))
-        yield LatentFrame(index, codes, _decode(decoder, codes), given=True)
-    context = WindowedContext(lm.model, torch.stack(prefixes).to(device), window_frames=window, frames=given)
+        yield LatentFrame(index, codes, decoder.push_frames(codes), given=True)
+    context = WindowedContext(lm.model, prefixes.to(device), window_frames=window, frames=given)
 
     generator = torch.Generator(device=device).manual_seed(config.seed)
     video_logits = lm.vocab.video_slice()
@@ -88,7 +103,7 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
         frame = context.push(code + lm.vocab.video_offset)
         if frame is not None:
             codes = lm.vocab.video_codes(frame).view(*grid).cpu()
-            yield LatentFrame(index, codes, _decode(decoder, codes))
+            yield LatentFrame(index, codes, decoder.push_frames(codes))
             index += 1
 
 
@@ -97,12 +112,16 @@ def generate(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, latent_frames:
     """The first `latent_frames` latent frames of `stream(...)` (given frames included)."""
     if latent_frames < 1:
         raise ValueError(f"latent_frames must be >= 1, got {latent_frames}")
-    frames = []
-    for frame in stream(lm, tokenizer, prompt, config, **conditions):
-        frames.append(frame)
-        if len(frames) == latent_frames:
-            return frames
-    return frames
+    return list(islice(stream(lm, tokenizer, prompt, config, **conditions), latent_frames))
+
+
+def _continuation_frames(tokenizer: VideoTokenizer, video: np.ndarray, window: int) -> np.ndarray:
+    """The last frames of `video` that make the anchor plus `window - 1` latent frames, or fewer:
+    a length of 1 + temporal_factor * k frames."""
+    factor = tokenizer.config.temporal_factor
+    usable = min(len(video), tokenizer.video_frames(window))
+    usable -= (usable - 1) % factor
+    return np.asarray(video)[len(video) - usable:]
 
 
 def _encode_given(tokenizer: VideoTokenizer, frames: np.ndarray | None) -> list[Tensor]:
@@ -117,8 +136,3 @@ def _encode_given(tokenizer: VideoTokenizer, frames: np.ndarray | None) -> list[
         raise ValueError(f"expected uint8 frames of {size}x{size}x3, got {frames.dtype} {frames.shape[1:]}")
     device = next(tokenizer.parameters()).device
     return list(tokenizer.encode(frames_to_video(frames).to(device))[0].cpu())
-
-
-def _decode(decoder, codes: Tensor) -> np.ndarray:
-    device = next(decoder.tokenizer.parameters()).device
-    return video_to_frames(decoder.push(codes[None, None].to(device))).numpy()

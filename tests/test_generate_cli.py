@@ -94,19 +94,24 @@ def test_interrupted_generation_keeps_valid_files(model_dir, tmp_path):
     (["--frames", "-1"], "--frames must be >= 0"),
     (["-o", "{tmp}/missing/out.mp4"], "does not exist"),
     (["-o", "{tmp}/out.avi"], "must end in one of"),
-    (["--window", "9"], "--window must be in [2, 3]"),
+    (["--window", "9"], "must be in [2, 3]"),
     (["--model", "{tmp}/nothing"], "does not exist"),
     (["--image", "{tmp}/none.png"], "none.png"),
     (["--continue", "{tmp}/bad.mp4"], "bad.mp4"),
     (["--top-p", "2"], "top_p"),
+    (["--tokens-out", "{tmp}/t.ndjson", "--prompt-words", "60"], "reads at most"),
 ])
 def test_bad_input_fails_before_work(model_dir, tmp_path, capsys, extra, message):
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
-    argv = ["generate", "a circle", "--model", str(model_dir), "-o", str(tmp_path / "out.mp4")]
-    argv += [a.format(tmp=tmp_path) for a in extra]
+    extra = [a.format(tmp=tmp_path) for a in extra]
+    prompt = "a circle"
+    if "--prompt-words" in extra:  # a prompt longer than the model's text slots
+        prompt = " ".join(["red circle"] * int(extra.pop(extra.index("--prompt-words") + 1)))
+        extra.remove("--prompt-words")
+    argv = ["generate", prompt, "--model", str(model_dir), "-o", str(tmp_path / "out.mp4"), *extra]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "out.mp4").exists()
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "t.ndjson").exists()
 
 
 def test_nothing_to_write_and_bad_token_streams(model_dir, tmp_path, capsys):

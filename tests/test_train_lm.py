@@ -91,3 +91,24 @@ def test_two_processes_equal_one(data, tmp_path, mode):
         assert torch.allclose(ranks[0]["state"][name], tensor, atol=1e-5, rtol=1e-4), name
     assert ranks[0]["loss"] == pytest.approx(single.loss, rel=1e-4)
     assert np.isfinite(single.loss)
+
+
+def test_examples_are_anchor_plus_a_window_of_consecutive_frames(data):
+    config = tiny_config()
+    shards = TokenShards(data / "train")
+    examples = WindowExamples(shards, shapes_text_tokenizer(), config, caption_dropout=0.0)
+    frame, prefix = config.tokens_per_frame, config.prefix_len
+    starts = set()
+    for seed in range(40):
+        tokens, loss_mask = examples.example(np.random.default_rng(seed))
+        video = examples.vocab.video_codes(tokens[prefix:]).view(-1, *shards.grid[1:]).numpy()
+        assert len(video) == 1 + config.window_frames
+        match = [i for i in range(len(shards)) if (shards[i][0] == video[0]).all()]
+        codes = shards[match[0]]
+        start = next(s for s in range(1, len(codes)) if (codes[s:s + config.window_frames] == video[1:]).all())
+        starts.add(start)
+        assert not loss_mask[:prefix].any() and loss_mask[prefix:prefix + frame].all()
+        # The first window frame is a target only when it follows the anchor directly.
+        assert bool(loss_mask[prefix + frame:prefix + 2 * frame].all()) == (start == 1)
+        assert loss_mask[prefix + 2 * frame:].all()
+    assert len(starts) > 1 and 1 in starts

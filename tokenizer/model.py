@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -266,6 +267,16 @@ class StreamingDecoder:
         """
         self.tokenizer._check_codes(codes)
         return self.tokenizer.decoder(self.tokenizer.quantizer.indices_to_codes(codes), self.cache).clamp(-1, 1)
+
+    def push_frames(self, codes: Tensor) -> np.ndarray:
+        """Codes (h' w') of one latent frame -> its uint8 RGB frames (t h w c) as numpy, t = 1 for the
+        stream's first latent frame and `temporal_factor` after: the I/O edge of `push`.
+
+        Raises:
+            ValueError: malformed codes.
+        """
+        device = next(self.tokenizer.parameters()).device
+        return video_to_frames(self.push(codes[None, None].to(device))).numpy()
 
 
 def frames_to_video(frames) -> Tensor:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
+from pathlib import Path
+
 import torch
 
 from arvid.data.token_stream import read_token_frames
 from arvid.data.video import VideoWriter
-from arvid.tokenizer import video_to_frames
-from arvid.tools.checkpoints import load_models
+from arvid.tools.checkpoints import load_tokenizer
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.paths import check_video_output
 
@@ -27,32 +27,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("tokens", help="token stream file (NDJSON), or '-' for standard input")
     parser.add_argument("-o", "--output", required=True, help="output video (.mp4 or .gif)")
-    parser.add_argument("--model", help="model folder with lm/ and tokenizer/ (default: the shipped model)")
+    parser.add_argument("--model", help="model folder with tokenizer/ (default: the shipped model)")
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output (default 8)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         output = check_video_output(args.output)
-        _, tokenizer = load_models(args.model)
+        tokenizer = load_tokenizer(str(Path(args.model) / "tokenizer") if args.model else None)
         lines = sys.stdin if args.tokens == "-" else open(args.tokens)
     except (UsageError, OSError) as err:
         return fail(str(err))
+    size = tokenizer.config.image_size
+    grid = tokenizer.latent_shape(1, size, size)[1:]
     decoder = tokenizer.streaming_decoder()
     written, status = 0, 0
     try:
         with lines, VideoWriter(output, fps=args.fps) as writer:
-            for frame in read_token_frames(lines, args.tokens):
-                codes = torch.from_numpy(frame.codes)[None, None]
-                for image in video_to_frames(decoder.push(codes)).numpy():
-                    writer.write(np.ascontiguousarray(image))
+            for number, frame in enumerate(read_token_frames(lines, args.tokens)):
+                if frame.codes.shape != grid:
+                    raise ValueError(f"{args.tokens}: latent frame {number} has codes of shape {frame.codes.shape}; "
+                                     f"this tokenizer makes {grid}")
+                for image in decoder.push_frames(torch.from_numpy(frame.codes)):
+                    writer.write(image)
                     written += 1
     except ValueError as err:
-        if written == 0:
-            return fail(str(err))
-        print(f"arvid: error: {err} (kept the {written} frames before it)", file=sys.stderr)
-        status = 2
+        status = fail(str(err) if written == 0 else f"{err} (kept the {written} frames before it)")
     except KeyboardInterrupt:
         status = 130
-    print(f"{written} frames -> {output}", file=sys.stderr)
+    if written:
+        print(f"{written} frames -> {output}", file=sys.stderr)
     return status

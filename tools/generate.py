@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import time
 from contextlib import ExitStack
 
-import numpy as np
 
 from arvid.data.token_stream import write_token_frame
-from arvid.data.video import VideoReadError, VideoWriter, read_video
+from arvid.data.video import VideoWriter, read_video
 from arvid.tools.checkpoints import load_models
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.paths import check_video_output, check_writable
@@ -75,50 +75,38 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise UsageError(str(err)) from err
         lm, tokenizer = load_models(args.model)
-        trained = lm.config.window_frames
-        if args.window is not None and not 2 <= args.window <= trained:
-            raise UsageError(f"--window must be in [2, {trained}]: this model was trained with windows of {trained}")
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
             conditions["image"] = read_video(args.image, size=size, max_frames=1)[0]
         if args.continue_from:
-            conditions["video"] = _continuation_frames(args.continue_from, size, config.window_frames or trained)
-        frames = stream(lm, tokenizer, args.prompt, config, **conditions)
-    except (UsageError, VideoReadError) as err:
-        return fail(str(err))
-    except ValueError as err:  # e.g. a prompt longer than the model reads
+            conditions["video"] = read_video(args.continue_from, size=size, fps=args.fps)
+        # `stream` checks everything (prompt length, window, frames) before returning its iterator.
+        latent_frames = stream(lm, tokenizer, args.prompt, config, **conditions)
+    except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
         return fail(str(err))
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return _write(frames, output, args)
+        return _write(latent_frames, output, args)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _continuation_frames(path: str, size: int, window: int) -> np.ndarray:
-    """The last 1 + 4(window - 1) frames (at most) of the video, a length the tokenizer accepts."""
-    video = read_video(path, size=size, fps=8.0)
-    usable = min(len(video), 1 + 4 * (window - 1))
-    usable -= (usable - 1) % 4
-    return video[len(video) - usable:]
-
-
-def _write(frames, output, args: argparse.Namespace) -> int:
+def _write(latent_frames, output, args: argparse.Namespace) -> int:
     limit = args.frames if args.frames > 0 else math.inf
     generated, started, status = 0, time.monotonic(), 0
     with ExitStack() as files:
         writer = files.enter_context(VideoWriter(output, fps=args.fps)) if output else None
-        tokens = None
+        tokens = None  # the token stream's file
         if args.tokens_out == "-":
             tokens = sys.stdout
         elif args.tokens_out:
             tokens = files.enter_context(open(args.tokens_out, "w"))
         try:
-            for frame in frames:
+            for frame in latent_frames:
                 if tokens is not None:
                     write_token_frame(tokens, frame.index, frame.codes.numpy(), given=frame.given)
                 remaining = limit - generated
@@ -134,6 +122,11 @@ def _write(frames, output, args: argparse.Namespace) -> int:
         except (KeyboardInterrupt, Terminated):
             status = 130
             print("\ninterrupted: keeping the frames done so far", file=sys.stderr)
+        except BrokenPipeError:
+            # The reader of --tokens-out - went away: keep the video, stop writing to the pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            status = 1
+            print("\nthe token stream's reader closed the pipe: keeping the frames done so far", file=sys.stderr)
     elapsed = time.monotonic() - started
     where = ", ".join(p for p in (str(output) if output else "", args.tokens_out or "") if p)
     print(f"\n{generated} frames in {elapsed:.1f} s -> {where}", file=sys.stderr)

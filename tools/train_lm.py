@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from arvid.lm.train import LMRunConfig, TrainingDiverged, train_lm
+    from arvid.data.training import TrainingDiverged
+    from arvid.lm.train import LMRunConfig, train_lm
 
     try:
         config = load_config(LMRunConfig, resolve_preset(args.config, "lm"), args.overrides)
