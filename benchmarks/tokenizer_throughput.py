@@ -21,7 +21,7 @@ The peer, `magvit2_pytorch.VideoTokenizer` 0.5.1 (lucidrains' MAGVIT-v2 reproduc
                            'compress_time', 'compress_space', 'compress_time'),
                    use_gan=False, perceptual_loss_weight=0)
 
-Why that is comparable to the `tokenizer/tiny` preset (7.9M parameters): both are causal 3D
+Why that is comparable to the `tokenizer/tiny` preset (5.5M parameters): both are causal 3D
 convolutional tokenizers with lookup-free quantization (vector-quantize-pytorch's `LFQ`, which
 does no entropy work in eval mode in either model); both compress 8x in height and width and 4x
 in time, so 17x64x64 becomes the same 5x8x8 grid of codes from the same 4096-entry (12-bit)
@@ -30,7 +30,7 @@ parameters differently: the peer runs a 7x7x7 convolution and two residual units
 resolution (64x64 at 32 channels, 32x32 at 64), then only strided convolutions that double the
 width at each step, up to 1024 channels at the 5x8x8 latent (5.0M parameters); arvid folds 2x2
 pixel patches into channels first and runs residual blocks at 32x32, 16x16 and 8x8 with 32, 64
-and 128 channels, two per level in the decoder (7.9M parameters). The peer also builds a 40.7M-parameter
+and 128 channels, two per level in the decoder, per-frame 2D blocks except at the middle (5.5M parameters). The peer also builds a 40.7M-parameter
 discriminator whatever `use_gan` says; it is never run by `tokenize` / `decode_from_code_indices`,
 its own `parameters()` leaves it out, and this script deletes it (as its `copy_for_eval` does).
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TRITON_INTERPRET", "1")  # before the kernels (and so Triton's jit) are imported
+os.environ.setdefault("TRITON_INTERPRET", "1")  # also set by conftest.py; kept for running this file alone
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -6,14 +6,18 @@ Streams `--frames` video frames (text-to-video, default sampler) through the LM'
 and the tokenizer's streaming decoder, so every figure includes decoding to pixels. Without
 `--model` it uses the shipped model, or, if none is shipped, randomly initialised models of the
 `tiny` presets (speed and memory do not depend on the weights' values). Prints, at frames 100,
-500, 1000 and 2000: the mean time per latent frame over the preceding 10 latent frames, the
-resident memory, and the real-time factor (seconds of video per second of wall time at 8 fps).
-A benchmark, not a test.
+500, 1000 and 2000: the median time per latent frame over the preceding 25 latent frames, the
+process CPU time per latent frame (less sensitive than wall time to other load on a shared
+machine), the resident memory, and the real-time factor (seconds of video per second of wall time at 8 fps).
+Then it takes latent frames in turn from that stream and from a fresh one that has run 100
+frames, and prints the ratio of their median times: the drift-free answer to "is frame 2000 as
+cheap as frame 100". A benchmark, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -75,24 +79,54 @@ def main(argv: list[str] | None = None) -> None:
     if args.compile:
         lm.model.compile_decode()
     print(f"model: {source}; {args.threads} thread(s); cfg {args.cfg}; compiled decode: {args.compile}")
-    print(f"{'frames':>7} {'latent':>6} {'ms/latent frame':>16} {'RSS MiB':>8} {'real-time x':>11}")
-    frames_done, times = 0, []
+    print(f"{'frames':>7} {'latent':>6} {'ms/latent frame':>16} {'CPU ms/latent':>14} {'RSS MiB':>8} {'real-time x':>11}")
+    frames_done, times, cpu_times = 0, [], []
     marks = [m for m in CHECKPOINTS if m <= args.frames]
-    last = time.perf_counter()
-    for latent in stream(lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=0)):
+    last, last_cpu = time.perf_counter(), time.process_time()
+    latent_stream = stream(lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=0))
+    for latent in latent_stream:
         now = time.perf_counter()
+        now_cpu = time.process_time()
         times.append(now - last)
-        last = now
+        cpu_times.append(now_cpu - last_cpu)
+        last, last_cpu = now, now_cpu
         frames_done += len(latent.frames)
         if marks and frames_done >= marks[0]:
-            recent = times[-10:]
-            per_frame = sum(recent) / len(recent)
+            per_frame = statistics.median(times[-25:])  # the median shrugs off other processes' hiccups
             video_seconds = len(latent.frames) / args.fps
-            print(f"{frames_done:>7} {latent.index + 1:>6} {1000 * per_frame:>16.1f} {resident_mib():>8.1f} "
+            cpu_per_frame = statistics.median(cpu_times[-25:])
+            print(f"{frames_done:>7} {latent.index + 1:>6} {1000 * per_frame:>16.1f} {1000 * cpu_per_frame:>14.1f} "
+                  f"{resident_mib():>8.1f} "
                   f"{video_seconds / per_frame:>11.2f}", flush=True)
             marks.pop(0)
         if frames_done >= args.frames:
             break
+    if args.frames >= 200:
+        paired_comparison(latent_stream, lm, tokenizer, args)
+
+
+def paired_comparison(old_stream, lm, tokenizer, args: argparse.Namespace, rounds: int = 30) -> None:
+    """Time the stream that has run `--frames` frames against a fresh one that has run 100, taking
+    latent frames from each in turn, so that load from other processes falls on both alike (on a
+    shared machine wall time drifts by tens of percent over minutes)."""
+    import copy
+
+    from arvid.sampling import SamplerConfig, stream
+
+    fresh_lm = copy.deepcopy(lm)  # its own KV cache
+    young_stream = stream(fresh_lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=1))
+    frames = 0
+    while frames < 100:
+        frames += len(next(young_stream).frames)
+    old, young = [], []
+    for _ in range(rounds):
+        for source, times in ((old_stream, old), (young_stream, young)):
+            start = time.perf_counter()
+            next(source)
+            times.append(time.perf_counter() - start)
+    old_ms, young_ms = 1000 * statistics.median(old), 1000 * statistics.median(young)
+    print(f"paired, {rounds} latent frames each, taken in turn: at frame {args.frames} {old_ms:.1f} ms per latent "
+          f"frame, at frame 100 {young_ms:.1f} ms; ratio {old_ms / young_ms:.3f}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
     parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    parser.add_argument("--top-k", type=int, help="keep the k most likely codes")
+    parser.add_argument("--top-k", type=int, default=50,
+                        help="keep the k most likely codes (default 50; 0 keeps all: the shipped model's "
+                             "videos dissolve into noise sooner without it)")
     parser.add_argument("--top-p", type=float, help="keep the codes within this probability mass")
     parser.add_argument("--window", type=int, help="latent frames in the context after the anchor (default: trained)")
     parser.add_argument("--image", help="first frame (image-to-video)")
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.fps > 0:
             raise UsageError(f"--fps must be > 0, got {args.fps}")
         try:
-            config = SamplerConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+            config = SamplerConfig(temperature=args.temperature, top_k=args.top_k or None, top_p=args.top_p,
                                    cfg_scale=args.cfg, window_frames=args.window, seed=args.seed)
         except ValueError as err:
             raise UsageError(str(err)) from err
