@@ -30,7 +30,8 @@ parameters differently: the peer runs a 7x7x7 convolution and two residual units
 resolution (64x64 at 32 channels, 32x32 at 64), then only strided convolutions that double the
 width at each step, up to 1024 channels at the 5x8x8 latent (5.0M parameters); arvid folds 2x2
 pixel patches into channels first and runs residual blocks at 32x32, 16x16 and 8x8 with 32, 64
-and 128 channels, two per level in the decoder, per-frame 2D blocks except at the middle (5.5M parameters). The peer also builds a 40.7M-parameter
+and 128 channels, two per level in the decoder, per-frame 2D blocks except at the middle
+(5.5M parameters). The peer also builds a 40.7M-parameter
 discriminator whatever `use_gan` says; it is never run by `tokenize` / `decode_from_code_indices`,
 its own `parameters()` leaves it out, and this script deletes it (as its `copy_for_eval` does).
 

@@ -3,6 +3,6 @@
 Presets live beside this file (`tokenizer/tiny.yaml`, ...) and ship with the package.
 """
 
-from arvid.configs.loader import ConfigError, load_config, preset_path, to_dict
+from arvid.configs.loader import ConfigError, load_config, preset_path, resolve_preset, to_dict
 
-__all__ = ["ConfigError", "load_config", "preset_path", "to_dict"]
+__all__ = ["ConfigError", "load_config", "preset_path", "resolve_preset", "to_dict"]

@@ -37,6 +37,16 @@ def preset_path(name: str) -> Path:
     return path
 
 
+def resolve_preset(config: str | Path, family: str) -> Path:
+    """A YAML path as given, or the shipped preset `<family>/<config>` (e.g. "tiny" -> `lm/tiny.yaml`).
+
+    Raises:
+        ConfigError: neither a file nor a shipped preset.
+    """
+    path = Path(config)
+    return path if path.suffix in (".yaml", ".yml") or path.exists() else preset_path(f"{family}/{config}")
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> T:
     """Build `cls` from a YAML file (or its defaults when `path` is None) and `key=value` overrides.
 

@@ -20,12 +20,11 @@ import time
 
 import torch
 
-from arvid.configs import load_config
+from arvid.configs import load_config, resolve_preset
 from arvid.kernels import CAUSAL
 from arvid.lm.hf import to_hf
 from arvid.lm.model import Transformer
 from arvid.lm.train import LMRunConfig
-from arvid.tools.train_tokenizer import resolve_preset
 
 MATRIX_OPS = ("mm", "addmm", "bmm", "baddbmm", "linear", "matmul", "_mkl", "mkldnn", "scaled_dot_product")
 

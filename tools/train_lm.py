@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from arvid.configs import ConfigError, load_config
+from arvid.configs import ConfigError, load_config, resolve_preset
 from arvid.tools.errors import fail
-from arvid.tools.train_tokenizer import resolve_preset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,9 +9,8 @@ Writes checkpoints (atomic folders), eval.jsonl and sample strips under train.ou
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from arvid.configs import ConfigError, load_config, preset_path
+from arvid.configs import ConfigError, load_config, resolve_preset
 from arvid.tools.errors import fail
 
 
@@ -20,12 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="tiny", help="preset name (tiny, base) or path to a YAML file")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in train.out_dir")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.steps=100 model.channels=16")
-
-
-def resolve_preset(config: str, family: str) -> Path:
-    """A YAML path as given, or a shipped preset `<family>/<config>`."""
-    path = Path(config)
-    return path if path.suffix in (".yaml", ".yml") or path.exists() else preset_path(f"{family}/{config}")
 
 
 def run(args: argparse.Namespace) -> int:
