@@ -21,7 +21,7 @@ from torch import Tensor
 
 from arvid.lm.checkpoint import VideoLM
 from arvid.sampling.logits import SamplerConfig, guide, sample
-from arvid.sampling.window import WindowedContext
+from arvid.sampling.window import WindowedContext, check_window
 from arvid.tokenizer import VideoTokenizer, frames_to_video
 
 DEFAULT_SAMPLER = SamplerConfig()  # frozen, so one shared default is safe
@@ -69,9 +69,7 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     if image is not None and video is not None:
         raise ValueError("give either an image or a video to continue, not both")
     window = config.window_frames or lm.config.window_frames
-    if not 2 <= window <= lm.config.window_frames:
-        raise ValueError(f"window_frames must be in [2, {lm.config.window_frames}] (the model was trained with "
-                         f"{lm.config.window_frames}), got {window}")
+    check_window(window, lm.config.window_frames)
     task = "image-to-video" if image is not None else "continuation" if video is not None else "text-to-video"
     prefixes = [lm.prompt_tokens(prompt, task=task)]
     if config.guided:

@@ -19,6 +19,13 @@ from torch import Tensor
 from arvid.lm.model import Transformer
 
 
+def check_window(window_frames: int, trained: int) -> None:
+    """Raise `ValueError` unless 2 <= window_frames <= the window the model was trained with."""
+    if not 2 <= window_frames <= trained:
+        raise ValueError(f"window_frames must be in [2, {trained}] (the model was trained with {trained}), "
+                         f"got {window_frames}")
+
+
 class WindowedContext:
     """Context of `prefixes` (b P) + anchor + window for `model`.
 
@@ -31,9 +38,7 @@ class WindowedContext:
 
     def __init__(self, model: Transformer, prefixes: Tensor, *, window_frames: int, frames: list[Tensor] = ()) -> None:
         config = model.config
-        if not 2 <= window_frames <= config.window_frames:
-            raise ValueError(f"window_frames must be in [2, {config.window_frames}] (the model was trained with "
-                             f"{config.window_frames}), got {window_frames}")
+        check_window(window_frames, config.window_frames)
         if prefixes.shape[1] != config.prefix_len:
             raise ValueError(f"expected prefixes of {config.prefix_len} tokens, got {prefixes.shape[1]}")
         self.model, self.prefixes, self.window_frames = model, prefixes, window_frames
@@ -41,15 +46,14 @@ class WindowedContext:
         self.frames: list[Tensor] = []  # complete latent frames, anchor first, each (tokens_per_frame,)
         self.current: list[Tensor] = []  # tokens of the frame in progress, each () int64
         model.setup_cache(prefixes.shape[0], config.prefix_len + (1 + window_frames) * config.tokens_per_frame)
-        for frame in frames:
-            self.frames.append(frame)
+        self.frames.extend(frames)
         self._keep_window()
         self._prefill()
 
     def tokens(self) -> Tensor:
         """The context as token ids (b n): prefix, anchor, window, and the frame in progress."""
-        video = torch.cat([*self.frames, torch.stack(self.current)] if self.current else self.frames or
-                          [self.prefixes.new_zeros(0)])
+        parts = [*self.frames, torch.stack(self.current)] if self.current else list(self.frames)
+        video = torch.cat(parts) if parts else self.prefixes.new_zeros(0)
         return torch.cat([self.prefixes, video.expand(self.prefixes.shape[0], -1)], dim=1)
 
     def push(self, token: Tensor) -> Tensor | None:
