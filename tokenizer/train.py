@@ -1,6 +1,6 @@
 """Training of the video tokenizer: `train_tokenizer(run_config)`.
 
-One process, CPU or one CUDA device (bf16 autocast there). Checkpoints are atomic folders that
+One process, CPU or one CUDA device (bf16 autocast on CUDA and on CPUs with native bf16). Checkpoints are atomic folders that
 `VideoTokenizer.from_pretrained` reads directly; `resume=True` continues from the last one on
 exactly the batches the interrupted run would have drawn (batches are seeded by step).
 """
@@ -21,7 +21,7 @@ from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_
                                    resolve_checkpoint, save_tensors, write_json)
 from arvid.data.clips import FileClips, ShapesClips
 from arvid.data.images import frame_strip, save_png
-from arvid.data.training import TrainingDiverged, warmup_cosine
+from arvid.data.training import PRECISIONS, TrainingDiverged, mixed_precision, warmup_cosine
 from arvid.metrics import codebook_usage, psnr
 from arvid.tokenizer import losses
 from arvid.tokenizer.config import TokenizerConfig
@@ -59,11 +59,15 @@ class TokenizerTrainConfig:
     checkpoint_every: int = 250
     seed: int = 0
     device: str = "auto"
+    # "auto": bf16 autocast on CUDA and on CPUs with native bf16, float32 elsewhere.
+    precision: str = "auto"
     threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be positive")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.perceptual_weight > 0 and not self.perceptual_weights:
             raise ValueError("perceptual_weight > 0 needs perceptual_weights: a local path to VGG16 safetensors")
 
@@ -127,7 +131,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "run_config.json").write_text(json.dumps(to_dict(config), indent=2) + "\n")
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    autocast = mixed_precision(device, cfg.precision)
     started = time.monotonic()
     recent_codes: list[torch.Tensor] = []
     bar = tqdm(total=cfg.steps, initial=step, desc="tokenizer", dynamic_ncols=True)

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "train-text-tokenizer": ("train_text_tokenizer", "train the sentencepiece model of the captions"),
     "tokenize-dataset": ("tokenize_dataset", "encode captioned videos into token shards for LM training"),
     "train-lm": ("train_lm", "train the video LM on token shards (torchrun for many GPUs)"),
+    "eval-video": ("eval_video", "score videos (files, or generated from a prompt set) against their prompts"),
     "export-hf": ("export_hf", "write an LM checkpoint as a transformers LlamaForCausalLM folder"),
 }
 

@@ -1,0 +1,208 @@
+"""The evaluation suite's metrics, each checked on inputs with a known answer, and `arvid eval-video`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import av
+import numpy as np
+import pytest
+
+from arvid.data.samples import sample_clip_path
+from arvid.data.shapes import render
+from arvid.data.video import VideoWriter, read_video
+from arvid.metrics.motion import MIN_MOTION, flow_metrics
+from arvid.metrics.plots import contact_sheet, plot_over_time
+from arvid.metrics.prompt_match import evaluation_prompts, match_prompt
+from arvid.metrics.scene_cuts import scene_cuts
+from arvid.metrics.video_report import summarize, video_report
+from arvid.tools.cli import main
+
+
+def _decoded_frames(name: str):
+    """RGB frames of a sample clip, one at a time (bigbuckbunny is 1280x720: no need to hold it all)."""
+    with av.open(str(sample_clip_path(name))) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+
+
+# --- scene cuts ------------------------------------------------------------------------------
+
+
+def test_scene_cuts_of_real_clips():
+    # Known answers: bikes.mp4 has five hard cuts, bigbuckbunny.mp4 is one shot (shared/NOTES.md,
+    # PySceneDetect 0.6.7.1 on the files).
+    assert scene_cuts(_decoded_frames("bikes.mp4")) == [30, 76, 137, 187, 242]
+    assert scene_cuts(_decoded_frames("bigbuckbunny.mp4")) == []
+
+
+def test_scene_cuts_of_a_shapes_video_and_a_spliced_one():
+    first = render(evaluation_prompts("train")[0].attrs, frames=40, seed=0).video
+    second = render(evaluation_prompts("train")[200].attrs, frames=40, seed=1).video
+    assert scene_cuts(first) == []
+    assert scene_cuts(np.concatenate([first, second])) == [40]
+
+
+def test_scene_cuts_rejects_bad_frames():
+    with pytest.raises(ValueError, match="uint8"):
+        scene_cuts([np.zeros((8, 8, 3), np.float32)])
+    with pytest.raises(ValueError, match="earlier frames"):
+        scene_cuts([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9, 3), np.uint8)])
+
+
+# --- optical flow: motion, warp error, flicker --------------------------------------------------
+
+
+def _texture(size: int = 64, seed: int = 0) -> np.ndarray:
+    """A random RGB texture that tiles (periodic), so np.roll moves it without a seam. Its detail
+    (a Gaussian low-pass of scale ~5 px) is what dense flow needs: much smoother textures leave
+    the local polynomial fits flat, and Farnebäck then underestimates the motion (the aperture
+    problem; 1.73 px for a 2-px shift at scale ~14 px)."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.fft2(rng.normal(size=(size, size, 3)), axes=(0, 1))
+    frequency = np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None, :] ** 2
+    smooth = np.real(np.fft.ifft2(spectrum * np.exp(-frequency * 50)[..., None], axes=(0, 1)))
+    smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    return (40 + 175 * smooth).astype(np.uint8)
+
+
+def test_frozen_video_has_no_motion_warp_error_or_flicker():
+    video = np.repeat(_texture()[None], 8, axis=0)
+    flow = flow_metrics(video)
+    # Farnebäck's polynomial fit leaves about 1e-3 px of flow on identical frames: zero at the
+    # estimator's precision, and under the still threshold MIN_MOTION that the metrics act on.
+    assert flow.mean_motion < MIN_MOTION and flow.mean_warp_error < 1e-3 and flow.flicker == 0
+    assert math.isnan(flow.motion_aware_warp_error)  # undefined for a still video
+
+
+@pytest.mark.parametrize("speed", [1, 3])
+def test_translation_gives_its_speed_and_a_small_warp_error(speed):
+    texture = _texture()
+    video = np.stack([np.roll(texture, shift=speed * t, axis=(0, 1)) for t in range(8)])  # diagonal, speed px per axis
+    flow = flow_metrics(video)
+    assert flow.mean_motion == pytest.approx(speed * math.sqrt(2), rel=0.02)
+    assert flow.mean_warp_error < 2.0  # grey levels; the texture spans 175
+
+
+def test_shuffling_frames_raises_the_warp_error():
+    frames = [frame for _, frame in zip(range(48), _decoded_frames("carphone_pristine.mp4"), strict=False)]
+    video = np.stack(frames)
+    shuffled = video[np.random.default_rng(0).permutation(len(video))]
+    ordered, mixed = flow_metrics(video), flow_metrics(shuffled)
+    assert mixed.mean_warp_error > 1.5 * ordered.mean_warp_error
+
+
+def test_flicker_is_the_brightness_swing():
+    base = np.full((6, 16, 16, 3), 100, np.uint8)
+    base[1::2] += 20  # every other frame 20 grey levels brighter
+    assert flow_metrics(base).flicker == pytest.approx(20.0, abs=1e-6)
+
+
+def test_flow_metrics_rejects_bad_videos():
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        flow_metrics(np.zeros((1, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        flow_metrics(np.zeros((3, 8, 8), np.uint8))
+
+
+# --- prompt match -----------------------------------------------------------------------------
+
+
+def test_ground_truth_videos_match_their_prompts():
+    prompts = evaluation_prompts("all", seed=3)[::10]  # 39 prompts over every shape, colour, size
+    matches = [match_prompt(render(p.attrs, frames=64, seed=i).video, p.prompt) for i, p in enumerate(prompts)]
+    assert sum(m.first_window_match for m in matches) >= len(prompts) - 1
+    assert sum(m.last_window_match for m in matches) >= len(prompts) - 1
+    assert all(len(m.windows) == 4 for m in matches)
+
+
+def test_wrong_prompt_and_frozen_video_are_caught():
+    prompt = evaluation_prompts("train")[0]
+    video = render(prompt.attrs, frames=32, seed=0).video
+    other_colour = "white" if prompt.attrs.colour != "white" else "red"
+    wrong = match_prompt(video, prompt.prompt.replace(prompt.attrs.colour, other_colour))
+    assert not wrong.first_window_match and wrong.windows[0].correct["colour"] is False
+    frozen = match_prompt(np.repeat(video[:1], 32, axis=0), prompt.prompt)
+    assert not frozen.last_window_match and not frozen.windows[-1].moving
+
+
+def test_match_prompt_rejects_prompts_without_attributes():
+    with pytest.raises(ValueError, match="names no shapes-world attribute"):
+        match_prompt(np.zeros((4, 16, 16, 3), np.uint8), "a cat playing piano")
+
+
+def test_evaluation_prompts_cover_every_combination():
+    prompts = evaluation_prompts("all")
+    assert len(prompts) == 3 * 8 * 2 * 8 and sum(p.held_out for p in prompts) == 20
+    assert len({p.attrs.combination for p in prompts}) == len(prompts)
+    assert evaluation_prompts("all") == prompts  # fixed for a seed
+    assert len(evaluation_prompts("heldout", per_combination=3)) == 60
+
+
+# --- reports, plots and the command ------------------------------------------------------------
+
+
+def test_report_summary_and_plots(tmp_path):
+    prompts = evaluation_prompts("train")[:3]
+    videos = [render(p.attrs, frames=33, seed=i).video for i, p in enumerate(prompts)]
+    reports = [video_report(v, p.prompt) for v, p in zip(videos, prompts, strict=True)]
+    reports.append(video_report(np.repeat(videos[0][:1], 33, axis=0), "a cat"))  # no attributes: no prompt scores
+    json.dumps(reports)  # JSON-ready: no NaN, no numpy scalars
+    summary = summarize(reports)
+    assert summary["videos"] == 4 and summary["first_window_match"] == 1.0 and summary["no_scene_cuts"] == 1.0
+    assert summary["still_videos"] == 1
+    plot_over_time(reports, tmp_path / "over_time.png")
+    contact_sheet(videos, tmp_path / "sheet.png", columns=4)
+    assert (tmp_path / "over_time.png").stat().st_size > 0 and (tmp_path / "sheet.png").stat().st_size > 0
+
+
+def _write_clips(folder, count: int = 2) -> tuple[list[str], list[str]]:
+    paths, prompts = [], []
+    for i, prompt in enumerate(evaluation_prompts("train")[:count]):
+        path = folder / f"clip{i}.mp4"
+        with VideoWriter(path, fps=8) as writer:
+            writer.write_many(render(prompt.attrs, frames=24, seed=i).video)
+        paths.append(str(path))
+        prompts.append(prompt.prompt)
+    return paths, prompts
+
+
+def test_eval_video_scores_files(tmp_path, capsys):
+    paths, prompts = _write_clips(tmp_path)
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
+    out = tmp_path / "eval"
+    assert main(["eval-video", *paths, "--prompts", str(tmp_path / "prompts.txt"), "-o", str(out)]) == 0
+    result = json.loads((out / "scores.json").read_text())
+    assert result["summary"]["all"]["first_window_match"] == 1.0
+    assert [v["name"] for v in result["videos"]] == ["clip0.mp4", "clip1.mp4"]
+    assert (out / "over_time.png").is_file() and (out / "contact_sheet.png").is_file()
+    assert "skipped fvd" in capsys.readouterr().err
+
+
+def test_eval_video_generates_from_a_prompt_set(tmp_path):
+    out = tmp_path / "eval"
+    assert main(["eval-video", "--prompt-set", "heldout", "--limit", "2", "--frames", "9", "-o", str(out),
+                 "--save-videos"]) == 0
+    result = json.loads((out / "scores.json").read_text())
+    assert result["summary"]["heldout"]["videos"] == 2 and result["peak_rss_mib"] > 0
+    assert all(v["frames"] == 9 and v["group"] == "heldout" for v in result["videos"])
+    assert read_video(out / "videos" / "0000.mp4").shape == (9, 64, 64, 3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "nothing to score"),
+    (["missing.mp4"], "video file not found"),
+    (["--prompt-set", "all", "--frames", "1"], "--frames must be >= 2"),
+    (["--prompts", "nowhere.txt"], "cannot read prompts file"),
+])
+def test_eval_video_bad_input(tmp_path, capsys, argv, message):
+    assert main(["eval-video", *argv, "-o", str(tmp_path / "eval")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_eval_video_prompt_count_must_match(tmp_path, capsys):
+    paths, prompts = _write_clips(tmp_path)
+    (tmp_path / "prompts.txt").write_text(prompts[0] + "\n")
+    assert main(["eval-video", *paths, "--prompts", str(tmp_path / "prompts.txt"), "-o", str(tmp_path / "e")]) == 2
+    assert "2 videos but 1 prompts" in capsys.readouterr().err
