@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -244,11 +245,12 @@ def all_phrasings(attrs: ShapeAttributes) -> list[str]:
 def parse_caption(text: str) -> dict[str, str]:
     """The attributes a caption names, read back from its words: the inverse of `caption`.
 
-    Works on every phrasing and on free text that uses the same words ("a big red ball" names only
-    the colour). Returns a dict keyed by ATTRIBUTE_NAMES holding only the attributes found, e.g.
+    Works on every phrasing and on free text that uses the same words, whatever the case and
+    punctuation ("A big RED ball." names only the colour; "up-right" is read like "up and to the
+    right"). Returns a dict keyed by ATTRIBUTE_NAMES holding only the attributes found, e.g.
     {"shape": "circle", "colour": "red", "size": "small", "direction": "right", "background": "black"}.
     """
-    words = text.lower().replace(",", " ").replace(";", " ").split()
+    words = re.findall(r"[a-z]+", text.lower())
     found: dict[str, str] = {}
     # The background is the colour word right before "background"; taking it out first keeps
     # "a white circle on a black background" from reading white as the background.
@@ -258,9 +260,12 @@ def parse_caption(text: str) -> dict[str, str]:
             words = words[: i - 1] + words[i + 1 :]
             break
     phrase = " " + " ".join(words) + " "
-    # Longest direction phrase first: "up and to the right" also contains "up" and "right".
-    for direction in sorted(DIRECTIONS, key=lambda name: -len(_DIRECTION_WORDS[name])):
-        if f" {_DIRECTION_WORDS[direction]} " in phrase:
+    # Longest phrase first: "up and to the right" also contains "up" and "right", and the
+    # hyphenated names ("up-right", tokenised to "up right") contain both single words.
+    spellings = [(direction, _DIRECTION_WORDS[direction]) for direction in DIRECTIONS]
+    spellings += [(direction, direction.replace("-", " ")) for direction in DIRECTIONS if "-" in direction]
+    for direction, spelling in sorted(spellings, key=lambda pair: -len(pair[1])):
+        if f" {spelling} " in phrase:
             found["direction"] = direction
             break
     for name, vocabulary in (("shape", SHAPES), ("colour", COLOURS), ("size", SIZES)):

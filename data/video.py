@@ -272,7 +272,9 @@ def read_video(
     return np.stack(kept)
 
 
-def _check_frames(frames: np.ndarray, expected_ndim: int, name: str) -> np.ndarray:
+def check_frames(frames: np.ndarray, expected_ndim: int = 4, name: str = "video") -> np.ndarray:
+    """`frames` as an array if it is uint8 RGB: a video (t h w 3) for `expected_ndim` 4, a frame
+    (h w 3) for 3, with no empty axis; else a ValueError naming `name` and the layout expected."""
     frames = np.asarray(frames)
     layout = "(t, h, w, 3)" if expected_ndim == 4 else "(h, w, 3)"
     if frames.dtype != np.uint8:
@@ -346,7 +348,7 @@ class VideoWriter:
             ValueError: wrong dtype or shape, a size other than the first frame's, odd height
                 or width for mp4, or the writer is closed.
         """
-        frame = _check_frames(frame, 3, "frame")
+        frame = check_frames(frame, 3, "frame")
         if self._closed:
             raise ValueError(f"{self.path}: writer is closed")
         if self._stream is None:
@@ -367,7 +369,7 @@ class VideoWriter:
 
     def write_many(self, frames: np.ndarray) -> None:
         """Append `(t, h, w, 3)` uint8 frames. Raises as `write`."""
-        for frame in _check_frames(frames, 4, "frames"):
+        for frame in check_frames(frames, 4, "frames"):
             self.write(frame)
 
     def _start(self, height: int, width: int) -> None:
@@ -430,6 +432,6 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: float, crf:
             width for mp4, `fps <= 0`, or `crf` outside [0, 51] (see `VideoWriter`).
         OSError: the file cannot be created.
     """
-    frames = _check_frames(frames, 4, "frames")
+    frames = check_frames(frames, 4, "frames")
     with VideoWriter(path, fps=fps, crf=crf) as writer:
         writer.write_many(frames)

@@ -4,9 +4,11 @@ For each pair of consecutive frames, OpenCV's Farnebäck flow from frame t to fr
 for every pixel of frame t, where it went. Sampling frame t + 1 there (`cv2.remap`) warps it back
 onto frame t; what the warp cannot explain is the warp error. A video whose content moves
 smoothly has a small warp error however fast it moves; frames in the wrong order, popping objects
-and texture that boils have a large one. Dividing the warp error by the motion amount gives the
-classical motion-aware warp error (MAWE, as used by StreamingT2V with its constant c = 1): a
-still video cannot hide behind a low warp error.
+and texture that boils have a large one. The warp error divided by the motion amount is a
+motion-aware warp error in the classical form (MAWE, W / (c * motion) with c = 1, after
+StreamingT2V): a still video cannot hide behind a low warp error. Its values are this module's
+(Farnebäck flow, L1 on 0-255 RGB at the video's own size), not comparable with published MAWE
+figures, which use other flow networks and resolutions: compare videos scored here.
 
 Layout at this I/O edge: video `t h w c` uint8 RGB, at least two frames.
 """
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from arvid.data.video import check_frames
 
 # Farnebäck parameters: pyramid scale 0.5, 3 levels, 15-px window, 3 iterations, 5-px
 # polynomial neighbourhood with sigma 1.2 (OpenCV's documented example values). Three levels reach
@@ -54,7 +58,7 @@ class FlowMetrics:
 
     @property
     def motion_aware_warp_error(self) -> float:
-        """Warp error divided by motion (MAWE, c = 1); NaN for a still video (motion < MIN_MOTION)."""
+        """Warp error divided by motion (classical MAWE form, c = 1); NaN for a still video (motion < MIN_MOTION)."""
         motion = self.mean_motion
         return self.mean_warp_error / motion if motion >= MIN_MOTION else math.nan
 
@@ -64,11 +68,11 @@ class FlowMetrics:
         return float(np.abs(self.brightness_change).mean())
 
 
-def _check_video(video: np.ndarray) -> None:
-    if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
-        raise ValueError(f"video must be uint8 (t, h, w, 3), got {video.dtype} {video.shape}")
+def _check_video(video: np.ndarray) -> np.ndarray:
+    video = check_frames(video, 4, "video")
     if video.shape[0] < 2:
         raise ValueError(f"temporal metrics need at least 2 frames, got {video.shape[0]}")
+    return video
 
 
 def _luma(frame: np.ndarray) -> np.ndarray:
@@ -86,7 +90,7 @@ def flow_metrics(video: np.ndarray) -> FlowMetrics:
     Raises:
         ValueError: not a uint8 RGB video of at least 2 frames.
     """
-    _check_video(video)
+    video = _check_video(video)
     height, width = video.shape[1:3]
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     grey = [_luma(frame) for frame in video]

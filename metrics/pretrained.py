@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
+from arvid.data.video import check_frames
 from arvid.metrics.frechet import frechet_distance_from_features
 
 # I3D input size: the TF-Hub I3D behind FVD was trained on 224 x 224 crops (Carreira & Zisserman 2017).
@@ -95,10 +96,7 @@ def pretrained_metric_status(
 
 
 def _check_video(video: np.ndarray, name: str) -> np.ndarray:
-    video = np.asarray(video)
-    if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3 or 0 in video.shape:
-        raise ValueError(f"{name} must be a non-empty uint8 (t, h, w, 3) RGB video, got {video.dtype} {video.shape}")
-    return video
+    return check_frames(video, 4, name)
 
 
 def _check_video_set(videos: Sequence[np.ndarray] | np.ndarray, name: str) -> list[np.ndarray]:
@@ -371,3 +369,59 @@ def clip_score(
     video, prompt = _check_video(video, "video"), _check_prompt(prompt)  # before the slow model load
     clip = load_clip(clip_dir, device=device)
     return float(clip_frame_scores(video, prompt, clip, batch_size=batch_size, device=device).mean())
+
+
+# ------------------------------------------------------------------------- during an evaluation
+
+FVD_FRAMES = 16
+"""Frames per video that FVD is computed on (the usual FVD setting; I3D cost grows with t)."""
+
+
+class PretrainedScorers:
+    """The weight-needing metrics an evaluation has local weights for, loaded once before any
+    video is made (so a bad file fails first) and fed one video at a time (so no video is kept).
+
+    Per video: "clip_score" (CLIP score against the prompt, mean over frames) and
+    "lpips_consecutive" (LPIPS between consecutive frames: a perceptual amount of change per
+    frame). Over the set: FVD between the first FVD_FRAMES frames of the videos and of their
+    references (what the real distribution looks like for the same prompt).
+
+    Raises (at construction): MissingWeights or ValueError for a given path that is absent or not
+    a loadable network.
+    """
+
+    def __init__(self, *, i3d_path: str | Path | None = None, lpips_path: str | Path | None = None,
+                 clip_dir: str | Path | None = None, device: str | torch.device = "cpu") -> None:
+        status = pretrained_metric_status(i3d_path=i3d_path, lpips_path=lpips_path, clip_dir=clip_dir)
+        self.skipped = {name: reason for name, reason in status.items() if reason}
+        self.device = device
+        self.clip = load_clip(clip_dir, device=device) if status["clip_score"] is None else None
+        self.lpips = load_lpips(lpips_path, device=device) if status["lpips"] is None else None
+        self.i3d = load_i3d(i3d_path, device=device) if status["fvd"] is None else None
+        self._features: dict[str, list[np.ndarray]] = {"real": [], "fake": []}
+
+    @property
+    def active(self) -> bool:
+        """Whether any metric has its weights."""
+        return any(network is not None for network in (self.clip, self.lpips, self.i3d))
+
+    def score(self, video: np.ndarray, prompt: str | None, reference: np.ndarray | None = None) -> dict[str, float]:
+        """Per-video scores of uint8 (t h w 3) `video`; `reference` (t' h w 3), when given, joins the FVD sets."""
+        scores = {}
+        if self.clip is not None and prompt:
+            scores["clip_score"] = float(clip_frame_scores(video, prompt, self.clip, device=self.device).mean())
+        if self.lpips is not None and len(video) > 1:
+            changes = lpips_per_frame(video[:-1], video[1:], self.lpips, device=self.device)
+            scores["lpips_consecutive"] = float(changes.mean())
+        if self.i3d is not None and reference is not None:
+            frames = min(FVD_FRAMES, len(video), len(reference))
+            self._features["fake"].append(i3d_features([video[:frames]], self.i3d, device=self.device))
+            self._features["real"].append(i3d_features([reference[:frames]], self.i3d, device=self.device))
+        return scores
+
+    def fvd(self) -> float | None:
+        """FVD over the videos scored with a reference; None with fewer than 2 or no I3D."""
+        if self.i3d is None or len(self._features["fake"]) < 2:
+            return None
+        return frechet_distance_from_features(np.concatenate(self._features["real"]),
+                                              np.concatenate(self._features["fake"]))

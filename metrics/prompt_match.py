@@ -28,6 +28,7 @@ from arvid.data.shapes import (
     is_held_out,
     parse_caption,
 )
+from arvid.data.video import check_frames
 
 DEFAULT_DETECTOR = DetectorConfig()  # frozen, so one shared default is safe
 
@@ -57,8 +58,8 @@ class WindowScore:
     moving: bool
 
     def holds(self, names: tuple[str, ...]) -> bool:
-        """Whether every attribute of `names` that the prompt names was read correctly."""
-        return all(self.correct[name] for name in names if name in self.correct)
+        """Whether every attribute of `names` was read as the prompt says (all must be named)."""
+        return all(self.correct[name] for name in names)
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,19 @@ class PromptMatch:
     windows: list[WindowScore]
 
     @property
-    def first_window_match(self) -> bool:
-        """The first window has the prompt's shape, colour, size and direction (those it names)."""
+    def first_window_match(self) -> bool | None:
+        """The first window has the prompt's shape, colour, size and direction; None when the
+        prompt does not name all four (a vaguer prompt would pass on fewer readings)."""
+        if not set(FIRST_WINDOW_ATTRIBUTES) <= set(self.expected):
+            return None
         return self.windows[0].holds(FIRST_WINDOW_ATTRIBUTES)
 
     @property
-    def last_window_match(self) -> bool:
-        """The last window still has the prompt's shape, colour and size, and the object moves."""
+    def last_window_match(self) -> bool | None:
+        """The last window still has the prompt's shape, colour and size, and the object moves;
+        None when the prompt does not name all three."""
+        if not set(LASTING_ATTRIBUTES) <= set(self.expected):
+            return None
         last = self.windows[-1]
         return last.holds(LASTING_ATTRIBUTES) and last.moving
 
@@ -129,8 +136,9 @@ def match_prompt(video: np.ndarray, prompt: str | dict[str, str], *, window: int
     Raises:
         ValueError: a malformed video, or a prompt that names no shapes-world attribute.
     """
-    if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3 or len(video) < 2:
-        raise ValueError(f"video must be uint8 (t >= 2, h, w, 3), got {video.dtype} {video.shape}")
+    video = check_frames(video, 4, "video")
+    if len(video) < 2:
+        raise ValueError(f"prompt matching needs at least 2 frames, got {len(video)}")
     expected = parse_caption(prompt) if isinstance(prompt, str) else dict(prompt)
     if not expected:
         raise ValueError(f"the prompt {prompt!r} names no shapes-world attribute to score")

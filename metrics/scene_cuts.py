@@ -17,6 +17,8 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+from arvid.data.video import check_frames
+
 
 def _detector():
     try:
@@ -40,8 +42,7 @@ def scene_cuts(frames: Iterable[np.ndarray]) -> list[int]:
     cuts: list[int] = []
     size, index = None, -1
     for index, frame in enumerate(frames):
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
-            raise ValueError(f"frame {index} must be uint8 (h, w, 3), got {frame.dtype} {frame.shape}")
+        frame = check_frames(frame, 3, f"frame {index}")
         if size is None:
             size = frame.shape[:2]
             factor = downscale_factor(max(size))

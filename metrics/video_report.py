@@ -21,9 +21,13 @@ from arvid.metrics.prompt_match import WINDOW_FRAMES, match_prompt
 from arvid.metrics.scene_cuts import scene_cuts
 
 
-def _finite_or_none(value: float) -> float | None:
+def _finite_or_none(value: float | None) -> float | None:
     """JSON has no NaN: unreadable values are null."""
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    return [_finite_or_none(round(float(v), 4)) for v in values]
 
 
 def video_report(video: np.ndarray, prompt: str | None = None, *, window: int = WINDOW_FRAMES) -> dict:
@@ -33,21 +37,21 @@ def video_report(video: np.ndarray, prompt: str | None = None, *, window: int = 
         video: uint8 (t h w 3) RGB, t >= 2.
         prompt: its caption; prompt metrics are left out when it is None or names no attribute.
     Returns:
-        {"frames", "prompt", "expected", "first_window_match", "last_window_match",
-        "windows": [{"start", "readings", "correct", "moving", "accuracy"}], "motion",
-        "warp_error", "motion_aware_warp_error", "flicker", "scene_cuts", "per_step": {"motion",
-        "warp_error"}}; NaN values are None.
+        {"frames", "prompt", "motion", "warp_error", "motion_aware_warp_error", "flicker",
+        "scene_cuts", "per_step": {"motion", "warp_error"}} and, when the prompt names attributes,
+        {"expected", "first_window_match", "last_window_match", "windows": [{"start", "frames",
+        "readings", "correct", "moving", "accuracy"}]}. JSON-ready: NaN values are None.
     """
     flow = flow_metrics(video)
     report: dict = {
         "frames": int(len(video)),
         "prompt": prompt,
-        "motion": flow.mean_motion,
-        "warp_error": flow.mean_warp_error,
+        "motion": _finite_or_none(flow.mean_motion),
+        "warp_error": _finite_or_none(flow.mean_warp_error),
         "motion_aware_warp_error": _finite_or_none(flow.motion_aware_warp_error),
-        "flicker": flow.flicker,
+        "flicker": _finite_or_none(flow.flicker),
         "scene_cuts": scene_cuts(video),
-        "per_step": {"motion": flow.motion.round(4).tolist(), "warp_error": flow.warp_error.round(4).tolist()},
+        "per_step": {"motion": _finite_list(flow.motion), "warp_error": _finite_list(flow.warp_error)},
     }
     if prompt is not None and parse_caption(prompt):
         match = match_prompt(video, prompt, window=window)
@@ -65,28 +69,41 @@ def video_report(video: np.ndarray, prompt: str | None = None, *, window: int = 
     return report
 
 
-def _share(values: list[bool]) -> float | None:
-    return float(np.mean(values)) if values else None
+def _share(values: list[bool | None]) -> float | None:
+    scored = [value for value in values if value is not None]
+    return float(np.mean(scored)) if scored else None
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [value for value in values if value is not None]
+    return float(np.mean(kept)) if kept else None
 
 
 def summarize(reports: Sequence[dict]) -> dict:
     """Aggregate reports: shares of videos meeting each target, and metric means.
 
     Returns:
-        {"videos", "first_window_match", "last_window_match", "no_scene_cuts", "mean_motion",
-        "mean_warp_error", "mean_motion_aware_warp_error", "mean_flicker", "still_videos"}; the
-        prompt shares are over the videos whose prompt names attributes (None if there are none).
+        {"videos", "scored_first_window", "first_window_match", "scored_last_window",
+        "last_window_match", "no_scene_cuts", "mean_motion", "mean_warp_error",
+        "mean_motion_aware_warp_error", "mean_flicker", "still_videos"}, and "mean_clip_score" /
+        "mean_lpips_consecutive" where reports carry them. A prompt share is over the
+        videos whose prompt names every attribute it needs ("scored_*" counts them; None if none).
     """
-    prompted = [r for r in reports if "first_window_match" in r]
-    mawe = [r["motion_aware_warp_error"] for r in reports if r["motion_aware_warp_error"] is not None]
-    return {
+    first = [r.get("first_window_match") for r in reports]
+    last = [r.get("last_window_match") for r in reports]
+    # Scores of the pretrained metrics (`PretrainedScorers.score`), where their weights were given.
+    pretrained = {f"mean_{name}": _mean([r.get(name) for r in reports])
+                  for name in ("clip_score", "lpips_consecutive") if any(name in r for r in reports)}
+    return pretrained | {
         "videos": len(reports),
-        "first_window_match": _share([r["first_window_match"] for r in prompted]),
-        "last_window_match": _share([r["last_window_match"] for r in prompted]),
+        "scored_first_window": sum(value is not None for value in first),
+        "first_window_match": _share(first),
+        "scored_last_window": sum(value is not None for value in last),
+        "last_window_match": _share(last),
         "no_scene_cuts": _share([not r["scene_cuts"] for r in reports]),
-        "mean_motion": float(np.mean([r["motion"] for r in reports])) if reports else None,
-        "mean_warp_error": float(np.mean([r["warp_error"] for r in reports])) if reports else None,
-        "mean_motion_aware_warp_error": float(np.mean(mawe)) if mawe else None,
-        "mean_flicker": float(np.mean([r["flicker"] for r in reports])) if reports else None,
-        "still_videos": len(reports) - len(mawe),
+        "mean_motion": _mean([r["motion"] for r in reports]),
+        "mean_warp_error": _mean([r["warp_error"] for r in reports]),
+        "mean_motion_aware_warp_error": _mean([r["motion_aware_warp_error"] for r in reports]),
+        "mean_flicker": _mean([r["flicker"] for r in reports]),
+        "still_videos": sum(r["motion_aware_warp_error"] is None for r in reports),
     }

@@ -117,6 +117,29 @@ def test_ground_truth_videos_match_their_prompts():
     assert all(len(m.windows) == 4 for m in matches)
 
 
+def test_drift_over_time_is_read_window_by_window():
+    prompt = evaluation_prompts("train")[0]
+    other = next(p for p in evaluation_prompts("train") if p.attrs.colour != prompt.attrs.colour
+                 and p.attrs.shape == prompt.attrs.shape and p.attrs.size == prompt.attrs.size
+                 and p.attrs.background == prompt.attrs.background)
+    # 32 frames as prompted, then 32 of another colour, then a 7-frame tail (dropped: under half a window).
+    spliced = np.concatenate([render(prompt.attrs, frames=32, seed=0).video,
+                              render(other.attrs, frames=39, seed=1).video])
+    match = match_prompt(spliced, prompt.prompt)
+    assert [w.start for w in match.windows] == [0, 16, 32, 48]
+    np.testing.assert_allclose(match.accuracy_over_time(), [1, 1, 2 / 3, 2 / 3])
+    assert match.first_window_match and not match.last_window_match
+    # A tail of half a window or more is scored: 1000 frames end with the window 992..999.
+    long = match_prompt(np.concatenate([spliced[:64]] * 16)[:1000], prompt.prompt)
+    assert long.windows[-1].start == 992 and long.windows[-1].frames == 8
+
+
+def test_vague_prompts_are_not_scored_against_the_targets():
+    video = render(evaluation_prompts("train")[0].attrs, frames=16, seed=0).video
+    vague = match_prompt(video, "something on a black background")
+    assert vague.first_window_match is None and vague.last_window_match is None
+
+
 def test_wrong_prompt_and_frozen_video_are_caught():
     prompt = evaluation_prompts("train")[0]
     video = render(prompt.attrs, frames=32, seed=0).video
@@ -148,9 +171,10 @@ def test_report_summary_and_plots(tmp_path):
     videos = [render(p.attrs, frames=33, seed=i).video for i, p in enumerate(prompts)]
     reports = [video_report(v, p.prompt) for v, p in zip(videos, prompts, strict=True)]
     reports.append(video_report(np.repeat(videos[0][:1], 33, axis=0), "a cat"))  # no attributes: no prompt scores
-    json.dumps(reports)  # JSON-ready: no NaN, no numpy scalars
+    json.dumps(reports, allow_nan=False)  # JSON-ready: no NaN, no numpy scalars
     summary = summarize(reports)
-    assert summary["videos"] == 4 and summary["first_window_match"] == 1.0 and summary["no_scene_cuts"] == 1.0
+    assert summary["videos"] == 4 and summary["scored_first_window"] == 3
+    assert summary["first_window_match"] == 1.0 and summary["no_scene_cuts"] == 1.0
     assert summary["still_videos"] == 1
     plot_over_time(reports, tmp_path / "over_time.png")
     contact_sheet(videos, tmp_path / "sheet.png", columns=4)
@@ -175,7 +199,7 @@ def test_eval_video_scores_files(tmp_path, capsys):
     assert main(["eval-video", *paths, "--prompts", str(tmp_path / "prompts.txt"), "-o", str(out)]) == 0
     result = json.loads((out / "scores.json").read_text())
     assert result["summary"]["all"]["first_window_match"] == 1.0
-    assert [v["name"] for v in result["videos"]] == ["clip0.mp4", "clip1.mp4"]
+    assert [v["name"] for v in result["videos"]] == paths
     assert (out / "over_time.png").is_file() and (out / "contact_sheet.png").is_file()
     assert "skipped fvd" in capsys.readouterr().err
 
@@ -206,3 +230,27 @@ def test_eval_video_prompt_count_must_match(tmp_path, capsys):
     (tmp_path / "prompts.txt").write_text(prompts[0] + "\n")
     assert main(["eval-video", *paths, "--prompts", str(tmp_path / "prompts.txt"), "-o", str(tmp_path / "e")]) == 2
     assert "2 videos but 1 prompts" in capsys.readouterr().err
+
+
+def test_eval_video_keeps_going_past_a_bad_file(tmp_path, capsys):
+    paths, _ = _write_clips(tmp_path)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    out = tmp_path / "eval"
+    assert main(["eval-video", paths[0], str(broken), paths[1], "-o", str(out)]) == 1
+    result = json.loads((out / "scores.json").read_text())
+    assert result["failed"] == [str(broken)] and result["summary"]["all"]["videos"] == 2
+    assert "broken.mp4" in capsys.readouterr().err
+
+
+def test_eval_video_checks_weights_and_extras_before_work(tmp_path, capsys, monkeypatch):
+    paths, _ = _write_clips(tmp_path, count=1)
+    (tmp_path / "lpips.pt").write_bytes(b"not torchscript")
+    assert main(["eval-video", *paths, "--lpips", str(tmp_path / "lpips.pt"), "-o", str(tmp_path / "e")]) == 2
+    assert not (tmp_path / "e" / "scores.json").exists()
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scenedetect" else real_find_spec(name, *a))
+    assert main(["eval-video", *paths, "-o", str(tmp_path / "e")]) == 2
+    assert "pip install 'arvid[eval]'" in capsys.readouterr().err

@@ -284,4 +284,8 @@ def test_parse_caption_reads_back_every_phrasing():
 def test_parse_caption_of_free_text():
     assert shapes.parse_caption("A white circle on a black background") == {
         "shape": "circle", "colour": "white", "background": "black"}
+    assert shapes.parse_caption("A small red circle moving Right.") == {
+        "shape": "circle", "colour": "red", "size": "small", "direction": "right"}
+    assert shapes.parse_caption("a square going up-right, on a navy background!") == {
+        "shape": "square", "direction": "up-right", "background": "navy"}
     assert shapes.parse_caption("a cat playing piano") == {}

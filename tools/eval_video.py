@@ -16,6 +16,9 @@ contact_sheet.png. FVD, LPIPS and CLIP score run only with local weights (--i3d,
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.metadata
+import importlib.util
 import json
 import resource
 import sys
@@ -48,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=50, help="as in arvid generate (default 50)")
+    parser.add_argument("--threads", type=int, help="torch threads (1 is fastest for the tiny model's decode)")
+    parser.add_argument("--compile", action="store_true",
+                        help="compile the decode step (tens of seconds once; then about 2.5x faster per token)")
     parser.add_argument("--i3d", help="local TorchScript I3D for FVD (StyleGAN-V's i3d_torchscript.pt)")
     parser.add_argument("--lpips", help="local TorchScript LPIPS network")
     parser.add_argument("--clip", help="local folder of a transformers CLIP model")
@@ -71,6 +77,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("nothing to score: give video files, --prompts FILE or --prompt-set SPLIT")
     if args.prompts and args.prompt_set:
         raise UsageError("give --prompts or --prompt-set, not both")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
     if args.frames < 2:
         raise UsageError(f"--frames must be >= 2, got {args.frames}")
     if args.limit is not None and args.limit < 1:
@@ -97,7 +105,8 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
         for path in args.videos:
             if not Path(path).is_file():
                 raise UsageError(f"video file not found: {path!r}")
-        return [{"name": Path(p).name, "prompt": q, "group": "all", "path": p} for p, q in zip(args.videos, prompts)]
+        # Named by the path as given: two files called x.mp4 in different folders stay apart.
+        return [{"name": p, "prompt": q, "group": "all", "path": p} for p, q in zip(args.videos, prompts, strict=True)]
     if args.prompt_set:
         prompts = evaluation_prompts(args.prompt_set, per_combination=args.per_combination, seed=args.seed)
         jobs = [{"prompt": p.prompt, "attrs": p.attrs, "group": "heldout" if p.held_out else "train"} for p in prompts]
@@ -110,20 +119,25 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
 
 
 def _generator(args: argparse.Namespace):
-    """A function (prompt, index) -> uint8 (args.frames h w 3) video, sampled with seed + index."""
+    """A function make(prompt, index) -> uint8 (args.frames h w 3) video, sampled with seed + index."""
+    import torch
+
     from arvid.sampling import SamplerConfig, stream
     from arvid.tools.checkpoints import load_models
 
+    try:  # checked once, before the models load
+        config = SamplerConfig(temperature=args.temperature, top_k=args.top_k or None, cfg_scale=args.cfg)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if args.threads:
+        torch.set_num_threads(args.threads)
     lm, tokenizer = load_models(args.model)
+    if args.compile:
+        lm.model.compile_decode()
 
     def make(prompt: str, index: int) -> np.ndarray:
-        try:
-            config = SamplerConfig(temperature=args.temperature, top_k=args.top_k or None, cfg_scale=args.cfg,
-                                   seed=args.seed + index)
-        except ValueError as err:
-            raise UsageError(str(err)) from err
         frames, count = [], 0
-        for latent in stream(lm, tokenizer, prompt, config):
+        for latent in stream(lm, tokenizer, prompt, dataclasses.replace(config, seed=args.seed + index)):
             frames.append(latent.frames)
             count += len(latent.frames)
             if count >= args.frames:
@@ -133,97 +147,96 @@ def _generator(args: argparse.Namespace):
     return make
 
 
-def run(args: argparse.Namespace) -> int:
-    from arvid.metrics.plots import contact_sheet, plot_over_time
-    from arvid.metrics.pretrained import pretrained_metric_status
-    from arvid.metrics.video_report import summarize, video_report
+def _check_extras() -> None:
+    """The `eval` extra, checked before any work, so a missing package is a message, not a traceback."""
+    missing = [name for name, module in (("opencv-python-headless", "cv2"), ("scenedetect", "scenedetect"),
+                                         ("matplotlib", "matplotlib"), ("scipy", "scipy"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise UsageError(f"eval-video needs {', '.join(missing)}: pip install 'arvid[eval]'")
 
+
+def run(args: argparse.Namespace) -> int:
     try:
+        _check_extras()
         _check_args(args)
         jobs = _jobs(args)
-        skipped = pretrained_metric_status(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip)
+        from arvid.metrics.pretrained import PretrainedScorers
+
+        pretrained = PretrainedScorers(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip)
         make = None if args.videos else _generator(args)
-    except (UsageError, ValueError, FileNotFoundError) as err:
+    except (UsageError, ValueError, FileNotFoundError) as err:  # MissingWeights is a FileNotFoundError
         return fail(str(err))
-    for reason in skipped.values():
-        if reason:
-            print(reason, file=sys.stderr)
+    for reason in pretrained.skipped.values():
+        print(reason, file=sys.stderr)
+    return _evaluate(args, jobs, make, pretrained)
+
+
+def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> int:
+    from arvid.data.shapes import render
+    from arvid.metrics.plots import contact_sheet, plot_over_time
+    from arvid.metrics.pretrained import FVD_FRAMES
+    from arvid.metrics.video_report import summarize, video_report
 
     out = Path(args.out)
-    reports, sheet, generated = [], [], {}
+    reports, sheet, interrupted = [], [], False
     started = time.monotonic()
-    for index, job in enumerate(tqdm(jobs, desc="videos", unit="video", dynamic_ncols=True)):
-        try:
-            tick = time.monotonic()
-            video = read_video(job["path"]) if make is None else make(job["prompt"], index)
-            seconds = time.monotonic() - tick
-            report = video_report(video, job["prompt"])
-        except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
-            return fail(f"{job['name']}: {err}")
-        report |= {"name": job["name"], "group": job["group"]}
-        if make is not None:
-            report["generation_seconds"] = round(seconds, 3)
-            if any(reason is None for reason in skipped.values()):  # kept only for the pretrained metrics
-                generated[job["name"]] = video
-            if args.save_videos:
+    try:
+        for index, job in enumerate(tqdm(jobs, desc="videos", unit="video", dynamic_ncols=True)):
+            report = {"name": job["name"], "group": job["group"], "prompt": job["prompt"]}
+            try:
+                tick = time.monotonic()
+                video = read_video(job["path"]) if make is None else make(job["prompt"], index)
+                report["generation_seconds"] = None if make is None else round(time.monotonic() - tick, 3)
+                report |= video_report(video, job["prompt"])
+                reference = (render(job["attrs"], frames=len(video), seed=args.seed + index).video
+                             if "attrs" in job and pretrained.i3d is not None else None)
+                report |= pretrained.score(video, job["prompt"], reference)
+            except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
+                # One bad file or prompt costs its own report, not the run's.
+                report["error"] = str(err)
+                print(f"\n{job['name']}: {err}", file=sys.stderr)
+                reports.append(report)
+                continue
+            if make is not None and args.save_videos:
                 with VideoWriter(out / "videos" / f"{job['name']}.mp4", fps=8.0) as writer:
                     writer.write_many(video)
-        reports.append(report)
-        if len(sheet) < _SHEET_VIDEOS:
-            sheet.append(video)
+            if len(sheet) < _SHEET_VIDEOS:  # only the frames the sheet shows, not the whole video
+                sheet.append(video[np.linspace(0, len(video) - 1, min(8, len(video))).round().astype(int)])
+            reports.append(report)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: writing the scores of the videos done so far", file=sys.stderr)
 
-    summary = {group: summarize([r for r in reports if r["group"] == group])
-               for group in sorted({r["group"] for r in reports})}
+    scored = [r for r in reports if "error" not in r]
+    summary = {group: summarize([r for r in scored if r["group"] == group])
+               for group in sorted({r["group"] for r in scored})}
     if len(summary) > 1:
-        summary["all"] = summarize(reports)
-    extra = _pretrained_metrics(args, skipped, reports, generated, jobs)
+        summary["all"] = summarize(scored)
     result = {
-        "command": " ".join(sys.argv),
+        "arguments": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+        "scenedetect_version": importlib.metadata.version("scenedetect"),
+        "interrupted": interrupted,
+        "failed": [r["name"] for r in reports if "error" in r],
         "summary": summary,
-        "pretrained": extra,
+        "pretrained": {"fvd": pretrained.fvd(), "fvd_frames": FVD_FRAMES, "skipped": pretrained.skipped},
         "seconds": round(time.monotonic() - started, 1),
         # ru_maxrss is in KiB on Linux: the peak resident memory of this process, generation included.
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "videos": reports,
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "scores.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot_over_time(reports, out / "over_time.png")
-    if len({v.shape[1:] for v in sheet}) == 1:
+    written = [out / "scores.json"]
+    written[0].write_text(json.dumps(result, indent=1, allow_nan=False) + "\n")
+    if scored:
+        plot_over_time(scored, out / "over_time.png")
+        written.append(out / "over_time.png")
+    if sheet and len({frames.shape[1:] for frames in sheet}) == 1:
         contact_sheet(sheet, out / "contact_sheet.png")
+        written.append(out / "contact_sheet.png")
     _print_summary(summary)
-    print(f"wrote {out / 'scores.json'}, {out / 'over_time.png'}, {out / 'contact_sheet.png'}", file=sys.stderr)
-    return 0
-
-
-def _pretrained_metrics(args, skipped: dict, reports: list[dict], videos: dict, jobs: list[dict]) -> dict:
-    """The metrics whose local weights were given: CLIP score against the prompts, LPIPS between
-    consecutive frames (a perceptual measure of change per frame), and FVD against shapes videos
-    rendered from the prompts' own attributes (prompt sets only: they are the real distribution)."""
-    from arvid.data.shapes import render
-    from arvid.metrics import pretrained
-
-    results: dict = {name: None for name, reason in skipped.items() if reason}
-    if not any(reason is None for reason in skipped.values()):
-        return results
-    if not videos:
-        videos = {job["name"]: read_video(job["path"]) for job in jobs}
-    if skipped["clip_score"] is None:
-        clip = pretrained.load_clip(args.clip)  # once: loading dominates the cost of a short video
-        scores = [pretrained.clip_frame_scores(videos[r["name"]], r["prompt"], clip).mean()
-                  for r in reports if r["prompt"]]
-        results["clip_score"] = float(np.mean(scores)) if scores else None
-    if skipped["lpips"] is None:
-        network = pretrained.load_lpips(args.lpips)
-        changes = [pretrained.lpips_per_frame(v[:-1], v[1:], network).mean() for v in videos.values()]
-        results["lpips_consecutive"] = float(np.mean(changes))
-    if skipped["fvd"] is None:
-        if all("attrs" in job for job in jobs) and len(jobs) >= 2:
-            real = [render(job["attrs"], frames=args.frames, seed=args.seed + i).video for i, job in enumerate(jobs)]
-            results["fvd"] = pretrained.fvd(real, [videos[job["name"]] for job in jobs], args.i3d)
-        else:
-            print("skipped fvd: it needs a reference set; run with --prompt-set (at least 2 prompts)", file=sys.stderr)
-    return results
+    print(f"wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
+    return 130 if interrupted else 1 if result["failed"] else 0
 
 
 def _print_summary(summary: dict) -> None:
