@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from arvid.data.shapes import parse_caption
+from arvid.data.shapes import ATTRIBUTE_NAMES, parse_caption
 from arvid.metrics.motion import flow_metrics
 from arvid.metrics.prompt_match import WINDOW_FRAMES, match_prompt
 from arvid.metrics.scene_cuts import scene_cuts
@@ -83,7 +83,8 @@ def summarize(reports: Sequence[dict]) -> dict:
     """Aggregate reports: shares of videos meeting each target, and metric means.
 
     Returns:
-        {"videos", "scored_first_window", "first_window_match", "scored_last_window",
+        {"videos", "first_window_attribute_accuracy" (attribute -> share right, over the prompts
+        naming it), "scored_first_window", "first_window_match", "scored_last_window",
         "last_window_match", "no_scene_cuts", "mean_motion", "mean_warp_error",
         "mean_motion_aware_warp_error", "mean_flicker", "still_videos"}, and "mean_clip_score" /
         "mean_lpips_consecutive" where reports carry them. A prompt share is over the
@@ -94,8 +95,12 @@ def summarize(reports: Sequence[dict]) -> dict:
     # Scores of the pretrained metrics (`PretrainedScorers.score`), where their weights were given.
     pretrained = {f"mean_{name}": _mean([r.get(name) for r in reports])
                   for name in ("clip_score", "lpips_consecutive") if any(name in r for r in reports)}
+    # Which attributes fail: the first window's reading of each attribute, over the prompts naming it.
+    per_attribute = {name: _share([r["windows"][0]["correct"].get(name) for r in reports if "windows" in r])
+                     for name in ATTRIBUTE_NAMES}
     return pretrained | {
         "videos": len(reports),
+        "first_window_attribute_accuracy": per_attribute,
         "scored_first_window": sum(value is not None for value in first),
         "first_window_match": _share(first),
         "scored_last_window": sum(value is not None for value in last),

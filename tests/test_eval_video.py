@@ -254,3 +254,22 @@ def test_eval_video_checks_weights_and_extras_before_work(tmp_path, capsys, monk
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scenedetect" else real_find_spec(name, *a))
     assert main(["eval-video", *paths, "-o", str(tmp_path / "e")]) == 2
     assert "pip install 'arvid[eval]'" in capsys.readouterr().err
+
+
+def test_eval_video_on_the_ground_truth_and_through_the_tokenizer(tmp_path):
+    # The suite on its own ground truth: every first window matches (the detector is validated).
+    out = tmp_path / "truth"
+    assert main(["eval-video", "--prompt-set", "all", "--limit", "12", "--frames", "16", "--source", "truth",
+                 "-o", str(out)]) == 0
+    summary = json.loads((out / "scores.json").read_text())["summary"]
+    assert summary["train"]["first_window_match"] == 1.0 and summary["train"]["no_scene_cuts"] == 1.0
+    out = tmp_path / "tokenizer"
+    assert main(["eval-video", "--prompt-set", "heldout", "--limit", "2", "--frames", "10", "--source", "tokenizer",
+                 "-o", str(out)]) == 0
+    assert all(v["frames"] == 10 for v in json.loads((out / "scores.json").read_text())["videos"])
+
+
+def test_eval_video_source_needs_a_prompt_set(tmp_path, capsys):
+    paths, _ = _write_clips(tmp_path, count=1)
+    assert main(["eval-video", *paths, "--source", "truth", "-o", str(tmp_path / "e")]) == 2
+    assert "needs --prompt-set" in capsys.readouterr().err

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-set", choices=("all", "train", "heldout"),
                         help="generate from every attribute combination of this split")
     parser.add_argument("--per-combination", type=int, default=1, help="prompts per combination (default 1)")
+    parser.add_argument("--source", choices=("model", "truth", "tokenizer"), default="model",
+                        help="with --prompt-set: videos from the model (default), the rendered ground truth "
+                             "(checks the suite), or the ground truth through the tokenizer (the ceiling it sets)")
     parser.add_argument("--limit", type=int, help="score only the first N prompts of a seeded shuffle")
     parser.add_argument("--frames", type=int, default=16, help="frames to generate per prompt (default 16)")
     parser.add_argument("-o", "--out", default="runs/eval-video", help="output folder (default runs/eval-video)")
@@ -71,6 +74,8 @@ def _read_prompts(path: str) -> list[str]:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    if args.source != "model" and not args.prompt_set:
+        raise UsageError("--source truth|tokenizer needs --prompt-set (the ground truth comes from its attributes)")
     if args.videos and args.prompt_set:
         raise UsageError("give videos to score or --prompt-set to generate, not both")
     if not args.videos and not args.prompts and not args.prompt_set:
@@ -119,7 +124,7 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
 
 
 def _generator(args: argparse.Namespace):
-    """A function make(prompt, index) -> uint8 (args.frames h w 3) video, sampled with seed + index."""
+    """A function make(job, index) -> uint8 (args.frames h w 3) video for job["prompt"], sampled with seed + index."""
     import torch
 
     from arvid.sampling import SamplerConfig, stream
@@ -135,14 +140,38 @@ def _generator(args: argparse.Namespace):
     if args.compile:
         lm.model.compile_decode()
 
-    def make(prompt: str, index: int) -> np.ndarray:
+    def make(job: dict, index: int) -> np.ndarray:
         frames, count = [], 0
-        for latent in stream(lm, tokenizer, prompt, dataclasses.replace(config, seed=args.seed + index)):
+        for latent in stream(lm, tokenizer, job["prompt"], dataclasses.replace(config, seed=args.seed + index)):
             frames.append(latent.frames)
             count += len(latent.frames)
             if count >= args.frames:
                 break
         return np.concatenate(frames)[: args.frames]
+
+    return make
+
+
+def _ground_truth(args: argparse.Namespace):
+    """A function make(job, index) -> the job's attributes rendered (seed + index) to args.frames
+    frames, passed through the tokenizer (`--model`'s, or the shipped one) for --source tokenizer."""
+    from arvid.data.shapes import render
+
+    tokenizer = None
+    if args.source == "tokenizer":
+        from arvid.tokenizer.evaluate import reconstruct
+        from arvid.tools.checkpoints import load_tokenizer
+
+        tokenizer = load_tokenizer(str(Path(args.model) / "tokenizer") if args.model else None)
+        # The tokenizer takes 1 + 4k frames: render enough, reconstruct, then cut to length.
+        factor = tokenizer.config.temporal_factor
+        rendered = 1 + factor * -(-(args.frames - 1) // factor)
+
+    def make(job: dict, index: int) -> np.ndarray:
+        if tokenizer is None:
+            return render(job["attrs"], frames=args.frames, seed=args.seed + index).video
+        video = render(job["attrs"], frames=rendered, seed=args.seed + index).video
+        return reconstruct(tokenizer, video).frames[: args.frames]
 
     return make
 
@@ -164,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         from arvid.metrics.pretrained import PretrainedScorers
 
         pretrained = PretrainedScorers(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip)
-        make = None if args.videos else _generator(args)
+        make = None if args.videos else _generator(args) if args.source == "model" else _ground_truth(args)
     except (UsageError, ValueError, FileNotFoundError) as err:  # MissingWeights is a FileNotFoundError
         return fail(str(err))
     for reason in pretrained.skipped.values():
@@ -186,7 +215,7 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
             report = {"name": job["name"], "group": job["group"], "prompt": job["prompt"]}
             try:
                 tick = time.monotonic()
-                video = read_video(job["path"]) if make is None else make(job["prompt"], index)
+                video = read_video(job["path"]) if make is None else make(job, index)
                 report["generation_seconds"] = None if make is None else round(time.monotonic() - tick, 3)
                 report |= video_report(video, job["prompt"])
                 reference = (render(job["attrs"], frames=len(video), seed=args.seed + index).video
@@ -240,14 +269,13 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
 
 
 def _print_summary(summary: dict) -> None:
+    """One table: a row per metric (and per attribute of the first window), a column per group."""
     names = ("videos", "first_window_match", "last_window_match", "no_scene_cuts", "mean_motion",
              "mean_warp_error", "mean_motion_aware_warp_error", "mean_flicker")
-    groups = list(summary)
-    print(f"{'metric':<30}" + "".join(f"{g:>12}" for g in groups))
-    for name in names:
-        cells = []
-        for group in groups:
-            value = summary[group][name]
-            cells.append(f"{'-' if value is None else round(value, 4):>12}")
-        print(f"{name:<30}" + "".join(cells))
-
+    rows = [(name, [summary[group][name] for group in summary]) for name in names]
+    rows += [(f"first window: {attribute}", [summary[group]["first_window_attribute_accuracy"][attribute]
+                                             for group in summary])
+             for attribute in next(iter(summary.values()))["first_window_attribute_accuracy"]] if summary else []
+    print(f"{'metric':<30}" + "".join(f"{group:>12}" for group in summary))
+    for name, values in rows:
+        print(f"{name:<30}" + "".join(f"{'-' if value is None else round(value, 4):>12}" for value in values))
