@@ -8,6 +8,11 @@ import numpy as np
 from PIL import Image
 
 
+def evenly_spaced(frames: int, count: int) -> list[int]:
+    """Indices of up to `count` of `frames` frames, evenly spaced, first and last included."""
+    return sorted({round(i) for i in np.linspace(0, frames - 1, min(frames, count))})
+
+
 def frame_strip(rows: list[np.ndarray], frame_indices: list[int] | None = None, gap: int = 2) -> np.ndarray:
     """Tile videos as rows of frames: each row a uint8 video (t h w c) -> one uint8 image (H W c).
 
@@ -16,7 +21,7 @@ def frame_strip(rows: list[np.ndarray], frame_indices: list[int] | None = None, 
     """
     frames = rows[0].shape[0]
     if frame_indices is None:
-        frame_indices = sorted({round(i) for i in np.linspace(0, frames - 1, min(frames, 8))})
+        frame_indices = evenly_spaced(frames, 8)
     h, w, c = rows[0].shape[1:]
     image = np.full((len(rows) * (h + gap) - gap, len(frame_indices) * (w + gap) - gap, c), 255, np.uint8)
     for r, video in enumerate(rows):

@@ -26,7 +26,7 @@ from arvid.configs import to_dict
 from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                    resolve_checkpoint, save_tensors, write_json)
 from arvid.data.shards import TokenShards
-from arvid.data.training import PRECISIONS, TrainingDiverged, mixed_precision, warmup_cosine
+from arvid.data.training import TrainingDiverged, check_precision, mixed_precision, warmup_cosine
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
@@ -70,8 +70,7 @@ class LMTrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.caption_dropout <= 1:
             raise ValueError(f"caption_dropout must be in [0, 1], got {self.caption_dropout}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision)
 
 
 @dataclass(kw_only=True)

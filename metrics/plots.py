@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arvid.data.images import frame_strip, save_png
+from arvid.data.images import evenly_spaced, frame_strip, save_png
 
 
 def _pyplot():
@@ -66,7 +66,16 @@ def plot_over_time(reports: Sequence[dict], path: str | Path) -> None:
     plt.close(figure)
 
 
-def contact_sheet(videos: Sequence[np.ndarray], path: str | Path, *, columns: int = 8) -> None:
+SHEET_COLUMNS = 8
+"""Frames per video on a contact sheet."""
+
+
+def sheet_frames(video: np.ndarray, columns: int = SHEET_COLUMNS) -> np.ndarray:
+    """The frames of (t h w c) `video` that a contact sheet shows: up to `columns`, evenly spaced."""
+    return video[evenly_spaced(len(video), columns)]
+
+
+def contact_sheet(videos: Sequence[np.ndarray], path: str | Path, *, columns: int = SHEET_COLUMNS) -> None:
     """Write a PNG with one row per video of `columns` evenly spaced frames (first and last included).
 
     Args:
@@ -78,6 +87,6 @@ def contact_sheet(videos: Sequence[np.ndarray], path: str | Path, *, columns: in
         raise ValueError("a contact sheet needs at least one video")
     if len({v.shape[1:] for v in videos}) != 1:
         raise ValueError(f"videos differ in frame size: {sorted({v.shape[1:] for v in videos})}")
-    rows = [video[np.linspace(0, len(video) - 1, min(columns, len(video))).round().astype(int)] for video in videos]
+    rows = [sheet_frames(video, columns) for video in videos]
     width = min(len(row) for row in rows)
     save_png(path, frame_strip([row[:width] for row in rows], frame_indices=list(range(width))))

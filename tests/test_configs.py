@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from arvid.configs import ConfigError, load_config, preset_path, to_dict
+from arvid.data.training import cpu_has_native_bf16, mixed_precision
 from arvid.tokenizer.train import TokenizerRunConfig
 
 
@@ -34,6 +36,7 @@ def test_overrides_apply_with_yaml_values():
     (["model.channel_multipliers=3"], "must be a list"),
     (["steps"], "not of the form key=value"),
     (["model.image_size=60"], "spatial factor"),
+    (["train.precision=fp8"], "precision must be one of"),
 ])
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
@@ -61,3 +64,16 @@ def test_to_dict_round_trips(tmp_path):
     path = tmp_path / "again.yaml"
     path.write_text(yaml.safe_dump(to_dict(config)))
     assert load_config(TokenizerRunConfig, path) == config
+
+
+def test_precision_picks_the_autocast():
+    cpu = torch.device("cpu")
+
+    def output_dtype(precision: str) -> torch.dtype:
+        with mixed_precision(cpu, precision):
+            return (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+
+    assert output_dtype("fp32") == torch.float32 and output_dtype("bf16") == torch.bfloat16
+    assert output_dtype("auto") == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        mixed_precision(cpu, "fp8")

@@ -178,3 +178,12 @@ def test_config_rejects_inconsistent_fields():
         TokenizerConfig(channel_multipliers=(1, 2), time_downsample=(True, True))
     with pytest.raises(ValueError, match="spatial factor"):
         TokenizerConfig(image_size=60)
+
+
+def test_latent_frames_for_covers_a_frame_count(tokenizer):
+    # The fewest latent frames whose decoded length reaches n: 1 -> 1, 2..5 -> 2, 6..9 -> 3, 16 -> 5.
+    assert [tokenizer.latent_frames_for(n) for n in (1, 2, 5, 6, 9, 16, 17)] == [1, 2, 2, 3, 3, 5, 5]
+    for n in range(1, 30):
+        latent = tokenizer.latent_frames_for(n)
+        assert tokenizer.video_frames(latent) >= n
+        assert latent == 1 or tokenizer.video_frames(latent - 1) < n

@@ -120,6 +120,10 @@ class VideoTokenizer(nn.Module):
         """Number of video frames decoded from `latent_frames` latent frames."""
         return 1 + self.config.temporal_factor * (latent_frames - 1)
 
+    def latent_frames_for(self, frames: int) -> int:
+        """The fewest latent frames that decode to at least `frames` video frames (frames >= 1)."""
+        return 1 + -(-(frames - 1) // self.config.temporal_factor)
+
     def forward(self, video: Tensor) -> TokenizerOutput:
         """Training pass: video (b 3 t h w) in [-1, 1] -> reconstruction (b 3 t h w) and quantizer terms."""
         self._check_video(video)

@@ -21,7 +21,7 @@ from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_
                                    resolve_checkpoint, save_tensors, write_json)
 from arvid.data.clips import FileClips, ShapesClips
 from arvid.data.images import frame_strip, save_png
-from arvid.data.training import PRECISIONS, TrainingDiverged, mixed_precision, warmup_cosine
+from arvid.data.training import TrainingDiverged, check_precision, mixed_precision, warmup_cosine
 from arvid.metrics import codebook_usage, psnr
 from arvid.tokenizer import losses
 from arvid.tokenizer.config import TokenizerConfig
@@ -66,8 +66,7 @@ class TokenizerTrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be positive")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision)
         if self.perceptual_weight > 0 and not self.perceptual_weights:
             raise ValueError("perceptual_weight > 0 needs perceptual_weights: a local path to VGG16 safetensors")
 

@@ -127,7 +127,7 @@ def _generator(args: argparse.Namespace):
     """A function make(job, index) -> uint8 (args.frames h w 3) video for job["prompt"], sampled with seed + index."""
     import torch
 
-    from arvid.sampling import SamplerConfig, stream
+    from arvid.sampling import SamplerConfig, generate
     from arvid.tools.checkpoints import load_models
 
     try:  # checked once, before the models load
@@ -140,14 +140,11 @@ def _generator(args: argparse.Namespace):
     if args.compile:
         lm.model.compile_decode()
 
+    latent_frames = tokenizer.latent_frames_for(args.frames)
+
     def make(job: dict, index: int) -> np.ndarray:
-        frames, count = [], 0
-        for latent in stream(lm, tokenizer, job["prompt"], dataclasses.replace(config, seed=args.seed + index)):
-            frames.append(latent.frames)
-            count += len(latent.frames)
-            if count >= args.frames:
-                break
-        return np.concatenate(frames)[: args.frames]
+        latents = generate(lm, tokenizer, job["prompt"], latent_frames, dataclasses.replace(config, seed=args.seed + index))
+        return np.concatenate([latent.frames for latent in latents])[: args.frames]
 
     return make
 
@@ -164,8 +161,7 @@ def _ground_truth(args: argparse.Namespace):
 
         tokenizer = load_tokenizer(str(Path(args.model) / "tokenizer") if args.model else None)
         # The tokenizer takes 1 + 4k frames: render enough, reconstruct, then cut to length.
-        factor = tokenizer.config.temporal_factor
-        rendered = 1 + factor * -(-(args.frames - 1) // factor)
+        rendered = tokenizer.video_frames(tokenizer.latent_frames_for(args.frames))
 
     def make(job: dict, index: int) -> np.ndarray:
         if tokenizer is None:
@@ -203,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> int:
     from arvid.data.shapes import render
-    from arvid.metrics.plots import contact_sheet, plot_over_time
+    from arvid.metrics.plots import contact_sheet, plot_over_time, sheet_frames
     from arvid.metrics.pretrained import FVD_FRAMES
     from arvid.metrics.video_report import summarize, video_report
 
@@ -231,7 +227,7 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
                 with VideoWriter(out / "videos" / f"{job['name']}.mp4", fps=8.0) as writer:
                     writer.write_many(video)
             if len(sheet) < _SHEET_VIDEOS:  # only the frames the sheet shows, not the whole video
-                sheet.append(video[np.linspace(0, len(video) - 1, min(8, len(video))).round().astype(int)])
+                sheet.append(sheet_frames(video))
             reports.append(report)
     except KeyboardInterrupt:
         interrupted = True
@@ -254,8 +250,7 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "videos": reports,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "scores.json"]
+    written = [out / "scores.json"]  # the folder was made by _check_args
     written[0].write_text(json.dumps(result, indent=1, allow_nan=False) + "\n")
     if scored:
         plot_over_time(scored, out / "over_time.png")
