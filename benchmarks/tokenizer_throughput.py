@@ -22,10 +22,11 @@ The peer, `magvit2_pytorch.VideoTokenizer` 0.5.1 (lucidrains' MAGVIT-v2 reproduc
                    use_gan=False, perceptual_loss_weight=0)
 
 Why that is comparable to the `tokenizer/tiny` preset (5.5M parameters): both are causal 3D
-convolutional tokenizers with lookup-free quantization (vector-quantize-pytorch's `LFQ`, which
-does no entropy work in eval mode in either model); both compress 8x in height and width and 4x
-in time, so 17x64x64 becomes the same 5x8x8 grid of codes from the same 4096-entry (12-bit)
-codebook; both start at 32 channels (`init_dim=32`, arvid's `channels: 32`). They spend their
+convolutional tokenizers with a 4096-entry codebook needing no lookup (the preset's FSQ with
+levels 8, 8, 8, 8; the peer's 12-bit LFQ, which does no entropy work in eval mode; either
+quantizer is a rounding of a few channels per cell, a negligible share of the time); both
+compress 8x in height and width and 4x in time, so 17x64x64 becomes the same 5x8x8 grid of codes;
+both start at 32 channels (`init_dim=32`, arvid's `channels: 32`). They spend their
 parameters differently: the peer runs a 7x7x7 convolution and two residual units at full
 resolution (64x64 at 32 channels, 32x32 at 64), then only strided convolutions that double the
 width at each step, up to 1024 channels at the 5x8x8 latent (5.0M parameters); arvid folds 2x2

@@ -81,3 +81,48 @@ def codebook_usage(codes: Tensor, codebook_size: int) -> CodebookUsage:
     entropy = -(probs[probs > 0] * probs[probs > 0].log()).sum().item()
     distinct = int((counts > 0).sum())
     return CodebookUsage(distinct / codebook_size, math.exp(entropy), distinct)
+
+
+def flat_cells(frames: Tensor, codes: Tensor, *, spatial_factor: int, temporal_factor: int) -> tuple[Tensor, Tensor]:
+    """The latent cells of one clip whose whole pixel box is a single colour: -> (colours, codes),
+    both (n,), colours packed as 0xRRGGBB.
+
+    Args:
+        frames: uint8 (t h w c) with t = 1 + temporal_factor * k; latent frame 0 covers frame 0
+            alone (the causal anchor), latent frame i >= 1 frames 1 + (i - 1) * tf ... i * tf.
+        codes: integer (t' h' w') with t' = 1 + k, h' = h / spatial_factor, w' = w / spatial_factor.
+
+    Raises:
+        ValueError: the shapes do not match the factors.
+    """
+    t, h, w, _ = frames.shape
+    expected = ((t - 1) // temporal_factor + 1, h // spatial_factor, w // spatial_factor)
+    if (t - 1) % temporal_factor or tuple(codes.shape) != expected:
+        raise ValueError(f"frames {tuple(frames.shape)} and codes {tuple(codes.shape)} do not match factors "
+                         f"{temporal_factor} (time) and {spatial_factor} (space); expected codes {expected}")
+    # The anchor frame is repeated so that every latent frame owns `temporal_factor` frames.
+    padded = torch.cat([frames[:1].expand(temporal_factor - 1, -1, -1, -1), frames]).long()
+    colour = (padded[..., 0] << 16) | (padded[..., 1] << 8) | padded[..., 2]
+    boxes = rearrange(colour, "(t a) (h p) (w q) -> t h w (a p q)", a=temporal_factor, p=spatial_factor,
+                      q=spatial_factor)
+    flat = (boxes == boxes[..., :1]).all(-1)
+    return boxes[..., 0][flat], codes.to(boxes.device)[flat].long()
+
+
+def flat_patch_code_perplexity(colours: Tensor, codes: Tensor) -> float | None:
+    """How many codes a tokenizer spends on one flat colour: exp of the entropy of the code given
+    the colour, over flat cells (n,) from `flat_cells`. 1.0 when each flat colour always gets one
+    code; None when there is no flat cell (natural video rarely has one).
+
+    A language model over the codes must predict every one of them: a tokenizer that spreads a
+    plain background over hundreds of codes (the codes then carry where the object and the walls
+    are, or noise) makes the easiest part of a video the hardest to predict.
+    """
+    if len(codes) == 0:
+        return None
+    total_entropy = 0.0
+    for value in colours.unique():
+        counts = codes[colours == value].bincount().double()
+        probs = counts[counts > 0] / counts.sum()
+        total_entropy += counts.sum().item() * -(probs * probs.log()).sum().item()
+    return math.exp(total_entropy / len(codes))

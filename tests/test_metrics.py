@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from arvid.metrics import codebook_usage, psnr, ssim
+from arvid.metrics import codebook_usage, flat_cells, flat_patch_code_perplexity, psnr, ssim
 
 skimage_metrics = pytest.importorskip("skimage.metrics")
 
@@ -47,3 +47,40 @@ def test_codebook_usage_known_answers():
     assert uniform.usage == 1.0 and uniform.perplexity == pytest.approx(8.0)
     single = codebook_usage(torch.zeros(10, dtype=torch.long), 16)
     assert single.usage == 1 / 16 and single.perplexity == pytest.approx(1.0)
+
+
+def _flat_video(frames: int = 9) -> torch.Tensor:
+    """uint8 (t 16 16 3), all navy: with factors 8 (space) and 4 (time), 3 x 2 x 2 flat cells."""
+    video = torch.zeros(frames, 16, 16, 3, dtype=torch.uint8)
+    video[..., 2] = 128
+    return video
+
+
+def test_flat_patch_code_perplexity_known_answers():
+    factors = {"spatial_factor": 8, "temporal_factor": 4}
+    video = _flat_video()
+    one_code = flat_patch_code_perplexity(*flat_cells(video, torch.zeros(3, 2, 2, dtype=torch.long), **factors))
+    assert one_code == pytest.approx(1.0)
+    # Two codes, six cells each: perplexity 2.
+    codes = torch.zeros(3, 2, 2, dtype=torch.long)
+    codes[:, 0] = 7
+    assert flat_patch_code_perplexity(*flat_cells(video, codes, **factors)) == pytest.approx(2.0)
+    # Two colours each with its own single code: still 1 (the code given the colour is certain).
+    two_colours = video.clone()
+    two_colours[:, :8, :, 0] = 255
+    assert flat_patch_code_perplexity(*flat_cells(two_colours, codes, **factors)) == pytest.approx(1.0)
+
+
+def test_flat_cells_follow_the_causal_time_layout():
+    factors = {"spatial_factor": 8, "temporal_factor": 4}
+    video = _flat_video()
+    # One pixel changed in frame 4 spoils latent frame 1's top-left cell only (frames 1-4).
+    video[4, 0, 0, 0] = 9
+    colours, codes = flat_cells(video, torch.arange(12).view(3, 2, 2), **factors)
+    assert sorted(codes.tolist()) == [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11]
+    assert set(colours.tolist()) == {128}
+    # No flat cell at all: no answer, rather than a misleading 1.
+    noise = torch.randint(0, 256, (9, 16, 16, 3), dtype=torch.uint8)
+    assert flat_patch_code_perplexity(*flat_cells(noise, torch.zeros(3, 2, 2, dtype=torch.long), **factors)) is None
+    with pytest.raises(ValueError, match="expected codes"):
+        flat_cells(video, torch.zeros(2, 2, 2, dtype=torch.long), **factors)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from arvid.metrics import codebook_usage, psnr, ssim
+from arvid.metrics import codebook_usage, flat_cells, flat_patch_code_perplexity, psnr, ssim
 from arvid.tokenizer.model import VideoTokenizer, frames_to_video, video_to_frames
 
 
@@ -49,19 +49,25 @@ def reconstruct(model: VideoTokenizer, clip: np.ndarray) -> Reconstruction:
 
 def evaluate(model: VideoTokenizer, clips: list[np.ndarray]) -> dict[str, float]:
     """Mean PSNR and SSIM (each per video over all its frames), codebook usage and perplexity
-    over all codes, and encode / decode frames per second, on uint8 clips (t h w c)."""
+    over all codes, the flat-patch code perplexity (codes per flat colour, see
+    `metrics.flat_patch_code_perplexity`; None without flat patches), and encode / decode frames
+    per second, on uint8 clips (t h w c)."""
     was_training = model.training
     model.eval()
     results = [reconstruct(model, clip) for clip in clips]
     model.train(was_training)
     usage = codebook_usage(torch.cat([r.codes.flatten() for r in results]), model.codebook_size)
     frames = sum(len(r.frames) for r in results)
+    factors = {"spatial_factor": model.config.spatial_factor, "temporal_factor": model.config.temporal_factor}
+    cells = [flat_cells(torch.as_tensor(clip[: len(r.frames)]), r.codes, **factors) for clip, r in zip(clips, results)]
     return {
         "videos": len(results),
         "psnr": float(np.mean([r.psnr for r in results])),
         "ssim": float(np.mean([r.ssim for r in results])),
         "codebook_usage": usage.usage,
         "codebook_perplexity": usage.perplexity,
+        "flat_patch_code_perplexity": flat_patch_code_perplexity(torch.cat([c[0] for c in cells]),
+                                                                 torch.cat([c[1] for c in cells])),
         "encode_fps": frames / sum(r.encode_s for r in results),
         "decode_fps": frames / sum(r.decode_s for r in results),
     }

