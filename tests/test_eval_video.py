@@ -273,3 +273,29 @@ def test_eval_video_source_needs_a_prompt_set(tmp_path, capsys):
     paths, _ = _write_clips(tmp_path, count=1)
     assert main(["eval-video", *paths, "--source", "truth", "-o", str(tmp_path / "e")]) == 2
     assert "needs --prompt-set" in capsys.readouterr().err
+
+
+def test_eval_video_keeps_the_scores_done_when_terminated(tmp_path, monkeypatch):
+    # SIGTERM (the only polite stop for a background job, which ignores Ctrl-C) arrives while the
+    # third video is scored: the first two are written, the run is marked interrupted, exit 130.
+    import os
+    import signal
+
+    import arvid.metrics.video_report as video_report_module
+
+    calls = []
+    real_report = video_report_module.video_report
+
+    def report_then_terminate(video, prompt):
+        calls.append(prompt)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_report(video, prompt)
+
+    monkeypatch.setattr(video_report_module, "video_report", report_then_terminate)
+    out = tmp_path / "terminated"
+    assert main(["eval-video", "--prompt-set", "all", "--limit", "6", "--frames", "16", "--source", "truth",
+                 "-o", str(out)]) == 130
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["interrupted"] is True and len(scores["videos"]) == 2
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

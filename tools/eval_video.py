@@ -10,7 +10,8 @@ builds prompts from every (shape, colour, size, direction) combination of the sh
 held-out combinations are summarised apart. Writes scores.json (every video, and a summary per
 group), over_time.png (attribute accuracy per 16-frame window, motion per frame step) and
 contact_sheet.png. FVD, LPIPS and CLIP score run only with local weights (--i3d, --lpips,
---clip); without them they are skipped with a message saying what is missing.
+--clip); without them they are skipped with a message saying what is missing. Ctrl-C or SIGTERM
+writes the scores of the videos done so far (exit code 130).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from arvid.data.video import VideoWriter, read_video
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
 from arvid.tools.paths import check_writable
 
 _SHEET_VIDEOS = 12  # rows of the contact sheet
@@ -206,32 +208,33 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
     out = Path(args.out)
     reports, sheet, interrupted = [], [], False
     started = time.monotonic()
-    try:
-        for index, job in enumerate(tqdm(jobs, desc="videos", unit="video", dynamic_ncols=True)):
-            report = {"name": job["name"], "group": job["group"], "prompt": job["prompt"]}
-            try:
-                tick = time.monotonic()
-                video = read_video(job["path"]) if make is None else make(job, index)
-                report["generation_seconds"] = None if make is None else round(time.monotonic() - tick, 3)
-                report |= video_report(video, job["prompt"])
-                reference = (render(job["attrs"], frames=len(video), seed=args.seed + index).video
-                             if "attrs" in job and pretrained.i3d is not None else None)
-                report |= pretrained.score(video, job["prompt"], reference)
-            except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
-                # One bad file or prompt costs its own report, not the run's.
-                report["error"] = str(err)
-                print(f"\n{job['name']}: {err}", file=sys.stderr)
+    with sigterm_raises():
+        try:
+            for index, job in enumerate(tqdm(jobs, desc="videos", unit="video", dynamic_ncols=True)):
+                report = {"name": job["name"], "group": job["group"], "prompt": job["prompt"]}
+                try:
+                    tick = time.monotonic()
+                    video = read_video(job["path"]) if make is None else make(job, index)
+                    report["generation_seconds"] = None if make is None else round(time.monotonic() - tick, 3)
+                    report |= video_report(video, job["prompt"])
+                    reference = (render(job["attrs"], frames=len(video), seed=args.seed + index).video
+                                 if "attrs" in job and pretrained.i3d is not None else None)
+                    report |= pretrained.score(video, job["prompt"], reference)
+                except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
+                    # One bad file or prompt costs its own report, not the run's.
+                    report["error"] = str(err)
+                    print(f"\n{job['name']}: {err}", file=sys.stderr)
+                    reports.append(report)
+                    continue
+                if make is not None and args.save_videos:
+                    with VideoWriter(out / "videos" / f"{job['name']}.mp4", fps=8.0) as writer:
+                        writer.write_many(video)
+                if len(sheet) < _SHEET_VIDEOS:  # only the frames the sheet shows, not the whole video
+                    sheet.append(sheet_frames(video))
                 reports.append(report)
-                continue
-            if make is not None and args.save_videos:
-                with VideoWriter(out / "videos" / f"{job['name']}.mp4", fps=8.0) as writer:
-                    writer.write_many(video)
-            if len(sheet) < _SHEET_VIDEOS:  # only the frames the sheet shows, not the whole video
-                sheet.append(sheet_frames(video))
-            reports.append(report)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted: writing the scores of the videos done so far", file=sys.stderr)
+        except INTERRUPTS:
+            interrupted = True
+            print("\ninterrupted: writing the scores of the videos done so far", file=sys.stderr)
 
     scored = [r for r in reports if "error" not in r]
     summary = {group: summarize([r for r in scored if r["group"] == group])

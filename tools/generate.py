@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
 import sys
 import time
 from contextlib import ExitStack
@@ -25,6 +24,7 @@ from arvid.data.token_stream import write_token_frame
 from arvid.data.video import VideoWriter, read_video
 from arvid.tools.checkpoints import load_models
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
 from arvid.tools.paths import check_video_output, check_writable
 
 
@@ -46,14 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", help="first frame (image-to-video)")
     parser.add_argument("--continue", dest="continue_from", help="video to continue")
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output (default 8, as trained)")
-
-
-class Terminated(Exception):
-    """SIGTERM, turned into an exception so that files are closed as on Ctrl-C."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,11 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
+    with sigterm_raises():
         return _write(latent_frames, output, args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _write(latent_frames, output, args: argparse.Namespace) -> int:
@@ -121,7 +110,7 @@ def _write(latent_frames, output, args: argparse.Namespace) -> int:
                     _progress(generated, args.frames, time.monotonic() - started, args.fps)
                 if generated >= limit:
                     break
-        except (KeyboardInterrupt, Terminated):
+        except INTERRUPTS:
             status = 130
             print("\ninterrupted: keeping the frames done so far", file=sys.stderr)
         except BrokenPipeError:
