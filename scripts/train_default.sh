@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the shipped default model from nothing, stage by stage, on the CPU, then copies its
 # weights into the package (weights/) where `arvid generate` finds them. On a 2-core CPU it takes
-# about 1 h 25 min: tokenizer 45 min, text tokenizer seconds, token shards about 4 min, LM 35 min
+# about 1 h 25 min: tokenizer 45 min, text tokenizer seconds, token shards about 5 min, LM 35 min
 # (each trainer stops at its time budget or its step count, whichever comes first).
 #
 #   bash scripts/train_default.sh              # everything, into runs/ (RUNS=... to move it)
