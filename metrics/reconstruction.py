@@ -74,13 +74,17 @@ class CodebookUsage(NamedTuple):
     distinct: int
 
 
+def _code_entropy(codes: Tensor) -> float:
+    """Entropy in nats of the empirical distribution of non-empty integer codes (any shape)."""
+    counts = torch.bincount(codes.flatten().long()).double()
+    probs = counts[counts > 0] / counts.sum()
+    return -(probs * probs.log()).sum().item()
+
+
 def codebook_usage(codes: Tensor, codebook_size: int) -> CodebookUsage:
     """Usage and perplexity of integer codes (any shape) from a codebook of `codebook_size` entries."""
-    counts = torch.bincount(codes.flatten().long(), minlength=codebook_size).double()
-    probs = counts / counts.sum()
-    entropy = -(probs[probs > 0] * probs[probs > 0].log()).sum().item()
-    distinct = int((counts > 0).sum())
-    return CodebookUsage(distinct / codebook_size, math.exp(entropy), distinct)
+    distinct = len(codes.flatten().unique())
+    return CodebookUsage(distinct / codebook_size, math.exp(_code_entropy(codes)), distinct)
 
 
 def flat_cells(frames: Tensor, codes: Tensor, *, spatial_factor: int, temporal_factor: int) -> tuple[Tensor, Tensor]:
@@ -120,9 +124,6 @@ def flat_patch_code_perplexity(colours: Tensor, codes: Tensor) -> float | None:
     """
     if len(codes) == 0:
         return None
-    total_entropy = 0.0
-    for value in colours.unique():
-        counts = codes[colours == value].bincount().double()
-        probs = counts[counts > 0] / counts.sum()
-        total_entropy += counts.sum().item() * -(probs * probs.log()).sum().item()
-    return math.exp(total_entropy / len(codes))
+    # The entropy of the code given the colour: each colour's entropy, weighted by its cell count.
+    entropy = sum(int(same.sum()) * _code_entropy(codes[same]) for same in (colours == value for value in colours.unique()))
+    return math.exp(entropy / len(codes))

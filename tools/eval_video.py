@@ -200,10 +200,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> int:
-    from arvid.data.shapes import render
     from arvid.metrics.plots import contact_sheet, plot_over_time, sheet_frames
     from arvid.metrics.pretrained import FVD_FRAMES
-    from arvid.metrics.video_report import summarize, video_report
+    from arvid.metrics.video_report import summarize
 
     out = Path(args.out)
     reports, sheet, interrupted = [], [], False
@@ -211,27 +210,15 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
     with sigterm_raises():
         try:
             for index, job in enumerate(tqdm(jobs, desc="videos", unit="video", dynamic_ncols=True)):
-                report = {"name": job["name"], "group": job["group"], "prompt": job["prompt"]}
-                try:
-                    tick = time.monotonic()
-                    video = read_video(job["path"]) if make is None else make(job, index)
-                    report["generation_seconds"] = None if make is None else round(time.monotonic() - tick, 3)
-                    report |= video_report(video, job["prompt"])
-                    reference = (render(job["attrs"], frames=len(video), seed=args.seed + index).video
-                                 if "attrs" in job and pretrained.i3d is not None else None)
-                    report |= pretrained.score(video, job["prompt"], reference)
-                except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
-                    # One bad file or prompt costs its own report, not the run's.
-                    report["error"] = str(err)
-                    print(f"\n{job['name']}: {err}", file=sys.stderr)
-                    reports.append(report)
+                report, video = _score(args, job, index, make, pretrained)
+                reports.append(report)
+                if video is None:
                     continue
                 if make is not None and args.save_videos:
                     with VideoWriter(out / "videos" / f"{job['name']}.mp4", fps=8.0) as writer:
                         writer.write_many(video)
                 if len(sheet) < _SHEET_VIDEOS:  # only the frames the sheet shows, not the whole video
                     sheet.append(sheet_frames(video))
-                reports.append(report)
         except INTERRUPTS:
             interrupted = True
             print("\ninterrupted: writing the scores of the videos done so far", file=sys.stderr)
@@ -266,14 +253,37 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
     return 130 if interrupted else 1 if result["failed"] else 0
 
 
+def _score(args: argparse.Namespace, job: dict, index: int, make, pretrained) -> tuple[dict, np.ndarray | None]:
+    """Read or make job's video and score it -> (report, video). One bad file or prompt costs its
+    own report (with an "error" and no video), not the run's."""
+    from arvid.data.shapes import render
+    from arvid.metrics.video_report import video_report
+
+    report = {"name": job["name"], "group": job["group"], "prompt": job["prompt"]}
+    try:
+        tick = time.monotonic()
+        video = read_video(job["path"]) if make is None else make(job, index)
+        report["generation_seconds"] = None if make is None else round(time.monotonic() - tick, 3)
+        report |= video_report(video, job["prompt"])
+        reference = (render(job["attrs"], frames=len(video), seed=args.seed + index).video
+                     if "attrs" in job and pretrained.i3d is not None else None)
+        report |= pretrained.score(video, job["prompt"], reference)
+    except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
+        print(f"\n{job['name']}: {err}", file=sys.stderr)
+        return report | {"error": str(err)}, None
+    return report, video
+
+
 def _print_summary(summary: dict) -> None:
     """One table: a row per metric (and per attribute of the first window), a column per group."""
     names = ("videos", "first_window_match", "last_window_match", "no_scene_cuts", "mean_motion",
              "mean_warp_error", "mean_motion_aware_warp_error", "mean_flicker")
+    from arvid.data.shapes import ATTRIBUTE_NAMES
+
     rows = [(name, [summary[group][name] for group in summary]) for name in names]
-    rows += [(f"first window: {attribute}", [summary[group]["first_window_attribute_accuracy"][attribute]
-                                             for group in summary])
-             for attribute in next(iter(summary.values()))["first_window_attribute_accuracy"]] if summary else []
+    rows += [(f"first window: {attribute}",
+              [summary[group]["first_window_attribute_accuracy"][attribute] for group in summary])
+             for attribute in ATTRIBUTE_NAMES]
     print(f"{'metric':<30}" + "".join(f"{group:>12}" for group in summary))
     for name, values in rows:
         print(f"{name:<30}" + "".join(f"{'-' if value is None else round(value, 4):>12}" for value in values))
