@@ -122,3 +122,18 @@ def test_trains_on_a_folder_of_videos(tmp_path):
     assert json.loads((folder / "trainer_state.json").read_text())["step"] == 2
     with pytest.raises(FileNotFoundError, match="neither a folder nor a manifest"):
         train_tokenizer(small_run(tmp_path, "train.steps=1", f"train.data={tmp_path}/none"))
+
+
+def test_weight_average_is_saved_and_resumed(tmp_path):
+    """With `ema_decay`, the checkpoint holds the averaged tokenizer as its own loadable folder,
+    and a resumed run goes on averaging from it rather than starting over."""
+    extra = ["train.ema_decay=0.5", "train.ema_start_step=1", "train.eval_every=100"]
+    folder = train_tokenizer(small_run(tmp_path, "train.steps=1", *extra))
+    assert not (folder / "ema").exists()  # nothing averaged up to ema_start_step
+    train_tokenizer(small_run(tmp_path, "train.steps=2", *extra), resume=True)  # averages step 2
+    folder = train_tokenizer(small_run(tmp_path, "train.steps=3", *extra), resume=True)
+    raw, averaged = VideoTokenizer.from_pretrained(folder), VideoTokenizer.from_pretrained(folder / "ema")
+    assert json.loads((folder / "trainer_state.json").read_text())["ema_averaged"] == 2
+    assert any(not torch.equal(a, b) for a, b in zip(raw.state_dict().values(), averaged.state_dict().values()))
+    with pytest.raises(ValueError, match="ema_decay"):
+        small_run(tmp_path, "train.ema_decay=1.5")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from arvid.configs import to_dict
@@ -57,6 +58,10 @@ class TokenizerTrainConfig:
     eval_videos: int = 16
     eval_frames: int = 17
     checkpoint_every: int = 250
+    # An exponential moving average of the weights, kept from `ema_start_step` on and saved beside
+    # the checkpoint as a complete tokenizer folder (`checkpoint/ema`); None keeps none.
+    ema_decay: float | None = None
+    ema_start_step: int = 0
     seed: int = 0
     device: str = "auto"
     # "auto": bf16 autocast on CUDA and on CPUs with native bf16, float32 elsewhere.
@@ -69,6 +74,8 @@ class TokenizerTrainConfig:
         check_precision(self.precision)
         if self.perceptual_weight > 0 and not self.perceptual_weights:
             raise ValueError("perceptual_weight > 0 needs perceptual_weights: a local path to VGG16 safetensors")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1) or null, got {self.ema_decay}")
 
 
 @dataclass(kw_only=True)
@@ -117,9 +124,11 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
                       if discriminator is not None else None)
     perceptual = losses.PerceptualLoss(cfg.perceptual_weights).to(device) if cfg.perceptual_weight > 0 else None
 
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+           if cfg.ema_decay is not None else None)
     step = 0
     if resume:
-        step = _load_training_state(ckpt_dir, config, model, optimizer, discriminator, disc_optimizer)
+        step = _load_training_state(ckpt_dir, config, model, optimizer, discriminator, disc_optimizer, ema)
         print(f"resumed from {ckpt_dir} at step {step}")
 
     if cfg.data == "shapes":
@@ -175,6 +184,8 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
             disc_optimizer.step()
 
         step += 1
+        if ema is not None and step > cfg.ema_start_step:
+            ema.update_parameters(model)  # the first update copies the weights
         recent_codes = (recent_codes + [out.quantized.indices.detach().flatten().cpu()])[-50:]
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{psnr(out.reconstruction.detach(), batch).mean().item():.1f}",
@@ -182,20 +193,30 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
                         clips_s=f"{cfg.batch_size / (time.monotonic() - tick):.1f}")
 
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            _evaluate_and_log(model, eval_clips, out_dir, step, bar)
+            _evaluate_and_log(model, _started_ema(ema), eval_clips, out_dir, step, bar)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            _save_training_state(ckpt_dir, model, optimizer, step, discriminator, disc_optimizer)
+            _save_training_state(ckpt_dir, model, optimizer, step, discriminator, disc_optimizer, ema)
     bar.close()
-    _save_training_state(ckpt_dir, model, optimizer, step, discriminator, disc_optimizer)
+    _save_training_state(ckpt_dir, model, optimizer, step, discriminator, disc_optimizer, ema)
     return ckpt_dir
 
 
-def _evaluate_and_log(model: VideoTokenizer, clips: list[np.ndarray], out_dir: Path, step: int, bar: tqdm) -> None:
+def _started_ema(ema: AveragedModel | None) -> VideoTokenizer | None:
+    """The averaged tokenizer once it has seen a step, else None."""
+    return ema.module if ema is not None and ema.n_averaged.item() > 0 else None
+
+
+def _evaluate_and_log(model: VideoTokenizer, ema_model: VideoTokenizer | None, clips: list[np.ndarray], out_dir: Path,
+                      step: int, bar: tqdm) -> None:
     result = {"step": step, **evaluate(model, clips)}
+    message = (f"step {step}: held-out PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}, "
+               f"codebook usage {result['codebook_usage']:.3f}")
+    if ema_model is not None:
+        result["ema"] = evaluate(ema_model, clips)
+        message += f"; EMA weights {result['ema']['psnr']:.2f} dB"
     with open(out_dir / "eval.jsonl", "a") as log:
         log.write(json.dumps(result) + "\n")
-    bar.write(f"step {step}: held-out PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}, "
-              f"codebook usage {result['codebook_usage']:.3f}")
+    bar.write(message)
     model.eval()
     recon = reconstruct(model, clips[0]).frames
     model.train()
@@ -203,12 +224,16 @@ def _evaluate_and_log(model: VideoTokenizer, clips: list[np.ndarray], out_dir: P
 
 
 def _save_training_state(ckpt_dir: Path, model: VideoTokenizer, optimizer: torch.optim.Optimizer, step: int,
-                         discriminator: torch.nn.Module | None, disc_optimizer: torch.optim.Optimizer | None) -> None:
+                         discriminator: torch.nn.Module | None, disc_optimizer: torch.optim.Optimizer | None,
+                         ema: AveragedModel | None) -> None:
     with atomic_folder(ckpt_dir) as staging:
         model.write_files(staging)
+        if _started_ema(ema) is not None:
+            (staging / "ema").mkdir()
+            ema.module.write_files(staging / "ema")
         tensors, meta = optimizer_state_to_files(optimizer.state_dict())
         save_tensors(staging / "optimizer.safetensors", tensors)
-        state = {"step": step, "optimizer": meta}
+        state = {"step": step, "optimizer": meta, "ema_averaged": int(ema.n_averaged) if ema is not None else 0}
         if discriminator is not None:
             save_tensors(staging / "discriminator.safetensors", discriminator.state_dict())
             disc_tensors, disc_meta = optimizer_state_to_files(disc_optimizer.state_dict())
@@ -219,10 +244,13 @@ def _save_training_state(ckpt_dir: Path, model: VideoTokenizer, optimizer: torch
 
 def _load_training_state(ckpt_dir: Path, config: TokenizerRunConfig, model: VideoTokenizer,
                          optimizer: torch.optim.Optimizer, discriminator: torch.nn.Module | None,
-                         disc_optimizer: torch.optim.Optimizer | None) -> int:
+                         disc_optimizer: torch.optim.Optimizer | None, ema: AveragedModel | None) -> int:
     folder = resolve_checkpoint(ckpt_dir)
     model.load_weights(folder)  # raises ValueError on another architecture
     state = json.loads((folder / "trainer_state.json").read_text())
+    if ema is not None and (folder / "ema").is_dir():
+        ema.module.load_weights(folder / "ema")
+        ema.n_averaged.fill_(state.get("ema_averaged", 1))
     optimizer.load_state_dict(optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"), state["optimizer"]))
     if discriminator is not None and (folder / "discriminator.safetensors").is_file():
         discriminator.load_state_dict(load_tensors(folder / "discriminator.safetensors"))
