@@ -4,6 +4,10 @@ An example is text + the anchor latent frame f0 + a window of `window_frames` co
 frames starting anywhere in the video (start 1 gives the plain clip), positions contiguous. The
 caption is one of the video's phrasings, or empty with probability `caption_dropout` (so that
 classifier-free guidance has an unconditional model to subtract).
+
+A share `first_window_share` of examples is the plain clip (start 1); the rest start uniformly
+anywhere. The first window is where the text matters most: it alone has no motion history, so only
+there must direction and speed come from the caption (later windows can read them off the past).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ class WindowExamples:
     """
 
     def __init__(self, shards: TokenShards, text: TextTokenizer, config: LMConfig, *,
-                 caption_dropout: float = 0.1, tasks: tuple[str, ...] = tuple(TASKS)) -> None:
+                 caption_dropout: float = 0.1, first_window_share: float | None = None,
+                 tasks: tuple[str, ...] = tuple(TASKS)) -> None:
         latent_frames, height, width = shards.grid
         if latent_frames < 1 + config.window_frames:
             raise ValueError(f"{shards.path}: videos have {latent_frames} latent frames; anchor + window_frames="
@@ -52,6 +57,8 @@ class WindowExamples:
         self.shards, self.config = shards, config
         self.vocab = Vocabulary(text_size=config.text_vocab_size, video_size=config.video_vocab_size)
         self.caption_dropout, self.tasks = caption_dropout, tasks
+        # None: every start equally likely, as a uniform cut of the video gives.
+        self.first_window_share = first_window_share
         # Encode every caption once; training reads them millions of times.
         self.pieces = [[text.encode(caption) for caption in record.captions] for record in shards.records]
         longest = max(len(pieces) for captions in self.pieces for pieces in captions)
@@ -68,7 +75,11 @@ class WindowExamples:
         index = int(rng.integers(len(self.shards)))
         codes = self.shards[index]
         window = self.config.window_frames
-        start = int(rng.integers(1, len(codes) - window + 1))
+        last_start = len(codes) - window
+        if self.first_window_share is None or last_start == 1:
+            start = int(rng.integers(1, last_start + 1))
+        else:
+            start = 1 if rng.random() < self.first_window_share else int(rng.integers(2, last_start + 1))
         frames = np.concatenate([codes[:1], codes[start:start + window]])
         captions = self.pieces[index]
         text = [] if rng.random() < self.caption_dropout else captions[int(rng.integers(len(captions)))]

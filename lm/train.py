@@ -54,6 +54,8 @@ class LMTrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     caption_dropout: float = 0.1
+    # Share of examples that are a video's first window (see `arvid.lm.examples`); None: uniform starts.
+    first_window_share: float | None = None
     eval_every: int = 250
     eval_batches: int = 4
     checkpoint_every: int = 250
@@ -70,6 +72,8 @@ class LMTrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.caption_dropout <= 1:
             raise ValueError(f"caption_dropout must be in [0, 1], got {self.caption_dropout}")
+        if self.first_window_share is not None and not 0 <= self.first_window_share <= 1:
+            raise ValueError(f"first_window_share must be in [0, 1] or null, got {self.first_window_share}")
         check_precision(self.precision)
 
 
@@ -115,7 +119,8 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     if cfg.batch_size % info.world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {info.world} processes")
     text = TextTokenizer.load(cfg.text_tokenizer)
-    train_examples = WindowExamples(TokenShards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout)
+    train_examples = WindowExamples(TokenShards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
+                                    first_window_share=cfg.first_window_share)
     val_examples = (WindowExamples(TokenShards(cfg.val_data), text, config.model, caption_dropout=0.0)
                     if cfg.val_data else None)
 

@@ -114,3 +114,22 @@ def test_examples_are_anchor_plus_a_window_of_consecutive_frames(data):
         assert bool(loss_mask[prefix + frame:prefix + 2 * frame].all()) == (start == 1)
         assert loss_mask[prefix + 2 * frame:].all()
     assert len(starts) > 1 and 1 in starts
+
+
+def test_first_window_share_sets_how_often_the_plain_clip_is_drawn(data):
+    config = tiny_config()
+    shards = TokenShards(data / "train")
+    frame, prefix = config.tokens_per_frame, config.prefix_len
+
+    def first_window_rate(share):
+        examples = WindowExamples(shards, shapes_text_tokenizer(), config, caption_dropout=0.0,
+                                  first_window_share=share)
+        rng = np.random.default_rng(0)
+        # Only a first window keeps its first window frame as a target.
+        return np.mean([bool(examples.example(rng).loss_mask[prefix + frame]) for _ in range(400)])
+
+    assert first_window_rate(1.0) == 1.0
+    assert first_window_rate(0.0) == 0.0
+    assert abs(first_window_rate(0.5) - 0.5) < 0.08
+    with pytest.raises(ValueError, match="first_window_share"):
+        LMTrainConfig(first_window_share=1.5)
