@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from arvid.kernels.mask import MaskSpec
-from arvid.kernels.reference import sdpa_attention
+from arvid.kernels.reference import sdpa_attention, single_query_attention
 
 BACKENDS = ("auto", "reference", "triton")
 _warned: set[str] = set()
@@ -93,4 +93,6 @@ def decode_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_lengths: T
         from arvid.kernels.decode import decode_attention_triton
 
         return decode_attention_triton(q, k_cache, v_cache, key_lengths, spec).out
+    if q.shape[2] == 1 and spec.window is None:
+        return single_query_attention(q, k_cache, v_cache, key_lengths)
     return sdpa_attention(q, k_cache, v_cache, spec, key_lengths=key_lengths)

@@ -96,3 +96,30 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_positio
         mask = torch.stack([allowed(q_positions[row], key_positions, spec) for row in range(batch)])
         mask = (mask & (key_positions[None, None, :] < key_lengths[:, None, None]))[:, None]
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=k.shape[1] != heads)
+
+
+def single_query_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_lengths: Tensor) -> Tensor:
+    """Cached decode of one new token per sequence on CPU: the query sees the first `key_lengths[row]`
+    cache slots (its own included), which is every mask rule's answer when no window is set.
+
+    Written as broadcast products and sums rather than `scaled_dot_product_attention`: under
+    `torch.compile` they fuse into two C++ loops with no library call, which for the small heads
+    of a decode step costs less than the call itself.
+
+    Args:
+        q: (b h 1 d). k_cache, v_cache: (b g m d) with h a multiple of g.
+        key_lengths: (b) valid cache length per sequence.
+    Returns:
+        (b h 1 d) in q's dtype.
+    """
+    check_shapes(q, k_cache, v_cache)
+    batch, heads, queries, head_dim = q.shape
+    if queries != 1:
+        raise ValueError(f"single_query_attention takes one query per sequence, got {queries}")
+    groups = k_cache.shape[1]
+    q = q.view(batch, groups, heads // groups, 1, head_dim)  # query heads sharing a key/value head
+    scores = (q * k_cache[:, :, None]).sum(-1) * head_dim**-0.5  # (b g r m)
+    valid = torch.arange(k_cache.shape[2], device=q.device) < key_lengths[:, None, None, None]
+    weights = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=-1)
+    out = (weights[..., None] * v_cache[:, :, None]).sum(-2)  # (b g r d)
+    return out.reshape(batch, heads, 1, head_dim)

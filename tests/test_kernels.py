@@ -85,6 +85,21 @@ def test_decode_with_strided_queries_and_tiny_windows():
                        spec, torch.float32)
 
 
+@pytest.mark.parametrize("kv_heads", [4, 2, 1])
+def test_cpu_single_query_decode_matches_float64_reference(kv_heads):
+    """The CPU decode path (one new token per row, caches of 37 slots, a different valid length per
+    row) against the explicit float64 reference, with grouped-query heads."""
+    from arvid.kernels.reference import single_query_attention
+
+    q, k, v = random_qkv(3, 4, kv_heads, 1, 37, 32, torch.float32, seed=kv_heads)
+    lengths = torch.tensor([37, 1, 20])
+    expected = reference_attention(q.double(), k.double(), v.double(), MaskSpec(prefix_len=5), key_lengths=lengths).out
+    for result in (single_query_attention(q, k, v, lengths), decode_attention(q, k, v, lengths, MaskSpec(prefix_len=5))):
+        assert result.shape == q.shape and (result.double() - expected).abs().max() < TOLERANCE[torch.float32]
+    with pytest.raises(ValueError, match="one query"):
+        single_query_attention(torch.cat([q, q], dim=2), k, v, lengths)
+
+
 def test_dispatch_follows_the_environment(monkeypatch):
     q, k, v = random_qkv(1, 2, 2, 9, 9, 32, torch.float32, seed=0)
     reference = attention(q, k, v, MaskSpec())

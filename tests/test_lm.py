@@ -100,6 +100,23 @@ def test_prefill_then_decode_equals_full_forward(bidirectional_prefix):
     assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
 
 
+def test_compiled_decode_equals_full_forward():
+    """The compiled decode step (grouped-query heads, batch 2: the rows that guidance decodes, and
+    few enough that its linear layers become fused products and sums) reproduces the full forward."""
+    model = make_model()
+    config = model.config
+    length = config.prefix_len + 4
+    tokens = torch.randint(0, config.vocab_size, (2, length))
+    with torch.no_grad():
+        full = model(tokens)
+    model.compile_decode()
+    model.setup_cache(batch=2, max_len=length)
+    steps = [model.prefill(tokens[:, :config.prefix_len], torch.arange(config.prefix_len))]
+    for position in range(config.prefix_len, length):
+        steps.append(model.decode(tokens[:, position:position + 1], torch.tensor([position])))
+    assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
+
+
 def test_backbone_matches_transformers_llama():
     from transformers import LlamaModel
 
