@@ -40,10 +40,10 @@ def project(x: Tensor, layer: nn.Linear) -> Tensor:
 
     Under `torch.compile`, and for a decode step's few rows, as `(x * weight).sum(-1)`: inductor
     turns that into one vectorised C++ loop that reads the weight once for all rows. The library
-    matrix multiply it replaces costs a call per layer and reads the weight once per row. Measured
-    on the tiny preset's compiled decode step, 2-core CPU, 2 threads: 358 us against 628 us
-    (1 thread, library multiply) at batch 1; batch 2 costs 521 us where the library took 1,035 us.
-    Eager code, larger inputs and GPUs keep the library multiply.
+    matrix multiply it replaces costs a call per layer and reads the weight once per row. The tiny
+    preset's compiled decode step on this project's 2-core CPU, 1 thread: 464 us against 628 us
+    with the library multiply at batch 1, 765-849 us against 1,035 us at batch 2 (2 threads: 358
+    and 521 us). Eager code, larger inputs and GPUs keep the library multiply.
     """
     if torch.compiler.is_compiling() and x.device.type == "cpu" and x[..., 0].numel() <= FEW_ROWS:
         return (x[..., None, :] * layer.weight).sum(-1)
