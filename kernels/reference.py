@@ -84,10 +84,6 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_positio
     if q_positions is None and key_lengths is None:
         # One mask for the whole batch: the common training and prefill case.
         mask = allowed(key_positions[keys - queries:], key_positions, spec)
-    elif q_positions is None and queries == 1 and spec.window is None:
-        # One new token per row (cached decode): it sees exactly the valid keys. One comparison
-        # instead of a mask per row keeps the per-token overhead of small models low.
-        mask = (key_positions[None, :] < key_lengths[:, None])[:, None, None, :]
     else:
         if key_lengths is None:
             key_lengths = torch.full((batch,), keys, device=q.device)

@@ -133,7 +133,7 @@ def test_weight_average_is_saved_and_resumed(tmp_path):
     train_tokenizer(small_run(tmp_path, "train.steps=2", *extra), resume=True)  # averages step 2
     folder = train_tokenizer(small_run(tmp_path, "train.steps=3", *extra), resume=True)
     raw, averaged = VideoTokenizer.from_pretrained(folder), VideoTokenizer.from_pretrained(folder / "ema")
-    assert json.loads((folder / "trainer_state.json").read_text())["ema_averaged"] == 2
+    # A restarted average would be a copy of the step-3 weights; a resumed one blends in step 2's.
     assert any(not torch.equal(a, b) for a, b in zip(raw.state_dict().values(), averaged.state_dict().values()))
     with pytest.raises(ValueError, match="ema_decay"):
         small_run(tmp_path, "train.ema_decay=1.5")

@@ -233,7 +233,7 @@ def _save_training_state(ckpt_dir: Path, model: VideoTokenizer, optimizer: torch
             ema.module.write_files(staging / "ema")
         tensors, meta = optimizer_state_to_files(optimizer.state_dict())
         save_tensors(staging / "optimizer.safetensors", tensors)
-        state = {"step": step, "optimizer": meta, "ema_averaged": int(ema.n_averaged) if ema is not None else 0}
+        state = {"step": step, "optimizer": meta}
         if discriminator is not None:
             save_tensors(staging / "discriminator.safetensors", discriminator.state_dict())
             disc_tensors, disc_meta = optimizer_state_to_files(disc_optimizer.state_dict())
@@ -250,7 +250,7 @@ def _load_training_state(ckpt_dir: Path, config: TokenizerRunConfig, model: Vide
     state = json.loads((folder / "trainer_state.json").read_text())
     if ema is not None and (folder / "ema").is_dir():
         ema.module.load_weights(folder / "ema")
-        ema.n_averaged.fill_(state.get("ema_averaged", 1))
+        ema.n_averaged.fill_(1)  # started: the next update blends rather than copies
     optimizer.load_state_dict(optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"), state["optimizer"]))
     if discriminator is not None and (folder / "discriminator.safetensors").is_file():
         discriminator.load_state_dict(load_tensors(folder / "discriminator.safetensors"))

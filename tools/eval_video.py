@@ -276,10 +276,10 @@ def _score(args: argparse.Namespace, job: dict, index: int, make, pretrained) ->
 
 def _print_summary(summary: dict) -> None:
     """One table: a row per metric (and per attribute of the first window), a column per group."""
-    names = ("videos", "first_window_match", "last_window_match", "no_scene_cuts", "mean_motion",
-             "mean_warp_error", "mean_motion_aware_warp_error", "mean_flicker")
     from arvid.data.shapes import ATTRIBUTE_NAMES
 
+    names = ("videos", "first_window_match", "last_window_match", "no_scene_cuts", "mean_motion",
+             "mean_warp_error", "mean_motion_aware_warp_error", "mean_flicker")
     rows = [(name, [summary[group][name] for group in summary]) for name in names]
     rows += [(f"first window: {attribute}",
               [summary[group]["first_window_attribute_accuracy"][attribute] for group in summary])
