@@ -137,3 +137,21 @@ def test_weight_average_is_saved_and_resumed(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(raw.state_dict().values(), averaged.state_dict().values()))
     with pytest.raises(ValueError, match="ema_decay"):
         small_run(tmp_path, "train.ema_decay=1.5")
+
+
+def test_decoder_phase_keeps_every_code(tmp_path):
+    """`init_from` + `train_encoder: false`: the decoder changes, the encoder does not, so a video
+    encodes to the very codes it had (token shards made before the phase stay valid)."""
+    first = train_tokenizer(small_run(tmp_path, "train.steps=2", "train.eval_every=100"))
+    before = VideoTokenizer.from_pretrained(first)
+    phase = [f"train.init_from={first}", "train.train_encoder=false", "train.steps=3", "train.eval_every=100",
+             f"train.out_dir={tmp_path}/decoder"]
+    after = VideoTokenizer.from_pretrained(train_tokenizer(small_run(tmp_path, *phase)))
+    assert all(torch.equal(a, b) for a, b in zip(before.encoder.state_dict().values(),
+                                                after.encoder.state_dict().values()))
+    assert any(not torch.equal(a, b) for a, b in zip(before.decoder.state_dict().values(),
+                                                    after.decoder.state_dict().values()))
+    video = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+    assert torch.equal(before.encode(video), after.encode(video))
+    with pytest.raises(ValueError, match="another architecture"):
+        train_tokenizer(small_run(tmp_path, *phase, "model.channels=16", f"train.out_dir={tmp_path}/other"))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
@@ -28,7 +29,8 @@ from arvid.tokenizer import losses
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.discriminator import Discriminator3d
 from arvid.tokenizer.evaluate import evaluate, reconstruct
-from arvid.tokenizer.model import VideoTokenizer, frames_to_video
+from arvid.tokenizer.layers import CausalCache
+from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_video
 
 
 @dataclass(kw_only=True)
@@ -62,6 +64,12 @@ class TokenizerTrainConfig:
     # the checkpoint as a complete tokenizer folder (`checkpoint/ema`); None keeps none.
     ema_decay: float | None = None
     ema_start_step: int = 0
+    # A second phase: `init_from` (a tokenizer folder of the same architecture) gives the starting
+    # weights, and with `train_encoder: false` only the decoder learns. The encoder and quantizer
+    # are then frozen, so every video keeps exactly the codes it had: token shards and an LM
+    # trained on them stay valid while the decoder draws those codes more sharply.
+    init_from: str | None = None
+    train_encoder: bool = True
     seed: int = 0
     device: str = "auto"
     # "auto": bf16 autocast on CUDA and on CPUs with native bf16, float32 elsewhere.
@@ -116,7 +124,13 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
     torch.manual_seed(cfg.seed)
 
     model = VideoTokenizer(config.model).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.init_from is not None:
+        model.load_weights(resolve_checkpoint(cfg.init_from))  # raises ValueError on another architecture
+    if not cfg.train_encoder:
+        model.encoder.requires_grad_(False)
+        model.quantizer.requires_grad_(False)
+    trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     adversarial = cfg.adversarial_weight > 0
     discriminator = Discriminator3d().to(device) if adversarial else None
     lecam = losses.LeCAMRegularizer().to(device) if adversarial else None
@@ -156,7 +170,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
                                         total_steps=cfg.steps, min_lr_ratio=cfg.min_lr_ratio)
 
         with autocast:
-            out = model(batch)
+            out = model(batch) if cfg.train_encoder else _decoder_pass(model, batch)
             recon_loss = losses.reconstruction_loss(out.reconstruction.float(), batch)
             loss = recon_loss + losses.quantizer_loss(out.quantized, entropy_weight=cfg.entropy_weight,
                                                       commitment_weight=cfg.commitment_weight)
@@ -170,7 +184,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
             raise TrainingDiverged(f"non-finite loss {loss.item()} at step {step}; last good checkpoint: {ckpt_dir}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
         optimizer.step()
 
         if use_gan:
@@ -199,6 +213,14 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
     bar.close()
     _save_training_state(ckpt_dir, model, optimizer, step, discriminator, disc_optimizer, ema)
     return ckpt_dir
+
+
+def _decoder_pass(model: VideoTokenizer, video: Tensor) -> TokenizerOutput:
+    """A training forward with the encoder and quantizer frozen: no graph is kept through them
+    (a decoder-only step skips their backward), the decoder learns from the same codes as ever."""
+    with torch.no_grad():
+        quantized = model.quantizer(model.encoder(video, CausalCache()))
+    return TokenizerOutput(model.decoder(quantized.codes, CausalCache()), quantized)
 
 
 def _started_ema(ema: AveragedModel | None) -> VideoTokenizer | None:
