@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Trains the shipped default model from nothing, stage by stage, on the CPU, then copies its
 # weights into the package (weights/) where `arvid generate` finds them. On a 2-core CPU it takes
-# about 1 h 25 min: tokenizer 45 min (39 for the whole model, then 5 for its decoder alone), text
-# tokenizer seconds, token shards about 5 min, LM 35 min (each trainer stops at its time budget
+# about 1 h 41 min: tokenizer 45 min (39 for the whole model, then 5 for its decoder alone), text
+# tokenizer seconds, token shards about 6 min, LM 50 min (each trainer stops at its time budget
 # or its step count, whichever comes first).
 #
 #   bash scripts/train_default.sh              # everything, into runs/ (RUNS=... to move it)
@@ -44,7 +44,7 @@ stage tokenizer arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokeniz
 stage tokenizer-decoder arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokenizer-tiny-decoder" \
   train.init_from="$RUNS/tokenizer-tiny/checkpoint" $DECODER_PHASE $(resume_flag "$RUNS/tokenizer-tiny-decoder")
 stage text-tokenizer arvid train-text-tokenizer -o "$RUNS/text-tokenizer"
-# 3,600 training videos of 33 frames (9 latent frames): the LM sees each about 4 times in 35 min.
+# 3,600 training videos of 33 frames (9 latent frames): the LM draws about 18 windows from each in 50 min.
 stage tokens-train arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --videos 3600 --frames 33 \
   -o "$RUNS/shapes-tokens/train"
 stage tokens-heldout arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --split heldout --videos 64 \
