@@ -95,8 +95,9 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_positio
 
 
 def single_query_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_lengths: Tensor) -> Tensor:
-    """Cached decode of one new token per sequence on CPU: the query sees the first `key_lengths[row]`
-    cache slots (its own included), which is every mask rule's answer when no window is set.
+    """Cached decode of one new token per sequence off the Triton path (CPU, or a forced reference):
+    the query sees the first `key_lengths[row]` cache slots (its own included), which is every mask
+    rule's answer when no window is set.
 
     Written as broadcast products and sums rather than `scaled_dot_product_attention`: under
     `torch.compile` they fuse into two C++ loops with no library call, which for the small heads

@@ -7,6 +7,8 @@ Codes are int64 `b t' h' w'`; `t = 1 + temporal_factor * (t' - 1)`.
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 from typing import NamedTuple
 
@@ -124,10 +126,14 @@ class VideoTokenizer(nn.Module):
         """The fewest latent frames that decode to at least `frames` video frames (frames >= 1)."""
         return 1 + -(-(frames - 1) // self.config.temporal_factor)
 
-    def forward(self, video: Tensor) -> TokenizerOutput:
-        """Training pass: video (b 3 t h w) in [-1, 1] -> reconstruction (b 3 t h w) and quantizer terms."""
+    def forward(self, video: Tensor, *, frozen_encoder: bool = False) -> TokenizerOutput:
+        """Training pass: video (b 3 t h w) in [-1, 1] -> reconstruction (b 3 t h w) and quantizer terms.
+
+        `frozen_encoder`: no graph is kept through the encoder and quantizer (a decoder-only
+        training step then skips their backward)."""
         self._check_video(video)
-        quantized = self.quantizer(self.encoder(video, CausalCache()))
+        with torch.no_grad() if frozen_encoder else contextlib.nullcontext():
+            quantized = self.quantizer(self.encoder(video, CausalCache()))
         return TokenizerOutput(self.decoder(quantized.codes, CausalCache()), quantized)
 
     @torch.no_grad()

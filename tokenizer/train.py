@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
@@ -29,8 +28,7 @@ from arvid.tokenizer import losses
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.discriminator import Discriminator3d
 from arvid.tokenizer.evaluate import evaluate, reconstruct
-from arvid.tokenizer.layers import CausalCache
-from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_video
+from arvid.tokenizer.model import VideoTokenizer, frames_to_video
 
 
 @dataclass(kw_only=True)
@@ -170,7 +168,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
                                         total_steps=cfg.steps, min_lr_ratio=cfg.min_lr_ratio)
 
         with autocast:
-            out = model(batch) if cfg.train_encoder else _decoder_pass(model, batch)
+            out = model(batch, frozen_encoder=not cfg.train_encoder)
             recon_loss = losses.reconstruction_loss(out.reconstruction.float(), batch)
             loss = recon_loss + losses.quantizer_loss(out.quantized, entropy_weight=cfg.entropy_weight,
                                                       commitment_weight=cfg.commitment_weight)
@@ -213,14 +211,6 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
     bar.close()
     _save_training_state(ckpt_dir, model, optimizer, step, discriminator, disc_optimizer, ema)
     return ckpt_dir
-
-
-def _decoder_pass(model: VideoTokenizer, video: Tensor) -> TokenizerOutput:
-    """A training forward with the encoder and quantizer frozen: no graph is kept through them
-    (a decoder-only step skips their backward), the decoder learns from the same codes as ever."""
-    with torch.no_grad():
-        quantized = model.quantizer(model.encoder(video, CausalCache()))
-    return TokenizerOutput(model.decoder(quantized.codes, CausalCache()), quantized)
 
 
 def _started_ema(ema: AveragedModel | None) -> VideoTokenizer | None:
