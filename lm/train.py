@@ -37,11 +37,18 @@ from arvid.lm.text import TextTokenizer
 
 @dataclass(kw_only=True)
 class LMTrainConfig:
-    """How to train the LM. `data` and `val_data` are token-shard folders (`arvid tokenize-dataset`);
-    `text_tokenizer` is a folder holding `text_tokenizer.model` (`arvid train-text-tokenizer`)."""
+    """How to train the LM. `data`, `val_data` and `unseen_data` are token-shard folders (`arvid
+    tokenize-dataset`); `text_tokenizer` is a folder holding `text_tokenizer.model` (`arvid
+    train-text-tokenizer`).
+
+    `val_data` holds videos of held-out prompts (generalisation to new attribute combinations).
+    `unseen_data`, optional, holds new videos of the training prompts: when it is given, the
+    evaluation also scores the same number of batches drawn from `data`, and the gap between the
+    two losses is what the LM has memorised of its training videos rather than learnt."""
 
     data: str = "runs/shapes-tokens/train"
     val_data: str | None = "runs/shapes-tokens/heldout"
+    unseen_data: str | None = None
     text_tokenizer: str = "runs/text-tokenizer"
     out_dir: str = "runs/lm"
     batch_size: int = 16
@@ -121,8 +128,10 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     text = TextTokenizer.load(cfg.text_tokenizer)
     train_examples = WindowExamples(TokenShards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
                                     first_window_share=cfg.first_window_share)
-    val_examples = (WindowExamples(TokenShards(cfg.val_data), text, config.model, caption_dropout=0.0)
-                    if cfg.val_data else None)
+    # Scored every `eval_every` steps, without caption dropout: log key -> examples.
+    eval_sets = {key: WindowExamples(TokenShards(path), text, config.model, caption_dropout=0.0)
+                 for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),
+                                   ("seen_loss", cfg.data if cfg.unseen_data else None)) if path}
 
     torch.manual_seed(cfg.seed)
     lm = VideoLM(Transformer(config.model).to(info.device), text)
@@ -167,11 +176,13 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss_value:.4f}", tokens_s=f"{batch.tokens.numel() / (time.monotonic() - tick):.0f}")
-        if val_examples is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
-            val_loss = evaluate_loss(trained, val_examples, cfg, info, rows, autocast)
+        if eval_sets and (step % cfg.eval_every == 0 or step == cfg.steps):
+            losses = {key: evaluate_loss(trained, examples, cfg, info, rows, autocast)
+                      for key, examples in eval_sets.items()}
             if info.is_main:
-                _log(out_dir, {"step": step, "train_loss": loss_value, "val_loss": val_loss})
-                bar.write(f"step {step}: train loss {loss_value:.4f}, held-out loss {val_loss:.4f}")
+                _log(out_dir, {"step": step, "train_loss": loss_value, **losses})
+                bar.write(f"step {step}: train loss {loss_value:.4f}, "
+                          + ", ".join(f"{_EVAL_NAMES[key]} {value:.4f}" for key, value in losses.items()))
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             _save_state(ckpt_dir, lm, trained, optimizer, step, info)
             saved_step = step
@@ -179,6 +190,10 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     if saved_step != step:  # stopped by the time budget between checkpoints
         _save_state(ckpt_dir, lm, trained, optimizer, step, info)
     return TrainResult(ckpt_dir, lm.model, loss_value)
+
+
+# How the progress bar names each evaluation's log key.
+_EVAL_NAMES = {"val_loss": "held-out loss", "unseen_loss": "unseen-video loss", "seen_loss": "training-video loss"}
 
 
 @torch.no_grad()

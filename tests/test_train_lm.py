@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import socket
 
@@ -9,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from lm_fixtures import shapes_text_tokenizer, tiny_config, write_caption_shards
+from lm_fixtures import CODEBOOK, GRID, shapes_text_tokenizer, tiny_config, write_caption_shards
 
-from arvid.data.shards import TokenShards
+from arvid.data.captioned import shapes_videos
+from arvid.data.shards import TokenShards, write_shards
 from arvid.lm.examples import WindowExamples
 from arvid.lm.train import LMRunConfig, LMTrainConfig, evaluate_loss, train_lm
 
@@ -47,6 +50,20 @@ def test_training_lowers_the_held_out_loss(data, tmp_path):
     after = evaluate_loss(result.model, examples, config.train, info)
     assert after < 0.5 * before, (before, after)
     assert (tmp_path / "run" / "eval.jsonl").is_file()
+
+
+def test_unseen_videos_loss_sits_beside_the_training_videos_loss(data, tmp_path):
+    # The unseen shards carry the training prompts over codes that nothing predicts (uniform noise),
+    # so the model cannot learn them: their loss must stay near log(16), far above the training one.
+    records = [record for _, record in shapes_videos(8, frames=1, seed=5)]
+    noise = np.random.default_rng(0).integers(0, CODEBOOK, size=(len(records), *GRID))
+    write_shards(tmp_path / "unseen", zip(noise, records, strict=True), count=len(records), grid=GRID,
+                 codebook_size=CODEBOOK, tokenizer_config={}, ends=False)
+    train_lm(run_config(data, tmp_path / "run", unseen_data=str(tmp_path / "unseen"), eval_every=40))
+    log = [json.loads(line) for line in (tmp_path / "run" / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [40] and {"val_loss", "unseen_loss", "seen_loss"} <= set(log[0])
+    assert log[0]["seen_loss"] < 0.5 * log[0]["unseen_loss"], log
+    assert log[0]["unseen_loss"] > 0.8 * math.log(CODEBOOK), log
 
 
 def test_resume_continues_exactly(data, tmp_path):
