@@ -65,11 +65,35 @@ def test_training_step_fits_a_batch():
     assert min(errors[-5:]) < 0.5 * errors[0], errors
 
 
+def test_edge_weight_charges_errors_on_outlines_more(tmp_path):
+    from arvid.tokenizer import losses
+
+    video = -torch.ones(1, 3, 2, 16, 16)
+    video[..., 6:10, 6:10] = 1.0  # a square on a plain frame
+    edges = losses.edge_map(video)
+    assert edges.shape == (1, 1, 2, 16, 16)
+    # Two pixels on each side of the outline; nothing on the plain background or deep inside.
+    assert edges[0, 0, 0, 8, 4:12].tolist() == [1.0] * 8 and edges[0, 0, 0, 8, :4].sum() == 0
+    assert edges[0, 0, 0, 0].sum() == 0 and losses.edge_map(torch.zeros(1, 3, 1, 8, 8)).sum() == 0
+    plain = losses.reconstruction_loss(video + 0.1, video)
+    assert torch.allclose(plain, torch.tensor(0.01))
+    assert torch.equal(losses.reconstruction_loss(video + 0.1, video, edge_weight=0.0), plain)
+    on_edge, off_edge = video.clone(), video.clone()
+    on_edge[..., 6, 6] += 0.5
+    off_edge[..., 1, 1] += 0.5
+    weighted_on = losses.reconstruction_loss(on_edge, video, edge_weight=4.0)
+    assert torch.allclose(weighted_on, 5 * losses.reconstruction_loss(on_edge, video))
+    assert torch.allclose(losses.reconstruction_loss(off_edge, video, edge_weight=4.0),
+                          losses.reconstruction_loss(off_edge, video))
+    with pytest.raises(ValueError, match="edge_weight"):
+        small_run(tmp_path, "train.edge_weight=-1")
+
+
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     from arvid.tokenizer import losses
 
     train_tokenizer(small_run(tmp_path, "train.steps=2", "train.eval_every=100"))
-    monkeypatch.setattr(losses, "reconstruction_loss", lambda *_: torch.tensor(float("nan")))
+    monkeypatch.setattr(losses, "reconstruction_loss", lambda *_, **__: torch.tensor(float("nan")))
     with pytest.raises(TrainingDiverged, match="at step 2"):
         train_tokenizer(small_run(tmp_path, "train.steps=4", "train.eval_every=100"), resume=True)
     assert json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["step"] == 2

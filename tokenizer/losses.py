@@ -15,9 +15,31 @@ from torch import Tensor, nn
 from arvid.tokenizer.quantizer import QuantizerOutput
 
 
-def reconstruction_loss(reconstruction: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error (L2) between videos (b c t h w)."""
-    return F.mse_loss(reconstruction, target)
+def reconstruction_loss(reconstruction: Tensor, target: Tensor, *, edge_weight: float = 0.0) -> Tensor:
+    """Mean squared error (L2) between videos (b c t h w); with `edge_weight` > 0, each pixel's error
+    counts `1 + edge_weight * edges(target)` times (see `edge_map`), so object outlines weigh more.
+
+    Plain L2 barely sees a small object: in the shapes world a 12-pixel object covers about 2% of a
+    frame, and the tiny tokenizer drew small triangles as rounded domes (the detector read the shape
+    of small objects right in 55% of reconstructions, against 100% for large ones)."""
+    squared = (reconstruction - target).pow(2)
+    if edge_weight == 0:
+        return squared.mean()
+    return (squared * (1 + edge_weight * edge_map(target))).mean()
+
+
+def edge_map(video: Tensor) -> Tensor:
+    """Where `video` (b c t h w, values in [-1, 1]) has spatial edges: (b 1 t h w) in [0, 1].
+
+    The largest absolute difference between a pixel and any of its four neighbours, over channels,
+    halved (the widest step in [-1, 1] is 2), then spread to the 3x3 neighbourhood: a ring two
+    pixels wide on each side of an outline. A plain frame gives 0 everywhere."""
+    step_x = (video[..., :, 1:] - video[..., :, :-1]).abs()
+    step_y = (video[..., 1:, :] - video[..., :-1, :]).abs()
+    # Each step belongs to both pixels it separates.
+    edges = torch.stack([F.pad(step_x, (0, 1)), F.pad(step_x, (1, 0)),
+                         F.pad(step_y, (0, 0, 0, 1)), F.pad(step_y, (0, 0, 1, 0))]).amax(dim=(0, 2)) / 2
+    return F.max_pool3d(edges.unsqueeze(1), kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))
 
 
 def quantizer_loss(quantized: QuantizerOutput, *, entropy_weight: float = 0.1, commitment_weight: float = 0.25,

@@ -47,6 +47,8 @@ class TokenizerTrainConfig:
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 0.0
     grad_clip: float = 1.0
+    # Extra weight of the reconstruction error on object outlines (`losses.reconstruction_loss`); 0: plain L2.
+    edge_weight: float = 0.0
     entropy_weight: float = 0.1
     commitment_weight: float = 0.25
     adversarial_weight: float = 0.0
@@ -80,6 +82,8 @@ class TokenizerTrainConfig:
         check_precision(self.precision)
         if self.perceptual_weight > 0 and not self.perceptual_weights:
             raise ValueError("perceptual_weight > 0 needs perceptual_weights: a local path to VGG16 safetensors")
+        if self.edge_weight < 0:
+            raise ValueError(f"edge_weight must be >= 0, got {self.edge_weight}")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1) or null, got {self.ema_decay}")
 
@@ -169,7 +173,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
 
         with autocast:
             out = model(batch, frozen_encoder=not cfg.train_encoder)
-            recon_loss = losses.reconstruction_loss(out.reconstruction.float(), batch)
+            recon_loss = losses.reconstruction_loss(out.reconstruction.float(), batch, edge_weight=cfg.edge_weight)
             loss = recon_loss + losses.quantizer_loss(out.quantized, entropy_weight=cfg.entropy_weight,
                                                       commitment_weight=cfg.commitment_weight)
             if perceptual is not None:
