@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from arvid.data.video import VideoWriter, read_video
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.generate import DEFAULT_CFG, DEFAULT_TOP_K
 from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
 from arvid.tools.paths import check_writable
 
@@ -53,9 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-videos", action="store_true", help="also write each generated video as mp4")
     parser.add_argument("--model", help="model folder with lm/ and tokenizer/ (default: the shipped model)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the prompt set and each video (seed + index)")
-    parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    parser.add_argument("--cfg", type=float, default=DEFAULT_CFG,
+                        help=f"classifier-free guidance scale, as in arvid generate (default {DEFAULT_CFG:g}; 1 = off)")
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=50, help="as in arvid generate (default 50)")
+    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"as in arvid generate (default {DEFAULT_TOP_K})")
     parser.add_argument("--threads", type=int, help="torch threads (1 is fastest for the tiny model's decode)")
     parser.add_argument("--compile", action="store_true",
                         help="compile the decode step (tens of seconds once; then about 2.5x faster per token)")
