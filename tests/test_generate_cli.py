@@ -33,7 +33,11 @@ def model_dir(tmp_path_factory):
 
 
 def test_generate_writes_video_and_tokens_that_decode_to_the_same_video(model_dir, tmp_path, capsys):
-    video, tokens = tmp_path / "out.mp4", tmp_path / "tokens.ndjson"
+    # GIF, not mp4: H.264 is not bit-reproducible here. The same frames, written between torch
+    # calls as `generate` writes them, encoded to a different bitstream in some runs of 40 (decoded,
+    # up to 13 grey levels apart), which made this comparison fail about one run in three. GIF's
+    # palette is fitted in PIL and needs no colour conversion: identical in 160 such runs.
+    video, tokens = tmp_path / "out.gif", tmp_path / "tokens.ndjson"
     assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--frames", "9", "--seed", "1",
                  "--top-k", "10", "-o", str(video), "--tokens-out", str(tokens)]) == 0
     assert "real time" in capsys.readouterr().err
@@ -42,7 +46,7 @@ def test_generate_writes_video_and_tokens_that_decode_to_the_same_video(model_di
     with open(tokens) as lines:
         records = list(read_token_frames(lines))
     assert [r.index for r in records] == [0, 1, 2] and records[0].codes.shape == (4, 4)
-    decoded = tmp_path / "decoded.mp4"
+    decoded = tmp_path / "decoded.gif"
     assert main(["decode", str(tokens), "--model", str(model_dir), "-o", str(decoded)]) == 0
     assert np.array_equal(read_video(decoded), frames)
 
