@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Trains the shipped default model from nothing, stage by stage, on the CPU, then copies its
-# weights into the package (weights/) where `arvid generate` finds them. On a 2-core CPU it takes
-# about 1 h 45 min: tokenizer 45 min (39 for the whole model, then 5 for its decoder alone), text
-# tokenizer seconds, token shards about 15 min, LM 45 min (each trainer stops at its time budget
-# or its step count, whichever comes first).
+# weights into the package (weights/) where `arvid generate` finds them. On this project's 2-core
+# CPU it took about 1 h 40 min: tokenizer 26 min (23 min 30 s for the whole model, then 2 min 47 s
+# for its decoder alone), text tokenizer seconds, token shards about 15 min, LM 54 min. Each trainer
+# stops at its step count or its time budget (tokenizer 39.5 + 5.5 min, LM 60 min), whichever comes
+# first: on a CPU half as fast (as this one was in earlier sessions) they stop at their budgets,
+# with fewer steps.
 #
 #   bash scripts/train_default.sh              # everything, into runs/ (RUNS=... to move it)
 #   bash scripts/train_default.sh --no-ship    # train, but leave weights/ alone
@@ -29,8 +31,8 @@ stage() {
   touch "$RUNS/.done-$name"
 }
 
-# The decoder phase: 900 steps at a fifth of the first phase's learning rate (5 min 18 s here);
-# with the first phase's 39 min 6 s, the tokenizer's 45-minute budget.
+# The decoder phase: 900 steps at a fifth of the first phase's learning rate (2 min 47 s on this
+# CPU in the last run, 5 min 18 s on a slower day); with the first phase, within 45 minutes.
 DECODER_PHASE="train.train_encoder=false train.lr=0.0001 train.warmup_steps=50 train.steps=900 train.max_minutes=5.5
   train.eval_every=300 train.checkpoint_every=300"
 
@@ -44,8 +46,8 @@ stage tokenizer arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokeniz
 stage tokenizer-decoder arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokenizer-tiny-decoder" \
   train.init_from="$RUNS/tokenizer-tiny/checkpoint" $DECODER_PHASE $(resume_flag "$RUNS/tokenizer-tiny-decoder")
 stage text-tokenizer arvid train-text-tokenizer -o "$RUNS/text-tokenizer"
-# 24,000 training videos of 33 frames (9 latent frames), 14 min 44 s: the LM draws each about 4 times
-# in its 6,500 steps. (From 3,600 videos it drew 18 windows each and learnt them by heart: loss
+# 24,000 training videos of 33 frames (9 latent frames), about 15 min: the LM draws each about 5 times
+# in its 8,000 steps. (From 3,600 videos it drew 18 windows each and learnt them by heart: loss
 # 0.754 on its training videos against 1.136 on new videos of the same prompts.)
 stage tokens-train arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --videos 24000 --frames 33 \
   --batch-size 16 -o "$RUNS/shapes-tokens/train"
