@@ -29,10 +29,11 @@ from arvid.tools.paths import check_video_output, check_writable
 
 
 # Sampling defaults for the shipped model (`arvid eval-video` uses them too). Over the 384 prompts
-# of `--prompt-set all`, 16 frames: guidance 2 matched all four attributes in 43.2% of videos,
-# against 28.6% without guidance (1) and 35.7% at 3 (whose flicker rose from 0.33 to 1.10); over
-# 25 videos of 1,000 frames, 18 against 14 still matched in their last window, with the same
-# flicker. It costs a second forward pass per token (batch 2).
+# of `--prompt-set all`, 16 frames: guidance 2 matched all four attributes in 52.9% of videos,
+# against 38.3% without guidance (1), 45.8% at 2.5 and 38.8% at 3 (whose flicker rose from 0.41 to
+# 0.90); 1.5 and 1.75 read 54.2% and 51.3%, level with 2 within the 2.5-point standard error of
+# one such figure. Over 25 videos of 1,000 frames at 2, 20 still matched in their last window.
+# It costs a second forward pass per token (batch 2).
 DEFAULT_CFG = 2.0
 DEFAULT_TOP_K = 50
 
