@@ -303,7 +303,7 @@ def _gif_frame(rgb: np.ndarray) -> av.VideoFrame:
 
 
 # Signals that stop a run cleanly (Ctrl-C, `kill`): held while a frame is inside the encoder.
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -312,18 +312,25 @@ def _stop_signals_held() -> Iterator[None]:
 
     A KeyboardInterrupt raised inside PyAV's encode call can leave libx264 holding its buffered
     frames without ever handing them out: the flush at close then writes an mp4 with a video
-    stream and no frames (1 in 40 interrupted writes in a stress run here). Held, the signal lands
-    just after the call, where the writer's state is whole. Python raises on signals in the main
-    thread only, so a writer in another thread (or without pthread_sigmask) runs the block as is.
+    stream and no frames (1 in 40 interrupted writes in a stress run here). Inside the block a
+    handler only notes the signal; after it, the previous handlers are back and the signal is
+    raised again, where the writer's state is whole. A handler, not a signal mask: the kernel
+    may hand a process-wide signal to any thread (torch's workers too), and Python runs the
+    handler in the main thread whichever took it. Handlers can only be set from the main thread,
+    so elsewhere the block runs as is (Python does not raise on signals outside the main thread).
     """
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    arrived: list[int] = []
+    previous = {sig: signal.signal(sig, lambda number, _frame: arrived.append(number)) for sig in _STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for number in dict.fromkeys(arrived):  # each signal once, in the order it came
+            signal.raise_signal(number)
 
 
 class VideoWriter:
@@ -427,9 +434,9 @@ class VideoWriter:
                     self._container.mux(self._stream.encode(None))
             finally:
                 self._container.close()
-            if self.frames_written == 0:
-                # No frame means no header was written: an empty file is no video.
-                self.path.unlink(missing_ok=True)
+                if self.frames_written == 0:
+                    # No frame means no header was written: an empty file is no video.
+                    self.path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Flush the encoder and finalize the file.

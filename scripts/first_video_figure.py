@@ -40,8 +40,12 @@ def main() -> int:
     out = Path(__file__).resolve().parent.parent / "docs" / "first_video.png"
     with tempfile.TemporaryDirectory() as tmp:
         gif = Path(tmp) / "first.gif"
-        subprocess.run(["arvid", "generate", PROMPT, "--frames", str(FRAMES), "-o", str(gif)], check=True)
+        # This interpreter's arvid, not whichever `arvid` comes first on PATH.
+        subprocess.run([sys.executable, "-m", "arvid.tools.cli", "generate", PROMPT, "--frames", str(FRAMES),
+                        "-o", str(gif)], check=True)
         video = read_video(gif)
+    if len(video) != FRAMES:
+        raise RuntimeError(f"arvid generate wrote {len(video)} frames, expected {FRAMES}")
     Image.fromarray(strip(video)).save(out)
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -1,5 +1,6 @@
 """Video I/O at the `t h w c` uint8 edge: round trips, resampling, ranges and every bad input."""
 
+import os
 import signal
 import threading
 
@@ -322,19 +323,28 @@ def test_writer_interrupted_leaves_a_valid_file(tmp_path):
     assert _frame_indices(read_video(path)) == list(range(5))
 
 
-def test_a_stop_signal_during_an_encoder_call_lands_after_it():
+@pytest.mark.parametrize("send", ["to the process", "to the main thread"])
+def test_a_stop_signal_during_an_encoder_call_lands_after_it(send):
     # Inside libx264's encode call, a KeyboardInterrupt can leave it holding its buffered frames
-    # for good (an mp4 with no frames at close); the writer holds SIGINT over that call.
+    # for good (an mp4 with no frames at close); the writer holds SIGINT over that call. A signal
+    # sent to the process may be taken by any thread, one sent to the main thread by it alone.
     from arvid.data.video import _stop_signals_held
 
-    finished_the_call = False
+    def interrupt():
+        if send == "to the process":
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    handler, finished_the_call = signal.getsignal(signal.SIGINT), False
     with pytest.raises(KeyboardInterrupt):
         with _stop_signals_held():
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            interrupt()
             finished_the_call = sum(range(100_000)) > 0  # bytecode, where a delivered signal would raise
     assert finished_the_call
+    assert signal.getsignal(signal.SIGINT) is handler  # the handler is back
     with pytest.raises(KeyboardInterrupt):  # released: the next signal raises at once
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        interrupt()
         sum(range(100_000))
 
 
