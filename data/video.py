@@ -323,7 +323,9 @@ def _stop_signals_held() -> Iterator[None]:
         yield
         return
     arrived: list[int] = []
-    previous = {sig: signal.signal(sig, lambda number, _frame: arrived.append(number)) for sig in _STOP_SIGNALS}
+    # A handler set outside Python (getsignal None) could not be put back: such a signal is left alone.
+    held = [sig for sig in _STOP_SIGNALS if signal.getsignal(sig) is not None]
+    previous = {sig: signal.signal(sig, lambda number, _frame: arrived.append(number)) for sig in held}
     try:
         yield
     finally:

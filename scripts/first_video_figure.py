@@ -15,25 +15,20 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from arvid.data.images import frame_strip, save_png
 from arvid.data.video import read_video
 
 PROMPT = "a small red circle moving right on a black background"
-FRAMES, EVERY, COLUMNS, GAP = 64, 4, 8, 2
+FRAMES, EVERY, COLUMNS = 64, 4, 8
 
 
 def strip(video: np.ndarray) -> np.ndarray:
-    """Every EVERY-th frame of `video` (t h w 3, uint8) in rows of COLUMNS, GAP white pixels apart
-    -> (rows*h + (rows-1)*GAP, COLUMNS*w + (COLUMNS-1)*GAP, 3) uint8."""
+    """Every EVERY-th frame of `video` (t h w 3 uint8, t = FRAMES) in rows of COLUMNS -> one uint8
+    image, as `frame_strip` tiles them (2 white pixels between tiles)."""
     picked = video[::EVERY]
-    rows = -(-len(picked) // COLUMNS)
-    h, w = picked.shape[1:3]
-    sheet = np.full((rows * h + (rows - 1) * GAP, COLUMNS * w + (COLUMNS - 1) * GAP, 3), 255, np.uint8)
-    for i, frame in enumerate(picked):
-        top, left = (i // COLUMNS) * (h + GAP), (i % COLUMNS) * (w + GAP)
-        sheet[top:top + h, left:left + w] = frame
-    return sheet
+    rows = [picked[start:start + COLUMNS] for start in range(0, len(picked), COLUMNS)]
+    return frame_strip(rows, frame_indices=list(range(COLUMNS)))
 
 
 def main() -> int:
@@ -46,7 +41,7 @@ def main() -> int:
         video = read_video(gif)
     if len(video) != FRAMES:
         raise RuntimeError(f"arvid generate wrote {len(video)} frames, expected {FRAMES}")
-    Image.fromarray(strip(video)).save(out)
+    save_png(out, strip(video))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
