@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from arvid.configs import ConfigError, load_config, to_dict
+
 
 @contextlib.contextmanager
 def atomic_folder(path: str | Path) -> Iterator[Path]:
@@ -97,19 +99,26 @@ def _param_key(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def load_module_weights(module: torch.nn.Module, folder: str | Path, config: dict[str, Any]) -> None:
+def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any) -> None:
     """Load `folder/model.safetensors` into `module` after checking that `folder/config.json`
-    equals `config` (the module's own config as a dict), onto the module's device.
+    describes `config` (the module's own config dataclass), onto the module's device.
+
+    The saved file is read with `load_config` into the same dataclass, so a field added after the
+    checkpoint was written takes its default there, and a saved value that differs is refused.
 
     Raises:
         ValueError: another architecture (names the first differing key), or weights that do not fit.
     """
     folder = resolve_checkpoint(folder)
-    saved = json.loads((folder / "config.json").read_text())
-    diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+    try:
+        saved = to_dict(load_config(type(config), folder / "config.json"))
+    except ConfigError as err:
+        raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {err}") from err
+    expected = to_dict(config)
+    diff = sorted(k for k in set(saved) | set(expected) if saved.get(k) != expected.get(k))
     if diff:
         raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {diff[0]} is "
-                         f"{saved.get(diff[0])!r} there and {config.get(diff[0])!r} here")
+                         f"{saved.get(diff[0])!r} there and {expected.get(diff[0])!r} here")
     device = next(module.parameters()).device
     missing, unexpected = module.load_state_dict(load_tensors(folder / "model.safetensors", device), strict=False)
     if missing or unexpected:

@@ -73,5 +73,5 @@ class VideoLM:
         except ConfigError as err:
             raise ValueError(f"{str(folder)!r} does not hold an LM config: {err}") from err
         model = Transformer(config).to(device)
-        load_module_weights(model, folder, to_dict(config))
+        load_module_weights(model, folder, config)
         return cls(model.eval(), TextTokenizer.load(folder))

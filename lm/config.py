@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from arvid.lm.vocabulary import SPECIAL_TOKENS
@@ -22,7 +23,13 @@ class LMConfig:
     `text_tokens`, then the anchor latent frame f0 and up to `window_frames` more latent frames of
     `tokens_per_frame` codes each, then optionally `[EOV][EOS]`.
 
-    Derived (not settable): `vocab_size`, `prefix_len` (tokens before the first video token),
+    Positions: rotary embeddings over the flat sequence always; `grid_positions` also adds learned
+    embeddings of the latent grid cell (frame in the context, row, column) that each input
+    predicts, for frames `frame_width` codes wide (None: square frames). Llama has no such
+    embeddings, so a model with them does not convert to `transformers`.
+
+    Derived (not settable): `frame_shape` ((rows, columns) of a latent frame with `grid_positions`,
+    else None), `vocab_size`, `prefix_len` (tokens before the first video token),
     `max_seq_len`, `head_dim`.
     """
 
@@ -40,7 +47,10 @@ class LMConfig:
     window_frames: int = 4
     # VideoPoet attends bidirectionally inside the text prefix; False makes the whole sequence causal.
     bidirectional_prefix: bool = True
+    grid_positions: bool = False
+    frame_width: int | None = None
 
+    frame_shape: tuple[int, int] | None = field(init=False)
     vocab_size: int = field(init=False)
     prefix_len: int = field(init=False)
     max_seq_len: int = field(init=False)
@@ -62,9 +72,21 @@ class LMConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.ffn_dim is None:
             self.ffn_dim = 32 * -(-(8 * self.dim // 3) // 32)
+        self.frame_shape = self._frame_shape() if self.grid_positions else None
         self.head_dim = self.dim // self.n_heads
         if self.head_dim % 2:
             raise ValueError(f"head_dim {self.head_dim} must be even for rotary embeddings")
         self.vocab_size = len(SPECIAL_TOKENS) + self.text_vocab_size + self.video_vocab_size
         self.prefix_len = PREFIX_SPECIALS + self.text_tokens
         self.max_seq_len = self.prefix_len + (1 + self.window_frames) * self.tokens_per_frame + 2
+
+    def _frame_shape(self) -> tuple[int, int]:
+        width = self.frame_width
+        if width is None:
+            width = math.isqrt(self.tokens_per_frame)
+            if width * width != self.tokens_per_frame:
+                raise ValueError(f"tokens_per_frame {self.tokens_per_frame} is not a square; grid_positions needs "
+                                 f"frame_width (codes per row of a latent frame)")
+        if width < 1 or self.tokens_per_frame % width:
+            raise ValueError(f"frame_width {width} does not divide tokens_per_frame {self.tokens_per_frame}")
+        return self.tokens_per_frame // width, width

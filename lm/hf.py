@@ -37,7 +37,14 @@ def llama_config(config: LMConfig):
 
 
 def to_hf(model: Transformer):
-    """A `LlamaForCausalLM` with `model`'s weights (float32, CPU)."""
+    """A `LlamaForCausalLM` with `model`'s weights (float32, CPU).
+
+    Raises:
+        ValueError: the model has `grid_positions`, which Llama has no place for.
+    """
+    if model.config.grid_positions:
+        raise ValueError("this model adds grid-position embeddings (grid_positions: true), which "
+                         "transformers' Llama has no module for; it cannot be exported")
     from transformers import LlamaForCausalLM
 
     hf_model = LlamaForCausalLM(llama_config(model.config))
@@ -80,6 +87,9 @@ def from_hf(path: str | Path) -> VideoLM:
         config = load_config(LMConfig, overrides=[f"{k}={json.dumps(v)}" for k, v in fields.items()])
     except ConfigError as err:
         raise ValueError(f"{str(path)!r}: arvid layout fields do not describe an LM: {err}") from err
+    if config.grid_positions:
+        raise ValueError(f"{str(path)!r}: the layout asks for grid-position embeddings, which a Llama checkpoint "
+                         f"cannot hold")
     if config.vocab_size != hf_config.vocab_size:
         raise ValueError(f"vocabulary sizes disagree: {hf_config.vocab_size} in the Llama config, "
                          f"{config.vocab_size} from arvid's layout")

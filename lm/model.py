@@ -131,6 +131,36 @@ class Block(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
+class GridPositions(nn.Module):
+    """Learned embeddings of the latent grid cell that the input at each position predicts.
+
+    The input at position p predicts the token at p + 1; when that is a video code in slot
+    s = p + 1 - prefix_len, its embedding is frame(s // tokens_per_frame) + row + column of the
+    cell. Every other position (text prefix, end tokens) gets zeros. Telling each step which cell
+    it writes, rather than which one it read, also covers [BOV], whose next token is the first code.
+    Positions, not tokens, decide the cells, so the streaming window's contiguous numbering holds.
+    """
+
+    def __init__(self, config: LMConfig) -> None:
+        super().__init__()
+        rows, self.frame_width = config.frame_shape
+        self.prefix_len, self.tokens_per_frame = config.prefix_len, config.tokens_per_frame
+        self.slots = (1 + config.window_frames) * config.tokens_per_frame
+        self.frame = nn.Embedding(1 + config.window_frames, config.dim)
+        self.row = nn.Embedding(rows, config.dim)
+        self.column = nn.Embedding(self.frame_width, config.dim)
+
+    def forward(self, positions: Tensor) -> Tensor:
+        """Positions (n) int64 -> embeddings (n d)."""
+        slot = positions + 1 - self.prefix_len
+        inside = (slot >= 0) & (slot < self.slots)
+        slot = slot.clamp(0, self.slots - 1)
+        cell = slot % self.tokens_per_frame
+        embedding = (self.frame(slot // self.tokens_per_frame) + self.row(cell // self.frame_width)
+                     + self.column(cell % self.frame_width))
+        return embedding * inside[:, None].to(embedding.dtype)
+
+
 class Transformer(nn.Module):
     """Decoder-only LM over `config.vocab_size` tokens; see the module docstring for the modes."""
 
@@ -138,6 +168,7 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.dim)
+        self.embed_grid = GridPositions(config) if config.grid_positions else None
         self.layers = nn.ModuleList([Block(config) for _ in range(config.n_layers)])
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.lm_head = nn.Linear(config.dim, config.vocab_size, bias=False)
@@ -151,6 +182,12 @@ class Transformer(nn.Module):
         # Llama's initializer_range 0.02 for every linear and embedding weight.
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=0.02)
+
+    def embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        """Input embeddings of tokens (b n) at positions (n) -> (b n d): the token's, plus its grid
+        cell's when the model has `grid_positions`."""
+        x = self.embed_tokens(tokens)
+        return x if self.embed_grid is None else x + self.embed_grid(positions).to(x.dtype)
 
     def _cached_tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
         """Rows of the rotary tables that `setup_cache` computed once (inference only)."""
@@ -169,7 +206,8 @@ class Transformer(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         """Training: tokens (b n) from position 0 -> logits (b n v), float32 on CPU."""
-        return self.lm_head(self.backbone(self.embed_tokens(tokens)))
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        return self.lm_head(self.backbone(self.embed(tokens, positions)))
 
     def setup_cache(self, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None) -> None:
         """Allocate a static KV cache for `batch` sequences of at most `max_len` tokens
@@ -203,7 +241,7 @@ class Transformer(nn.Module):
         if int(positions[0]) != 0:
             raise ValueError("prefill starts at position 0; use decode for later tokens")
         cos, sin = self._cached_tables(positions)
-        x = self.embed_tokens(tokens)
+        x = self.embed(tokens, positions)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.prefill(h, positions, cos, sin, self.mask))
         return self.lm_head(self.norm(x))
@@ -216,7 +254,7 @@ class Transformer(nn.Module):
 
     def _decode_step(self, tokens: Tensor, positions: Tensor) -> Tensor:
         cos, sin = self._cached_tables(positions)
-        x = self.embed_tokens(tokens)
+        x = self.embed(tokens, positions)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.decode(h, positions, cos, sin, self.mask))
         return project(self.norm(x), self.lm_head)

@@ -34,11 +34,16 @@ def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsy
                  f"train.text_tokenizer={tmp_path / 'text'}", f"train.out_dir={tmp_path / 'lm'}", "train.steps=3",
                  "train.batch_size=2", "train.eval_every=3", "train.eval_batches=1", "train.threads=1",
                  "model.dim=32", "model.n_layers=1", "model.n_heads=2", "model.n_kv_heads=1",
-                 "model.video_vocab_size=64", "model.tokens_per_frame=16", "model.window_frames=2"]
+                 "model.video_vocab_size=64", "model.tokens_per_frame=16", "model.frame_width=4", "model.window_frames=2"]
     assert main(["train-lm", "--config", "tiny", *overrides]) == 0
     log = [json.loads(line) for line in (tmp_path / "lm" / "eval.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 3 and np.isfinite(log[-1]["val_loss"])
-    assert main(["export-hf", str(tmp_path / "lm" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 0
+    # The preset's grid-position embeddings have no place in Llama: export refuses, saying why.
+    assert main(["export-hf", str(tmp_path / "lm" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 2
+    assert "cannot be exported" in capsys.readouterr().err and not (tmp_path / "hf").exists()
+    overrides = [o.replace(str(tmp_path / "lm"), str(tmp_path / "lm-rope")) for o in overrides]
+    assert main(["train-lm", "--config", "tiny", *overrides, "model.grid_positions=false"]) == 0
+    assert main(["export-hf", str(tmp_path / "lm-rope" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 0
     from transformers import LlamaForCausalLM
 
     assert LlamaForCausalLM.from_pretrained(tmp_path / "hf").config.num_hidden_layers == 1

@@ -77,3 +77,17 @@ def test_precision_picks_the_autocast():
     assert output_dtype("auto") == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
     with pytest.raises(ValueError, match="precision must be one of"):
         mixed_precision(cpu, "fp8")
+
+
+@pytest.mark.parametrize("component", ["tokenizer", "lm"])
+def test_the_shipped_model_is_the_tiny_preset(component):
+    """`scripts/train_default.sh` trains the `tiny` presets and copies the results into `weights/`:
+    the shipped architectures must be the presets', or the script would not reproduce them."""
+    from arvid.lm.config import LMConfig
+    from arvid.lm.train import LMRunConfig
+    from arvid.tokenizer import TokenizerConfig
+    from arvid.weights import default_model_dir
+
+    run_config, model_config = {"tokenizer": (TokenizerRunConfig, TokenizerConfig), "lm": (LMRunConfig, LMConfig)}[component]
+    shipped = load_config(model_config, default_model_dir(component) / "config.json")
+    assert shipped == load_config(run_config, preset_path(f"{component}/tiny")).model

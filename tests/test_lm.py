@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from lm_fixtures import shapes_text_tokenizer, tiny_config
@@ -85,9 +87,9 @@ def test_prefix_is_bidirectional_and_video_is_causal():
     assert torch.equal(causal(text_changed)[0, :config.prefix_len - 3], causal(tokens)[0, :config.prefix_len - 3])
 
 
-@pytest.mark.parametrize("bidirectional_prefix", [True, False])
-def test_prefill_then_decode_equals_full_forward(bidirectional_prefix):
-    model = make_model(bidirectional_prefix=bidirectional_prefix)
+@pytest.mark.parametrize("bidirectional_prefix, grid_positions", [(True, False), (False, False), (True, True)])
+def test_prefill_then_decode_equals_full_forward(bidirectional_prefix, grid_positions):
+    model = make_model(bidirectional_prefix=bidirectional_prefix, grid_positions=grid_positions)
     config = model.config
     length = config.prefix_len + 12
     tokens = torch.randint(0, config.vocab_size, (2, length))
@@ -100,10 +102,11 @@ def test_prefill_then_decode_equals_full_forward(bidirectional_prefix):
     assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
 
 
-def test_compiled_decode_equals_full_forward():
+@pytest.mark.parametrize("grid_positions", [False, True])
+def test_compiled_decode_equals_full_forward(grid_positions):
     """The compiled decode step (grouped-query heads, batch 2: the rows that guidance decodes, and
     few enough that its linear layers become fused products and sums) reproduces the full forward."""
-    model = make_model()
+    model = make_model(grid_positions=grid_positions)
     config = model.config
     length = config.prefix_len + 4
     tokens = torch.randint(0, config.vocab_size, (2, length))
@@ -115,6 +118,46 @@ def test_compiled_decode_equals_full_forward():
     for position in range(config.prefix_len, length):
         steps.append(model.decode(tokens[:, position:position + 1], torch.tensor([position])))
     assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
+
+
+def test_grid_positions_name_the_cell_each_input_predicts():
+    """Frames of 2 x 2 codes, 3 after the anchor: the input at position p is told the cell of the
+    code at p + 1 (frame, row, column); text inputs and the inputs before the end tokens get zeros."""
+    model = make_model(grid_positions=True, tokens_per_frame=4, frame_width=2, window_frames=3)
+    grid, start = model.embed_grid, model.config.prefix_len - 1  # [BOV] predicts the first code
+    expected_cells = {start: (0, 0, 0), start + 1: (0, 0, 1), start + 2: (0, 1, 0), start + 3: (0, 1, 1),
+                      start + 4: (1, 0, 0), start + 15: (3, 1, 1)}
+    with torch.no_grad():
+        got = grid(torch.arange(start + 18))
+        for position, (frame, row, column) in expected_cells.items():
+            cell = grid.frame.weight[frame] + grid.row.weight[row] + grid.column.weight[column]
+            assert torch.allclose(got[position], cell), position
+    assert bool((got[:start] == 0).all()) and bool((got[start + 16:] == 0).all())
+
+
+def test_the_model_reads_its_grid_positions():
+    """Changing the grid embeddings changes the logits from [BOV] on, and none before it (the
+    bidirectional text prefix has no grid cell)."""
+    model = make_model(grid_positions=True, bidirectional_prefix=False)
+    tokens = torch.randint(0, model.config.vocab_size, (1, model.config.prefix_len + 6))
+    with torch.no_grad():
+        before = model(tokens)
+        model.embed_grid.column.weight.add_(1.0)
+        after = model(tokens)
+    changed = (after - before).abs().amax(dim=-1)[0] > 1e-4
+    start = model.config.prefix_len - 1
+    assert not bool(changed[:start].any()) and bool(changed[start:].all())
+
+
+def test_grid_position_errors():
+    with pytest.raises(ValueError, match="cannot be exported"):
+        to_hf(make_model(grid_positions=True))
+    with pytest.raises(ValueError, match="does not divide"):
+        tiny_config(grid_positions=True, tokens_per_frame=4, frame_width=3)
+    with pytest.raises(ValueError, match="not a square"):
+        tiny_config(grid_positions=True, tokens_per_frame=8)
+    assert tiny_config(tokens_per_frame=8).frame_shape is None  # no grid, nothing to check
+    assert tiny_config(grid_positions=True, tokens_per_frame=8, frame_width=4).frame_shape == (2, 4)
 
 
 def test_backbone_matches_transformers_llama():
@@ -145,6 +188,11 @@ def test_export_hf_round_trip(tmp_path, text):
     for name, tensor in lm.model.state_dict().items():
         assert torch.equal(back.model.state_dict()[name], tensor), name
     assert back.text.encode("a red circle") == text.encode("a red circle")
+    hf_config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    hf_config["arvid"]["grid_positions"] = True
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(hf_config))
+    with pytest.raises(ValueError, match="cannot hold"):
+        from_hf(tmp_path / "hf")
 
 
 def test_save_load_round_trip_and_mismatch(tmp_path, text):
@@ -158,6 +206,21 @@ def test_save_load_round_trip_and_mismatch(tmp_path, text):
         VideoLM.from_pretrained(tmp_path / "missing")
     (tmp_path / "ckpt" / "text_tokenizer.model").unlink()
     with pytest.raises(FileNotFoundError, match="text_tokenizer.model is missing"):
+        VideoLM.from_pretrained(tmp_path / "ckpt")
+
+
+def test_a_checkpoint_older_than_a_config_field_still_loads(tmp_path, text):
+    """A config.json written before `grid_positions` and `frame_width` existed (the shipped LM's
+    first checkpoints) loads with their defaults; a saved value that differs gives a model whose
+    weights do not fit, and that is refused."""
+    lm = VideoLM(make_model(), text)
+    lm.save_pretrained(tmp_path / "ckpt")
+    config_file = tmp_path / "ckpt" / "config.json"
+    saved = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({k: v for k, v in saved.items() if k not in ("grid_positions", "frame_width")}))
+    assert VideoLM.from_pretrained(tmp_path / "ckpt").config == lm.config
+    config_file.write_text(json.dumps(saved | {"grid_positions": True}))
+    with pytest.raises(ValueError, match="does not match the model"):
         VideoLM.from_pretrained(tmp_path / "ckpt")
 
 

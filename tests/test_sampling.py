@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -46,16 +48,21 @@ def test_guidance_and_sampling():
         SamplerConfig(top_p=0)
 
 
-@pytest.mark.parametrize("rows", [1, 2])
-def test_window_logits_equal_a_fresh_forward_at_every_step(models, rows):
-    """The streaming invariant, over six window shifts, with (rows=2) and without guidance."""
+@pytest.mark.parametrize("rows, grid_positions, window", [(1, False, 3), (2, False, 3), (2, True, 3), (1, True, 2)])
+def test_window_logits_equal_a_fresh_forward_at_every_step(models, rows, grid_positions, window):
+    """The streaming invariant, over window shifts, with (rows=2) and without guidance, and with
+    grid-position embeddings (the window's renumbered frames must get their new cells), also in a
+    window shorter than the trained one."""
     lm, _ = models
+    if grid_positions:
+        torch.manual_seed(1)
+        lm = VideoLM(Transformer(replace(lm.config, grid_positions=True)).eval(), lm.text)
     model = lm.model
     prefixes = torch.stack([lm.prompt_tokens("a red circle"), lm.prompt_tokens("")][:rows])
-    context = WindowedContext(model, prefixes, window_frames=3)
+    context = WindowedContext(model, prefixes, window_frames=window)
     generator = torch.Generator().manual_seed(0)
     frames_done, worst = 0, 0.0
-    while frames_done < 9:  # anchor + 8 frames: six window shifts
+    while frames_done < 9:  # anchor + 8 frames: 9 - window shifts
         with torch.no_grad():
             fresh = model(context.tokens())[:, -1]
         worst = max(worst, (context.logits - fresh).abs().max().item())
@@ -63,8 +70,8 @@ def test_window_logits_equal_a_fresh_forward_at_every_step(models, rows):
         frames_done += context.push(token) is not None
     assert worst < TOLERANCE
     # Anchor + window - 1 complete frames, and the anchor is the first frame ever generated.
-    assert len(context.frames) == 3
-    assert context.tokens().shape[1] == model.config.prefix_len + 3 * 16
+    assert len(context.frames) == window
+    assert context.tokens().shape[1] == model.config.prefix_len + window * 16
 
 
 def test_same_seed_same_video_and_frame_shapes(models):
@@ -114,3 +121,6 @@ def test_bad_window_and_mismatched_models(models):
                                            codebook_bits=5))
     with pytest.raises(ValueError, match="the tokenizer has 32 codes"):
         generate(lm, tokenizer=other, prompt="", latent_frames=2)
+    narrow = VideoLM(Transformer(replace(lm.config, grid_positions=True, frame_width=2)), lm.text)  # 8 x 2 cells
+    with pytest.raises(ValueError, match="grid positions expect latent frames of 8x2 codes; the tokenizer's are 4x4"):
+        generate(narrow, tokenizer, prompt="", latent_frames=2)

@@ -81,6 +81,9 @@ def test_bad_data_is_named(data, tmp_path):
     config.model = tiny_config(window_frames=8)
     with pytest.raises(ValueError, match="latent frames"):
         train_lm(config)
+    config.model = tiny_config(grid_positions=True, frame_width=1)  # 4 x 1 cells; the shards hold 2 x 2
+    with pytest.raises(ValueError, match="grid positions expect 4x1"):
+        train_lm(config)
 
 
 def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str) -> None:

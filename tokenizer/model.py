@@ -203,7 +203,7 @@ class VideoTokenizer(nn.Module):
         Raises:
             ValueError: the checkpoint's architecture differs from this model's.
         """
-        load_module_weights(self, folder, to_dict(self.config))
+        load_module_weights(self, folder, self.config)
 
     def streaming_encoder(self) -> StreamingEncoder:
         """A fresh `StreamingEncoder` over this model."""
