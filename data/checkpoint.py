@@ -115,10 +115,10 @@ def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any
     except ConfigError as err:
         raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {err}") from err
     expected = to_dict(config)
-    diff = sorted(k for k in set(saved) | set(expected) if saved.get(k) != expected.get(k))
+    diff = sorted(k for k in expected if saved[k] != expected[k])  # one dataclass: the same keys
     if diff:
         raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {diff[0]} is "
-                         f"{saved.get(diff[0])!r} there and {expected.get(diff[0])!r} here")
+                         f"{saved[diff[0]]!r} there and {expected[diff[0]]!r} here")
     device = next(module.parameters()).device
     missing, unexpected = module.load_state_dict(load_tensors(folder / "model.safetensors", device), strict=False)
     if missing or unexpected:

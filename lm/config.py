@@ -80,6 +80,14 @@ class LMConfig:
         self.prefix_len = PREFIX_SPECIALS + self.text_tokens
         self.max_seq_len = self.prefix_len + (1 + self.window_frames) * self.tokens_per_frame + 2
 
+    def check_frame_shape(self, height: int, width: int, whose: str) -> None:
+        """Raise `ValueError` if this model has grid positions for another latent frame shape than
+        `whose` (a phrase for the message, e.g. "the tokenizer's") height x width codes."""
+        if self.frame_shape not in (None, (height, width)):
+            rows, columns = self.frame_shape
+            raise ValueError(f"the LM's grid positions expect latent frames of {rows}x{columns} codes; "
+                             f"{whose} are {height}x{width}")
+
     def _frame_shape(self) -> tuple[int, int]:
         width = self.frame_width
         if width is None:

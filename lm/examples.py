@@ -51,9 +51,7 @@ class WindowExamples:
         if height * width != config.tokens_per_frame:
             raise ValueError(f"{shards.path}: latent frames of {height}x{width} codes, the model expects "
                              f"tokens_per_frame={config.tokens_per_frame}")
-        if config.frame_shape not in (None, (height, width)):
-            raise ValueError(f"{shards.path}: latent frames of {height}x{width} codes, the model's grid positions "
-                             f"expect {config.frame_shape[0]}x{config.frame_shape[1]}")
+        config.check_frame_shape(height, width, f"the shards' in {shards.path}")
         if shards.codebook_size != config.video_vocab_size:
             raise ValueError(f"{shards.path}: codebook of {shards.codebook_size} codes, the model expects "
                              f"video_vocab_size={config.video_vocab_size}")

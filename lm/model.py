@@ -1,7 +1,8 @@
 """The video LM: a Llama-style decoder (RMSNorm, SwiGLU, rotary embeddings, grouped-query attention).
 
 Module and parameter names follow `transformers`' `LlamaForCausalLM`, so `arvid.lm.hf` converts
-checkpoints by renaming nothing. Entry points, one per mode:
+checkpoints by renaming nothing (the optional `embed_grid`, which Llama lacks, is refused there).
+Entry points, one per mode:
 
 - `forward(tokens)` for training: logits of a whole sequence from position 0;
 - `setup_cache(batch, max_len)`, then `prefill(tokens, positions)` and `decode(tokens, positions)`

@@ -46,9 +46,7 @@ def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
         raise ValueError(f"the LM expects {lm.config.video_vocab_size} codes and {lm.config.tokens_per_frame} "
                          f"tokens per latent frame; the tokenizer has {tokenizer.codebook_size} codes and "
                          f"{height}x{width} per latent frame")
-    if lm.config.frame_shape not in (None, (height, width)):
-        raise ValueError(f"the LM's grid positions expect latent frames of {lm.config.frame_shape[0]}x"
-                         f"{lm.config.frame_shape[1]} codes; the tokenizer's are {height}x{width}")
+    lm.config.check_frame_shape(height, width, "the tokenizer's")
 
 
 def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig = DEFAULT_SAMPLER, *,

@@ -82,7 +82,7 @@ def test_bad_data_is_named(data, tmp_path):
     with pytest.raises(ValueError, match="latent frames"):
         train_lm(config)
     config.model = tiny_config(grid_positions=True, frame_width=1)  # 4 x 1 cells; the shards hold 2 x 2
-    with pytest.raises(ValueError, match="grid positions expect 4x1"):
+    with pytest.raises(ValueError, match="grid positions expect latent frames of 4x1 codes; the shards' in .* are 2x2"):
         train_lm(config)
 
 

@@ -29,11 +29,11 @@ from arvid.tools.paths import check_video_output, check_writable
 
 
 # Sampling defaults for the shipped model (`arvid eval-video` uses them too). Over the 384 prompts
-# of `--prompt-set all`, 16 frames: guidance 2 matched all four attributes in 52.9% of videos,
-# against 38.3% without guidance (1), 45.8% at 2.5 and 38.8% at 3 (whose flicker rose from 0.41 to
-# 0.90); 1.5 and 1.75 read 54.2% and 51.3%, level with 2 within the 2.5-point standard error of
-# one such figure. Over 25 videos of 1,000 frames at 2, 20 still matched in their last window.
-# It costs a second forward pass per token (batch 2).
+# of `--prompt-set all`, 16 frames: guidance 2 matches all four attributes in 71.1% of videos,
+# against 67.2% at 1.5 and 68.0% at 2.5 (one such figure has a standard error of about 2.3 points).
+# The LM before it, without grid positions, read 52.9% at 2, 38.3% without guidance (1) and 38.8%
+# at 3 (flicker 0.41 rising to 0.90). Over 25 videos of 1,000 frames at 2, 19 still match in their
+# last window. It costs a second forward pass per token (batch 2).
 DEFAULT_CFG = 2.0
 DEFAULT_TOP_K = 50
 
