@@ -28,6 +28,10 @@ class LMConfig:
     predicts, for frames `frame_width` codes wide (None: square frames). Llama has no such
     embeddings, so a model with them does not convert to `transformers`.
 
+    Codes: `code_levels` (None: off) gives the tokenizer's digits of a video code, least
+    significant first (its FSQ levels; LFQ: 2 per bit); each video code's embedding and logit then
+    also get learned terms per digit (`arvid.lm.code_digits`). Llama has no place for them either.
+
     Derived (not settable): `frame_shape` ((rows, columns) of a latent frame with `grid_positions`,
     else None), `vocab_size`, `prefix_len` (tokens before the first video token),
     `max_seq_len`, `head_dim`.
@@ -49,6 +53,7 @@ class LMConfig:
     bidirectional_prefix: bool = True
     grid_positions: bool = False
     frame_width: int | None = None
+    code_levels: tuple[int, ...] | None = None
 
     frame_shape: tuple[int, int] | None = field(init=False)
     vocab_size: int = field(init=False)
@@ -72,6 +77,10 @@ class LMConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.ffn_dim is None:
             self.ffn_dim = 32 * -(-(8 * self.dim // 3) // 32)
+        if self.code_levels is not None and (min(self.code_levels, default=0) < 2
+                                             or math.prod(self.code_levels) != self.video_vocab_size):
+            raise ValueError(f"code_levels {list(self.code_levels)} must be >= 2 each and multiply to "
+                             f"video_vocab_size {self.video_vocab_size}")
         self.frame_shape = self._frame_shape() if self.grid_positions else None
         self.head_dim = self.dim // self.n_heads
         if self.head_dim % 2:
@@ -87,6 +96,13 @@ class LMConfig:
             rows, columns = self.frame_shape
             raise ValueError(f"the LM's grid positions expect latent frames of {rows}x{columns} codes; "
                              f"{whose} are {height}x{width}")
+
+    def check_code_levels(self, levels: tuple[int, ...], whose: str) -> None:
+        """Raise `ValueError` if this model has `code_levels` other than `levels`, the digits of
+        `whose` (a phrase for the message, e.g. "the tokenizer's") codes."""
+        if self.code_levels not in (None, tuple(levels)):
+            raise ValueError(f"the LM's code_levels {list(self.code_levels)} are not the digits of {whose} codes "
+                             f"{list(levels)}")
 
     def _frame_shape(self) -> tuple[int, int]:
         width = self.frame_width

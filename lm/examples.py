@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from arvid.data.shards import TokenShards
+from arvid.lm.code_digits import tokenizer_code_levels
 from arvid.lm.config import LMConfig
 from arvid.lm.layout import Sequence, build_sequence
 from arvid.lm.text import TextTokenizer
@@ -52,6 +53,10 @@ class WindowExamples:
             raise ValueError(f"{shards.path}: latent frames of {height}x{width} codes, the model expects "
                              f"tokens_per_frame={config.tokens_per_frame}")
         config.check_frame_shape(height, width, f"the shards' in {shards.path}")
+        tokenizer = shards.meta.get("tokenizer") or {}
+        if config.code_levels is not None and "quantizer" in tokenizer:  # test shards carry no tokenizer
+            config.check_code_levels(tokenizer_code_levels(tokenizer["quantizer"], tokenizer["fsq_levels"],
+                                                           tokenizer["codebook_bits"]), f"{shards.path}'s")
         if shards.codebook_size != config.video_vocab_size:
             raise ValueError(f"{shards.path}: codebook of {shards.codebook_size} codes, the model expects "
                              f"video_vocab_size={config.video_vocab_size}")

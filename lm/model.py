@@ -1,7 +1,8 @@
 """The video LM: a Llama-style decoder (RMSNorm, SwiGLU, rotary embeddings, grouped-query attention).
 
 Module and parameter names follow `transformers`' `LlamaForCausalLM`, so `arvid.lm.hf` converts
-checkpoints by renaming nothing (the optional `embed_grid`, which Llama lacks, is refused there).
+checkpoints by renaming nothing. Of the two optional parts Llama lacks, `embed_grid` makes export
+refuse, and `code_digits` is folded into the embedding and head on export (`tables`).
 Entry points, one per mode:
 
 - `forward(tokens)` for training: logits of a whole sequence from position 0;
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 
 from arvid.kernels import MaskSpec, attention, decode_attention
 from arvid.lm.cache import KVCache
+from arvid.lm.code_digits import CodeDigits
 from arvid.lm.config import LMConfig
 from arvid.lm.rope import apply_rope, rope_tables
 
@@ -36,8 +38,8 @@ from arvid.lm.rope import apply_rope, rope_tables
 FEW_ROWS = 4
 
 
-def project(x: Tensor, layer: nn.Linear) -> Tensor:
-    """`layer(x)` for a bias-free linear layer: (..., in) -> (..., out).
+def project(x: Tensor, weight: Tensor) -> Tensor:
+    """`x @ weight.T`, a bias-free linear layer with `weight` (out in): (..., in) -> (..., out).
 
     Under `torch.compile`, and for a decode step's few rows, as `(x * weight).sum(-1)`: inductor
     turns that into one vectorised C++ loop that reads the weight once for all rows. The library
@@ -47,8 +49,8 @@ def project(x: Tensor, layer: nn.Linear) -> Tensor:
     and 521 us). Eager code, larger inputs and GPUs keep the library multiply.
     """
     if torch.compiler.is_compiling() and x.device.type == "cpu" and x[..., 0].numel() <= FEW_ROWS:
-        return (x[..., None, :] * layer.weight).sum(-1)
-    return layer(x)
+        return (x[..., None, :] * weight).sum(-1)
+    return F.linear(x, weight)
 
 
 class RMSNorm(nn.Module):
@@ -74,7 +76,8 @@ class FeedForward(nn.Module):
         self.down_proj = nn.Linear(config.ffn_dim, config.dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return project(F.silu(project(x, self.gate_proj)) * project(x, self.up_proj), self.down_proj)
+        return project(F.silu(project(x, self.gate_proj.weight)) * project(x, self.up_proj.weight),
+                       self.down_proj.weight)
 
 
 class Attention(nn.Module):
@@ -91,9 +94,9 @@ class Attention(nn.Module):
         self.cache: KVCache | None = None
 
     def _project(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        q = rearrange(project(x, self.q_proj), "b n (h e) -> b h n e", e=self.config.head_dim)
-        k = rearrange(project(x, self.k_proj), "b n (g e) -> b g n e", e=self.config.head_dim)
-        v = rearrange(project(x, self.v_proj), "b n (g e) -> b g n e", e=self.config.head_dim)
+        q = rearrange(project(x, self.q_proj.weight), "b n (h e) -> b h n e", e=self.config.head_dim)
+        k = rearrange(project(x, self.k_proj.weight), "b n (g e) -> b g n e", e=self.config.head_dim)
+        v = rearrange(project(x, self.v_proj.weight), "b n (g e) -> b g n e", e=self.config.head_dim)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, spec: MaskSpec) -> Tensor:
@@ -113,7 +116,7 @@ class Attention(nn.Module):
         self.cache.write(positions, k, v)
         lengths = (positions[-1] + 1).expand(x.shape[0])
         out = decode_attention(q, self.cache.keys, self.cache.values, lengths, spec)
-        return project(rearrange(out, "b h n e -> b n (h e)"), self.o_proj)
+        return project(rearrange(out, "b h n e -> b n (h e)"), self.o_proj.weight)
 
 
 class Block(nn.Module):
@@ -173,10 +176,12 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList([Block(config) for _ in range(config.n_layers)])
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.lm_head = nn.Linear(config.dim, config.vocab_size, bias=False)
+        self.code_digits = None if config.code_levels is None else CodeDigits(config.code_levels, config.dim)
         self.apply(self._init_weights)
         # Bidirectional over the text prefix and causal after it (or causal throughout, see `LMConfig`).
         self.mask = MaskSpec(prefix_len=config.prefix_len if config.bidirectional_prefix else 0)
         self._rope_cache: tuple[Tensor, Tensor] | None = None
+        self._inference_tables: tuple[Tensor, Tensor] | None = None
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -184,10 +189,17 @@ class Transformer(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=0.02)
 
-    def embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
-        """Input embeddings of tokens (b n) at positions (n) -> (b n d): the token's, plus its grid
-        cell's when the model has `grid_positions`."""
-        x = self.embed_tokens(tokens)
+    def tables(self) -> tuple[Tensor, Tensor]:
+        """The effective token embedding and output head weights, (vocab d) each: the plain ones,
+        plus the per-digit terms of the video codes when the model has `code_levels`."""
+        if self.code_digits is None:
+            return self.embed_tokens.weight, self.lm_head.weight
+        return self.code_digits.tables(self.embed_tokens.weight, self.lm_head.weight)
+
+    def embed(self, tokens: Tensor, positions: Tensor, embedding: Tensor | None = None) -> Tensor:
+        """Input embeddings of tokens (b n) at positions (n) -> (b n d): the token's (from the
+        `embedding` table, default `tables()[0]`), plus its grid cell's with `grid_positions`."""
+        x = F.embedding(tokens, self.tables()[0] if embedding is None else embedding)
         return x if self.embed_grid is None else x + self.embed_grid(positions).to(x.dtype)
 
     def _cached_tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
@@ -208,15 +220,21 @@ class Transformer(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         """Training: tokens (b n) from position 0 -> logits (b n v), float32 on CPU."""
         positions = torch.arange(tokens.shape[1], device=tokens.device)
-        return self.lm_head(self.backbone(self.embed(tokens, positions)))
+        embedding, head = self.tables()
+        return F.linear(self.backbone(self.embed(tokens, positions, embedding)), head)
 
     def setup_cache(self, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None) -> None:
         """Allocate a static KV cache for `batch` sequences of at most `max_len` tokens
-        (default `config.max_seq_len`) in `dtype` (default: the weights' dtype)."""
+        (default `config.max_seq_len`) in `dtype` (default: the weights' dtype).
+
+        Also computes the rotary tables and the effective embedding and head (`tables`) once for
+        `prefill` and `decode`: call it again after changing the weights."""
         max_len = self.config.max_seq_len if max_len is None else max_len
         weight = self.lm_head.weight
         self._rope_cache = rope_tables(torch.arange(max_len, device=weight.device), self.config.head_dim,
                                        self.config.rope_theta)
+        with torch.no_grad():
+            self._inference_tables = tuple(table.detach() for table in self.tables())
         for layer in self.layers:
             layer.self_attn.cache = KVCache(batch=batch, kv_heads=self.config.n_kv_heads, max_len=max_len,
                                             head_dim=self.config.head_dim, dtype=dtype or weight.dtype,
@@ -242,10 +260,11 @@ class Transformer(nn.Module):
         if int(positions[0]) != 0:
             raise ValueError("prefill starts at position 0; use decode for later tokens")
         cos, sin = self._cached_tables(positions)
-        x = self.embed(tokens, positions)
+        embedding, head = self._inference_tables
+        x = self.embed(tokens, positions, embedding)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.prefill(h, positions, cos, sin, self.mask))
-        return self.lm_head(self.norm(x))
+        return F.linear(self.norm(x), head)
 
     @torch.no_grad()
     def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
@@ -255,10 +274,11 @@ class Transformer(nn.Module):
 
     def _decode_step(self, tokens: Tensor, positions: Tensor) -> Tensor:
         cos, sin = self._cached_tables(positions)
-        x = self.embed(tokens, positions)
+        embedding, head = self._inference_tables
+        x = self.embed(tokens, positions, embedding)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.decode(h, positions, cos, sin, self.mask))
-        return project(self.norm(x), self.lm_head)
+        return project(self.norm(x), head)
 
     def compile_decode(self) -> None:
         """Compile the decode step with `torch.compile` (the first calls after this are slow while it

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from arvid.lm.checkpoint import VideoLM
+from arvid.lm.code_digits import tokenizer_code_levels
 from arvid.sampling.logits import SamplerConfig, guide, sample
 from arvid.sampling.window import WindowedContext, check_window
 from arvid.tokenizer import VideoTokenizer, frames_to_video
@@ -40,13 +41,16 @@ class LatentFrame:
 
 
 def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
-    """Raise `ValueError` unless the LM's video vocabulary and frame size are the tokenizer's."""
+    """Raise `ValueError` unless the LM's video vocabulary, frame size and code digits are the tokenizer's."""
     _, height, width = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)
     if lm.config.video_vocab_size != tokenizer.codebook_size or lm.config.tokens_per_frame != height * width:
         raise ValueError(f"the LM expects {lm.config.video_vocab_size} codes and {lm.config.tokens_per_frame} "
                          f"tokens per latent frame; the tokenizer has {tokenizer.codebook_size} codes and "
                          f"{height}x{width} per latent frame")
     lm.config.check_frame_shape(height, width, "the tokenizer's")
+    config = tokenizer.config
+    lm.config.check_code_levels(tokenizer_code_levels(config.quantizer, config.fsq_levels, config.codebook_bits),
+                                "the tokenizer's")
 
 
 def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig = DEFAULT_SAMPLER, *,

@@ -3,7 +3,7 @@
 # weights into the package (weights/) where `arvid generate` finds them. On this project's 2-core
 # CPU it took about 1 h 40 min: tokenizer 26 min (23 min 30 s for the whole model, then 2 min 47 s
 # for its decoder alone), text tokenizer seconds, token shards about 15 min, LM 57 min. Each trainer
-# stops at its step count or its time budget (tokenizer 39.5 + 5.5 min, LM 60 min), whichever comes
+# stops at its step count or its time budget (tokenizer 39.5 + 5.5 min, LM 65 min), whichever comes
 # first: on a slower CPU they stop at their budgets, with fewer steps (earlier sessions here
 # measured the tokenizer at 0.47 s a step against 0.27 s in the shipped run).
 #

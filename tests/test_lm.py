@@ -87,9 +87,11 @@ def test_prefix_is_bidirectional_and_video_is_causal():
     assert torch.equal(causal(text_changed)[0, :config.prefix_len - 3], causal(tokens)[0, :config.prefix_len - 3])
 
 
-@pytest.mark.parametrize("bidirectional_prefix, grid_positions", [(True, False), (False, False), (True, True)])
-def test_prefill_then_decode_equals_full_forward(bidirectional_prefix, grid_positions):
-    model = make_model(bidirectional_prefix=bidirectional_prefix, grid_positions=grid_positions)
+@pytest.mark.parametrize("bidirectional_prefix, grid_positions, code_levels",
+                         [(True, False, None), (False, False, None), (True, True, None), (True, True, (4, 4))])
+def test_prefill_then_decode_equals_full_forward(bidirectional_prefix, grid_positions, code_levels):
+    model = make_model(bidirectional_prefix=bidirectional_prefix, grid_positions=grid_positions,
+                       code_levels=code_levels)
     config = model.config
     length = config.prefix_len + 12
     tokens = torch.randint(0, config.vocab_size, (2, length))
@@ -102,11 +104,11 @@ def test_prefill_then_decode_equals_full_forward(bidirectional_prefix, grid_posi
     assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
 
 
-@pytest.mark.parametrize("grid_positions", [False, True])
-def test_compiled_decode_equals_full_forward(grid_positions):
+@pytest.mark.parametrize("grid_positions, code_levels", [(False, None), (True, (4, 4))])
+def test_compiled_decode_equals_full_forward(grid_positions, code_levels):
     """The compiled decode step (grouped-query heads, batch 2: the rows that guidance decodes, and
     few enough that its linear layers become fused products and sums) reproduces the full forward."""
-    model = make_model(grid_positions=grid_positions)
+    model = make_model(grid_positions=grid_positions, code_levels=code_levels)
     config = model.config
     length = config.prefix_len + 4
     tokens = torch.randint(0, config.vocab_size, (2, length))
@@ -158,6 +160,44 @@ def test_grid_position_errors():
         tiny_config(grid_positions=True, tokens_per_frame=8)
     assert tiny_config(tokens_per_frame=8).frame_shape is None  # no grid, nothing to check
     assert tiny_config(grid_positions=True, tokens_per_frame=8, frame_width=4).frame_shape == (2, 4)
+
+
+def test_code_digits_follow_fsq_and_reach_every_code_with_that_digit():
+    """Digits are FSQ's level indices (vector-quantize-pytorch's own decomposition), and moving one
+    digit's input embedding moves exactly the codes that have that digit value."""
+    from vector_quantize_pytorch import FSQ
+
+    from arvid.lm.code_digits import code_digits
+
+    levels = (8, 5, 3)
+    fsq = FSQ(levels=list(levels), dim=3)
+    assert torch.equal(code_digits(levels), fsq.indices_to_level_indices(torch.arange(120)).long())
+    model = make_model(code_levels=(4, 4))
+    video_offset = model.config.vocab_size - 16
+    before = model.tables()[0].detach().clone()
+    with torch.no_grad():
+        model.code_digits.input[4 + 2].add_(1.0)  # second digit (offset 4 = first digit's 4 values), value 2
+    moved = ((model.tables()[0] - before).abs().amax(-1) > 0.5).nonzero().flatten().tolist()
+    assert moved == [video_offset + code for code in range(16) if code // 4 == 2]
+
+
+def test_code_levels_errors_and_export_folds_them(tmp_path, text):
+    from transformers import LlamaForCausalLM
+
+    with pytest.raises(ValueError, match="multiply to video_vocab_size 16"):
+        tiny_config(code_levels=(4, 8))
+    with pytest.raises(ValueError, match=">= 2 each"):
+        tiny_config(code_levels=(16, 1))
+    # Llama has no digit terms: export folds them into its embedding and head, same logits.
+    lm = VideoLM(make_model(code_levels=(4, 4)), text)
+    export_hf(lm, tmp_path / "hf")
+    tokens = torch.randint(0, lm.config.vocab_size, (1, 17))
+    with torch.no_grad():
+        embedding, head = lm.model.tables()
+        ours = torch.nn.functional.linear(lm.model.backbone(embedding[tokens], CAUSAL), head)
+        theirs = LlamaForCausalLM.from_pretrained(tmp_path / "hf")(tokens).logits
+    assert (ours - theirs).abs().max() < TOLERANCE
+    assert from_hf(tmp_path / "hf").config.code_levels is None
 
 
 def test_backbone_matches_transformers_llama():

@@ -51,12 +51,12 @@ def test_guidance_and_sampling():
 @pytest.mark.parametrize("rows, grid_positions, window", [(1, False, 3), (2, False, 3), (2, True, 3), (1, True, 2)])
 def test_window_logits_equal_a_fresh_forward_at_every_step(models, rows, grid_positions, window):
     """The streaming invariant, over window shifts, with (rows=2) and without guidance, and with
-    grid-position embeddings (the window's renumbered frames must get their new cells), also in a
-    window shorter than the trained one."""
+    grid-position embeddings (the window's renumbered frames must get their new cells) and code
+    digits, also in a window shorter than the trained one."""
     lm, _ = models
     if grid_positions:
         torch.manual_seed(1)
-        lm = VideoLM(Transformer(replace(lm.config, grid_positions=True)).eval(), lm.text)
+        lm = VideoLM(Transformer(replace(lm.config, grid_positions=True, code_levels=(2,) * 6)).eval(), lm.text)
     model = lm.model
     prefixes = torch.stack([lm.prompt_tokens("a red circle"), lm.prompt_tokens("")][:rows])
     context = WindowedContext(model, prefixes, window_frames=window)
@@ -124,3 +124,8 @@ def test_bad_window_and_mismatched_models(models):
     narrow = VideoLM(Transformer(replace(lm.config, grid_positions=True, frame_width=2)), lm.text)  # 8 x 2 cells
     with pytest.raises(ValueError, match="grid positions expect latent frames of 8x2 codes; the tokenizer's are 4x4"):
         generate(narrow, tokenizer, prompt="", latent_frames=2)
+    # 64 codes either way, but not the digits of the tokenizer's 6-bit LFQ codes.
+    other_digits = VideoLM(Transformer(replace(lm.config, code_levels=(4, 4, 4))), lm.text)
+    with pytest.raises(ValueError, match=r"code_levels \[4, 4, 4\] are not the digits of the tokenizer's codes \[2, 2, 2, 2, 2, 2\]"):
+        generate(other_digits, tokenizer, prompt="", latent_frames=2)
+    generate(VideoLM(Transformer(replace(lm.config, code_levels=(2,) * 6)), lm.text), tokenizer, "", 1)

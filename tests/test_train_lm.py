@@ -86,6 +86,19 @@ def test_bad_data_is_named(data, tmp_path):
         train_lm(config)
 
 
+def test_code_levels_must_be_the_digits_of_the_shards_tokenizer(tmp_path):
+    """16 codes from a 4-bit LFQ tokenizer are 4 binary digits, not two of 4 values."""
+    records = [record for _, record in shapes_videos(2, frames=1, seed=5)]
+    codes = np.zeros((len(records), *GRID), dtype=np.int64)
+    lfq = {"quantizer": "lfq", "codebook_bits": 4, "fsq_levels": [8, 5, 5, 5]}
+    shards = TokenShards(write_shards(tmp_path / "lfq", zip(codes, records, strict=True), count=len(records),
+                                      grid=GRID, codebook_size=CODEBOOK, tokenizer_config=lfq, ends=False))
+    text = shapes_text_tokenizer()
+    with pytest.raises(ValueError, match=r"code_levels \[4, 4\] are not the digits of .*lfq's codes \[2, 2, 2, 2\]"):
+        WindowExamples(shards, text, tiny_config(code_levels=(4, 4)))
+    WindowExamples(shards, text, tiny_config(code_levels=(2, 2, 2, 2)))
+
+
 def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))

@@ -1,0 +1,60 @@
+"""`CodeDigits`: structure the LM's video-code embeddings and logits by the digits of each code.
+
+A tokenizer code is not an arbitrary symbol: FSQ writes it in mixed radix, one digit per latent
+channel (digit i = the level of channel i, least significant first), and LFQ's code is one bit
+per channel. Codes that share a digit share a value of that channel. A plain embedding table
+learns each of the 4,096 codes on its own, from however often it occurs; with the digits, every
+code's input embedding also gets the sum of its digits' embeddings, and its logit the sum of its
+digits' output terms, so what the LM learns about one channel's level carries over to every code
+with that level.
+
+Both are added to the plain tables, so the model stays a Llama in shape: `tables` gives the
+effective embedding matrix and output head, (vocab d) each, and nothing per token costs more.
+
+Einops legend: v video codes, l digit values of all channels (sum of the levels), d model width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def tokenizer_code_levels(quantizer: str, fsq_levels: tuple[int, ...], codebook_bits: int) -> tuple[int, ...]:
+    """The digits of a tokenizer's codes, least significant first, from its config fields: FSQ's
+    levels, or one binary digit per LFQ bit (LFQ numbers the bits the other way round, which only
+    renames the digits)."""
+    return tuple(fsq_levels) if quantizer == "fsq" else (2,) * codebook_bits
+
+
+def code_digits(levels: tuple[int, ...]) -> Tensor:
+    """(v k) int64: the mixed-radix digits of codes 0..prod(levels)-1, least significant first
+    (FSQ's `codes_to_indices` basis in vector-quantize-pytorch: 1, levels[0], levels[0]*levels[1], ...)."""
+    codes = torch.arange(math.prod(levels))
+    basis = torch.tensor([math.prod(levels[:index]) for index in range(len(levels))])
+    return codes[:, None] // basis % torch.tensor(levels)
+
+
+class CodeDigits(nn.Module):
+    """Learned per-digit embeddings (input) and output terms for the video codes at the end of the vocabulary."""
+
+    def __init__(self, levels: tuple[int, ...], dim: int) -> None:
+        super().__init__()
+        digits = code_digits(levels)  # (v k)
+        offsets = torch.tensor([sum(levels[:index]) for index in range(len(levels))])
+        members = torch.zeros(len(digits), sum(levels))
+        members.scatter_(1, digits + offsets, 1.0)
+        # (v l) 0/1: which digit values make up each code; derived, so not saved.
+        self.register_buffer("members", members, persistent=False)
+        self.input = nn.Parameter(torch.randn(sum(levels), dim) * 0.02)  # Llama's initializer_range
+        self.output = nn.Parameter(torch.randn(sum(levels), dim) * 0.02)
+
+    def tables(self, embedding: Tensor, head: Tensor) -> tuple[Tensor, Tensor]:
+        """The plain embedding and head weights (vocab d), video codes last -> the effective ones (vocab d)."""
+        codes = self.members.shape[0]
+        members = self.members.to(embedding.dtype)
+        video_embedding = embedding[-codes:] + members @ self.input.to(embedding.dtype)
+        video_head = head[-codes:] + members @ self.output.to(head.dtype)
+        return (torch.cat([embedding[:-codes], video_embedding]), torch.cat([head[:-codes], video_head]))
