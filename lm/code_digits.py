@@ -1,15 +1,16 @@
-"""`CodeDigits`: structure the LM's video-code embeddings and logits by the digits of each code.
+"""`CodeDigits`: structure the LM's video-code input embeddings by the digits of each code.
 
 A tokenizer code is not an arbitrary symbol: FSQ writes it in mixed radix, one digit per latent
 channel (digit i = the level of channel i, least significant first), and LFQ's code is one bit
 per channel. Codes that share a digit share a value of that channel. A plain embedding table
 learns each of the 4,096 codes on its own, from however often it occurs; with the digits, every
-code's input embedding also gets the sum of its digits' embeddings, and its logit the sum of its
-digits' output terms, so what the LM learns about one channel's level carries over to every code
-with that level.
+code's input embedding also gets the sum of its digits' embeddings, so what the LM learns about
+one channel's level carries over to every code with that level.
 
-Both are added to the plain tables, so the model stays a Llama in shape: `tables` gives the
-effective embedding matrix and output head, (vocab d) each, and nothing per token costs more.
+Inputs only: an earlier version also added per-digit terms to the logits; its 8,000-step run
+lowered the loss, but guidance overshot with it (see `configs/lm/tiny.yaml`). The terms are added to the plain table,
+so the model stays a Llama in shape: `embedding` gives the effective matrix, (vocab d), and
+nothing per token costs more.
 
 Einops legend: v video codes, l digit values of all channels (sum of the levels), d model width.
 """
@@ -38,7 +39,7 @@ def code_digits(levels: tuple[int, ...]) -> Tensor:
 
 
 class CodeDigits(nn.Module):
-    """Learned per-digit embeddings (input) and output terms for the video codes at the end of the vocabulary."""
+    """Learned per-digit input embeddings for the video codes at the end of the vocabulary."""
 
     def __init__(self, levels: tuple[int, ...], dim: int) -> None:
         super().__init__()
@@ -49,12 +50,9 @@ class CodeDigits(nn.Module):
         # (v l) 0/1: which digit values make up each code; derived, so not saved.
         self.register_buffer("members", members, persistent=False)
         self.input = nn.Parameter(torch.randn(sum(levels), dim) * 0.02)  # Llama's initializer_range
-        self.output = nn.Parameter(torch.randn(sum(levels), dim) * 0.02)
 
-    def tables(self, embedding: Tensor, head: Tensor) -> tuple[Tensor, Tensor]:
-        """The plain embedding and head weights (vocab d), video codes last -> the effective ones (vocab d)."""
+    def embedding(self, embedding: Tensor) -> Tensor:
+        """The plain embedding weight (vocab d), video codes last -> the effective one (vocab d)."""
         codes = self.members.shape[0]
-        members = self.members.to(embedding.dtype)
-        video_embedding = embedding[-codes:] + members @ self.input.to(embedding.dtype)
-        video_head = head[-codes:] + members @ self.output.to(head.dtype)
-        return (torch.cat([embedding[:-codes], video_embedding]), torch.cat([head[:-codes], video_head]))
+        video = embedding[-codes:] + self.members.to(embedding.dtype) @ self.input.to(embedding.dtype)
+        return torch.cat([embedding[:-codes], video])

@@ -29,8 +29,8 @@ class LMConfig:
     embeddings, so a model with them does not convert to `transformers`.
 
     Codes: `code_levels` (None: off) gives the tokenizer's digits of a video code, least
-    significant first (its FSQ levels; LFQ: 2 per bit); each video code's embedding and logit then
-    also get learned terms per digit (`arvid.lm.code_digits`). Llama has no place for them either.
+    significant first (its FSQ levels; LFQ: 2 per bit); each video code's input embedding then also
+    gets learned terms per digit (`arvid.lm.code_digits`), which export folds into Llama's table.
 
     Derived (not settable): `frame_shape` ((rows, columns) of a latent frame with `grid_positions`,
     else None), `vocab_size`, `prefix_len` (tokens before the first video token),

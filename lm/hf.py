@@ -3,8 +3,8 @@
 arvid's module names are Llama's, so the weights move as they are (under `model.` for the
 backbone). The layout fields that Llama has no name for travel in the Hugging Face config under
 `arvid`, and the text tokenizer file is copied beside the weights, so `from_hf` rebuilds the same
-`VideoLM`. Per-digit code terms (`code_levels`) are folded into the plain embedding and head on
-export (`Transformer.tables`): the exported Llama computes the same logits without them.
+`VideoLM`. Per-digit code terms (`code_levels`) are folded into the plain embedding on export
+(`Transformer.tables`): the exported Llama computes the same logits without them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Module and parameter names follow `transformers`' `LlamaForCausalLM`, so `arvid.lm.hf` converts
 checkpoints by renaming nothing. Of the two optional parts Llama lacks, `embed_grid` makes export
-refuse, and `code_digits` is folded into the embedding and head on export (`tables`).
+refuse, and `code_digits` is folded into the embedding on export (`tables`).
 Entry points, one per mode:
 
 - `forward(tokens)` for training: logits of a whole sequence from position 0;
@@ -191,10 +191,10 @@ class Transformer(nn.Module):
 
     def tables(self) -> tuple[Tensor, Tensor]:
         """The effective token embedding and output head weights, (vocab d) each: the plain ones,
-        plus the per-digit terms of the video codes when the model has `code_levels`."""
+        plus the video codes' per-digit input terms when the model has `code_levels`."""
         if self.code_digits is None:
             return self.embed_tokens.weight, self.lm_head.weight
-        return self.code_digits.tables(self.embed_tokens.weight, self.lm_head.weight)
+        return self.code_digits.embedding(self.embed_tokens.weight), self.lm_head.weight
 
     def embed(self, tokens: Tensor, positions: Tensor, embedding: Tensor | None = None) -> Tensor:
         """Input embeddings of tokens (b n) at positions (n) -> (b n d): the token's (from the

@@ -11,7 +11,7 @@ multiplications (from `torch.profiler`), and checks on the prompt that both comp
 initialised weights give near-uniform logits, so greedy tokens may differ by float rounding).
 A preset with `grid_positions` is timed without them (Llama has no such embeddings; they cost
 three table lookups and an add per step). Per-digit code terms (`code_levels`) stay: the export folds
-them into Llama's tables, and decode reads tables folded the same way. Prints a table; a benchmark, not a test.
+them into Llama's embedding, and decode reads an embedding folded the same way. Prints a table; a benchmark, not a test.
 """
 
 from __future__ import annotations
