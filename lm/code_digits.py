@@ -8,9 +8,9 @@ code's input embedding also gets the sum of its digits' embeddings, so what the 
 one channel's level carries over to every code with that level.
 
 Inputs only: an earlier version also added per-digit terms to the logits; its 8,000-step run
-lowered the loss, but guidance overshot with it (see `configs/lm/tiny.yaml`). The terms are added to the plain table,
-so the model stays a Llama in shape: `embedding` gives the effective matrix, (vocab d), and
-nothing per token costs more.
+lowered the loss, but guidance overshot with it (see `configs/lm/tiny.yaml`). The terms are
+added to the plain table, so the model stays a Llama in shape: `embedding` gives the effective
+matrix, (vocab d), and nothing per token costs more.
 
 Einops legend: v video codes, l digit values of all channels (sum of the levels), d model width.
 """

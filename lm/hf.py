@@ -4,7 +4,7 @@ arvid's module names are Llama's, so the weights move as they are (under `model.
 backbone). The layout fields that Llama has no name for travel in the Hugging Face config under
 `arvid`, and the text tokenizer file is copied beside the weights, so `from_hf` rebuilds the same
 `VideoLM`. Per-digit code terms (`code_levels`) are folded into the plain embedding on export
-(`Transformer.tables`): the exported Llama computes the same logits without them.
+(`Transformer.input_embedding`): the exported Llama computes the same logits without them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def llama_config(config: LMConfig):
     """The `transformers.LlamaConfig` of the same architecture (and arvid's layout under `arvid`)."""
     from transformers import LlamaConfig
 
-    # code_levels: folded into the plain tables by `to_hf`, so the Llama has none.
+    # code_levels: folded into the plain embedding by `to_hf`, so the Llama has none.
     layout = {k: v for k, v in to_dict(config).items() if k not in _LLAMA_FIELDS and k != "code_levels"}
     return LlamaConfig(
         vocab_size=config.vocab_size, hidden_size=config.dim, intermediate_size=config.ffn_dim,
@@ -50,8 +50,7 @@ def to_hf(model: Transformer):
     from transformers import LlamaForCausalLM
 
     hf_model = LlamaForCausalLM(llama_config(model.config))
-    embedding, head = model.tables()
-    weights = dict(model.state_dict(), **{"embed_tokens.weight": embedding, "lm_head.weight": head})
+    weights = dict(model.state_dict(), **{"embed_tokens.weight": model.input_embedding()})
     state = {(k if k.startswith("lm_head.") else f"model.{k}"): v.detach().float().cpu()
              for k, v in weights.items() if not k.startswith("code_digits.")}
     hf_model.load_state_dict(state, strict=True)

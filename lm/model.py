@@ -2,7 +2,7 @@
 
 Module and parameter names follow `transformers`' `LlamaForCausalLM`, so `arvid.lm.hf` converts
 checkpoints by renaming nothing. Of the two optional parts Llama lacks, `embed_grid` makes export
-refuse, and `code_digits` is folded into the embedding on export (`tables`).
+refuse, and `code_digits` is folded into the embedding on export (`input_embedding`).
 Entry points, one per mode:
 
 - `forward(tokens)` for training: logits of a whole sequence from position 0;
@@ -38,8 +38,8 @@ from arvid.lm.rope import apply_rope, rope_tables
 FEW_ROWS = 4
 
 
-def project(x: Tensor, weight: Tensor) -> Tensor:
-    """`x @ weight.T`, a bias-free linear layer with `weight` (out in): (..., in) -> (..., out).
+def project(x: Tensor, layer: nn.Linear) -> Tensor:
+    """`layer(x)` for a bias-free linear layer: (..., in) -> (..., out).
 
     Under `torch.compile`, and for a decode step's few rows, as `(x * weight).sum(-1)`: inductor
     turns that into one vectorised C++ loop that reads the weight once for all rows. The library
@@ -49,8 +49,8 @@ def project(x: Tensor, weight: Tensor) -> Tensor:
     and 521 us). Eager code, larger inputs and GPUs keep the library multiply.
     """
     if torch.compiler.is_compiling() and x.device.type == "cpu" and x[..., 0].numel() <= FEW_ROWS:
-        return (x[..., None, :] * weight).sum(-1)
-    return F.linear(x, weight)
+        return (x[..., None, :] * layer.weight).sum(-1)
+    return layer(x)
 
 
 class RMSNorm(nn.Module):
@@ -76,8 +76,7 @@ class FeedForward(nn.Module):
         self.down_proj = nn.Linear(config.ffn_dim, config.dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return project(F.silu(project(x, self.gate_proj.weight)) * project(x, self.up_proj.weight),
-                       self.down_proj.weight)
+        return project(F.silu(project(x, self.gate_proj)) * project(x, self.up_proj), self.down_proj)
 
 
 class Attention(nn.Module):
@@ -94,9 +93,9 @@ class Attention(nn.Module):
         self.cache: KVCache | None = None
 
     def _project(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        q = rearrange(project(x, self.q_proj.weight), "b n (h e) -> b h n e", e=self.config.head_dim)
-        k = rearrange(project(x, self.k_proj.weight), "b n (g e) -> b g n e", e=self.config.head_dim)
-        v = rearrange(project(x, self.v_proj.weight), "b n (g e) -> b g n e", e=self.config.head_dim)
+        q = rearrange(project(x, self.q_proj), "b n (h e) -> b h n e", e=self.config.head_dim)
+        k = rearrange(project(x, self.k_proj), "b n (g e) -> b g n e", e=self.config.head_dim)
+        v = rearrange(project(x, self.v_proj), "b n (g e) -> b g n e", e=self.config.head_dim)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, spec: MaskSpec) -> Tensor:
@@ -116,7 +115,7 @@ class Attention(nn.Module):
         self.cache.write(positions, k, v)
         lengths = (positions[-1] + 1).expand(x.shape[0])
         out = decode_attention(q, self.cache.keys, self.cache.values, lengths, spec)
-        return project(rearrange(out, "b h n e -> b n (h e)"), self.o_proj.weight)
+        return project(rearrange(out, "b h n e -> b n (h e)"), self.o_proj)
 
 
 class Block(nn.Module):
@@ -181,7 +180,7 @@ class Transformer(nn.Module):
         # Bidirectional over the text prefix and causal after it (or causal throughout, see `LMConfig`).
         self.mask = MaskSpec(prefix_len=config.prefix_len if config.bidirectional_prefix else 0)
         self._rope_cache: tuple[Tensor, Tensor] | None = None
-        self._inference_tables: tuple[Tensor, Tensor] | None = None
+        self._inference_embedding: Tensor | None = None
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -189,17 +188,16 @@ class Transformer(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=0.02)
 
-    def tables(self) -> tuple[Tensor, Tensor]:
-        """The effective token embedding and output head weights, (vocab d) each: the plain ones,
-        plus the video codes' per-digit input terms when the model has `code_levels`."""
-        if self.code_digits is None:
-            return self.embed_tokens.weight, self.lm_head.weight
-        return self.code_digits.embedding(self.embed_tokens.weight), self.lm_head.weight
+    def input_embedding(self) -> Tensor:
+        """The effective token embedding weight (vocab d): the plain one, plus the video codes'
+        per-digit terms when the model has `code_levels`."""
+        weight = self.embed_tokens.weight
+        return weight if self.code_digits is None else self.code_digits.embedding(weight)
 
     def embed(self, tokens: Tensor, positions: Tensor, embedding: Tensor | None = None) -> Tensor:
         """Input embeddings of tokens (b n) at positions (n) -> (b n d): the token's (from the
-        `embedding` table, default `tables()[0]`), plus its grid cell's with `grid_positions`."""
-        x = F.embedding(tokens, self.tables()[0] if embedding is None else embedding)
+        `embedding` weight, default `input_embedding()`), plus its grid cell's with `grid_positions`."""
+        x = F.embedding(tokens, self.input_embedding() if embedding is None else embedding)
         return x if self.embed_grid is None else x + self.embed_grid(positions).to(x.dtype)
 
     def _cached_tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
@@ -220,21 +218,20 @@ class Transformer(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         """Training: tokens (b n) from position 0 -> logits (b n v), float32 on CPU."""
         positions = torch.arange(tokens.shape[1], device=tokens.device)
-        embedding, head = self.tables()
-        return F.linear(self.backbone(self.embed(tokens, positions, embedding)), head)
+        return self.lm_head(self.backbone(self.embed(tokens, positions)))
 
     def setup_cache(self, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None) -> None:
         """Allocate a static KV cache for `batch` sequences of at most `max_len` tokens
         (default `config.max_seq_len`) in `dtype` (default: the weights' dtype).
 
-        Also computes the rotary tables and the effective embedding and head (`tables`) once for
+        Also computes the rotary tables and the effective embedding (`input_embedding`) once for
         `prefill` and `decode`: call it again after changing the weights."""
         max_len = self.config.max_seq_len if max_len is None else max_len
         weight = self.lm_head.weight
         self._rope_cache = rope_tables(torch.arange(max_len, device=weight.device), self.config.head_dim,
                                        self.config.rope_theta)
         with torch.no_grad():
-            self._inference_tables = tuple(table.detach() for table in self.tables())
+            self._inference_embedding = self.input_embedding().detach()
         for layer in self.layers:
             layer.self_attn.cache = KVCache(batch=batch, kv_heads=self.config.n_kv_heads, max_len=max_len,
                                             head_dim=self.config.head_dim, dtype=dtype or weight.dtype,
@@ -260,11 +257,10 @@ class Transformer(nn.Module):
         if int(positions[0]) != 0:
             raise ValueError("prefill starts at position 0; use decode for later tokens")
         cos, sin = self._cached_tables(positions)
-        embedding, head = self._inference_tables
-        x = self.embed(tokens, positions, embedding)
+        x = self.embed(tokens, positions, self._inference_embedding)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.prefill(h, positions, cos, sin, self.mask))
-        return F.linear(self.norm(x), head)
+        return self.lm_head(self.norm(x))
 
     @torch.no_grad()
     def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
@@ -274,11 +270,10 @@ class Transformer(nn.Module):
 
     def _decode_step(self, tokens: Tensor, positions: Tensor) -> Tensor:
         cos, sin = self._cached_tables(positions)
-        embedding, head = self._inference_tables
-        x = self.embed(tokens, positions, embedding)
+        x = self.embed(tokens, positions, self._inference_embedding)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.decode(h, positions, cos, sin, self.mask))
-        return project(self.norm(x), head)
+        return project(self.norm(x), self.lm_head)
 
     def compile_decode(self) -> None:
         """Compile the decode step with `torch.compile` (the first calls after this are slow while it

@@ -174,10 +174,10 @@ def test_code_digits_follow_fsq_and_reach_every_code_with_that_digit():
     assert torch.equal(code_digits(levels), fsq.indices_to_level_indices(torch.arange(120)).long())
     model = make_model(code_levels=(4, 4))
     video_offset = model.config.vocab_size - 16
-    before = model.tables()[0].detach().clone()
+    before = model.input_embedding().detach().clone()
     with torch.no_grad():
         model.code_digits.input[4 + 2].add_(1.0)  # second digit (offset 4 = first digit's 4 values), value 2
-    moved = ((model.tables()[0] - before).abs().amax(-1) > 0.5).nonzero().flatten().tolist()
+    moved = ((model.input_embedding() - before).abs().amax(-1) > 0.5).nonzero().flatten().tolist()
     assert moved == [video_offset + code for code in range(16) if code // 4 == 2]
 
 
@@ -193,8 +193,7 @@ def test_code_levels_errors_and_export_folds_them(tmp_path, text):
     export_hf(lm, tmp_path / "hf")
     tokens = torch.randint(0, lm.config.vocab_size, (1, 17))
     with torch.no_grad():
-        embedding, head = lm.model.tables()
-        ours = torch.nn.functional.linear(lm.model.backbone(embedding[tokens], CAUSAL), head)
+        ours = lm.model.lm_head(lm.model.backbone(lm.model.input_embedding()[tokens], CAUSAL))
         theirs = LlamaForCausalLM.from_pretrained(tmp_path / "hf")(tokens).logits
     assert (ours - theirs).abs().max() < TOLERANCE
     assert from_hf(tmp_path / "hf").config.code_levels is None

@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         outside = share_outside_matrix_work(lambda p=prompts: paths["arvid eager"](p, args.tokens))
         with torch.no_grad():
             # transformers' Llama is causal throughout, so compare under a causal mask.
-            embedding, head = model.tables()
-            causal_logits = torch.nn.functional.linear(model.backbone(embedding[prompts], CAUSAL), head)
+            causal_logits = model.lm_head(model.backbone(model.input_embedding()[prompts], CAUSAL))
             logit_diff = (causal_logits - hf_model(prompts).logits).abs().max().item()
         summary.append(f"batch {batch}: {arvid_name} ({best[arvid_name][0]} thread(s)) / transformers "
                        f"({best['transformers'][0]} thread(s)) = {best[arvid_name][1] / best['transformers'][1]:.2f}x; "
