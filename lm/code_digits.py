@@ -8,11 +8,11 @@ code's input embedding also gets the sum of its digits' embeddings, so what the 
 one channel's level carries over to every code with that level.
 
 Inputs only: an earlier version also added per-digit terms to the logits; its 8,000-step run
-lowered the loss, but guidance overshot with it (see `configs/lm/tiny.yaml`). The terms are
-added to the plain table, so the model stays a Llama in shape: `embedding` gives the effective
-matrix, (vocab d), and nothing per token costs more.
+lowered the loss, but guidance overshot with it (see `configs/lm/tiny.yaml`). Each token looks up
+its k digit rows, as `GridPositions` looks up its cell; export folds the sums into Llama's plain
+embedding table (`Transformer.input_embedding`).
 
-Einops legend: v video codes, l digit values of all channels (sum of the levels), d model width.
+Einops legend: v video codes, k digits per code, d model width.
 """
 
 from __future__ import annotations
@@ -39,20 +39,20 @@ def code_digits(levels: tuple[int, ...]) -> Tensor:
 
 
 class CodeDigits(nn.Module):
-    """Learned per-digit input embeddings for the video codes at the end of the vocabulary."""
+    """Learned per-digit input embeddings for the video codes, which come last in the vocabulary."""
 
-    def __init__(self, levels: tuple[int, ...], dim: int) -> None:
+    def __init__(self, levels: tuple[int, ...], *, video_offset: int, dim: int) -> None:
         super().__init__()
-        digits = code_digits(levels)  # (v k)
+        self.video_offset = video_offset
         offsets = torch.tensor([sum(levels[:index]) for index in range(len(levels))])
-        members = torch.zeros(len(digits), sum(levels))
-        members.scatter_(1, digits + offsets, 1.0)
-        # (v l) 0/1: which digit values make up each code; derived, so not saved.
-        self.register_buffer("members", members, persistent=False)
+        # (v k): each code's row in `input` for each of its digits; derived, so not saved.
+        self.register_buffer("rows", code_digits(levels) + offsets, persistent=False)
         self.input = nn.Parameter(torch.randn(sum(levels), dim) * 0.02)  # Llama's initializer_range
 
-    def embedding(self, embedding: Tensor) -> Tensor:
-        """The plain embedding weight (vocab d), video codes last -> the effective one (vocab d)."""
-        codes = self.members.shape[0]
-        video = embedding[-codes:] + self.members.to(embedding.dtype) @ self.input.to(embedding.dtype)
-        return torch.cat([embedding[:-codes], video])
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Token ids (any shape) -> the sum of their digits' embeddings (..., d); zeros for
+        tokens that are not video codes."""
+        codes = tokens - self.video_offset
+        inside = codes >= 0
+        digits = self.input[self.rows[codes.clamp(min=0)]].sum(-2)  # (..., k, d) -> (..., d)
+        return digits * inside[..., None].to(digits.dtype)

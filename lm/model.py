@@ -175,12 +175,12 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList([Block(config) for _ in range(config.n_layers)])
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.lm_head = nn.Linear(config.dim, config.vocab_size, bias=False)
-        self.code_digits = None if config.code_levels is None else CodeDigits(config.code_levels, config.dim)
+        self.code_digits = (None if config.code_levels is None else CodeDigits(
+            config.code_levels, video_offset=config.vocab_size - config.video_vocab_size, dim=config.dim))
         self.apply(self._init_weights)
         # Bidirectional over the text prefix and causal after it (or causal throughout, see `LMConfig`).
         self.mask = MaskSpec(prefix_len=config.prefix_len if config.bidirectional_prefix else 0)
         self._rope_cache: tuple[Tensor, Tensor] | None = None
-        self._inference_embedding: Tensor | None = None
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -189,15 +189,19 @@ class Transformer(nn.Module):
             nn.init.normal_(module.weight, std=0.02)
 
     def input_embedding(self) -> Tensor:
-        """The effective token embedding weight (vocab d): the plain one, plus the video codes'
-        per-digit terms when the model has `code_levels`."""
+        """The token embedding table (vocab d) with the video codes' per-digit terms folded in
+        (`code_levels`): what a plain Llama embedding needs to compute the same inputs."""
         weight = self.embed_tokens.weight
-        return weight if self.code_digits is None else self.code_digits.embedding(weight)
+        if self.code_digits is None:
+            return weight
+        return weight + self.code_digits(torch.arange(len(weight), device=weight.device)).to(weight.dtype)
 
-    def embed(self, tokens: Tensor, positions: Tensor, embedding: Tensor | None = None) -> Tensor:
-        """Input embeddings of tokens (b n) at positions (n) -> (b n d): the token's (from the
-        `embedding` weight, default `input_embedding()`), plus its grid cell's with `grid_positions`."""
-        x = F.embedding(tokens, self.input_embedding() if embedding is None else embedding)
+    def embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        """Input embeddings of tokens (b n) at positions (n) -> (b n d): the token's, plus its
+        digits' with `code_levels` and its grid cell's with `grid_positions`."""
+        x = self.embed_tokens(tokens)
+        if self.code_digits is not None:
+            x = x + self.code_digits(tokens).to(x.dtype)
         return x if self.embed_grid is None else x + self.embed_grid(positions).to(x.dtype)
 
     def _cached_tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
@@ -222,16 +226,11 @@ class Transformer(nn.Module):
 
     def setup_cache(self, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None) -> None:
         """Allocate a static KV cache for `batch` sequences of at most `max_len` tokens
-        (default `config.max_seq_len`) in `dtype` (default: the weights' dtype).
-
-        Also computes the rotary tables and the effective embedding (`input_embedding`) once for
-        `prefill` and `decode`: call it again after changing the weights."""
+        (default `config.max_seq_len`) in `dtype` (default: the weights' dtype)."""
         max_len = self.config.max_seq_len if max_len is None else max_len
         weight = self.lm_head.weight
         self._rope_cache = rope_tables(torch.arange(max_len, device=weight.device), self.config.head_dim,
                                        self.config.rope_theta)
-        with torch.no_grad():
-            self._inference_embedding = self.input_embedding().detach()
         for layer in self.layers:
             layer.self_attn.cache = KVCache(batch=batch, kv_heads=self.config.n_kv_heads, max_len=max_len,
                                             head_dim=self.config.head_dim, dtype=dtype or weight.dtype,
@@ -257,7 +256,7 @@ class Transformer(nn.Module):
         if int(positions[0]) != 0:
             raise ValueError("prefill starts at position 0; use decode for later tokens")
         cos, sin = self._cached_tables(positions)
-        x = self.embed(tokens, positions, self._inference_embedding)
+        x = self.embed(tokens, positions)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.prefill(h, positions, cos, sin, self.mask))
         return self.lm_head(self.norm(x))
@@ -270,7 +269,7 @@ class Transformer(nn.Module):
 
     def _decode_step(self, tokens: Tensor, positions: Tensor) -> Tensor:
         cos, sin = self._cached_tables(positions)
-        x = self.embed(tokens, positions, self._inference_embedding)
+        x = self.embed(tokens, positions)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.decode(h, positions, cos, sin, self.mask))
         return project(self.norm(x), self.lm_head)

@@ -188,7 +188,7 @@ def test_code_levels_errors_and_export_folds_them(tmp_path, text):
         tiny_config(code_levels=(4, 8))
     with pytest.raises(ValueError, match=">= 2 each"):
         tiny_config(code_levels=(16, 1))
-    # Llama has no digit terms: export folds them into its embedding and head, same logits.
+    # Llama has no digit embeddings: export folds them into its embedding table, same logits.
     lm = VideoLM(make_model(code_levels=(4, 4)), text)
     export_hf(lm, tmp_path / "hf")
     tokens = torch.randint(0, lm.config.vocab_size, (1, 17))

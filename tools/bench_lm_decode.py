@@ -10,8 +10,8 @@ The table also gives the share of arvid's eager decode time spent outside matrix
 multiplications (from `torch.profiler`), and checks on the prompt that both compute the same logits (randomly
 initialised weights give near-uniform logits, so greedy tokens may differ by float rounding).
 A preset with `grid_positions` is timed without them (Llama has no such embeddings; they cost
-three table lookups and an add per step). Per-digit code terms (`code_levels`) stay: the export folds
-them into Llama's embedding, and decode reads an embedding folded the same way. Prints a table; a benchmark, not a test.
+three table lookups and an add per step). Per-digit code embeddings (`code_levels`) stay: the export
+folds them into Llama's embedding table. Prints a table; a benchmark, not a test.
 """
 
 from __future__ import annotations
