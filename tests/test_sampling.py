@@ -48,13 +48,13 @@ def test_guidance_and_sampling():
         SamplerConfig(top_p=0)
 
 
-@pytest.mark.parametrize("rows, grid_positions, window", [(1, False, 3), (2, False, 3), (2, True, 3), (1, True, 2)])
-def test_window_logits_equal_a_fresh_forward_at_every_step(models, rows, grid_positions, window):
+@pytest.mark.parametrize("rows, optional_embeddings, window", [(1, False, 3), (2, False, 3), (2, True, 3), (1, True, 2)])
+def test_window_logits_equal_a_fresh_forward_at_every_step(models, rows, optional_embeddings, window):
     """The streaming invariant, over window shifts, with (rows=2) and without guidance, and with
     grid-position embeddings (the window's renumbered frames must get their new cells) and code
     digits, also in a window shorter than the trained one."""
     lm, _ = models
-    if grid_positions:
+    if optional_embeddings:  # grid positions and code digits
         torch.manual_seed(1)
         lm = VideoLM(Transformer(replace(lm.config, grid_positions=True, code_levels=(2,) * 6)).eval(), lm.text)
     model = lm.model
