@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from arvid.data.training import TrainingDiverged
+    from arvid.lm.parallel import finish_distributed
     from arvid.lm.train import LMRunConfig, train_lm
 
     try:
@@ -31,5 +32,7 @@ def run(args: argparse.Namespace) -> int:
         result = train_lm(config, resume=args.resume)
     except (ConfigError, FileNotFoundError, ValueError, TrainingDiverged) as err:
         return fail(str(err))
+    # Only after success: a rank that failed would wait at the barrier for ranks that may never come.
+    finish_distributed()  # a no-op in a world of one
     print(f"checkpoint: {result.checkpoint}")
     return 0
