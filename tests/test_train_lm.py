@@ -15,6 +15,7 @@ from lm_fixtures import CODEBOOK, GRID, shapes_text_tokenizer, tiny_config, writ
 
 from arvid.data.captioned import shapes_videos
 from arvid.data.shards import TokenShards, write_shards
+from arvid.data.training import warmup_cosine
 from arvid.lm.examples import WindowExamples
 from arvid.lm.parallel import finish_distributed
 from arvid.lm.train import LMRunConfig, LMTrainConfig, evaluate_loss, train_lm
@@ -73,6 +74,24 @@ def test_resume_continues_exactly(data, tmp_path):
     resumed = train_lm(run_config(data, tmp_path / "b", steps=8), resume=True).model.state_dict()
     for name, tensor in straight.items():
         assert torch.equal(resumed[name], tensor), name
+
+
+def test_resume_with_more_steps_stretches_the_schedule(data, tmp_path):
+    """How the shipped LM went on from 8,000 steps to 18,000: the learning rate climbs back to where
+    the longer schedule has it, then decays to that schedule's end."""
+    def last_lr(out):
+        state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
+        return state["step"], state["optimizer"]["param_groups"][0]["lr"]
+
+    out, schedule = tmp_path / "run", dict(lr=3e-3, warmup_steps=2, min_lr_ratio=0.1)
+    train_lm(run_config(data, out, steps=6, checkpoint_every=6, **schedule))
+    step, lr = last_lr(out)
+    assert step == 6 and lr == pytest.approx(warmup_cosine(5, total_steps=6, **schedule))
+    result = train_lm(run_config(data, out, steps=10, checkpoint_every=10, **schedule), resume=True)
+    assert np.isfinite(result.loss)
+    step, lr = last_lr(out)
+    assert step == 10 and lr == pytest.approx(warmup_cosine(9, total_steps=10, **schedule))
+    assert warmup_cosine(6, total_steps=10, **schedule) > 2 * warmup_cosine(5, total_steps=6, **schedule)
 
 
 def test_bad_data_is_named(data, tmp_path):
