@@ -32,14 +32,12 @@ stage() {
   touch "$RUNS/.done-$name"
 }
 
-# The decoder phase: 900 steps at a fifth of the first phase's learning rate (2 min 47 s on this
-# CPU in the last run, 5 min 18 s on a slower day); with the first phase, within 45 minutes. Plain L2
-# (edge_weight 0): the shipped decoder phase was, and it keeps SSIM up (0.900; 0.832 before it).
-DECODER_PHASE="train.train_encoder=false train.edge_weight=0 train.lr=0.0001 train.warmup_steps=50 train.steps=900 train.max_minutes=5.5
-  train.eval_every=300 train.checkpoint_every=300"
-
-EDGE_DECODER_PHASE="train.train_encoder=false train.edge_weight=5 train.lr=0.0001 train.warmup_steps=50 train.steps=3600
-  train.max_minutes=25 train.eval_every=300 train.checkpoint_every=300"
+# decoder_phase EDGE_WEIGHT STEPS MINUTES: the overrides of a phase that trains the decoder alone
+# (encoder frozen, so the codes stay the same), at a fifth of the first phase's learning rate.
+decoder_phase() {
+  echo "train.train_encoder=false train.edge_weight=$1 train.steps=$2 train.max_minutes=$3 train.lr=0.0001
+    train.warmup_steps=50 train.eval_every=300 train.checkpoint_every=300"
+}
 
 # --resume only when a checkpoint exists (a first run has none to resume from).
 resume_flag() { [[ -d "$1/checkpoint" ]] && echo --resume || true; }
@@ -47,15 +45,18 @@ resume_flag() { [[ -d "$1/checkpoint" ]] && echo --resume || true; }
 stage tokenizer arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokenizer-tiny" train.max_minutes=39.5 \
   $(resume_flag "$RUNS/tokenizer-tiny")
 # The decoder alone, from the tokenizer above: its encoder is frozen, so codes (and the token
-# shards made from them) are the same; the decoder learns to draw them more sharply.
+# shards made from them) are the same; the decoder learns to draw them more sharply. 900 steps of
+# plain L2 (edge_weight 0, which keeps SSIM up: 0.900, against 0.832 before it) took 2 min 47 s on
+# this CPU in the last run, 5 min 18 s on a slower day; with the first phase, within 45 minutes.
 stage tokenizer-decoder arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokenizer-tiny-decoder" \
-  train.init_from="$RUNS/tokenizer-tiny/checkpoint" $DECODER_PHASE $(resume_flag "$RUNS/tokenizer-tiny-decoder")
+  train.init_from="$RUNS/tokenizer-tiny/checkpoint" $(decoder_phase 0 900 5.5) \
+  $(resume_flag "$RUNS/tokenizer-tiny-decoder")
 # A second decoder phase, from the one above, where errors on object outlines count 6 times again
 # (edge_weight 5, as in the first phase): small circles on dark backgrounds had come back as rounded
 # squares, though their codes tell them from squares (see configs/tokenizer/tiny.yaml). 3,600 steps
 # took 21 min 13 s on one thread beside another job; the encoder stays frozen, so codes do not change.
 stage tokenizer-decoder-edges arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokenizer-tiny-decoder-edges" \
-  train.init_from="$RUNS/tokenizer-tiny-decoder/checkpoint" $EDGE_DECODER_PHASE \
+  train.init_from="$RUNS/tokenizer-tiny-decoder/checkpoint" $(decoder_phase 5 3600 25) \
   $(resume_flag "$RUNS/tokenizer-tiny-decoder-edges")
 stage text-tokenizer arvid train-text-tokenizer -o "$RUNS/text-tokenizer"
 # 24,000 training videos of 33 frames (9 latent frames), about 15 min: the LM draws each about 5 times
