@@ -106,3 +106,56 @@ class TokenShards(Sequence):
 
     def __getitem__(self, index: int) -> np.ndarray:
         return self.codes[index]
+
+
+class JoinedShards(Sequence):
+    """Several shard folders read as one dataset: video indices run through `parts` in order.
+
+    Lets a dataset grow by another folder (new videos of the same kind, encoded by the same
+    tokenizer) without rewriting the folders already there.
+
+    Raises:
+        ValueError: no parts, or parts whose grids, codebooks, `ends` or tokenizers differ.
+    """
+
+    def __init__(self, parts: Sequence[TokenShards]) -> None:
+        if not parts:
+            raise ValueError("JoinedShards needs at least one shard folder")
+        first = parts[0]
+        for part in parts[1:]:
+            for key in ("grid", "codebook_size", "ends", "tokenizer"):
+                if part.meta.get(key) != first.meta.get(key):
+                    raise ValueError(f"shard folders {str(first.path)!r} and {str(part.path)!r} differ in {key!r}: "
+                                     f"{first.meta.get(key)!r} against {part.meta.get(key)!r}")
+        self.parts = tuple(parts)
+        self.path = " + ".join(str(part.path) for part in parts)  # names the dataset in error messages
+        self.meta = first.meta
+        self.records = [record for part in parts for record in part.records]
+        self._starts = np.cumsum([0] + [len(part) for part in parts])
+
+    grid = TokenShards.grid
+    codebook_size = TokenShards.codebook_size
+    ends = TokenShards.ends
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"video {index} of {len(self)}")
+        index %= len(self)
+        part = int(np.searchsorted(self._starts, index, side="right")) - 1
+        return self.parts[part][index - int(self._starts[part])]
+
+
+def open_shards(paths: str | Path | Sequence[str | Path]) -> TokenShards | JoinedShards:
+    """One shard folder, or several read as one (`JoinedShards`), from a path or a list of paths.
+
+    Raises:
+        FileNotFoundError: a folder that is not a shard folder.
+        ValueError: folders that do not fit together.
+    """
+    if isinstance(paths, (str, Path)):
+        return TokenShards(paths)
+    parts = [TokenShards(path) for path in paths]
+    return parts[0] if len(parts) == 1 else JoinedShards(parts)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from arvid.data.shards import TokenShards
+from arvid.data.shards import JoinedShards, TokenShards
 from arvid.lm.code_digits import tokenizer_code_levels
 from arvid.lm.config import LMConfig
 from arvid.lm.layout import Sequence, build_sequence
@@ -42,7 +42,7 @@ class WindowExamples:
             model's, or whose captions are longer than `text_tokens`.
     """
 
-    def __init__(self, shards: TokenShards, text: TextTokenizer, config: LMConfig, *,
+    def __init__(self, shards: TokenShards | JoinedShards, text: TextTokenizer, config: LMConfig, *,
                  caption_dropout: float = 0.1, first_window_share: float | None = None,
                  tasks: tuple[str, ...] = tuple(TASKS)) -> None:
         latent_frames, height, width = shards.grid

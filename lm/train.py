@@ -25,7 +25,7 @@ from tqdm import tqdm
 from arvid.configs import to_dict
 from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                    resolve_checkpoint, save_tensors, write_json)
-from arvid.data.shards import TokenShards
+from arvid.data.shards import open_shards
 from arvid.data.training import TrainingDiverged, check_precision, mixed_precision, warmup_cosine
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
@@ -44,9 +44,11 @@ class LMTrainConfig:
     `val_data` holds videos of held-out prompts (generalisation to new attribute combinations).
     `unseen_data`, optional, holds new videos of the training prompts: when it is given, the
     evaluation also scores the same number of batches drawn from `data`, and the gap between the
-    two losses is what the LM has memorised of its training videos rather than learnt."""
+    two losses is what the LM has memorised of its training videos rather than learnt. `data` may
+    also be a list of shard folders (`train.data=[a,b]`), read as one dataset: a dataset grows by
+    another folder of new videos without re-encoding the ones it has."""
 
-    data: str = "runs/shapes-tokens/train"
+    data: str | tuple[str, ...] = "runs/shapes-tokens/train"
     val_data: str | None = "runs/shapes-tokens/heldout"
     unseen_data: str | None = None
     text_tokenizer: str = "runs/text-tokenizer"
@@ -126,10 +128,10 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     if cfg.batch_size % info.world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {info.world} processes")
     text = TextTokenizer.load(cfg.text_tokenizer)
-    train_examples = WindowExamples(TokenShards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
+    train_examples = WindowExamples(open_shards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
                                     first_window_share=cfg.first_window_share)
     # Scored every `eval_every` steps, without caption dropout: log key -> examples.
-    eval_sets = {key: WindowExamples(TokenShards(path), text, config.model, caption_dropout=0.0)
+    eval_sets = {key: WindowExamples(open_shards(path), text, config.model, caption_dropout=0.0)
                  for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),
                                    ("seen_loss", cfg.data if cfg.unseen_data else None)) if path}
 

@@ -5,7 +5,7 @@ Einops legend: b rows, v vocabulary (here: the video codes only).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -14,9 +14,15 @@ from torch import Tensor
 @dataclass(frozen=True, kw_only=True)
 class SamplerConfig:
     """How tokens are drawn. `cfg_scale` 1 turns classifier-free guidance off; `temperature` 0 is
-    greedy; `top_k` / `top_p` None keep every token; `window_frames` None uses the model's."""
+    greedy; `top_k` / `top_p` None keep every token; `window_frames` None uses the model's.
+
+    `first_window_temperature`, when set, replaces `temperature` for the latent frames drawn before
+    the context first slides (indices 1 to the window's length): there the motion must come from the
+    text alone, and a colder draw keeps to the prompt's direction; later frames continue a motion
+    the window already shows, where a cold draw tends to repeat the last frame and stall the object."""
 
     temperature: float = 1.0
+    first_window_temperature: float | None = None
     top_k: int | None = None
     top_p: float | None = None
     cfg_scale: float = 1.0
@@ -26,6 +32,8 @@ class SamplerConfig:
     def __post_init__(self) -> None:
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.first_window_temperature is not None and self.first_window_temperature < 0:
+            raise ValueError(f"first_window_temperature must be >= 0, got {self.first_window_temperature}")
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
@@ -37,6 +45,12 @@ class SamplerConfig:
     def guided(self) -> bool:
         """Whether classifier-free guidance is on (a scale other than 1)."""
         return self.cfg_scale != 1.0
+
+    def first_window(self) -> SamplerConfig:
+        """The config that draws the first window's frames (`first_window_temperature` applied)."""
+        if self.first_window_temperature is None:
+            return self
+        return replace(self, temperature=self.first_window_temperature)
 
 
 def guide(conditional: Tensor, unconditional: Tensor, scale: float) -> Tensor:

@@ -97,12 +97,14 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
 
     generator = torch.Generator(device=device).manual_seed(config.seed)
     video_logits = lm.vocab.video_slice()
+    first_window = config.first_window()
     index = len(given)
     while True:
         logits = context.logits[:, video_logits]
         if config.guided:
             logits = guide(logits[:1], logits[1:], config.cfg_scale)
-        code = sample(logits, config, generator)[0]
+        # Latent frames 1..window are drawn before the context first slides.
+        code = sample(logits, first_window if index <= window else config, generator)[0]
         frame = context.push(code + lm.vocab.video_offset)
         if frame is not None:
             codes = lm.vocab.video_codes(frame).view(*grid).cpu()

@@ -103,6 +103,7 @@ def test_interrupted_generation_keeps_valid_files(model_dir, tmp_path):
     (["--image", "{tmp}/none.png"], "none.png"),
     (["--continue", "{tmp}/bad.mp4"], "bad.mp4"),
     (["--top-p", "2"], "top_p"),
+    (["--first-window-temperature", "-1"], "first_window_temperature must be >= 0"),
     (["--tokens-out", "{tmp}/t.ndjson", "--prompt-words", "60"], "reads at most"),
 ])
 def test_bad_input_fails_before_work(model_dir, tmp_path, capsys, extra, message):

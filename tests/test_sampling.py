@@ -95,6 +95,19 @@ def test_guided_generation_runs_and_differs(models):
     assert not all(torch.equal(a.codes, b.codes) for a, b in zip(plain, guided))
 
 
+def test_first_window_temperature_applies_until_the_window_first_slides(models):
+    """Window 3: the anchor and latent frames 1-3 are drawn greedily, frames 4 and 5 at temperature 1."""
+    lm, tokenizer = models
+    greedy = generate(lm, tokenizer, "a red circle moving left", 6, SamplerConfig(temperature=0))
+    mixed = generate(lm, tokenizer, "a red circle moving left", 6,
+                     SamplerConfig(temperature=1.0, first_window_temperature=0.0, seed=3))
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(greedy[:4], mixed[:4]))
+    assert not any(torch.equal(a.codes, b.codes) for a, b in zip(greedy[4:], mixed[4:]))
+    assert SamplerConfig(temperature=0.7).first_window().temperature == 0.7
+    with pytest.raises(ValueError, match="first_window_temperature"):
+        SamplerConfig(first_window_temperature=-1)
+
+
 def test_image_and_continuation_conditioning(models):
     lm, tokenizer = models
     rng = np.random.default_rng(0)

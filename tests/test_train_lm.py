@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from lm_fixtures import CODEBOOK, GRID, shapes_text_tokenizer, tiny_config, write_caption_shards
 
 from arvid.data.captioned import shapes_videos
-from arvid.data.shards import TokenShards, write_shards
+from arvid.data.shards import JoinedShards, TokenShards, open_shards, write_shards
 from arvid.data.training import warmup_cosine
 from arvid.lm.examples import WindowExamples
 from arvid.lm.parallel import finish_distributed
@@ -91,6 +91,24 @@ def test_resume_with_more_steps_stretches_the_schedule(data, tmp_path):
     assert np.isfinite(result.loss)
     step, lr = last_lr(out)
     assert step == 10 and lr == pytest.approx(warmup_cosine(9, total_steps=10, **schedule))
+
+
+def test_joined_shard_folders_read_as_one_dataset(data, tmp_path):
+    first, second = TokenShards(data / "train"), TokenShards(data / "val")
+    joined = open_shards([data / "train", data / "val"])
+    assert isinstance(joined, JoinedShards) and len(joined) == len(first) + len(second)
+    assert joined.grid == first.grid and joined.records == first.records + second.records
+    assert np.array_equal(joined[len(first) - 1], first[len(first) - 1])
+    assert np.array_equal(joined[len(first)], second[0]) and np.array_equal(joined[-1], second[len(second) - 1])
+    with pytest.raises(IndexError):
+        joined[len(joined)]
+    other = write_shards(tmp_path / "other", [(np.zeros((7, 2, 2), np.uint16), first.records[0])], count=1,
+                         grid=(7, 2, 2), codebook_size=CODEBOOK, tokenizer_config={}, ends=False)
+    with pytest.raises(ValueError, match="differ in 'grid'"):
+        open_shards([data / "train", other])
+    # Training takes the list from the config (`train.data=[a,b]`).
+    result = train_lm(run_config(data, tmp_path / "run", data=(str(data / "train"), str(data / "val")), steps=2))
+    assert np.isfinite(result.loss)
 
 
 def test_bad_data_is_named(data, tmp_path):

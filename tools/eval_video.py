@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from arvid.data.video import VideoWriter, read_video
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.generate import DEFAULT_CFG, DEFAULT_TOP_K
+from arvid.tools.generate import DEFAULT_CFG, DEFAULT_FIRST_WINDOW_TEMPERATURE, DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
 from arvid.tools.paths import check_writable
 
@@ -56,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the prompt set and each video (seed + index)")
     parser.add_argument("--cfg", type=float, default=DEFAULT_CFG,
                         help=f"classifier-free guidance scale, as in arvid generate (default {DEFAULT_CFG:g}; 1 = off)")
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                        help=f"as in arvid generate (default {DEFAULT_TEMPERATURE:g})")
+    parser.add_argument("--first-window-temperature", type=float, default=DEFAULT_FIRST_WINDOW_TEMPERATURE,
+                        help=f"as in arvid generate (default {DEFAULT_FIRST_WINDOW_TEMPERATURE:g})")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"as in arvid generate (default {DEFAULT_TOP_K})")
     parser.add_argument("--threads", type=int, help="torch threads (1 is fastest for the tiny model's decode)")
     parser.add_argument("--compile", action="store_true",
@@ -135,7 +138,8 @@ def _generator(args: argparse.Namespace):
     from arvid.tools.checkpoints import load_models
 
     try:  # checked once, before the models load
-        config = SamplerConfig(temperature=args.temperature, top_k=args.top_k or None, cfg_scale=args.cfg)
+        config = SamplerConfig(temperature=args.temperature, first_window_temperature=args.first_window_temperature,
+                               top_k=args.top_k or None, cfg_scale=args.cfg)
     except ValueError as err:
         raise UsageError(str(err)) from err
     if args.threads:
