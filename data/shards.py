@@ -8,6 +8,7 @@ A shard folder holds
   videos really end at their last latent frame (files do; shapes clips are cuts of endless videos).
 
 `write_shards` writes into a staging folder and moves it into place only when complete.
+`open_shards` reads one folder, or several as one dataset (`JoinedShards`).
 """
 
 from __future__ import annotations

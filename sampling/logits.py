@@ -17,9 +17,10 @@ class SamplerConfig:
     greedy; `top_k` / `top_p` None keep every token; `window_frames` None uses the model's.
 
     `first_window_temperature`, when set, replaces `temperature` for the latent frames drawn before
-    the context first slides (indices 1 to the window's length): there the motion must come from the
-    text alone, and a colder draw keeps to the prompt's direction; later frames continue a motion
-    the window already shows, where a cold draw tends to repeat the last frame and stall the object."""
+    the context first slides (indices 0, the anchor, to `window_frames`): there the motion must
+    come from the text alone, and a colder draw keeps to the prompt's direction; later frames
+    continue a motion the window already shows, where a cold draw tends to repeat the last frame
+    and stall the object."""
 
     temperature: float = 1.0
     first_window_temperature: float | None = None

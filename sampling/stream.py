@@ -103,7 +103,7 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
         logits = context.logits[:, video_logits]
         if config.guided:
             logits = guide(logits[:1], logits[1:], config.cfg_scale)
-        # Latent frames 1..window are drawn before the context first slides.
+        # Latent frames 0 (the anchor) to `window` are drawn before the context first slides.
         code = sample(logits, first_window if index <= window else config, generator)[0]
         frame = context.push(code + lm.vocab.video_offset)
         if frame is not None:
