@@ -81,13 +81,6 @@ stage lm-14000 arvid train-lm --config tiny --resume train.out_dir="$RUNS/lm-tin
   train.steps=14000 train.max_minutes=60
 stage lm-18000 arvid train-lm --config tiny --resume train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@]}" \
   train.steps=18000 train.max_minutes=45
-# 24,000 more training videos (another seed), joined to the first folder for the last stretch: by
-# step 18,000 the LM had drawn each video 12 times and its loss on them (0.662) sat well below that
-# on new videos of the same prompts (0.759). The same tokenizer's encoder, so the same codes.
-stage tokens-train-2 arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --videos 24000 --frames 33 \
-  --batch-size 16 --seed 3 -o "$RUNS/shapes-tokens/train-2"
-stage lm-24000 arvid train-lm --config tiny --resume train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@]}" \
-  train.data="[$RUNS/shapes-tokens/train,$RUNS/shapes-tokens/train-2]" train.steps=24000 train.max_minutes=60
 
 if [[ $SHIP == 1 ]]; then
   cp "$RUNS/tokenizer-tiny-decoder-edges/checkpoint/"{config.json,model.safetensors} weights/tokenizer/
