@@ -130,10 +130,11 @@ class JoinedShards(Sequence):
                                      f"{first.meta.get(key)!r} against {part.meta.get(key)!r}")
         self.parts = tuple(parts)
         self.path = " + ".join(str(part.path) for part in parts)  # names the dataset in error messages
-        self.meta = first.meta
         self.records = [record for part in parts for record in part.records]
         self._starts = np.cumsum([0] + [len(part) for part in parts])
+        self.meta = {**first.meta, "videos": len(self.records)}  # the parts agree on every other key read
 
+    # The same properties as one folder's: they read only `meta`.
     grid = TokenShards.grid
     codebook_size = TokenShards.codebook_size
     ends = TokenShards.ends

@@ -98,6 +98,7 @@ def test_joined_shard_folders_read_as_one_dataset(data, tmp_path):
     joined = open_shards([data / "train", data / "val"])
     assert isinstance(joined, JoinedShards) and len(joined) == len(first) + len(second)
     assert joined.grid == first.grid and joined.records == first.records + second.records
+    assert joined.meta["videos"] == len(joined) and joined.codebook_size == CODEBOOK and not joined.ends
     assert np.array_equal(joined[len(first) - 1], first[len(first) - 1])
     assert np.array_equal(joined[len(first)], second[0]) and np.array_equal(joined[-1], second[len(second) - 1])
     with pytest.raises(IndexError):
