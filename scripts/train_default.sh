@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Trains the shipped default model from nothing, stage by stage, on the CPU, then copies its
 # weights into the package (weights/) where `arvid generate` finds them. On this project's 2-core
-# CPU it took about 3 h 25 min: tokenizer 47 min (23 min 30 s for the whole model, then 2 min 47 s and
-# 21 min 13 s for two phases of its decoder alone), text tokenizer seconds, token shards about 15 min,
+# CPU it took about 3 h 45 min: tokenizer 66 min (23 min 30 s for the whole model, then 2 min 47 s,
+# 21 min 13 s and 18 min 47 s for three phases of its decoder alone), text tokenizer seconds, token shards about 15 min,
 # LM 2 h 21 min (57 min, then 49 min and 35 min resumed). Each trainer stops at its step count or its
-# time budget (tokenizer 39.5 + 5.5 + 25 min, LM 65 + 60 + 45 min), whichever comes first: on a
+# time budget (tokenizer 39.5 + 5.5 + 25 + 25 min, LM 65 + 60 + 45 min), whichever comes first: on a
 # slower CPU they stop at their budgets, with fewer steps (earlier sessions here measured the
 # tokenizer at 0.47 s a step against 0.27 s in the shipped run).
 #
@@ -32,10 +32,10 @@ stage() {
   touch "$RUNS/.done-$name"
 }
 
-# decoder_phase EDGE_WEIGHT STEPS MINUTES: the overrides of a phase that trains the decoder alone
-# (encoder frozen, so the codes stay the same), at a fifth of the first phase's learning rate.
+# decoder_phase EDGE_WEIGHT STEPS MINUTES [LR]: the overrides of a phase that trains the decoder alone
+# (encoder frozen, so the codes stay the same), by default at a fifth of the first phase's learning rate.
 decoder_phase() {
-  echo "train.train_encoder=false train.edge_weight=$1 train.steps=$2 train.max_minutes=$3 train.lr=0.0001
+  echo "train.train_encoder=false train.edge_weight=$1 train.steps=$2 train.max_minutes=$3 train.lr=${4:-0.0001}
     train.warmup_steps=50 train.eval_every=300 train.checkpoint_every=300"
 }
 
@@ -58,6 +58,14 @@ stage tokenizer-decoder arvid train-tokenizer --config tiny train.out_dir="$RUNS
 stage tokenizer-decoder-edges arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokenizer-tiny-decoder-edges" \
   train.init_from="$RUNS/tokenizer-tiny-decoder/checkpoint" $(decoder_phase 5 3600 25) \
   $(resume_flag "$RUNS/tokenizer-tiny-decoder-edges")
+# A third decoder phase with a deeper decoder: 4 residual blocks per level instead of 2, the two new
+# ones starting as identities (`arvid.tokenizer.grow`), so it starts from the decoder above exactly.
+# Small circles still came back as rounded squares in a third of renders; the extra steps (most of the
+# gain) and depth draw them round (see configs/tokenizer/tiny.yaml). 3,600 steps at lr 2e-4 took
+# 18 min 47 s on two threads.
+stage tokenizer-decoder-deeper arvid train-tokenizer --config tiny model.decoder_res_blocks=4 \
+  train.out_dir="$RUNS/tokenizer-tiny-decoder-deeper" train.init_from="$RUNS/tokenizer-tiny-decoder-edges/checkpoint" \
+  $(decoder_phase 5 3600 25 0.0002) $(resume_flag "$RUNS/tokenizer-tiny-decoder-deeper")
 stage text-tokenizer arvid train-text-tokenizer -o "$RUNS/text-tokenizer"
 # 24,000 training videos of 33 frames (9 latent frames), about 15 min: the LM draws each about 5 times
 # in its first 8,000 steps, 12 times in all 18,000. (From 3,600 videos it drew 18 windows each and
@@ -83,7 +91,7 @@ stage lm-18000 arvid train-lm --config tiny --resume train.out_dir="$RUNS/lm-tin
   train.steps=18000 train.max_minutes=45
 
 if [[ $SHIP == 1 ]]; then
-  cp "$RUNS/tokenizer-tiny-decoder-edges/checkpoint/"{config.json,model.safetensors} weights/tokenizer/
+  cp "$RUNS/tokenizer-tiny-decoder-deeper/checkpoint/"{config.json,model.safetensors} weights/tokenizer/
   cp "$RUNS/lm-tiny/checkpoint/"{config.json,model.safetensors,text_tokenizer.model} weights/lm/
   echo "== shipped: weights/tokenizer and weights/lm now hold this run's models"
 fi

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -82,12 +84,16 @@ def test_precision_picks_the_autocast():
 @pytest.mark.parametrize("component", ["tokenizer", "lm"])
 def test_the_shipped_model_is_the_tiny_preset(component):
     """`scripts/train_default.sh` trains the `tiny` presets and copies the results into `weights/`:
-    the shipped architectures must be the presets', or the script would not reproduce them."""
+    the shipped architectures must be the presets' (with the overrides the script gives: the
+    tokenizer's last decoder phase grows its decoder), or the script would not reproduce them."""
     from arvid.lm.config import LMConfig
     from arvid.lm.train import LMRunConfig
     from arvid.tokenizer import TokenizerConfig
     from arvid.weights import default_model_dir
 
     run_config, model_config = {"tokenizer": (TokenizerRunConfig, TokenizerConfig), "lm": (LMRunConfig, LMConfig)}[component]
+    overrides = {"tokenizer": ["model.decoder_res_blocks=4"], "lm": []}[component]
+    script = (Path(__file__).parents[1] / "scripts" / "train_default.sh").read_text()
+    assert all(override in script for override in overrides)
     shipped = load_config(model_config, default_model_dir(component) / "config.json")
-    assert shipped == load_config(run_config, preset_path(f"{component}/tiny")).model
+    assert shipped == load_config(run_config, preset_path(f"{component}/tiny"), overrides).model

@@ -9,6 +9,7 @@ import torch
 
 from arvid.configs import load_config, preset_path
 from arvid.tokenizer import VideoTokenizer
+from arvid.tokenizer.grow import grow_decoder
 from arvid.tokenizer.train import TokenizerRunConfig, TrainingDiverged, train_tokenizer
 
 SMALL = ["model.image_size=32", "model.channels=8", "model.norm_groups=4", "model.codebook_bits=6",
@@ -177,5 +178,30 @@ def test_decoder_phase_keeps_every_code(tmp_path):
                                                     after.decoder.state_dict().values()))
     video = torch.rand(1, 3, 5, 32, 32) * 2 - 1
     assert torch.equal(before.encode(video), after.encode(video))
+    with pytest.raises(ValueError, match="another architecture"):
+        train_tokenizer(small_run(tmp_path, *phase, "model.channels=16", f"train.out_dir={tmp_path}/other"))
+
+
+def test_decoder_grows_from_a_shallower_checkpoint(tmp_path):
+    """A deeper `model.decoder_res_blocks` than `init_from`'s: the grown tokenizer decodes exactly
+    as the checkpoint (new blocks start as identities) and keeps its codes; training then moves it."""
+    first = train_tokenizer(small_run(tmp_path, "train.steps=2", "train.eval_every=100", "model.decoder_res_blocks=1"))
+    before = VideoTokenizer.from_pretrained(first)
+    grown = grow_decoder(before, 3)
+    assert grown.config.decoder_res_blocks == 3 and len(grown.decoder.blocks) > len(before.decoder.blocks)
+    video = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+    codes = before.encode(video)
+    assert torch.equal(grown.encode(video), codes)
+    torch.testing.assert_close(grown.decode(codes), before.decode(codes), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="already has 1"):
+        grow_decoder(before, 1)
+
+    phase = [f"train.init_from={first}", "train.train_encoder=false", "train.steps=2", "train.eval_every=100",
+             "model.decoder_res_blocks=3", f"train.out_dir={tmp_path}/grown"]
+    after = VideoTokenizer.from_pretrained(train_tokenizer(small_run(tmp_path, *phase)))
+    assert after.config.decoder_res_blocks == 3
+    assert torch.equal(after.encode(video), codes)
+    assert not torch.equal(after.decode(codes), grown.decode(codes))
+    # Only a deeper decoder is grown: any other change is still another architecture.
     with pytest.raises(ValueError, match="another architecture"):
         train_tokenizer(small_run(tmp_path, *phase, "model.channels=16", f"train.out_dir={tmp_path}/other"))

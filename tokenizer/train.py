@@ -28,6 +28,7 @@ from arvid.tokenizer import losses
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.discriminator import Discriminator3d
 from arvid.tokenizer.evaluate import evaluate, reconstruct
+from arvid.tokenizer.grow import init_weights
 from arvid.tokenizer.model import VideoTokenizer, frames_to_video
 
 
@@ -64,7 +65,8 @@ class TokenizerTrainConfig:
     # the checkpoint as a complete tokenizer folder (`checkpoint/ema`); None keeps none.
     ema_decay: float | None = None
     ema_start_step: int = 0
-    # A second phase: `init_from` (a tokenizer folder of the same architecture) gives the starting
+    # A second phase: `init_from` (a tokenizer folder of the same architecture, or one whose decoder
+    # has fewer residual blocks per level: it is grown, `arvid.tokenizer.grow`) gives the starting
     # weights, and with `train_encoder: false` only the decoder learns. The encoder and quantizer
     # are then frozen, so every video keeps exactly the codes it had: token shards and an LM
     # trained on them stay valid while the decoder draws those codes more sharply.
@@ -127,7 +129,8 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
 
     model = VideoTokenizer(config.model).to(device)
     if cfg.init_from is not None:
-        model.load_weights(resolve_checkpoint(cfg.init_from))  # raises ValueError on another architecture
+        # Raises ValueError on another architecture; a deeper decoder is grown from the checkpoint's.
+        print(f"starting from {init_weights(model, resolve_checkpoint(cfg.init_from))}")
     if not cfg.train_encoder:
         model.encoder.requires_grad_(False)
         model.quantizer.requires_grad_(False)

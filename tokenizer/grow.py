@@ -1,0 +1,81 @@
+"""Growing a trained tokenizer's decoder: more residual blocks per resolution level.
+
+The grown tokenizer decodes exactly as the original at first: each new block's last convolution
+starts at zero, so the block adds nothing to its residual stream (the identity). The encoder and
+quantizer are copied unchanged, so every video keeps its codes, and token shards and LMs made over
+them stay valid. A decoder-only phase (`train.train_encoder: false`) then trains the added capacity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from arvid.tokenizer.layers import Upsample
+from arvid.tokenizer.model import VideoTokenizer
+
+
+def grow_decoder(tokenizer: VideoTokenizer, res_blocks: int) -> VideoTokenizer:
+    """A copy of `tokenizer` whose decoder has `res_blocks` residual blocks per level, the new
+    blocks appended after each level's trained ones as identities (decoding is unchanged).
+
+    Raises:
+        ValueError: `res_blocks` not more than the decoder already has.
+    """
+    have = tokenizer.config.decoder_res_blocks
+    if res_blocks <= have:
+        raise ValueError(f"the decoder already has {have} residual blocks per level; growing needs more, "
+                         f"got {res_blocks}")
+    grown = VideoTokenizer(dataclasses.replace(tokenizer.config, decoder_res_blocks=res_blocks))
+    grown.to(next(tokenizer.parameters()).device)
+    old, new = tokenizer.decoder, grown.decoder
+    for part in ("conv_in", "norm_out", "conv_out"):
+        getattr(new, part).load_state_dict(getattr(old, part).state_dict())
+    for trained, fresh in zip(_levels(old.blocks), _levels(new.blocks), strict=True):
+        for block, source in zip(fresh, trained, strict=False):  # the first len(trained) blocks
+            block.load_state_dict(source.state_dict())
+        for block in fresh[len(trained):]:
+            nn.init.zeros_(block.conv2.conv.weight)
+            nn.init.zeros_(block.conv2.conv.bias)
+    grown.encoder.load_state_dict(tokenizer.encoder.state_dict())
+    grown.quantizer.load_state_dict(tokenizer.quantizer.state_dict())
+    return grown.train(tokenizer.training)
+
+
+def _levels(blocks: nn.ModuleList) -> list[list[nn.Module]]:
+    """The decoder's blocks split at its upsamplers: each level's blocks in order, the upsampler
+    that ends a level as a level of its own (so trained and grown decoders pair up one to one)."""
+    levels: list[list[nn.Module]] = [[]]
+    for block in blocks:
+        if isinstance(block, Upsample):
+            levels += [[block], []]
+        else:
+            levels[-1].append(block)
+    return levels
+
+
+def _only_deeper_decoder(source: VideoTokenizer, model: VideoTokenizer) -> bool:
+    """Whether `model`'s architecture is `source`'s with more decoder residual blocks, and nothing else."""
+    more = model.config.decoder_res_blocks > source.config.decoder_res_blocks
+    return more and dataclasses.replace(source.config, decoder_res_blocks=model.config.decoder_res_blocks) == model.config
+
+
+@torch.no_grad()
+def init_weights(model: VideoTokenizer, folder: str | Path) -> str:
+    """Load the tokenizer checkpoint `folder` into `model`: as it is when the architectures match, or
+    grown (`grow_decoder`) when `model` only has more decoder residual blocks. Returns what was done.
+
+    Raises:
+        FileNotFoundError: no checkpoint at `folder`.
+        ValueError: another architecture (beyond a deeper decoder).
+    """
+    source = VideoTokenizer.from_pretrained(folder)
+    if not _only_deeper_decoder(source, model):
+        model.load_weights(folder)  # raises ValueError naming the first difference
+        return f"weights from {folder}"
+    model.load_state_dict(grow_decoder(source, model.config.decoder_res_blocks).state_dict())
+    return (f"weights from {folder}, decoder grown from {source.config.decoder_res_blocks} to "
+            f"{model.config.decoder_res_blocks} residual blocks per level (the new ones start as identities)")
