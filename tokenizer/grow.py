@@ -14,6 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from arvid.configs import ConfigError, load_config
+from arvid.data.checkpoint import resolve_checkpoint
+from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.layers import Upsample
 from arvid.tokenizer.model import VideoTokenizer
 
@@ -57,10 +60,10 @@ def _levels(blocks: nn.ModuleList) -> list[list[nn.Module]]:
     return levels
 
 
-def _only_deeper_decoder(source: VideoTokenizer, model: VideoTokenizer) -> bool:
-    """Whether `model`'s architecture is `source`'s with more decoder residual blocks, and nothing else."""
-    more = model.config.decoder_res_blocks > source.config.decoder_res_blocks
-    return more and dataclasses.replace(source.config, decoder_res_blocks=model.config.decoder_res_blocks) == model.config
+def _only_deeper_decoder(saved: TokenizerConfig, wanted: TokenizerConfig) -> bool:
+    """Whether `wanted` is the `saved` architecture with more decoder residual blocks, and nothing else."""
+    more = wanted.decoder_res_blocks > saved.decoder_res_blocks
+    return more and dataclasses.replace(saved, decoder_res_blocks=wanted.decoder_res_blocks) == wanted
 
 
 @torch.no_grad()
@@ -72,10 +75,15 @@ def init_weights(model: VideoTokenizer, folder: str | Path) -> str:
         FileNotFoundError: no checkpoint at `folder`.
         ValueError: another architecture (beyond a deeper decoder).
     """
-    source = VideoTokenizer.from_pretrained(folder)
-    if not _only_deeper_decoder(source, model):
+    folder = resolve_checkpoint(folder)
+    try:  # only the config is read to decide; the weights are read once, below
+        saved = load_config(TokenizerConfig, folder / "config.json")
+    except ConfigError:
+        saved = None  # not a tokenizer config: load_weights names what is wrong
+    if saved is None or not _only_deeper_decoder(saved, model.config):
         model.load_weights(folder)  # raises ValueError naming the first difference
         return f"weights from {folder}"
-    model.load_state_dict(grow_decoder(source, model.config.decoder_res_blocks).state_dict())
-    return (f"weights from {folder}, decoder grown from {source.config.decoder_res_blocks} to "
+    grown = grow_decoder(VideoTokenizer.from_pretrained(folder), model.config.decoder_res_blocks)
+    model.load_state_dict(grown.state_dict())
+    return (f"weights from {folder}, decoder grown from {saved.decoder_res_blocks} to "
             f"{model.config.decoder_res_blocks} residual blocks per level (the new ones start as identities)")
