@@ -146,21 +146,26 @@ class GridPositions(nn.Module):
 
     def __init__(self, config: LMConfig) -> None:
         super().__init__()
-        rows, self.frame_width = config.frame_shape
-        self.prefix_len, self.tokens_per_frame = config.prefix_len, config.tokens_per_frame
-        self.slots = (1 + config.window_frames) * config.tokens_per_frame
+        rows, frame_width = config.frame_shape
+        slots = (1 + config.window_frames) * config.tokens_per_frame
         self.frame = nn.Embedding(1 + config.window_frames, config.dim)
         self.row = nn.Embedding(rows, config.dim)
-        self.column = nn.Embedding(self.frame_width, config.dim)
+        self.column = nn.Embedding(frame_width, config.dim)
+        # The cell of every position a sequence can have, as a table (4, max_seq_len): frame, row,
+        # column, inside (0 or 1). A lookup rather than the arithmetic at run time, because inductor
+        # (torch 2.13) fails to compile the training step's floor divisions and modulos of an arange
+        # ("vr must not be None"); not saved with the weights, as the config alone decides it.
+        slot = torch.arange(config.max_seq_len) + 1 - config.prefix_len
+        inside = (slot >= 0) & (slot < slots)
+        cell = slot.clamp(0, slots - 1) % config.tokens_per_frame
+        cells = torch.stack([slot.clamp(0, slots - 1) // config.tokens_per_frame, cell // frame_width,
+                             cell % frame_width, inside.long()])
+        self.register_buffer("cells", cells, persistent=False)
 
     def forward(self, positions: Tensor) -> Tensor:
-        """Positions (n) int64 -> embeddings (n d)."""
-        slot = positions + 1 - self.prefix_len
-        inside = (slot >= 0) & (slot < self.slots)
-        slot = slot.clamp(0, self.slots - 1)
-        cell = slot % self.tokens_per_frame
-        embedding = (self.frame(slot // self.tokens_per_frame) + self.row(cell // self.frame_width)
-                     + self.column(cell % self.frame_width))
+        """Positions (n) int64, each below `config.max_seq_len` -> embeddings (n d)."""
+        frame, row, column, inside = self.cells[:, positions]
+        embedding = self.frame(frame) + self.row(row) + self.column(column)
         return embedding * inside[:, None].to(embedding.dtype)
 
 

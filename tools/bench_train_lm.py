@@ -1,0 +1,100 @@
+"""Training-step speed of the LM, eager against `train.compile` (torch.compile), same run.
+
+    python -m arvid.tools.bench_train_lm [--config tiny] [--steps 30] [--threads 2]
+
+Two copies of the preset's model from the same seed train on the same batches (random tokens of
+the preset's sequence length: a step's cost does not depend on the token values), under the
+trainer's autocast and AdamW, their steps interleaved so that a busy machine slows both alike.
+Compilation happens in warm-up steps that are not timed. Prints the median step time of each,
+tokens per second, the speed-up, and the two runs' mean losses (they should agree to rounding);
+a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from arvid.configs import load_config, resolve_preset
+from arvid.data.training import mixed_precision
+from arvid.lm.examples import Batch
+from arvid.lm.model import Transformer
+from arvid.lm.train import LMRunConfig, summed_loss, token_loss_sum
+
+WARMUP_STEPS = 3
+
+
+def random_batches(config: LMRunConfig, steps: int, seed: int = 0) -> list[Batch]:
+    """`steps` batches of (batch_size, max_seq_len) random tokens; every position after the text
+    prefix is a target, as in a training window."""
+    generator = torch.Generator().manual_seed(seed)
+    shape = (config.train.batch_size, config.model.max_seq_len)
+    mask = torch.zeros(shape, dtype=torch.bool)
+    mask[:, config.model.prefix_len:] = True
+    return [Batch(torch.randint(0, config.model.vocab_size, shape, generator=generator), mask)
+            for _ in range(steps)]
+
+
+class TrainingCopy:
+    """One model with its optimiser; `step(batch)` trains on a batch and returns (seconds, loss)."""
+
+    def __init__(self, config: LMRunConfig, compiled: bool) -> None:
+        torch.manual_seed(config.train.seed)
+        self.model = Transformer(config.model)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.train.lr, betas=config.train.betas,
+                                           weight_decay=config.train.weight_decay)
+        self.loss = torch.compile(summed_loss, dynamic=False) if compiled else summed_loss
+        self.autocast = mixed_precision(torch.device("cpu"), config.train.precision)
+        self.grad_clip = config.train.grad_clip
+
+    def step(self, batch: Batch) -> tuple[float, float]:
+        start = time.perf_counter()
+        with self.autocast:
+            loss_sum, targets = token_loss_sum(self.model, batch, self.loss)
+        loss = loss_sum / targets
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        return time.perf_counter() - start, loss.item()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="tiny", help="LM preset name or YAML path")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per copy")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.steps < 1:
+        parser.error("--steps must be positive")
+    torch.set_num_threads(args.threads)
+    config = load_config(LMRunConfig, resolve_preset(args.config, "lm"), [])
+    copies = {"eager": TrainingCopy(config, compiled=False), "compiled": TrainingCopy(config, compiled=True)}
+    batches = random_batches(config, WARMUP_STEPS + args.steps)
+    for batch in batches[:WARMUP_STEPS]:
+        for copy in copies.values():
+            copy.step(batch)
+    seconds = {name: [] for name in copies}
+    losses = {name: [] for name in copies}
+    for index, batch in enumerate(batches[WARMUP_STEPS:]):
+        order = list(copies) if index % 2 else list(copies)[::-1]  # alternate who goes first
+        for name in order:
+            took, loss = copies[name].step(batch)
+            seconds[name].append(took)
+            losses[name].append(loss)
+    tokens = batches[0].tokens.numel()
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    print(f"LM training step, preset {args.config!r}, batch {tuple(batches[0].tokens.shape)}, "
+          f"{args.threads} threads, {args.steps} timed steps each")
+    print(f"{'':10} {'ms/step':>9} {'tokens/s':>9} {'mean loss':>10}")
+    for name in copies:
+        print(f"{name:10} {1000 * median[name]:9.1f} {tokens / median[name]:9.0f} "
+              f"{statistics.fmean(losses[name]):10.4f}")
+    print(f"speed-up of train.compile: {median['eager'] / median['compiled']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
