@@ -155,11 +155,11 @@ class GridPositions(nn.Module):
         # column, inside (0 or 1). A lookup rather than the arithmetic at run time, because inductor
         # (torch 2.13) fails to compile the training step's floor divisions and modulos of an arange
         # ("vr must not be None"); not saved with the weights, as the config alone decides it.
-        slot = torch.arange(config.max_seq_len) + 1 - config.prefix_len
+        slot = torch.arange(config.max_seq_len) + 1 - config.prefix_len  # the video slot each input writes
         inside = (slot >= 0) & (slot < slots)
-        cell = slot.clamp(0, slots - 1) % config.tokens_per_frame
-        cells = torch.stack([slot.clamp(0, slots - 1) // config.tokens_per_frame, cell // frame_width,
-                             cell % frame_width, inside.long()])
+        slot = slot.clamp(0, slots - 1)
+        cell = slot % config.tokens_per_frame
+        cells = torch.stack([slot // config.tokens_per_frame, cell // frame_width, cell % frame_width, inside.long()])
         self.register_buffer("cells", cells, persistent=False)
 
     def forward(self, positions: Tensor) -> Tensor:

@@ -3,7 +3,10 @@
 # weights into the package (weights/) where `arvid generate` finds them. On this project's 2-core
 # CPU it took about 3 h 45 min: tokenizer 66 min (23 min 30 s for the whole model, then 2 min 47 s,
 # 21 min 13 s and 18 min 47 s for three phases of its decoder alone), text tokenizer seconds, token shards about 15 min,
-# LM 2 h 21 min (57 min, then 49 min and 35 min resumed). Each trainer stops at its step count or its
+# LM 2 h 21 min (57 min, then 49 min and 35 min resumed), eager. The `tiny` preset now compiles the LM's
+# training step (`train.compile`): 1.65 to 1.68 times as fast a step, which would make those 2 h 21 min about
+# 1 h 25 min (not re-run end to end; a compiled first stage, on a day when eager steps ran 567 ms, made
+# 6,963 steps in its 40 min, 345 ms a step with evaluations and checkpoints). Each trainer stops at its step count or its
 # time budget (tokenizer 39.5 + 5.5 + 25 + 25 min, LM 65 + 60 + 45 min), whichever comes first: on a
 # slower CPU they stop at their budgets, with fewer steps (earlier sessions here measured the
 # tokenizer at 0.47 s a step against 0.27 s in the shipped run).
