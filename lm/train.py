@@ -122,6 +122,21 @@ def token_loss_sum(model: torch.nn.Module, batch: Batch, loss=summed_loss) -> tu
     return loss(model, batch.tokens[:, :-1], targets), int(batch.loss_mask[:, 1:].sum())
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, *, targets: int, autocast,
+               grad_clip: float, loss=summed_loss, world: int = 1) -> torch.Tensor:
+    """One optimiser step on this rank's `batch`: the loss is its summed cross-entropy over `targets`
+    (the global batch's target count), gradients are clipped to `grad_clip`. Returns the summed
+    loss of `batch`, detached (a scalar)."""
+    with autocast:
+        loss_sum, _ = token_loss_sum(model, batch, loss)
+    # DDP averages gradients over ranks, so scale by the world size to get the global token mean.
+    optimizer.zero_grad(set_to_none=True)
+    (loss_sum * world / targets).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss_sum.detach()
+
+
 def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     """Train as `config` says (one process, or every rank of a `torchrun` launch).
 
@@ -177,15 +192,9 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         for group in optimizer.param_groups:
             group["lr"] = warmup_cosine(step, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                                         total_steps=cfg.steps, min_lr_ratio=cfg.min_lr_ratio)
-        with autocast:
-            loss_sum, _ = token_loss_sum(trained, local, step_loss)
-        # DDP averages gradients over ranks, so scale by the world size to get the global token mean.
-        loss = loss_sum * info.world / targets
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
-        optimizer.step()
-        loss_value = all_reduce_sum(loss_sum.detach(), info).item() / targets
+        loss_sum = train_step(trained, optimizer, local, targets=targets, autocast=autocast, grad_clip=cfg.grad_clip,
+                              loss=step_loss, world=info.world)
+        loss_value = all_reduce_sum(loss_sum, info).item() / targets
         if not math.isfinite(loss_value):
             bar.close()
             raise TrainingDiverged(f"non-finite loss at step {step}; last good checkpoint: {ckpt_dir}")

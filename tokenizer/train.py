@@ -130,7 +130,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
     model = VideoTokenizer(config.model).to(device)
     if cfg.init_from is not None:
         # Raises ValueError on another architecture; a deeper decoder is grown from the checkpoint's.
-        print(f"starting from {init_weights(model, resolve_checkpoint(cfg.init_from))}")
+        print(f"starting from {init_weights(model, cfg.init_from)}")  # init_weights resolves the folder
     if not cfg.train_encoder:
         model.encoder.requires_grad_(False)
         model.quantizer.requires_grad_(False)

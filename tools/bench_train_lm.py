@@ -22,14 +22,15 @@ from arvid.configs import load_config, resolve_preset
 from arvid.data.training import mixed_precision
 from arvid.lm.examples import Batch
 from arvid.lm.model import Transformer
-from arvid.lm.train import LMRunConfig, summed_loss, token_loss_sum
+from arvid.lm.train import LMRunConfig, summed_loss, train_step
 
 WARMUP_STEPS = 3
 
 
 def random_batches(config: LMRunConfig, steps: int, seed: int = 0) -> list[Batch]:
-    """`steps` batches of (batch_size, max_seq_len) random tokens; every position after the text
-    prefix is a target, as in a training window."""
+    """`steps` batches of (batch_size, max_seq_len) random tokens (max_seq_len: the longest sequence
+    the model takes, a training window's plus its end tokens); every position after the text prefix
+    is a target."""
     generator = torch.Generator().manual_seed(seed)
     shape = (config.train.batch_size, config.model.max_seq_len)
     mask = torch.zeros(shape, dtype=torch.bool)
@@ -39,7 +40,8 @@ def random_batches(config: LMRunConfig, steps: int, seed: int = 0) -> list[Batch
 
 
 class TrainingCopy:
-    """One model with its optimiser; `step(batch)` trains on a batch and returns (seconds, loss)."""
+    """One model with its optimiser; `step(batch)` runs the trainer's step (`train_step`) on a batch
+    and returns (seconds, mean loss)."""
 
     def __init__(self, config: LMRunConfig, compiled: bool) -> None:
         torch.manual_seed(config.train.seed)
@@ -51,15 +53,11 @@ class TrainingCopy:
         self.grad_clip = config.train.grad_clip
 
     def step(self, batch: Batch) -> tuple[float, float]:
+        targets = int(batch.loss_mask[:, 1:].sum())
         start = time.perf_counter()
-        with self.autocast:
-            loss_sum, targets = token_loss_sum(self.model, batch, self.loss)
-        loss = loss_sum / targets
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        self.optimizer.step()
-        return time.perf_counter() - start, loss.item()
+        loss_sum = train_step(self.model, self.optimizer, batch, targets=targets, autocast=self.autocast,
+                              grad_clip=self.grad_clip, loss=self.loss)
+        return time.perf_counter() - start, loss_sum.item() / targets
 
 
 def main() -> None:
