@@ -115,6 +115,13 @@ def summed_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
     return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum")
 
 
+def step_loss(compile: bool):
+    """The training step's loss function: `summed_loss`, or with `compile` a `torch.compile` copy of it
+    (dynamic=False: training batches all have one shape, as the text prefix has a fixed length; a
+    batch of another shape would only compile once more)."""
+    return torch.compile(summed_loss, dynamic=False) if compile else summed_loss
+
+
 def token_loss_sum(model: torch.nn.Module, batch: Batch, loss=summed_loss) -> tuple[torch.Tensor, int]:
     """Summed next-token cross-entropy over the targets of `batch`, and how many targets there were.
     `loss` computes the sum (`summed_loss`, or a compiled copy of it)."""
@@ -174,9 +181,7 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
             print(f"resumed from {ckpt_dir} at step {step}")
 
     autocast = mixed_precision(info.device, cfg.precision)
-    # dynamic=False: training batches all have one shape (the text prefix has a fixed length); a
-    # batch of another shape would only compile once more.
-    step_loss = torch.compile(summed_loss, dynamic=False) if cfg.compile else summed_loss
+    loss_fn = step_loss(cfg.compile)
     rows = slice(info.rank * cfg.batch_size // info.world, (info.rank + 1) * cfg.batch_size // info.world)
     started, loss_value, saved_step = time.monotonic(), float("nan"), step
     bar = tqdm(total=cfg.steps, initial=step, desc="lm", dynamic_ncols=True, disable=not info.is_main)
@@ -193,7 +198,7 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
             group["lr"] = warmup_cosine(step, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                                         total_steps=cfg.steps, min_lr_ratio=cfg.min_lr_ratio)
         loss_sum = train_step(trained, optimizer, local, targets=targets, autocast=autocast, grad_clip=cfg.grad_clip,
-                              loss=step_loss, world=info.world)
+                              loss=loss_fn, world=info.world)
         loss_value = all_reduce_sum(loss_sum, info).item() / targets
         if not math.isfinite(loss_value):
             bar.close()

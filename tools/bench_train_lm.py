@@ -22,7 +22,7 @@ from arvid.configs import load_config, resolve_preset
 from arvid.data.training import mixed_precision
 from arvid.lm.examples import Batch
 from arvid.lm.model import Transformer
-from arvid.lm.train import LMRunConfig, summed_loss, train_step
+from arvid.lm.train import LMRunConfig, step_loss, train_step
 
 WARMUP_STEPS = 3
 
@@ -48,7 +48,7 @@ class TrainingCopy:
         self.model = Transformer(config.model)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.train.lr, betas=config.train.betas,
                                            weight_decay=config.train.weight_decay)
-        self.loss = torch.compile(summed_loss, dynamic=False) if compiled else summed_loss
+        self.loss = step_loss(compiled)
         self.autocast = mixed_precision(torch.device("cpu"), config.train.precision)
         self.grad_clip = config.train.grad_clip
 
