@@ -20,7 +20,10 @@ class SamplerConfig:
     the context first slides (indices 0, the anchor, to `window_frames`): there the motion must
     come from the text alone, and a colder draw keeps to the prompt's direction; later frames
     continue a motion the window already shows, where a cold draw tends to repeat the last frame
-    and stall the object."""
+    and stall the object.
+
+    `first_window_candidates` > 1 draws that many first windows and keeps the one whose motion
+    agrees most with the others' (`arvid.sampling.first_window`); the others cost time, not memory."""
 
     temperature: float = 1.0
     first_window_temperature: float | None = None
@@ -28,6 +31,7 @@ class SamplerConfig:
     top_p: float | None = None
     cfg_scale: float = 1.0
     window_frames: int | None = None
+    first_window_candidates: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -41,6 +45,8 @@ class SamplerConfig:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.cfg_scale < 0:
             raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        if self.first_window_candidates < 1:
+            raise ValueError(f"first_window_candidates must be >= 1, got {self.first_window_candidates}")
 
     @property
     def guided(self) -> bool:

@@ -21,9 +21,11 @@ from torch import Tensor
 
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.code_digits import tokenizer_code_levels
+from arvid.sampling.first_window import consensus, dominant_motion, draw_first_windows
 from arvid.sampling.logits import SamplerConfig, guide, sample
 from arvid.sampling.window import WindowedContext, check_window
 from arvid.tokenizer import VideoTokenizer, frames_to_video
+from arvid.tokenizer.model import StreamingDecoder
 
 DEFAULT_SAMPLER = SamplerConfig()  # frozen, so one shared default is safe
 
@@ -93,9 +95,17 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
     for index, codes in enumerate(given_codes):
         given.append(lm.vocab.video_ids(codes.flatten()).to(device))
         yield LatentFrame(index, codes, decoder.push_frames(codes), given=True)
-    context = WindowedContext(lm.model, prefixes.to(device), window_frames=window, frames=given)
-
+    prefixes = prefixes.to(device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
+    if config.first_window_candidates > 1 and len(given) <= window:
+        decoder, chosen = _consensus_first_window(lm, tokenizer, prefixes, given, given_codes, config, window, generator)
+        for codes, frames in chosen:
+            given.append(lm.vocab.video_ids(codes.flatten()).to(device))
+            yield LatentFrame(len(given) - 1, codes, frames)
+    # With a chosen first window among the given frames, the context is the one that drawing it
+    # token by token would have left (the window has slid once and been prefilled).
+    context = WindowedContext(lm.model, prefixes, window_frames=window, frames=given)
+
     video_logits = lm.vocab.video_slice()
     first_window = config.first_window()
     index = len(given)
@@ -110,6 +120,27 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
             codes = lm.vocab.video_codes(frame).view(*grid).cpu()
             yield LatentFrame(index, codes, decoder.push_frames(codes))
             index += 1
+
+
+def _consensus_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given: list[Tensor],
+                            given_codes: list[Tensor], config: SamplerConfig, window: int, generator: torch.Generator
+                            ) -> tuple[StreamingDecoder, list[tuple[Tensor, np.ndarray]]]:
+    """Draw `config.first_window_candidates` first windows after the given frames, decode each, and
+    keep the one whose motion is the others' medoid (`arvid.sampling.first_window`).
+
+    Returns the chosen candidate's streaming decoder (it has seen the given frames and the chosen
+    ones, so the stream goes on with it) and its drawn latent frames as (codes (h' w'), uint8 RGB
+    frames (t h w c)) pairs."""
+    grid = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)[1:]
+    decoded = []
+    for candidate in draw_first_windows(lm, prefixes, given, config, window, generator, config.first_window_candidates):
+        decoder = tokenizer.streaming_decoder()
+        for codes in given_codes:
+            decoder.push_frames(codes)
+        drawn = [lm.vocab.video_codes(frame).view(*grid).cpu() for frame in candidate.frames]
+        decoded.append((decoder, [(codes, decoder.push_frames(codes)) for codes in drawn]))
+    motions = [dominant_motion(np.concatenate([frames for _, frames in chosen])) for _, chosen in decoded]
+    return decoded[consensus(motions)]
 
 
 def generate(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, latent_frames: int,

@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from arvid.data.video import VideoWriter, read_video
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.generate import DEFAULT_CFG, DEFAULT_FIRST_WINDOW_TEMPERATURE, DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+from arvid.tools.generate import (DEFAULT_CFG, DEFAULT_FIRST_WINDOW_CANDIDATES, DEFAULT_FIRST_WINDOW_TEMPERATURE,
+                                 DEFAULT_TEMPERATURE, DEFAULT_TOP_K)
 from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
 from arvid.tools.paths import check_writable
 
@@ -61,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-window-temperature", type=float, default=DEFAULT_FIRST_WINDOW_TEMPERATURE,
                         help=f"as in arvid generate (default {DEFAULT_FIRST_WINDOW_TEMPERATURE:g})")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"as in arvid generate (default {DEFAULT_TOP_K})")
+    parser.add_argument("--first-window-candidates", type=int, default=DEFAULT_FIRST_WINDOW_CANDIDATES,
+                        help=f"as in arvid generate (default {DEFAULT_FIRST_WINDOW_CANDIDATES})")
     parser.add_argument("--threads", type=int, help="torch threads (1 is fastest for the tiny model's decode)")
     parser.add_argument("--compile", action="store_true",
                         help="compile the decode step (tens of seconds once; then about 2.5x faster per token)")
@@ -139,7 +142,8 @@ def _generator(args: argparse.Namespace):
 
     try:  # checked once, before the models load
         config = SamplerConfig(temperature=args.temperature, first_window_temperature=args.first_window_temperature,
-                               top_k=args.top_k or None, cfg_scale=args.cfg)
+                               top_k=args.top_k or None, cfg_scale=args.cfg,
+                               first_window_candidates=args.first_window_candidates)
     except ValueError as err:
         raise UsageError(str(err)) from err
     if args.threads:

@@ -1,0 +1,107 @@
+"""Consensus first windows (`arvid.sampling.first_window`): the motion estimate reads rendered clips
+right, candidates are the sampler's own draws, and the stream keeps the medoid of their motions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from lm_fixtures import shapes_text_tokenizer, tiny_config
+
+from arvid.lm.checkpoint import VideoLM
+from arvid.lm.model import Transformer
+from arvid.sampling import SamplerConfig, generate
+from arvid.data.shapes import DIRECTIONS, ShapeAttributes, render
+from arvid.sampling.first_window import consensus, dominant_motion, draw_first_windows
+from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+PROMPT = "a red circle moving left"
+WINDOW = 3  # the fixture LM's window: the first window is the anchor and latent frames 1-3
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                               codebook_bits=6)).eval()
+    lm = VideoLM(Transformer(tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=WINDOW)).eval(),
+                 shapes_text_tokenizer())
+    return lm, tokenizer
+
+
+def _prefixes(lm: VideoLM) -> torch.Tensor:
+    return torch.stack([lm.prompt_tokens(PROMPT), lm.prompt_tokens("")])
+
+
+@pytest.mark.parametrize("speed", ["slow", "fast"])
+def test_dominant_motion_reads_every_direction_of_rendered_clips(speed):
+    """Known answers: rendered shapes clips move 1 or 2 pixels a frame in one of 8 directions."""
+    for k, direction in enumerate(DIRECTIONS):
+        attrs = ShapeAttributes("triangle", "red", "small", direction, speed, "black")
+        dx, dy = dominant_motion(render(attrs, frames=17, seed=k).video).tolist()
+        angle = math.degrees(math.atan2(-dy, dx)) % 360  # y points down in images
+        assert min(abs(angle - 45 * k), 360 - abs(angle - 45 * k)) < 2.0, (direction, angle)
+
+
+def test_dominant_motion_of_still_and_blank_videos_is_zero():
+    still = np.repeat(render(ShapeAttributes("circle", "blue", "large", "up", "fast", "white"), frames=1,
+                             seed=0).video, 5, axis=0)
+    assert dominant_motion(still).abs().max().item() < 1e-3
+    assert dominant_motion(np.zeros((4, 16, 16, 3), np.uint8)).abs().max().item() == 0
+    with pytest.raises(ValueError, match="t >= 2"):
+        dominant_motion(still[:1])
+
+
+def test_consensus_is_the_medoid():
+    # Summed distances: 12.73, 4.99, 4.64, 4.70: [3, 0] sits between the two others that go right.
+    motions = [torch.tensor(v) for v in ([0.0, 3.0], [3.2, 0.0], [3.0, 0.0], [2.8, 0.0])]
+    assert consensus(motions) == 2
+    assert consensus([torch.zeros(2)] * 3) == 0  # ties: the earliest
+
+
+def test_the_first_candidate_is_the_plain_samplers_draw(models):
+    lm, tokenizer = models
+    config = SamplerConfig(cfg_scale=2.0, first_window_temperature=0.5, top_k=20, seed=11)
+    plain = generate(lm, tokenizer, PROMPT, WINDOW + 1, config)
+    candidates = draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator().manual_seed(11), 3)
+    first_codes = [lm.vocab.video_codes(frame).view(4, 4) for frame in candidates[0].frames]
+    assert all(torch.equal(a.codes, b) for a, b in zip(plain, first_codes))
+    assert not all(torch.equal(a, b) for a, b in zip(candidates[0].frames, candidates[1].frames))
+
+
+def test_the_stream_keeps_the_consensus_candidate_and_goes_on(models):
+    lm, tokenizer = models
+    config = SamplerConfig(cfg_scale=2.0, top_k=20, seed=4, first_window_candidates=4)
+    frames = generate(lm, tokenizer, PROMPT, WINDOW + 3, config)
+    candidates = draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator().manual_seed(4), 4)
+    videos = []
+    for candidate in candidates:  # decoded frame by frame, as the stream decodes
+        decoder = tokenizer.streaming_decoder()
+        videos.append(np.concatenate([decoder.push_frames(lm.vocab.video_codes(f).view(4, 4)) for f in candidate.frames]))
+    chosen = candidates[consensus([dominant_motion(video) for video in videos])]
+    assert all(torch.equal(a.codes.flatten() + lm.vocab.video_offset, b) for a, b in zip(frames, chosen.frames))
+    assert [f.index for f in frames] == list(range(WINDOW + 3)) and not any(f.given for f in frames)
+    assert [f.frames.shape for f in frames] == [(1, 32, 32, 3)] + [(4, 32, 32, 3)] * (WINDOW + 2)
+    again = generate(lm, tokenizer, PROMPT, WINDOW + 3, config)
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(frames, again))
+
+
+def test_candidates_after_a_given_image_and_without_guidance(models):
+    lm, tokenizer = models
+    image = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    frames = generate(lm, tokenizer, PROMPT, WINDOW + 2, SamplerConfig(first_window_candidates=2), image=image)
+    assert [f.given for f in frames] == [True] + [False] * (WINDOW + 1)
+    guided = generate(lm, tokenizer, PROMPT, WINDOW + 2, SamplerConfig(first_window_candidates=3, cfg_scale=2.0),
+                      image=image)
+    assert torch.equal(frames[0].codes, guided[0].codes)
+
+
+def test_bad_candidate_requests(models):
+    lm, _ = models
+    with pytest.raises(ValueError, match="first_window_candidates must be >= 1"):
+        SamplerConfig(first_window_candidates=0)
+    full = [torch.full((16,), lm.vocab.video_offset)] * (WINDOW + 1)
+    with pytest.raises(ValueError, match="is complete"):
+        draw_first_windows(lm, _prefixes(lm), full, SamplerConfig(), WINDOW, torch.Generator(), 2)
