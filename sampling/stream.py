@@ -24,8 +24,7 @@ from arvid.lm.code_digits import tokenizer_code_levels
 from arvid.sampling.first_window import consensus, dominant_motion, draw_first_windows
 from arvid.sampling.logits import SamplerConfig, guide, sample
 from arvid.sampling.window import WindowedContext, check_window
-from arvid.tokenizer import VideoTokenizer, frames_to_video
-from arvid.tokenizer.model import StreamingDecoder
+from arvid.tokenizer import StreamingDecoder, VideoTokenizer, frames_to_video
 
 DEFAULT_SAMPLER = SamplerConfig()  # frozen, so one shared default is safe
 
