@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from arvid.lm.checkpoint import VideoLM
-from arvid.sampling.logits import SamplerConfig, guide, sample
+from arvid.sampling.logits import SamplerConfig, draw_code
 from arvid.sampling.window import WindowedContext
 
 BLUR_SIGMA = 1.5  # pixels: smooths sharp edges so a 1-3 pixel step stays within the linear fit's reach
@@ -60,10 +60,7 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
         context = WindowedContext(lm.model, prefixes, window_frames=window, frames=list(given))
         frames: list[Tensor] = []
         while len(given) + len(frames) <= window:
-            logits = context.logits[:, video_logits]
-            if config.guided:
-                logits = guide(logits[:1], logits[1:], config.cfg_scale)
-            code = sample(logits, first_window, generator)[0]
+            code = draw_code(context.logits[:, video_logits], first_window, generator)
             frame = context.push(code + lm.vocab.video_offset)
             if frame is not None:
                 frames.append(frame)

@@ -88,3 +88,11 @@ def sample(logits: Tensor, config: SamplerConfig, generator: torch.Generator) ->
         return logits.argmax(-1)
     logits = filter_logits(logits.float() / config.temperature, top_k=config.top_k, top_p=config.top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+
+
+def draw_code(logits: Tensor, config: SamplerConfig, generator: torch.Generator) -> Tensor:
+    """One video code () int64 from a context's last logits (b v): row 0 the prompt's, and under
+    guidance row 1 the empty prompt's, guided by `config.cfg_scale`, then drawn by `sample`."""
+    if config.guided:
+        logits = guide(logits[:1], logits[1:], config.cfg_scale)
+    return sample(logits, config, generator)[0]

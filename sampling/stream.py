@@ -22,7 +22,7 @@ from torch import Tensor
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.code_digits import tokenizer_code_levels
 from arvid.sampling.first_window import consensus, dominant_motion, draw_first_windows
-from arvid.sampling.logits import SamplerConfig, guide, sample
+from arvid.sampling.logits import SamplerConfig, draw_code
 from arvid.sampling.window import WindowedContext, check_window
 from arvid.tokenizer import StreamingDecoder, VideoTokenizer, frames_to_video
 
@@ -97,7 +97,8 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
     prefixes = prefixes.to(device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     if config.first_window_candidates > 1 and len(given) <= window:
-        decoder, chosen = _consensus_first_window(lm, tokenizer, prefixes, given, given_codes, config, window, generator)
+        decoder, chosen = _consensus_first_window(lm, tokenizer, prefixes, given, given_codes, grid, config, window,
+                                                  generator)
         for codes, frames in chosen:
             given.append(lm.vocab.video_ids(codes.flatten()).to(device))
             yield LatentFrame(len(given) - 1, codes, frames)
@@ -109,11 +110,8 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
     first_window = config.first_window()
     index = len(given)
     while True:
-        logits = context.logits[:, video_logits]
-        if config.guided:
-            logits = guide(logits[:1], logits[1:], config.cfg_scale)
         # Latent frames 0 (the anchor) to `window` are drawn before the context first slides.
-        code = sample(logits, first_window if index <= window else config, generator)[0]
+        code = draw_code(context.logits[:, video_logits], first_window if index <= window else config, generator)
         frame = context.push(code + lm.vocab.video_offset)
         if frame is not None:
             codes = lm.vocab.video_codes(frame).view(*grid).cpu()
@@ -122,15 +120,14 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
 
 
 def _consensus_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given: list[Tensor],
-                            given_codes: list[Tensor], config: SamplerConfig, window: int, generator: torch.Generator
-                            ) -> tuple[StreamingDecoder, list[tuple[Tensor, np.ndarray]]]:
+                            given_codes: list[Tensor], grid: tuple[int, int], config: SamplerConfig, window: int,
+                            generator: torch.Generator) -> tuple[StreamingDecoder, list[tuple[Tensor, np.ndarray]]]:
     """Draw `config.first_window_candidates` first windows after the given frames, decode each, and
     keep the one whose motion is the others' medoid (`arvid.sampling.first_window`).
 
     Returns the chosen candidate's streaming decoder (it has seen the given frames and the chosen
     ones, so the stream goes on with it) and its drawn latent frames as (codes (h' w'), uint8 RGB
     frames (t h w c)) pairs."""
-    grid = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)[1:]
     decoded = []
     for candidate in draw_first_windows(lm, prefixes, given, config, window, generator, config.first_window_candidates):
         decoder = tokenizer.streaming_decoder()
