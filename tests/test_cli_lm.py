@@ -67,3 +67,22 @@ def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
                  "-o", str(tmp_path / "x")]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_shard_precision_fp32_is_exact_and_bf16_close(tokenizer_dir, tmp_path):
+    from arvid.data.captioned import shapes_videos
+    from arvid.tokenizer.dataset import encode_videos, tokenize_dataset
+    from arvid.tokenizer.model import frames_to_video
+
+    tokenizer = VideoTokenizer.from_pretrained(tokenizer_dir)
+    videos = list(shapes_videos(4, frames=13, split="train", seed=0, size=32))
+    exact = [codes for codes, _ in encode_videos(tokenizer, videos, batch_size=2, precision="fp32")]
+    fast = [codes for codes, _ in encode_videos(tokenizer, videos, batch_size=2, precision="bf16")]
+    for (frames, _), codes in zip(videos, exact):
+        assert np.array_equal(codes, tokenizer.encode(frames_to_video(frames))[0].numpy())
+    assert all(a.shape == b.shape and b.dtype == np.uint16 for a, b in zip(exact, fast))
+    # bf16 rounds the encoder's outputs: a code near a quantization boundary may flip, most do not.
+    assert np.mean(np.stack(exact) == np.stack(fast)) > 0.8
+    with pytest.raises(ValueError, match="precision"):
+        tokenize_dataset(tokenizer, videos, tmp_path / "x", count=4, frames=13, ends=False, precision="fp16")
+    assert not (tmp_path / "x").exists()

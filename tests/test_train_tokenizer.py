@@ -205,3 +205,47 @@ def test_decoder_grows_from_a_shallower_checkpoint(tmp_path):
     # Only a deeper decoder is grown: any other change is still another architecture.
     with pytest.raises(ValueError, match="another architecture"):
         train_tokenizer(small_run(tmp_path, *phase, "model.channels=16", f"train.out_dir={tmp_path}/other"))
+
+
+@pytest.mark.parametrize("frozen_encoder", [False, True], ids=["whole", "decoder-only"])
+def test_compiled_objective_matches_eager(frozen_encoder):
+    """`train.compile` changes how the step runs, not what it computes: the compiled objective gives
+    the eager loss and gradients to float32 rounding (inductor reorders sums). Weights after a few
+    AdamW steps are no test of this: Adam moves a weight by about lr whatever its gradient's size,
+    so a rounding-sized gradient's sign decides a visible change."""
+    import numpy as np
+
+    from arvid.data.clips import ShapesClips
+    from arvid.tokenizer import frames_to_video
+    from arvid.tokenizer.train import generator_objective
+
+    config = small_run("/tmp/unused", "train.edge_weight=5")
+    torch.manual_seed(0)
+    model = VideoTokenizer(config.model).train()
+    rng = np.random.default_rng(0)
+    batch = torch.cat([frames_to_video(ShapesClips(frames=5, size=32).sample(rng)) for _ in range(2)])
+    cfg = config.train
+    results = []
+    for objective in (generator_objective, torch.compile(generator_objective, dynamic=False)):
+        model.zero_grad(set_to_none=True)
+        loss, _ = objective(model, batch, frozen_encoder=frozen_encoder, edge_weight=cfg.edge_weight,
+                            entropy_weight=cfg.entropy_weight, commitment_weight=cfg.commitment_weight)
+        loss.backward()
+        results.append((loss.item(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}))
+    (eager_loss, eager_grads), (compiled_loss, compiled_grads) = results
+    assert compiled_loss == pytest.approx(eager_loss, rel=1e-5)
+    assert eager_grads.keys() == compiled_grads.keys()
+    assert any(name.startswith("encoder") for name in eager_grads) != frozen_encoder
+    for name, grad in eager_grads.items():
+        scale = grad.abs().max().item()
+        assert torch.allclose(compiled_grads[name], grad, rtol=1e-3, atol=1e-4 * scale + 1e-9), name
+
+
+def test_compiled_training_runs(tmp_path):
+    """The trainer's `train.compile` path: the step goes through torch.compile and trains."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    folder = train_tokenizer(small_run(tmp_path, "train.steps=2", "train.eval_every=100", "train.compile=true"))
+    assert counters["stats"]["unique_graphs"] >= 1
+    assert json.loads((folder / "trainer_state.json").read_text())["step"] == 2

@@ -12,30 +12,42 @@ from tqdm import tqdm
 
 from arvid.configs import to_dict
 from arvid.data.shards import VideoRecord, write_shards
+from arvid.data.training import check_precision, mixed_precision
 from arvid.tokenizer.model import VideoTokenizer, frames_to_video
 
 
 def encode_videos(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarray, VideoRecord]], *,
-                  batch_size: int = 8) -> Iterator[tuple[np.ndarray, VideoRecord]]:
-    """(frames (t h w c) uint8, record) -> (codes (t' h' w') uint16, record), encoding `batch_size` at a time."""
+                  batch_size: int = 8, precision: str = "fp32") -> Iterator[tuple[np.ndarray, VideoRecord]]:
+    """(frames (t h w c) uint8, record) -> (codes (t' h' w') uint16, record), encoding `batch_size` at a time.
+
+    `precision` is the trainers' (`arvid.data.training.PRECISIONS`): "auto" encodes under bf16
+    autocast on CUDA and on CPUs with native bf16, which on this project's CPU takes about half the
+    time and gives about 98% of codes as in float32 (a code near a quantization boundary may round
+    the other way)."""
     device = next(tokenizer.parameters()).device
+    autocast = mixed_precision(device, precision)
     videos = iter(videos)
     while batch := list(islice(videos, batch_size)):
         clips = torch.cat([frames_to_video(frames) for frames, _ in batch]).to(device)
-        codes = tokenizer.encode(clips).cpu().numpy().astype(np.uint16)
+        with autocast:
+            codes = tokenizer.encode(clips)
+        codes = codes.cpu().numpy().astype(np.uint16)
         yield from zip(codes, (record for _, record in batch))
 
 
 def tokenize_dataset(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarray, VideoRecord]], out: str | Path, *,
-                     count: int, frames: int, ends: bool, batch_size: int = 8) -> Path:
+                     count: int, frames: int, ends: bool, batch_size: int = 8, precision: str = "fp32") -> Path:
     """Encode `count` videos of `frames` frames each into a shard folder at `out` (see `arvid.data.shards`).
 
+    `precision`: see `encode_videos`.
+
     Raises:
-        ValueError: `frames` is not a length the tokenizer accepts (1 + 4k by default).
+        ValueError: `precision` is not one of `arvid.data.training.PRECISIONS`, or `frames` is not a length the tokenizer accepts (1 + 4k by default).
     """
+    check_precision(precision)  # here, before any work: encode_videos is lazy
     size = tokenizer.config.image_size
     grid = tokenizer.latent_shape(frames, size, size)
-    encoded = encode_videos(tokenizer, videos, batch_size=batch_size)
+    encoded = encode_videos(tokenizer, videos, batch_size=batch_size, precision=precision)
     progress = tqdm(encoded, total=count, desc="tokenize", unit="video", dynamic_ncols=True)
     return write_shards(out, progress, count=count, grid=grid, codebook_size=tokenizer.codebook_size,
                         tokenizer_config=to_dict(tokenizer.config), ends=ends)

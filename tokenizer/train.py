@@ -29,7 +29,7 @@ from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.discriminator import Discriminator3d
 from arvid.tokenizer.evaluate import evaluate, reconstruct
 from arvid.tokenizer.grow import init_weights
-from arvid.tokenizer.model import VideoTokenizer, frames_to_video
+from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_video
 
 
 @dataclass(kw_only=True)
@@ -76,6 +76,10 @@ class TokenizerTrainConfig:
     device: str = "auto"
     # "auto": bf16 autocast on CUDA and on CPUs with native bf16, float32 elsewhere.
     precision: str = "auto"
+    # Compile the step's forward pass and its reconstruction and quantizer losses with torch.compile
+    # (inductor); the perceptual and adversarial terms and evaluation stay eager. The first step
+    # waits while it compiles.
+    compile: bool = False
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -110,6 +114,17 @@ def heldout_eval_clips(config: TokenizerRunConfig) -> list[np.ndarray]:
     source = ShapesClips(frames=config.train.eval_frames, size=config.model.image_size, split="heldout")
     rng = np.random.default_rng(10_000 + config.train.seed)
     return [source.sample(rng) for _ in range(config.train.eval_videos)]
+
+
+def generator_objective(model: VideoTokenizer, batch: torch.Tensor, *, frozen_encoder: bool, edge_weight: float,
+                        entropy_weight: float, commitment_weight: float) -> tuple[torch.Tensor, TokenizerOutput]:
+    """The tokenizer's own loss on `batch` (b 3 t h w, in [-1, 1]): reconstruction error (outlines
+    weighted by `edge_weight`) plus the weighted quantizer terms. Returns (scalar loss, the model's
+    output). The part of a step `train.compile` compiles: tensors and constants only."""
+    out = model(batch, frozen_encoder=frozen_encoder)
+    loss = losses.reconstruction_loss(out.reconstruction.float(), batch, edge_weight=edge_weight)
+    loss = loss + losses.quantizer_loss(out.quantized, entropy_weight=entropy_weight, commitment_weight=commitment_weight)
+    return loss, out
 
 
 def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path:
@@ -159,6 +174,8 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
     (out_dir / "run_config.json").write_text(json.dumps(to_dict(config), indent=2) + "\n")
 
     autocast = mixed_precision(device, cfg.precision)
+    # dynamic=False: every training batch has one shape, so it compiles once.
+    objective = torch.compile(generator_objective, dynamic=False) if cfg.compile else generator_objective
     started = time.monotonic()
     recent_codes: list[torch.Tensor] = []
     bar = tqdm(total=cfg.steps, initial=step, desc="tokenizer", dynamic_ncols=True)
@@ -175,10 +192,8 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
                                         total_steps=cfg.steps, min_lr_ratio=cfg.min_lr_ratio)
 
         with autocast:
-            out = model(batch, frozen_encoder=not cfg.train_encoder)
-            recon_loss = losses.reconstruction_loss(out.reconstruction.float(), batch, edge_weight=cfg.edge_weight)
-            loss = recon_loss + losses.quantizer_loss(out.quantized, entropy_weight=cfg.entropy_weight,
-                                                      commitment_weight=cfg.commitment_weight)
+            loss, out = objective(model, batch, frozen_encoder=not cfg.train_encoder, edge_weight=cfg.edge_weight,
+                                  entropy_weight=cfg.entropy_weight, commitment_weight=cfg.commitment_weight)
             if perceptual is not None:
                 loss = loss + cfg.perceptual_weight * perceptual(out.reconstruction.float(), batch)
             use_gan = discriminator is not None and step >= cfg.adversarial_start_step

@@ -13,7 +13,6 @@ a benchmark, not a test.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
@@ -23,6 +22,7 @@ from arvid.data.training import mixed_precision
 from arvid.lm.examples import Batch
 from arvid.lm.model import Transformer
 from arvid.lm.train import LMRunConfig, step_loss, train_step
+from arvid.tools.interleaved import interleaved_medians
 
 WARMUP_STEPS = 3
 
@@ -72,25 +72,15 @@ def main() -> None:
     config = load_config(LMRunConfig, resolve_preset(args.config, "lm"), [])
     copies = {"eager": TrainingCopy(config, compiled=False), "compiled": TrainingCopy(config, compiled=True)}
     batches = random_batches(config, WARMUP_STEPS + args.steps)
-    for batch in batches[:WARMUP_STEPS]:
-        for copy in copies.values():
-            copy.step(batch)
-    seconds = {name: [] for name in copies}
-    losses = {name: [] for name in copies}
-    for index, batch in enumerate(batches[WARMUP_STEPS:]):
-        order = list(copies) if index % 2 else list(copies)[::-1]  # alternate who goes first
-        for name in order:
-            took, loss = copies[name].step(batch)
-            seconds[name].append(took)
-            losses[name].append(loss)
+    results = interleaved_medians({name: copy.step for name, copy in copies.items()}, batches, warmup=WARMUP_STEPS)
+    median = {name: seconds for name, (seconds, _) in results.items()}
     tokens = batches[0].tokens.numel()
-    median = {name: statistics.median(values) for name, values in seconds.items()}
     print(f"LM training step, preset {args.config!r}, batch {tuple(batches[0].tokens.shape)}, "
           f"{args.threads} threads, {args.steps} timed steps each")
     print(f"{'':10} {'ms/step':>9} {'tokens/s':>9} {'mean loss':>10}")
     for name in copies:
         print(f"{name:10} {1000 * median[name]:9.1f} {tokens / median[name]:9.0f} "
-              f"{statistics.fmean(losses[name]):10.4f}")
+              f"{results[name][1]:10.4f}")
     print(f"speed-up of train.compile: {median['eager'] / median['compiled']:.2f}x")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from arvid.data.training import PRECISIONS
 from arvid.tools.checkpoints import load_tokenizer
 from arvid.tools.errors import UsageError, fail
 
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=49, help="frames per video, 1 + 4k (default 49)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shapes videos")
     parser.add_argument("--batch-size", type=int, default=8, help="videos encoded at once")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto (default): bf16 autocast on CUDA and on CPUs with native bf16, about twice "
+                             "as fast here, about 98%% of codes as in fp32; fp32: exact")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
             count = args.videos
             videos = shapes_videos(count, frames=args.frames, split=args.split, seed=args.seed, size=size)
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
-                                  ends=bool(args.manifest), batch_size=args.batch_size)
+                                  ends=bool(args.manifest), batch_size=args.batch_size,
+                                  precision=args.precision)
     except (UsageError, FileNotFoundError, ValueError, OSError) as err:
         return fail(str(err))
     print(f"token shards: {folder}")
