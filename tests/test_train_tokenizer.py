@@ -217,7 +217,7 @@ def test_compiled_objective_matches_eager(frozen_encoder):
 
     from arvid.data.clips import ShapesClips
     from arvid.tokenizer import frames_to_video
-    from arvid.tokenizer.train import generator_objective
+    from arvid.tokenizer.train import step_objective
 
     config = small_run("/tmp/unused", "train.edge_weight=5")
     torch.manual_seed(0)
@@ -226,7 +226,7 @@ def test_compiled_objective_matches_eager(frozen_encoder):
     batch = torch.cat([frames_to_video(ShapesClips(frames=5, size=32).sample(rng)) for _ in range(2)])
     cfg = config.train
     results = []
-    for objective in (generator_objective, torch.compile(generator_objective, dynamic=False)):
+    for objective in (step_objective(compile=False), step_objective(compile=True)):
         model.zero_grad(set_to_none=True)
         loss, _ = objective(model, batch, frozen_encoder=frozen_encoder, edge_weight=cfg.edge_weight,
                             entropy_weight=cfg.entropy_weight, commitment_weight=cfg.commitment_weight)

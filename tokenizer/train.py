@@ -127,6 +127,18 @@ def generator_objective(model: VideoTokenizer, batch: torch.Tensor, *, frozen_en
     return loss, out
 
 
+def step_objective(compile: bool):
+    """The training step's objective: `generator_objective`, or with `compile` a `torch.compile` copy
+    of it (dynamic=False: every training batch has one shape, so it compiles once)."""
+    return torch.compile(generator_objective, dynamic=False) if compile else generator_objective
+
+
+def freeze_encoder(model: VideoTokenizer) -> None:
+    """Stop the encoder and quantizer learning (a decoder phase): every video keeps its codes."""
+    model.encoder.requires_grad_(False)
+    model.quantizer.requires_grad_(False)
+
+
 def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path:
     """Train a tokenizer as `config` says; returns the checkpoint folder.
 
@@ -147,8 +159,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
         # Raises ValueError on another architecture; a deeper decoder is grown from the checkpoint's.
         print(f"starting from {init_weights(model, cfg.init_from)}")  # init_weights resolves the folder
     if not cfg.train_encoder:
-        model.encoder.requires_grad_(False)
-        model.quantizer.requires_grad_(False)
+        freeze_encoder(model)
     trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     adversarial = cfg.adversarial_weight > 0
@@ -174,8 +185,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False) -> Path
     (out_dir / "run_config.json").write_text(json.dumps(to_dict(config), indent=2) + "\n")
 
     autocast = mixed_precision(device, cfg.precision)
-    # dynamic=False: every training batch has one shape, so it compiles once.
-    objective = torch.compile(generator_objective, dynamic=False) if cfg.compile else generator_objective
+    objective = step_objective(cfg.compile)
     started = time.monotonic()
     recent_codes: list[torch.Tensor] = []
     bar = tqdm(total=cfg.steps, initial=step, desc="tokenizer", dynamic_ncols=True)

@@ -23,7 +23,7 @@ from arvid.configs import load_config, resolve_preset
 from arvid.data.clips import ShapesClips
 from arvid.data.training import mixed_precision
 from arvid.tokenizer.model import VideoTokenizer, frames_to_video
-from arvid.tokenizer.train import TokenizerRunConfig, generator_objective
+from arvid.tokenizer.train import TokenizerRunConfig, freeze_encoder, step_objective
 from arvid.tools.interleaved import interleaved_medians
 
 WARMUP_STEPS = 3
@@ -45,11 +45,10 @@ class TokenizerCopy:
         torch.manual_seed(config.train.seed)
         self.model = VideoTokenizer(config.model).train()
         if decoder_only:
-            self.model.encoder.requires_grad_(False)
-            self.model.quantizer.requires_grad_(False)
+            freeze_encoder(self.model)
         self.trained = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trained, lr=config.train.lr, betas=config.train.betas)
-        self.objective = torch.compile(generator_objective, dynamic=False) if compiled else generator_objective
+        self.objective = step_objective(compiled)
         self.autocast = mixed_precision(torch.device("cpu"), config.train.precision)
         self.cfg = config.train
         self.decoder_only = decoder_only
