@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
 # Trains the shipped default model from nothing, stage by stage, on the CPU, then copies its
 # weights into the package (weights/) where `arvid generate` finds them. On this project's 2-core
-# CPU it took about 3 h 45 min: tokenizer 66 min (23 min 30 s for the whole model, then 2 min 47 s,
-# 21 min 13 s and 18 min 47 s for three phases of its decoder alone), text tokenizer seconds, token shards about 15 min,
-# LM 2 h 21 min (57 min, then 49 min and 35 min resumed), eager. The `tiny` preset now compiles the LM's
-# training step (`train.compile`): 1.65 to 1.68 times as fast a step, which would make those 2 h 21 min about
-# 1 h 25 min (not re-run end to end; a compiled first stage, on a day when eager steps ran 567 ms, made
-# 6,963 steps in its 40 min, 345 ms a step with evaluations and checkpoints). Each trainer stops at its step count or its
-# time budget (tokenizer 39.5 + 5.5 + 25 + 25 min, LM 65 + 60 + 45 min), whichever comes first: on a
-# slower CPU they stop at their budgets, with fewer steps (earlier sessions here measured the
-# tokenizer at 0.47 s a step against 0.27 s in the shipped run).
+# CPU the stages took about 2 h 12 min: tokenizer 66 min (23 min 30 s for the whole model, then
+# 2 min 47 s, 21 min 13 s and 18 min 47 s for three phases of its decoder alone), text tokenizer 3 s,
+# token shards 9 min 50 s, LM 56 min 29 s (one 12,000-step schedule, compiled). Each trainer stops
+# at its step count or its time budget (tokenizer 39.5 + 5.5 + 25 + 25 min, LM 75 min), whichever
+# comes first: on a slower CPU they stop at their budgets, with fewer steps (earlier sessions here
+# measured the tokenizer at 0.47 s a step against 0.27 s in the shipped run).
 #
 #   bash scripts/train_default.sh              # everything, into runs/ (RUNS=... to move it)
 #   bash scripts/train_default.sh --no-ship    # train, but leave weights/ alone
@@ -70,30 +67,21 @@ stage tokenizer-decoder-deeper arvid train-tokenizer --config tiny model.decoder
   train.out_dir="$RUNS/tokenizer-tiny-decoder-deeper" train.init_from="$RUNS/tokenizer-tiny-decoder-edges/checkpoint" \
   $(decoder_phase 5 3600 25 0.0002) $(resume_flag "$RUNS/tokenizer-tiny-decoder-deeper")
 stage text-tokenizer arvid train-text-tokenizer -o "$RUNS/text-tokenizer"
-# 24,000 training videos of 33 frames (9 latent frames), about 15 min: the LM draws each about 5 times
-# in its first 8,000 steps, 12 times in all 18,000. (From 3,600 videos it drew 18 windows each and
-# learnt them by heart: loss 0.754 on its training videos against 1.136 on new videos of the same
-# prompts.)
-# --precision fp32, as the shipped LM's shards were made (the default, auto, encodes under bf16 on this
-# CPU: 9 min 40 s for the 24,000 videos against about 14 min 30 s, with 98% of codes the same).
+# 24,000 training videos of 33 frames (9 latent frames): the LM draws each about 8 times in its 12,000
+# steps. (From 3,600 videos it drew 18 windows each and learnt them by heart: loss 0.754 on its
+# training videos against 1.136 on new videos of the same prompts.) The default --precision auto
+# encodes under bf16 on this CPU: 9 min 40 s for the 24,000 videos against 14 min 33 s in fp32, 98%
+# of codes the same; the shipped LM was trained on such shards.
 stage tokens-train arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --videos 24000 --frames 33 \
-  --batch-size 16 --precision fp32 -o "$RUNS/shapes-tokens/train"
+  --batch-size 16 -o "$RUNS/shapes-tokens/train"
 stage tokens-heldout arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --split heldout --videos 64 \
-  --frames 33 --seed 1 --precision fp32 -o "$RUNS/shapes-tokens/heldout"
+  --frames 33 --seed 1 -o "$RUNS/shapes-tokens/heldout"
 # New videos of the training prompts (another seed): the LM's log compares their loss with its training videos'.
 stage tokens-unseen arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --videos 64 --frames 33 \
-  --seed 2 --precision fp32 -o "$RUNS/shapes-tokens/unseen"
+  --seed 2 -o "$RUNS/shapes-tokens/unseen"
 LM_DATA=(train.data="$RUNS/shapes-tokens/train" train.val_data="$RUNS/shapes-tokens/heldout"
   train.unseen_data="$RUNS/shapes-tokens/unseen" train.text_tokenizer="$RUNS/text-tokenizer")
 stage lm arvid train-lm --config tiny train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@]}" $(resume_flag "$RUNS/lm-tiny")
-# The same run, resumed with its cosine schedule stretched to 14,000 steps, then to 18,000: the
-# learning rate climbs back (to 4.5e-4, then 2e-4) and decays again. The held-out loss was still
-# falling at step 8,000, and the longer run matches its prompts more often (see the README).
-# 6,000 steps took 49 min 5 s on this CPU, then 4,000 steps 35 min 1 s.
-stage lm-14000 arvid train-lm --config tiny --resume train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@]}" \
-  train.steps=14000 train.max_minutes=60
-stage lm-18000 arvid train-lm --config tiny --resume train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@]}" \
-  train.steps=18000 train.max_minutes=45
 
 if [[ $SHIP == 1 ]]; then
   cp "$RUNS/tokenizer-tiny-decoder-deeper/checkpoint/"{config.json,model.safetensors} weights/tokenizer/

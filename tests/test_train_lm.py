@@ -90,7 +90,7 @@ def test_compiled_training_matches_eager(data, tmp_path):
 
 
 def test_resume_with_more_steps_stretches_the_schedule(data, tmp_path):
-    """How the shipped LM went on from 8,000 steps to 18,000: the resumed steps follow the longer
+    """How the LM shipped before went on from 8,000 steps to 18,000: the resumed steps follow the longer
     schedule: at step 9 of 10 its rate is a third above the floor where the 6-step one would stay."""
     def last_lr(out):
         state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())

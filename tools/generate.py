@@ -31,9 +31,9 @@ from arvid.tools.paths import check_video_output, check_writable
 # Sampling defaults for the shipped model (`arvid eval-video` uses them too). Over the 384 prompts
 # of `--prompt-set all`, 16 frames, the 8,000-step LM at temperature 1: guidance 2 matched all four
 # attributes in 71.1% of videos, against 67.2% at 1.5 and 68.0% at 2.5 (one such figure has a
-# standard error of about 2 points); the shipped 18,000-step LM: 82.6% at 2, 78.9% at 1.5. Guidance
+# standard error of about 2 points); the 18,000-step LM shipped before: 82.6% at 2, 78.9% at 1.5. Guidance
 # costs a second forward pass per token (batch 2).
-# Temperature, the shipped LM at guidance 2, same prompts and seeds: 82.6% at 1, 86.5% at 0.8, 87.2%
+# Temperature, that LM at guidance 2, same prompts and seeds: 82.6% at 1, 86.5% at 0.8, 87.2%
 # at 0.7, 88.3% at 0.6, 89.6% at 0.5, 88.3% at 0.3 (direction 86% at 1, 93% at 0.5). But over
 # 1,000 frames a cold draw stalls slow objects: at 0.5 they moved in 61% and 73% of their 16-frame
 # windows (two sets of 5 videos) against 91% and 89% at 1. So only the first window, where the
