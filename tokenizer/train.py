@@ -78,7 +78,8 @@ class TokenizerTrainConfig:
     precision: str = "auto"
     # Compile the step's forward pass and its reconstruction and quantizer losses with torch.compile
     # (inductor); the perceptual and adversarial terms and evaluation stay eager. The first step
-    # waits while it compiles.
+    # waits while it compiles. Off by default: on the 2-core CPU it saved only 3-6% a step
+    # (`python -m arvid.tools.bench_train_tokenizer`, README), where the LM's step gains 1.68x.
     compile: bool = False
     threads: int | None = None
 
