@@ -39,13 +39,14 @@ from arvid.tools.paths import check_video_output, check_writable
 # windows (two sets of 5 videos) against 91% and 89% at 1. So only the first window, where the
 # motion comes from the text alone, is drawn at 0.5 (`SamplerConfig.first_window_temperature`).
 # First windows: 4 are drawn and the medoid of their motions is kept (`SamplerConfig.
-# first_window_candidates`, `arvid.sampling.first_window`). Chosen on prompts of a seed kept apart
-# from the reported ones (`--seed 3`, 384 prompts, the same draws scored every way): a single draw
+# first_window_candidates`, `arvid.sampling.first_window`). Measured with the 18,000-step LM shipped
+# before the current one (whose seeds 0, 1 and 2 read 93.0%, 94.8% and 93.8%). Chosen on prompts of
+# a seed kept apart from the reported ones (`--seed 3`, 384 prompts, the same draws scored every way): a single draw
 # matched 89.6% on average, the motion medoid of 3 93.2%, of 4 93.8% (direction 94% -> 97%; motion
 # from OpenCV's Farneback flow there). With the sampler's own estimate, seeds 0, 1 and 2: 93.8%,
 # 93.5% and 93.8% against 89.6%, 86.7% and 88.5% for one draw (the README's table). The
 # LM's own prompt information, log p(window | prompt) - log p(window | ""), picked 89.1%, no better
-# than chance. It costs 3 more first windows before the first frame (about 3 s on this CPU).
+# than chance. It costs 3 more first windows before the first frame (about 3 s on this CPU, that LM).
 DEFAULT_CFG = 2.0
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_FIRST_WINDOW_TEMPERATURE = 0.5
@@ -69,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the temperature of the latent frames drawn before the context first slides, "
                              f"where the motion comes from the text (default {DEFAULT_FIRST_WINDOW_TEMPERATURE:g})")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
-                        help=f"keep the k most likely codes (default {DEFAULT_TOP_K}; 0 keeps all: the shipped model's "
-                             "videos dissolve into noise sooner without it)")
+                        help=f"keep the k most likely codes (default {DEFAULT_TOP_K}; 0 keeps all: an earlier shipped "
+                             "LM's videos dissolved into noise sooner without it)")
     parser.add_argument("--top-p", type=float, help="keep the codes within this probability mass")
     parser.add_argument("--first-window-candidates", type=int, default=DEFAULT_FIRST_WINDOW_CANDIDATES,
                         help="draw this many first windows and keep the one whose motion agrees most with the "
