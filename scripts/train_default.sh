@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Trains the shipped default model from nothing, stage by stage, on the CPU, then copies its
 # weights into the package (weights/) where `arvid generate` finds them. On this project's 2-core
-# CPU one end-to-end run took 2 h 11 min (tokenizer 55 min 34 s, shards 9 min 33 s, LM 65 min 58 s);
-# timed stage by stage across sessions (partly beside other jobs) they read about 2 h 12 min: tokenizer 66 min (23 min 30 s for the whole model, then
-# 2 min 47 s, 21 min 13 s and 18 min 47 s for three phases of its decoder alone), text tokenizer 3 s,
-# token shards 9 min 50 s, LM 56 min 29 s (one 12,000-step schedule, compiled). Each trainer stops
+# CPU one end-to-end run took 2 h 11 min (tokenizer 55 min 34 s, shards 9 min 33 s, LM 65 min 58 s).
+# The shipped weights' stages, timed one by one (partly beside other jobs), read about 2 h 12 min:
+# tokenizer 66 min (23 min 30 s for the whole model, then 2 min 47 s, 21 min 13 s and 18 min 47 s
+# for three phases of its decoder alone), text tokenizer 3 s, token shards 9 min 50 s, LM 56 min
+# 29 s (one 12,000-step schedule, compiled). Each trainer stops
 # at its step count or its time budget (tokenizer 39.5 + 5.5 + 25 + 25 min, LM 75 min), whichever
 # comes first: on a slower CPU they stop at their budgets, with fewer steps (earlier sessions here
 # measured the tokenizer at 0.47 s a step against 0.27 s in the shipped run).

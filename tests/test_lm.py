@@ -250,8 +250,8 @@ def test_save_load_round_trip_and_mismatch(tmp_path, text):
 
 def test_a_checkpoint_older_than_a_config_field_still_loads(tmp_path, text):
     """A config.json written before `grid_positions` and `frame_width` existed (checkpoints of
-    LMs shipped before those fields existed) loads with their defaults; a saved value that differs gives a model whose
-    weights do not fit, and that is refused."""
+    LMs shipped before those fields existed) loads with their defaults; a saved value that differs
+    gives a model whose weights do not fit, and that is refused."""
     lm = VideoLM(make_model(), text)
     lm.save_pretrained(tmp_path / "ckpt")
     config_file = tmp_path / "ckpt" / "config.json"
