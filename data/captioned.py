@@ -1,11 +1,10 @@
-"""Captioned video sources for building LM datasets: the shapes world, or a JSON-lines manifest.
+"""Captioned video sources for building LM datasets: a JSON-lines manifest.
 
 Each source yields `(frames, record)`: uint8 frames (t h w c) and a `VideoRecord` with the captions.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,17 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from arvid.data.shards import VideoRecord
-
-
-def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 0,
-                  size: int = 64) -> Iterator[tuple[np.ndarray, VideoRecord]]:
-    """`count` shapes videos of `frames` frames; each record holds all phrasings of its caption and its attributes."""
-    from arvid.data.shapes import all_phrasings, random_clip
-
-    rng = np.random.default_rng(seed)
-    for _ in range(count):
-        clip = random_clip(rng, split, frames, size=size)
-        yield clip.video, VideoRecord(tuple(all_phrasings(clip.attrs)), dataclasses.asdict(clip.attrs))
 
 
 def read_manifest(path: str | Path) -> list[tuple[Path, str]]:

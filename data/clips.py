@@ -1,6 +1,6 @@
-"""Training clips: random fixed-length clips from the shapes world or from a set of video files.
+"""Training clips: random fixed-length clips from a set of video files.
 
-Both sources yield uint8 clips (t h w c) drawn with a caller-given numpy Generator, so a trainer
+A clip source yields uint8 clips (t h w c) drawn with a caller-given numpy Generator, so a trainer
 that seeds the generator by step resumes on exactly the batches it would have seen.
 """
 
@@ -35,20 +35,6 @@ def video_paths(source: str | Path) -> list[Path]:
     if not paths:
         raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) found in {str(source)!r}")
     return paths
-
-
-class ShapesClips:
-    """Random clips of the shapes world (`split` of its attribute combinations)."""
-
-    def __init__(self, *, frames: int, size: int = 64, split: str = "train") -> None:
-        self.frames, self.size, self.split = frames, size, split
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        """-> uint8 (frames, size, size, 3)."""
-        from arvid.data.shapes import render, sample_attributes
-
-        attrs = sample_attributes(rng, self.split)
-        return render(attrs, frames=self.frames, seed=int(rng.integers(2**31)), size=self.size).video
 
 
 class FileClips:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from arvid.data.checkpoint import atomic_folder, write_json
+from arvid.training.checkpoint import atomic_folder, write_json
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from arvid.configs import ConfigError, load_config, to_dict
-from arvid.data.checkpoint import atomic_folder, load_module_weights, resolve_checkpoint, save_tensors, write_json
+from arvid.training.checkpoint import atomic_folder, load_module_weights, resolve_checkpoint, save_tensors, write_json
 from arvid.lm.config import LMConfig
 from arvid.lm.layout import prefix_tokens
 from arvid.lm.model import Transformer

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from arvid.configs import ConfigError, load_config, to_dict
-from arvid.data.checkpoint import atomic_folder
+from arvid.training.checkpoint import atomic_folder
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.model import Transformer

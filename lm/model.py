@@ -286,6 +286,6 @@ class Transformer(nn.Module):
         On CPU the generated code is called through inductor's C++ wrapper, which saves the Python
         wrapper's per-call cost (an earlier measurement on the `tiny` preset, 2 threads: 1,565 tokens/s
         against 1,051), and the linear layers of the few-row step become fused loops (see `project`).
-        `python -m arvid.tools.bench_lm_decode` measures the result against `transformers`."""
+        `python benchmarks/lm_decode.py` measures the result against `transformers`."""
         options = {"cpp_wrapper": True} if self.lm_head.weight.device.type == "cpu" else None
         self._decode_step = torch.compile(self._decode_step, dynamic=False, fullgraph=True, options=options)

@@ -23,10 +23,12 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_
 from tqdm import tqdm
 
 from arvid.configs import to_dict
-from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
+from arvid.training.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                    resolve_checkpoint, save_tensors, write_json)
 from arvid.data.shards import open_shards
-from arvid.data.training import TrainingDiverged, check_precision, mixed_precision, warmup_cosine
+from arvid.training.loop import TrainingDiverged
+from arvid.training.precision import check_precision, mixed_precision
+from arvid.training.schedule import warmup_cosine
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
@@ -76,7 +78,7 @@ class LMTrainConfig:
     parallel: Literal["ddp", "fsdp2"] = "ddp"
     # Compile the training step's forward and loss with torch.compile (inductor). The first steps
     # then wait while it compiles (about 20 s for the tiny preset on this CPU); on this 2-core CPU
-    # a tiny-preset step runs about 1.6 times as fast (`python -m arvid.tools.bench_train_lm`),
+    # a tiny-preset step runs about 1.6 times as fast (`python benchmarks/train_lm.py`),
     # mostly from fusing the loss's log-softmax over the whole vocabulary. Evaluation stays eager.
     compile: bool = False
 

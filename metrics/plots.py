@@ -1,6 +1,6 @@
 """Pictures of an evaluation: metrics over time (matplotlib) and a contact sheet of frames.
 
-Inputs are the reports of `arvid.metrics.video_report.video_report`; videos are `t h w c` uint8.
+Inputs are the reports of `arvid.shapes.report.video_report`; videos are `t h w c` uint8.
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ import collections
 import numpy as np
 import torch
 
-from arvid.data.detector import detect
-from arvid.data.shapes import COLOURS, ShapeAttributes, allowed_backgrounds, render
+from arvid.shapes.detector import detect
+from arvid.shapes.world import COLOURS, ShapeAttributes, allowed_backgrounds, render
 from arvid.lm.code_digits import code_digits, tokenizer_code_levels
-from arvid.metrics.prompt_match import evaluation_prompts
+from arvid.shapes.prompt_match import evaluation_prompts
 from arvid.tokenizer.evaluate import reconstruct
 from arvid.tokenizer.model import VideoTokenizer, frames_to_video
 from arvid.tools.checkpoints import load_tokenizer

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arvid.data.captioned import shapes_videos
+from arvid.shapes.clips import shapes_videos
 from arvid.data.shards import write_shards
 from arvid.lm.config import LMConfig
 from arvid.lm.text import TextTokenizer, train_text_tokenizer

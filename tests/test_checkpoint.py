@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arvid.data.checkpoint import (atomic_folder, optimizer_state_from_files, optimizer_state_to_files,
+from arvid.training.checkpoint import (atomic_folder, optimizer_state_from_files, optimizer_state_to_files,
                                    resolve_checkpoint)
 
 

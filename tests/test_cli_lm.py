@@ -70,7 +70,7 @@ def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
 
 
 def test_shard_precision_fp32_is_exact_and_bf16_close(tokenizer_dir, tmp_path):
-    from arvid.data.captioned import shapes_videos
+    from arvid.shapes.clips import shapes_videos
     from arvid.tokenizer.dataset import encode_videos, tokenize_dataset
     from arvid.tokenizer.model import frames_to_video
 

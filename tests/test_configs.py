@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arvid.configs import ConfigError, load_config, preset_path, to_dict
-from arvid.data.training import cpu_has_native_bf16, mixed_precision
+from arvid.training.precision import cpu_has_native_bf16, mixed_precision
 from arvid.tokenizer.train import TokenizerRunConfig
 
 

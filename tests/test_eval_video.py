@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from arvid.data.samples import sample_clip_path
-from arvid.data.shapes import render
+from arvid.shapes.world import render
 from arvid.data.video import VideoWriter, read_video
 from arvid.metrics.motion import MIN_MOTION, flow_metrics
 from arvid.metrics.plots import contact_sheet, plot_over_time
-from arvid.metrics.prompt_match import evaluation_prompts, match_prompt
+from arvid.shapes.prompt_match import evaluation_prompts, match_prompt
 from arvid.metrics.scene_cuts import scene_cuts
-from arvid.metrics.video_report import summarize, video_report
+from arvid.shapes.report import summarize, video_report
 from arvid.tools.cli import main
 
 
@@ -281,7 +281,7 @@ def test_eval_video_keeps_the_scores_done_when_terminated(tmp_path, monkeypatch)
     import os
     import signal
 
-    import arvid.metrics.video_report as video_report_module
+    import arvid.shapes.report as video_report_module
 
     calls = []
     real_report = video_report_module.video_report

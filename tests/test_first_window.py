@@ -13,7 +13,7 @@ from lm_fixtures import shapes_text_tokenizer, tiny_config
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.model import Transformer
 from arvid.sampling import SamplerConfig, generate
-from arvid.data.shapes import DIRECTIONS, ShapeAttributes, render
+from arvid.shapes.world import DIRECTIONS, ShapeAttributes, render
 from arvid.sampling.first_window import consensus, dominant_motion, draw_first_windows
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
 

@@ -1,4 +1,4 @@
-"""The shapes world (arvid.data.shapes) and its detector (arvid.data.detector)."""
+"""The shapes world (arvid.shapes.world) and its detector (arvid.shapes.detector)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from arvid.data import detector, shapes
-from arvid.data.shapes import ShapeAttributes
+from arvid.shapes import detector, world as shapes
+from arvid.shapes.world import ShapeAttributes
 
 # Vocabulary order of the four attributes HELD_OUT is written in.
 _COMBINATION_VOCABULARIES = (shapes.SHAPES, shapes.COLOURS, shapes.SIZES, shapes.DIRECTIONS)

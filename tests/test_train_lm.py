@@ -13,9 +13,9 @@ import torch
 import torch.multiprocessing as mp
 from lm_fixtures import CODEBOOK, GRID, shapes_text_tokenizer, tiny_config, write_caption_shards
 
-from arvid.data.captioned import shapes_videos
+from arvid.shapes.clips import shapes_videos
 from arvid.data.shards import JoinedShards, TokenShards, open_shards, write_shards
-from arvid.data.training import warmup_cosine
+from arvid.training.schedule import warmup_cosine
 from arvid.lm.examples import WindowExamples
 from arvid.lm.parallel import finish_distributed
 from arvid.lm.train import LMRunConfig, LMTrainConfig, evaluate_loss, train_lm

@@ -44,7 +44,7 @@ def test_training_step_fits_a_batch():
     """The model, losses and optimizer can fit: 30 steps on one fixed shapes batch cut its error."""
     import numpy as np
 
-    from arvid.data.clips import ShapesClips
+    from arvid.shapes.clips import ShapesClips
     from arvid.tokenizer import frames_to_video, losses
 
     config = small_run("/tmp/unused").model
@@ -134,7 +134,7 @@ def test_perceptual_loss_needs_local_weights(tmp_path):
 def test_trains_on_a_folder_of_videos(tmp_path):
     import numpy as np
 
-    from arvid.data import shapes
+    from arvid.shapes import world as shapes
     from arvid.data.video import write_video
 
     videos = tmp_path / "videos"
@@ -215,7 +215,7 @@ def test_compiled_objective_matches_eager(frozen_encoder):
     so a rounding-sized gradient's sign decides a visible change."""
     import numpy as np
 
-    from arvid.data.clips import ShapesClips
+    from arvid.shapes.clips import ShapesClips
     from arvid.tokenizer import frames_to_video
     from arvid.tokenizer.train import step_objective
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from arvid.configs import to_dict
 from arvid.data.shards import VideoRecord, write_shards
-from arvid.data.training import check_precision, mixed_precision
+from arvid.training.precision import check_precision, mixed_precision
 from arvid.tokenizer.model import VideoTokenizer, frames_to_video
 
 
@@ -20,7 +20,7 @@ def encode_videos(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarray, 
                   batch_size: int = 8, precision: str = "fp32") -> Iterator[tuple[np.ndarray, VideoRecord]]:
     """(frames (t h w c) uint8, record) -> (codes (t' h' w') uint16, record), encoding `batch_size` at a time.
 
-    `precision` is the trainers' (`arvid.data.training.PRECISIONS`): "auto" encodes under bf16
+    `precision` is the trainers' (`arvid.training.precision.PRECISIONS`): "auto" encodes under bf16
     autocast on CUDA and on CPUs with native bf16, which on this project's CPU takes about half the
     time and gives about 98% of codes as in float32 (a code near a quantization boundary may round
     the other way)."""
@@ -42,7 +42,7 @@ def tokenize_dataset(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarra
     `precision`: see `encode_videos`.
 
     Raises:
-        ValueError: `precision` is not one of `arvid.data.training.PRECISIONS`, or `frames` is not a length the tokenizer accepts (1 + 4k by default).
+        ValueError: `precision` is not one of `arvid.training.precision.PRECISIONS`, or `frames` is not a length the tokenizer accepts (1 + 4k by default).
     """
     check_precision(precision)  # here, before any work: encode_videos is lazy
     size = tokenizer.config.image_size

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from arvid.configs import ConfigError, load_config
-from arvid.data.checkpoint import resolve_checkpoint
+from arvid.training.checkpoint import resolve_checkpoint
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.layers import Upsample
 from arvid.tokenizer.model import VideoTokenizer

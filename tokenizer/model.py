@@ -19,7 +19,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from arvid.configs import ConfigError, load_config, to_dict
-from arvid.data.checkpoint import atomic_folder, load_module_weights, resolve_checkpoint, save_tensors, write_json
+from arvid.training.checkpoint import atomic_folder, load_module_weights, resolve_checkpoint, save_tensors, write_json
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.layers import CausalCache, CausalConv3d, Downsample, FrameGroupNorm, ResBlock, Upsample
 from arvid.tokenizer.quantizer import Quantizer, QuantizerOutput

@@ -18,11 +18,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from arvid.configs import to_dict
-from arvid.data.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
+from arvid.training.checkpoint import (atomic_folder, load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                    resolve_checkpoint, save_tensors, write_json)
-from arvid.data.clips import FileClips, ShapesClips
+from arvid.data.clips import FileClips
+from arvid.shapes.clips import ShapesClips
 from arvid.data.images import frame_strip, save_png
-from arvid.data.training import TrainingDiverged, check_precision, mixed_precision, warmup_cosine
+from arvid.training.loop import TrainingDiverged
+from arvid.training.precision import check_precision, mixed_precision
+from arvid.training.schedule import warmup_cosine
 from arvid.metrics import codebook_usage, psnr
 from arvid.tokenizer import losses
 from arvid.tokenizer.config import TokenizerConfig
@@ -79,7 +82,7 @@ class TokenizerTrainConfig:
     # Compile the step's forward pass and its reconstruction and quantizer losses with torch.compile
     # (inductor); the perceptual and adversarial terms and evaluation stay eager. The first step
     # waits while it compiles. Off by default: on the 2-core CPU it saved only 3-6% a step
-    # (`python -m arvid.tools.bench_train_tokenizer`, README), where the LM's step gains 1.68x.
+    # (`python benchmarks/train_tokenizer.py`, README), where the LM's step gains 1.68x.
     compile: bool = False
     threads: int | None = None
 

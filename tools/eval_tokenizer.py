@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arvid.data.clips import ShapesClips
+from arvid.shapes.clips import ShapesClips
 from arvid.data.images import frame_strip, save_png
 from arvid.data.samples import sample_clip_path
 from arvid.data.video import VideoReadError, read_video

@@ -111,7 +111,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _jobs(args: argparse.Namespace) -> list[dict]:
     """What to score: [{"name", "prompt", "group", "path" (files only), "attrs" (prompt sets only)}]."""
-    from arvid.metrics.prompt_match import evaluation_prompts
+    from arvid.shapes.prompt_match import evaluation_prompts
 
     if args.videos:
         prompts = _read_prompts(args.prompts) if args.prompts else [None] * len(args.videos)
@@ -164,7 +164,7 @@ def _generator(args: argparse.Namespace):
 def _ground_truth(args: argparse.Namespace):
     """A function make(job, index) -> the job's attributes rendered (seed + index) to args.frames
     frames, passed through the tokenizer (`--model`'s, or the shipped one) for --source tokenizer."""
-    from arvid.data.shapes import render
+    from arvid.shapes.world import render
 
     tokenizer = None
     if args.source == "tokenizer":
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> int:
     from arvid.metrics.plots import contact_sheet, plot_over_time, sheet_frames
     from arvid.metrics.pretrained import FVD_FRAMES
-    from arvid.metrics.video_report import summarize
+    from arvid.shapes.report import summarize
 
     out = Path(args.out)
     reports, sheet, interrupted = [], [], False
@@ -266,8 +266,8 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
 def _score(args: argparse.Namespace, job: dict, index: int, make, pretrained) -> tuple[dict, np.ndarray | None]:
     """Read or make job's video and score it -> (report, video). One bad file or prompt costs its
     own report (with an "error" and no video), not the run's."""
-    from arvid.data.shapes import render
-    from arvid.metrics.video_report import video_report
+    from arvid.shapes.world import render
+    from arvid.shapes.report import video_report
 
     report = {"name": job["name"], "group": job["group"], "prompt": job["prompt"]}
     try:
@@ -286,7 +286,7 @@ def _score(args: argparse.Namespace, job: dict, index: int, make, pretrained) ->
 
 def _print_summary(summary: dict) -> None:
     """One table: a row per metric (and per attribute of the first window), a column per group."""
-    from arvid.data.shapes import ATTRIBUTE_NAMES
+    from arvid.shapes.world import ATTRIBUTE_NAMES
 
     names = ("videos", "first_window_match", "last_window_match", "no_scene_cuts", "mean_motion",
              "mean_warp_error", "mean_motion_aware_warp_error", "mean_flicker")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from arvid.data.training import PRECISIONS
+from arvid.training.precision import PRECISIONS
 from arvid.tools.checkpoints import load_tokenizer
 from arvid.tools.errors import UsageError, fail
 
@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from arvid.data.captioned import manifest_videos, read_manifest, shapes_videos
+    from arvid.data.captioned import manifest_videos, read_manifest
+    from arvid.shapes.clips import shapes_videos
     from arvid.tokenizer.dataset import tokenize_dataset
 
     if args.videos < 1:

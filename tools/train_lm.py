@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from arvid.data.training import TrainingDiverged
+    from arvid.training.loop import TrainingDiverged
     from arvid.lm.parallel import finish_distributed
     from arvid.lm.train import LMRunConfig, train_lm
 

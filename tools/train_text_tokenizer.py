@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from arvid.data.captioned import read_manifest
-    from arvid.data.shapes import all_phrasings, attribute_combinations
+    from arvid.shapes.world import all_phrasings, attribute_combinations
     from arvid.lm.text import train_text_tokenizer
 
     if args.vocab_size < 8:

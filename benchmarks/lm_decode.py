@@ -1,6 +1,6 @@
 """Decode speed of arvid's LM against `transformers`' `LlamaForCausalLM.generate`, same weights.
 
-    python -m arvid.tools.bench_lm_decode [--config tiny] [--tokens 256] [--repeats 3]
+    python benchmarks/lm_decode.py [--config tiny] [--tokens 256] [--repeats 3]
 
 Both models get the same configuration and weights (copied through `arvid.lm.hf.to_hf`), the
 same prompt (one full text prefix), and generate the same number of tokens greedily with a KV

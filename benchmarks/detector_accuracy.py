@@ -1,8 +1,8 @@
 """Measure how often the shapes-world detector reads the ground truth back.
 
-    python tools/measure_detector.py --videos 3000    (or: python -m arvid.tools.measure_detector)
+    python benchmarks/detector_accuracy.py --videos 3000
 
-Renders random clips (attributes uniform over the chosen split), runs `arvid.data.detector.detect`
+Renders random clips (attributes uniform over the chosen split), runs `arvid.shapes.detector.detect`
 on each clip as rendered and on a blurred, noisy copy (`detector.degrade`), and prints one table:
 the fraction of clips whose summary reading is right, per attribute, and the fraction of frames whose
 per-frame reading is right.
@@ -17,7 +17,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from arvid.data import detector, shapes
+from arvid.shapes import detector, world as shapes
 
 
 def _parse() -> argparse.Namespace:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arvid.data.shapes import (
+from arvid.shapes.world import (
     ATTRIBUTE_NAMES,
     BACKGROUND_RGB,
     BACKGROUNDS,

@@ -1,6 +1,6 @@
 """Training-step speed of the tokenizer, eager against `train.compile` (torch.compile), same run.
 
-    python -m arvid.tools.bench_train_tokenizer [--config tiny] [--steps 20] [--threads 2] [--decoder-only]
+    python benchmarks/train_tokenizer.py [--config tiny] [--steps 20] [--threads 2] [--decoder-only]
         [--decoder-res-blocks N]
 
 Two copies of the preset's tokenizer from the same seed train on the same shapes batches under
@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from arvid.configs import load_config, resolve_preset
-from arvid.data.clips import ShapesClips
-from arvid.data.training import mixed_precision
+from arvid.shapes.clips import ShapesClips
+from arvid.training.precision import mixed_precision
 from arvid.tokenizer.model import VideoTokenizer, frames_to_video
 from arvid.tokenizer.train import TokenizerRunConfig, freeze_encoder, step_objective
-from arvid.tools.interleaved import interleaved_medians
+from interleaved import interleaved_medians  # benchmarks/interleaved.py, beside this script
 
 WARMUP_STEPS = 3
 

@@ -1,7 +1,7 @@
 """GPU benchmark of arvid's Triton attention against PyTorch's `scaled_dot_product_attention`
 (and `flash_attn` when installed), on the same inputs in the same run.
 
-    python -m arvid.tools.bench_attention [--dtype bf16] [--quick]
+    python benchmarks/attention.py [--dtype bf16] [--quick]
 
 Prefill: causal attention over a grid of batch, heads, head dim and context length, in TFLOP/s
 (4 * b * h * n^2 * d / 2 floating-point operations for a causal mask). Decode: one new token per

@@ -1,6 +1,6 @@
 """Streaming benchmark: time per latent frame and resident memory over a long stream.
 
-    python -m arvid.tools.bench_stream [--model DIR] [--frames 2000] [--compile]
+    python benchmarks/stream.py [--model DIR] [--frames 2000] [--compile]
 
 Streams `--frames` video frames (text-to-video, default sampler) through the LM's sliding window
 and the tokenizer's streaming decoder, so every figure includes decoding to pixels. Without
@@ -45,7 +45,7 @@ def preset_models():
 
     torch.manual_seed(0)
     tokenizer = VideoTokenizer(load_config(TokenizerRunConfig, preset_path("tokenizer/tiny")).model).eval()
-    from arvid.data.shapes import all_phrasings, attribute_combinations
+    from arvid.shapes.world import all_phrasings, attribute_combinations
 
     text = train_text_tokenizer([c for a in attribute_combinations("train") for c in all_phrasings(a)])
     lm = VideoLM(Transformer(load_config(LMRunConfig, preset_path("lm/tiny")).model).eval(), text)

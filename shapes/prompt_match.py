@@ -1,7 +1,7 @@
 """How well a shapes-world video matches its prompt, and how that holds up over time.
 
-The prompt's attributes are read from its words (`arvid.data.shapes.parse_caption`) and the
-video's by the analytic detector (`arvid.data.detector`), window by window: a window of 16
+The prompt's attributes are read from its words (`arvid.shapes.world.parse_caption`) and the
+video's by the analytic detector (`arvid.shapes.detector`), window by window: a window of 16
 frames is what the detector's direction fit is validated on. The first window scores everything
 the prompt names; every window scores what must survive a long stream (shape, colour, size, and
 that the object still moves; its direction legitimately changes at each bounce).
@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from arvid.data.detector import DetectorConfig, VideoDetection, detect
-from arvid.data.shapes import (
+from arvid.shapes.detector import DetectorConfig, VideoDetection, detect
+from arvid.shapes.world import (
     ATTRIBUTE_NAMES,
     N_PHRASINGS,
     SPEEDS,

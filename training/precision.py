@@ -1,28 +1,14 @@
-"""Pieces both trainers (tokenizer and LM) share: the learning-rate schedule, mixed precision and
-the divergence error."""
+"""Mixed precision for both trainers and for encoding: which autocast a step runs under."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import math
 from pathlib import Path
 
 import torch
 
 PRECISIONS = ("auto", "bf16", "fp32")
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def warmup_cosine(step: int, *, lr: float, warmup_steps: int, total_steps: int, min_lr_ratio: float) -> float:
-    """Linear warm-up over `warmup_steps`, then cosine decay to `min_lr_ratio * lr` at `total_steps`."""
-    if step < warmup_steps:
-        return lr * (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 @functools.cache

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from arvid.data.shapes import ATTRIBUTE_NAMES, parse_caption
+from arvid.shapes.world import ATTRIBUTE_NAMES, parse_caption
 from arvid.metrics.motion import flow_metrics
-from arvid.metrics.prompt_match import WINDOW_FRAMES, match_prompt
+from arvid.shapes.prompt_match import WINDOW_FRAMES, match_prompt
 from arvid.metrics.scene_cuts import scene_cuts
 
 

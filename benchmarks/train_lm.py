@@ -1,6 +1,6 @@
 """Training-step speed of the LM, eager against `train.compile` (torch.compile), same run.
 
-    python -m arvid.tools.bench_train_lm [--config tiny] [--steps 30] [--threads 2]
+    python benchmarks/train_lm.py [--config tiny] [--steps 30] [--threads 2]
 
 Two copies of the preset's model from the same seed train on the same batches (random tokens of
 the preset's sequence length: a step's cost does not depend on the token values), under the
@@ -18,11 +18,11 @@ import time
 import torch
 
 from arvid.configs import load_config, resolve_preset
-from arvid.data.training import mixed_precision
+from arvid.training.precision import mixed_precision
 from arvid.lm.examples import Batch
 from arvid.lm.model import Transformer
 from arvid.lm.train import LMRunConfig, step_loss, train_step
-from arvid.tools.interleaved import interleaved_medians
+from interleaved import interleaved_medians  # benchmarks/interleaved.py, beside this script
 
 WARMUP_STEPS = 3
 

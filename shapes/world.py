@@ -3,7 +3,7 @@
 One object (a shape with a colour and a size) moves over a solid background in one of eight
 directions at one of two speeds, and bounces off the walls forever. Every clip comes with the
 object's per-frame position and velocity, and captions are written from its attributes in several
-phrasings, so a generated video can be scored against its prompt (see `arvid.data.detector`).
+phrasings, so a generated video can be scored against its prompt (see `arvid.shapes.detector`).
 
 Layout at this I/O edge: video `t h w c` uint8 RGB; positions and velocities `t 2` float32 as
 (x, y) in pixels, x to the right and y down (screen "up" is decreasing y). Pixel (row i, column j)

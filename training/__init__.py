@@ -1,0 +1,2 @@
+"""Training machinery shared by the tokenizer and LM trainers: the loop, schedule, precision,
+device choice and atomic checkpoint folders."""
