@@ -43,10 +43,9 @@ def project(x: Tensor, layer: nn.Linear) -> Tensor:
 
     Under `torch.compile`, and for a decode step's few rows, as `(x * weight).sum(-1)`: inductor
     turns that into one vectorised C++ loop that reads the weight once for all rows. The library
-    matrix multiply it replaces costs a call per layer and reads the weight once per row. The tiny
-    preset's compiled decode step on this project's 2-core CPU, 1 thread: 464 us against 628 us
-    with the library multiply at batch 1, 765-849 us against 1,035 us at batch 2 (2 threads: 358
-    and 521 us). Eager code, larger inputs and GPUs keep the library multiply.
+    matrix multiply it replaces costs a call per layer and reads the weight once per row (a quarter less
+    time a step for the tiny preset: docs/results/streaming_and_speed.md).
+    Eager code, larger inputs and GPUs keep the library multiply.
     """
     if torch.compiler.is_compiling() and x.device.type == "cpu" and x[..., 0].numel() <= FEW_ROWS:
         return (x[..., None, :] * layer.weight).sum(-1)
@@ -284,8 +283,8 @@ class Transformer(nn.Module):
         compiles; later ones skip most of Python's per-op overhead, which dominates small models).
 
         On CPU the generated code is called through inductor's C++ wrapper, which saves the Python
-        wrapper's per-call cost (an earlier measurement on the `tiny` preset, 2 threads: 1,565 tokens/s
-        against 1,051), and the linear layers of the few-row step become fused loops (see `project`).
+        wrapper's per-call cost (docs/results/streaming_and_speed.md), and the linear layers of the
+        few-row step become fused loops (see `project`).
         `python benchmarks/lm_decode.py` measures the result against `transformers`."""
         options = {"cpp_wrapper": True} if self.lm_head.weight.device.type == "cpu" else None
         self._decode_step = torch.compile(self._decode_step, dynamic=False, fullgraph=True, options=options)

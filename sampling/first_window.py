@@ -1,22 +1,28 @@
-"""Consensus first windows: draw several first windows and keep the one whose motion agrees most
-with the others (a minimum-Bayes-risk choice among the sampler's own draws).
+"""Choosing among several first windows: draw `SamplerConfig.first_window_candidates` first windows
+and keep one, picked by a named selector (`SamplerConfig.first_window_selector`, one of
+`FIRST_WINDOW_SELECTORS`).
 
 The first window (the anchor and the latent frames up to `window`, drawn before the context first
 slides) is where the motion must come from the text alone, and where generated videos miss their
-prompts: mostly a direction 45 degrees off, now in one draw, now in another. Draws that go wrong go
-wrong in different ways, so the draw closest to the others' motion is most often the right one.
-Motion is each candidate's dominant translation (`dominant_motion`, a global Lucas-Kanade fit per
-frame pair, summed); the chosen candidate minimises the summed distance to the others' (the
-medoid). No detector, prompt parsing or outside model is involved.
+prompts: mostly a direction 45 degrees off, now in one draw, now in another.
 
-The LM's own prompt information, log p(window | prompt) - log p(window | no prompt), was tried as
-the score first and picked no better than chance (see the README).
+"motion-medoid" (the shipped model's choice, tuned on the shapes world, see docs/results/sampling.md)
+is a minimum-Bayes-risk choice among the sampler's own draws: draws that go wrong go wrong in
+different ways, so the draw closest to the others' motion is most often the right one. Motion is
+each candidate's dominant translation (`dominant_motion`, a global Lucas-Kanade fit per frame pair,
+summed); the chosen candidate minimises the summed distance to the others' (the medoid). No
+detector, prompt parsing or outside model is involved. Scoring by the LM's own prompt information
+picked no better than chance (docs/results/sampling.md).
+
+A selector is a function from the candidates' decoded videos, each uint8 (t h w 3), to the index of
+the one kept; add one to `FIRST_WINDOW_SELECTORS` under a new name to make it selectable.
 
 Einops legend: t frames, h w pixels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +92,9 @@ def dominant_motion(frames: np.ndarray) -> Tensor:
     Each consecutive pair gets one least-squares Lucas-Kanade fit over the whole frame (brightness
     constancy, one translation): a static, flat background adds nothing, so the moving content
     sets it. A zero vector means no measurable motion.
+
+    Raises:
+        ValueError: frames not of shape (t h w 3) with t >= 2.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) < 2:
@@ -111,3 +120,20 @@ def consensus(motions: list[Tensor]) -> int:
     points = torch.stack(motions)
     costs = torch.cdist(points[None], points[None])[0].sum(-1)
     return int(torch.argmin(costs))
+
+
+def motion_medoid(videos: Sequence[np.ndarray]) -> int:
+    """Index of the video whose `dominant_motion` is the medoid of all the videos' motions.
+
+    Args:
+        videos: uint8 (t h w 3) clips, t >= 2, one per candidate.
+    Raises:
+        ValueError: a clip of the wrong shape or with fewer than 2 frames.
+    """
+    return consensus([dominant_motion(video) for video in videos])
+
+
+FirstWindowSelector = Callable[[Sequence[np.ndarray]], int]
+
+# name -> selector; `SamplerConfig.first_window_selector` names one of these.
+FIRST_WINDOW_SELECTORS: dict[str, FirstWindowSelector] = {"motion-medoid": motion_medoid}

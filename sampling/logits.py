@@ -1,14 +1,22 @@
-"""Turning next-token logits into a token: guidance, temperature, top-k, top-p, seeded sampling.
+"""Turning next-token logits into a token: guidance, temperature, top-k, top-p, seeded sampling;
+and `SamplerConfig`, the settings, which a model folder carries as its `generation_config.json`.
 
 Einops legend: b rows, v vocabulary (here: the video codes only).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from arvid.lm.checkpoint import GENERATION_CONFIG, VideoLM, read_generation_config
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,14 +24,21 @@ class SamplerConfig:
     """How tokens are drawn. `cfg_scale` 1 turns classifier-free guidance off; `temperature` 0 is
     greedy; `top_k` / `top_p` None keep every token; `window_frames` None uses the model's.
 
+    These defaults are neutral (no guidance, no filtering, one first window); a model's own settings
+    live in its folder's `generation_config.json` (`from_pretrained`, `from_model`), which
+    `generate(..., config=None)`, `stream` and `arvid generate` use. Every field but `seed` is
+    stored there: the seed is chosen per call.
+
     `first_window_temperature`, when set, replaces `temperature` for the latent frames drawn before
     the context first slides (indices 0, the anchor, to `window_frames`): there the motion must
     come from the text alone, and a colder draw keeps to the prompt's direction; later frames
     continue a motion the window already shows, where a cold draw tends to repeat the last frame
-    and stall the object.
+    and stall the object (docs/results/sampling.md).
 
-    `first_window_candidates` > 1 draws that many first windows and keeps the one whose motion
-    agrees most with the others' (`arvid.sampling.first_window`); the others cost time, not memory."""
+    `first_window_candidates` > 1 draws that many first windows and keeps the one that
+    `first_window_selector` names (a key of `arvid.sampling.first_window.FIRST_WINDOW_SELECTORS`;
+    "motion-medoid", tuned on the shapes world, keeps the one whose motion agrees most with the
+    others'); the others cost time, not memory."""
 
     temperature: float = 1.0
     first_window_temperature: float | None = None
@@ -32,6 +47,7 @@ class SamplerConfig:
     cfg_scale: float = 1.0
     window_frames: int | None = None
     first_window_candidates: int = 1
+    first_window_selector: str = "motion-medoid"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -47,6 +63,12 @@ class SamplerConfig:
             raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
         if self.first_window_candidates < 1:
             raise ValueError(f"first_window_candidates must be >= 1, got {self.first_window_candidates}")
+        # Imported here: first_window imports this module for SamplerConfig and draw_code.
+        from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS
+
+        if self.first_window_selector not in FIRST_WINDOW_SELECTORS:
+            raise ValueError(f"first_window_selector must be one of {sorted(FIRST_WINDOW_SELECTORS)}, "
+                             f"got {self.first_window_selector!r}")
 
     @property
     def guided(self) -> bool:
@@ -59,16 +81,103 @@ class SamplerConfig:
             return self
         return replace(self, temperature=self.first_window_temperature)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The settings a generation_config.json holds: every field but `seed`, JSON-ready."""
+        return {name: getattr(self, name) for name in _stored_fields()}
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write `to_dict()` as `folder/generation_config.json` (an LM folder); returns its path.
+
+        Raises:
+            FileNotFoundError: `folder` does not exist.
+        """
+        path = Path(folder) / GENERATION_CONFIG
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = GENERATION_CONFIG) -> SamplerConfig:
+        """A config from stored settings (`to_dict`'s keys; a missing key keeps its default, `seed` 0).
+
+        Raises:
+            ValueError: an unknown key, a value of the wrong type, or one out of range; the message
+                starts with `source` (the file) and names the key.
+        """
+        hints = typing.get_type_hints(cls)
+        stored = _stored_fields()
+        checked = {}
+        for key, value in values.items():
+            if key not in stored:
+                why = " (the seed is chosen per call, not stored)" if key == "seed" else ""
+                raise ValueError(f"{source}: unknown key {key!r}{why}; expected some of {', '.join(stored)}")
+            checked[key] = _check_value(key, value, hints[key], source)
+        try:
+            return cls(**checked)
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> SamplerConfig:
+        """The generation config of an LM folder, or of a model folder's `lm/`; a folder without
+        generation_config.json gets the defaults, `SamplerConfig()`.
+
+        Raises:
+            FileNotFoundError: `path` is not a folder.
+            ValueError: the file is not a JSON object, or has an unknown key or a bad value (the
+                message names the file and the key).
+        """
+        folder = Path(path)
+        if (folder / "lm").is_dir():
+            folder = folder / "lm"
+        if not folder.is_dir():
+            raise FileNotFoundError(f"model folder {str(path)!r} does not exist")
+        values = read_generation_config(folder)
+        return cls() if values is None else cls.from_dict(values, source=str(folder / GENERATION_CONFIG))
+
+    @classmethod
+    def from_model(cls, lm: VideoLM) -> SamplerConfig:
+        """The generation config `lm` was loaded with (`VideoLM.from_pretrained`), or the defaults.
+
+        Raises:
+            ValueError: as `from_dict`, naming the LM folder's file.
+        """
+        if lm.generation_config is None:
+            return cls()
+        source = str(lm.folder / GENERATION_CONFIG) if lm.folder is not None else GENERATION_CONFIG
+        return cls.from_dict(lm.generation_config, source=source)
+
+
+def _stored_fields() -> tuple[str, ...]:
+    return tuple(field.name for field in fields(SamplerConfig) if field.name != "seed")
+
+
+_JSON_NAMES = {float: "a number", int: "an integer", str: "a string", type(None): "null"}
+
+
+def _check_value(key: str, value: Any, hint: Any, source: str) -> Any:
+    """`value` if JSON gave it a type `hint` allows (an int where a float goes becomes a float)."""
+    allowed = typing.get_args(hint) or (hint,)
+    if value is None and type(None) in allowed:
+        return value
+    if not isinstance(value, bool):  # JSON true/false are not numbers here
+        if float in allowed and isinstance(value, int | float):
+            return float(value)
+        if any(isinstance(value, kind) for kind in allowed if kind is not type(None)):
+            return value
+    expected = " or ".join(_JSON_NAMES[kind] for kind in allowed)
+    raise ValueError(f"{source}: {key} must be {expected}, got {json.dumps(value)}")
+
 
 def guide(conditional: Tensor, unconditional: Tensor, scale: float) -> Tensor:
-    """Classifier-free guidance: unconditional + scale * (conditional - unconditional), in float32."""
+    """Classifier-free guidance: unconditional + scale * (conditional - unconditional), in float32;
+    rows (b v) each, -> (b v)."""
     conditional, unconditional = conditional.float(), unconditional.float()
     return unconditional + scale * (conditional - unconditional)
 
 
 def filter_logits(logits: Tensor, *, top_k: int | None, top_p: float | None) -> Tensor:
     """Set to -inf every logit (b v) outside the top `top_k` and outside the smallest set whose
-    probability reaches `top_p` (the most likely token always stays)."""
+    probability reaches `top_p` (the most likely token always stays); -> (b v)."""
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))

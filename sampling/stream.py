@@ -7,6 +7,9 @@ encoding fills the anchor and the window first, and its frames are yielded back,
 
 Every yielded latent frame is decoded right away by the tokenizer's streaming decoder, so the first
 frames reach the caller before later tokens exist.
+
+Without a `config`, the LM's own generation config (its folder's generation_config.json) is used:
+the same settings as `arvid generate`'s defaults.
 """
 
 from __future__ import annotations
@@ -21,12 +24,10 @@ from torch import Tensor
 
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.code_digits import tokenizer_code_levels
-from arvid.sampling.first_window import consensus, dominant_motion, draw_first_windows
+from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS, draw_first_windows
 from arvid.sampling.logits import SamplerConfig, draw_code
 from arvid.sampling.window import WindowedContext, check_window
 from arvid.tokenizer import StreamingDecoder, VideoTokenizer, frames_to_video
-
-DEFAULT_SAMPLER = SamplerConfig()  # frozen, so one shared default is safe
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
                                 "the tokenizer's")
 
 
-def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig = DEFAULT_SAMPLER, *,
+def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig | None = None, *,
            image: np.ndarray | None = None, video: np.ndarray | None = None) -> Iterator[LatentFrame]:
     """An endless iterator of latent frames (stop by not asking for more).
 
@@ -63,14 +64,18 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
 
     Args:
         prompt: the caption; "" generates unconditionally.
+        config: how tokens are drawn; None: `SamplerConfig.from_model(lm)`, the LM's generation
+            config (the neutral `SamplerConfig()` for an LM without one), seed 0.
         image: uint8 (h w c) first frame at the tokenizer's size (image-to-video).
         video: uint8 (t h w c) frames to continue at the tokenizer's size (continuation); only its
             last `1 + temporal_factor * (window - 1)` frames (or fewer, a length the tokenizer
             accepts) are used: the anchor and the window's history.
     Raises:
         ValueError: incompatible models, a prompt too long, both `image` and `video`, a window the
-            model was not trained for, or malformed frames.
+            model was not trained for, malformed frames, or a bad generation config of the LM.
     """
+    if config is None:
+        config = SamplerConfig.from_model(lm)
     check_compatible(lm, tokenizer)
     if image is not None and video is not None:
         raise ValueError("give either an image or a video to continue, not both")
@@ -97,8 +102,8 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
     prefixes = prefixes.to(device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     if config.first_window_candidates > 1 and len(given) <= window:
-        decoder, chosen = _consensus_first_window(lm, tokenizer, prefixes, given, given_codes, grid, config, window,
-                                                  generator)
+        decoder, chosen = _select_first_window(lm, tokenizer, prefixes, given, given_codes, grid, config, window,
+                                               generator)
         for codes, frames in chosen:
             given.append(lm.vocab.video_ids(codes.flatten()).to(device))
             yield LatentFrame(len(given) - 1, codes, frames)
@@ -119,11 +124,11 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
             index += 1
 
 
-def _consensus_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given: list[Tensor],
-                            given_codes: list[Tensor], grid: tuple[int, int], config: SamplerConfig, window: int,
-                            generator: torch.Generator) -> tuple[StreamingDecoder, list[tuple[Tensor, np.ndarray]]]:
+def _select_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given: list[Tensor],
+                         given_codes: list[Tensor], grid: tuple[int, int], config: SamplerConfig, window: int,
+                         generator: torch.Generator) -> tuple[StreamingDecoder, list[tuple[Tensor, np.ndarray]]]:
     """Draw `config.first_window_candidates` first windows after the given frames, decode each, and
-    keep the one whose motion is the others' medoid (`arvid.sampling.first_window`).
+    keep the one `config.first_window_selector` picks from their drawn frames (`arvid.sampling.first_window`).
 
     Returns the chosen candidate's streaming decoder (it has seen the given frames and the chosen
     ones, so the stream goes on with it) and its drawn latent frames as (codes (h' w'), uint8 RGB
@@ -135,13 +140,18 @@ def _consensus_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Te
             decoder.push_frames(codes)
         drawn = [lm.vocab.video_codes(frame).view(*grid).cpu() for frame in candidate.frames]
         decoded.append((decoder, [(codes, decoder.push_frames(codes)) for codes in drawn]))
-    motions = [dominant_motion(np.concatenate([frames for _, frames in chosen])) for _, chosen in decoded]
-    return decoded[consensus(motions)]
+    select = FIRST_WINDOW_SELECTORS[config.first_window_selector]
+    return decoded[select([np.concatenate([frames for _, frames in drawn]) for _, drawn in decoded])]
 
 
 def generate(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, latent_frames: int,
-             config: SamplerConfig = DEFAULT_SAMPLER, **conditions) -> list[LatentFrame]:
-    """The first `latent_frames` latent frames of `stream(...)` (given frames included)."""
+             config: SamplerConfig | None = None, **conditions) -> list[LatentFrame]:
+    """The first `latent_frames` latent frames of `stream(...)` (given frames included); `config`
+    None uses the LM's generation config, and `conditions` are `stream`'s `image` or `video`.
+
+    Raises:
+        ValueError: `latent_frames` < 1, or as `stream`.
+    """
     if latent_frames < 1:
         raise ValueError(f"latent_frames must be >= 1, got {latent_frames}")
     return list(islice(stream(lm, tokenizer, prompt, config, **conditions), latent_frames))

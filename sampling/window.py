@@ -34,6 +34,8 @@ class WindowedContext:
         prefixes: (b P) prefix tokens, one row per sequence (all rows get the same video tokens).
         window_frames: latent frames after the anchor, the one in progress included (>= 2).
         frames: latent frames given in advance (each (tokens_per_frame,) token ids), anchor first.
+    Raises:
+        ValueError: a window outside [2, the trained window], or prefixes of the wrong length.
     """
 
     def __init__(self, model: Transformer, prefixes: Tensor, *, window_frames: int, frames: list[Tensor] = ()) -> None:
@@ -79,6 +81,8 @@ class WindowedContext:
         del self.frames[1:1 + extra]
         return True
 
+    # Positions stay on the CPU on purpose: the model checks them against its cache on the host and
+    # moves them to the tokens' device itself.
     def _prefill(self) -> None:
         tokens = self.tokens()
         self.length = tokens.shape[1]

@@ -11,7 +11,7 @@ Two measurements, each on the shapes world:
   probe is right where the reconstructions are wrong, the codes hold the shape and the decoder
   does not draw it.
 
-    python scripts/small_shapes.py [--ckpt DIR] [--probe]   # the shipped tokenizer by default
+    python scripts/small_shapes.py [--tokenizer DIR] [--probe]   # the shipped tokenizer by default
 """
 
 from __future__ import annotations
@@ -94,12 +94,13 @@ def probe(tokenizer: VideoTokenizer, backgrounds: tuple[str, ...], size: str, *,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ckpt", default=None, help="tokenizer folder (default: the shipped one)")
+    parser.add_argument("--tokenizer", metavar="DIR", default=None,
+                        help="tokenizer folder, or a model folder holding tokenizer/ (default: the shipped one)")
     parser.add_argument("--probe", action="store_true", help="also probe the codes (about 3 min on 1 thread)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    tokenizer = load_tokenizer(args.ckpt)
+    tokenizer = load_tokenizer(args.tokenizer, "cpu")  # the probe's tensors are made on the CPU
     counts = reconstructions(tokenizer)
     print("small objects' shape read right after the tokenizer:")
     for key, seen in counts["seen"].items():

@@ -74,12 +74,12 @@ stage text-tokenizer arvid train-text-tokenizer -o "$RUNS/text-tokenizer"
 # training videos against 1.136 on new videos of the same prompts.) The default --precision auto
 # encodes under bf16 on this CPU: 9 min 40 s for the 24,000 videos against 14 min 33 s in fp32, 98%
 # of codes the same; the shipped LM was trained on such shards.
-stage tokens-train arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --videos 24000 --frames 33 \
+stage tokens-train arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 24000 --frames 33 \
   --batch-size 16 -o "$RUNS/shapes-tokens/train"
-stage tokens-heldout arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --split heldout --videos 64 \
+stage tokens-heldout arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --split heldout --videos 64 \
   --frames 33 --seed 1 -o "$RUNS/shapes-tokens/heldout"
 # New videos of the training prompts (another seed): the LM's log compares their loss with its training videos'.
-stage tokens-unseen arvid tokenize-dataset --ckpt "$RUNS/tokenizer-tiny/checkpoint" --videos 64 --frames 33 \
+stage tokens-unseen arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 64 --frames 33 \
   --seed 2 -o "$RUNS/shapes-tokens/unseen"
 LM_DATA=(train.data="$RUNS/shapes-tokens/train" train.val_data="$RUNS/shapes-tokens/heldout"
   train.unseen_data="$RUNS/shapes-tokens/unseen" train.text_tokenizer="$RUNS/text-tokenizer")

@@ -424,8 +424,8 @@ def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64) ->
     NO_BOUNCE_FRAMES steps are straight); everything else follows from `attrs`, so the same
     arguments give the same clip bit for bit. The object's bounding box reflects off the frame
     edges, so the object is always wholly inside the frame. Edges are anti-aliased (exact
-    coverage along x, 8 sample lines per pixel along y). About 2.5 ms per 64 frames at 64 x 64 on a
-    busy 2-core CPU.
+    coverage along x, 8 sample lines per pixel along y). A few ms per 64 frames at 64 x 64 on a
+    2-core CPU (docs/results/evaluation.md).
 
     Returns:
         ShapesClip with video (frames, size, size, 3) uint8 and positions, velocities (frames, 2).
@@ -469,8 +469,8 @@ def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64) ->
     colour = np.asarray(COLOUR_RGB[attrs.colour], dtype=np.float32)
     patch = background + coverage[..., None] * (colour - background)  # (t, window, window, 3)
     patch = np.rint(patch).astype(np.uint8)
-    # Filling one frame and copying it is 25x faster than broadcasting a 3-vector into the video,
-    # and a loop of slice writes is 8x faster than one fancy-indexed scatter (64 x 64 x 64, 2-core CPU).
+    # One frame filled and copied (not a 3-vector broadcast into the video), then a loop of slice
+    # writes (not a fancy-indexed scatter): both far faster, docs/results/evaluation.md.
     frame = np.empty((size, size, 3), dtype=np.uint8)
     frame[...] = background.astype(np.uint8)
     video = np.empty((frames, size, size, 3), dtype=np.uint8)

@@ -1,9 +1,11 @@
-"""The tokenizer's subcommands: round trips and bad input (clear message, exit code 2)."""
+"""The tokenizer's subcommands: round trips and bad input (clear message, exit code 2); `--device`
+on every command that runs a model."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,17 @@ import torch
 from arvid.data.video import read_video, write_video
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
 from arvid.tools.cli import build_parser, main
+
+# Commands that run a model, each with arguments that are valid but for --device.
+MODEL_COMMANDS = {
+    "generate": ["generate", "a red circle", "-o", "{tmp}/out.gif"],
+    "decode": ["decode", "{tmp}/tokens.ndjson", "-o", "{tmp}/out.gif"],
+    "eval-video": ["eval-video", "--prompt", "a red circle moving left", "--frames", "2", "-o", "{tmp}/eval"],
+    "tokenize": ["tokenize", "{clip}", "-o", "{tmp}/codes.npy"],
+    "detokenize": ["detokenize", "{tmp}/codes.npy", "-o", "{tmp}/out.gif"],
+    "eval-tokenizer": ["eval-tokenizer", "--shapes-videos", "0", "--videos", "{clip}", "--out", "{tmp}/ev"],
+    "tokenize-dataset": ["tokenize-dataset", "--videos", "1", "--frames", "5", "-o", "{tmp}/shards"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +56,10 @@ def test_every_subcommand_has_help(capsys):
 
 def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path):
     codes_path, video_path = tmp_path / "codes.npy", tmp_path / "out.mp4"
-    assert main(["tokenize", clip, "-o", str(codes_path), "--ckpt", ckpt]) == 0
+    assert main(["tokenize", clip, "-o", str(codes_path), "--tokenizer", ckpt]) == 0
     codes = np.load(codes_path)
     assert codes.shape == (3, 4, 4)  # 11 frames -> the 9-frame prefix -> 3 latent frames of 32/8
-    assert main(["detokenize", str(codes_path), "-o", str(video_path), "--ckpt", ckpt]) == 0
+    assert main(["detokenize", str(codes_path), "-o", str(video_path), "--tokenizer", ckpt]) == 0
     assert read_video(video_path).shape == (9, 32, 32, 3)
 
 
@@ -55,7 +68,7 @@ def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path):
     (["tokenize", "{clip}", "-o", "{tmp}/c.txt"], "must end in one of .npy"),
     (["tokenize", "{clip}", "-o", "{tmp}/nowhere/c.npy"], "does not exist"),
     (["tokenize", "{clip}", "-o", "{tmp}/c.npy", "--max-frames", "0"], "--max-frames"),
-    (["tokenize", "{clip}", "-o", "{tmp}/c.npy", "--ckpt", "{tmp}/no-model"], "no checkpoint"),
+    (["tokenize", "{clip}", "-o", "{tmp}/c.npy", "--tokenizer", "{tmp}/no-model"], "no checkpoint"),
     (["detokenize", "{tmp}/bad.npy", "-o", "{tmp}/v.mp4"], "cannot read codes"),
     (["detokenize", "{tmp}/big.npy", "-o", "{tmp}/v.mp4"], "\\[0, 64\\)"),
     (["detokenize", "{tmp}/flat.npy", "-o", "{tmp}/v.mp4"], "shape \\(t', h', w'\\)"),
@@ -67,8 +80,8 @@ def test_bad_input_exits_2_with_message(args, message, ckpt, clip, tmp_path, cap
     np.save(tmp_path / "big.npy", np.full((2, 4, 4), 64, np.int32))
     np.save(tmp_path / "flat.npy", np.zeros((4, 4), np.int32))
     args = [a.format(tmp=tmp_path, clip=clip) for a in args]
-    if "--ckpt" not in args:
-        args += ["--ckpt", ckpt]
+    if "--tokenizer" not in args:
+        args += ["--tokenizer", ckpt]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("arvid: error:") and re.search(message, err), err
@@ -76,8 +89,52 @@ def test_bad_input_exits_2_with_message(args, message, ckpt, clip, tmp_path, cap
 
 def test_eval_tokenizer_writes_results(ckpt, clip, tmp_path):
     out = tmp_path / "ev"
-    assert main(["eval-tokenizer", "--ckpt", ckpt, "--shapes-videos", "2", "--frames", "5", "--videos", clip,
+    assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "2", "--frames", "5", "--videos", clip,
                  "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results) == {"shapes_heldout", "clip.mp4"}
     assert 0 < results["clip.mp4"]["psnr"] < 100 and (out / "clip.png").is_file()
+
+
+def test_every_command_that_runs_a_model_takes_device():
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {name for name, parser in commands.items()
+            if any("--device" in action.option_strings for action in parser._actions)} == set(MODEL_COMMANDS)
+
+
+def test_device_cpu_and_a_model_folder_for_tokenizer(ckpt, clip, tmp_path):
+    codes = tmp_path / "codes.npy"
+    assert main(["tokenize", clip, "-o", str(codes), "--tokenizer", ckpt, "--device", "cpu"]) == 0
+    # --tokenizer also takes the model folder that holds tokenizer/.
+    assert main(["detokenize", str(codes), "-o", str(tmp_path / "v.gif"), "--tokenizer", str(Path(ckpt).parent),
+                 "--device", "cpu"]) == 0
+
+
+@pytest.mark.parametrize("device, message", [
+    ("banana", "unknown device 'banana'"),
+    ("cuda:7", "'cuda:7'"),
+    ("mps", "not supported"),
+])
+@pytest.mark.parametrize("command", sorted(MODEL_COMMANDS))
+def test_a_device_this_machine_lacks_exits_2(command, device, message, ckpt, clip, tmp_path, capsys):
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    (tmp_path / "tokens.ndjson").write_text("")
+    np.save(tmp_path / "codes.npy", np.zeros((1, 4, 4), np.int32))
+    argv = [a.format(tmp=tmp_path, clip=clip) for a in MODEL_COMMANDS[command]]
+    if command not in ("generate", "eval-video"):  # those two would load the shipped model, but stop before
+        argv += ["--tokenizer", ckpt]
+    assert main([*argv, "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arvid: error:") and re.search(re.escape(message), err), err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_tokenize_round_trip_on_cuda(ckpt, clip, tmp_path):
+    codes = tmp_path / "codes.npy"
+    assert main(["tokenize", clip, "-o", str(codes), "--tokenizer", ckpt, "--device", "cuda"]) == 0
+    on_cpu = tmp_path / "cpu.npy"
+    assert main(["tokenize", clip, "-o", str(on_cpu), "--tokenizer", ckpt, "--device", "cpu"]) == 0
+    assert np.load(codes).shape == np.load(on_cpu).shape
+    assert main(["detokenize", str(codes), "-o", str(tmp_path / "v.gif"), "--tokenizer", ckpt,
+                 "--device", "cuda:0"]) == 0

@@ -25,7 +25,7 @@ def tokenizer_dir(tmp_path_factory):
 def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsys):
     assert main(["train-text-tokenizer", "-o", str(tmp_path / "text")]) == 0
     for split, videos in (("train", 6), ("heldout", 2)):
-        assert main(["tokenize-dataset", "--ckpt", str(tokenizer_dir), "--split", split, "--videos", str(videos),
+        assert main(["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--split", split, "--videos", str(videos),
                      "--frames", "13", "-o", str(tmp_path / split)]) == 0
     shards = TokenShards(tmp_path / "train")
     assert shards.grid == (4, 4, 4) and len(shards) == 6 and not shards.ends
@@ -39,11 +39,11 @@ def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsy
     log = [json.loads(line) for line in (tmp_path / "lm" / "eval.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 3 and np.isfinite(log[-1]["val_loss"])
     # The preset's grid-position embeddings have no place in Llama: export refuses, saying why.
-    assert main(["export-hf", str(tmp_path / "lm" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 2
+    assert main(["export-hf", "--model", str(tmp_path / "lm" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 2
     assert "cannot be exported" in capsys.readouterr().err and not (tmp_path / "hf").exists()
     overrides = [o.replace(str(tmp_path / "lm"), str(tmp_path / "lm-rope")) for o in overrides]
     assert main(["train-lm", "--config", "tiny", *overrides, "model.grid_positions=false"]) == 0
-    assert main(["export-hf", str(tmp_path / "lm-rope" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 0
+    assert main(["export-hf", "--model", str(tmp_path / "lm-rope" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 0
     from transformers import LlamaForCausalLM
 
     assert LlamaForCausalLM.from_pretrained(tmp_path / "hf").config.num_hidden_layers == 1
@@ -51,19 +51,19 @@ def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsy
 
 def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
     cases = [
-        (["tokenize-dataset", "--ckpt", str(tokenizer_dir), "--frames", "12", "-o", str(tmp_path / "x")], "1 + 4k"),
-        (["tokenize-dataset", "--ckpt", str(tmp_path / "none"), "-o", str(tmp_path / "x")], "no checkpoint"),
-        (["tokenize-dataset", "--ckpt", str(tokenizer_dir), "--manifest", str(tmp_path / "m.jsonl"),
+        (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--frames", "12", "-o", str(tmp_path / "x")], "1 + 4k"),
+        (["tokenize-dataset", "--tokenizer", str(tmp_path / "none"), "-o", str(tmp_path / "x")], "no checkpoint"),
+        (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--manifest", str(tmp_path / "m.jsonl"),
           "-o", str(tmp_path / "x")], "does not exist"),
         (["train-lm", "--config", "tiny", f"train.text_tokenizer={tmp_path / 'none'}"], "text_tokenizer.model is missing"),
         (["train-lm", "--config", "tiny", "model.n_layer=3"], "n_layer"),
-        (["export-hf", str(tmp_path / "none"), "-o", str(tmp_path / "hf")], "no checkpoint"),
+        (["export-hf", "--model", str(tmp_path / "none"), "-o", str(tmp_path / "hf")], "no checkpoint"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
         assert message in capsys.readouterr().err, argv
     (tmp_path / "bad.jsonl").write_text('{"path": "a.mp4"}\n')
-    assert main(["tokenize-dataset", "--ckpt", str(tokenizer_dir), "--manifest", str(tmp_path / "bad.jsonl"),
+    assert main(["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--manifest", str(tmp_path / "bad.jsonl"),
                  "-o", str(tmp_path / "x")]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -204,12 +204,22 @@ def test_eval_video_scores_files(tmp_path, capsys):
     assert "skipped fvd" in capsys.readouterr().err
 
 
+def test_eval_video_scores_one_file_against_one_prompt(tmp_path):
+    paths, prompts = _write_clips(tmp_path, count=1)
+    out = tmp_path / "eval"
+    assert main(["eval-video", paths[0], "--prompt", prompts[0], "-o", str(out)]) == 0
+    result = json.loads((out / "scores.json").read_text())
+    assert [v["prompt"] for v in result["videos"]] == prompts and result["summary"]["all"]["first_window_match"] == 1.0
+    assert result["sampler"] is None  # nothing was generated
+
+
 def test_eval_video_generates_from_a_prompt_set(tmp_path):
     out = tmp_path / "eval"
     assert main(["eval-video", "--prompt-set", "heldout", "--limit", "2", "--frames", "9", "-o", str(out),
                  "--save-videos"]) == 0
     result = json.loads((out / "scores.json").read_text())
     assert result["summary"]["heldout"]["videos"] == 2 and result["peak_rss_mib"] > 0
+    assert result["sampler"]["cfg_scale"] == 2.0 and result["sampler"]["first_window_candidates"] == 4  # the model's
     assert all(v["frames"] == 9 and v["group"] == "heldout" for v in result["videos"])
     assert read_video(out / "videos" / "0000.mp4").shape == (9, 64, 64, 3)
 
@@ -219,6 +229,7 @@ def test_eval_video_generates_from_a_prompt_set(tmp_path):
     (["missing.mp4"], "video file not found"),
     (["--prompt-set", "all", "--frames", "1"], "--frames must be >= 2"),
     (["--prompts", "nowhere.txt"], "cannot read prompts file"),
+    (["--prompt", "a red circle", "--prompts", "p.txt"], "not more than one"),
 ])
 def test_eval_video_bad_input(tmp_path, capsys, argv, message):
     assert main(["eval-video", *argv, "-o", str(tmp_path / "eval")]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from arvid.data.token_stream import read_token_frames
 from arvid.data.video import read_video, write_video
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.model import Transformer
+from arvid.sampling import SamplerConfig, generate
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
 from arvid.tools.cli import main
 
@@ -47,7 +49,7 @@ def test_generate_writes_video_and_tokens_that_decode_to_the_same_video(model_di
         records = list(read_token_frames(lines))
     assert [r.index for r in records] == [0, 1, 2] and records[0].codes.shape == (4, 4)
     decoded = tmp_path / "decoded.gif"
-    assert main(["decode", str(tokens), "--model", str(model_dir), "-o", str(decoded)]) == 0
+    assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(decoded)]) == 0
     assert np.array_equal(read_video(decoded), frames)
 
 
@@ -123,5 +125,37 @@ def test_nothing_to_write_and_bad_token_streams(model_dir, tmp_path, capsys):
     assert main(["generate", "a circle", "--model", str(model_dir)]) == 2
     assert "nothing to write" in capsys.readouterr().err
     (tmp_path / "t.ndjson").write_text('{"index": 0, "shape": [4, 4], "codes": [[1, 2]]}\n')
-    assert main(["decode", str(tmp_path / "t.ndjson"), "--model", str(model_dir), "-o", str(tmp_path / "d.mp4")]) == 2
+    assert main(["decode", str(tmp_path / "t.ndjson"), "--tokenizer", str(model_dir), "-o", str(tmp_path / "d.mp4")]) == 2
     assert "t.ndjson:1" in capsys.readouterr().err
+
+
+def test_the_models_generation_config_is_the_default_and_flags_override_one_field(model_dir, tmp_path):
+    folder = shutil.copytree(model_dir, tmp_path / "model")
+    SamplerConfig(cfg_scale=2.0, top_k=5, first_window_temperature=0.5, first_window_candidates=2).save_pretrained(
+        folder / "lm")
+
+    def tokens(*flags: str) -> list[np.ndarray]:
+        path = tmp_path / "tokens.ndjson"
+        assert main(["generate", "a red circle moving left", "--model", str(folder), "--frames", "8",
+                     "--tokens-out", str(path), *flags]) == 0
+        with open(path) as lines:
+            return [record.codes for record in read_token_frames(lines)]
+
+    implicit = tokens()
+    explicit = tokens("--cfg", "2", "--top-k", "5", "--first-window-temperature", "0.5", "--first-window-candidates",
+                      "2", "--temperature", "1", "--seed", "0")
+    assert all(np.array_equal(a, b) for a, b in zip(implicit, explicit, strict=True))
+    unguided = tokens("--cfg", "1")
+    assert not all(np.array_equal(a, b) for a, b in zip(implicit, unguided, strict=True))
+    # The Python API reads the same file: generate(..., config=None) draws the same tokens.
+    lm = VideoLM.from_pretrained(folder / "lm")
+    api = generate(lm, VideoTokenizer.from_pretrained(folder / "tokenizer"), "a red circle moving left", len(implicit))
+    assert all(np.array_equal(a, b.codes.numpy()) for a, b in zip(implicit, api, strict=True))
+
+
+def test_a_bad_generation_config_is_a_usage_error_naming_the_file(model_dir, tmp_path, capsys):
+    folder = shutil.copytree(model_dir, tmp_path / "model")
+    (folder / "lm" / "generation_config.json").write_text('{"top_k": "many"}')
+    assert main(["generate", "a circle", "--model", str(folder), "-o", str(tmp_path / "out.gif")]) == 2
+    assert "generation_config.json: top_k must be an integer or null" in capsys.readouterr().err
+    assert not (tmp_path / "out.gif").exists()

@@ -1,7 +1,9 @@
-"""The sampler: logits processing, the sliding-window invariant, seeds and conditioning modes."""
+"""The sampler: logits processing, the sliding-window invariant, seeds and conditioning modes; the
+sampling defaults that live with the model (generation_config.json) and the named first-window selectors."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -12,9 +14,14 @@ from lm_fixtures import shapes_text_tokenizer, tiny_config
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.model import Transformer
 from arvid.sampling import SamplerConfig, WindowedContext, filter_logits, generate, guide, sample
+from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+from arvid.weights import default_model_dir, shipped_model_dir
 
 TOLERANCE = 1e-4  # float32, as the issue states
+# What `arvid generate` drew with before its defaults moved into weights/lm/generation_config.json.
+FORMER_COMMAND_LINE = SamplerConfig(top_k=50, cfg_scale=2.0, first_window_temperature=0.5, first_window_candidates=4)
+PROMPT = "a red circle moving left"
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +149,96 @@ def test_bad_window_and_mismatched_models(models):
     with pytest.raises(ValueError, match=r"code_levels \[4, 4, 4\] are not the digits of the tokenizer's codes \[2, 2, 2, 2, 2, 2\]"):
         generate(other_digits, tokenizer, prompt="", latent_frames=2)
     generate(VideoLM(Transformer(replace(lm.config, code_levels=(2,) * 6)), lm.text), tokenizer, "", 1)
+
+
+# --- sampling defaults that live with the model ------------------------------------------------
+
+
+def test_the_shipped_generation_config_holds_the_former_command_line_defaults(tmp_path):
+    assert SamplerConfig.from_pretrained(shipped_model_dir()) == FORMER_COMMAND_LINE
+    assert SamplerConfig.from_pretrained(default_model_dir("lm")) == FORMER_COMMAND_LINE  # the LM folder itself
+    assert SamplerConfig.from_pretrained(tmp_path) == SamplerConfig()  # no file: the neutral defaults
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        SamplerConfig.from_pretrained(tmp_path / "nowhere")
+
+
+def test_save_and_load_round_trip(tmp_path):
+    config = SamplerConfig(temperature=0.8, top_p=0.9, cfg_scale=3, window_frames=2, first_window_candidates=2, seed=7)
+    path = config.save_pretrained(tmp_path)
+    assert path.name == "generation_config.json" and "seed" not in json.loads(path.read_text())
+    assert SamplerConfig.from_pretrained(tmp_path) == replace(config, seed=0)  # the seed is chosen per call
+    assert isinstance(SamplerConfig.from_pretrained(tmp_path).cfg_scale, float)
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"temprature": 0.5}, "unknown key 'temprature'"),
+    ({"seed": 3}, "unknown key 'seed'"),
+    ({"top_k": 2.5}, "top_k must be an integer or null, got 2.5"),
+    ({"top_k": True}, "top_k must be an integer or null, got true"),
+    ({"cfg_scale": "2"}, 'cfg_scale must be a number, got "2"'),
+    ({"top_p": 1.5}, r"top_p must be in \(0, 1\]"),
+    ({"first_window_selector": "best"}, "first_window_selector must be one of"),
+    ([1, 2], "expected a JSON object"),
+    ("{not json", "not valid JSON"),
+])
+def test_a_bad_file_is_an_error_naming_the_file_and_key(tmp_path, content, message):
+    path = tmp_path / "generation_config.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(ValueError, match=message) as error:
+        SamplerConfig.from_pretrained(tmp_path)
+    assert str(error.value).startswith(str(path))
+
+
+def test_generate_without_a_config_uses_the_models_own(models, tmp_path):
+    lm, tokenizer = models
+    shipped = json.loads((default_model_dir("lm") / "generation_config.json").read_text())
+    replace(lm, generation_config=shipped).save_pretrained(tmp_path / "lm")
+    loaded = VideoLM.from_pretrained(tmp_path / "lm")
+    assert loaded.generation_config == shipped and SamplerConfig.from_model(loaded) == FORMER_COMMAND_LINE
+    implicit = generate(loaded, tokenizer, PROMPT, latent_frames=5, config=None)
+    explicit = generate(loaded, tokenizer, PROMPT, latent_frames=5, config=replace(FORMER_COMMAND_LINE, seed=0))
+    neutral = generate(loaded, tokenizer, PROMPT, latent_frames=5, config=SamplerConfig())
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(implicit, explicit, strict=True))
+    assert not all(torch.equal(a.codes, b.codes) for a, b in zip(implicit, neutral, strict=True))
+    # An LM without a generation config samples with the neutral defaults, as before.
+    assert SamplerConfig.from_model(lm) == SamplerConfig()
+
+
+def test_the_shipped_model_without_a_config_draws_as_the_former_command_line():
+    from arvid.tools.checkpoints import load_models
+
+    lm, tokenizer = load_models(None, "cpu")
+    prompt = "a small red circle moving right on a black background"
+    implicit = generate(lm, tokenizer, prompt, latent_frames=3, config=None)
+    explicit = generate(lm, tokenizer, prompt, latent_frames=3, config=FORMER_COMMAND_LINE)  # seed 0 both
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(implicit, explicit, strict=True))
+
+
+def test_a_bad_generation_config_of_a_loaded_lm_names_its_file(models, tmp_path):
+    lm, tokenizer = models
+    replace(lm, generation_config={"top_k": 0}).save_pretrained(tmp_path / "lm")
+    with pytest.raises(ValueError, match=r"lm/generation_config.json: top_k must be >= 1"):
+        generate(VideoLM.from_pretrained(tmp_path / "lm"), tokenizer, PROMPT, latent_frames=1)
+
+
+def test_the_first_window_selector_is_a_named_choice(models, monkeypatch):
+    lm, tokenizer = models
+    offered = []
+
+    def last(videos):
+        offered.append([video.shape for video in videos])
+        return len(videos) - 1
+
+    monkeypatch.setitem(FIRST_WINDOW_SELECTORS, "first", lambda videos: 0)
+    monkeypatch.setitem(FIRST_WINDOW_SELECTORS, "last", last)
+    config = SamplerConfig(cfg_scale=2.0, top_k=20, seed=4, first_window_candidates=3)
+    plain = generate(lm, tokenizer, PROMPT, 4, replace(config, first_window_candidates=1))
+    first = generate(lm, tokenizer, PROMPT, 4, replace(config, first_window_selector="first"))
+    chosen = generate(lm, tokenizer, PROMPT, 4, replace(config, first_window_selector="last"))
+    # Three candidates of the anchor and latent frames 1-3 (1 + 3 * 4 frames), decoded, were offered.
+    assert offered == [[(13, 32, 32, 3)] * 3]
+    # The first candidate is the plain sampler's draw; the last one is another.
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(plain, first, strict=True))
+    assert not all(torch.equal(a.codes, b.codes) for a, b in zip(first, chosen, strict=True))
+    with pytest.raises(ValueError, match="first_window_selector must be one of"):
+        SamplerConfig(first_window_selector="best")

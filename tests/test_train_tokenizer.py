@@ -10,11 +10,19 @@ import torch
 from arvid.configs import load_config, preset_path
 from arvid.tokenizer import VideoTokenizer
 from arvid.tokenizer.grow import grow_decoder
-from arvid.tokenizer.train import TokenizerRunConfig, TrainingDiverged, train_tokenizer
+from arvid.tokenizer import train as tokenizer_train
+from arvid.tokenizer.train import TokenizerRunConfig
+from arvid.tools.data_sources import clip_source
+from arvid.training.loop import TrainingDiverged
 
 SMALL = ["model.image_size=32", "model.channels=8", "model.norm_groups=4", "model.codebook_bits=6",
          "train.clip_frames=5", "train.batch_size=2", "train.eval_videos=2", "train.eval_frames=5",
          "train.warmup_steps=2", "train.max_minutes=null"]
+
+
+def train_tokenizer(config, *, resume=False):
+    """The trainer with the command line's clip sources (the preset names the shapes world)."""
+    return tokenizer_train.train_tokenizer(config, resume=resume, open_clips=clip_source)
 
 
 def small_run(tmp_path, *extra):
@@ -249,3 +257,43 @@ def test_compiled_training_runs(tmp_path):
     folder = train_tokenizer(small_run(tmp_path, "train.steps=2", "train.eval_every=100", "train.compile=true"))
     assert counters["stats"]["unique_graphs"] >= 1
     assert json.loads((folder / "trainer_state.json").read_text())["step"] == 2
+
+
+def test_the_library_trainer_takes_its_clips_from_the_opener_it_is_given(tmp_path, monkeypatch):
+    """`train_tokenizer` knows no data set by name: it opens `train.data` and `train.val_data` with
+    its `open_clips` (folders of videos by default), and without `val_data` it evaluates nothing."""
+    import numpy as np
+
+    opened = []
+
+    class Noise:
+        def __init__(self, name, *, frames, size):
+            opened.append((name, frames, size))
+            self.frames, self.size = frames, size
+
+        def sample(self, rng):
+            return rng.integers(0, 256, (self.frames, self.size, self.size, 3), dtype=np.uint8)
+
+    config = small_run(tmp_path, "train.steps=2", "train.eval_every=1", "train.data=noise", "train.val_data=null")
+    folder = tokenizer_train.train_tokenizer(config, open_clips=Noise)
+    assert opened == [("noise", 5, 32)] and json.loads((folder / "trainer_state.json").read_text())["step"] == 2
+    assert not (tmp_path / "run" / "eval.jsonl").exists() and not (tmp_path / "run" / "samples").exists()
+    monkeypatch.chdir(tmp_path)  # not the repository root, whose shapes/ is a folder
+    with pytest.raises(FileNotFoundError, match="'shapes' is neither a folder nor a manifest"):
+        tokenizer_train.train_tokenizer(small_run(tmp_path, "train.steps=1"))
+    with pytest.raises(ValueError, match="train.data is not set"):
+        tokenizer_train.train_tokenizer(small_run(tmp_path, "train.data=null"), open_clips=Noise)
+
+
+def test_shapes_sources_by_name():
+    """"shapes:heldout" is the held-out split the trainer's evaluation clips were always drawn from."""
+    import numpy as np
+
+    from arvid.shapes.clips import ShapesClips
+
+    source = clip_source("shapes:heldout", frames=5, size=32)
+    assert np.array_equal(source.sample(np.random.default_rng(10_000)),
+                          ShapesClips(frames=5, size=32, split="heldout").sample(np.random.default_rng(10_000)))
+    assert clip_source("shapes", frames=5, size=32).split == "train"
+    with pytest.raises(ValueError, match="unknown shapes split 'test'"):
+        clip_source("shapes:test", frames=5, size=32)

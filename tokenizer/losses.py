@@ -19,9 +19,8 @@ def reconstruction_loss(reconstruction: Tensor, target: Tensor, *, edge_weight: 
     """Mean squared error (L2) between videos (b c t h w); with `edge_weight` > 0, each pixel's error
     counts `1 + edge_weight * edges(target)` times (see `edge_map`), so object outlines weigh more.
 
-    Plain L2 barely sees a small object: in the shapes world a 12-pixel object covers about 2% of a
-    frame, and the tiny tokenizer drew small triangles as rounded domes (the detector read the shape
-    of small objects right in 55% of reconstructions, against 100% for large ones)."""
+    Plain L2 barely sees a small object (about 2% of a shapes-world frame): the tiny tokenizer drew
+    small triangles as rounded domes (docs/results/tokenizer.md)."""
     squared = (reconstruction - target).pow(2)
     if edge_weight == 0:
         return squared.mean()

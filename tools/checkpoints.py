@@ -1,42 +1,110 @@
-"""Loading models for subcommands: `--ckpt DIR` / `--model DIR`, or the shipped default."""
+"""Loading models for subcommands: `--model DIR` (a folder with lm/ and tokenizer/) or `--tokenizer
+DIR`, or the shipped ones, onto the `--device` given. Cheap to import: torch and the models are
+imported when something is loaded."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from arvid.lm.checkpoint import VideoLM
-from arvid.tokenizer import VideoTokenizer
 from arvid.tools.errors import UsageError
-from arvid.weights import default_model_dir
+from arvid.weights import shipped_model_dir
+
+if TYPE_CHECKING:
+    import torch
+
+    from arvid.lm.checkpoint import VideoLM
+    from arvid.tokenizer import VideoTokenizer
 
 
-def load_tokenizer(ckpt: str | None, device: str = "cpu") -> VideoTokenizer:
-    """The tokenizer in `ckpt`, or the shipped one when `ckpt` is None.
+def resolve_device(name: str) -> torch.device:
+    """The torch device for a `--device` name: auto (CUDA when available, else the CPU), cpu, cuda, cuda:N.
 
     Raises:
-        UsageError: missing or mismatched checkpoint folder.
+        UsageError: an unknown name, or a device this machine does not have.
+    """
+    from arvid.training.device import resolve_device as resolve
+
+    try:
+        return resolve(name)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def model_folder(model_dir: str | None) -> Path:
+    """The model folder `--model` names, or the shipped one when it is None.
+
+    Raises:
+        UsageError: the folder does not exist, or no model is shipped.
     """
     try:
-        return VideoTokenizer.from_pretrained(ckpt if ckpt else default_model_dir("tokenizer"), device=device)
+        folder = Path(model_dir) if model_dir else shipped_model_dir()
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from err
+    if not folder.is_dir():
+        raise UsageError(f"model folder {model_dir!r} does not exist (a model folder holds lm/ and tokenizer/)")
+    return folder
+
+
+def tokenizer_folder(folder: str | None) -> Path:
+    """The folder `--tokenizer` names (a tokenizer folder, or a model folder holding tokenizer/), or
+    the shipped tokenizer's when it is None.
+
+    Raises:
+        UsageError: no model is shipped.
+    """
+    return _component_folder(folder, "tokenizer")
+
+
+def lm_folder(folder: str | None) -> Path:
+    """The LM folder in what `--model` names for a command that needs only the LM (an LM folder,
+    or a model folder holding lm/), or the shipped LM's when it is None.
+
+    Raises:
+        UsageError: no model is shipped.
+    """
+    return _component_folder(folder, "lm")
+
+
+def _component_folder(folder: str | None, component: str) -> Path:
+    if not folder:
+        return model_folder(None) / component
+    folder = Path(folder)
+    return folder / component if (folder / component).is_dir() else folder
+
+
+def load_tokenizer(folder: str | None, device: str = "auto") -> VideoTokenizer:
+    """The tokenizer in `tokenizer_folder(folder)`, in eval mode on `device` (a `--device` name).
+
+    Raises:
+        UsageError: a missing or mismatched checkpoint folder, or a device this machine does not have.
+    """
+    from arvid.tokenizer import VideoTokenizer
+
+    target = resolve_device(device)
+    try:
+        return VideoTokenizer.from_pretrained(tokenizer_folder(folder), device=target)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from err
 
 
-def load_models(model_dir: str | None, device: str = "cpu") -> tuple[VideoLM, VideoTokenizer]:
-    """The LM and tokenizer of a model folder (`DIR/lm` and `DIR/tokenizer`), or the shipped ones.
+def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, VideoTokenizer]:
+    """The LM and tokenizer of a model folder (`DIR/lm` and `DIR/tokenizer`), or the shipped ones,
+    in eval mode on `device` (a `--device` name). The LM carries its generation config.
 
     Raises:
-        UsageError: a missing folder, or an LM and tokenizer that do not fit together.
+        UsageError: a missing folder, an LM and tokenizer that do not fit together, or a device this
+            machine does not have.
     """
+    from arvid.lm.checkpoint import VideoLM
     from arvid.sampling import check_compatible
+    from arvid.tokenizer import VideoTokenizer
 
+    folder = model_folder(model_dir)
+    target = resolve_device(device)
     try:
-        lm_dir = Path(model_dir) / "lm" if model_dir else default_model_dir("lm")
-        tokenizer_dir = Path(model_dir) / "tokenizer" if model_dir else default_model_dir("tokenizer")
-        if model_dir and not Path(model_dir).is_dir():
-            raise FileNotFoundError(f"model folder {model_dir!r} does not exist")
-        lm = VideoLM.from_pretrained(lm_dir, device=device)
-        tokenizer = VideoTokenizer.from_pretrained(tokenizer_dir, device=device)
+        lm = VideoLM.from_pretrained(folder / "lm", device=target)
+        tokenizer = VideoTokenizer.from_pretrained(folder / "tokenizer", device=target)
         check_compatible(lm, tokenizer)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/)") from err

@@ -1,11 +1,18 @@
 """The `arvid` command. Each subcommand lives in its own module of `arvid.tools` with
-`add_arguments(parser)` and `run(args) -> int`; this file only wires them up."""
+`add_arguments(parser)` and `run(args) -> int`; this file only wires them up.
+
+Subcommand modules import torch and the models inside `run`, not at the top, and `main` builds only
+the chosen subcommand's arguments: `arvid --help` and `arvid COMMAND --help` start in a fraction of
+a second (`python benchmarks/cli_startup.py` measures it).
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from arvid.tools.options import HelpFormatter
 
 # name -> (module in arvid.tools, one-line help)
 SUBCOMMANDS = {
@@ -18,24 +25,34 @@ SUBCOMMANDS = {
     "train-text-tokenizer": ("train_text_tokenizer", "train the sentencepiece model of the captions"),
     "tokenize-dataset": ("tokenize_dataset", "encode captioned videos into token shards for LM training"),
     "train-lm": ("train_lm", "train the video LM on token shards (torchrun for many GPUs)"),
-    "eval-video": ("eval_video", "score videos (files, or generated from a prompt set) against their prompts"),
+    "eval-video": ("eval_video", "score videos (files, or generated from prompts) against their prompts"),
     "export-hf": ("export_hf", "write an LM checkpoint as a transformers LlamaForCausalLM folder"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `arvid` parser, listing every subcommand. With `command` None every subcommand gets its
+    arguments; otherwise only the one of that name does (none, for a name that is no subcommand:
+    enough for `arvid --help`), so that only its module is imported."""
     parser = argparse.ArgumentParser(prog="arvid", description="Autoregressive video generation.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
+        if command is not None and name != command:
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(f"arvid.tools.{module_name}")
-        command = sub.add_parser(name, help=help_text, description=module.__doc__)
-        module.add_arguments(command)
-        command.set_defaults(_run=module.run)
+        subparser = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(subparser)
+        subparser.formatter_class = HelpFormatter  # after add_arguments, so every command shows its defaults
+        subparser.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run `arvid ARGV` and return its exit code (0 done, 1 some inputs failed, 2 bad usage, 130 interrupted)."""
+    argv = sys.argv[1:] if argv is None else argv
+    # The top-level parser takes no options but -h, so the first word that is not one names the subcommand.
+    args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
     try:
         return args._run(args)
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
     arvid decode tokens.ndjson -o out.mp4
     arvid generate "a red circle" --tokens-out - | arvid decode - -o out.mp4
+    arvid generate "a red circle" --model M --tokens-out - | arvid decode - --tokenizer M -o out.mp4
 
 Frames are written as their lines arrive, so a pipe shows progress at once; Ctrl-C keeps what
 was decoded.
@@ -12,29 +13,31 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pathlib import Path
-
-import torch
-
-from arvid.data.token_stream import read_token_frames
-from arvid.data.video import VideoWriter
-from arvid.tools.checkpoints import load_tokenizer
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.paths import check_video_output
+from arvid.tools.options import add_device_argument, add_tokenizer_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    """`arvid decode`'s arguments."""
     parser.add_argument("tokens", help="token stream file (NDJSON), or '-' for standard input")
     parser.add_argument("-o", "--output", required=True, help="output video (.mp4 or .gif)")
-    parser.add_argument("--model", help="model folder with tokenizer/ (default: the shipped model)")
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output (default 8)")
+    add_tokenizer_argument(parser)
+    add_device_argument(parser)
+    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Decode the stream's latent frames as their lines arrive -> exit code (2: bad usage or stream)."""
+    import torch
+
+    from arvid.data.token_stream import read_token_frames
+    from arvid.data.video import VideoWriter
+    from arvid.tools.checkpoints import load_tokenizer
+    from arvid.tools.paths import check_video_output
+
     try:
         output = check_video_output(args.output)
-        tokenizer = load_tokenizer(str(Path(args.model) / "tokenizer") if args.model else None)
+        tokenizer = load_tokenizer(args.tokenizer, args.device)
         lines = sys.stdin if args.tokens == "-" else open(args.tokens)
     except (UsageError, OSError) as err:
         return fail(str(err))

@@ -10,5 +10,6 @@ class UsageError(Exception):
 
 
 def fail(message: str) -> int:
+    """Print `arvid: error: <message>` on stderr and return exit code 2, for `run` to return."""
     print(f"arvid: error: {message}", file=sys.stderr)
     return 2

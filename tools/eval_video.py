@@ -1,15 +1,18 @@
 """Score videos: prompt match over time, scene cuts, optical-flow motion and warp error, flicker.
 
     arvid eval-video a.mp4 b.mp4 --prompts prompts.txt -o runs/eval       # score files
+    arvid eval-video a.mp4 --prompt "a red circle moving left" -o runs/eval  # one file, one prompt
     arvid eval-video --prompt-set all --frames 16 -o runs/eval-16           # generate, then score
     arvid eval-video --prompt-set all --frames 1000 --limit 40 -o runs/eval-1000
     arvid eval-video --prompts prompts.txt --frames 64 -o runs/eval         # generate from a list
 
-A prompts file has one prompt per line (for files: line i belongs to video i). `--prompt-set`
-builds prompts from every (shape, colour, size, direction) combination of the shapes world;
-held-out combinations are summarised apart. Writes scores.json (every video, and a summary per
-group), over_time.png (attribute accuracy per 16-frame window, motion per frame step) and
-contact_sheet.png. FVD, LPIPS and CLIP score run only with local weights (--i3d, --lpips,
+A prompts file has one prompt per line (for files: line i belongs to video i); `--prompt` gives
+every video the same prompt (or, without videos, is the one prompt to generate from).
+`--prompt-set` builds prompts from every (shape, colour, size, direction) combination of the
+shapes world; held-out combinations are summarised apart. Generation samples as `arvid generate`
+does: the model's generation config, with the sampling flags on top. Writes scores.json (every
+video, and a summary per group), over_time.png (attribute accuracy per 16-frame window, motion per
+frame step) and contact_sheet.png. FVD, LPIPS and CLIP score run only with local weights (--i3d, --lpips,
 --clip); without them they are skipped with a message saying what is missing. Ctrl-C or SIGTERM
 writes the scores of the videos done so far (exit code 130).
 """
@@ -25,51 +28,47 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from tqdm import tqdm
-
-from arvid.data.video import VideoWriter, read_video
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.generate import (DEFAULT_CFG, DEFAULT_FIRST_WINDOW_CANDIDATES, DEFAULT_FIRST_WINDOW_TEMPERATURE,
-                                 DEFAULT_TEMPERATURE, DEFAULT_TOP_K)
-from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
-from arvid.tools.paths import check_writable
+from arvid.tools.options import add_device_argument, add_model_argument, add_sampler_arguments, sampler_config
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _SHEET_VIDEOS = 12  # rows of the contact sheet
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("videos", nargs="*", help="video files to score (none: generate from --prompts/--prompt-set)")
-    parser.add_argument("--prompts", help="text file, one prompt per line")
+    """`arvid eval-video`'s arguments."""
+    parser.add_argument("videos", nargs="*", help="video files to score (none: generate from prompts)")
+    parser.add_argument("--prompt", metavar="TEXT",
+                        help="the prompt of every video given; without videos, the one prompt to generate from "
+                             "(default: none)")
+    parser.add_argument("--prompts", metavar="FILE", help="text file, one prompt per line (default: none)")
     parser.add_argument("--prompt-set", choices=("all", "train", "heldout"),
-                        help="generate from every attribute combination of this split")
-    parser.add_argument("--per-combination", type=int, default=1, help="prompts per combination (default 1)")
+                        help="generate from every attribute combination of this split (default: none)")
+    parser.add_argument("--per-combination", type=int, default=1, help="prompts per combination")
     parser.add_argument("--source", choices=("model", "truth", "tokenizer"), default="model",
-                        help="with --prompt-set: videos from the model (default), the rendered ground truth "
+                        help="with --prompt-set: videos from the model, the rendered ground truth "
                              "(checks the suite), or the ground truth through the tokenizer (the ceiling it sets)")
-    parser.add_argument("--limit", type=int, help="score only the first N prompts of a seeded shuffle")
-    parser.add_argument("--frames", type=int, default=16, help="frames to generate per prompt (default 16)")
-    parser.add_argument("-o", "--out", default="runs/eval-video", help="output folder (default runs/eval-video)")
+    parser.add_argument("--limit", type=int, help="score only the first N prompts of a seeded shuffle (default: all)")
+    parser.add_argument("--frames", type=int, default=16, help="frames to generate per prompt")
+    parser.add_argument("-o", "--out", default="runs/eval-video", help="output folder")
     parser.add_argument("--save-videos", action="store_true", help="also write each generated video as mp4")
-    parser.add_argument("--model", help="model folder with lm/ and tokenizer/ (default: the shipped model)")
+    add_model_argument(parser)
+    add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seeds the prompt set and each video (seed + index)")
-    parser.add_argument("--cfg", type=float, default=DEFAULT_CFG,
-                        help=f"classifier-free guidance scale, as in arvid generate (default {DEFAULT_CFG:g}; 1 = off)")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                        help=f"as in arvid generate (default {DEFAULT_TEMPERATURE:g})")
-    parser.add_argument("--first-window-temperature", type=float, default=DEFAULT_FIRST_WINDOW_TEMPERATURE,
-                        help=f"as in arvid generate (default {DEFAULT_FIRST_WINDOW_TEMPERATURE:g})")
-    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"as in arvid generate (default {DEFAULT_TOP_K})")
-    parser.add_argument("--first-window-candidates", type=int, default=DEFAULT_FIRST_WINDOW_CANDIDATES,
-                        help=f"as in arvid generate (default {DEFAULT_FIRST_WINDOW_CANDIDATES})")
-    parser.add_argument("--threads", type=int, help="torch threads (1 is fastest for the tiny model's decode)")
+    parser.add_argument("--threads", type=int,
+                        help="torch threads (default: torch's choice; 1 is fastest for the tiny model's decode)")
     parser.add_argument("--compile", action="store_true",
                         help="compile the decode step (tens of seconds once; then about 2.5x faster per token)")
-    parser.add_argument("--i3d", help="local TorchScript I3D for FVD (StyleGAN-V's i3d_torchscript.pt)")
-    parser.add_argument("--lpips", help="local TorchScript LPIPS network")
-    parser.add_argument("--clip", help="local folder of a transformers CLIP model")
+    parser.add_argument("--i3d", metavar="FILE",
+                        help="local TorchScript I3D for FVD, StyleGAN-V's i3d_torchscript.pt (default: none, no FVD)")
+    parser.add_argument("--lpips", metavar="FILE", help="local TorchScript LPIPS network (default: none, no LPIPS)")
+    parser.add_argument("--clip", metavar="DIR",
+                        help="local folder of a transformers CLIP model (default: none, no CLIP score)")
+    add_sampler_arguments(parser)
 
 
 def _read_prompts(path: str) -> list[str]:
@@ -84,12 +83,19 @@ def _read_prompts(path: str) -> list[str]:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    """Raise UsageError for arguments that do not go together, before any work; makes the output folder."""
+    from arvid.tools.paths import check_writable
+
+    if args.prompt is not None and (args.prompts or args.prompt_set):
+        raise UsageError("give --prompt, --prompts or --prompt-set, not more than one")
+    if args.prompt is not None and not args.prompt.strip():
+        raise UsageError("--prompt is empty")
     if args.source != "model" and not args.prompt_set:
         raise UsageError("--source truth|tokenizer needs --prompt-set (the ground truth comes from its attributes)")
     if args.videos and args.prompt_set:
         raise UsageError("give videos to score or --prompt-set to generate, not both")
-    if not args.videos and not args.prompts and not args.prompt_set:
-        raise UsageError("nothing to score: give video files, --prompts FILE or --prompt-set SPLIT")
+    if not args.videos and not args.prompts and not args.prompt_set and args.prompt is None:
+        raise UsageError("nothing to score: give video files, --prompt TEXT, --prompts FILE or --prompt-set SPLIT")
     if args.prompts and args.prompt_set:
         raise UsageError("give --prompts or --prompt-set, not both")
     if args.threads is not None and args.threads < 1:
@@ -110,11 +116,17 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _jobs(args: argparse.Namespace) -> list[dict]:
-    """What to score: [{"name", "prompt", "group", "path" (files only), "attrs" (prompt sets only)}]."""
+    """What to score: [{"name", "prompt", "group", "path" (files only), "attrs" (prompt sets only)}].
+
+    Raises:
+        UsageError: a missing video or prompts file, or as many prompts as videos not given.
+    """
+    import numpy as np
+
     from arvid.shapes.prompt_match import evaluation_prompts
 
     if args.videos:
-        prompts = _read_prompts(args.prompts) if args.prompts else [None] * len(args.videos)
+        prompts = _read_prompts(args.prompts) if args.prompts else [args.prompt] * len(args.videos)
         if len(prompts) != len(args.videos):
             raise UsageError(f"{len(args.videos)} videos but {len(prompts)} prompts in {args.prompts!r}")
         for path in args.videos:
@@ -125,6 +137,8 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
     if args.prompt_set:
         prompts = evaluation_prompts(args.prompt_set, per_combination=args.per_combination, seed=args.seed)
         jobs = [{"prompt": p.prompt, "attrs": p.attrs, "group": "heldout" if p.held_out else "train"} for p in prompts]
+    elif args.prompt is not None:
+        jobs = [{"prompt": args.prompt, "group": "all"}]
     else:
         jobs = [{"prompt": prompt, "group": "all"} for prompt in _read_prompts(args.prompts)]
     if args.limit:
@@ -134,21 +148,23 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
 
 
 def _generator(args: argparse.Namespace):
-    """A function make(job, index) -> uint8 (args.frames h w 3) video for job["prompt"], sampled with seed + index."""
+    """(make, config): make(job, index) -> uint8 (args.frames h w 3) video for job["prompt"], sampled
+    with `config` at seed + index; config is the model's generation config with the flags on top.
+
+    Raises:
+        UsageError: a bad model folder, generation config, flag or device.
+    """
+    import numpy as np
     import torch
 
-    from arvid.sampling import SamplerConfig, generate
-    from arvid.tools.checkpoints import load_models
+    from arvid.sampling import generate
+    from arvid.tools.checkpoints import load_models, model_folder
 
-    try:  # checked once, before the models load
-        config = SamplerConfig(temperature=args.temperature, first_window_temperature=args.first_window_temperature,
-                               top_k=args.top_k or None, cfg_scale=args.cfg,
-                               first_window_candidates=args.first_window_candidates)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
+    folder = model_folder(args.model)
+    config = sampler_config(args, folder, seed=args.seed)  # checked once, before the models load
     if args.threads:
         torch.set_num_threads(args.threads)
-    lm, tokenizer = load_models(args.model)
+    lm, tokenizer = load_models(str(folder), args.device)
     if args.compile:
         lm.model.compile_decode()
 
@@ -158,20 +174,24 @@ def _generator(args: argparse.Namespace):
         latents = generate(lm, tokenizer, job["prompt"], latent_frames, dataclasses.replace(config, seed=args.seed + index))
         return np.concatenate([latent.frames for latent in latents])[: args.frames]
 
-    return make
+    return make, config
 
 
 def _ground_truth(args: argparse.Namespace):
     """A function make(job, index) -> the job's attributes rendered (seed + index) to args.frames
-    frames, passed through the tokenizer (`--model`'s, or the shipped one) for --source tokenizer."""
+    frames, passed through the tokenizer (`--model`'s, or the shipped one) for --source tokenizer.
+
+    Raises:
+        UsageError: a bad model folder or device (--source tokenizer).
+    """
     from arvid.shapes.world import render
 
     tokenizer = None
     if args.source == "tokenizer":
         from arvid.tokenizer.evaluate import reconstruct
-        from arvid.tools.checkpoints import load_tokenizer
+        from arvid.tools.checkpoints import load_tokenizer, model_folder
 
-        tokenizer = load_tokenizer(str(Path(args.model) / "tokenizer") if args.model else None)
+        tokenizer = load_tokenizer(str(model_folder(args.model) / "tokenizer"), args.device)
         # The tokenizer takes 1 + 4k frames: render enough, reconstruct, then cut to length.
         rendered = tokenizer.video_frames(tokenizer.latent_frames_for(args.frames))
 
@@ -194,25 +214,36 @@ def _check_extras() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check everything, then make or read each video and score it; write the reports -> exit code
+    (0 all scored, 1 some videos failed, 2 bad usage, 130 interrupted)."""
     try:
         _check_extras()
         _check_args(args)
         jobs = _jobs(args)
         from arvid.metrics.pretrained import PretrainedScorers
+        from arvid.tools.checkpoints import resolve_device
 
-        pretrained = PretrainedScorers(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip)
-        make = None if args.videos else _generator(args) if args.source == "model" else _ground_truth(args)
+        pretrained = PretrainedScorers(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip,
+                                       device=resolve_device(args.device))
+        make, sampler = None, None
+        if not args.videos:
+            make, sampler = _generator(args) if args.source == "model" else (_ground_truth(args), None)
     except (UsageError, ValueError, FileNotFoundError) as err:  # MissingWeights is a FileNotFoundError
         return fail(str(err))
     for reason in pretrained.skipped.values():
         print(reason, file=sys.stderr)
-    return _evaluate(args, jobs, make, pretrained)
+    return _evaluate(args, jobs, make, pretrained, sampler)
 
 
-def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> int:
+def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, sampler) -> int:
+    """Score every job, stopping early on an interruption, and write scores.json and the plots -> exit code."""
+    from tqdm import tqdm
+
+    from arvid.data.video import VideoWriter
     from arvid.metrics.plots import contact_sheet, plot_over_time, sheet_frames
     from arvid.metrics.pretrained import FVD_FRAMES
     from arvid.shapes.report import summarize
+    from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
 
     out = Path(args.out)
     reports, sheet, interrupted = [], [], False
@@ -240,6 +271,8 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
         summary["all"] = summarize(scored)
     result = {
         "arguments": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+        # The sampling settings in effect (the model's generation config with the flags on top); seed: the first video's.
+        "sampler": None if sampler is None else dataclasses.asdict(sampler),
         "scenedetect_version": importlib.metadata.version("scenedetect"),
         "interrupted": interrupted,
         "failed": [r["name"] for r in reports if "error" in r],
@@ -264,10 +297,11 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained) -> i
 
 
 def _score(args: argparse.Namespace, job: dict, index: int, make, pretrained) -> tuple[dict, np.ndarray | None]:
-    """Read or make job's video and score it -> (report, video). One bad file or prompt costs its
-    own report (with an "error" and no video), not the run's."""
-    from arvid.shapes.world import render
+    """Read or make job's video and score it -> (report, uint8 video (t h w 3)). One bad file or
+    prompt costs its own report (with an "error" and no video), not the run's."""
+    from arvid.data.video import read_video
     from arvid.shapes.report import video_report
+    from arvid.shapes.world import render
 
     report = {"name": job["name"], "group": job["group"], "prompt": job["prompt"]}
     try:

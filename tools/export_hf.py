@@ -1,31 +1,35 @@
 """Export an LM checkpoint as a `transformers` LlamaForCausalLM folder. Example:
 
-    arvid export-hf runs/lm-tiny/checkpoint -o runs/lm-tiny-hf
+    arvid export-hf --model runs/lm-tiny/checkpoint -o runs/lm-tiny-hf
 
-The folder loads with `LlamaForCausalLM.from_pretrained`, keeps the text tokenizer beside the
-weights, and reads back into arvid with `arvid.lm.hf.from_hf`.
+`--model` takes an LM folder (what `arvid train-lm` writes) or a model folder holding lm/. The
+output loads with `LlamaForCausalLM.from_pretrained`, keeps the text tokenizer beside the weights,
+and reads back into arvid with `arvid.lm.hf.from_hf`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from arvid.tools.errors import fail
+from arvid.tools.errors import UsageError, fail
+from arvid.tools.options import add_model_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("ckpt", help="arvid LM checkpoint folder")
+    """`arvid export-hf`'s arguments."""
+    add_model_argument(parser, what="lm/, or an LM folder")
     parser.add_argument("-o", "--out", required=True, help="output folder")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Export the LM -> exit code (2: bad folder, or an LM Llama cannot hold)."""
     from arvid.lm.checkpoint import VideoLM
     from arvid.lm.hf import export_hf
+    from arvid.tools.checkpoints import lm_folder
 
     try:
-        folder = export_hf(VideoLM.from_pretrained(args.ckpt), args.out)
-    except (FileNotFoundError, ValueError, OSError) as err:
+        folder = export_hf(VideoLM.from_pretrained(lm_folder(args.model)), args.out)
+    except (UsageError, FileNotFoundError, ValueError, OSError) as err:
         return fail(str(err))
     print(f"transformers checkpoint: {folder}")
     return 0

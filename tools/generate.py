@@ -7,7 +7,9 @@
     arvid generate "a circle" --tokens-out - | arvid decode - -o out.mp4      # token stream
 
 Ctrl-C (or SIGTERM) stops cleanly: the video and the token file keep every frame done so far.
-An empty prompt generates unconditionally.
+An empty prompt generates unconditionally. Sampling follows the model's lm/generation_config.json;
+each sampling flag overrides one of its fields (the shipped values were chosen on the shapes world:
+see docs/results/sampling.md).
 """
 
 from __future__ import annotations
@@ -19,72 +21,35 @@ import sys
 import time
 from contextlib import ExitStack
 
-
-from arvid.data.token_stream import write_token_frame
-from arvid.data.video import VideoWriter, read_video
-from arvid.tools.checkpoints import load_models
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
-from arvid.tools.paths import check_video_output, check_writable
-
-
-# Sampling defaults for the shipped model (`arvid eval-video` uses them too). Over the 384 prompts
-# of `--prompt-set all`, 16 frames, the 8,000-step LM at temperature 1: guidance 2 matched all four
-# attributes in 71.1% of videos, against 67.2% at 1.5 and 68.0% at 2.5 (one such figure has a
-# standard error of about 2 points); the 18,000-step LM shipped before: 82.6% at 2, 78.9% at 1.5. Guidance
-# costs a second forward pass per token (batch 2).
-# Temperature, that LM at guidance 2, same prompts and seeds: 82.6% at 1, 86.5% at 0.8, 87.2%
-# at 0.7, 88.3% at 0.6, 89.6% at 0.5, 88.3% at 0.3 (direction 86% at 1, 93% at 0.5). But over
-# 1,000 frames a cold draw stalls slow objects: at 0.5 they moved in 61% and 73% of their 16-frame
-# windows (two sets of 5 videos) against 91% and 89% at 1. So only the first window, where the
-# motion comes from the text alone, is drawn at 0.5 (`SamplerConfig.first_window_temperature`).
-# First windows: 4 are drawn and the medoid of their motions is kept (`SamplerConfig.
-# first_window_candidates`, `arvid.sampling.first_window`). Measured with the 18,000-step LM shipped
-# before the current one (whose seeds 0, 1 and 2 read 93.0%, 94.8% and 93.8%). Chosen on prompts of
-# a seed kept apart from the reported ones (`--seed 3`, 384 prompts, the same draws scored every way): a single draw
-# matched 89.6% on average, the motion medoid of 3 93.2%, of 4 93.8% (direction 94% -> 97%; motion
-# from OpenCV's Farneback flow there). With the sampler's own estimate, seeds 0, 1 and 2: 93.8%,
-# 93.5% and 93.8% against 89.6%, 86.7% and 88.5% for one draw (the README's table). The
-# LM's own prompt information, log p(window | prompt) - log p(window | ""), picked 89.1%, no better
-# than chance. It costs 3 more first windows before the first frame (about 3 s on this CPU, that LM).
-DEFAULT_CFG = 2.0
-DEFAULT_TEMPERATURE = 1.0
-DEFAULT_FIRST_WINDOW_TEMPERATURE = 0.5
-DEFAULT_TOP_K = 50
-DEFAULT_FIRST_WINDOW_CANDIDATES = 4
+from arvid.tools.options import add_device_argument, add_model_argument, add_sampler_arguments, sampler_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    """`arvid generate`'s arguments."""
     parser.add_argument("prompt", help='the caption ("" for unconditional)')
-    parser.add_argument("-o", "--output", help="video file to write (.mp4 or .gif)")
-    parser.add_argument("--frames", type=int, default=64, help="frames to generate; 0 = until Ctrl-C (default 64)")
-    parser.add_argument("--tokens-out", help="write the token stream (NDJSON) here; '-' for standard output")
-    parser.add_argument("--model", help="model folder with lm/ and tokenizer/ (default: the shipped model)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cfg", type=float, default=DEFAULT_CFG,
-                        help=f"classifier-free guidance scale (default {DEFAULT_CFG:g}; 1 = off)")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                        help=f"divides the logits (default {DEFAULT_TEMPERATURE:g}; 0 = greedy)")
-    parser.add_argument("--first-window-temperature", type=float, default=DEFAULT_FIRST_WINDOW_TEMPERATURE,
-                        help="the temperature of the latent frames drawn before the context first slides, "
-                             f"where the motion comes from the text (default {DEFAULT_FIRST_WINDOW_TEMPERATURE:g})")
-    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
-                        help=f"keep the k most likely codes (default {DEFAULT_TOP_K}; 0 keeps all: an earlier shipped "
-                             "LM's videos dissolved into noise sooner without it)")
-    parser.add_argument("--top-p", type=float, help="keep the codes within this probability mass")
-    parser.add_argument("--first-window-candidates", type=int, default=DEFAULT_FIRST_WINDOW_CANDIDATES,
-                        help="draw this many first windows and keep the one whose motion agrees most with the "
-                             f"others' (default {DEFAULT_FIRST_WINDOW_CANDIDATES}; 1 = the first draw; each one more "
-                             "costs a first window's time before the first frame)")
-    parser.add_argument("--window", type=int, help="latent frames in the context after the anchor (default: trained)")
-    parser.add_argument("--image", help="first frame (image-to-video)")
-    parser.add_argument("--continue", dest="continue_from", help="video to continue")
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output (default 8, as trained)")
+    parser.add_argument("-o", "--output", help="video file to write, .mp4 or .gif (default: none; give -o, --tokens-out "
+                                               "or both)")
+    parser.add_argument("--frames", type=int, default=64, help="frames to generate; 0 = until Ctrl-C")
+    parser.add_argument("--tokens-out", metavar="FILE",
+                        help="write the token stream (NDJSON) here; '-' for standard output (default: none)")
+    add_model_argument(parser)
+    add_device_argument(parser)
+    parser.add_argument("--seed", type=int, default=0, help="seeds the sampler")
+    parser.add_argument("--image", help="first frame, for image-to-video (default: none)")
+    parser.add_argument("--continue", dest="continue_from", metavar="VIDEO",
+                        help="video to continue (default: none)")
+    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output (the LM was trained at 8)")
+    add_sampler_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from arvid.sampling import SamplerConfig, stream
+    """Check the arguments, load the models and stream frames into the outputs -> exit code (2: bad usage)."""
+    from arvid.data.video import read_video
+    from arvid.sampling import stream
+    from arvid.tools.checkpoints import load_models, model_folder
+    from arvid.tools.interrupts import sigterm_raises
+    from arvid.tools.paths import check_video_output, check_writable
 
     try:
         if args.output is None and args.tokens_out is None:
@@ -98,14 +63,9 @@ def run(args: argparse.Namespace) -> int:
             check_writable(args.tokens_out)
         if not args.fps > 0:
             raise UsageError(f"--fps must be > 0, got {args.fps}")
-        try:
-            config = SamplerConfig(temperature=args.temperature, first_window_temperature=args.first_window_temperature,
-                                   top_k=args.top_k or None, top_p=args.top_p, cfg_scale=args.cfg,
-                                   window_frames=args.window, first_window_candidates=args.first_window_candidates,
-                                   seed=args.seed)
-        except ValueError as err:
-            raise UsageError(str(err)) from err
-        lm, tokenizer = load_models(args.model)
+        folder = model_folder(args.model)
+        config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
+        lm, tokenizer = load_models(str(folder), args.device)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
@@ -124,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(latent_frames, output, args: argparse.Namespace) -> int:
+    """Write each latent frame's frames and tokens as it comes, until --frames or an interruption -> exit code."""
+    from arvid.data.token_stream import write_token_frame
+    from arvid.data.video import VideoWriter
+    from arvid.tools.interrupts import INTERRUPTS
+
     limit = args.frames if args.frames > 0 else math.inf
     generated, started, status = 0, time.monotonic(), 0
     with ExitStack() as files:

@@ -5,42 +5,45 @@
     arvid tokenize-dataset --manifest videos.jsonl --frames 49 -o runs/my-tokens
 
 Shapes videos come from the given split of attribute combinations; a manifest is JSON lines
-{"path": ..., "caption": ...}. `--ckpt` picks the tokenizer (default: the shipped one).
+{"path": ..., "caption": ...}. `--tokenizer` picks the tokenizer (default: the shipped one).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from arvid.training.precision import PRECISIONS
-from arvid.tools.checkpoints import load_tokenizer
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.options import add_device_argument, add_tokenizer_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    """`arvid tokenize-dataset`'s arguments."""
     parser.add_argument("-o", "--out", required=True, help="output shard folder")
-    parser.add_argument("--ckpt", help="tokenizer checkpoint folder (default: the shipped tokenizer)")
+    add_tokenizer_argument(parser)
+    add_device_argument(parser)
     parser.add_argument("--manifest", help="JSON-lines manifest of captioned videos (default: the shapes world)")
-    parser.add_argument("--videos", type=int, default=1000, help="shapes videos to render (default 1000)")
+    parser.add_argument("--videos", type=int, default=1000, help="shapes videos to render")
     parser.add_argument("--split", default="train", choices=("train", "heldout", "all"), help="shapes split")
-    parser.add_argument("--frames", type=int, default=49, help="frames per video, 1 + 4k (default 49)")
+    parser.add_argument("--frames", type=int, default=49, help="frames per video, 1 + 4k")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shapes videos")
     parser.add_argument("--batch-size", type=int, default=8, help="videos encoded at once")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="auto (default): bf16 autocast on CUDA and on CPUs with native bf16, about twice "
-                             "as fast here, about 98%% of codes as in fp32; fp32: exact")
+    # No `choices`: the names live in arvid.training.precision, which imports torch; tokenize_dataset checks them.
+    parser.add_argument("--precision", default="auto", metavar="{auto,bf16,fp32}",
+                        help="auto: bf16 autocast on CUDA and on CPUs with native bf16, about twice as fast on "
+                             "this project's CPU, about 98%% of codes as in fp32; fp32: exact")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Encode the videos into token shards -> exit code (2: bad usage or input)."""
     from arvid.data.captioned import manifest_videos, read_manifest
     from arvid.shapes.clips import shapes_videos
     from arvid.tokenizer.dataset import tokenize_dataset
+    from arvid.tools.checkpoints import load_tokenizer
 
     if args.videos < 1:
         return fail(f"--videos must be positive, got {args.videos}")
     try:
-        tokenizer = load_tokenizer(args.ckpt)
+        tokenizer = load_tokenizer(args.tokenizer, args.device)
         size = tokenizer.config.image_size
         tokenizer.latent_shape(args.frames, size, size)  # a bad frame count fails before any work
         if args.manifest:

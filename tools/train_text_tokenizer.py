@@ -15,13 +15,14 @@ from arvid.tools.errors import fail
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    """`arvid train-text-tokenizer`'s arguments."""
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--manifest", help="JSON-lines manifest with a caption per video (default: shapes captions)")
-    parser.add_argument("--vocab-size", type=int, default=128, help="most text pieces (default 128)")
+    parser.add_argument("--vocab-size", type=int, default=128, help="most text pieces")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train the text tokenizer and write text_tokenizer.model -> exit code (2: bad usage or manifest)."""
     from arvid.data.captioned import read_manifest
     from arvid.shapes.world import all_phrasings, attribute_combinations
     from arvid.lm.text import train_text_tokenizer

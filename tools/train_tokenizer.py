@@ -3,7 +3,9 @@
     arvid train-tokenizer --config tiny train.steps=200 train.out_dir=runs/tok
 
 `--config` takes a shipped preset name (tiny, base) or a YAML path; `key=value` overrides follow.
-Writes checkpoints (atomic folders), eval.jsonl and sample strips under train.out_dir.
+`train.data` and `train.val_data` name folders or manifests of videos, or the shapes world
+("shapes", "shapes:heldout"; `arvid.tools.data_sources`). Writes checkpoints (atomic folders),
+eval.jsonl and sample strips under train.out_dir.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from arvid.tokenizer.train import TokenizerRunConfig, TrainingDiverged, train_tokenizer
+    from arvid.tokenizer.train import TokenizerRunConfig, train_tokenizer
+    from arvid.tools.data_sources import clip_source
+    from arvid.training.loop import TrainingDiverged
 
     try:
         config = load_config(TokenizerRunConfig, resolve_preset(args.config, "tokenizer"), args.overrides)
     except ConfigError as err:
         return fail(str(err))
     try:
-        folder = train_tokenizer(config, resume=args.resume)
+        folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
     except (FileNotFoundError, ValueError, TrainingDiverged) as err:
         return fail(str(err))
     print(f"checkpoint: {folder}")

@@ -1,7 +1,196 @@
-"""The training loop both trainers share."""
+"""The training loop both trainers share: `train_loop(task, config, ...)`.
+
+The loop owns what every run does alike: the time budget, step-seeded batches, the warm-up and
+cosine learning rate, autocast, the progress bar, the stop on a non-finite loss, evaluation and
+checkpoint cadence, atomic checkpoint folders, exact resume and a final checkpoint. A
+`TrainingTask` does what differs: it holds the model(s), draws a batch from the step's generator
+and trains on it, evaluates, and says what a checkpoint holds.
+
+Each step's batch comes from `np.random.default_rng([seed, step])`, so a resumed run trains on
+exactly the batches the interrupted one would have drawn, and every rank of a multi-process run
+draws the same global batch.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from arvid.configs import to_dict
+from arvid.training.checkpoint import atomic_folder, resolve_checkpoint, write_json
+from arvid.training.device import resolve_device
+from arvid.training.precision import check_precision, mixed_precision
+from arvid.training.schedule import warmup_cosine
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(kw_only=True)
+class LoopConfig:
+    """What the loop reads from a trainer's config. `TokenizerTrainConfig` and `LMTrainConfig`
+    extend it (and give some of these fields their own defaults)."""
+
+    out_dir: str = "runs/train"
+    steps: int = 1000
+    # Minutes of training before the run stops where it is (with a checkpoint); None: no limit.
+    max_minutes: float | None = None
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    eval_every: int = 250
+    checkpoint_every: int = 250
+    seed: int = 0
+    device: str = "auto"
+    # "auto": bf16 autocast on CUDA and on CPUs with native bf16, float32 elsewhere.
+    precision: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        check_precision(self.precision)
+
+
+class StepResult(NamedTuple):
+    """What one training step reports: its loss (on every rank the same value, so that every rank
+    stops together), how many `unit`s it trained on (clips, tokens), and more progress-bar fields."""
+
+    loss: float
+    items: int
+    postfix: dict[str, str]
+
+
+class Evaluation(NamedTuple):
+    """One evaluation: `record` becomes a line of `eval.jsonl` (after `"step"`), `message` is printed."""
+
+    record: dict[str, Any]
+    message: str
+
+
+class TrainingTask(Protocol):
+    """What a trainer gives the loop. Every rank calls every method; only rank 0 writes."""
+
+    # The optimizer whose learning rate follows the schedule.
+    optimizer: torch.optim.Optimizer
+
+    def step(self, step: int, rng: np.random.Generator, autocast: contextlib.AbstractContextManager) -> StepResult:
+        """Draw step `step`'s batch from `rng` and train on it, forward passes under `autocast`.
+        A non-finite loss may be returned before any update: the loop stops on it."""
+
+    def evaluate(self, step: int, autocast: contextlib.AbstractContextManager) -> Evaluation | None:
+        """Evaluate after `step` steps; None when there is nothing to evaluate on."""
+
+    def checkpoint(self) -> Callable[[Path], dict[str, Any]]:
+        """Gather the state to save (on every rank: under FSDP2 gathering is collective) and return
+        what writes its files into a folder (`config.json` among them: `resolve_checkpoint` looks for
+        it) and returns JSON-ready state for `trainer_state.json`."""
+
+    def load(self, folder: Path, state: dict[str, Any]) -> None:
+        """Restore what `checkpoint` wrote into `folder`; `state` is its `trainer_state.json`.
+
+        Raises:
+            ValueError: a checkpoint of another architecture.
+        """
+
+
+class LoopResult(NamedTuple):
+    """The checkpoint folder, the step the run stopped at and that step's loss (NaN if no step ran)."""
+
+    checkpoint: Path
+    step: int
+    loss: float
+
+
+def start_run(config: LoopConfig) -> torch.device:
+    """Before the model is built: set the thread count, seed torch (the weights' initialisation)
+    and resolve the device.
+
+    Raises:
+        ValueError: a device this machine does not have (`arvid.training.device.resolve_device`).
+    """
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    return resolve_device(config.device)
+
+
+def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, run_config: Any, name: str,
+               unit: str, resume: bool = False, is_main: bool = True) -> LoopResult:
+    """Train `task` for `config.steps` steps (or until `config.max_minutes`), writing
+    `run_config.json` (`run_config`, a config dataclass), `eval.jsonl` and the checkpoint folder
+    `checkpoint/` under `config.out_dir`. `resume` continues from that checkpoint. `name` labels
+    the progress bar, `unit` its throughput; `is_main` is rank 0, the only one that writes.
+
+    Raises:
+        FileNotFoundError: `resume` without a checkpoint.
+        ValueError: `resume` from a checkpoint of another architecture.
+        TrainingDiverged: a non-finite loss (the message names the step; the last checkpoint stays).
+    """
+    out_dir = Path(config.out_dir)
+    folder = out_dir / "checkpoint"
+    step = _load(task, folder) if resume else 0
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "run_config.json").write_text(json.dumps(to_dict(run_config), indent=2) + "\n")
+        if resume:
+            print(f"resumed from {folder} at step {step}")
+
+    autocast = mixed_precision(device, config.precision)
+    started, loss, saved_step = time.monotonic(), float("nan"), step
+    with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main) as bar:
+        while step < config.steps:
+            if config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes:
+                if is_main:
+                    bar.write(f"time budget of {config.max_minutes} min reached at step {step}")
+                break
+            tick = time.monotonic()
+            for group in task.optimizer.param_groups:
+                group["lr"] = warmup_cosine(step, lr=config.lr, warmup_steps=config.warmup_steps,
+                                            total_steps=config.steps, min_lr_ratio=config.min_lr_ratio)
+            result = task.step(step, np.random.default_rng([config.seed, step]), autocast)
+            if not math.isfinite(result.loss):
+                raise TrainingDiverged(f"non-finite loss {result.loss} at step {step}; last good checkpoint: {folder}")
+            step, loss = step + 1, result.loss
+            bar.update(1)
+            rate = result.items / (time.monotonic() - tick)
+            bar.set_postfix(loss=f"{loss:.4f}", **result.postfix, **{f"{unit}_s": f"{rate:.1f}"})
+
+            if step % config.eval_every == 0 or step == config.steps:
+                evaluation = task.evaluate(step, autocast)
+                if evaluation is not None and is_main:
+                    with open(out_dir / "eval.jsonl", "a") as log:
+                        log.write(json.dumps({"step": step, **evaluation.record}) + "\n")
+                    bar.write(evaluation.message)
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                _save(task, folder, step, is_main)
+                saved_step = step
+    if saved_step != step:  # stopped by the time budget between checkpoints
+        _save(task, folder, step, is_main)
+    return LoopResult(folder, step, loss)
+
+
+def _save(task: TrainingTask, folder: Path, step: int, is_main: bool) -> None:
+    write = task.checkpoint()
+    if is_main:
+        with atomic_folder(folder) as staging:
+            write_json(staging / "trainer_state.json", {"step": step, **write(staging)})
+
+
+def _load(task: TrainingTask, folder: Path) -> int:
+    folder = resolve_checkpoint(folder)
+    state = json.loads((folder / "trainer_state.json").read_text())
+    task.load(folder, state)
+    return int(state["step"])

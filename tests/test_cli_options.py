@@ -1,0 +1,69 @@
+"""The command line as a whole: parsing is cheap (no torch), every option says its default, and one
+vocabulary of flags."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from arvid.tools.cli import SUBCOMMANDS, build_parser, main
+
+
+def test_parsing_arguments_imports_no_torch():
+    """What keeps `arvid --help` quick (benchmarks/cli_startup.py times it): every subcommand's
+    parser is built, and a command line parsed, without importing torch or the models."""
+    code = ("import sys; from arvid.tools.cli import build_parser; "
+            "build_parser().parse_args(['generate', 'a circle', '-o', 'x.gif', '--device', 'cuda:1']); "
+            "print(sorted(m for m in ('torch', 'transformers', 'arvid.lm', 'arvid.tokenizer') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def _options(parser: argparse.ArgumentParser):
+    """(subcommand, action, its help as printed) for every option of every subcommand."""
+    subcommands = parser._subparsers._group_actions[0].choices
+    for name, subparser in subcommands.items():
+        formatter = subparser._get_formatter()
+        for action in subparser._actions:
+            if action.option_strings and action.help is not argparse.SUPPRESS:
+                yield name, action, formatter._expand_help(action) if action.help else ""
+
+
+def test_every_option_says_its_default():
+    parser = build_parser()
+    assert set(parser._subparsers._group_actions[0].choices) == set(SUBCOMMANDS)
+    silent = []
+    for name, action, text in _options(parser):
+        is_flag = action.nargs == 0  # --help, store_true: present or not
+        if not (is_flag or action.required or "default" in text):
+            silent.append(f"arvid {name} {action.option_strings[-1]}")
+    assert not silent, "options whose --help does not give their default:\n" + "\n".join(silent)
+
+
+def test_one_name_per_folder():
+    """--model for a model folder, --tokenizer for a tokenizer folder; --ckpt is gone."""
+    flags = {}
+    for name, action, _ in _options(build_parser()):
+        for flag in action.option_strings:
+            flags.setdefault(flag, set()).add(name)
+    assert "--ckpt" not in flags
+    assert flags["--tokenizer"] == {"tokenize", "detokenize", "eval-tokenizer", "tokenize-dataset", "decode"}
+    assert flags["--model"] >= {"generate", "eval-video", "export-hf"}
+
+
+def test_the_precision_names_shown_are_the_trainers():
+    from arvid.training.precision import PRECISIONS
+
+    _, action, _ = next(o for o in _options(build_parser()) if o[0] == "tokenize-dataset" and o[1].dest == "precision")
+    assert action.metavar == "{" + ",".join(PRECISIONS) + "}"
+
+
+def test_generate_help_shows_the_shipped_sampling_values(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the model's generation config; shipped: 2)" in out  # --cfg
+    assert "shipped: 50)" in out and "shipped: motion-medoid)" in out

@@ -1,0 +1,133 @@
+"""The shared training loop on its own, with a toy task: linear regression on step-seeded batches."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from arvid.training.checkpoint import load_tensors, save_tensors
+from arvid.training.loop import Evaluation, LoopConfig, StepResult, TrainingDiverged, start_run, train_loop
+from arvid.training.schedule import warmup_cosine
+
+TRUE_WEIGHT = torch.tensor([[2.0, -1.0, 0.5]])
+
+
+def loop_settings(*, out_dir: str, **overrides) -> LoopConfig:
+    """12 steps, 3 of warm-up, evaluation every 5, a checkpoint every 4."""
+    defaults = dict(steps=12, lr=0.1, warmup_steps=3, eval_every=5, checkpoint_every=4, device="cpu", precision="fp32")
+    return LoopConfig(out_dir=out_dir, **(defaults | overrides))
+
+
+class Regression:
+    """y = x @ TRUE_WEIGHT.T fitted by SGD with momentum (state the checkpoint must carry)."""
+
+    def __init__(self, settings: LoopConfig, *, diverge_at: int | None = None, interrupt_at: int | None = None,
+                 step_seconds: float = 0.0) -> None:
+        start_run(settings)
+        self.model = torch.nn.Linear(3, 1)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr, momentum=0.5)
+        self.diverge_at, self.interrupt_at, self.step_seconds = diverge_at, interrupt_at, step_seconds
+        self.lrs: list[float] = []  # the learning rate of every step this task ran
+        self.saved_after: list[int] = []  # how many steps it had run at each checkpoint
+
+    def step(self, step, rng, autocast):
+        if step == self.interrupt_at:
+            raise KeyboardInterrupt
+        time.sleep(self.step_seconds)
+        self.lrs.append(self.optimizer.param_groups[0]["lr"])
+        inputs = torch.from_numpy(rng.standard_normal((8, 3)).astype(np.float32))
+        with autocast:
+            loss = torch.nn.functional.mse_loss(self.model(inputs), inputs @ TRUE_WEIGHT.T)
+        if step == self.diverge_at:
+            loss = loss * float("nan")
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return StepResult(loss.item(), len(inputs), {})
+
+    def evaluate(self, step, autocast):
+        return Evaluation({"error": (self.model.weight - TRUE_WEIGHT).abs().max().item()}, f"step {step}")
+
+    def checkpoint(self):
+        def write(folder: Path):
+            self.saved_after.append(len(self.lrs))
+            (folder / "config.json").write_text('{"features": 3}')
+            save_tensors(folder / "model.safetensors", self.model.state_dict())
+            save_tensors(folder / "momentum.safetensors", {str(i): s["momentum_buffer"]
+                                                           for i, s in self.optimizer.state_dict()["state"].items()})
+            return {"param_groups": self.optimizer.state_dict()["param_groups"]}
+        return write
+
+    def load(self, folder: Path, state):
+        self.model.load_state_dict(load_tensors(folder / "model.safetensors"))
+        momentum = load_tensors(folder / "momentum.safetensors")
+        self.optimizer.load_state_dict({"state": {int(i): {"momentum_buffer": m} for i, m in momentum.items()},
+                                        "param_groups": state["param_groups"]})
+
+
+def run(settings: LoopConfig, *, resume: bool = False, **task_options) -> tuple[Regression, object]:
+    task = Regression(settings, **task_options)
+    result = train_loop(task, settings, device=torch.device("cpu"), run_config=settings, name="toy", unit="rows",
+                        resume=resume)
+    return task, result
+
+
+def saved_step(out: Path) -> int:
+    return json.loads((out / "checkpoint" / "trainer_state.json").read_text())["step"]
+
+
+def test_runs_the_schedule_logs_and_learns(tmp_path):
+    settings = loop_settings(out_dir=str(tmp_path))
+    task, result = run(settings)
+    assert result.step == 12 and result.checkpoint == tmp_path / "checkpoint" and np.isfinite(result.loss)
+    expected = [warmup_cosine(step, lr=0.1, warmup_steps=3, total_steps=12, min_lr_ratio=0.1) for step in range(12)]
+    assert task.lrs == pytest.approx(expected)
+    log = [json.loads(line) for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log] == [5, 10, 12]  # every eval_every steps, and the last
+    assert log[-1]["error"] < log[0]["error"]
+    assert json.loads((tmp_path / "run_config.json").read_text())["steps"] == 12
+
+
+def test_checkpoints_every_n_steps_and_at_the_end(tmp_path):
+    task, _ = run(loop_settings(out_dir=str(tmp_path), steps=10, checkpoint_every=4))
+    assert task.saved_after == [4, 8, 10] and saved_step(tmp_path) == 10
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+    straight, _ = run(loop_settings(out_dir=str(tmp_path / "straight")))
+    # A crash at step 7 leaves step 4's checkpoint; a time budget stops between checkpoints and saves.
+    with pytest.raises(KeyboardInterrupt):
+        run(loop_settings(out_dir=str(tmp_path / "crashed")), interrupt_at=7)
+    run(loop_settings(out_dir=str(tmp_path / "budget"), max_minutes=0.0035), step_seconds=0.03)
+    for out in (tmp_path / "crashed", tmp_path / "budget"):
+        stopped = saved_step(out)
+        assert 0 < stopped < 12
+        resumed, result = run(loop_settings(out_dir=str(out)), resume=True)
+        assert result.step == 12 and resumed.lrs == straight.lrs[stopped:]
+        for name, tensor in straight.model.state_dict().items():
+            assert torch.equal(resumed.model.state_dict()[name], tensor), name
+
+
+def test_budget_stops_between_steps_and_saves(tmp_path):
+    _, result = run(loop_settings(out_dir=str(tmp_path), steps=1000, max_minutes=0.002), step_seconds=0.02)
+    assert 0 < result.step < 1000 and saved_step(tmp_path) == result.step
+
+
+def test_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss nan at step 6; last good checkpoint: .*checkpoint"):
+        run(loop_settings(out_dir=str(tmp_path), checkpoint_every=4), diverge_at=6)
+    assert saved_step(tmp_path) == 4
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run(loop_settings(out_dir=str(tmp_path / "none")), resume=True)
+
+
+def test_config_refuses_what_the_loop_cannot_run(tmp_path):
+    with pytest.raises(ValueError, match="checkpoint_every must be positive, got 0"):
+        loop_settings(out_dir=str(tmp_path), checkpoint_every=0)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        loop_settings(out_dir=str(tmp_path), precision="fp8")

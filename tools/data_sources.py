@@ -1,0 +1,36 @@
+"""Clip sources named in configs, for the commands that train: the one place where a name such as
+"shapes:heldout" becomes the shapes world (the general packages never import it).
+
+    clip_source("shapes", frames=17, size=64)           # the shapes world's training combinations
+    clip_source("shapes:heldout", frames=17, size=64)   # its held-out combinations
+    clip_source("videos/", frames=17, size=64)          # a folder (or manifest) of videos
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from arvid.data.clips import FileClips
+from arvid.shapes.clips import ShapesClips
+from arvid.shapes.world import Split
+
+SHAPES = "shapes"
+
+
+def clip_source(name: str, *, frames: int, size: int) -> FileClips | ShapesClips:
+    """The clip source `name` names, its clips `frames` long and `size` pixels square: "shapes"
+    (the training split of the shapes world), "shapes:SPLIT" (SPLIT one of train, heldout, all), or
+    a folder or manifest of videos (`arvid.data.clips.FileClips`). The signature of `FileClips`, so
+    it can stand for it as `train_tokenizer`'s `open_clips`.
+
+    Raises:
+        ValueError: a shapes split that does not exist.
+        FileNotFoundError: a path that is neither a folder nor a manifest.
+    """
+    world, _, split = name.partition(":")
+    if world != SHAPES:
+        return FileClips(name, frames=frames, size=size)
+    split = split or "train"
+    if split not in get_args(Split):
+        raise ValueError(f"unknown shapes split {split!r} in {name!r}; expected one of {', '.join(get_args(Split))}")
+    return ShapesClips(frames=frames, size=size, split=split)

@@ -1,0 +1,110 @@
+"""Options shared by subcommands, so that one thing has one name on every command:
+
+    --model DIR       a model folder (lm/ and tokenizer/); default: the shipped model
+    --tokenizer DIR   a tokenizer folder, or a model folder holding tokenizer/; default: the shipped one
+    --device NAME     auto (CUDA when available, else the CPU), cpu, cuda or cuda:N
+    sampling flags    each overrides one field of the model's lm/generation_config.json
+
+Cheap to import (no torch): every subcommand's parser is built from it, and `arvid --help` must be quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from arvid.tools.errors import UsageError
+
+if TYPE_CHECKING:
+    from arvid.sampling import SamplerConfig
+
+# flag, SamplerConfig field, type, help (the default is added from the shipped generation config)
+SAMPLER_FLAGS = (
+    ("--cfg", "cfg_scale", float, "classifier-free guidance scale; 1 = off (each token then costs one forward "
+                                  "pass, not two)"),
+    ("--temperature", "temperature", float, "divides the logits; 0 = greedy"),
+    ("--first-window-temperature", "first_window_temperature", float,
+     "the temperature of the latent frames drawn before the context first slides, where the motion comes from "
+     "the text alone"),
+    ("--top-k", "top_k", int, "keep the k most likely codes; 0 keeps all"),
+    ("--top-p", "top_p", float, "keep the codes within this probability mass; 1 keeps all"),
+    ("--first-window-candidates", "first_window_candidates", int,
+     "draw this many first windows and keep the one --first-window-selector picks; 1 = the first draw; each "
+     "one more costs a first window's time before the first frame"),
+    ("--first-window-selector", "first_window_selector", str,
+     "how a first window is picked among the candidates (motion-medoid: the one whose motion agrees most with "
+     "the others', tuned on the shapes world)"),
+    ("--window", "window_frames", int, "latent frames in the context after the anchor; none = as trained"),
+)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps a description's line breaks and ends an option's help with "(default: X)" unless the
+    help already says its default; an option whose default is None or False says it in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.required or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def add_model_argument(parser: argparse.ArgumentParser, *, what: str = "lm/ and tokenizer/") -> None:
+    """`--model DIR`: a model folder holding `what`."""
+    parser.add_argument("--model", metavar="DIR", help=f"model folder with {what} (default: the shipped model)")
+
+
+def add_tokenizer_argument(parser: argparse.ArgumentParser) -> None:
+    """`--tokenizer DIR`: a tokenizer folder, or a model folder holding tokenizer/."""
+    parser.add_argument("--tokenizer", metavar="DIR",
+                        help="tokenizer folder, or a model folder holding tokenizer/ (default: the shipped tokenizer)")
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """`--device NAME`, checked when a model loads (`arvid.tools.checkpoints.resolve_device`)."""
+    parser.add_argument("--device", default="auto", metavar="NAME",
+                        help="where the models run: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N")
+
+
+def shipped_generation_config() -> dict:
+    """The shipped model's lm/generation_config.json as a plain dict ({} when none is shipped), for help texts."""
+    from arvid.weights import default_model_dir
+
+    try:
+        return json.loads((default_model_dir("lm") / "generation_config.json").read_text())
+    except (OSError, ValueError):  # FileNotFoundError is an OSError
+        return {}
+
+
+def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sampling flags (`SAMPLER_FLAGS`), in their own help group; each defaults to None: the model's value."""
+    shipped = shipped_generation_config()
+    group = parser.add_argument_group(
+        "sampling", "Each flag overrides one field of the model's lm/generation_config.json, its sampling\n"
+                    "defaults; the values shown are the shipped model's.")
+    for flag, field, kind, text in SAMPLER_FLAGS:
+        value = shipped.get(field)
+        shown = "none" if value is None else f"{value:g}" if isinstance(value, float) else value
+        group.add_argument(flag, dest=field, type=kind, metavar="NAME" if kind is str else kind.__name__.upper(),
+                           help=f"{text} (default: the model's generation config; shipped: {shown})")
+
+
+def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> SamplerConfig:
+    """The generation config of `model_dir` (a model or LM folder) with the sampling flags given on top.
+
+    Raises:
+        UsageError: a bad generation_config.json, or a flag's value out of range.
+    """
+    from arvid.sampling import SamplerConfig
+
+    overrides = {field: getattr(args, field) for _, field, _, _ in SAMPLER_FLAGS if getattr(args, field) is not None}
+    if overrides.get("top_k") == 0:  # 0 keeps every code
+        overrides["top_k"] = None
+    try:
+        return dataclasses.replace(SamplerConfig.from_pretrained(model_dir), seed=seed, **overrides)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from err
