@@ -95,15 +95,11 @@ def pretrained_metric_status(
     return status
 
 
-def _check_video(video: np.ndarray, name: str) -> np.ndarray:
-    return check_frames(video, 4, name)
-
-
 def _check_video_set(videos: Sequence[np.ndarray] | np.ndarray, name: str) -> list[np.ndarray]:
     """A list of uint8 (t, h, w, 3) videos sharing t, or a uint8 (n, t, h, w, 3) array, as a list."""
     if isinstance(videos, np.ndarray) and videos.ndim != 5:
         raise ValueError(f"{name} as one array must be uint8 (n, t, h, w, 3), got {videos.dtype} {videos.shape}")
-    checked = [_check_video(video, f"{name}[{index}]") for index, video in enumerate(videos)]
+    checked = [check_frames(video, 4, f"{name}[{index}]") for index, video in enumerate(videos)]
     if not checked:
         raise ValueError(f"{name} is empty; expected uint8 (t, h, w, 3) videos")
     frame_counts = sorted({len(video) for video in checked})
@@ -236,7 +232,7 @@ def lpips_per_frame(
     Raises ValueError when a video is not uint8 (t, h, w, 3), the shapes differ, or the network
     returns something other than one distance per frame.
     """
-    video_a, video_b = _check_video(video_a, "video_a"), _check_video(video_b, "video_b")
+    video_a, video_b = check_frames(video_a, 4, "video_a"), check_frames(video_b, 4, "video_b")
     if video_a.shape != video_b.shape:
         raise ValueError(f"videos differ in shape: {video_a.shape} vs {video_b.shape}")
     if batch_size < 1:
@@ -285,7 +281,7 @@ def lpips_distance(
 
     Raises MissingWeights when `lpips_path` is None or absent, and ValueError as `lpips_per_frame`.
     """
-    video_a, video_b = _check_video(video_a, "video_a"), _check_video(video_b, "video_b")  # before loading
+    video_a, video_b = check_frames(video_a, 4, "video_a"), check_frames(video_b, 4, "video_b")  # before loading
     network = load_lpips(lpips_path, device=device)
     return lpips_per_frame(video_a, video_b, network, batch_size=batch_size, device=device)
 
@@ -330,7 +326,7 @@ def clip_frame_scores(
 
     Raises ValueError when the video is not uint8 (t, h, w, 3) or the prompt is empty.
     """
-    video, prompt = _check_video(video, "video"), _check_prompt(prompt)
+    video, prompt = check_frames(video, 4, "video"), _check_prompt(prompt)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     model, processor = clip
@@ -366,7 +362,7 @@ def clip_score(
     Raises MissingWeights when `clip_dir` is None, absent or has no config.json, and ValueError
     as `clip_frame_scores`.
     """
-    video, prompt = _check_video(video, "video"), _check_prompt(prompt)  # before the slow model load
+    video, prompt = check_frames(video, 4, "video"), _check_prompt(prompt)  # before the slow model load
     clip = load_clip(clip_dir, device=device)
     return float(clip_frame_scores(video, prompt, clip, batch_size=batch_size, device=device).mean())
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from arvid.data.video import check_frames
 from arvid.shapes.world import (
     ATTRIBUTE_NAMES,
     BACKGROUND_RGB,
@@ -110,9 +111,8 @@ class VideoDetection:
 
 
 def _check_video(video: np.ndarray) -> None:
-    if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
-        raise ValueError(f"video must be uint8 (t, h, w, 3), got {video.dtype} {video.shape}")
-    if min(video.shape[1:3]) < 8 or video.shape[0] < 1:
+    check_frames(video, 4, "video")
+    if min(video.shape[1:3]) < 8:
         raise ValueError(f"video of shape {video.shape} is too small to read")
 
 
