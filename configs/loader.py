@@ -54,17 +54,11 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: typing.
     values (`model.channel_multipliers=[1,2,2]`).
 
     Raises:
-        ConfigError: unknown key, wrong type, malformed override, or unreadable file.
+        ConfigError: unknown key, wrong type, malformed override, or a file that is missing, empty,
+            not text, not YAML or not a mapping (the message names the file).
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist")
-        loaded = yaml.safe_load(path.read_text())
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {str(path)!r} must hold a mapping, got {type(loaded).__name__}")
-        data = loaded or {}
+    path = None if path is None else Path(path)
+    data = {} if path is None else _read_mapping(path)
     for override in overrides:
         key, sep, raw = override.partition("=")
         if not sep or not key:
@@ -74,9 +68,52 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: typing.
         for part in parents:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
-                raise ConfigError(f"override {override!r}: {part!r} is not a section")
-        target[leaf] = yaml.safe_load(raw)
-    return _build(cls, data, prefix="")
+                where = f" in {str(path)!r}" if path is not None else ""
+                raise ConfigError(f"override {override!r}: {part!r} is {target!r}{where}, not a section")
+        try:
+            target[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {override!r}: the value is not valid YAML "
+                              f"({getattr(err, 'problem', None) or 'malformed'})") from None
+    try:
+        return _build(cls, data, prefix="")
+    except ConfigError as err:
+        if path is None:
+            raise
+        if not overrides:
+            raise ConfigError(f"{str(path)!r}: {err}") from None
+        try:  # name the file when the mistake is in it, not in an override
+            _build(cls, _read_mapping(path), prefix="")
+        except ConfigError as in_file:
+            raise ConfigError(f"{str(path)!r}: {in_file}") from None
+        raise
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """The mapping a YAML (or JSON) file holds; every way it can fail is a one-line ConfigError naming it."""
+    if not path.is_file():
+        if path.is_symlink() and not path.exists():
+            raise ConfigError(f"config file {str(path)!r} is a broken symbolic link")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config file {str(path)!r} {what}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {str(path)!r} is not text (byte {err.start} is not UTF-8)") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {err.strerror}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    if loaded is None:
+        raise ConfigError(f"config file {str(path)!r} is empty; expected a mapping of settings")
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping, got {type(loaded).__name__}")
+    return loaded
 
 
 def to_dict(config: Any) -> dict[str, Any]:

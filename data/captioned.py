@@ -19,27 +19,61 @@ def read_manifest(path: str | Path) -> list[tuple[Path, str]]:
     manifest) and "caption".
 
     Raises:
-        FileNotFoundError: the manifest or a listed video is missing.
-        ValueError: a line that is not such an object (names the line).
+        FileNotFoundError: the manifest or a listed video is missing (names the line).
+        ValueError: a line that is not such an object or not UTF-8 text, or no line at all (names the
+            manifest and the line).
     """
-    path = Path(path)
+    return [(video, caption) for _, video, caption in _entries(Path(path))]
+
+
+def _entries(path: Path) -> list[tuple[int, Path, str]]:
+    """(line number, video path, caption) of each entry of a manifest; raises as `read_manifest`."""
     if not path.is_file():
-        raise FileNotFoundError(f"manifest {str(path)!r} does not exist")
+        what = ("is a broken symbolic link" if path.is_symlink() and not path.exists()
+                else "is a folder, not a file" if path.is_dir() else "does not exist")
+        raise FileNotFoundError(f"manifest {str(path)!r} {what}")
     entries = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}:{number}: not UTF-8 text (byte {err.start} of the line)") from None
         if not line.strip():
             continue
         try:
             entry = json.loads(line)
-            video, caption = path.parent / entry["path"], str(entry["caption"])
+            video, caption = path.parent / entry["path"], entry["caption"]
         except (json.JSONDecodeError, KeyError, TypeError):
             raise ValueError(f"{path}:{number}: expected {{\"path\": ..., \"caption\": ...}}, got {line[:80]!r}") from None
+        if not isinstance(caption, str):
+            raise ValueError(f"{path}:{number}: the caption must be a string, got {caption!r}"[:200])
         if not video.is_file():
-            raise FileNotFoundError(f"{path}:{number}: video {str(video)!r} does not exist")
-        entries.append((video, caption))
+            what = "is a folder, not a video file" if video.is_dir() else "does not exist"
+            raise FileNotFoundError(f"{path}:{number}: video {str(video)!r} {what}")
+        entries.append((number, video, caption))
     if not entries:
         raise ValueError(f"manifest {str(path)!r} lists no videos")
     return entries
+
+
+def check_manifest_videos(path: str | Path, *, frames: int, size: int) -> None:
+    """Read the first `frames` frames of every video of a manifest, keeping none, so that a video that
+    cannot be read (or is too short) fails before any work rather than after the videos before it. It
+    costs one more decode of those frames, small beside encoding them.
+
+    Raises:
+        FileNotFoundError, ValueError: as `read_manifest`; a video that cannot be read or is shorter
+            than `frames` (names the manifest's line and the video).
+    """
+    from arvid.data.video import read_video
+
+    for number, video, _ in _entries(Path(path)):
+        try:
+            clip = read_video(video, size=size, max_frames=frames)
+        except ValueError as err:  # VideoReadError is a ValueError; it names the video
+            raise ValueError(f"{path}:{number}: {err}") from None
+        if len(clip) < frames:
+            raise ValueError(f"{path}:{number}: {str(video)!r} has {len(clip)} frames; the dataset needs {frames}")
 
 
 def manifest_videos(path: str | Path, *, frames: int, size: int) -> Iterator[tuple[np.ndarray, VideoRecord]]:

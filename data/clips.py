@@ -25,13 +25,19 @@ def video_paths(source: str | Path) -> list[Path]:
     if source.is_dir():
         paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
     elif source.is_file():
-        lines = [line.strip() for line in source.read_text().splitlines()]
+        try:
+            lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines()]
+        except UnicodeDecodeError as err:
+            raise ValueError(f"manifest {str(source)!r} is not a text file of paths (byte {err.start} is not "
+                             "UTF-8; give a folder of videos, or a text file listing them)") from None
         paths = [source.parent / line for line in lines if line and not line.startswith("#")]
         missing = [p for p in paths if not p.is_file()]
         if missing:
-            raise FileNotFoundError(f"manifest {str(source)!r} lists missing file {str(missing[0])!r}")
+            what = "a folder, not a file" if missing[0].is_dir() else "missing file"
+            raise FileNotFoundError(f"manifest {str(source)!r} lists {what} {str(missing[0])!r}")
     else:
-        raise FileNotFoundError(f"video source {str(source)!r} is neither a folder nor a manifest file")
+        broken = " (a broken symbolic link)" if source.is_symlink() else ""
+        raise FileNotFoundError(f"video source {str(source)!r} is neither a folder nor a manifest file{broken}")
     if not paths:
         raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) found in {str(source)!r}")
     return paths
@@ -39,14 +45,25 @@ def video_paths(source: str | Path) -> list[Path]:
 
 class FileClips:
     """Random clips from video files, resized and center-cropped to `size`. Files shorter than
-    `frames` are skipped; if none is long enough, the first `sample` call says so."""
+    `frames` are skipped; if none is long enough, the first `sample` call says so.
+
+    Every file's header is read and its first frame decoded when the source opens, so a file that
+    is not a video, or whose frames are missing, fails then; one cut short later in its frames
+    fails when a clip is drawn from there.
+
+    Raises:
+        FileNotFoundError, ValueError: as `video_paths`.
+        arvid.data.video.VideoReadError: a file that cannot be read as a video (names it).
+    """
 
     def __init__(self, source: str | Path, *, frames: int, size: int) -> None:
-        from arvid.data.video import probe_video
+        from arvid.data.video import probe_video, read_video
 
         self.frames, self.size = frames, size
         self.paths = video_paths(source)
         self.lengths = [probe_video(p).frames for p in self.paths]
+        for path in self.paths:
+            read_video(path, max_frames=1)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """-> uint8 (frames, size, size, 3)."""

@@ -14,6 +14,7 @@ so a write-read round trip always returns the shape that was written.
 
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import threading
@@ -53,6 +54,8 @@ class VideoInfo:
 
 def _open_for_reading(path: Path) -> av.container.InputContainer:
     if not path.exists():
+        if path.is_symlink():
+            raise VideoReadError(f"{path}: broken symbolic link (to {os.readlink(path)})")
         raise VideoReadError(f"{path}: no such file")
     if path.is_dir():
         raise VideoReadError(f"{path}: is a directory, not a video file")
@@ -64,7 +67,20 @@ def _open_for_reading(path: Path) -> av.container.InputContainer:
         kinds = sorted({stream.type for stream in container.streams}) or ["none"]
         container.close()
         raise VideoReadError(f"{path}: has no video stream (streams: {', '.join(kinds)})")
+    if container.format.name == "gif" and not _ends_with(path, b"\x3b"):
+        # FFmpeg decodes a GIF cut short to fewer frames without a word; a whole GIF ends in its trailer byte.
+        container.close()
+        raise VideoReadError(f"{path}: truncated GIF (no trailer byte at the end)")
     return container
+
+
+def _ends_with(path: Path, suffix: bytes) -> bool:
+    with open(path, "rb") as file:
+        file.seek(0, os.SEEK_END)
+        if file.tell() < len(suffix):
+            return False
+        file.seek(-len(suffix), os.SEEK_END)
+        return file.read() == suffix
 
 
 def _stream_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
@@ -99,6 +115,29 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             duration_s=duration_s,
             codec=stream.codec_context.name,
         )
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """Decode every frame of the first video stream of `path`, keeping none: -> how many there
+    are. What a command runs over its input videos before any work, so that a file that is corrupt
+    or cut short half-way fails then, not after the work on the files before it.
+
+    Raises:
+        VideoReadError: as `read_video`: missing, not a video, corrupt, truncated, or no frames.
+    """
+    path = Path(path)
+    decoded = 0
+    with _open_for_reading(path) as container:
+        try:
+            for _ in container.decode(container.streams.video[0]):
+                decoded += 1
+        except av.error.FFmpegError as err:
+            raise VideoReadError(
+                f"{path}: corrupt or truncated video, decoding failed after {decoded} frames ({err.strerror})"
+            ) from err
+    if decoded == 0:
+        raise VideoReadError(f"{path}: the video stream has no frames")
+    return decoded
 
 
 def _check_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -219,11 +258,11 @@ def read_video(
     Raises:
         VideoReadError: the file is missing, a directory, not a video, corrupt or truncated,
             has no video stream, has no frames, or has no frames in the requested range.
-        ValueError: `fps <= 0`, a malformed `size`, `start_frame < 0`,
+        ValueError: `fps` not > 0 and finite, a malformed `size`, `start_frame < 0`,
             `end_frame <= start_frame`, or `max_frames < 1`.
     """
-    if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps!r}")
+    if fps is not None and not 0 < fps < math.inf:
+        raise ValueError(f"fps must be > 0 and finite, got {fps!r}")
     size = _check_size(size)
     if start_frame < 0:
         raise ValueError(f"start_frame must be >= 0, got {start_frame}")
@@ -307,8 +346,11 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def _stop_signals_held() -> Iterator[None]:
+def stop_signals_held() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends; one that arrives meanwhile is delivered then.
+    Blocks nest (an inner one hands a held signal to the outer one's handler), so a caller can make
+    several writes one step that an interruption does not split (`arvid generate`: a latent frame's
+    video frames and its token line).
 
     A KeyboardInterrupt raised inside PyAV's encode call can leave libx264 holding its buffered
     frames without ever handing them out: the flush at close then writes an mp4 with a video
@@ -341,19 +383,30 @@ class VideoWriter:
     The frame size is fixed by the first frame. Use it as a context manager: leaving the
     `with` block, by an exception or a KeyboardInterrupt too, flushes the encoder and closes
     the file, so it is a playable video holding every frame written so far. (A process killed
-    outright, e.g. by SIGKILL, leaves an mp4 without its index; only `close()` writes it.)
+    outright, e.g. by SIGKILL, leaves an mp4 without its index; only `close()` writes it,
+    unless `streaming`.)
+
+    With `streaming`, each frame reaches the file as the next one is written, so that a process
+    killed outright leaves a playable file missing only the last frame written: an mp4 is then
+    fragmented (an empty index up front, then one fragment per frame; `close()` adds the random
+    access index, so a closed file reads, probes and seeks as usual) and encoded without frame
+    delay (x264's zerolatency tune: no B-frames, no lookahead), and every write is flushed to the
+    operating system. The last frame waits because both muxers need the next frame's time to
+    write it (its duration); FFmpeg's mp4 muxer could flush it on request, but PyAV does not
+    expose that call.
 
     Args:
         path: the output file; its extension (`.mp4` or `.gif`) picks the format.
         fps: frames per second, > 0.
         crf: H.264 constant rate factor, 0 (lossless) to 51; lower is better. Ignored for gif.
+        streaming: write for readers of an unfinished file and for survival of a SIGKILL (above).
 
     Raises:
         ValueError: an unsupported extension, `fps <= 0` or `crf` outside [0, 51].
         OSError: the file cannot be created (a missing directory, no permission); it names the path.
     """
 
-    def __init__(self, path: str | os.PathLike, *, fps: float, crf: int = 18):
+    def __init__(self, path: str | os.PathLike, *, fps: float, crf: int = 18, streaming: bool = False):
         self.path = Path(path)
         self._suffix = self.path.suffix.lower()
         if self._suffix not in WRITE_FORMATS:
@@ -367,6 +420,7 @@ class VideoWriter:
             raise ValueError(f"crf must be in [0, 51], got {crf}")
         self.fps = Fraction(fps).limit_denominator(1001)  # 29.97 -> 2997/100, 30000/1001 kept
         self.crf = crf
+        self.streaming = streaming
         self.frames_written = 0
         self._stream = None
         self._closed = False
@@ -375,7 +429,13 @@ class VideoWriter:
         # than this Python file keeps its writes in C, where a KeyboardInterrupt cannot land
         # in the middle of one.
         open(self.path, "wb").close()
-        self._container = av.open(str(self.path), "w")
+        options = {}
+        if streaming:
+            # flush_packets: hand every muxed packet to the OS at once instead of filling a 32 KiB buffer.
+            options["flush_packets"] = "1"
+            if self._suffix == ".mp4":
+                options["movflags"] = "frag_every_frame+empty_moov+default_base_moof"
+        self._container = av.open(str(self.path), "w", container_options=options)
 
     def write(self, frame: np.ndarray) -> None:
         """Append one `(h, w, 3)` uint8 frame.
@@ -400,7 +460,7 @@ class VideoWriter:
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
         video_frame.pts = self.frames_written
         video_frame.time_base = 1 / self.fps
-        with _stop_signals_held():
+        with stop_signals_held():
             self._container.mux(self._stream.encode(video_frame))
             self.frames_written += 1
 
@@ -418,7 +478,7 @@ class VideoWriter:
                 )
             stream = self._container.add_stream("libx264", rate=self.fps)
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(self.crf)}
+            stream.options = {"crf": str(self.crf), **({"tune": "zerolatency"} if self.streaming else {})}
         else:
             stream = self._container.add_stream("gif", rate=self.fps)
             stream.pix_fmt = "pal8"
@@ -430,7 +490,7 @@ class VideoWriter:
         if self._closed:
             return
         self._closed = True
-        with _stop_signals_held():
+        with stop_signals_held():
             try:
                 if self._stream is not None:
                     self._container.mux(self._stream.encode(None))

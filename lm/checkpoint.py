@@ -37,8 +37,8 @@ def read_generation_config(folder: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        values = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not valid JSON: {err}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path}: expected a JSON object of sampling settings, got {type(values).__name__}")
@@ -97,9 +97,10 @@ class VideoLM:
         """Load a checkpoint folder, in eval mode, with its generation config (if any) as a dict.
 
         Raises:
-            FileNotFoundError: no checkpoint folder, or no text tokenizer in it.
-            ValueError: the folder does not describe an arvid LM, the weights do not fit its config,
-                or its generation_config.json is not a JSON object.
+            FileNotFoundError: no checkpoint folder, or no weights or text tokenizer in it.
+            ValueError: the folder does not describe an arvid LM, the weights do not fit its config
+                or are truncated or corrupt, the text tokenizer is corrupt, or its
+                generation_config.json is not a JSON object (each message names the file).
         """
         folder = resolve_checkpoint(path)
         try:
@@ -108,5 +109,5 @@ class VideoLM:
             raise ValueError(f"{str(folder)!r} does not hold an LM config: {err}") from err
         model = Transformer(config).to(device)
         load_module_weights(model, folder, config)
-        return cls(model.eval(), TextTokenizer.load(folder), generation_config=read_generation_config(folder),
-                   folder=folder)
+        text = TextTokenizer.load(folder)  # names the file when it is missing or corrupt
+        return cls(model.eval(), text, generation_config=read_generation_config(folder), folder=folder)

@@ -96,7 +96,8 @@ def from_hf(path: str | Path) -> VideoLM:
     if config.vocab_size != hf_config.vocab_size:
         raise ValueError(f"vocabulary sizes disagree: {hf_config.vocab_size} in the Llama config, "
                          f"{config.vocab_size} from arvid's layout")
-    hf_model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32)
+    # safetensors only: a folder holding pytorch_model.bin would otherwise be read with torch.load (a pickle).
+    hf_model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
     model = Transformer(config)
     state = {k.removeprefix("model."): v for k, v in hf_model.state_dict().items()}
     model.load_state_dict(state, strict=True)

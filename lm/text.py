@@ -33,6 +33,19 @@ class TextTokenizer:
         text = " ".join(text.lower().split())
         return self._processor.encode(text) if text else []
 
+    def unknown(self, text: str) -> list[str]:
+        """The parts of `text` that encode to the unknown piece (characters the captions never had,
+        e.g. Chinese or emoji), each as written (lower-cased), in order, without repeats. The model
+        reads them all as one and the same token, so they carry no meaning."""
+        text = " ".join(text.lower().split())
+        if not text:
+            return []
+        unknown_id = self._processor.unk_id()
+        pieces = self._processor.encode(text, out_type=str)
+        ids = self._processor.encode(text)
+        return list(dict.fromkeys(piece.lstrip("\u2581") or piece for piece, id_ in zip(pieces, ids, strict=True)
+                                  if id_ == unknown_id))
+
     def decode(self, pieces: list[int]) -> str:
         """Piece ids -> text (lower-cased, as encoded)."""
         return self._processor.decode(pieces)
@@ -49,11 +62,16 @@ class TextTokenizer:
 
         Raises:
             FileNotFoundError: the folder has no text tokenizer.
+            ValueError: the file is not a sentencepiece model (truncated or corrupt).
         """
         path = Path(folder) / FILE_NAME
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing (LM checkpoints hold one; `arvid train-text-tokenizer` writes one)")
-        return cls(path.read_bytes())
+        try:
+            return cls(path.read_bytes())
+        except RuntimeError as err:  # sentencepiece's parse error
+            raise ValueError(f"{str(path)!r} is not a sentencepiece model (truncated or corrupt): "
+                             f"{str(err).strip().splitlines()[0]}") from None
 
 
 def train_text_tokenizer(captions: Iterable[str], *, vocab_size: int = 128) -> TextTokenizer:

@@ -79,7 +79,8 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     check_compatible(lm, tokenizer)
     if image is not None and video is not None:
         raise ValueError("give either an image or a video to continue, not both")
-    window = config.window_frames or lm.config.window_frames
+    # `is None`, not `or`: a window of 0 is an error to report, not a request for the trained window.
+    window = lm.config.window_frames if config.window_frames is None else config.window_frames
     check_window(window, lm.config.window_frames)
     task = "image-to-video" if image is not None else "continuation" if video is not None else "text-to-video"
     prefixes = [lm.prompt_tokens(prompt, task=task)]

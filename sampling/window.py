@@ -20,7 +20,8 @@ from arvid.lm.model import Transformer
 
 
 def check_window(window_frames: int, trained: int) -> None:
-    """Raise `ValueError` unless 2 <= window_frames <= the window the model was trained with."""
+    """Raise `ValueError` unless 2 <= window_frames <= the window the model was trained with (0 too:
+    it is not a request for the trained window, which None is, in `SamplerConfig`)."""
     if not 2 <= window_frames <= trained:
         raise ValueError(f"window_frames must be in [2, {trained}] (the model was trained with {trained}), "
                          f"got {window_frames}")

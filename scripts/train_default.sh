@@ -37,7 +37,7 @@ decoder_phase() {
 }
 
 # --resume only when a checkpoint exists (a first run has none to resume from).
-resume_flag() { [[ -d "$1/checkpoint" ]] && echo --resume || true; }
+resume_flag() { [[ -d "$1/checkpoint" || -d "$1/checkpoint.old" ]] && echo --resume || true; }
 
 stage tokenizer arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokenizer-tiny" train.max_minutes=39.5 \
   $(resume_flag "$RUNS/tokenizer-tiny")

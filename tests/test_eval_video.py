@@ -226,7 +226,7 @@ def test_eval_video_generates_from_a_prompt_set(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     ([], "nothing to score"),
-    (["missing.mp4"], "video file not found"),
+    (["missing.mp4"], "missing.mp4: no such file"),
     (["--prompt-set", "all", "--frames", "1"], "--frames must be >= 2"),
     (["--prompts", "nowhere.txt"], "cannot read prompts file"),
     (["--prompt", "a red circle", "--prompts", "p.txt"], "not more than one"),
@@ -243,15 +243,17 @@ def test_eval_video_prompt_count_must_match(tmp_path, capsys):
     assert "2 videos but 1 prompts" in capsys.readouterr().err
 
 
-def test_eval_video_keeps_going_past_a_bad_file(tmp_path, capsys):
+def test_eval_video_refuses_a_bad_file_before_any_work(tmp_path, capsys):
+    """Every file is decoded before the first is scored: a bad one is a bad input (exit 2, one line
+    naming it), not a failed video found after scoring the ones before it."""
     paths, _ = _write_clips(tmp_path)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     out = tmp_path / "eval"
-    assert main(["eval-video", paths[0], str(broken), paths[1], "-o", str(out)]) == 1
-    result = json.loads((out / "scores.json").read_text())
-    assert result["failed"] == [str(broken)] and result["summary"]["all"]["videos"] == 2
-    assert "broken.mp4" in capsys.readouterr().err
+    assert main(["eval-video", paths[0], str(broken), paths[1], "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("broken.mp4") == 1 and err.count("\n") == 1, err
+    assert not (out / "scores.json").exists()
 
 
 def test_eval_video_checks_weights_and_extras_before_work(tmp_path, capsys, monkeypatch):

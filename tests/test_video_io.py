@@ -328,7 +328,7 @@ def test_a_stop_signal_during_an_encoder_call_lands_after_it(send):
     # Inside libx264's encode call, a KeyboardInterrupt can leave it holding its buffered frames
     # for good (an mp4 with no frames at close); the writer holds SIGINT over that call. A signal
     # sent to the process may be taken by any thread, one sent to the main thread by it alone.
-    from arvid.data.video import _stop_signals_held
+    from arvid.data.video import stop_signals_held
 
     def interrupt():
         if send == "to the process":
@@ -338,7 +338,7 @@ def test_a_stop_signal_during_an_encoder_call_lands_after_it(send):
 
     handler, finished_the_call = signal.getsignal(signal.SIGINT), False
     with pytest.raises(KeyboardInterrupt):
-        with _stop_signals_held():
+        with stop_signals_held():
             interrupt()
             finished_the_call = sum(range(100_000)) > 0  # bytecode, where a delivered signal would raise
     assert finished_the_call

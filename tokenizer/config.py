@@ -41,6 +41,11 @@ class TokenizerConfig:
     codebook_size: int = field(init=False)
 
     def __post_init__(self) -> None:
+        for name in ("channels", "norm_groups", "image_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if any(mult < 1 for mult in self.channel_multipliers):
+            raise ValueError(f"channel_multipliers must all be positive, got {self.channel_multipliers}")
         levels = len(self.channel_multipliers)
         if levels < 1:
             raise ValueError("channel_multipliers needs at least one level")

@@ -151,7 +151,7 @@ class VideoTokenizer(nn.Module):
         """Codes (b t' h' w') -> video (b 3 t h w) float in [-1, 1], t = 1 + temporal_factor (t' - 1).
 
         Raises:
-            ValueError: not 4-D, not integer, or a code outside [0, codebook_size).
+            ValueError: not 4-D, an empty axis, not integer, or a code outside [0, codebook_size).
         """
         self._check_codes(codes)
         return self.decoder(self.quantizer.indices_to_codes(codes), CausalCache()).clamp(-1, 1)
@@ -224,8 +224,8 @@ class VideoTokenizer(nn.Module):
         self.latent_shape(*video.shape[2:])
 
     def _check_codes(self, codes: Tensor) -> None:
-        if codes.ndim != 4:
-            raise ValueError(f"expected codes of shape (b, t', h', w'), got {tuple(codes.shape)}")
+        if codes.ndim != 4 or 0 in codes.shape:
+            raise ValueError(f"expected codes of shape (b, t', h', w') with no empty axis, got {tuple(codes.shape)}")
         if codes.is_floating_point() or codes.dtype == torch.bool:
             raise ValueError(f"expected integer codes, got dtype {codes.dtype}")
         if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):

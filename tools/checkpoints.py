@@ -42,8 +42,17 @@ def model_folder(model_dir: str | None) -> Path:
     except FileNotFoundError as err:
         raise UsageError(str(err)) from err
     if not folder.is_dir():
-        raise UsageError(f"model folder {model_dir!r} does not exist (a model folder holds lm/ and tokenizer/)")
+        raise UsageError(f"{_not_a_folder(folder)}; expected a model folder (it holds lm/ and tokenizer/)")
     return folder
+
+
+def _not_a_folder(path: Path) -> str:
+    """What is at `path`, which is not a folder, in words naming it."""
+    if path.is_symlink() and not path.exists():
+        return f"{str(path)!r} is a broken symbolic link"
+    if path.exists():
+        return f"{str(path)!r} is a file"
+    return f"{str(path)!r} does not exist"
 
 
 def tokenizer_folder(folder: str | None) -> Path:
@@ -51,7 +60,7 @@ def tokenizer_folder(folder: str | None) -> Path:
     the shipped tokenizer's when it is None.
 
     Raises:
-        UsageError: no model is shipped.
+        UsageError: no model is shipped, or `folder` is not a folder.
     """
     return _component_folder(folder, "tokenizer")
 
@@ -61,7 +70,7 @@ def lm_folder(folder: str | None) -> Path:
     or a model folder holding lm/), or the shipped LM's when it is None.
 
     Raises:
-        UsageError: no model is shipped.
+        UsageError: no model is shipped, or `folder` is not a folder.
     """
     return _component_folder(folder, "lm")
 
@@ -70,6 +79,10 @@ def _component_folder(folder: str | None, component: str) -> Path:
     if not folder:
         return model_folder(None) / component
     folder = Path(folder)
+    if not folder.is_dir():
+        what = {"lm": "an LM"}.get(component, f"a {component}")
+        raise UsageError(f"no checkpoint: {_not_a_folder(folder)}; expected {what} folder, or a model folder holding "
+                         f"{component}/")
     return folder / component if (folder / component).is_dir() else folder
 
 
@@ -77,14 +90,15 @@ def load_tokenizer(folder: str | None, device: str = "auto") -> VideoTokenizer:
     """The tokenizer in `tokenizer_folder(folder)`, in eval mode on `device` (a `--device` name).
 
     Raises:
-        UsageError: a missing or mismatched checkpoint folder, or a device this machine does not have.
+        UsageError: a missing, mismatched, truncated or corrupt checkpoint, or a device this machine
+            does not have; the message names the file.
     """
     from arvid.tokenizer import VideoTokenizer
 
     target = resolve_device(device)
     try:
         return VideoTokenizer.from_pretrained(tokenizer_folder(folder), device=target)
-    except (FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError) as err:  # FileNotFoundError is an OSError
         raise UsageError(str(err)) from err
 
 
@@ -93,7 +107,8 @@ def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, V
     in eval mode on `device` (a `--device` name). The LM carries its generation config.
 
     Raises:
-        UsageError: a missing folder, an LM and tokenizer that do not fit together, or a device this
+        UsageError: a missing folder; a missing, mismatched, truncated or corrupt checkpoint (the
+            message names the file); an LM and tokenizer that do not fit together; or a device this
             machine does not have.
     """
     from arvid.lm.checkpoint import VideoLM
@@ -105,7 +120,10 @@ def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, V
     try:
         lm = VideoLM.from_pretrained(folder / "lm", device=target)
         tokenizer = VideoTokenizer.from_pretrained(folder / "tokenizer", device=target)
-        check_compatible(lm, tokenizer)
-    except (FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError) as err:  # FileNotFoundError is an OSError
         raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/)") from err
+    try:
+        check_compatible(lm, tokenizer)
+    except ValueError as err:
+        raise UsageError(f"the LM and the tokenizer of {str(folder)!r} do not fit together: {err}") from err
     return lm, tokenizer

@@ -4,6 +4,8 @@
     clip_source("shapes", frames=17, size=64)           # the shapes world's training combinations
     clip_source("shapes:heldout", frames=17, size=64)   # its held-out combinations
     clip_source("videos/", frames=17, size=64)          # a folder (or manifest) of videos
+    clip_source("runs/real-data/train_videos.jsonl+runs/real-data/train_images.jsonl", frames=17, size=64)
+                                                        # real footage and photographs (arvid.data.real_clips)
 """
 
 from __future__ import annotations
@@ -11,22 +13,28 @@ from __future__ import annotations
 from typing import get_args
 
 from arvid.data.clips import FileClips
+from arvid.data.real_clips import CameraMotionClips, ManifestClips, MixedClips, is_manifest_name, open_manifests
 from arvid.shapes.clips import ShapesClips
 from arvid.shapes.world import Split
 
 SHAPES = "shapes"
 
 
-def clip_source(name: str, *, frames: int, size: int) -> FileClips | ShapesClips:
+def clip_source(name: str, *, frames: int,
+                size: int) -> FileClips | ShapesClips | ManifestClips | CameraMotionClips | MixedClips:
     """The clip source `name` names, its clips `frames` long and `size` pixels square: "shapes"
     (the training split of the shapes world), "shapes:SPLIT" (SPLIT one of train, heldout, all), or
-    a folder or manifest of videos (`arvid.data.clips.FileClips`). The signature of `FileClips`, so
+    JSON-lines manifests of shots and photographs, `..._videos.jsonl` and `..._images.jsonl`, alone or
+    joined by `+` with optional `@WEIGHT`s (`arvid.data.real_clips.open_manifests`), or a folder or
+    text manifest of videos (`arvid.data.clips.FileClips`). The signature of `FileClips`, so
     it can stand for it as `train_tokenizer`'s `open_clips`.
 
     Raises:
         ValueError: a shapes split that does not exist.
         FileNotFoundError: a path that is neither a folder nor a manifest.
     """
+    if is_manifest_name(name):
+        return open_manifests(name, frames=frames, size=size)
     world, _, split = name.partition(":")
     if world != SHAPES:
         return FileClips(name, frames=frames, size=size)

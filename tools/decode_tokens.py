@@ -4,8 +4,11 @@
     arvid generate "a red circle" --tokens-out - | arvid decode - -o out.mp4
     arvid generate "a red circle" --model M --tokens-out - | arvid decode - --tokenizer M -o out.mp4
 
-Frames are written as their lines arrive, so a pipe shows progress at once; Ctrl-C keeps what
-was decoded.
+The video holds the frames the generating run wrote (the stream says how many of each latent frame:
+`--frames` and continuations are reproduced exactly; streams from before that field give every
+frame). Frames are written as their lines arrive, so a pipe shows progress at once; Ctrl-C or
+SIGTERM keeps what was decoded (exit code 130). A malformed line stops with exit code 2 and one
+line naming the file, the line and what was expected.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import argparse
 import sys
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_device_argument, add_tokenizer_argument
+from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_fps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,37 +30,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Decode the stream's latent frames as their lines arrive -> exit code (2: bad usage or stream)."""
+    """Decode the stream's latent frames as their lines arrive -> exit code (2: bad usage or stream, 130: interrupted)."""
+    from arvid.tools.interrupts import INTERRUPTS, sigterm_raises, stop_signals_ignored
+
+    with sigterm_raises():
+        try:
+            return _run(args)
+        except INTERRUPTS:  # before the first frame: _decode handles those after it
+            with stop_signals_ignored():
+                print("interrupted before the first frame: no file written", file=sys.stderr)
+            return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from arvid.tools.checkpoints import load_tokenizer
+    from arvid.tools.paths import check_video_output
+
+    name = "<stdin>" if args.tokens == "-" else args.tokens
+    try:
+        check_fps(args.fps)
+        output = check_video_output(args.output)
+        try:  # binary, so that bytes that are not UTF-8 are reported with their line number
+            lines = sys.stdin.buffer if args.tokens == "-" else open(args.tokens, "rb")
+        except OSError as err:
+            raise UsageError(f"cannot read the token stream {name!r}: {err.strerror}") from None
+    except UsageError as err:
+        return fail(str(err))
+    with lines:
+        try:
+            tokenizer = load_tokenizer(args.tokenizer, args.device)
+        except UsageError as err:
+            return fail(str(err))
+        return _decode(lines, name, tokenizer, output, args.fps)
+
+
+def _decode(lines, name: str, tokenizer, output, fps: float) -> int:
     import torch
 
     from arvid.data.token_stream import read_token_frames
     from arvid.data.video import VideoWriter
-    from arvid.tools.checkpoints import load_tokenizer
-    from arvid.tools.paths import check_video_output
+    from arvid.tools.interrupts import INTERRUPTS, stop_signals_ignored
 
-    try:
-        output = check_video_output(args.output)
-        tokenizer = load_tokenizer(args.tokenizer, args.device)
-        lines = sys.stdin if args.tokens == "-" else open(args.tokens)
-    except (UsageError, OSError) as err:
-        return fail(str(err))
     size = tokenizer.config.image_size
-    grid = tokenizer.latent_shape(1, size, size)[1:]
+    frames = read_token_frames(lines, name, grid=tokenizer.latent_shape(1, size, size)[1:],
+                               codebook_size=tokenizer.codebook_size, temporal_factor=tokenizer.config.temporal_factor)
     decoder = tokenizer.streaming_decoder()
-    written, status = 0, 0
+    writer, written, status = None, 0, 0
     try:
-        with lines, VideoWriter(output, fps=args.fps) as writer:
-            for number, frame in enumerate(read_token_frames(lines, args.tokens)):
-                if frame.codes.shape != grid:
-                    raise ValueError(f"{args.tokens}: latent frame {number} has codes of shape {frame.codes.shape}; "
-                                     f"this tokenizer makes {grid}")
-                for image in decoder.push_frames(torch.from_numpy(frame.codes)):
-                    writer.write(image)
-                    written += 1
+        for frame in frames:
+            images = decoder.push_frames(torch.from_numpy(frame.codes))
+            for image in images if frame.frames is None else images[:frame.frames]:
+                if writer is None:  # made at the first frame: a stream that fails before it leaves no file
+                    writer = VideoWriter(output, fps=fps, streaming=True)
+                writer.write(image)
+                written += 1
+        if written == 0:
+            raise ValueError(f"{name}: no frames to write (every line keeps 0 frames: a continuation's given "
+                             f"frames only)")
     except ValueError as err:
-        status = fail(str(err) if written == 0 else f"{err} (kept the {written} frames before it)")
-    except KeyboardInterrupt:
+        status = fail(str(err) if written == 0 else f"{err} (kept the {written} frames before it in {output})")
+    except INTERRUPTS:
         status = 130
-    if written:
+    finally:  # on any exception too: the file stays valid
+        with stop_signals_ignored():  # a second Ctrl-C must not cut the closing of the file short
+            if writer is not None:
+                writer.close()
+    if status == 130:
+        print(f"interrupted: kept the {written} frames decoded so far in {output}" if written else
+              "interrupted before the first frame: no file written", file=sys.stderr)
+    if written and status != 2:  # an error's one line already says what was kept
         print(f"{written} frames -> {output}", file=sys.stderr)
     return status

@@ -45,15 +45,22 @@ def run(args: argparse.Namespace) -> int:
 
     if args.shapes_videos < 0 or args.frames < 1 or args.real_frames < 1:
         return fail("--shapes-videos must be >= 0, --frames and --real-frames >= 1")
+    if args.videos == [] and args.shapes_videos == 0:
+        return fail("nothing to evaluate: --videos lists no file and --shapes-videos is 0")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        return fail(f"cannot create output folder {str(out)!r}: {err}")
+        return fail(f"cannot create output folder {str(out)!r}: {err.strerror}")
     try:
         tokenizer = load_tokenizer(args.tokenizer, args.device)
-        paths = [Path(v) for v in args.videos] if args.videos is not None else [sample_clip_path(n) for n in REAL_CLIPS]
         size = tokenizer.config.image_size
+        if args.shapes_videos:
+            try:
+                tokenizer.latent_shape(args.frames, size, size)
+            except ValueError as err:
+                raise UsageError(f"--frames {args.frames}: {err}") from None
+        paths = [Path(v) for v in args.videos] if args.videos is not None else [sample_clip_path(n) for n in REAL_CLIPS]
         real = {p.name: read_video(p, size=size, max_frames=args.real_frames) for p in paths}
     except (UsageError, VideoReadError, FileNotFoundError) as err:
         return fail(str(err))

@@ -73,9 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _read_prompts(path: str) -> list[str]:
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as err:
         raise UsageError(f"cannot read prompts file {path!r}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise UsageError(f"prompts file {path!r} is not text (byte {err.start} is not UTF-8)") from None
     prompts = [line.strip() for line in lines if line.strip()]
     if not prompts:
         raise UsageError(f"prompts file {path!r} has no prompts")
@@ -119,7 +121,8 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
     """What to score: [{"name", "prompt", "group", "path" (files only), "attrs" (prompt sets only)}].
 
     Raises:
-        UsageError: a missing video or prompts file, or as many prompts as videos not given.
+        UsageError: a video file that does not decode whole (every one is decoded once, here), a
+            missing or unreadable prompts file, or as many prompts as videos not given.
     """
     import numpy as np
 
@@ -129,9 +132,13 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
         prompts = _read_prompts(args.prompts) if args.prompts else [args.prompt] * len(args.videos)
         if len(prompts) != len(args.videos):
             raise UsageError(f"{len(args.videos)} videos but {len(prompts)} prompts in {args.prompts!r}")
-        for path in args.videos:
-            if not Path(path).is_file():
-                raise UsageError(f"video file not found: {path!r}")
+        from arvid.data.video import VideoReadError, count_frames
+
+        for path in args.videos:  # every file decodes before any is scored: a bad one fails here, not midway
+            try:
+                count_frames(path)
+            except VideoReadError as err:  # it names the file
+                raise UsageError(str(err)) from None
         # Named by the path as given: two files called x.mp4 in different folders stay apart.
         return [{"name": p, "prompt": q, "group": "all", "path": p} for p, q in zip(args.videos, prompts, strict=True)]
     if args.prompt_set:
@@ -204,6 +211,17 @@ def _ground_truth(args: argparse.Namespace):
     return make
 
 
+def _check_weights(args: argparse.Namespace) -> None:
+    """A metric's weights that were given must be there: skipping the metric is only for weights not given."""
+    from arvid.metrics.pretrained import pretrained_metric_status
+
+    status = pretrained_metric_status(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip)
+    for given, flag, metric in ((args.i3d, "--i3d", "fvd"), (args.lpips, "--lpips", "lpips"),
+                                (args.clip, "--clip", "clip_score")):
+        if given is not None and status[metric] is not None:
+            raise UsageError(f"{flag} {given!r}: {status[metric].removeprefix('skipped ')}")
+
+
 def _check_extras() -> None:
     """The `eval` extra, checked before any work, so a missing package is a message, not a traceback."""
     missing = [name for name, module in (("opencv-python-headless", "cv2"), ("scenedetect", "scenedetect"),
@@ -223,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
         from arvid.metrics.pretrained import PretrainedScorers
         from arvid.tools.checkpoints import resolve_device
 
+        _check_weights(args)
         pretrained = PretrainedScorers(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip,
                                        device=resolve_device(args.device))
         make, sampler = None, None
@@ -244,15 +263,22 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
     from arvid.metrics.pretrained import FVD_FRAMES
     from arvid.shapes.report import summarize
     from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
+    from arvid.tools.progress import ProgressLine
 
     out = Path(args.out)
     reports, sheet, interrupted = [], [], False
     started = time.monotonic()
+    # tqdm's bar on a terminal; elsewhere (a log file) separate lines at most once a second, as
+    # tqdm's carriage returns would make the whole log one line.
+    terminal = sys.stderr.isatty()
+    progress = None if terminal else ProgressLine()
     with sigterm_raises():
         try:
-            for index, job in enumerate(tqdm(jobs, desc="videos", unit="video", dynamic_ncols=True)):
+            for index, job in enumerate(tqdm(jobs, desc="videos", unit="video", dynamic_ncols=True, disable=not terminal)):
                 report, video = _score(args, job, index, make, pretrained)
                 reports.append(report)
+                if progress is not None:
+                    progress.update(f"videos {index + 1}/{len(jobs)} | {time.monotonic() - started:.0f} s")
                 if video is None:
                     continue
                 if make is not None and args.save_videos:
@@ -263,6 +289,8 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
         except INTERRUPTS:
             interrupted = True
             print("\ninterrupted: writing the scores of the videos done so far", file=sys.stderr)
+        if progress is not None:
+            progress.end()
 
     scored = [r for r in reports if "error" not in r]
     summary = {group: summarize([r for r in scored if r["group"] == group])
@@ -313,7 +341,9 @@ def _score(args: argparse.Namespace, job: dict, index: int, make, pretrained) ->
                      if "attrs" in job and pretrained.i3d is not None else None)
         report |= pretrained.score(video, job["prompt"], reference)
     except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
-        print(f"\n{job['name']}: {err}", file=sys.stderr)
+        # A read error names the file already; a file's job is named by its path.
+        named = str(err) if "path" in job and str(err).startswith(str(Path(job["path"]))) else f"{job['name']}: {err}"
+        print(f"\n{named}", file=sys.stderr)
         return report | {"error": str(err)}, None
     return report, video
 

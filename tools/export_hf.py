@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_model_argument
+from arvid.tools.options import add_model_argument, check_output_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tools.checkpoints import lm_folder
 
     try:
+        check_output_folder(args.out, "-o")
         folder = export_hf(VideoLM.from_pretrained(lm_folder(args.model)), args.out)
-    except (UsageError, FileNotFoundError, ValueError, OSError) as err:
+    except (UsageError, ValueError, OSError) as err:  # FileNotFoundError is an OSError
         return fail(str(err))
     print(f"transformers checkpoint: {folder}")
     return 0

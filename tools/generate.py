@@ -1,12 +1,20 @@
 """Generate video from a prompt, streaming frames and tokens as they complete. Examples:
 
     arvid generate "a small red circle moving right on a black background" --frames 240 -o out.mp4
-    arvid generate "a big blue square moving up" --frames 0 -o live.mp4      # until Ctrl-C
+    arvid generate "a large blue square moving up" --frames 0 -o live.mp4    # until Ctrl-C
     arvid generate "a circle" --image first.png -o out.mp4                    # image-to-video
     arvid generate "a circle" --continue clip.mp4 --frames 64 -o more.mp4     # continuation
     arvid generate "a circle" --tokens-out - | arvid decode - -o out.mp4      # token stream
 
-Ctrl-C (or SIGTERM) stops cleanly: the video and the token file keep every frame done so far.
+--frames N is the number of frames in the video, in every mode: with --image the first of them is
+the image (as the tokenizer reconstructs it); with --continue they are N new frames that follow the
+clip's last frame (the clip is not copied in: play or join clip then output). The token stream
+records which frames the video holds, so `arvid decode` writes the same N frames.
+
+Ctrl-C (or SIGTERM), at any moment, stops cleanly with exit code 130: the video and the token file
+keep every frame done so far, or, before the first frame, no file is made. An mp4 is written
+fragmented and every file is flushed as it goes, so even a process killed outright (kill -9) leaves
+files that play, missing only the latent frame in progress and at most one frame before it.
 An empty prompt generates unconditionally. Sampling follows the model's lm/generation_config.json;
 each sampling flag overrides one of its fields (the shipped values were chosen on the shapes world:
 see docs/results/sampling.md).
@@ -15,27 +23,47 @@ see docs/results/sampling.md).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 import time
-from contextlib import ExitStack
+from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_device_argument, add_model_argument, add_sampler_arguments, sampler_config
+from arvid.tools.options import (SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
+                                 check_fps, sampler_config)
+
+
+def _shipped_text_tokens() -> int | None:
+    """The shipped LM's text length in pieces, for the help text (None when no LM is shipped)."""
+    from arvid.weights import default_model_dir
+
+    try:
+        return json.loads((default_model_dir("lm") / "config.json").read_text())["text_tokens"]
+    except (OSError, ValueError, KeyError):  # FileNotFoundError is an OSError
+        return None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid generate`'s arguments."""
-    parser.add_argument("prompt", help='the caption ("" for unconditional)')
+    limit = _shipped_text_tokens()
+    shipped = f" (the shipped model: {limit}, its longest captions, about 16 words)" if limit else ""
+    parser.add_argument("prompt", help=f'the caption ("" for unconditional); at most the model\'s text length in '
+                                       f'sentencepiece pieces{shipped}: longer is an error; characters the text '
+                                       f'tokenizer does not know (other scripts, emoji) are named in a warning')
     parser.add_argument("-o", "--output", help="video file to write, .mp4 or .gif (default: none; give -o, --tokens-out "
                                                "or both)")
-    parser.add_argument("--frames", type=int, default=64, help="frames to generate; 0 = until Ctrl-C")
+    parser.add_argument("--frames", type=int, default=64,
+                        help="frames in the video; with --image the first is the image, with --continue all N are new "
+                             "frames after the clip's last (the clip is not copied in); 0 = until Ctrl-C")
     parser.add_argument("--tokens-out", metavar="FILE",
-                        help="write the token stream (NDJSON) here; '-' for standard output (default: none)")
+                        help="write the token stream (NDJSON, a line per latent frame, flushed as each completes) "
+                             "here; '-' for standard output; `arvid decode` turns it into the same frames "
+                             "(default: none)")
     add_model_argument(parser)
     add_device_argument(parser)
-    parser.add_argument("--seed", type=int, default=0, help="seeds the sampler")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the sampler, >= 0")
     parser.add_argument("--image", help="first frame, for image-to-video (default: none)")
     parser.add_argument("--continue", dest="continue_from", metavar="VIDEO",
                         help="video to continue (default: none)")
@@ -44,28 +72,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the arguments, load the models and stream frames into the outputs -> exit code (2: bad usage)."""
+    """Check the arguments, load the models and stream frames into the outputs -> exit code
+    (2: bad usage, 130: interrupted, at any moment)."""
+    from arvid.tools.interrupts import INTERRUPTS, sigterm_raises, stop_signals_ignored
+
+    with sigterm_raises():
+        try:
+            prepared = _prepare(args)
+            if isinstance(prepared, int):
+                return prepared
+            return _write(*prepared, args)
+        except INTERRUPTS:  # before the first frame: _write handles those after it
+            with stop_signals_ignored():
+                print("interrupted before the first frame: no file written", file=sys.stderr)
+            return 130
+
+
+def _check_arguments(args: argparse.Namespace) -> Path | None:
+    """The checks that need no model -> the video's path (None: no video).
+
+    Raises:
+        UsageError: the first problem found.
+    """
+    from arvid.tools.paths import check_video_output, check_writable
+
+    if args.output is None and args.tokens_out is None:
+        raise UsageError("nothing to write: give -o VIDEO and/or --tokens-out FILE")
+    if args.frames < 0:
+        raise UsageError(f"--frames must be >= 0 (0 streams until Ctrl-C), got {args.frames}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    check_fps(args.fps)
+    for flag, field, kind, _ in SAMPLER_FLAGS:  # nan and inf pass every range check; the sampler checks the rest
+        value = getattr(args, field)
+        if kind is float and value is not None and not math.isfinite(value):
+            raise UsageError(f"{flag} must be a finite number, got {value}")
+    if args.window_frames is not None and args.window_frames < 2:
+        raise UsageError(f"--window must be at least 2 latent frames (at most the model's trained window), "
+                         f"got {args.window_frames}")
+    if args.image and args.continue_from:
+        raise UsageError("give --image or --continue, not both")
+    video = check_video_output(args.output) if args.output else None
+    tokens = check_writable(args.tokens_out) if args.tokens_out not in (None, "-") else None
+    if video is not None and tokens is not None and video.resolve() == tokens.resolve():
+        raise UsageError(f"-o and --tokens-out are the same file, {str(video)!r}")
+    return video
+
+
+def _prepare(args: argparse.Namespace):
+    """Check everything and load the models -> (latent frame iterator, video path, continuing) or an exit code."""
     from arvid.data.video import read_video
     from arvid.sampling import stream
     from arvid.tools.checkpoints import load_models, model_folder
-    from arvid.tools.interrupts import sigterm_raises
-    from arvid.tools.paths import check_video_output, check_writable
 
     try:
-        if args.output is None and args.tokens_out is None:
-            raise UsageError("nothing to write: give -o VIDEO and/or --tokens-out FILE")
-        if args.frames < 0:
-            raise UsageError(f"--frames must be >= 0 (0 streams until Ctrl-C), got {args.frames}")
-        if args.image and args.continue_from:
-            raise UsageError("give --image or --continue, not both")
-        output = check_video_output(args.output) if args.output else None
-        if args.tokens_out not in (None, "-"):
-            check_writable(args.tokens_out)
-        if not args.fps > 0:
-            raise UsageError(f"--fps must be > 0, got {args.fps}")
+        video = _check_arguments(args)
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(str(folder), args.device)
+        _check_prompt(lm, args.prompt)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
@@ -78,56 +143,112 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(err))
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
-
-    with sigterm_raises():
-        return _write(latent_frames, output, args)
+    return latent_frames, video, args.continue_from is not None
 
 
-def _write(latent_frames, output, args: argparse.Namespace) -> int:
+def _check_prompt(lm, prompt: str) -> None:
+    """Warn about characters the text tokenizer does not know; raise UsageError for a prompt over the model's length."""
+    limit, pieces = lm.config.text_tokens, len(lm.text.encode(prompt))
+    if pieces > limit:
+        raise UsageError(f"the prompt is {pieces} text pieces long; this model reads at most {limit}: shorten it")
+    unknown = lm.text.unknown(prompt)
+    if unknown:
+        print(f"warning: the text tokenizer does not know {', '.join(repr(part) for part in unknown)} in the "
+              f"prompt; the model reads each as the same unknown piece, which carries no meaning",
+              file=sys.stderr)
+
+
+class _Outputs:
+    """The video and token files of one run, each opened when the first frame comes (so that a run
+    stopped before it leaves no file). A latent frame is written whole, its video frames first, then
+    its token line: an interruption lands between latent frames, and even a process killed outright
+    leaves no token line whose frames were not handed to the video."""
+
+    def __init__(self, video: Path | None, tokens_out: str | None, fps: float) -> None:
+        self.video_path, self.tokens_out, self.fps = video, tokens_out, fps
+        self.writer = None
+        self.tokens = sys.stdout if tokens_out == "-" else None
+        self.opened: list[str] = []  # names of the files made, for the closing message
+        self.frames = 0  # video frames written
+
+    def write(self, frame, keep) -> None:
+        """Write `keep` (the first frames of latent `frame`, t h w c uint8) and the frame's token line."""
+        from arvid.data.video import stop_signals_held
+
+        with stop_signals_held():  # Ctrl-C lands between latent frames: the files hold the same frames
+            self._write(frame, keep)
+
+    def _write(self, frame, keep) -> None:
+        from arvid.data.token_stream import write_token_frame
+        from arvid.data.video import VideoWriter
+
+        if self.video_path is not None and len(keep):
+            if self.writer is None:
+                self.writer = VideoWriter(self.video_path, fps=self.fps, streaming=True)
+                self.opened.append(str(self.video_path))
+            for image in keep:
+                self.writer.write(image)
+        self.frames += len(keep)
+        if self.tokens_out is not None:
+            if self.tokens is None:
+                self.tokens = open(self.tokens_out, "w")
+                self.opened.append(self.tokens_out)
+            write_token_frame(self.tokens, frame.index, frame.codes.numpy(), given=frame.given, frames=len(keep))
+
+    def close(self) -> None:
+        """Finish the files: the video's index, the token file's last flush."""
+        try:
+            if self.writer is not None:
+                self.writer.close()
+        finally:
+            if self.tokens is not None and self.tokens is not sys.stdout:
+                self.tokens.close()
+
+    def where(self) -> str:
+        return ", ".join(self.opened + (["standard output"] if self.tokens_out == "-" else []))
+
+
+def _write(latent_frames, video: Path | None, continuing: bool, args: argparse.Namespace) -> int:
     """Write each latent frame's frames and tokens as it comes, until --frames or an interruption -> exit code."""
-    from arvid.data.token_stream import write_token_frame
-    from arvid.data.video import VideoWriter
-    from arvid.tools.interrupts import INTERRUPTS
+    from arvid.tools.interrupts import INTERRUPTS, stop_signals_ignored
+    from arvid.tools.progress import ProgressLine
 
     limit = args.frames if args.frames > 0 else math.inf
-    generated, started, status = 0, time.monotonic(), 0
-    with ExitStack() as files:
-        writer = files.enter_context(VideoWriter(output, fps=args.fps)) if output else None
-        tokens = None  # the token stream's file
-        if args.tokens_out == "-":
-            tokens = sys.stdout
-        elif args.tokens_out:
-            tokens = files.enter_context(open(args.tokens_out, "w"))
-        try:
-            for frame in latent_frames:
-                if tokens is not None:
-                    write_token_frame(tokens, frame.index, frame.codes.numpy(), given=frame.given)
-                remaining = limit - generated
-                chunk = frame.frames if frame.given or remaining >= len(frame.frames) else frame.frames[:int(remaining)]
-                if writer is not None:
-                    for image in chunk:
-                        writer.write(image)
-                if not frame.given:
-                    generated += len(chunk)
-                    _progress(generated, args.frames, time.monotonic() - started, args.fps)
-                if generated >= limit:
-                    break
-        except INTERRUPTS:
-            status = 130
-            print("\ninterrupted: keeping the frames done so far", file=sys.stderr)
-        except BrokenPipeError:
-            # The reader of --tokens-out - went away: keep the video, stop writing to the pipe.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            status = 1
-            print("\nthe token stream's reader closed the pipe: keeping the frames done so far", file=sys.stderr)
+    outputs = _Outputs(video, args.tokens_out, args.fps)
+    progress = ProgressLine()
+    started, status = time.monotonic(), 0
+    try:
+        for frame in latent_frames:
+            # A continued clip's own frames only prime the decoder; --image's image is the video's first frame.
+            room = 0 if frame.given and continuing else limit - outputs.frames
+            keep = frame.frames[:int(min(room, len(frame.frames)))]
+            outputs.write(frame, keep)
+            if len(keep):
+                progress.update(_progress(outputs.frames, args.frames, time.monotonic() - started, args.fps))
+            if outputs.frames >= limit:
+                break
+    except INTERRUPTS:
+        status = 130
+    except BrokenPipeError:
+        # The reader of --tokens-out - went away: keep the video, stop writing to the pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 1
+    finally:  # on any exception too: the files stay valid
+        with stop_signals_ignored():  # a second Ctrl-C must not cut the closing of the files short
+            progress.end()
+            outputs.close()
     elapsed = time.monotonic() - started
-    where = ", ".join(p for p in (str(output) if output else "", args.tokens_out or "") if p)
-    print(f"\n{generated} frames in {elapsed:.1f} s -> {where}", file=sys.stderr)
+    if status == 130:
+        print(f"interrupted: kept the {outputs.frames} frames done so far in {outputs.where()}"
+              if outputs.opened or outputs.frames else "interrupted before the first frame: no file written",
+              file=sys.stderr)
+    elif status == 1:
+        print("the token stream's reader closed the pipe: keeping the frames done so far", file=sys.stderr)
+    print(f"{outputs.frames} frames in {elapsed:.1f} s -> {outputs.where() or 'nothing'}", file=sys.stderr)
     return status
 
 
-def _progress(done: int, total: int, elapsed: float, fps: float) -> None:
+def _progress(done: int, total: int, elapsed: float, fps: float) -> str:
     rate = done / elapsed if elapsed > 0 else 0.0
     of = f"/{total}" if total else ""
-    print(f"\rframes {done}{of} | {rate:.1f} frames/s | {rate / fps:.2f}x real time", end="", file=sys.stderr,
-          flush=True)
+    return f"frames {done}{of} | {rate:.1f} frames/s | {rate / fps:.2f}x real time"

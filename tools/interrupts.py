@@ -10,11 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-class Terminated(Exception):
-    """SIGTERM, turned into an exception so that files are closed as on Ctrl-C."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that files are closed as on Ctrl-C.
+
+    A KeyboardInterrupt, so that no `except Exception` swallows it and whatever reports Ctrl-C
+    (`arvid.tools.cli.main`: exit code 130, no traceback) reports it too."""
 
 
 INTERRUPTS = (KeyboardInterrupt, Terminated)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _raise_terminated(signum, frame):
@@ -29,3 +33,15 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def stop_signals_ignored() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM are ignored: for finishing files after a first one, so
+    that a second Ctrl-C cannot cut a file's closing short. The previous handlers come back after it."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -53,6 +53,60 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def check_fps(fps: float | None, flag: str = "--fps") -> None:
+    """Raise UsageError unless `fps` (a frame-rate option's value) is None or a number > 0 and finite."""
+    if fps is not None and not 0 < fps < float("inf"):
+        raise UsageError(f"{flag} must be a number > 0, got {fps}")
+
+
+def check_output_folder(path: str | Path, flag: str) -> Path:
+    """`path` as a Path if an output folder can be made there (or is there): before any work, so
+    that a run does not end in a permission error. Makes the folders above it, not `path` itself.
+
+    Raises:
+        UsageError: a file in the way, or a place this user cannot write.
+    """
+    import shutil
+    import tempfile
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {str(path)!r} is a file; expected a folder (or nothing) there")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A folder made and removed, not os.access: that says yes to root in /proc, where nothing can be made.
+        shutil.rmtree(tempfile.mkdtemp(prefix=".arvid-check.", dir=path if path.is_dir() else path.parent))
+    except OSError as err:
+        raise UsageError(f"{flag} {str(path)!r}: cannot write there ({err.strerror})") from None
+    return path
+
+
+def run_overrides(args: argparse.Namespace) -> list[str]:
+    """A trainer's `key=value` overrides, with `train.overwrite=true` for `--overwrite`.
+
+    Raises:
+        UsageError: both --resume and --overwrite.
+    """
+    if args.resume and args.overwrite:
+        raise UsageError("give --resume (continue the checkpoint) or --overwrite (replace it), not both")
+    return [*args.overrides, *(["train.overwrite=true"] if args.overwrite else [])]
+
+
+def check_run_start(train, *, resume: bool) -> None:
+    """Before a trainer builds anything: its `train.out_dir` can be written, and holds a checkpoint
+    exactly when `resume` needs one (or `train.overwrite` allows one).
+
+    Raises:
+        UsageError: an out_dir that cannot be written.
+        FileNotFoundError: `resume` without a checkpoint.
+        arvid.training.loop.CheckpointExists: a fresh start over a checkpoint without --overwrite.
+    """
+    from arvid.training.loop import check_start
+
+    check_output_folder(train.out_dir, "train.out_dir")
+    check_start(train, resume=resume)
+
+
 def add_model_argument(parser: argparse.ArgumentParser, *, what: str = "lm/ and tokenizer/") -> None:
     """`--model DIR`: a model folder holding `what`."""
     parser.add_argument("--model", metavar="DIR", help=f"model folder with {what} (default: the shipped model)")

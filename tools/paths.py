@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from arvid.data.video import WRITE_FORMATS
@@ -12,8 +13,13 @@ from arvid.tools.errors import UsageError
 def check_writable(path: str | Path, *, suffixes: tuple[str, ...] | None = None) -> Path:
     """`path` as a Path if a file can be created there (and it ends in one of `suffixes`).
 
+    The check creates the file (or opens an existing one for appending, which leaves it as it is)
+    and removes what it created: permissions alone do not tell, e.g. root may "write" in /proc,
+    where no file can be made.
+
     Raises:
-        UsageError: wrong extension, missing folder, no permission, or a folder in the way.
+        UsageError: wrong extension, missing folder, a folder in the way, or the file cannot be
+            created or opened for writing (the message names the path and the reason).
     """
     path = Path(path)
     if suffixes is not None and path.suffix.lower() not in suffixes:
@@ -23,8 +29,24 @@ def check_writable(path: str | Path, *, suffixes: tuple[str, ...] | None = None)
         raise UsageError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
     if path.is_dir():
         raise UsageError(f"cannot write {str(path)!r}: it is a folder")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"cannot write {str(path)!r}: permission denied")
+    try:
+        existing = path.stat()
+    except FileNotFoundError:
+        existing = None
+    except OSError as err:
+        raise UsageError(f"cannot write {str(path)!r}: {err.strerror}") from None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        # A pipe or a device (/dev/stdout): opening one may block or have effects; permissions must do.
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write {str(path)!r}: permission denied")
+        return path
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as err:
+        raise UsageError(f"cannot write {str(path)!r}: {err.strerror}") from None
+    if existing is None:
+        path.unlink(missing_ok=True)
     return path
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_device_argument, add_tokenizer_argument
+from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_output_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,19 +35,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Encode the videos into token shards -> exit code (2: bad usage or input)."""
-    from arvid.data.captioned import manifest_videos, read_manifest
+    from arvid.data.captioned import check_manifest_videos, manifest_videos, read_manifest
     from arvid.shapes.clips import shapes_videos
     from arvid.tokenizer.dataset import tokenize_dataset
     from arvid.tools.checkpoints import load_tokenizer
+    from arvid.training.precision import check_precision
 
     if args.videos < 1:
         return fail(f"--videos must be positive, got {args.videos}")
+    if args.batch_size < 1:
+        return fail(f"--batch-size must be positive, got {args.batch_size}")
     try:
+        check_precision(args.precision)
+        check_output_folder(args.out, "-o")
         tokenizer = load_tokenizer(args.tokenizer, args.device)
         size = tokenizer.config.image_size
-        tokenizer.latent_shape(args.frames, size, size)  # a bad frame count fails before any work
+        try:
+            tokenizer.latent_shape(args.frames, size, size)  # a bad frame count fails before any work
+        except ValueError as err:
+            raise UsageError(f"--frames {args.frames}: {err}") from None
         if args.manifest:
             count = len(read_manifest(args.manifest))
+            check_manifest_videos(args.manifest, frames=args.frames, size=size)  # a bad video fails before any work
             videos = manifest_videos(args.manifest, frames=args.frames, size=size)
         else:
             count = args.videos

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_device_argument, add_tokenizer_argument
+from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_fps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         output = check_writable(args.output, suffixes=(".npy",))
+        check_fps(args.fps)
     except UsageError as err:
         return fail(str(err))
     if args.max_frames is not None and args.max_frames < 1:

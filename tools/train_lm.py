@@ -12,25 +12,30 @@ from __future__ import annotations
 import argparse
 
 from arvid.configs import ConfigError, load_config, resolve_preset
-from arvid.tools.errors import fail
+from arvid.tools.errors import UsageError, fail
+from arvid.tools.options import check_run_start, run_overrides
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--config", default="tiny", help="preset name (tiny, base) or path to a YAML file")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in train.out_dir")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh even where train.out_dir holds a checkpoint (the first new checkpoint "
+                             "replaces it); without it, or --resume, such a start is refused")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.steps=100 model.n_layers=4")
 
 
 def run(args: argparse.Namespace) -> int:
-    from arvid.training.loop import TrainingDiverged
+    from arvid.training.loop import CheckpointExists, TrainingDiverged
     from arvid.lm.parallel import finish_distributed
     from arvid.lm.train import LMRunConfig, train_lm
 
     try:
-        config = load_config(LMRunConfig, resolve_preset(args.config, "lm"), args.overrides)
+        config = load_config(LMRunConfig, resolve_preset(args.config, "lm"), run_overrides(args))
+        check_run_start(config.train, resume=args.resume)
         result = train_lm(config, resume=args.resume)
-    except (ConfigError, FileNotFoundError, ValueError, TrainingDiverged) as err:
+    except (ConfigError, UsageError, CheckpointExists, FileNotFoundError, ValueError, TrainingDiverged) as err:
         return fail(str(err))
     # Only after success: a rank that failed would wait at the barrier for ranks that may never come.
     finish_distributed()  # a no-op in a world of one

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from arvid.tools.errors import fail
+from arvid.tools.errors import UsageError, fail
+from arvid.tools.options import check_output_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.vocab_size < 8:
         return fail(f"--vocab-size must be at least 8, got {args.vocab_size}")
     try:
+        check_output_folder(args.out, "-o")
         if args.manifest:
             captions = [caption for _, caption in read_manifest(args.manifest)]
         else:
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         text = train_text_tokenizer(captions, vocab_size=args.vocab_size)
         Path(args.out).mkdir(parents=True, exist_ok=True)
         path = text.save(args.out)
-    except (FileNotFoundError, ValueError, OSError) as err:
+    except (UsageError, ValueError, OSError) as err:  # FileNotFoundError is an OSError
         return fail(str(err))
     print(f"{path}: {text.size} pieces from {len(captions)} captions")
     return 0

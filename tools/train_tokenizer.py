@@ -13,24 +13,29 @@ from __future__ import annotations
 import argparse
 
 from arvid.configs import ConfigError, load_config, resolve_preset
-from arvid.tools.errors import fail
+from arvid.tools.errors import UsageError, fail
+from arvid.tools.options import check_run_start, run_overrides
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--config", default="tiny", help="preset name (tiny, base) or path to a YAML file")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in train.out_dir")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh even where train.out_dir holds a checkpoint (the first new checkpoint "
+                             "replaces it); without it, or --resume, such a start is refused")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.steps=100 model.channels=16")
 
 
 def run(args: argparse.Namespace) -> int:
     from arvid.tokenizer.train import TokenizerRunConfig, train_tokenizer
     from arvid.tools.data_sources import clip_source
-    from arvid.training.loop import TrainingDiverged
+    from arvid.training.loop import CheckpointExists, TrainingDiverged
 
     try:
-        config = load_config(TokenizerRunConfig, resolve_preset(args.config, "tokenizer"), args.overrides)
-    except ConfigError as err:
+        config = load_config(TokenizerRunConfig, resolve_preset(args.config, "tokenizer"), run_overrides(args))
+        check_run_start(config.train, resume=args.resume)
+    except (ConfigError, UsageError, CheckpointExists, FileNotFoundError) as err:
         return fail(str(err))
     try:
         folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)

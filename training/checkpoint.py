@@ -1,8 +1,13 @@
 """Checkpoint folders written atomically: `config.json` plus `*.safetensors`, never pickles.
 
-A folder is written under a temporary name and swapped in by renames, so a crash or Ctrl-C at
-any moment leaves either the old checkpoint or the new one, never a half-written mix. If a crash
-falls between the two renames, `resolve_checkpoint` finds the previous folder under `<name>.old`.
+A folder is written under a temporary name (`.<name>.XXXX`, a "staging" folder) and swapped in by
+renames, so a crash, Ctrl-C or kill -9 at any moment leaves either the old checkpoint or the new
+one, never a half-written mix. If a crash falls between the two renames, `resolve_checkpoint` finds
+the previous folder under `<name>.old`; a staging folder a crash left behind is removed by
+`remove_stale_staging` (the training loop calls it when a run starts).
+
+Loading refuses what it cannot read with a `ValueError` (or `FileNotFoundError`) that names the
+file: a truncated or corrupt safetensors file, weights of another shape than the config says.
 """
 
 from __future__ import annotations
@@ -17,44 +22,88 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from arvid.configs import ConfigError, load_config, to_dict
+
+# Staging folders are hidden (`.checkpoint.XXXX`), so a listing shows only whole checkpoints.
+_STAGING_PREFIX = "."
 
 
 @contextlib.contextmanager
 def atomic_folder(path: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; on normal exit it replaces `path`.
 
-    On an exception the temporary folder is removed and `path` is left as it was.
+    On an exception the temporary folder is removed and `path` is left as it was. Killed outright
+    (no exception), it leaves the staging folder `.<name>.XXXX` beside `path` and, at every moment,
+    a whole folder at `path` or, between the two renames, at `<path>.old`.
+
+    Raises:
+        NotADirectoryError: `path` exists and is not a folder (a file is never replaced by a folder).
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{str(path)!r} is a file; expected a folder (or nothing) there")
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{path.name}.", dir=path.parent))
     try:
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    old = path.with_name(path.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
+    old = _old(path)
     if path.exists():
+        # `path` is whole, so an `.old` beside it (a crash's leftover, perhaps half deleted) is not needed.
+        shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
+    # Else `.old`, if there is one, is the only whole copy: it stays until the new folder is in place.
     os.replace(staging, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _old(path: Path) -> Path:
+    return path.with_name(path.name + ".old")
+
+
+def remove_stale_staging(path: str | Path) -> list[Path]:
+    """Remove what a process killed inside `atomic_folder(path)` left beside `path`: staging
+    folders (`.<name>.XXXX`) and, when `path` itself is whole, `<path>.old`. Call it only when no
+    other process writes `path`. Returns the folders removed."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = [p for p in path.parent.glob(f"{_STAGING_PREFIX}{path.name}.*") if p.is_dir() and not p.is_symlink()]
+    if (path / "config.json").is_file() and _old(path).is_dir():
+        stale.append(_old(path))
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    return stale
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
     """The folder to load for `path`: itself, or `<path>.old` left by a crash mid-swap.
 
     Raises:
-        FileNotFoundError: neither exists.
+        FileNotFoundError: neither holds a checkpoint; the message says what is there instead
+            (nothing, a file, a broken link, a folder without config.json).
     """
     path = Path(path)
-    for candidate in (path, path.with_name(path.name + ".old")):
+    for candidate in (path, _old(path)):
         if (candidate / "config.json").is_file():
             return candidate
-    raise FileNotFoundError(f"no checkpoint at {str(path)!r} (expected a folder with config.json and *.safetensors)")
+    expected = "expected a folder with config.json and *.safetensors"
+    if path.is_symlink() and not path.exists():
+        found = f"{str(path)!r} is a broken symbolic link (to {os.readlink(path)!r})"
+    elif path.is_file():
+        found = f"{str(path)!r} is a file"
+    elif (path / "config.json").is_dir():
+        found = f"{str(path / 'config.json')!r} is a folder"
+    elif path.is_dir():
+        found = f"folder {str(path)!r} has no config.json"
+    else:
+        found = f"{str(path)!r} does not exist"
+    raise FileNotFoundError(f"no checkpoint: {found}; {expected}")
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -67,7 +116,21 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
 
 
 def load_tensors(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    return load_file(str(path), device=str(device))
+    """The tensors of a safetensors file, on `device`.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: the file is not a valid safetensors file (truncated, corrupt, not safetensors
+            at all); the message names it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "is missing"
+        raise FileNotFoundError(f"{str(path)!r} {what}; expected a safetensors file of weights")
+    try:
+        return load_file(str(path), device=str(device))
+    except SafetensorError as err:
+        raise ValueError(f"{str(path)!r} is not a valid safetensors file (truncated or corrupt): {err}") from None
 
 
 def optimizer_state_to_files(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -107,7 +170,10 @@ def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any
     checkpoint was written takes its default there, and a saved value that differs is refused.
 
     Raises:
-        ValueError: another architecture (names the first differing key), or weights that do not fit.
+        FileNotFoundError: no checkpoint folder, or no model.safetensors in it.
+        ValueError: another architecture (names the first differing key), or weights that do not fit
+            (a missing, unexpected or wrongly shaped tensor; a truncated or corrupt file); the message
+            names the file.
     """
     folder = resolve_checkpoint(folder)
     try:
@@ -120,7 +186,16 @@ def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any
         raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {diff[0]} is "
                          f"{saved[diff[0]]!r} there and {expected[diff[0]]!r} here")
     device = next(module.parameters()).device
-    missing, unexpected = module.load_state_dict(load_tensors(folder / "model.safetensors", device), strict=False)
+    weights = folder / "model.safetensors"
+    tensors = load_tensors(weights, device)
+    # Shapes first: load_state_dict reports a mismatch as a many-line RuntimeError.
+    own = module.state_dict()
+    misshapen = [f"{name} {tuple(tensor.shape)} (the model's: {tuple(own[name].shape)})"
+                 for name, tensor in tensors.items() if name in own and tensor.shape != own[name].shape]
+    if misshapen:
+        raise ValueError(f"{str(weights)!r} does not fit the model of its config.json: {misshapen[0]}"
+                         + (f" and {len(misshapen) - 1} more" if len(misshapen) > 1 else ""))
+    missing, unexpected = module.load_state_dict(tensors, strict=False)
     if missing or unexpected:
-        raise ValueError(f"checkpoint {str(folder)!r} does not match the model: "
+        raise ValueError(f"{str(weights)!r} does not match the model of its config.json: "
                          f"missing {missing[:3]}, unexpected {unexpected[:3]}")

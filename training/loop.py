@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from arvid.configs import to_dict
-from arvid.training.checkpoint import atomic_folder, resolve_checkpoint, write_json
+from arvid.training.checkpoint import atomic_folder, remove_stale_staging, resolve_checkpoint, write_json
 from arvid.training.device import resolve_device
 from arvid.training.precision import check_precision, mixed_precision
 from arvid.training.schedule import warmup_cosine
@@ -35,6 +35,10 @@ from arvid.training.schedule import warmup_cosine
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class CheckpointExists(FileExistsError):
+    """A run would start afresh where a checkpoint is (its first save would replace it)."""
 
 
 @dataclass(kw_only=True)
@@ -56,6 +60,9 @@ class LoopConfig:
     # "auto": bf16 autocast on CUDA and on CPUs with native bf16, float32 elsewhere.
     precision: str = "auto"
     threads: int | None = None
+    # Start afresh even where `out_dir` holds a checkpoint (the first new checkpoint replaces it).
+    # Off, such a run is refused: continue it with `resume`, or choose another `out_dir`.
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "checkpoint_every"):
@@ -127,6 +134,33 @@ def start_run(config: LoopConfig) -> torch.device:
     return resolve_device(config.device)
 
 
+def check_start(config: LoopConfig, *, resume: bool) -> None:
+    """Whether a run may start in `config.out_dir`: `resume` needs its checkpoint; a fresh start
+    needs none there, unless `config.overwrite`. Cheap: trainers' commands call it before any work,
+    and `train_loop` calls it again.
+
+    Raises:
+        FileNotFoundError: `resume` without a checkpoint (the message says what is there).
+        CheckpointExists: a fresh start over a checkpoint, without `config.overwrite`.
+    """
+    folder = Path(config.out_dir) / "checkpoint"
+    if resume:
+        resolve_checkpoint(folder)
+        return
+    if config.overwrite:
+        return
+    try:
+        found = resolve_checkpoint(folder)
+    except FileNotFoundError:
+        return
+    try:
+        step = f" at step {int(json.loads((found / 'trainer_state.json').read_text())['step'])}"
+    except (OSError, ValueError, KeyError, TypeError):
+        step = ""
+    raise CheckpointExists(f"{str(found)!r} holds a checkpoint{step}: continue it with --resume, or start over "
+                           f"and replace it with --overwrite (train.overwrite=true)")
+
+
 def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, run_config: Any, name: str,
                unit: str, resume: bool = False, is_main: bool = True) -> LoopResult:
     """Train `task` for `config.steps` steps (or until `config.max_minutes`), writing
@@ -134,13 +168,22 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     `checkpoint/` under `config.out_dir`. `resume` continues from that checkpoint. `name` labels
     the progress bar, `unit` its throughput; `is_main` is rank 0, the only one that writes.
 
+    A fresh start where a checkpoint is, is refused unless `config.overwrite` (`check_start`). Staging
+    folders that a process killed mid-save left (`arvid.training.checkpoint.remove_stale_staging`)
+    are removed first.
+
     Raises:
         FileNotFoundError: `resume` without a checkpoint.
-        ValueError: `resume` from a checkpoint of another architecture.
+        CheckpointExists: a fresh start where a checkpoint is, without `config.overwrite`.
+        ValueError: `resume` from a checkpoint of another architecture, or one whose files are
+            truncated or corrupt (the message names the file).
         TrainingDiverged: a non-finite loss (the message names the step; the last checkpoint stays).
     """
     out_dir = Path(config.out_dir)
     folder = out_dir / "checkpoint"
+    check_start(config, resume=resume)
+    if is_main:
+        remove_stale_staging(folder)
     step = _load(task, folder) if resume else 0
     if is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -191,6 +234,13 @@ def _save(task: TrainingTask, folder: Path, step: int, is_main: bool) -> None:
 
 def _load(task: TrainingTask, folder: Path) -> int:
     folder = resolve_checkpoint(folder)
-    state = json.loads((folder / "trainer_state.json").read_text())
+    path = folder / "trainer_state.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} is missing: the checkpoint cannot be resumed")
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        step = int(state["step"])
+    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{str(path)!r} is not a trainer state (truncated or corrupt: {err})") from None
     task.load(folder, state)
-    return int(state["step"])
+    return step

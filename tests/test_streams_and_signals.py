@@ -1,0 +1,382 @@
+"""`arvid generate` / `arvid decode`: files that survive kill -9, signals at any moment, exact frame
+counts, token-stream errors, bad options and outputs, prompt checks, progress on a non-terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import torch
+from lm_fixtures import shapes_text_tokenizer, tiny_config
+
+from arvid.data.token_stream import read_token_frames
+from arvid.data.video import VideoWriter, probe_video, read_video, write_video
+from arvid.lm.checkpoint import VideoLM
+from arvid.lm.model import Transformer
+from arvid.sampling import SamplerConfig, stream
+from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+from arvid.tools.cli import main
+from arvid.tools.progress import ProgressLine
+
+FACTOR = 4  # the tiny tokenizer's video frames per latent frame after the first
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("model")
+    VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                   codebook_bits=6)).save_pretrained(folder / "tokenizer")
+    VideoLM(Transformer(tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3)),
+            shapes_text_tokenizer()).save_pretrained(folder / "lm")
+    return folder
+
+
+def _records(path) -> list:
+    with open(path, "rb") as lines:
+        return list(read_token_frames(lines, str(path)))
+
+
+def _arvid(*argv: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "arvid.tools.cli", *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=os.environ | {"OMP_NUM_THREADS": "1"}, **kwargs)
+
+
+def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _lines(path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+# -- 1. a kill -9 loses at most the latent frame in progress (and one frame before it) ------------
+
+def _frame(index: int) -> np.ndarray:
+    frame = np.zeros((32, 48, 3), np.uint8)
+    frame[:, 4 * index:4 * index + 4] = 255  # a bar whose place says the frame's index
+    return frame
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif"])
+def test_a_streaming_writer_killed_outright_keeps_every_frame_but_the_last(tmp_path, suffix):
+    path = tmp_path / f"killed{suffix}"
+    script = (f"import os, signal\nfrom arvid.data.video import VideoWriter\nfrom test_streams_and_signals import _frame\n"
+              f"writer = VideoWriter({str(path)!r}, fps=8, streaming=True)\n"
+              f"for index in range(10):\n    writer.write(_frame(index))\n"
+              f"os.kill(os.getpid(), signal.SIGKILL)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=os.path.dirname(__file__), capture_output=True)
+    assert result.returncode == -signal.SIGKILL, result.stderr.decode()
+    # FFmpeg itself, not read_video: that refuses a GIF without its trailer byte (which only close() writes),
+    # as a cut-short file; players show such a GIF.
+    with av.open(str(path)) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    # The muxers write a frame when the next one comes (they need its time): only the last is missing.
+    assert len(frames) == 9
+    assert [int(np.argmax(frame[0, :, 0])) // 4 for frame in frames] == list(range(9))
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif"])
+def test_a_streaming_writer_closed_normally_is_a_whole_seekable_file(tmp_path, suffix):
+    path = tmp_path / f"closed{suffix}"
+    with VideoWriter(path, fps=8, streaming=True) as writer:
+        for index in range(11):
+            writer.write(_frame(index))
+    info = probe_video(path)
+    assert (info.frames, info.fps) == (11, 8.0)
+    assert info.duration_s == pytest.approx(11 / 8, abs=0.01)  # a GIF's delays are in centiseconds
+    frames = read_video(path)
+    assert [int(np.argmax(frame[0, :, 0])) // 4 for frame in frames] == list(range(11))
+    with av.open(str(path)) as container:  # seek to 1 s: the frame shown there is frame 8 or a keyframe before it
+        video = container.streams.video[0]
+        container.seek(int(Fraction(1) / video.time_base), stream=video)
+        assert next(container.decode(video)).pts * video.time_base <= 1
+
+
+def test_generate_killed_outright_leaves_files_with_every_completed_latent_frame(model_dir, tmp_path):
+    video, tokens = tmp_path / "live.mp4", tmp_path / "live.ndjson"
+    process = _arvid("generate", "a blue square", "--model", str(model_dir), "--frames", "0",
+                     "--first-window-candidates", "1", "-o", str(video), "--tokens-out", str(tokens))
+    _wait_for(lambda: _lines(tokens) >= 6, "6 latent frames")
+    process.kill()  # SIGKILL
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    records = _records(tokens)  # whole lines only: each is flushed as its latent frame completes
+    completed = sum(record.frames for record in records)
+    readable = len(read_video(video))
+    # A latent frame's video frames are written before its token line, and each reaches the file
+    # when the next is written: the loss is the latent frame in progress and at most one before it.
+    assert completed - 1 <= readable <= completed + FACTOR
+
+
+def test_generate_closed_normally_writes_a_whole_seekable_mp4(model_dir, tmp_path):
+    video = tmp_path / "out.mp4"
+    assert main(["generate", "a circle", "--model", str(model_dir), "--frames", "11", "-o", str(video)]) == 0
+    info = probe_video(video)
+    assert (info.frames, info.duration_s) == (11, 11 / 8)
+    assert len(read_video(video)) == 11
+
+
+# -- 2. SIGINT or SIGTERM at any moment: exit 130, no traceback, valid files or none -------------
+
+def _handles_sigterm(pid: int) -> bool:
+    """Whether process `pid` has a SIGTERM handler installed (Linux: the SigCgt mask)."""
+    status = open(f"/proc/{pid}/status").read()
+    caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+    return bool(caught >> (signal.SIGTERM - 1) & 1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("moment", ["while loading", "before the first frame"])
+def test_a_signal_before_the_first_frame_exits_130_and_leaves_no_file(model_dir, tmp_path, sig, moment):
+    video, tokens = tmp_path / "out.mp4", tmp_path / "out.ndjson"
+    # Many first-window candidates: the first frame is seconds away.
+    process = _arvid("generate", "", "--model", str(model_dir), "--first-window-candidates", "500",
+                     "-o", str(video), "--tokens-out", str(tokens))
+    if moment == "while loading":  # as soon as `arvid generate` handles signals: importing torch, loading models
+        _wait_for(lambda: _handles_sigterm(process.pid), "the SIGTERM handler")
+    else:
+        assert b"unconditionally" in process.stderr.readline()  # printed once the models are loaded
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=60)
+    err = err.decode()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "no file written" in err
+    assert not video.exists() and not tokens.exists()
+
+
+def test_sigterm_after_frames_keeps_the_same_frames_in_both_files(model_dir, tmp_path):
+    video, tokens = tmp_path / "live.gif", tmp_path / "live.ndjson"
+    process = _arvid("generate", "a blue square", "--model", str(model_dir), "--frames", "0",
+                     "--first-window-candidates", "1", "-o", str(video), "--tokens-out", str(tokens))
+    _wait_for(lambda: _lines(tokens) >= 4, "4 latent frames")
+    process.terminate()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err.decode()
+    assert "interrupted: kept the" in err.decode()
+    # Signals land between latent frames, so the video holds exactly the frames the token file lists.
+    assert len(read_video(video)) == sum(record.frames for record in _records(tokens))
+
+
+# -- 3. --frames N is N everywhere: the video, the decoded token stream, the message -------------
+
+@pytest.mark.parametrize("mode", ["text", "image", "continue"])
+@pytest.mark.parametrize("frames", [8, 11])
+def test_frames_mean_the_same_in_the_video_the_decoded_stream_and_the_message(model_dir, tmp_path, capsys, mode,
+                                                                                frames):
+    from PIL import Image
+
+    conditions = []
+    if mode == "image":
+        Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(tmp_path / "first.png")
+        conditions = ["--image", str(tmp_path / "first.png")]
+    elif mode == "continue":
+        write_video(tmp_path / "clip.mp4", np.full((13, 32, 32, 3), 90, np.uint8), fps=8)
+        conditions = ["--continue", str(tmp_path / "clip.mp4")]
+    video, tokens, decoded = tmp_path / "out.gif", tmp_path / "t.ndjson", tmp_path / "decoded.gif"
+    assert main(["generate", "a circle", "--model", str(model_dir), "--frames", str(frames), *conditions,
+                 "-o", str(video), "--tokens-out", str(tokens)]) == 0
+    assert f"\n{frames} frames in " in "\n" + capsys.readouterr().err
+    assert len(read_video(video)) == frames
+    records = _records(tokens)
+    if mode == "continue":  # the clip's last 9 frames prime the decoder; none of them is written
+        assert [(r.given, r.frames) for r in records[:3]] == [(True, 0), (True, 0), (True, 0)]
+    if mode == "image":  # the image is the video's first frame
+        assert (records[0].given, records[0].frames) == (True, 1)
+    assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(decoded)]) == 0
+    assert f"{frames} frames -> " in capsys.readouterr().err
+    assert np.array_equal(read_video(decoded), read_video(video))
+
+
+def test_streams_without_the_frames_field_decode_every_frame_as_before(model_dir, tmp_path, capsys):
+    tokens = tmp_path / "t.ndjson"
+    assert main(["generate", "a circle", "--model", str(model_dir), "--frames", "6", "--tokens-out",
+                 str(tokens)]) == 0
+    old = [{key: value for key, value in json.loads(line).items() if key != "frames"}
+           for line in tokens.read_text().splitlines()]
+    tokens.write_text("".join(json.dumps(record) + "\n" for record in old))
+    assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(tmp_path / "d.gif")]) == 0
+    assert len(read_video(tmp_path / "d.gif")) == 1 + FACTOR * (len(old) - 1)  # 9: every decoded frame
+
+
+# -- 4. decode: each bad stream is one line naming the file, the line and what was expected -------
+
+_LINE = {"index": 0, "shape": [4, 4], "codes": [[1, 2, 3, 4]] * 4, "given": False}
+
+
+def _line(**changes) -> str:
+    return json.dumps({key: value for key, value in (_LINE | changes).items() if value is not ...}) + "\n"
+
+
+@pytest.mark.parametrize("content, where, message", [
+    (_line(codes=[[1.5, 2, 3, 4]] + [[1, 2, 3, 4]] * 3), ":1:", "codes must be integers, got 1.5"),
+    (_line(codes=...), ":1:", "missing 'codes'; expected an object with index, shape and codes"),
+    ("[1, 2, 3]\n", ":1:", "expected a JSON object with index, shape and codes, got a JSON list"),
+    (b'{"index": 0, \xa5\xff}\n', ":1:", "not UTF-8 text (byte 0xa5 at column 14)"),
+    (_line()[:40], ":1:", "the last line is cut short"),
+    ("", ":", "no token-stream lines (empty)"),
+    ("\n\n", ":", "no token-stream lines (empty)"),
+    (_line(shape=[8, 8], codes=[[0] * 8] * 8), ":1:", "latent frame 0 has codes of shape [8, 8]; this tokenizer makes [4, 4]"),
+    (_line(codes=[[1, 2, 3, 4]] * 3), ":1:", "codes must be 4 rows of 4 integer codes, as shape [4, 4] says, got 3 rows"),
+    (_line(codes=[[1, 2, 3]] * 4), ":1:", "got 3 codes in row 0"),
+    (_line(codes=[[64, 2, 3, 4]] + [[1, 2, 3, 4]] * 3), ":1:", "codes must be in [0, 64) (this tokenizer's codebook), got 64"),
+    (_line(codes=[[-1, 2, 3, 4]] + [[1, 2, 3, 4]] * 3), ":1:", "codes must be in [0, 64)"),
+    (_line(index="0"), ":1:", 'index must be an integer, got "0"'),
+    (_line(index=1.0), ":1:", "index must be an integer, got 1.0"),
+    (_line(index=1), ":1:", "expected latent frame 0, got index 1"),
+    (_line(shape=[4]), ":1:", "shape must be [height, width], two positive integers, got [4]"),
+    (_line(given="yes"), ":1:", 'given must be true or false, got "yes"'),
+    (_line(frames=2), ":1:", "frames must be an integer in [0, 1]"),
+    ("not json\n", ":1:", "not JSON (Expecting value at column 1)"),
+])
+def test_a_bad_token_stream_exits_2_with_one_line_naming_file_and_line(model_dir, tmp_path, capsys, content, where,
+                                                                       message):
+    tokens, out = tmp_path / "t.ndjson", tmp_path / "d.mp4"
+    tokens.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"arvid: error: {tokens}{where}") and message in err, err
+    assert not out.exists()
+
+
+def test_a_bad_line_after_good_ones_keeps_the_frames_before_it(model_dir, tmp_path, capsys):
+    tokens, out = tmp_path / "t.ndjson", tmp_path / "d.gif"
+    tokens.write_text(_line(frames=1) + _line(index=1)[:40])  # a writer killed mid-line
+    assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(out)]) == 2
+    [error] = capsys.readouterr().err.splitlines()
+    assert error.startswith(f"arvid: error: {tokens}:2: the last line is cut short")
+    assert error.endswith(f"(kept the 1 frames before it in {out})")
+    assert len(read_video(out)) == 1
+
+
+def test_a_missing_token_file_exits_2_naming_it(model_dir, tmp_path, capsys):
+    assert main(["decode", str(tmp_path / "none.ndjson"), "--tokenizer", str(model_dir), "-o",
+                 str(tmp_path / "d.mp4")]) == 2
+    assert "none.ndjson" in capsys.readouterr().err and not (tmp_path / "d.mp4").exists()
+
+
+# -- 5. --window 0 and negative numbers ---------------------------------------------------------
+
+def test_a_window_of_0_is_an_error_not_the_trained_window(model_dir, tmp_path, capsys):
+    assert main(["generate", "a circle", "--model", str(model_dir), "--window", "0", "-o",
+                 str(tmp_path / "out.gif")]) == 2
+    assert "--window must be at least 2" in capsys.readouterr().err
+    lm = VideoLM.from_pretrained(model_dir / "lm")
+    tokenizer = VideoTokenizer.from_pretrained(model_dir / "tokenizer")
+    for window in (0, 1, 4):
+        with pytest.raises(ValueError, match=r"window_frames must be in \[2, 3\]"):
+            stream(lm, tokenizer, "a circle", SamplerConfig(window_frames=window))
+
+
+@pytest.mark.parametrize("flag", ["--frames", "--seed", "--fps", "--cfg", "--temperature", "--first-window-temperature",
+                                  "--top-k", "--top-p", "--first-window-candidates", "--window"])
+def test_a_negative_number_for_any_generate_option_exits_2(model_dir, tmp_path, capsys, flag):
+    out = tmp_path / "out.gif"
+    assert main(["generate", "a circle", "--model", str(model_dir), flag, "-1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arvid: error: ") and len(err.splitlines()) == 1 and "-1" in err, err
+    assert not out.exists()
+
+
+# -- 6. unwritable outputs fail before any work, naming the path ---------------------------------
+
+@pytest.mark.parametrize("argv, path", [
+    (["generate", "a circle", "-o", "/proc/forbidden.mp4"], "/proc/forbidden.mp4"),
+    (["generate", "a circle", "--tokens-out", "/proc/x.ndjson"], "/proc/x.ndjson"),
+    (["decode", "{tokens}", "-o", "/proc/x.mp4"], "/proc/x.mp4"),
+    (["generate", "a circle", "-o", "{tmp}/same.gif", "--tokens-out", "{tmp}/same.gif"], "same.gif"),
+])
+def test_an_unwritable_output_fails_before_any_work(tmp_path, capsys, argv, path):
+    tokens = tmp_path / "t.ndjson"
+    tokens.write_text(_line())
+    # A model folder that does not exist: the output is checked first, so its error is the one reported.
+    argv = [word.format(tokens=tokens, tmp=tmp_path) for word in argv]
+    model = ["--tokenizer" if argv[0] == "decode" else "--model", str(tmp_path / "no-model")]
+    assert main([*argv, *model]) == 2
+    err = capsys.readouterr().err
+    assert path in err and "no-model" not in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "same.gif").exists()
+
+
+def test_the_output_check_leaves_no_file_and_keeps_an_existing_one(tmp_path):
+    from arvid.tools.paths import check_writable
+
+    check_writable(tmp_path / "new.ndjson")
+    assert not (tmp_path / "new.ndjson").exists()
+    (tmp_path / "old.ndjson").write_text("kept")
+    check_writable(tmp_path / "old.ndjson")
+    assert (tmp_path / "old.ndjson").read_text() == "kept"
+
+
+# -- 7. prompts: the limit is said, unknown pieces are named ------------------------------------
+
+def test_the_prompt_limit_is_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "at most the model's text length in sentencepiece pieces (the shipped model: 24" in help_text
+
+
+def test_a_prompt_with_pieces_the_text_tokenizer_does_not_know_is_warned_about(model_dir, tmp_path, capsys):
+    assert main(["generate", "a red circle 红色的圆 🙂", "--model", str(model_dir), "--frames", "1", "-o",
+                 str(tmp_path / "out.gif")]) == 0
+    warning = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:"))
+    assert "'红色的圆'" in warning and "'🙂'" in warning
+
+
+def test_a_prompt_over_the_limit_is_an_error_that_says_the_limit(model_dir, tmp_path, capsys):
+    limit = VideoLM.from_pretrained(model_dir / "lm").config.text_tokens
+    prompt = " ".join(["red circle"] * limit)
+    assert main(["generate", prompt, "--model", str(model_dir), "-o", str(tmp_path / "out.gif")]) == 2
+    err = capsys.readouterr().err
+    assert f"this model reads at most {limit}" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out.gif").exists()
+
+
+# -- 8. progress on a non-terminal: separate lines, at most about one a second -------------------
+
+class _Log:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def test_progress_on_a_non_terminal_is_separate_lines_at_most_one_a_second(monkeypatch):
+    clock = iter(np.arange(0, 10, 0.1))  # 100 updates over 10 s
+    monkeypatch.setattr(time, "monotonic", lambda: float(next(clock)))
+    log = _Log()
+    progress = ProgressLine(log)
+    for done in range(1, 100):
+        progress.update(f"frames {done}")
+    progress.end()
+    lines = log.text.splitlines()
+    assert "\r" not in log.text and lines[0] == "frames 1" and lines[-1] == "frames 99"
+    assert 9 <= len(lines) <= 11
+
+
+def test_generate_progress_in_a_log_file_has_no_carriage_returns(model_dir, tmp_path, capsys):
+    assert main(["generate", "a circle", "--model", str(model_dir), "--frames", "40", "-o",
+                 str(tmp_path / "out.gif")]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "frames 40/40" in err and max(len(line) for line in err.splitlines()) < 200
