@@ -37,3 +37,20 @@ def write_caption_shards(path: Path, videos: int = 24, seed: int = 0) -> Path:
             yield (offset + np.arange(np.prod(GRID)).reshape(GRID)) % CODEBOOK, record
     return write_shards(path, items(), count=videos, grid=GRID, codebook_size=CODEBOOK, tokenizer_config={},
                         ends=False)
+
+
+def write_tiny_model(folder: Path) -> Path:
+    """A model folder (lm/ + tokenizer/) small enough to generate with in tests: 32x32 video, 64 codes,
+    a 4x4 latent grid, window 3. Seeded, so every call writes the same weights."""
+    import torch
+
+    from arvid.lm.checkpoint import VideoLM
+    from arvid.lm.model import Transformer
+    from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+    torch.manual_seed(0)
+    VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                   codebook_bits=6)).save_pretrained(folder / "tokenizer")
+    VideoLM(Transformer(tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3)),
+            shapes_text_tokenizer()).save_pretrained(folder / "lm")
+    return folder

@@ -11,27 +11,19 @@ import time
 
 import numpy as np
 import pytest
-import torch
-from lm_fixtures import shapes_text_tokenizer, tiny_config
+from lm_fixtures import write_tiny_model
 
 from arvid.data.token_stream import read_token_frames
 from arvid.data.video import read_video, write_video
 from arvid.lm.checkpoint import VideoLM
-from arvid.lm.model import Transformer
 from arvid.sampling import SamplerConfig, generate
-from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+from arvid.tokenizer import VideoTokenizer
 from arvid.tools.cli import main
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
-                                   codebook_bits=6)).save_pretrained(folder / "tokenizer")
-    VideoLM(Transformer(tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3)),
-            shapes_text_tokenizer()).save_pretrained(folder / "lm")
-    return folder
+    return write_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 def test_generate_writes_video_and_tokens_that_decode_to_the_same_video(model_dir, tmp_path, capsys):

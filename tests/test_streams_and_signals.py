@@ -14,15 +14,13 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-import torch
-from lm_fixtures import shapes_text_tokenizer, tiny_config
+from lm_fixtures import write_tiny_model
 
 from arvid.data.token_stream import read_token_frames
 from arvid.data.video import VideoWriter, probe_video, read_video, write_video
 from arvid.lm.checkpoint import VideoLM
-from arvid.lm.model import Transformer
 from arvid.sampling import SamplerConfig, stream
-from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+from arvid.tokenizer import VideoTokenizer
 from arvid.tools.cli import main
 from arvid.tools.progress import ProgressLine
 
@@ -31,13 +29,7 @@ FACTOR = 4  # the tiny tokenizer's video frames per latent frame after the first
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
-                                   codebook_bits=6)).save_pretrained(folder / "tokenizer")
-    VideoLM(Transformer(tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3)),
-            shapes_text_tokenizer()).save_pretrained(folder / "lm")
-    return folder
+    return write_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 def _records(path) -> list:
