@@ -131,3 +131,24 @@ def test_config_refuses_what_the_loop_cannot_run(tmp_path):
         loop_settings(out_dir=str(tmp_path), checkpoint_every=0)
     with pytest.raises(ValueError, match="precision must be one of"):
         loop_settings(out_dir=str(tmp_path), precision="fp8")
+
+
+def test_progress_in_a_log_file_is_lines_not_carriage_returns():
+    """tqdm's refreshes become separate lines, at most one per interval, and the last state is kept."""
+    import io
+
+    from tqdm import tqdm
+
+    from arvid.training.progress import LineFile, progress_file
+
+    log = io.StringIO()
+    assert isinstance(progress_file(log), LineFile)  # a StringIO is not a terminal
+    lines = LineFile(log, interval=3600.0)
+    with tqdm(total=50, desc="toy", file=lines, mininterval=0) as bar:
+        for _ in range(50):
+            bar.update(1)
+    lines.flush_pending()
+    written = log.getvalue()
+    assert "\r" not in written
+    assert written.count("\n") == 2  # the first refresh, then the last one held back by the interval
+    assert "50/50" in written.splitlines()[-1]

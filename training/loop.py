@@ -30,6 +30,7 @@ from arvid.configs import to_dict
 from arvid.training.checkpoint import atomic_folder, remove_stale_staging, resolve_checkpoint, write_json
 from arvid.training.device import resolve_device
 from arvid.training.precision import check_precision, mixed_precision
+from arvid.training.progress import LineFile, progress_file
 from arvid.training.schedule import warmup_cosine
 
 
@@ -193,7 +194,9 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
 
     autocast = mixed_precision(device, config.precision)
     started, loss, saved_step = time.monotonic(), float("nan"), step
-    with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main) as bar:
+    progress = progress_file()  # separate lines, at most one a second, when stderr is a log file
+    with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main,
+              file=progress) as bar:
         while step < config.steps:
             if config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes:
                 if is_main:
@@ -220,6 +223,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
             if step % config.checkpoint_every == 0 or step == config.steps:
                 _save(task, folder, step, is_main)
                 saved_step = step
+    if isinstance(progress, LineFile):
+        progress.flush_pending()  # the bar's last state, if the interval held it back
     if saved_step != step:  # stopped by the time budget between checkpoints
         _save(task, folder, step, is_main)
     return LoopResult(folder, step, loss)
