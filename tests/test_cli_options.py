@@ -67,3 +67,15 @@ def test_generate_help_shows_the_shipped_sampling_values(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "the model's generation config; shipped: 2)" in out  # --cfg
     assert "shipped: 50)" in out and "shipped: motion-medoid)" in out
+
+
+@pytest.mark.parametrize("argv", [["tokenize", "x.mp4", "--fps", "abc"], ["generate"], ["bogus"], [],
+                                  ["generate", "a circle", "--frames", "many"]])
+def test_a_usage_error_is_one_line_and_exit_2(argv, capsys):
+    """argparse's own errors (wrong type, missing argument, unknown command) follow the bad-input
+    contract too: one line, exit code 2, no usage block."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0] and "--help" in lines[0], lines

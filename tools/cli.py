@@ -30,11 +30,19 @@ SUBCOMMANDS = {
 }
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Reports a usage error as one line (`arvid COMMAND: error: ... (see --help)`) and exit code 2,
+    like every other bad input, rather than argparse's usage block followed by the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `arvid` parser, listing every subcommand. With `command` None every subcommand gets its
     arguments; otherwise only the one of that name does (none, for a name that is no subcommand:
     enough for `arvid --help`), so that only its module is imported."""
-    parser = argparse.ArgumentParser(prog="arvid", description="Autoregressive video generation.")
+    parser = OneLineErrorParser(prog="arvid", description="Autoregressive video generation.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         if command is not None and name != command:
