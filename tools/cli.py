@@ -59,11 +59,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run `arvid ARGV` and return its exit code (0 done, 1 some inputs failed, 2 bad usage, 130 interrupted)."""
     argv = sys.argv[1:] if argv is None else argv
-    # The top-level parser takes no options but -h, so the first word that is not one names the subcommand.
-    args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
     try:
+        # The top-level parser takes no options but -h, so the first word that is not one names the subcommand.
+        args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
         return args._run(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # also while the command's module is imported or its arguments parsed
         print("interrupted", file=sys.stderr)
         return 130
 
