@@ -1,4 +1,4 @@
-"""The README runs as written, so it cannot rot: its Python snippets execute, every `arvid ...` command
+"""The README runs as written, so it cannot rot: its Python snippets (and those of docs/) execute, every `arvid ...` command
 of its bash blocks parses with the real argument parser (a renamed flag fails here), the scripts it
 runs exist, and its links lead to files that exist, every page of docs/ among them."""
 
@@ -14,7 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TEXT = README.read_text()
-SNIPPETS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
+# The Python blocks of the README and of docs/ (whose pages are checked the same way).
+SNIPPETS = [(f"{path.relative_to(ROOT)} snippet {index}", code)
+            for path in (README, *sorted((ROOT / "docs").rglob("*.md")))
+            for index, code in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S))]
 BASH_BLOCKS = re.findall(r"```bash\n(.*?)```", TEXT, flags=re.S)
 SEPARATORS = {"|", "||", "&&", ";"}
 
@@ -66,10 +69,10 @@ def test_readme_has_snippets_and_commands():
     assert len(ARVID_COMMANDS) >= 10
 
 
-@pytest.mark.parametrize("index", range(len(SNIPPETS)))
-def test_snippet_runs(index, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name, code", SNIPPETS, ids=[name for name, _ in SNIPPETS])
+def test_snippet_runs(name, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    exec(compile(SNIPPETS[index], f"README.md snippet {index}", "exec"), {})
+    exec(compile(code, name, "exec"), {})
 
 
 @pytest.mark.parametrize("command", ARVID_COMMANDS)
