@@ -1,11 +1,11 @@
 """A progress line on stderr that suits where stderr goes: on a terminal one line rewritten in place
 (carriage returns), elsewhere (a file, a pipe, a CI log) separate lines, at most one per `interval`
-seconds, so that a redirected log stays readable instead of becoming one line of thousands of characters."""
+seconds (`arvid.training.progress.LineFile`, which the trainers' bars use too), so that a redirected
+log stays readable instead of becoming one line of thousands of characters."""
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import IO
 
 
@@ -14,14 +14,13 @@ class ProgressLine:
 
     Args:
         stream: where to write (default: sys.stderr, looked up when writing, so pytest's capture works).
-        interval: on a non-terminal, the least seconds between two lines; the final `update` is always written.
+        interval: on a non-terminal, the least seconds between two lines; the final text is always written.
     """
 
     def __init__(self, stream: IO[str] | None = None, *, interval: float = 1.0) -> None:
         self._stream = stream
         self.interval = interval
-        self._last_written = -float("inf")
-        self._pending: str | None = None  # the latest text not yet written (non-terminal only)
+        self._lines = None  # a LineFile, made on the first update to a non-terminal
         self._open = False  # a terminal line was started and not yet ended
 
     @property
@@ -32,21 +31,19 @@ class ProgressLine:
         isatty = getattr(self.stream, "isatty", None)
         return bool(isatty and isatty())
 
-    def update(self, text: str, *, force: bool = False) -> None:
+    def update(self, text: str) -> None:
         """Show `text`: in place on a terminal, else as a line unless one was written less than
-        `interval` seconds ago (`force` writes it anyway)."""
+        `interval` seconds ago (then it is held, and written by a later update or `end`)."""
         if self._terminal():
             self.stream.write(f"\r{text}")
             self.stream.flush()
             self._open = True
             return
-        now = time.monotonic()
-        if force or now - self._last_written >= self.interval:
-            self.stream.write(text + "\n")
-            self.stream.flush()
-            self._last_written, self._pending = now, None
-        else:
-            self._pending = text
+        if self._lines is None:
+            from arvid.training.progress import LineFile
+
+            self._lines = LineFile(self.stream, interval=self.interval)
+        self._lines.write(text)
 
     def end(self) -> None:
         """Finish: end the terminal line, or write the latest text if it was held back."""
@@ -54,5 +51,5 @@ class ProgressLine:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False
-        elif self._pending is not None:
-            self.update(self._pending, force=True)
+        elif self._lines is not None:
+            self._lines.flush_pending()

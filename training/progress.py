@@ -21,16 +21,20 @@ class LineFile:
         line = text.replace("\r", "").strip()
         if line:
             self._pending = line
-            if time.monotonic() - self._last >= self.interval:
-                self.flush_pending()
+            now = time.monotonic()
+            if now - self._last >= self.interval:
+                self._write_pending(now)
         return len(text)
 
     def flush_pending(self) -> None:
         """Write the latest refresh not yet written, if any."""
         if self._pending:
-            self.stream.write(self._pending + "\n")
-            self.stream.flush()
-            self._last, self._pending = time.monotonic(), ""
+            self._write_pending(time.monotonic())
+
+    def _write_pending(self, now: float) -> None:
+        self.stream.write(self._pending + "\n")
+        self.stream.flush()
+        self._last, self._pending = now, ""
 
     def flush(self) -> None:
         self.stream.flush()
