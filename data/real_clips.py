@@ -407,6 +407,12 @@ def open_manifests(name: str, *, frames: int, size: int) -> ManifestClips | Came
     """
     sources: list[tuple[ClipSource, float]] = []
     for path, weight_text in _manifest_parts(name):
+        try:  # the weight first: a bad one fails before a slow source is built
+            weight = float(weight_text) if weight_text else 1.0
+        except ValueError:
+            raise ValueError(f"weight {weight_text!r} of {path!r} in {name!r} is not a number") from None
+        if not (math.isfinite(weight) and weight > 0):
+            raise ValueError(f"weight {weight_text!r} of {path!r} in {name!r} must be a positive number")
         if path.endswith(VIDEO_MANIFEST_SUFFIX):
             source: ClipSource = ManifestClips(path, frames=frames, size=size)
         elif path.endswith(IMAGE_MANIFEST_SUFFIX):
@@ -414,9 +420,5 @@ def open_manifests(name: str, *, frames: int, size: int) -> ManifestClips | Came
         else:
             raise ValueError(f"{path!r} in {name!r} is not a manifest ending in "
                              f"{VIDEO_MANIFEST_SUFFIX} or {IMAGE_MANIFEST_SUFFIX}")
-        try:
-            weight = float(weight_text) if weight_text else 1.0
-        except ValueError:
-            raise ValueError(f"weight {weight_text!r} of {path!r} in {name!r} is not a number") from None
         sources.append((source, weight))
     return sources[0][0] if len(sources) == 1 else MixedClips(sources)

@@ -342,7 +342,7 @@ def _gif_frame(rgb: np.ndarray) -> av.VideoFrame:
 
 
 # Signals that stop a run cleanly (Ctrl-C, `kill`): held while a frame is inside the encoder.
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -366,7 +366,7 @@ def stop_signals_held() -> Iterator[None]:
         return
     arrived: list[int] = []
     # A handler set outside Python (getsignal None) could not be put back: such a signal is left alone.
-    held = [sig for sig in _STOP_SIGNALS if signal.getsignal(sig) is not None]
+    held = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not None]
     previous = {sig: signal.signal(sig, lambda number, _frame: arrived.append(number)) for sig in held}
     try:
         yield

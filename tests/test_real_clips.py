@@ -266,3 +266,10 @@ def test_the_fetch_script_cuts_clips_into_shots(tmp_path):
     found = fetch.find_shots(tmp_path / "cut.mp4")
     assert found["frames"] == 41 and found["cuts"] == [21]
     assert found["shots"] == [[1, 21], [21, 41]]
+
+
+@pytest.mark.parametrize("weight", ["-1", "0", "nan", "inf", "x"])
+def test_a_bad_manifest_weight_is_refused_even_for_one_source(weight, tmp_path):
+    """The weight is checked before the source is built (here it never could be: no such file)."""
+    with pytest.raises(ValueError, match="weight"):
+        open_manifests(f"{tmp_path}/missing_videos.jsonl@{weight}", frames=1, size=8)

@@ -9,6 +9,8 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from arvid.data.video import STOP_SIGNALS
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception so that files are closed as on Ctrl-C.
@@ -18,7 +20,6 @@ class Terminated(KeyboardInterrupt):
 
 
 INTERRUPTS = (KeyboardInterrupt, Terminated)
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _raise_terminated(signum, frame):
@@ -39,7 +40,7 @@ def sigterm_raises() -> Iterator[None]:
 def stop_signals_ignored() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM are ignored: for finishing files after a first one, so
     that a second Ctrl-C cannot cut a file's closing short. The previous handlers come back after it."""
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
     try:
         yield
     finally:

@@ -195,36 +195,38 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     autocast = mixed_precision(device, config.precision)
     started, loss, saved_step = time.monotonic(), float("nan"), step
     progress = progress_file()  # separate lines, at most one a second, when stderr is a log file
-    with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main,
-              file=progress) as bar:
-        while step < config.steps:
-            if config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes:
-                if is_main:
-                    bar.write(f"time budget of {config.max_minutes} min reached at step {step}")
-                break
-            tick = time.monotonic()
-            for group in task.optimizer.param_groups:
-                group["lr"] = warmup_cosine(step, lr=config.lr, warmup_steps=config.warmup_steps,
-                                            total_steps=config.steps, min_lr_ratio=config.min_lr_ratio)
-            result = task.step(step, np.random.default_rng([config.seed, step]), autocast)
-            if not math.isfinite(result.loss):
-                raise TrainingDiverged(f"non-finite loss {result.loss} at step {step}; last good checkpoint: {folder}")
-            step, loss = step + 1, result.loss
-            bar.update(1)
-            rate = result.items / (time.monotonic() - tick)
-            bar.set_postfix(loss=f"{loss:.4f}", **result.postfix, **{f"{unit}_s": f"{rate:.1f}"})
+    try:
+        with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main,
+                  file=progress) as bar:
+            while step < config.steps:
+                if config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes:
+                    if is_main:
+                        bar.write(f"time budget of {config.max_minutes} min reached at step {step}")
+                    break
+                tick = time.monotonic()
+                for group in task.optimizer.param_groups:
+                    group["lr"] = warmup_cosine(step, lr=config.lr, warmup_steps=config.warmup_steps,
+                                                total_steps=config.steps, min_lr_ratio=config.min_lr_ratio)
+                result = task.step(step, np.random.default_rng([config.seed, step]), autocast)
+                if not math.isfinite(result.loss):
+                    raise TrainingDiverged(f"non-finite loss {result.loss} at step {step}; last good checkpoint: {folder}")
+                step, loss = step + 1, result.loss
+                bar.update(1)
+                rate = result.items / (time.monotonic() - tick)
+                bar.set_postfix(loss=f"{loss:.4f}", **result.postfix, **{f"{unit}_s": f"{rate:.1f}"})
 
-            if step % config.eval_every == 0 or step == config.steps:
-                evaluation = task.evaluate(step, autocast)
-                if evaluation is not None and is_main:
-                    with open(out_dir / "eval.jsonl", "a") as log:
-                        log.write(json.dumps({"step": step, **evaluation.record}) + "\n")
-                    bar.write(evaluation.message)
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                _save(task, folder, step, is_main)
-                saved_step = step
-    if isinstance(progress, LineFile):
-        progress.flush_pending()  # the bar's last state, if the interval held it back
+                if step % config.eval_every == 0 or step == config.steps:
+                    evaluation = task.evaluate(step, autocast)
+                    if evaluation is not None and is_main:
+                        with open(out_dir / "eval.jsonl", "a") as log:
+                            log.write(json.dumps({"step": step, **evaluation.record}) + "\n")
+                        bar.write(evaluation.message)
+                if step % config.checkpoint_every == 0 or step == config.steps:
+                    _save(task, folder, step, is_main)
+                    saved_step = step
+    finally:  # the bar's last state reaches a log file on a stop by an error or Ctrl-C too
+        if isinstance(progress, LineFile):
+            progress.flush_pending()
     if saved_step != step:  # stopped by the time budget between checkpoints
         _save(task, folder, step, is_main)
     return LoopResult(folder, step, loss)
