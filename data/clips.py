@@ -7,8 +7,20 @@ that seeds the generator by step resumes on exactly the batches it would have se
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+
+
+class ClipSource(Protocol):
+    """Training or evaluation clips of `frames` frames at `size`: `sample(rng)` -> uint8 (t h w c),
+    drawn only from `rng`, so a trainer that seeds it by step resumes on the same batches."""
+
+    frames: int
+    size: int
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray: ...
+
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
 

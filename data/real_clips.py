@@ -22,17 +22,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
-
-class ClipSource(Protocol):
-    frames: int
-    size: int
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray: ...
+from arvid.data.clips import ClipSource
 
 
 # --- manifests ----------------------------------------------------------------------------------

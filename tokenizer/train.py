@@ -11,13 +11,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from arvid.data.clips import FileClips
+from arvid.data.clips import ClipSource, FileClips
 from arvid.data.images import frame_strip, save_png
 from arvid.metrics import codebook_usage, psnr
 from arvid.tokenizer import losses
@@ -120,12 +120,6 @@ def freeze_encoder(model: VideoTokenizer) -> None:
     """Stop the encoder and quantizer learning (a decoder phase): every video keeps its codes."""
     model.encoder.requires_grad_(False)
     model.quantizer.requires_grad_(False)
-
-
-class ClipSource(Protocol):
-    """Training or evaluation clips: `sample(rng)` -> uint8 (t h w c), drawn only from `rng`."""
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray: ...
 
 
 def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
