@@ -10,8 +10,8 @@ each kill) plus a random part of a latent frame's time, sends SIGKILL, and reads
 file's whole lines (each `frames` field: the video frames of that latent frame) and the frames the
 video decodes to (mp4: `arvid.data.video.read_video`; gif: FFmpeg directly, since read_video
 refuses a GIF without the trailer byte that only a normal close writes). A latent frame's frames are
-written before its token line, so "lost" (completed minus readable) should be at most 1: the last
-frame written, which the muxer writes when the next one comes. The previous-path column writes as
+written before its token line, and each frame is on disk once written (`arvid.data.live_muxers`),
+so "lost" (completed minus readable) should be 0. The previous-path column writes as
 many frames with the unfragmented writer and kills itself: an mp4 without its index, unreadable.
 A benchmark, not a test: tests/test_streams_and_signals.py kills generate once, with a tiny model.
 """

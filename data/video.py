@@ -26,10 +26,13 @@ import av
 import numpy as np
 from PIL import Image
 
+from arvid.data.live_muxers import FragmentedMp4Muxer, GifMuxer
+
 WRITE_FORMATS = (".mp4", ".gif")
 # swscale widens its filter when it shrinks, so BICUBIC is antialiased on downscales
 # (a 1-pixel checkerboard shrunk 4x comes out flat grey).
 _RESIZE_INTERPOLATION = "BICUBIC"
+_GLOBAL_HEADER = int(av.codec.context.Flags.global_header)
 
 
 class VideoReadError(ValueError):
@@ -386,14 +389,12 @@ class VideoWriter:
     outright, e.g. by SIGKILL, leaves an mp4 without its index; only `close()` writes it,
     unless `streaming`.)
 
-    With `streaming`, each frame reaches the file as the next one is written, so that a process
-    killed outright leaves a playable file missing only the last frame written: an mp4 is then
-    fragmented (an empty index up front, then one fragment per frame; `close()` adds the random
-    access index, so a closed file reads, probes and seeks as usual) and encoded without frame
-    delay (x264's zerolatency tune: no B-frames, no lookahead), and every write is flushed to the
-    operating system. The last frame waits because both muxers need the next frame's time to
-    write it (its duration); FFmpeg's mp4 muxer could flush it on request, but PyAV does not
-    expose that call.
+    With `streaming`, each frame is in the file as soon as `write` returns, so that a process
+    killed outright leaves a playable file holding every frame written: an mp4 is then fragmented
+    (an index-free header, then one fragment per frame) and encoded without frame delay (x264's
+    zerolatency tune: no B-frames, no lookahead); arvid's own muxers write each frame at once
+    (`arvid.data.live_muxers`: FFmpeg's hold the last frame until the next comes). A closed
+    streaming file reads, probes and seeks as usual; a killed GIF lacks only its trailer byte.
 
     Args:
         path: the output file; its extension (`.mp4` or `.gif`) picks the format.
@@ -422,20 +423,20 @@ class VideoWriter:
         self.crf = crf
         self.streaming = streaming
         self.frames_written = 0
-        self._stream = None
+        self._stream = None  # FFmpeg's stream (whole-file writes) or a bare encoder (streaming)
         self._closed = False
+        if streaming:
+            # Written by arvid's muxers from Python, under stop_signals_held, so a KeyboardInterrupt
+            # cannot land inside a write.
+            self._file = open(self.path, "wb")
+            self._muxer = None
+            return
         # FFmpeg creates the file only when the first frame is muxed; creating it now makes a
         # missing directory or a permission problem fail here. Handing FFmpeg the path rather
         # than this Python file keeps its writes in C, where a KeyboardInterrupt cannot land
         # in the middle of one.
         open(self.path, "wb").close()
-        options = {}
-        if streaming:
-            # flush_packets: hand every muxed packet to the OS at once instead of filling a 32 KiB buffer.
-            options["flush_packets"] = "1"
-            if self._suffix == ".mp4":
-                options["movflags"] = "frag_every_frame+empty_moov+default_base_moof"
-        self._container = av.open(str(self.path), "w", container_options=options)
+        self._container = av.open(str(self.path), "w")
 
     def write(self, frame: np.ndarray) -> None:
         """Append one `(h, w, 3)` uint8 frame.
@@ -461,8 +462,18 @@ class VideoWriter:
         video_frame.pts = self.frames_written
         video_frame.time_base = 1 / self.fps
         with stop_signals_held():
-            self._container.mux(self._stream.encode(video_frame))
+            self._mux(self._stream.encode(video_frame))
             self.frames_written += 1
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        if not self.streaming:
+            self._container.mux(packets)
+        elif self._suffix == ".gif":
+            for packet in packets:
+                self._muxer.write(bytes(packet))
+        else:
+            for packet in packets:
+                self._muxer.write(bytes(packet), packet.is_keyframe)
 
     def write_many(self, frames: np.ndarray) -> None:
         """Append `(t, h, w, 3)` uint8 frames. Raises as `write`."""
@@ -470,19 +481,31 @@ class VideoWriter:
             self.write(frame)
 
     def _start(self, height: int, width: int) -> None:
-        if self._suffix == ".mp4":
-            if height % 2 or width % 2:
-                raise ValueError(
-                    f"{self.path}: H.264 in yuv420p needs an even height and width, "
-                    f"got {height}x{width} (h x w); crop or pad the frames first"
-                )
-            stream = self._container.add_stream("libx264", rate=self.fps)
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(self.crf), **({"tune": "zerolatency"} if self.streaming else {})}
+        if self._suffix == ".mp4" and (height % 2 or width % 2):
+            raise ValueError(
+                f"{self.path}: H.264 in yuv420p needs an even height and width, "
+                f"got {height}x{width} (h x w); crop or pad the frames first"
+            )
+        codec, pix_fmt = ("libx264", "yuv420p") if self._suffix == ".mp4" else ("gif", "pal8")
+        if self.streaming:
+            stream = av.CodecContext.create(codec, "w")
+            stream.time_base = 1 / self.fps
+            stream.framerate = self.fps
         else:
-            stream = self._container.add_stream("gif", rate=self.fps)
-            stream.pix_fmt = "pal8"
+            stream = self._container.add_stream(codec, rate=self.fps)
+        stream.pix_fmt = pix_fmt
         stream.height, stream.width = height, width
+        if self._suffix == ".mp4":
+            stream.options = {"crf": str(self.crf), **({"tune": "zerolatency"} if self.streaming else {})}
+        if self.streaming:
+            if self._suffix == ".mp4":
+                stream.flags |= _GLOBAL_HEADER  # parameter sets apart, for the MP4 header
+                stream.open()
+                self._muxer = FragmentedMp4Muxer(self._file, width=width, height=height, fps=self.fps,
+                                                 extradata=bytes(stream.extradata))
+            else:
+                stream.open()
+                self._muxer = GifMuxer(self._file, fps=self.fps)
         self._stream = stream
 
     def _finish(self) -> None:
@@ -493,9 +516,11 @@ class VideoWriter:
         with stop_signals_held():
             try:
                 if self._stream is not None:
-                    self._container.mux(self._stream.encode(None))
+                    self._mux(self._stream.encode(None))
+                    if self.streaming and self._suffix == ".gif":
+                        self._muxer.close()
             finally:
-                self._container.close()
+                (self._file if self.streaming else self._container).close()
                 if self.frames_written == 0:
                     # No frame means no header was written: an empty file is no video.
                     self.path.unlink(missing_ok=True)

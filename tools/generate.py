@@ -13,8 +13,8 @@ records which frames the video holds, so `arvid decode` writes the same N frames
 
 Ctrl-C (or SIGTERM), at any moment, stops cleanly with exit code 130: the video and the token file
 keep every frame done so far, or, before the first frame, no file is made. An mp4 is written
-fragmented and every file is flushed as it goes, so even a process killed outright (kill -9) leaves
-files that play, missing only the latent frame in progress and at most one frame before it.
+fragmented (a fragment per frame) and every frame is on disk once written, so even a process
+killed outright (kill -9) leaves files that play, missing only the latent frame in progress.
 An empty prompt generates unconditionally. Sampling follows the model's lm/generation_config.json;
 each sampling flag overrides one of its fields (the shipped values were chosen on the shapes world:
 see docs/results/sampling.md).
