@@ -201,9 +201,10 @@ def build_arvid(checkpoint: str | None) -> Contender:
     return Contender("arvid", model, params, model.encode, model.decode)
 
 
-def build_peer(peer_cls: type[nn.Module], *, image_size: int, codebook_size: int) -> Contender:
-    """The peer at the size the module docstring argues is comparable, discriminator removed."""
-    model = peer_cls(image_size=image_size, init_dim=32, codebook_size=codebook_size, layers=PEER_LAYERS,
+def build_peer(peer_cls: type[nn.Module], *, image_size: int, codebook_size: int, init_dim: int = 32) -> Contender:
+    """The peer at the size the module docstring argues is comparable (`init_dim` 32; the training
+    benchmark `tokenizer_peer.py` widens it to match a larger codebook's parameters), discriminator removed."""
+    model = peer_cls(image_size=image_size, init_dim=init_dim, codebook_size=codebook_size, layers=PEER_LAYERS,
                      use_gan=False, perceptual_loss_weight=0)
     # Built regardless of `use_gan` and never run by tokenize/decode; `copy_for_eval` deletes it too.
     del model.discr

@@ -1,4 +1,6 @@
-"""Training clips: random fixed-length clips from a set of video files.
+"""What every training clip source is (`ClipSource`), and the files a folder or a text manifest of
+videos and images names (`media_paths`). The sources: `arvid.data.folder_clips` (your own files),
+`arvid.data.real_clips` (prepared manifests of shots and photographs).
 
 A clip source yields uint8 clips (t h w c) drawn with a caller-given numpy Generator, so a trainer
 that seeds the generator by step resumes on exactly the batches it would have seen.
@@ -22,20 +24,28 @@ class ClipSource(Protocol):
     def sample(self, rng: np.random.Generator) -> np.ndarray: ...
 
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".ogv", ".m4v")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def video_paths(source: str | Path) -> list[Path]:
-    """Videos named by `source`: a folder (searched recursively) or a text manifest of paths
-    (one a line, relative to the manifest; blank lines and `#` comments skipped).
+def is_image(path: Path) -> bool:
+    """Whether `path` names a still image (by its suffix): read with PIL, not as a video."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def media_paths(source: str | Path) -> list[Path]:
+    """Videos and images named by `source`: a folder (searched recursively, by suffix:
+    `VIDEO_SUFFIXES`, `IMAGE_SUFFIXES`) or a text manifest of paths (one a line, relative to the
+    manifest; blank lines and `#` comments skipped).
 
     Raises:
         FileNotFoundError: `source` or a listed file does not exist.
-        ValueError: no video found.
+        ValueError: no video or image found.
     """
     source = Path(source)
     if source.is_dir():
-        paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+        suffixes = VIDEO_SUFFIXES + IMAGE_SUFFIXES
+        paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in suffixes and not p.is_dir())
     elif source.is_file():
         try:
             lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines()]
@@ -51,44 +61,6 @@ def video_paths(source: str | Path) -> list[Path]:
         broken = " (a broken symbolic link)" if source.is_symlink() else ""
         raise FileNotFoundError(f"video source {str(source)!r} is neither a folder nor a manifest file{broken}")
     if not paths:
-        raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) found in {str(source)!r}")
+        raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) or images ({', '.join(IMAGE_SUFFIXES)}) "
+                         f"found in {str(source)!r}")
     return paths
-
-
-class FileClips:
-    """Random clips from video files, resized and center-cropped to `size`. Files shorter than
-    `frames` are skipped; if none is long enough, the first `sample` call says so.
-
-    Every file's header is read and its first frame decoded when the source opens, so a file that
-    is not a video, or whose frames are missing, fails then; one cut short later in its frames
-    fails when a clip is drawn from there.
-
-    Raises:
-        FileNotFoundError, ValueError: as `video_paths`.
-        arvid.data.video.VideoReadError: a file that cannot be read as a video (names it).
-    """
-
-    def __init__(self, source: str | Path, *, frames: int, size: int) -> None:
-        from arvid.data.video import probe_video, read_video
-
-        self.frames, self.size = frames, size
-        self.paths = video_paths(source)
-        self.lengths = [probe_video(p).frames for p in self.paths]
-        for path in self.paths:
-            read_video(path, max_frames=1)
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        """-> uint8 (frames, size, size, 3)."""
-        from arvid.data.video import read_video
-
-        usable = [i for i, n in enumerate(self.lengths) if n >= self.frames]
-        if not usable:
-            raise ValueError(f"no video in the source has {self.frames} frames (longest: {max(self.lengths)})")
-        index = usable[int(rng.integers(len(usable)))]
-        start = int(rng.integers(self.lengths[index] - self.frames + 1))
-        clip = read_video(self.paths[index], size=self.size, start_frame=start, max_frames=self.frames)
-        if len(clip) < self.frames:  # frame counts from container headers can be estimates
-            clip = read_video(self.paths[index], size=self.size, max_frames=self.frames)
-        if len(clip) < self.frames:
-            raise ValueError(f"{str(self.paths[index])!r} yields {len(clip)} frames, fewer than {self.frames}")
-        return clip

@@ -6,16 +6,19 @@ A manifest holds one JSON object a line; `path` is relative to the manifest's fo
     videos: {"path", "start", "end", "width", "height", ...}: frames [start, end) of one shot of a file
     images: {"path", "width", "height", ...}: one photograph
 
-    ManifestClips("runs/real-data/train_videos.jsonl", frames=17, size=64)      # clips inside one shot
-    CameraMotionClips("runs/real-data/train_images.jsonl", frames=17, size=64)  # a photograph, moving camera
-    MixedClips([(videos, 3.0), (photos, 1.0)])                                   # a source per clip, by weight
+    ManifestClips("runs/real-data/train_videos.jsonl", frames=17, size=64, fps=8)  # clips inside one shot
+    CameraMotionClips("runs/real-data/train_images.jsonl", frames=17, size=64)     # a photograph, moving camera
+    MixedClips([(videos, 3.0), (photos, 1.0)])                                      # a source per clip, by weight
 
-Like `arvid.data.clips.FileClips`, every `sample(rng)` returns uint8 (frames, size, size, 3) (t h w c)
-and draws only from `rng`, so a trainer that seeds the generator by step resumes on the same batches.
+`ShotClips` and `PhotoClips` draw from lists of shots and photographs, wherever they come from (the
+manifests here, or a folder: `arvid.data.folder_clips.FileClips`). Every `sample(rng)` returns uint8
+(frames, size, size, 3) (t h w c) and draws only from `rng`, so a trainer that seeds the generator
+by step resumes on the same batches.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -27,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from arvid.data.clips import ClipSource
+from arvid.data.decoded import DecodedVideos, working_size
 
 
 # --- manifests ----------------------------------------------------------------------------------
@@ -35,13 +39,16 @@ from arvid.data.clips import ClipSource
 @dataclass(frozen=True, kw_only=True)
 class Shot:
     """Frames [start, end) of the video at `path`, one shot (no hard cut inside); `height` and
-    `width` are the file's frame size."""
+    `width` are the file's frame size. `fps` is the rate the frames are counted at (None: the
+    file's own, not known), `file_frames` the file's length at that rate (0: not known)."""
 
     path: Path
     start: int
     end: int
     height: int
     width: int
+    fps: float | None = None
+    file_frames: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +102,8 @@ def _positive_int(record: dict, key: str, where: str, minimum: int = 1) -> int:
 
 
 def read_shots(manifest: str | Path) -> list[Shot]:
-    """The shots a video manifest lists. Raises as `read_manifest`, and ValueError for a bad range."""
+    """The shots a video manifest lists, in the frames of each file's own rate. Raises as
+    `read_manifest`, and ValueError for a bad range."""
     shots = []
     for record in read_manifest(manifest, ("start", "end", "width", "height")):
         where = f"{manifest}: {record['path'].name}"
@@ -103,9 +111,39 @@ def read_shots(manifest: str | Path) -> list[Shot]:
         end = _positive_int(record, "end", where)
         if end <= start:
             raise ValueError(f"{where}: end ({end}) must be > start ({start})")
-        shots.append(Shot(path=record["path"], start=start, end=end,
+        rate = record.get("fps")  # optional: the file's own rate
+        rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0 else None
+        shots.append(Shot(path=record["path"], start=start, end=end, fps=rate,
                           height=_positive_int(record, "height", where), width=_positive_int(record, "width", where)))
     return shots
+
+
+def shots_at_rate(shots: Sequence[Shot], fps: float) -> list[Shot]:
+    """`shots`, their frames counted at their files' own rates, as frames at `fps`. Frame k at `fps`
+    shows the source frame nearest to time k / fps (`arvid.data.video.read_video`), so the frames
+    k with start <= k * rate / fps <= end - 1 all show frames of the shot. A shot's rate is its
+    `fps`, or its file's header's where it has none; shots left with no frame are dropped.
+
+    Raises:
+        arvid.data.video.VideoReadError: a shot without `fps` whose file's header gives no rate.
+    """
+    from arvid.data.video import VideoReadError, probe_video
+
+    header_rates: dict[Path, float] = {}
+    mapped = []
+    for shot in shots:
+        rate = shot.fps
+        if rate is None:
+            if shot.path not in header_rates:
+                header_rates[shot.path] = probe_video(shot.path).fps
+            rate = header_rates[shot.path]
+            if not rate > 0:
+                raise VideoReadError(f"{shot.path}: the header gives no frame rate, so its shots cannot be resampled")
+        factor = fps / rate
+        start, end = math.ceil(shot.start * factor), math.floor((shot.end - 1) * factor) + 1
+        if end > start:
+            mapped.append(dataclasses.replace(shot, start=start, end=end, fps=fps))
+    return mapped
 
 
 def read_photos(manifest: str | Path) -> list[Photo]:
@@ -150,27 +188,43 @@ def split_by_name(records: Sequence[dict], *, fraction: float, seed: int = 0, ke
 # --- video shots --------------------------------------------------------------------------------
 
 
-class ManifestClips:
-    """Random clips of `frames` frames from the shots of a video manifest, never across a shot's
-    ends. Each clip is scaled so its short side is `size` times a zoom drawn log-uniformly from
-    `zoom` (1: the whole short side in view), then cropped to `size` x `size` at a random place.
+DEFAULT_ZOOM = (1.0, 1.5)  # crops from the whole short side down to two thirds of it
+
+
+def decode_short_side(size: int, zoom: tuple[float, float]) -> int:
+    """The short side a file is decoded at so that a crop at the largest zoom is `size` pixels of it."""
+    return math.ceil(size * zoom[1])
+
+
+class ShotClips:
+    """Random clips of `frames` frames from `shots`, never across a shot's ends. Each clip is a
+    square view of the frames, its side the short side divided by a zoom drawn log-uniformly from
+    `zoom` (1: the whole short side in view), at a random place, resized to `size` x `size`: random
+    crops at several scales.
 
     Every clip window of every shot is equally likely: a shot with more frames gives more clips.
     Shots shorter than `frames` are skipped; if none is long enough, the constructor says so.
+    Files are decoded at `fps` (None: their own rate; the shots' frames must be counted at it) with
+    their short side `decode_short_side(size, zoom)`, whole and kept in `cache` when they fit there
+    (`arvid.data.decoded.DecodedVideos`: a clip is the same either way).
 
     Raises:
-        FileNotFoundError, ValueError: as `read_shots`; ValueError for no usable shot or a bad `zoom`.
+        ValueError: no usable shot (the message names `origin`), or a bad `zoom`.
     """
 
-    def __init__(self, manifest: str | Path, *, frames: int, size: int, zoom: tuple[float, float] = (1.0, 1.5)) -> None:
+    def __init__(self, shots: Sequence[Shot], *, frames: int, size: int, fps: float | None = None,
+                 zoom: tuple[float, float] = DEFAULT_ZOOM, cache: DecodedVideos | None = None,
+                 origin: str = "the shots") -> None:
         if not 1 <= zoom[0] <= zoom[1]:
             raise ValueError(f"zoom must be (low, high) with 1 <= low <= high, got {zoom!r}")
-        self.frames, self.size, self.zoom = frames, size, zoom
-        shots = read_shots(manifest)
+        self.frames, self.size, self.fps, self.zoom = frames, size, fps, zoom
+        self.short_side = decode_short_side(size, zoom)
+        self.cache = DecodedVideos() if cache is None else cache
         self.shots = [shot for shot in shots if shot.end - shot.start >= frames]
         if not self.shots:
-            longest = max(shot.end - shot.start for shot in shots)
-            raise ValueError(f"no shot in {str(manifest)!r} has {frames} frames (longest: {longest})")
+            longest = max((shot.end - shot.start for shot in shots), default=0)
+            rate = f" at {fps:g} fps" if fps is not None else ""
+            raise ValueError(f"no shot in {origin} has {frames} frames{rate} (longest: {longest})")
         windows = np.array([shot.end - shot.start - frames + 1 for shot in self.shots], dtype=np.float64)
         self.weights = windows / windows.sum()
 
@@ -178,23 +232,47 @@ class ManifestClips:
         """-> uint8 (frames, size, size, 3).
 
         Raises:
-            ValueError: the file holds fewer frames than its manifest line says.
+            ValueError: the file holds fewer frames than its shot says.
             arvid.data.video.VideoReadError: the file cannot be decoded.
         """
-        from arvid.data.video import read_video
-
         shot = self.shots[int(rng.choice(len(self.shots), p=self.weights))]
         start = shot.start + int(rng.integers(shot.end - shot.start - self.frames + 1))
         zoom = math.exp(rng.uniform(math.log(self.zoom[0]), math.log(self.zoom[1])))
-        factor = self.size * zoom / min(shot.height, shot.width)
-        height = max(self.size, round(shot.height * factor))
-        width = max(self.size, round(shot.width * factor))
-        top, left = int(rng.integers(height - self.size + 1)), int(rng.integers(width - self.size + 1))
-        clip = read_video(shot.path, size=(height, width), start_frame=start, max_frames=self.frames)
-        if len(clip) < self.frames:
-            raise ValueError(f"{str(shot.path)!r} yields {len(clip)} frames from {start}, fewer than "
-                             f"{self.frames} (its manifest line says it has frames up to {shot.end})")
-        return np.ascontiguousarray(clip[:, top : top + self.size, left : left + self.size])
+        height, width = working_size(shot.height, shot.width, self.short_side)
+        side = self.short_side / zoom  # of the view, in decoded pixels: >= size
+        # Whole-pixel places: at the largest zoom the view is then an exact crop, not a resampling.
+        top, left = int(rng.integers(math.floor(height - side) + 1)), int(rng.integers(math.floor(width - side) + 1))
+        video = self.cache.window(shot.path, fps=self.fps, size=(height, width), start=start, count=self.frames,
+                                  frames=shot.file_frames)
+        if len(video) < self.frames:
+            raise ValueError(f"{str(shot.path)!r} yields {len(video)} frames from {start}, fewer than "
+                             f"{self.frames} (its shot ends at frame {shot.end})")
+        box = (left, top, left + side, top + side)
+        return np.stack([np.asarray(Image.fromarray(frame).resize((self.size, self.size), Image.Resampling.BICUBIC,
+                                                                  box=box)) for frame in video])
+
+
+class ManifestClips(ShotClips):
+    """`ShotClips` from the shots of a video manifest (`read_shots`). With `fps`, each shot's range
+    is carried to that rate (`shots_at_rate`) from its file's rate: the manifest line's `fps`, or the
+    file's header where the line has none.
+
+    Raises:
+        FileNotFoundError, ValueError: as `read_shots`; ValueError for no usable shot or a bad `zoom`.
+        arvid.data.video.VideoReadError: with `fps`, a file whose header gives no rate.
+    """
+
+    def __init__(self, manifest: str | Path, *, frames: int, size: int, fps: float | None = None,
+                 zoom: tuple[float, float] = DEFAULT_ZOOM, cache: DecodedVideos | None = None) -> None:
+        shots = read_shots(manifest)
+        if fps is not None:
+            shots = shots_at_rate(shots, fps)
+        # Each file's length: where its last shot ends (what the manifest knows of it).
+        lengths: dict[Path, int] = {}
+        for shot in shots:
+            lengths[shot.path] = max(lengths.get(shot.path, 0), shot.end)
+        shots = [dataclasses.replace(shot, file_frames=lengths[shot.path]) for shot in shots]
+        super().__init__(shots, frames=frames, size=size, fps=fps, zoom=zoom, cache=cache, origin=repr(str(manifest)))
 
 
 # --- photographs under a moving camera ----------------------------------------------------------
@@ -231,6 +309,7 @@ class CameraMotion:
 
 
 MIN_SPEED = 0.15  # of each `CameraMotion` maximum speed
+DEFAULT_MOTION = CameraMotion()  # frozen: one shared default is safe
 
 
 def _half_extent(side: np.ndarray, angle: np.ndarray) -> np.ndarray:
@@ -239,7 +318,7 @@ def _half_extent(side: np.ndarray, angle: np.ndarray) -> np.ndarray:
 
 
 def camera_path(rng: np.random.Generator, *, frames: int, height: int, width: int,
-                motion: CameraMotion = CameraMotion()) -> np.ndarray:
+                motion: CameraMotion = DEFAULT_MOTION) -> np.ndarray:
     """A smooth camera path over a `height` x `width` image -> float64 (frames, 4): per frame the
     view's centre x, centre y, side and angle (radians; the picture shows turned counter-clockwise), in pixel
     coordinates where pixel (i, j) covers [j, j+1) x [i, i+1). Every view lies inside the image.
@@ -310,18 +389,20 @@ def load_rgb(path: Path) -> Image.Image:
         return image.convert("RGB")
 
 
-class CameraMotionClips:
-    """Videos made from photographs by a synthetic camera: pans, zooms and small rotations at varied
+class PhotoClips:
+    """Videos made from `photos` by a synthetic camera: pans, zooms and small rotations at varied
     speeds over random crops at several scales (`CameraMotion`, `camera_path`). With `frames == 1`,
     random crops: images as one-frame videos, as in MAGVIT-v2's joint image-video training.
 
     Raises:
-        FileNotFoundError, ValueError: as `read_photos`.
+        ValueError: no photograph.
     """
 
-    def __init__(self, manifest: str | Path, *, frames: int, size: int, motion: CameraMotion = CameraMotion()) -> None:
+    def __init__(self, photos: Sequence[Photo], *, frames: int, size: int, motion: CameraMotion = DEFAULT_MOTION) -> None:
+        if not photos:
+            raise ValueError("PhotoClips needs at least one photograph")
         self.frames, self.size, self.motion = frames, size, motion
-        self.photos = read_photos(manifest)
+        self.photos = list(photos)
 
     def sample_path(self, rng: np.random.Generator) -> tuple[Photo, np.ndarray]:
         """-> (the photograph, its camera path (frames, 4)): what `sample` renders, drawn the same way."""
@@ -340,6 +421,17 @@ class CameraMotionClips:
             raise ValueError(f"{str(photo.path)!r} is {image.height}x{image.width}, its manifest line says "
                              f"{photo.height}x{photo.width}")
         return render_path(image, path, self.size)
+
+
+class CameraMotionClips(PhotoClips):
+    """`PhotoClips` from the photographs of an image manifest (`read_photos`).
+
+    Raises:
+        FileNotFoundError, ValueError: as `read_photos`.
+    """
+
+    def __init__(self, manifest: str | Path, *, frames: int, size: int, motion: CameraMotion = DEFAULT_MOTION) -> None:
+        super().__init__(read_photos(manifest), frames=frames, size=size, motion=motion)
 
 
 # --- mixtures -----------------------------------------------------------------------------------
@@ -387,10 +479,12 @@ def is_manifest_name(name: str) -> bool:
     return all(path.endswith((VIDEO_MANIFEST_SUFFIX, IMAGE_MANIFEST_SUFFIX)) for path, _ in _manifest_parts(name))
 
 
-def open_manifests(name: str, *, frames: int, size: int) -> ManifestClips | CameraMotionClips | MixedClips:
-    """The clip source that `name` names: a video manifest (`..._videos.jsonl`: `ManifestClips`), an
-    image manifest (`..._images.jsonl`: `CameraMotionClips`), or several joined by `+`, each
-    optionally weighted `PATH@WEIGHT` (default 1), mixed by weight (`MixedClips`):
+def open_manifests(name: str, *, frames: int, size: int, fps: float | None = None,
+                   cache: DecodedVideos | None = None) -> ManifestClips | CameraMotionClips | MixedClips:
+    """The clip source that `name` names: a video manifest (`..._videos.jsonl`: `ManifestClips`, read
+    at `fps`, None: each file's own rate), an image manifest (`..._images.jsonl`: `CameraMotionClips`),
+    or several joined by `+`, each optionally weighted `PATH@WEIGHT` (default 1), mixed by weight
+    (`MixedClips`). The video manifests share `cache` (None: one of the default size).
 
         open_manifests("runs/real-data/train_videos.jsonl+runs/real-data/train_images.jsonl@0.5", frames=17, size=64)
 
@@ -400,6 +494,7 @@ def open_manifests(name: str, *, frames: int, size: int) -> ManifestClips | Came
         FileNotFoundError: a manifest, or a file it lists, is missing.
     """
     sources: list[tuple[ClipSource, float]] = []
+    cache = DecodedVideos() if cache is None else cache
     for path, weight_text in _manifest_parts(name):
         try:  # the weight first: a bad one fails before a slow source is built
             weight = float(weight_text) if weight_text else 1.0
@@ -408,7 +503,7 @@ def open_manifests(name: str, *, frames: int, size: int) -> ManifestClips | Came
         if not (math.isfinite(weight) and weight > 0):
             raise ValueError(f"weight {weight_text!r} of {path!r} in {name!r} must be a positive number")
         if path.endswith(VIDEO_MANIFEST_SUFFIX):
-            source: ClipSource = ManifestClips(path, frames=frames, size=size)
+            source: ClipSource = ManifestClips(path, frames=frames, size=size, fps=fps, cache=cache)
         elif path.endswith(IMAGE_MANIFEST_SUFFIX):
             source = CameraMotionClips(path, frames=frames, size=size)
         else:

@@ -157,6 +157,18 @@ def _check_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return (size[0], size[1])
 
 
+def _crop_to_multiple(rgb: np.ndarray, multiple: int, path: Path) -> np.ndarray:
+    """`rgb` (h, w, 3) center-cropped down to the nearest multiple of `multiple` in each side."""
+    height, width = rgb.shape[:2]
+    target_h, target_w = height // multiple * multiple, width // multiple * multiple
+    if target_h == 0 or target_w == 0:
+        raise VideoReadError(
+            f"{path}: frames of {height}x{width} (h x w) are smaller than {multiple}, the multiple to crop them to"
+        )
+    top, left = (height - target_h) // 2, (width - target_w) // 2
+    return rgb[top : top + target_h, left : left + target_w]
+
+
 def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
     """One decoded frame as `(h, w, 3)` uint8; with `size`, scaled to cover it, then center-cropped."""
     if size is None:
@@ -236,6 +248,7 @@ def read_video(
     start_frame: int = 0,
     end_frame: int | None = None,
     max_frames: int | None = None,
+    crop_to_multiple: int = 1,
 ) -> np.ndarray:
     """Decode the first video stream of `path` into `(t, h, w, 3)` uint8 RGB frames.
 
@@ -254,15 +267,19 @@ def read_video(
             fps resampling. Decoding starts at the beginning (no seeking) and stops as soon as
             the range, or `max_frames`, is filled.
         max_frames: keep at most this many frames.
+        crop_to_multiple: center-crop each frame (after any resize) down to the nearest multiple
+            of this in height and width, without scaling: what a model whose input sides must be
+            multiples of its downsampling factor takes at the video's own size.
 
     Returns:
         `(t, h, w, 3)` uint8, `(h, w) = size` when size is given.
 
     Raises:
         VideoReadError: the file is missing, a directory, not a video, corrupt or truncated,
-            has no video stream, has no frames, or has no frames in the requested range.
+            has no video stream, has no frames, has no frames in the requested range, or has
+            frames smaller than `crop_to_multiple`.
         ValueError: `fps` not > 0 and finite, a malformed `size`, `start_frame < 0`,
-            `end_frame <= start_frame`, or `max_frames < 1`.
+            `end_frame <= start_frame`, `max_frames < 1`, or `crop_to_multiple` not an int >= 1.
     """
     if fps is not None and not 0 < fps < math.inf:
         raise ValueError(f"fps must be > 0 and finite, got {fps!r}")
@@ -273,6 +290,8 @@ def read_video(
         raise ValueError(f"end_frame must be > start_frame ({start_frame}), got {end_frame}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    if not isinstance(crop_to_multiple, int) or isinstance(crop_to_multiple, bool) or crop_to_multiple < 1:
+        raise ValueError(f"crop_to_multiple must be an int >= 1, got {crop_to_multiple!r}")
     stop = end_frame  # output frames after which decoding can end
     if max_frames is not None:
         stop = start_frame + max_frames if stop is None else min(stop, start_frame + max_frames)
@@ -297,7 +316,8 @@ def read_video(
         try:
             for frame in frames:
                 if produced >= start_frame:
-                    kept.append(_to_rgb(frame, size))
+                    rgb = _to_rgb(frame, size)
+                    kept.append(rgb if crop_to_multiple == 1 else _crop_to_multiple(rgb, crop_to_multiple, path))
                 produced += 1
                 if produced == stop:
                     break

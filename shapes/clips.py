@@ -1,6 +1,6 @@
 """Clip sources of the shapes world, for the trainers and for building token shards.
 
-`ShapesClips` has the `sample(rng)` interface of `arvid.data.clips.FileClips`; `shapes_videos`
+`ShapesClips` is an `arvid.data.clips.ClipSource` (`sample(rng)`); `shapes_videos`
 yields `(frames, VideoRecord)` as `arvid.data.captioned.manifest_videos` does.
 """
 

@@ -54,13 +54,67 @@ def test_every_subcommand_has_help(capsys):
         assert "usage: arvid" in capsys.readouterr().out
 
 
-def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path):
+def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path, capsys):
     codes_path, video_path = tmp_path / "codes.npy", tmp_path / "out.mp4"
     assert main(["tokenize", clip, "-o", str(codes_path), "--tokenizer", ckpt]) == 0
     codes = np.load(codes_path)
     assert codes.shape == (3, 4, 4)  # 11 frames -> the 9-frame prefix -> 3 latent frames of 32/8
     assert main(["detokenize", str(codes_path), "-o", str(video_path), "--tokenizer", ckpt]) == 0
     assert read_video(video_path).shape == (9, 32, 32, 3)
+    out = capsys.readouterr().out
+    assert "9 frames of 32x32 (h x w) -> codes 3x4x4" in out and "codes 3x4x4 -> 9 frames of 32x32 (h x w)" in out
+
+
+@pytest.fixture(scope="module")
+def carphone():
+    from arvid.data.samples import sample_clip_path
+
+    try:
+        return str(sample_clip_path("carphone_pristine.mp4"))  # 144x176 (h x w), 29.97 fps
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+
+
+def test_tokenize_native_round_trips_at_the_clip_size(ckpt, carphone, tmp_path, capsys):
+    codes_path, video_path = tmp_path / "codes.npy", tmp_path / "out.mp4"
+    assert main(["tokenize", carphone, "-o", str(codes_path), "--tokenizer", ckpt, "--size", "native",
+                 "--max-frames", "5"]) == 0
+    assert np.load(codes_path).shape == (2, 18, 22)  # 144x176 is a multiple of 8 already: nothing cropped
+    assert main(["detokenize", str(codes_path), "-o", str(video_path), "--tokenizer", ckpt]) == 0
+    assert read_video(video_path).shape == (5, 144, 176, 3)
+    assert "codes 2x18x22 -> 5 frames of 144x176 (h x w)" in capsys.readouterr().out
+
+
+def test_tokenize_at_a_height_and_width(ckpt, clip, tmp_path):
+    codes_path = tmp_path / "codes.npy"
+    assert main(["tokenize", clip, "-o", str(codes_path), "--tokenizer", ckpt, "--size", "48x40"]) == 0
+    assert np.load(codes_path).shape == (3, 6, 5)
+
+
+@pytest.mark.parametrize("grid, frame_size", [((2, 2), (16, 16)), ((8, 8), (64, 64)), ((4, 5), (32, 40)),
+                                              ((1, 1), (8, 8))])
+def test_detokenize_decodes_any_grid_and_says_the_frame_size(grid, frame_size, ckpt, tmp_path, capsys):
+    """Grids other than the trained 4x4 decode to other frame sizes, and the message says which (a (3, 4, 4)
+    array of the shipped tokenizer's 8x8 grid makes 32x32 frames, no longer silently)."""
+    np.save(tmp_path / "codes.npy", np.zeros((3, *grid), np.int32))
+    assert main(["detokenize", str(tmp_path / "codes.npy"), "-o", str(tmp_path / "v.gif"), "--tokenizer", ckpt]) == 0
+    assert read_video(tmp_path / "v.gif").shape == (9, *frame_size, 3)
+    assert f"-> 9 frames of {frame_size[0]}x{frame_size[1]} (h x w)" in capsys.readouterr().out
+
+
+def test_detokenize_odd_frame_sizes_need_a_gif(tmp_path, capsys):
+    """A tokenizer with spatial factor 1 makes a 3x3 grid into 3x3 frames: no mp4 (yuv420p), a gif is fine."""
+    config = TokenizerConfig(image_size=4, channels=8, channel_multipliers=(1,), time_downsample=(), patch_size=1,
+                             norm_groups=4, codebook_bits=4)
+    VideoTokenizer(config).save_pretrained(tmp_path / "tok")
+    np.save(tmp_path / "codes.npy", np.zeros((2, 3, 3), np.int32))
+    args = ["detokenize", str(tmp_path / "codes.npy"), "--tokenizer", str(tmp_path / "tok"), "-o"]
+    assert main([*args, str(tmp_path / "v.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "codes.npy" in err and "3x3 (h x w) frames" in err and "even" in err, err
+    assert not (tmp_path / "v.mp4").exists()
+    assert main([*args, str(tmp_path / "v.gif")]) == 0
+    assert read_video(tmp_path / "v.gif").shape == (2, 3, 3, 3)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -92,8 +146,34 @@ def test_eval_tokenizer_writes_results(ckpt, clip, tmp_path):
     assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "2", "--frames", "5", "--videos", clip,
                  "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results) == {"shapes_heldout", "clip.mp4"}
-    assert 0 < results["clip.mp4"]["psnr"] < 100 and (out / "clip.png").is_file()
+    assert set(results) == {"shapes_heldout", "real"} and set(results["real"]) == {"32x32"}  # the trained size
+    assert 0 < results["shapes_heldout"]["psnr"] < 100
+    assert 0 < results["real"]["32x32"]["clips"]["clip.mp4"]["methods"]["arvid"]["psnr"] < 100
+    assert (out / "clip_32x32.png").is_file() and (out / "shapes_heldout.png").is_file()
+
+
+def test_eval_tokenizer_sizes_and_baselines(ckpt, carphone, tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert main(["eval-tokenizer", "--tokenizer", ckpt, "--sizes", "64", "native", "--shapes-videos", "0",
+                 "--videos", carphone, "--real-frames", "9", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"real"} and set(results["real"]) == {"64x64", "native"}
+    for size, shape, grid in [("64x64", (64, 64), [3, 8, 8]), ("native", (144, 176), [3, 18, 22])]:
+        clip = results["real"][size]["clips"]["carphone_pristine.mp4"]
+        assert (clip["frames"], clip["height"], clip["width"], clip["latent_shape"]) == (9, *shape, grid)
+        assert clip["fps"] == pytest.approx(30000 / 1001) and not clip["fps_assumed"]
+        methods = clip["methods"]
+        assert set(methods) == {"arvid", "bicubic", "h264"} == set(results["real"][size]["mean"])
+        # 6 bits a code, t' x h' x w' codes over 9 frames at 29.97 fps.
+        assert methods["arvid"]["bits_per_second"] == pytest.approx(6 * np.prod(grid) * 30000 / 1001 / 9)
+        assert methods["h264"]["target_bits_per_second"] == methods["arvid"]["bits_per_second"]
+        assert methods["h264"]["bits_per_second"] > 0 and methods["h264"]["encode_fps"] > 0
+        assert all(0 < methods[m]["psnr"] < 100 and 0 < methods[m]["ssim"] <= 1 for m in methods)
+        assert methods["bicubic"]["codebook_usage"] is None and methods["arvid"]["codebook_usage"] > 0
+        assert (out / f"carphone_pristine_{size}.png").is_file()
+    printed = capsys.readouterr().out
+    assert "size native" in printed and "144x176" in printed
+    assert sum(line.startswith("carphone_pristine.mp4") for line in printed.splitlines()) == 6
 
 
 def test_every_command_that_runs_a_model_takes_device():

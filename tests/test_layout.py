@@ -19,7 +19,7 @@ ALLOWED = {
     "data": {"configs", "training"},
     "kernels": set(),
     "metrics": {"data"},
-    "tokenizer": {"configs", "training", "data", "metrics"},
+    "tokenizer": {"configs", "weights", "training", "data", "metrics"},
     "lm": {"configs", "training", "data", "kernels"},
     "sampling": {"lm", "tokenizer", "kernels"},
     "shapes": {"data", "metrics"},

@@ -267,7 +267,7 @@ def test_the_library_trainer_takes_its_clips_from_the_opener_it_is_given(tmp_pat
     opened = []
 
     class Noise:
-        def __init__(self, name, *, frames, size):
+        def __init__(self, name, *, frames, size, **reading):  # reading: fps, cache, workers
             opened.append((name, frames, size))
             self.frames, self.size = frames, size
 

@@ -153,6 +153,8 @@ def test_still_image_is_a_one_frame_video(tmp_path):
         (dict(start_frame=5, end_frame=4), "end_frame"),
         (dict(start_frame=5, end_frame=5), "end_frame"),
         (dict(max_frames=0), "max_frames"),
+        (dict(crop_to_multiple=0), "crop_to_multiple"),
+        (dict(crop_to_multiple=8.0), "crop_to_multiple"),
     ],
 )
 def test_bad_arguments(indexed_mp4, kwargs, argument):
@@ -374,6 +376,32 @@ def test_real_clip():
     assert video.shape == (120, 144, 176, 3) and video.dtype == np.uint8
     # Early stop: a short range at a new rate and size from the start of the clip.
     assert read_video(path, fps=15, size=64, max_frames=17).shape == (17, 64, 64, 3)
+
+
+def test_crop_to_multiple_keeps_the_middle_without_scaling(tmp_path):
+    """A 50x70 video cropped to multiples of 8 is the middle 48x64 of what a plain read gives."""
+    path = tmp_path / "odd.mp4"
+    write_video(path, _smooth_frames(3, 50, 70), fps=8)
+    whole = read_video(path)
+    cropped = read_video(path, crop_to_multiple=8)
+    assert cropped.shape == (3, 48, 64, 3)
+    np.testing.assert_array_equal(cropped, whole[:, 1:49, 3:67])
+
+
+def test_crop_to_multiple_on_a_real_clip():
+    """carphone (144x176, both multiples of 8) stays whole at 8; at 32 it loses 8 pixels each side."""
+    try:
+        path = sample_clip_path("carphone_pristine.mp4")
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    whole = read_video(path, max_frames=2)
+    np.testing.assert_array_equal(read_video(path, max_frames=2, crop_to_multiple=8), whole)
+    np.testing.assert_array_equal(read_video(path, max_frames=2, crop_to_multiple=32), whole[:, 8:136, 8:168])
+
+
+def test_crop_to_multiple_larger_than_the_frame_is_a_read_error(indexed_mp4):
+    with pytest.raises(VideoReadError, match="smaller than 64"):
+        read_video(indexed_mp4, crop_to_multiple=64)
 
 
 def test_sample_clip_path_names_missing_clips():

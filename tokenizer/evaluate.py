@@ -33,8 +33,21 @@ def usable_frames(frames: int, temporal_factor: int) -> int:
     return 1 + (frames - 1) // temporal_factor * temporal_factor
 
 
+def score(reconstruction: np.ndarray, clip: np.ndarray) -> tuple[float, float]:
+    """PSNR (dB; inf when equal) and SSIM of a uint8 reconstruction (t h w c) against the uint8 clip it
+    reconstructs, each over all frames: the one scoring of the tokenizer and of the baselines, on the
+    uint8 frames a viewer gets.
+
+    Raises:
+        ValueError: the two differ in shape.
+    """
+    recon, target = torch.from_numpy(np.ascontiguousarray(reconstruction)), torch.from_numpy(np.ascontiguousarray(clip))
+    return psnr(recon, target).item(), ssim(recon, target).item()
+
+
 def reconstruct(model: VideoTokenizer, clip: np.ndarray) -> Reconstruction:
-    """Encode and decode a uint8 clip (t h w c); `t` is cut to its longest `1 + 4k` prefix."""
+    """Encode and decode a uint8 clip (t h w c); `t` is cut to its longest `1 + 4k` prefix.
+    PSNR and SSIM are those of the uint8 frames (`score`)."""
     clip = clip[: usable_frames(len(clip), model.config.temporal_factor)]
     device = next(model.parameters()).device
     video = frames_to_video(clip).to(device)
@@ -43,8 +56,8 @@ def reconstruct(model: VideoTokenizer, clip: np.ndarray) -> Reconstruction:
     encoded = time.perf_counter()
     recon = model.decode(codes)
     decoded = time.perf_counter()
-    return Reconstruction(video_to_frames(recon).numpy(), codes[0].cpu(), psnr(recon, video).item(),
-                          ssim(recon, video).item(), encoded - start, decoded - encoded)
+    frames = video_to_frames(recon).numpy()
+    return Reconstruction(frames, codes[0].cpu(), *score(frames, clip), encoded - start, decoded - encoded)
 
 
 def evaluate(model: VideoTokenizer, clips: list[np.ndarray]) -> dict[str, float]:
@@ -56,6 +69,11 @@ def evaluate(model: VideoTokenizer, clips: list[np.ndarray]) -> dict[str, float]
     model.eval()
     results = [reconstruct(model, clip) for clip in clips]
     model.train(was_training)
+    return summarize(model, clips, results)
+
+
+def summarize(model: VideoTokenizer, clips: list[np.ndarray], results: list[Reconstruction]) -> dict[str, float]:
+    """`evaluate`'s figures from the reconstructions of `clips` (uint8 t h w c) already made."""
     usage = codebook_usage(torch.cat([r.codes.flatten() for r in results]), model.codebook_size)
     frames = sum(len(r.frames) for r in results)
     factors = {"spatial_factor": model.config.spatial_factor, "temporal_factor": model.config.temporal_factor}

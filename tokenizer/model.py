@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from arvid.configs import ConfigError, load_config, to_dict
 from arvid.training.checkpoint import atomic_folder, load_module_weights, resolve_checkpoint, save_tensors, write_json
 from arvid.tokenizer.config import TokenizerConfig
+from arvid.weights import shipped_or_folder
 from arvid.tokenizer.layers import CausalCache, CausalConv3d, Downsample, FrameGroupNorm, ResBlock, Upsample
 from arvid.tokenizer.quantizer import Quantizer, QuantizerOutput
 
@@ -156,28 +157,45 @@ class VideoTokenizer(nn.Module):
         self._check_codes(codes)
         return self.decoder(self.quantizer.indices_to_codes(codes), CausalCache()).clamp(-1, 1)
 
-    def encode_file(self, path: str, *, max_frames: int | None = None, fps: float | None = None) -> Tensor:
-        """Read a video file, resize and center-crop it to `image_size`, keep the longest `1 + 4k`
-        prefix (at most `max_frames`) and encode it: -> codes (1 t' h' w').
+    def encode_file(self, path: str, *, size: int | tuple[int, int] | str | None = None, max_frames: int | None = None,
+                    fps: float | None = None) -> Tensor:
+        """Read a video file at `size`, keep the longest `1 + 4k` prefix (at most `max_frames`)
+        and encode it: -> codes (1 t' h' w'), (h', w') = the frame size / `spatial_factor`.
+
+        `size`: None for the trained `image_size` (square); an int or (height, width), reached by
+        scaling to cover and a center crop; or "native", the file's own frames center-cropped
+        down to a multiple of `spatial_factor` (see `arvid.tokenizer.sizes`).
 
         Raises:
-            arvid.data.video.VideoReadError: the file cannot be read as a video.
+            arvid.data.video.VideoReadError: the file cannot be read as a video (a subclass of ValueError).
+            ValueError: a `size` whose sides are not multiples of `spatial_factor`.
         """
-        from arvid.data.video import read_video
+        from arvid.tokenizer.sizes import NATIVE, read_frames
 
-        frames = read_video(path, size=self.config.image_size, max_frames=max_frames, fps=fps)
+        if size is None:
+            size = self.config.image_size
+        if isinstance(size, int) and not isinstance(size, bool):
+            size = (size, size)
+        if isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(side, int) for side in size):
+            size = (size[0], size[1])
+        elif size != NATIVE:
+            raise ValueError(f"size must be None, an int, a (height, width) pair or {NATIVE!r}, got {size!r}")
+        frames = read_frames(path, size, spatial_factor=self.config.spatial_factor, max_frames=max_frames, fps=fps)
         usable = 1 + (len(frames) - 1) // self.config.temporal_factor * self.config.temporal_factor
         return self.encode(frames_to_video(frames[:usable]).to(self._device()))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> VideoTokenizer:
-        """Rebuild a tokenizer from a folder with `config.json` and `model.safetensors`, in eval mode.
+        """Rebuild a tokenizer, in eval mode, from a folder with `config.json` and
+        `model.safetensors`, or from a shipped tokenizer's short name: "natural" (trained on real
+        footage, for your own videos) or "shapes" (the shapes world's, under the shipped LM). A
+        checkpoint folder of that name in the working directory wins over the shipped one.
 
         Raises:
-            FileNotFoundError: no checkpoint folder at `path`.
+            FileNotFoundError: no checkpoint folder at `path` (or the named one is not installed).
             ValueError: the config or weights do not describe a `VideoTokenizer`.
         """
-        folder = resolve_checkpoint(path)
+        folder = resolve_checkpoint(shipped_or_folder(path))
         try:
             config = load_config(TokenizerConfig, folder / "config.json")
         except ConfigError as err:

@@ -17,8 +17,11 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from arvid.data.clips import ClipSource, FileClips
+from arvid.data.clips import ClipSource
+from arvid.data.decoded import DEFAULT_CACHE_MB, DecodedVideos
+from arvid.data.folder_clips import FileClips
 from arvid.data.images import frame_strip, save_png
+from arvid.data.step_batches import StepBatches
 from arvid.metrics import codebook_usage, psnr
 from arvid.tokenizer import losses
 from arvid.tokenizer.config import TokenizerConfig
@@ -35,8 +38,9 @@ class TokenizerTrainConfig(LoopConfig):
     """How to train a tokenizer; the loop's own fields come from `arvid.training.loop.LoopConfig`.
 
     `data` (training clips) and `val_data` (the fixed evaluation clips; None: no evaluation) name
-    clip sources that `train_tokenizer`'s `open_clips` opens: a folder or manifest of videos, or
-    any name the caller's opener knows (`arvid train-tokenizer` also knows the shapes world's,
+    clip sources that `train_tokenizer`'s `open_clips` opens: a folder or text manifest of videos
+    and images (`arvid.data.folder_clips.FileClips`), or any name the caller's opener knows
+    (`arvid train-tokenizer` also knows the shapes world's and prepared manifests,
     `arvid.tools.data_sources`)."""
 
     # `LoopConfig` fields with this trainer's own defaults.
@@ -62,6 +66,15 @@ class TokenizerTrainConfig(LoopConfig):
     perceptual_weights: str | None = None
     eval_videos: int = 16
     eval_frames: int = 17
+    # Frames a second that video files are read at, whatever their own rate (the shapes world runs
+    # at 8); null reads each file at its own rate.
+    fps: float | None = 8.0
+    # Processes that decode the training batches ahead of the steps (`arvid.data.step_batches`);
+    # 0 decodes them in the training process. Every step's batch is the same for any number.
+    num_workers: int = 0
+    # Megabytes of decoded video each process keeps, so clips are cut from memory rather than
+    # decoded again (`arvid.data.decoded`); 0 decodes every clip from its file.
+    cache_mb: float = DEFAULT_CACHE_MB
     # An exponential moving average of the weights, kept from `ema_start_step` on and saved beside
     # the checkpoint as a complete tokenizer folder (`checkpoint/ema`); None keeps none.
     ema_decay: float | None = None
@@ -89,6 +102,12 @@ class TokenizerTrainConfig(LoopConfig):
             raise ValueError(f"edge_weight must be >= 0, got {self.edge_weight}")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1) or null, got {self.ema_decay}")
+        if self.fps is not None and not 0 < self.fps < float("inf"):
+            raise ValueError(f"fps must be > 0 and finite, or null, got {self.fps}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if not self.cache_mb >= 0:
+            raise ValueError(f"cache_mb must be >= 0, got {self.cache_mb}")
 
 
 @dataclass(kw_only=True)
@@ -126,10 +145,11 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
                     open_clips: Callable[..., ClipSource] = FileClips) -> Path:
     """Train a tokenizer as `config` says; returns the checkpoint folder.
 
-    `open_clips(name, frames=, size=)` opens the clip sources `train.data` and `train.val_data`
-    name; the default reads folders and manifests of videos. The evaluation set is `eval_videos`
-    clips of `eval_frames` frames drawn once from `val_data`, with a generator seeded by
-    `10_000 + seed`.
+    `open_clips(name, frames=, size=, fps=, cache=, workers=)` opens the clip sources `train.data`
+    and `train.val_data` name (`workers`: processes it may read files in); the default reads folders
+    and text manifests of videos and images. The evaluation set is `eval_videos` clips of
+    `eval_frames` frames drawn once from `val_data`, with a generator seeded by `10_000 + seed`.
+    Training batches are drawn in `train.num_workers` processes (`arvid.data.step_batches`).
 
     Raises:
         ValueError: `train.data` not set, or `resume` with a checkpoint of another architecture.
@@ -139,14 +159,20 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     cfg, size = config.train, config.model.image_size
     if cfg.data is None:
         raise ValueError("train.data is not set: name the training clips (a folder or manifest of videos)")
-    train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size)
+    reading = dict(fps=cfg.fps, workers=cfg.num_workers)
+    train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb), **reading)
     eval_clips = []
     if cfg.val_data is not None:
-        source, rng = open_clips(cfg.val_data, frames=cfg.eval_frames, size=size), np.random.default_rng(10_000 + cfg.seed)
+        source = open_clips(cfg.val_data, frames=cfg.eval_frames, size=size, cache=DecodedVideos(cfg.cache_mb), **reading)
+        rng = np.random.default_rng(10_000 + cfg.seed)
         eval_clips = [source.sample(rng) for _ in range(cfg.eval_videos)]  # fixed for the whole run
     device = start_run(cfg)
     task = TokenizerTraining(config, device, train_clips, eval_clips)
-    return train_loop(task, cfg, device=device, run_config=config, name="tokenizer", unit="clips", resume=resume).checkpoint
+    try:
+        return train_loop(task, cfg, device=device, run_config=config, name="tokenizer", unit="clips",
+                          resume=resume).checkpoint
+    finally:
+        task.batches.close()  # the data loader's workers, on a stop by an error too
 
 
 class TokenizerTraining:
@@ -157,6 +183,7 @@ class TokenizerTraining:
                  eval_clips: list[np.ndarray]) -> None:
         cfg = self.cfg = config.train
         self.device, self.train_clips, self.eval_clips = device, train_clips, eval_clips
+        self.batches = StepBatches(train_clips, batch_size=cfg.batch_size, seed=cfg.seed, workers=cfg.num_workers)
         self.model = VideoTokenizer(config.model).to(device)
         if cfg.init_from is not None:
             # Raises ValueError on another architecture; a deeper decoder is grown from the checkpoint's.
@@ -182,7 +209,7 @@ class TokenizerTraining:
         """One generator step on `batch_size` clips, then (from `adversarial_start_step`) one
         discriminator step and the weight average's update."""
         cfg = self.cfg
-        batch = torch.cat([frames_to_video(self.train_clips.sample(rng)) for _ in range(cfg.batch_size)]).to(self.device)
+        batch = torch.cat([frames_to_video(clip) for clip in self.batches.batch(step, rng)]).to(self.device)
         with autocast:
             loss, out = self.objective(self.model, batch, frozen_encoder=not cfg.train_encoder,
                                        edge_weight=cfg.edge_weight, entropy_weight=cfg.entropy_weight,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError
-from arvid.weights import shipped_model_dir
+from arvid.weights import shipped_model_dir, shipped_or_folder
 
 if TYPE_CHECKING:
     import torch
@@ -56,12 +56,18 @@ def _not_a_folder(path: Path) -> str:
 
 
 def tokenizer_folder(folder: str | None) -> Path:
-    """The folder `--tokenizer` names (a tokenizer folder, or a model folder holding tokenizer/), or
-    the shipped tokenizer's when it is None.
+    """The folder `--tokenizer` names (a tokenizer folder, a model folder holding tokenizer/, or a
+    shipped tokenizer's name), or the shipped model's tokenizer when it is None.
 
     Raises:
-        UsageError: no model is shipped, or `folder` is not a folder.
+        UsageError: no model is shipped, `folder` is not a folder, or it names a shipped tokenizer
+            this installation does not carry.
     """
+    if folder:
+        try:
+            folder = str(shipped_or_folder(folder))
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from None
     return _component_folder(folder, "tokenizer")
 
 

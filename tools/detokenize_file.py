@@ -2,8 +2,13 @@
 
     arvid detokenize codes.npy -o out.mp4 [--tokenizer DIR] [--fps 8]
 
-The codes must be what `arvid tokenize` makes with the same tokenizer: integers in [0, codebook size),
-t' >= 1, and (h', w') its latent grid (8 x 8 for the shipped tokenizer, which makes 64 x 64 frames).
+The codes must be what `arvid tokenize` makes with the same tokenizer: integers in [0, codebook size)
+and t' >= 1. Any latent grid of at least 1 x 1 decodes, to frames of (h' x factor, w' x factor)
+pixels, factor being the tokenizer's spatial factor (8 for the shipped ones: an 8 x 8 grid makes
+64 x 64 frames, `arvid tokenize --size native` of a 176 x 144 clip an 18 x 22 grid and 144 x 176
+frames); the message says the frame size written. A grid the tokenizer was not trained at decodes
+as its convolutions make it, which may look worse than its trained size. An .mp4 needs an even
+height and width (H.264 in yuv420p); a .gif takes any size.
 """
 
 from __future__ import annotations
@@ -45,22 +50,25 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"cannot read codes from {args.codes!r}: {reason}")
     if codes.ndim != 3 or not np.issubdtype(codes.dtype, np.integer):
         return fail(f"{args.codes!r} must hold integer codes of shape (t', h', w'), got {codes.dtype} {codes.shape}")
+    if 0 in codes.shape:
+        return fail(f"{args.codes!r} holds codes of shape {codes.shape}; expected t' >= 1 latent frames of a grid of "
+                    f"at least 1x1")
     try:
         tokenizer = load_tokenizer(args.tokenizer, args.device)
     except UsageError as err:
         return fail(str(err))
-    size = tokenizer.config.image_size
-    grid = tokenizer.latent_shape(1, size, size)[1:]
-    # The decoder is convolutional and would turn another grid into frames of another size, which
-    # the tokenizer was never trained to make (a (3, 4, 4) array became a 32 x 32 video): refused.
-    if codes.shape[0] < 1 or codes.shape[1:] != grid:
-        return fail(f"{args.codes!r} holds codes of shape {codes.shape}; this tokenizer takes (t', {grid[0]}, "
-                    f"{grid[1]}) with t' >= 1 (its {size}x{size} frames)")
     if codes.min() < 0 or codes.max() >= tokenizer.codebook_size:
         return fail(f"{args.codes!r}: codes must lie in [0, {tokenizer.codebook_size}), got values in "
                     f"[{codes.min()}, {codes.max()}]")
+    # Any grid decodes (the decoder is convolutional), to frames of the grid times the spatial
+    # factor; the message below says that size, so a grid other than the trained one is never silent.
+    height, width = (side * tokenizer.config.spatial_factor for side in codes.shape[1:])
+    if output.suffix.lower() == ".mp4" and (height % 2 or width % 2):
+        return fail(f"{args.codes!r}: codes of grid {codes.shape[1]}x{codes.shape[2]} make {height}x{width} (h x w) "
+                    f"frames; an .mp4 (H.264, yuv420p) needs an even height and width: write a .gif")
     device = next(tokenizer.parameters()).device
     video = tokenizer.decode(torch.from_numpy(codes.astype(np.int64))[None].to(device))
     write_video(output, video_to_frames(video).numpy(), fps=args.fps)
-    print(f"{args.codes}: codes {'x'.join(map(str, codes.shape))} -> {video.shape[2]} frames in {output}")
+    print(f"{args.codes}: codes {'x'.join(map(str, codes.shape))} -> {video.shape[2]} frames of {height}x{width} "
+          f"(h x w) in {output}")
     return 0

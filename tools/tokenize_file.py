@@ -1,9 +1,12 @@
 """Encode a video file into tokenizer codes, saved as .npy (int32, shape (t', h', w')).
 
-    arvid tokenize in.mp4 -o codes.npy [--tokenizer DIR] [--max-frames 17]
+    arvid tokenize in.mp4 -o codes.npy [--tokenizer DIR] [--size native|N|HxW] [--max-frames 17]
 
-The video is resized and center-cropped to the tokenizer's image size, and cut to its longest
-1 + 4k prefix.
+--size picks the frame size the video is encoded at: N (NxN) or HxW (height x width), reached by
+scaling the video to cover it and center-cropping; or native, the video's own frames, center-cropped
+down to a multiple of the tokenizer's spatial factor (8 for the shipped ones) and never scaled.
+The default is the tokenizer's trained size (64x64 for the shipped ones). The latent grid (h', w')
+is the frame size over the spatial factor. The video is cut to its longest 1 + 4k prefix.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="output .npy file")
     add_tokenizer_argument(parser)
     add_device_argument(parser)
+    parser.add_argument("--size", default=None,
+                        help="frame size to encode at: N (NxN), HxW, or native (the video's own, center-cropped to a "
+                             "multiple of the spatial factor) (default: the tokenizer's trained size)")
     parser.add_argument("--max-frames", type=int, help="encode at most this many frames (default: all)")
     parser.add_argument("--fps", type=float, help="resample the video to this frame rate first (default: the file's)")
 
@@ -29,22 +35,36 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from arvid.data.video import VideoReadError
+    from arvid.tokenizer.sizes import check_frame_size, parse_frame_size
     from arvid.tools.checkpoints import load_tokenizer
     from arvid.tools.paths import check_writable
 
     try:
         output = check_writable(args.output, suffixes=(".npy",))
         check_fps(args.fps)
+        size = None if args.size is None else parse_frame_size(args.size)
     except UsageError as err:
         return fail(str(err))
+    except ValueError as err:
+        return fail(f"--size: {err}")
     if args.max_frames is not None and args.max_frames < 1:
         return fail(f"--max-frames must be at least 1, got {args.max_frames}")
     try:
         tokenizer = load_tokenizer(args.tokenizer, args.device)
-        codes = tokenizer.encode_file(args.video, max_frames=args.max_frames, fps=args.fps)
-    except (UsageError, VideoReadError) as err:
+    except UsageError as err:
+        return fail(str(err))
+    factor = tokenizer.config.spatial_factor
+    if size is not None:
+        try:
+            check_frame_size(size, factor)
+        except ValueError as err:
+            return fail(f"--size: {err}")
+    try:
+        codes = tokenizer.encode_file(args.video, size=size, max_frames=args.max_frames, fps=args.fps)
+    except VideoReadError as err:
         return fail(str(err))
     np.save(output, codes[0].cpu().numpy().astype(np.int32))
     t, h, w = codes.shape[1:]
-    print(f"{args.video}: {tokenizer.video_frames(t)} frames -> codes {t}x{h}x{w} in {output}")
+    print(f"{args.video}: {tokenizer.video_frames(t)} frames of {h * factor}x{w * factor} (h x w) -> codes "
+          f"{t}x{h}x{w} in {output}")
     return 0

@@ -3,9 +3,11 @@
     arvid train-tokenizer --config tiny train.steps=200 train.out_dir=runs/tok
 
 `--config` takes a shipped preset name (tiny, base) or a YAML path; `key=value` overrides follow.
-`train.data` and `train.val_data` name folders or manifests of videos, or the shapes world
-("shapes", "shapes:heldout"; `arvid.tools.data_sources`). Writes checkpoints (atomic folders),
-eval.jsonl and sample strips under train.out_dir.
+`train.data` and `train.val_data` name folders or text manifests of videos and images (read at
+train.fps, split at hard cuts, unreadable files skipped with a warning), prepared `_videos.jsonl` /
+`_images.jsonl` manifests, or the shapes world ("shapes", "shapes:heldout"; `arvid.tools.data_sources`).
+train.num_workers processes draw the batches ahead, the same batches as without them. Writes
+checkpoints (atomic folders), eval.jsonl and sample strips under train.out_dir.
 """
 
 from __future__ import annotations

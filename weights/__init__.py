@@ -1,9 +1,11 @@
-"""The shipped default model: small weights trained on this project's CPU, inside the package.
+"""The shipped weights: small models trained on this project's CPU, inside the package.
 
-`tokenizer/` holds the video tokenizer and `lm/` the LM with its text tokenizer and its
-`generation_config.json` (the sampling settings `arvid generate` uses by default); this folder is
-itself a model folder for `--model`. `shipped_model_dir()` and `default_model_dir()` find them after
-`pip install .` and `pip install -e .` alike.
+`tokenizer/` holds the shapes world's video tokenizer and `lm/` the LM with its text tokenizer and
+its `generation_config.json` (the sampling settings `arvid generate` uses by default); this folder
+is itself a model folder for `--model`. `natural_tokenizer/` holds the tokenizer trained on natural
+footage, for reuse on real video (docs/model_card.md). `shipped_model_dir()`,
+`default_model_dir()` and `shipped_tokenizer_dir()` find them after `pip install .` and
+`pip install -e .` alike.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 _HERE = Path(__file__).parent
+
+# The short names `VideoTokenizer.from_pretrained` and `--tokenizer` take, and their folders here.
+SHIPPED_TOKENIZERS = {"shapes": "tokenizer", "natural": "natural_tokenizer"}
 
 
 def default_model_dir(component: str = "tokenizer") -> Path:
@@ -38,3 +43,33 @@ def shipped_model_dir() -> Path:
     for component in ("lm", "tokenizer"):
         default_model_dir(component)
     return _HERE
+
+
+def shipped_tokenizer_dir(name: str) -> Path:
+    """Folder of the shipped tokenizer called `name` (a key of `SHIPPED_TOKENIZERS`).
+
+    Raises:
+        ValueError: `name` is no shipped tokenizer's name (the message lists them).
+        FileNotFoundError: this installation does not carry that tokenizer's weights.
+    """
+    if name not in SHIPPED_TOKENIZERS:
+        raise ValueError(f"no shipped tokenizer is called {name!r}; the shipped ones are "
+                         f"{', '.join(map(repr, SHIPPED_TOKENIZERS))}")
+    folder = _HERE / SHIPPED_TOKENIZERS[name]
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"the {name!r} tokenizer is not in this installation ({folder} is missing); "
+                                f"docs/model_card.md says how to train it")
+    return folder
+
+
+def shipped_or_folder(path: str | Path) -> Path:
+    """`path` as a folder, or the shipped tokenizer it names ("natural", "shapes") when no checkpoint
+    folder of that name is here (a folder without config.json, like the source tree's `shapes/`,
+    does not count).
+
+    Raises:
+        FileNotFoundError: `path` names a shipped tokenizer this installation does not carry.
+    """
+    if isinstance(path, str) and path in SHIPPED_TOKENIZERS and not (Path(path) / "config.json").is_file():
+        return shipped_tokenizer_dir(path)
+    return Path(path)

@@ -1,0 +1,140 @@
+"""Training clips from your own videos and images, any size and frame rate: a folder (searched
+recursively) or a text manifest of files (`arvid.data.clips.media_paths`).
+
+    FileClips("my_videos/", frames=17, size=64, fps=8)   # clips within shots, and photographs under a moving camera
+
+Every file is read once when the source opens: a video decoded whole at the training rate and split
+into shots at its hard cuts (`arvid.data.cuts`), an image loaded. A file that cannot be read is
+skipped with one warning line, and the source's summary line counts them; a source where no file
+can be read is an error. Clips are then drawn as from the prepared manifests
+(`arvid.data.real_clips.ShotClips`, `PhotoClips`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from arvid.data.clips import ClipSource, is_image, media_paths
+from arvid.data.cuts import hard_cuts
+from arvid.data.decoded import DecodedVideos, working_size
+from arvid.data.real_clips import DEFAULT_ZOOM, MixedClips, Photo, PhotoClips, Shot, ShotClips, decode_short_side
+
+
+def warn_on_stderr(line: str) -> None:
+    """Where `FileClips` says what it skipped and found, by default: one line on stderr."""
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """What reading one file found: a video's shots (in frames at the training rate), an image, or
+    why it could not be read (`problem`, naming the file)."""
+
+    path: Path
+    shots: tuple[Shot, ...] = ()
+    photo: Photo | None = None
+    problem: str | None = None
+
+
+def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedVideos | None = None) -> Scanned:
+    """Read `path` once: an image (by suffix) is loaded; a video is decoded whole at `fps` (None: its
+    own rate) with its short side `short_side`, kept in `cache` when it fits, and cut into shots at
+    its hard cuts. Never raises for a file that cannot be read: that is `Scanned.problem`."""
+    from arvid.data.video import VideoReadError, probe_video, read_video
+
+    if is_image(path):
+        try:
+            with Image.open(path) as image:
+                image.load()  # decodes it all: a truncated file fails here, not in training
+                width, height = image.size
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # PIL's ways to refuse a file
+            return Scanned(path, problem=f"{path}: not an image PIL can read ({err})")
+        return Scanned(path, photo=Photo(path=path, height=height, width=width))
+    try:
+        info = probe_video(path)
+        size = working_size(info.height, info.width, short_side)
+        video = read_video(path, fps=fps, size=size)
+    except VideoReadError as err:
+        return Scanned(path, problem=str(err))
+    if cache is not None:
+        cache.put(path, fps=fps, size=size, video=video)
+    bounds = [0, *hard_cuts(video), len(video)]
+    return Scanned(path, shots=tuple(Shot(path=path, start=start, end=end, height=info.height, width=info.width,
+                                          fps=fps, file_frames=len(video)) for start, end in zip(bounds, bounds[1:])))
+
+
+def scan_files(paths: Sequence[Path], *, fps: float | None, short_side: int, cache: DecodedVideos | None = None,
+               workers: int = 0) -> list[Scanned]:
+    """`scan_file` of each of `paths`, in order: here (filling `cache`), or with `workers` > 0 in that
+    many processes (the decoded frames stay there; `cache` is not filled). The same result either way."""
+    if workers > 0 and len(paths) > 1:
+        with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+            return list(pool.map(partial(scan_file, fps=fps, short_side=short_side), paths))
+    return [scan_file(path, fps=fps, short_side=short_side, cache=cache) for path in paths]
+
+
+class FileClips:
+    """Random clips of `frames` frames at `size` from the videos and images `source` names (a folder
+    or a text manifest, `media_paths`), videos read at `fps` (None: each file's own rate).
+
+    Video clips lie inside one shot (`ShotClips`: every window equally likely, random square crops
+    at zooms `zoom`); image clips are a photograph under a moving camera (`PhotoClips`). Videos and
+    images are drawn in proportion to their numbers of files. Each file is read when the source
+    opens (`scan_files`, in `workers` processes when > 0); one that cannot be read is skipped with one
+    line to `log`, and a last line to `log` sums up what was found and skipped.
+
+    Raises:
+        FileNotFoundError, ValueError: as `media_paths`.
+        ValueError: no file can be read (names `source` and the first file's problem), or no video
+            has a shot of `frames` frames and there is no image.
+    """
+
+    def __init__(self, source: str | Path, *, frames: int, size: int, fps: float | None = None,
+                 zoom: tuple[float, float] = DEFAULT_ZOOM, cache: DecodedVideos | None = None, workers: int = 0,
+                 log: Callable[[str], None] = warn_on_stderr) -> None:
+        self.frames, self.size, self.fps = frames, size, fps
+        cache = DecodedVideos() if cache is None else cache
+        scanned = scan_files(media_paths(source), fps=fps, short_side=decode_short_side(size, zoom), cache=cache,
+                             workers=workers)
+        unreadable = [found for found in scanned if found.problem is not None]
+        if len(unreadable) == len(scanned):
+            more = f" (and {len(unreadable) - 1} more unreadable files)" if len(unreadable) > 1 else ""
+            raise ValueError(f"no readable video or image in {str(source)!r}: {unreadable[0].problem}{more}")
+        for found in unreadable:
+            log(f"warning: skipped {found.problem}")
+        self.skipped = [found.path for found in unreadable]
+
+        shots = [shot for found in scanned for shot in found.shots]
+        photos = [found.photo for found in scanned if found.photo is not None]
+        long_enough = [shot for shot in shots if shot.end - shot.start >= frames]
+        rate = f" at {fps:g} fps" if fps is not None else ""
+        sources: list[tuple[ClipSource, float]] = []
+        if long_enough:
+            sources.append((ShotClips(long_enough, frames=frames, size=size, fps=fps, zoom=zoom, cache=cache),
+                            len({shot.path for shot in long_enough})))
+        if photos:
+            sources.append((PhotoClips(photos, frames=frames, size=size), len(photos)))
+        if not sources:
+            longest = max((shot.end - shot.start for shot in shots), default=0)
+            raise ValueError(f"no video in {str(source)!r} has a shot of {frames} frames{rate} (longest: {longest}), "
+                             "and it holds no image")
+        self.clips = sources[0][0] if len(sources) == 1 else MixedClips(sources)
+        videos = len({shot.path for shot in shots})
+        log(f"{source}: videos: {videos} ({len(shots)} shots, {len(long_enough)} of {frames}+ frames{rate}), "
+            f"images: {len(photos)}, unreadable files skipped: {len(unreadable)}")
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """-> uint8 (frames, size, size, 3), drawn only from `rng`.
+
+        Raises:
+            arvid.data.video.VideoReadError: a file that changed since the source opened.
+        """
+        return self.clips.sample(rng)

