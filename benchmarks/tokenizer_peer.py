@@ -7,9 +7,8 @@ both trained from scratch side by side on the same clips, then scored on the sam
 
 What runs: arvid's side is the natural-footage recipe (docs/results/tokenizer.md), run as the command
 
-    arvid train-tokenizer --config tiny train.out_dir=OUT/arvid "train.data=$D/train_videos.jsonl+$D/train_images.jsonl@0.5" \\
-        train.val_data=$D/heldout_videos.jsonl model.fsq_levels=[8,8,8,5,5,5] train.edge_weight=0 \\
-        train.max_minutes=MINUTES train.threads=1                                         # D=runs/real-data
+    arvid train-tokenizer --config natural train.out_dir=OUT/arvid "train.data=$D/train_videos.jsonl+$D/train_images.jsonl@0.5" \\
+        train.val_data=$D/heldout_videos.jsonl train.max_minutes=MINUTES train.threads=1     # D=runs/real-data
 
 and the peer's is this script in `--peer-worker` mode: `magvit2_pytorch.VideoTokenizer` 0.5.1, built
 as in `tokenizer_throughput.py` (17x64x64 clips -> a 5x8x8 grid of codes, `use_gan=False`, no
@@ -64,8 +63,9 @@ import torch
 from torch import nn
 
 from arvid.configs import load_config, resolve_preset
+from arvid.data.decoded import DecodedVideos
 from arvid.data.images import frame_strip, save_png
-from arvid.data.real_clips import read_shots
+from arvid.data.manifests import read_shots
 from arvid.data.video import read_video
 from arvid.metrics import psnr, ssim
 from arvid.tokenizer import VideoTokenizer
@@ -81,8 +81,7 @@ from arvid.training.schedule import warmup_cosine
 # placeholders) and construction.
 from tokenizer_throughput import PEER_LAYERS, PEER_NAME, PEER_TEMPORAL_FACTOR, build_peer, import_peer
 
-ARVID_PRESET = "tiny"
-FSQ_LEVELS = "[8,8,8,5,5,5]"
+ARVID_PRESET = "natural"  # the tiny architecture, FSQ levels 8,8,8,5,5,5, plain L2, clips at their own rate
 PEER_CODEBOOK_SIZE = 2**16  # 16 bits, against FSQ's 64,000 codes
 # 5.64M parameters with that codebook, against arvid's 5.49M (33: 5.31M, 32: 5.00M).
 PEER_INIT_DIM = 34
@@ -94,13 +93,13 @@ LOG_EVERY_S = 30.0
 
 
 def arvid_overrides(*, out_dir: Path, data: str, val_data: str, minutes: float) -> list[str]:
-    """The natural-footage recipe's overrides of the tiny preset (docs/results/tokenizer.md), with one thread."""
+    """The natural preset's run, on `data`, for `minutes`, with one thread."""
     return [f"train.out_dir={out_dir}", f"train.data={data}", f"train.val_data={val_data}",
-            f"model.fsq_levels={FSQ_LEVELS}", "train.edge_weight=0", f"train.max_minutes={minutes}", "train.threads=1"]
+            f"train.max_minutes={minutes}", "train.threads=1"]
 
 
 def arvid_run_config(overrides: list[str]) -> TokenizerRunConfig:
-    """The config `arvid train-tokenizer --config tiny OVERRIDES` trains with; the peer reads its
+    """The config `arvid train-tokenizer --config natural OVERRIDES` trains with; the peer reads its
     data, batch, schedule and precision from it."""
     return load_config(TokenizerRunConfig, resolve_preset(ARVID_PRESET, "tokenizer"), overrides)
 
@@ -127,7 +126,9 @@ def train_peer(config: TokenizerRunConfig, out_dir: Path) -> None:
     cfg = config.train
     torch.set_num_threads(cfg.threads or 1)
     torch.manual_seed(cfg.seed)
-    clips = clip_source(cfg.data, frames=cfg.clip_frames, size=config.model.image_size)
+    # As arvid's trainer opens it: the same rate, and decoded videos kept in memory.
+    clips = clip_source(cfg.data, frames=cfg.clip_frames, size=config.model.image_size, fps=cfg.fps,
+                        cache=DecodedVideos(cfg.cache_mb))
     model = build_peer_model(import_peer(), image_size=config.model.image_size)
     model.train()
     params = list(model.parameters())

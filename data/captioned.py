@@ -5,12 +5,12 @@ Each source yields `(frames, record)`: uint8 frames (t h w c) and a `VideoRecord
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from arvid.data.manifests import read_jsonl
 from arvid.data.shards import VideoRecord
 
 
@@ -21,38 +21,18 @@ def read_manifest(path: str | Path) -> list[tuple[Path, str]]:
     Raises:
         FileNotFoundError: the manifest or a listed video is missing (names the line).
         ValueError: a line that is not such an object or not UTF-8 text, or no line at all (names the
-            manifest and the line).
+            manifest and the line; `arvid.data.manifests.read_jsonl`).
     """
     return [(video, caption) for _, video, caption in _entries(Path(path))]
 
 
 def _entries(path: Path) -> list[tuple[int, Path, str]]:
     """(line number, video path, caption) of each entry of a manifest; raises as `read_manifest`."""
-    if not path.is_file():
-        what = ("is a broken symbolic link" if path.is_symlink() and not path.exists()
-                else "is a folder, not a file" if path.is_dir() else "does not exist")
-        raise FileNotFoundError(f"manifest {str(path)!r} {what}")
     entries = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}:{number}: not UTF-8 text (byte {err.start} of the line)") from None
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            video, caption = path.parent / entry["path"], entry["caption"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise ValueError(f"{path}:{number}: expected {{\"path\": ..., \"caption\": ...}}, got {line[:80]!r}") from None
-        if not isinstance(caption, str):
-            raise ValueError(f"{path}:{number}: the caption must be a string, got {caption!r}"[:200])
-        if not video.is_file():
-            what = "is a folder, not a video file" if video.is_dir() else "does not exist"
-            raise FileNotFoundError(f"{path}:{number}: video {str(video)!r} {what}")
-        entries.append((number, video, caption))
-    if not entries:
-        raise ValueError(f"manifest {str(path)!r} lists no videos")
+    for number, record in read_jsonl(path, ("caption",)):
+        if not isinstance(record["caption"], str):
+            raise ValueError(f"{path}:{number}: the caption must be a string, got {record['caption']!r}"[:200])
+        entries.append((number, record["path"], record["caption"]))
     return entries
 
 

@@ -25,7 +25,8 @@ from PIL import Image
 from arvid.data.clips import ClipSource, is_image, media_paths
 from arvid.data.cuts import hard_cuts
 from arvid.data.decoded import DecodedVideos, working_size
-from arvid.data.real_clips import DEFAULT_ZOOM, MixedClips, Photo, PhotoClips, Shot, ShotClips, decode_short_side
+from arvid.data.manifests import Photo, Shot
+from arvid.data.real_clips import DEFAULT_ZOOM, MixedClips, PhotoClips, ShotClips, decode_short_side
 
 
 def warn_on_stderr(line: str) -> None:

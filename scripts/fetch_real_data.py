@@ -42,7 +42,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from arvid.data.real_clips import split_by_name
+from arvid.data.manifests import split_by_name
 from arvid.data.video import probe_video, read_video
 
 # Debian packages -> (folder inside the package, files to take). Videos are named one by one.

@@ -17,17 +17,8 @@ SHIP=1
 [[ "${1:-}" == "--no-ship" ]] && SHIP=0
 mkdir -p "$RUNS"
 
-# stage NAME COMMAND...: run COMMAND unless NAME finished before; mark it finished on success.
-stage() {
-  local name=$1; shift
-  if [[ -f "$RUNS/.done-$name" ]]; then
-    echo "== $name: done before, skipped"
-    return
-  fi
-  echo "== $name: $*"
-  "$@"
-  touch "$RUNS/.done-$name"
-}
+# shellcheck source=stages.sh
+source scripts/stages.sh
 
 # decoder_phase EDGE_WEIGHT STEPS MINUTES [LR]: the overrides of a phase that trains the decoder alone
 # (encoder frozen, so the codes stay the same), by default at a fifth of the first phase's learning rate.
@@ -35,9 +26,6 @@ decoder_phase() {
   echo "train.train_encoder=false train.edge_weight=$1 train.steps=$2 train.max_minutes=$3 train.lr=${4:-0.0001}
     train.warmup_steps=50 train.eval_every=300 train.checkpoint_every=300"
 }
-
-# --resume only when a checkpoint exists (a first run has none to resume from).
-resume_flag() { [[ -d "$1/checkpoint" || -d "$1/checkpoint.old" ]] && echo --resume || true; }
 
 stage tokenizer arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokenizer-tiny" train.max_minutes=39.5 \
   $(resume_flag "$RUNS/tokenizer-tiny")

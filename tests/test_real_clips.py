@@ -10,17 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from arvid.data.real_clips import (
-    CameraMotion,
-    CameraMotionClips,
-    ManifestClips,
-    MixedClips,
-    camera_path,
-    load_rgb,
-    open_manifests,
-    render_path,
-    split_by_name,
-)
+from arvid.data.camera_motion import CameraMotion, camera_path, render_path
+from arvid.data.manifests import split_by_name
+from arvid.data.real_clips import CameraMotionClips, ManifestClips, MixedClips, load_rgb, open_manifests
 from arvid.data.video import write_video
 
 SHOT_FRAMES = 12  # each shot of the two-shot clip

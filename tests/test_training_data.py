@@ -14,7 +14,8 @@ from PIL import Image
 from arvid.data.cuts import hard_cuts
 from arvid.data.decoded import DecodedVideos
 from arvid.data.folder_clips import FileClips
-from arvid.data.real_clips import ManifestClips, Shot, ShotClips, shots_at_rate
+from arvid.data.manifests import Shot, shots_at_rate
+from arvid.data.real_clips import ManifestClips, ShotClips
 from arvid.data.samples import sample_clip_path
 from arvid.data.step_batches import StepBatches
 from arvid.data.video import read_video, write_video

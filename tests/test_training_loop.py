@@ -118,6 +118,17 @@ def test_budget_stops_between_steps_and_saves(tmp_path):
     assert 0 < result.step < 1000 and saved_step(tmp_path) == result.step
 
 
+def test_the_budget_counts_the_minutes_before_a_resume(tmp_path):
+    budget = loop_settings(out_dir=str(tmp_path), steps=1000, max_minutes=0.002)
+    _, first = run(budget, step_seconds=0.02)
+    minutes = json.loads((tmp_path / "checkpoint" / "trainer_state.json").read_text())["minutes"]
+    assert minutes >= 0.002
+    _, again = run(budget, resume=True, step_seconds=0.02)  # the whole budget is spent: no step more
+    assert again.step == first.step
+    _, longer = run(loop_settings(out_dir=str(tmp_path), steps=1000, max_minutes=0.004), resume=True, step_seconds=0.02)
+    assert first.step < longer.step < 1000
+
+
 def test_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingDiverged, match=r"non-finite loss nan at step 6; last good checkpoint: .*checkpoint"):
         run(loop_settings(out_dir=str(tmp_path), checkpoint_every=4), diverge_at=6)

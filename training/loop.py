@@ -49,7 +49,8 @@ class LoopConfig:
 
     out_dir: str = "runs/train"
     steps: int = 1000
-    # Minutes of training before the run stops where it is (with a checkpoint); None: no limit.
+    # Minutes of training before the run stops where it is (with a checkpoint), counted over all
+    # resumes (the checkpoint records them); None: no limit.
     max_minutes: float | None = None
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
@@ -185,7 +186,7 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     check_start(config, resume=resume)
     if is_main:
         remove_stale_staging(folder)
-    step = _load(task, folder) if resume else 0
+    step, minutes_before = _load(task, folder) if resume else (0, 0.0)
     if is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "run_config.json").write_text(json.dumps(to_dict(run_config), indent=2) + "\n")
@@ -193,7 +194,10 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
             print(f"resumed from {folder} at step {step}")
 
     autocast = mixed_precision(device, config.precision)
-    started, loss, saved_step = time.monotonic(), float("nan"), step
+    # The time budget is the run's whole: a resumed run counts the minutes its checkpoint recorded
+    # (the minutes between that checkpoint and a crash are lost to the count), so a recipe that is
+    # stopped and resumed trains no longer in all than one that ran through.
+    started, loss, saved_step = time.monotonic() - 60 * minutes_before, float("nan"), step
     progress = progress_file()  # separate lines, at most one a second, when stderr is a log file
     try:
         with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main,
@@ -222,32 +226,35 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
                             log.write(json.dumps({"step": step, **evaluation.record}) + "\n")
                         bar.write(evaluation.message)
                 if step % config.checkpoint_every == 0 or step == config.steps:
-                    _save(task, folder, step, is_main)
+                    _save(task, folder, step, is_main, started)
                     saved_step = step
     finally:  # the bar's last state reaches a log file on a stop by an error or Ctrl-C too
         if isinstance(progress, LineFile):
             progress.flush_pending()
     if saved_step != step:  # stopped by the time budget between checkpoints
-        _save(task, folder, step, is_main)
+        _save(task, folder, step, is_main, started)
     return LoopResult(folder, step, loss)
 
 
-def _save(task: TrainingTask, folder: Path, step: int, is_main: bool) -> None:
+def _save(task: TrainingTask, folder: Path, step: int, is_main: bool, started: float) -> None:
     write = task.checkpoint()
     if is_main:
+        minutes = (time.monotonic() - started) / 60
         with atomic_folder(folder) as staging:
-            write_json(staging / "trainer_state.json", {"step": step, **write(staging)})
+            write_json(staging / "trainer_state.json", {"step": step, "minutes": minutes, **write(staging)})
 
 
-def _load(task: TrainingTask, folder: Path) -> int:
+def _load(task: TrainingTask, folder: Path) -> tuple[int, float]:
+    """Load the checkpoint in `folder` into `task` -> (its step, the minutes trained to reach it;
+    0 for checkpoints written before the minutes were recorded)."""
     folder = resolve_checkpoint(folder)
     path = folder / "trainer_state.json"
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r} is missing: the checkpoint cannot be resumed")
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        step = int(state["step"])
+        step, minutes = int(state["step"]), float(state.get("minutes", 0.0))
     except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"{str(path)!r} is not a trainer state (truncated or corrupt: {err})") from None
     task.load(folder, state)
-    return step
+    return step, minutes

@@ -1,0 +1,181 @@
+"""The JSON-lines manifests of real footage and photographs that `scripts/fetch_real_data.py` writes,
+and the reader every JSON-lines manifest of arvid shares (the captioned videos of
+`arvid.data.captioned` too).
+
+A manifest holds one JSON object a line; `path` is relative to the manifest's folder.
+
+    videos: {"path", "start", "end", "width", "height", "fps"?, ...}: frames [start, end) of one shot of a file
+    images: {"path", "width", "height", ...}: one photograph
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+@dataclass(frozen=True, kw_only=True)
+class Shot:
+    """Frames [start, end) of the video at `path`, one shot (no hard cut inside); `height` and
+    `width` are the file's frame size. `fps` is the rate the frames are counted at (None: the
+    file's own, not known), `file_frames` the file's length at that rate (0: not known)."""
+
+    path: Path
+    start: int
+    end: int
+    height: int
+    width: int
+    fps: float | None = None
+    file_frames: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Photo:
+    """One still image at `path`, `height` x `width` pixels."""
+
+    path: Path
+    height: int
+    width: int
+
+
+def read_jsonl(manifest: str | Path, required: Sequence[str]) -> list[tuple[int, dict]]:
+    """The records of a JSON-lines manifest -> [(line number, record)], each record the line's
+    object with its `path` made absolute (relative paths are relative to the manifest's folder).
+    Blank lines are skipped; messages name a line as "MANIFEST:LINE".
+
+    Raises:
+        FileNotFoundError: the manifest, or a file a line lists, is missing or a folder (names the line).
+        ValueError: a line that is not UTF-8 text or not a JSON object with `path` and the `required`
+            keys (names the line), or no record at all.
+    """
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        what = ("is a broken symbolic link" if manifest.is_symlink() and not manifest.exists()
+                else "is a folder, not a file" if manifest.is_dir() else "does not exist")
+        raise FileNotFoundError(f"manifest {str(manifest)!r} {what}")
+    keys = ("path", *required)
+    records = []
+    for number, raw in enumerate(manifest.read_bytes().splitlines(), start=1):
+        where = f"{manifest}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{where}: not UTF-8 text (byte {err.start} of the line)") from None
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{where}: not JSON ({err.msg}), expected an object with {', '.join(keys)}") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{where}: expected a JSON object with {', '.join(keys)}, got {line[:80]!r}")
+        missing = [key for key in keys if key not in record]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        if not isinstance(record["path"], str):
+            raise ValueError(f"{where}: path must be a string, got {record['path']!r}"[:200])
+        record["path"] = manifest.parent / record["path"]
+        if not record["path"].is_file():
+            what = "a folder, not a file" if record["path"].is_dir() else "missing file"
+            raise FileNotFoundError(f"{where}: lists {what} {str(record['path'])!r}")
+        records.append((number, record))
+    if not records:
+        raise ValueError(f"manifest {str(manifest)!r} lists nothing")
+    return records
+
+
+def _positive_int(record: dict, key: str, where: str, minimum: int = 1) -> int:
+    value = record[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{where}: {key} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def read_shots(manifest: str | Path) -> list[Shot]:
+    """The shots a video manifest lists, in the frames of each file's own rate. Raises as
+    `read_jsonl`, and ValueError for a bad range."""
+    shots = []
+    for number, record in read_jsonl(manifest, ("start", "end", "width", "height")):
+        where = f"{manifest}:{number}"
+        start = _positive_int(record, "start", where, minimum=0)
+        end = _positive_int(record, "end", where)
+        if end <= start:
+            raise ValueError(f"{where}: end ({end}) must be > start ({start})")
+        rate = record.get("fps")  # optional: the file's own rate
+        rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0 else None
+        shots.append(Shot(path=record["path"], start=start, end=end, fps=rate,
+                          height=_positive_int(record, "height", where), width=_positive_int(record, "width", where)))
+    return shots
+
+
+def shots_at_rate(shots: Sequence[Shot], fps: float) -> list[Shot]:
+    """`shots`, their frames counted at their files' own rates, as frames at `fps`. Frame k at `fps`
+    shows the source frame nearest to time k / fps (`arvid.data.video.read_video`), so the frames
+    k with start <= k * rate / fps <= end - 1 all show frames of the shot. A shot's rate is its
+    `fps`, or its file's header's where it has none; shots left with no frame are dropped.
+
+    Raises:
+        arvid.data.video.VideoReadError: a shot without `fps` whose file's header gives no rate.
+    """
+    from arvid.data.video import VideoReadError, probe_video
+
+    header_rates: dict[Path, float] = {}
+    mapped = []
+    for shot in shots:
+        rate = shot.fps
+        if rate is None:
+            if shot.path not in header_rates:
+                header_rates[shot.path] = probe_video(shot.path).fps
+            rate = header_rates[shot.path]
+            if not rate > 0:
+                raise VideoReadError(f"{shot.path}: the header gives no frame rate, so its shots cannot be resampled")
+        factor = fps / rate
+        start, end = math.ceil(shot.start * factor), math.floor((shot.end - 1) * factor) + 1
+        if end > start:
+            mapped.append(dataclasses.replace(shot, start=start, end=end, fps=fps))
+    return mapped
+
+
+def read_photos(manifest: str | Path) -> list[Photo]:
+    """The photographs an image manifest lists. Raises as `read_jsonl`."""
+    photos = []
+    for number, record in read_jsonl(manifest, ("width", "height")):
+        where = f"{manifest}:{number}"
+        photos.append(Photo(path=record["path"], height=_positive_int(record, "height", where),
+                            width=_positive_int(record, "width", where)))
+    return photos
+
+
+def name_hash(name: str, *, seed: int = 0) -> int:
+    """A seeded 64-bit hash of `name`, the same on every machine and Python run."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "big")
+
+
+def split_by_name(records: Sequence[dict], *, fraction: float, seed: int = 0, key: str = "name",
+                  stratum: str | None = None) -> tuple[list[dict], list[dict]]:
+    """-> (train, heldout), order kept: within each stratum (the records with one `record[stratum]`;
+    all records when None), the `round(fraction * names)` distinct names with the smallest
+    `name_hash` are held out, so every stratum gives its share. Records that share a name
+    (variants of one picture) land on the same side.
+
+    Raises:
+        ValueError: `fraction` outside [0, 1].
+    """
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    strata: dict[object, set[str]] = {}
+    for record in records:
+        strata.setdefault(record[stratum] if stratum else None, set()).add(record[key])
+    heldout_names = set()
+    for names in strata.values():
+        ranked = sorted(names, key=lambda name: (name_hash(name, seed=seed), name))
+        heldout_names.update(ranked[: round(fraction * len(ranked))])
+    train = [record for record in records if record[key] not in heldout_names]
+    heldout = [record for record in records if record[key] in heldout_names]
+    return train, heldout
+
+
