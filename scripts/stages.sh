@@ -1,5 +1,10 @@
-# Sourced by the training recipes (scripts/train_*.sh): resumable stages, each timed.
-#   RUNS: the folder the stages write into; a finished stage leaves `$RUNS/.done-NAME`.
+# Sourced by the training recipes (scripts/train_*.sh) with their arguments: resumable stages, each timed.
+#   RUNS: the folder the stages write into (default runs/); a finished stage leaves `$RUNS/.done-NAME`.
+#   SHIP: 1 unless the first argument is --no-ship (then the recipe leaves weights/ alone).
+RUNS=${RUNS:-runs}
+SHIP=1
+[[ "${1:-}" == "--no-ship" ]] && SHIP=0
+mkdir -p "$RUNS"
 
 # stage NAME COMMAND...: run COMMAND unless NAME finished before; mark it finished on success and
 # append its wall-clock time to $RUNS/stage-times.tsv (the recipe's time, stage by stage).

@@ -12,13 +12,8 @@
 # skipped; an interrupted trainer resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-runs}
-SHIP=1
-[[ "${1:-}" == "--no-ship" ]] && SHIP=0
-mkdir -p "$RUNS"
-
 # shellcheck source=stages.sh
-source scripts/stages.sh
+source scripts/stages.sh "$@"
 
 # decoder_phase EDGE_WEIGHT STEPS MINUTES [LR]: the overrides of a phase that trains the decoder alone
 # (encoder frozen, so the codes stay the same), by default at a fifth of the first phase's learning rate.

@@ -13,15 +13,10 @@
 # training resumes from its last checkpoint and its 110-minute budget counts the minutes before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-runs}
-SHIP=1
-[[ "${1:-}" == "--no-ship" ]] && SHIP=0
-mkdir -p "$RUNS"
+# shellcheck source=stages.sh
+source scripts/stages.sh "$@"
 DATA="$RUNS/real-data"
 OUT="$RUNS/tokenizer-natural"
-
-# shellcheck source=stages.sh
-source scripts/stages.sh
 
 stage natural-data python scripts/fetch_real_data.py --data "$DATA"
 stage natural-tokenizer arvid train-tokenizer --config natural train.out_dir="$OUT" \
