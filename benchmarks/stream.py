@@ -1,6 +1,7 @@
 """Streaming benchmark: time per latent frame and resident memory over a long stream.
 
     python benchmarks/stream.py [--model DIR] [--frames 2000] [--compile]
+    python benchmarks/stream.py --device cuda --frames 500 --json stream.json
 
 Streams `--frames` video frames (text-to-video, default sampler) through the LM's sliding window
 and the tokenizer's streaming decoder, so every figure includes decoding to pixels. Without
@@ -12,6 +13,10 @@ machine), the resident memory, and the real-time factor (seconds of video per se
 Then it takes latent frames in turn from that stream and from a fresh one that has run 100
 frames, and prints the ratio of their median times: the drift-free answer to "is frame 2000 as
 cheap as frame 100". A benchmark, not a test.
+
+`--device cuda` runs both models on the GPU (the time per latent frame then includes waiting for it:
+each latent frame's codes come back to the CPU) and adds the GPU's peak allocated memory.
+`--marks` changes the frames reported at, `--paired-rounds 0` skips the paired comparison.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from device_info import device_name, write_json  # benchmarks/device_info.py, beside this script
 
 CHECKPOINTS = (100, 500, 1000, 2000)
 
@@ -61,6 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true", help="compile the LM's decode step first")
     parser.add_argument("--cfg", type=float, default=1.0)
     parser.add_argument("--fps", type=float, default=8.0)
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--marks", default=",".join(map(str, CHECKPOINTS)),
+                        help="frames to report at (default 100,500,1000,2000)")
+    parser.add_argument("--paired-rounds", type=int, default=30,
+                        help="latent frames each in the paired comparison (0: skip it; it runs from 200 frames on)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
     from arvid.sampling import SamplerConfig, stream
@@ -69,19 +82,26 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     try:
-        lm, tokenizer = load_models(args.model, "cpu")  # CPU time and resident memory are what it measures
+        lm, tokenizer = load_models(args.model, args.device)
         source = args.model or "shipped model"
     except UsageError:
         if args.model:
             raise
         lm, tokenizer = preset_models()
+        lm.model.to(args.device)
+        tokenizer.to(args.device)
         source = "tiny presets, random weights (no shipped model)"
     if args.compile:
         lm.model.compile_decode()
-    print(f"model: {source}; {args.threads} thread(s); cfg {args.cfg}; compiled decode: {args.compile}")
-    print(f"{'frames':>7} {'latent':>6} {'ms/latent frame':>16} {'CPU ms/latent':>14} {'RSS MiB':>8} {'real-time x':>11}")
+    cuda = torch.device(args.device).type == "cuda"
+    print(f"model: {source}; {device_name(args.device)}; {args.threads} thread(s); cfg {args.cfg}; "
+          f"compiled decode: {args.compile}")
+    print(f"{'frames':>7} {'latent':>6} {'ms/latent frame':>16} {'CPU ms/latent':>14} {'RSS MiB':>8} {'real-time x':>11}"
+          + (f" {'GPU peak MiB':>12}" if cuda else ""))
+    results = {"model": source, "device": device_name(args.device), "cfg": args.cfg, "compiled": args.compile,
+               "threads": args.threads, "fps": args.fps, "marks": [], "paired": None}
     frames_done, times, cpu_times = 0, [], []
-    marks = [m for m in CHECKPOINTS if m <= args.frames]
+    marks = [m for m in (int(m) for m in args.marks.split(",") if m) if m <= args.frames]
     last, last_cpu = time.perf_counter(), time.process_time()
     latent_stream = stream(lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=0))
     for latent in latent_stream:
@@ -95,17 +115,24 @@ def main(argv: list[str] | None = None) -> None:
             per_frame = statistics.median(times[-25:])  # the median shrugs off other processes' hiccups
             video_seconds = len(latent.frames) / args.fps
             cpu_per_frame = statistics.median(cpu_times[-25:])
+            gpu_mib = torch.cuda.max_memory_allocated(args.device) / 2**20 if cuda else None
             print(f"{frames_done:>7} {latent.index + 1:>6} {1000 * per_frame:>16.1f} {1000 * cpu_per_frame:>14.1f} "
                   f"{resident_mib():>8.1f} "
-                  f"{video_seconds / per_frame:>11.2f}", flush=True)
+                  f"{video_seconds / per_frame:>11.2f}" + (f" {gpu_mib:>12.1f}" if cuda else ""), flush=True)
+            results["marks"].append({"frames": frames_done, "latent_frames": latent.index + 1,
+                                     "ms_per_latent_frame": 1000 * per_frame, "cpu_ms_per_latent_frame": 1000 * cpu_per_frame,
+                                     "rss_mib": resident_mib(), "real_time_factor": video_seconds / per_frame,
+                                     "gpu_peak_mib": gpu_mib})
             marks.pop(0)
         if frames_done >= args.frames:
             break
-    if args.frames >= 200:
-        paired_comparison(latent_stream, lm, tokenizer, args)
+    write_json(args.json, results)  # now, so that the figures survive a failure of the comparison below
+    if args.frames >= 200 and args.paired_rounds > 0:
+        results["paired"] = paired_comparison(latent_stream, lm, tokenizer, args, rounds=args.paired_rounds)
+        write_json(args.json, results)
 
 
-def paired_comparison(old_stream, lm, tokenizer, args: argparse.Namespace, rounds: int = 30) -> None:
+def paired_comparison(old_stream, lm, tokenizer, args: argparse.Namespace, rounds: int = 30) -> dict[str, float]:
     """Time the stream that has run `--frames` frames against a fresh one that has run 100, taking
     latent frames from each in turn, so that load from other processes falls on both alike (on a
     shared machine wall time drifts by tens of percent over minutes)."""
@@ -127,6 +154,8 @@ def paired_comparison(old_stream, lm, tokenizer, args: argparse.Namespace, round
     old_ms, young_ms = 1000 * statistics.median(old), 1000 * statistics.median(young)
     print(f"paired, {rounds} latent frames each, taken in turn: at frame {args.frames} {old_ms:.1f} ms per latent "
           f"frame, at frame 100 {young_ms:.1f} ms; ratio {old_ms / young_ms:.3f}")
+    return {"rounds": rounds, "old_frames": args.frames, "old_ms": old_ms, "young_ms": young_ms,
+            "ratio": old_ms / young_ms}
 
 
 if __name__ == "__main__":

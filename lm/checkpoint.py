@@ -1,9 +1,10 @@
 """`VideoLM`: what an LM checkpoint folder holds, loaded together.
 
-A folder has `config.json` (the `LMConfig`), `model.safetensors` and `text_tokenizer.model`, and
-may have `generation_config.json`: the sampling settings the model is meant to be used with. It is
-read here as a plain dict; `arvid.sampling.SamplerConfig` gives it meaning (this package does not
-know the sampler).
+A folder has `config.json` (the `LMConfig`), `model.safetensors` and `text_tokenizer.model` (an LM
+with a text encoder has none: its config names the encoder, loaded from this machine, and its
+weights hold only the projection of the encoder's states), and may have `generation_config.json`:
+the sampling settings the model is meant to be used with. It is read here as a plain dict;
+`arvid.sampling.SamplerConfig` gives it meaning (this package does not know the sampler).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from torch import Tensor
 from arvid.configs import ConfigError, load_config, to_dict
 from arvid.training.checkpoint import atomic_folder, load_module_weights, resolve_checkpoint, save_tensors, write_json
 from arvid.lm.config import LMConfig
-from arvid.lm.layout import prefix_tokens
+from arvid.lm.layout import Prefixes, encoder_prefixes, prefix_tokens
 from arvid.lm.model import Transformer
 from arvid.lm.text import TextTokenizer
+from arvid.lm.text_encoder import TextEncoder
 from arvid.lm.vocabulary import Vocabulary
 
 GENERATION_CONFIG = "generation_config.json"
@@ -47,21 +49,39 @@ def read_generation_config(folder: str | Path) -> dict[str, Any] | None:
 
 @dataclass
 class VideoLM:
-    """The transformer with its text tokenizer and vocabulary.
+    """The transformer with its text tokenizer (sentencepiece) or its frozen text `encoder` (when
+    `config.text_encoder` is set; then `text` is None), and its vocabulary.
 
     `generation_config` is the folder's `generation_config.json` as read (None when there is none
-    or the LM was built in memory); `folder` is where it was loaded from, for messages."""
+    or the LM was built in memory); `folder` is where it was loaded from, for messages.
+
+    Raises:
+        ValueError: a text tokenizer with more pieces than the model has room for, or the wrong
+            kind of text reader for the config, or an encoder of another width than the config's.
+    """
 
     model: Transformer
-    text: TextTokenizer
+    text: TextTokenizer | None
     generation_config: dict[str, Any] | None = None
     folder: Path | None = None
+    encoder: TextEncoder | None = None
 
     def __post_init__(self) -> None:
         config = self.model.config
-        if self.text.size > config.text_vocab_size:
-            raise ValueError(f"the text tokenizer has {self.text.size} pieces; the model has room for "
-                             f"{config.text_vocab_size} (set text_vocab_size)")
+        if config.text_encoder is None:
+            if self.text is None or self.encoder is not None:
+                raise ValueError("an LM without text_encoder reads its text with a sentencepiece text tokenizer, "
+                                 "and only with it")
+            if self.text.size > config.text_vocab_size:
+                raise ValueError(f"the text tokenizer has {self.text.size} pieces; the model has room for "
+                                 f"{config.text_vocab_size} (set text_vocab_size)")
+        else:
+            if self.encoder is None or self.text is not None:
+                raise ValueError(f"an LM with text_encoder {config.text_encoder!r} reads its text with that "
+                                 f"encoder, and only with it")
+            if self.encoder.dim != config.text_encoder_dim:
+                raise ValueError(f"the text encoder {config.text_encoder!r} is {self.encoder.dim} wide; the model "
+                                 f"projects text_encoder_dim={config.text_encoder_dim}")
         self.vocab = Vocabulary(text_size=config.text_vocab_size, video_size=config.video_vocab_size)
 
     @property
@@ -71,11 +91,29 @@ class VideoLM:
 
     def prompt_tokens(self, prompt: str, *, task: str = "text-to-video") -> Tensor:
         """`[BOS][TASK][BOT] text [EOT][BOV]` for `prompt` (prefix_len,); "" is unconditional.
+        Sentencepiece LMs only (an encoder's prompt is more than tokens: see `prefixes`).
 
         Raises:
-            ValueError: the prompt is longer than the model's `text_tokens` pieces.
+            ValueError: the prompt is longer than the model's `text_tokens` pieces, or the LM has a
+                text encoder.
         """
+        if self.text is None:
+            raise ValueError("an LM with a text encoder has no text pieces: use VideoLM.prefixes")
         return prefix_tokens(self.vocab, self.text.encode(prompt), task=task, text_tokens=self.config.text_tokens)
+
+    def prefixes(self, prompts: list[str], *, task: str = "text-to-video") -> Prefixes:
+        """The prefixes of `prompts` as one batch (all of one length); "" is unconditional. With a
+        text encoder each prompt is encoded once (the encoder caches it), and the text slots are
+        as many as the longest prompt's encoder tokens, or `text_tokens` if that is more.
+
+        Raises:
+            ValueError: a prompt over the model's text length: `text_tokens` pieces, or the text
+                encoder's limit (the message names it).
+        """
+        if self.encoder is None:
+            return Prefixes(torch.stack([self.prompt_tokens(prompt, task=task) for prompt in prompts]))
+        return encoder_prefixes(self.vocab, self.encoder.encode(prompts), task=task,
+                                text_tokens=self.config.text_tokens)
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write the folder atomically: config.json, model.safetensors, text_tokenizer.model (and
@@ -88,7 +126,8 @@ class VideoLM:
         `model_state` replaces the model's own state dict (a trainer's gathered full state under FSDP2)."""
         write_json(folder / "config.json", to_dict(self.config))
         save_tensors(folder / "model.safetensors", self.model.state_dict() if model_state is None else model_state)
-        self.text.save(folder)
+        if self.text is not None:
+            self.text.save(folder)
         if self.generation_config is not None:
             (folder / GENERATION_CONFIG).write_text(json.dumps(self.generation_config, indent=2) + "\n")
 
@@ -96,11 +135,15 @@ class VideoLM:
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> VideoLM:
         """Load a checkpoint folder, in eval mode, with its generation config (if any) as a dict.
 
+        An LM with a text encoder loads its encoder (`TextEncoder.load`) onto the same device.
+
         Raises:
             FileNotFoundError: no checkpoint folder, or no weights or text tokenizer in it.
+            TextEncoderNotFound (a FileNotFoundError): the config names a text encoder this machine
+                does not have (the message says how to install it).
             ValueError: the folder does not describe an arvid LM, the weights do not fit its config
-                or are truncated or corrupt, the text tokenizer is corrupt, or its
-                generation_config.json is not a JSON object (each message names the file).
+                or are truncated or corrupt, the text tokenizer or encoder is corrupt or of another
+                width, or its generation_config.json is not a JSON object (each message names the file).
         """
         folder = resolve_checkpoint(path)
         try:
@@ -109,5 +152,9 @@ class VideoLM:
             raise ValueError(f"{str(folder)!r} does not hold an LM config: {err}") from err
         model = Transformer(config).to(device)
         load_module_weights(model, folder, config)
+        if config.text_encoder is not None:
+            encoder = TextEncoder.load(config.text_encoder, device=device)
+            return cls(model.eval(), None, generation_config=read_generation_config(folder), folder=folder,
+                       encoder=encoder)
         text = TextTokenizer.load(folder)  # names the file when it is missing or corrupt
         return cls(model.eval(), text, generation_config=read_generation_config(folder), folder=folder)

@@ -9,6 +9,8 @@ from arvid.lm.vocabulary import SPECIAL_TOKENS
 
 # Tokens before the first video token: [BOS][TASK][BOT] text [EOT][BOV] (text padded to `text_tokens`).
 PREFIX_SPECIALS = 5
+# Where the text slots start: after [BOS][TASK][BOT].
+TEXT_START = 3
 
 
 @dataclass(kw_only=True)
@@ -22,6 +24,14 @@ class LMConfig:
     Layout: every sequence is `[BOS][TASK][BOT] text [EOT][BOV]` with the text padded to
     `text_tokens`, then the anchor latent frame f0 and up to `window_frames` more latent frames of
     `tokens_per_frame` codes each, then optionally `[EOV][EOS]`.
+
+    Text: sentencepiece pieces from the checkpoint's own text tokenizer (`text_encoder` None), or
+    the hidden states of a frozen pretrained encoder (`text_encoder`: a short name such as
+    "all-minilm-l6-v2" or a local Hugging Face folder, see `arvid.lm.text_encoder`), projected from
+    `text_encoder_dim` (the encoder's width) to `dim`. With an encoder, a prompt's states fill the
+    text slots and `<pad>` the rest, as pieces do; a prompt of more than `text_tokens` encoder
+    tokens lengthens the prefix, up to the encoder's own limit, and the text pieces' ids go unused.
+    `text_encoder_dim` may be left unset: the trainer reads it from the encoder.
 
     Positions: rotary embeddings over the flat sequence always; `grid_positions` also adds learned
     embeddings of the latent grid cell (frame in the context, row, column) that each input
@@ -54,6 +64,8 @@ class LMConfig:
     grid_positions: bool = False
     frame_width: int | None = None
     code_levels: tuple[int, ...] | None = None
+    text_encoder: str | None = None
+    text_encoder_dim: int | None = None
 
     frame_shape: tuple[int, int] | None = field(init=False)
     vocab_size: int = field(init=False)
@@ -75,6 +87,10 @@ class LMConfig:
                      "window_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.text_encoder is not None and not self.text_encoder.strip():
+            raise ValueError("text_encoder must name an encoder or be null (sentencepiece text), got ''")
+        if self.text_encoder_dim is not None and (self.text_encoder is None or self.text_encoder_dim < 1):
+            raise ValueError(f"text_encoder_dim {self.text_encoder_dim} needs a text_encoder and must be positive")
         if self.ffn_dim is None:
             self.ffn_dim = 32 * -(-(8 * self.dim // 3) // 32)
         if self.code_levels is not None and (min(self.code_levels, default=0) < 2

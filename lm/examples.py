@@ -8,6 +8,10 @@ classifier-free guidance has an unconditional model to subtract).
 A share `first_window_share` of examples is the plain clip (start 1); the rest start uniformly
 anywhere. The first window is where the text matters most: it alone has no motion history, so only
 there must direction and speed come from the caption (later windows can read them off the past).
+
+With a text encoder, every distinct caption is encoded once, when the examples are made, and a
+batch carries its captions' states (`Batch.text`) beside the tokens, padded to its longest caption
+or `text_tokens` slots, whichever is more (`arvid.lm.layout`).
 """
 
 from __future__ import annotations
@@ -20,29 +24,51 @@ from torch import Tensor
 
 from arvid.data.shards import JoinedShards, TokenShards
 from arvid.lm.code_digits import tokenizer_code_levels
-from arvid.lm.config import LMConfig
+from arvid.lm.config import PREFIX_SPECIALS, LMConfig
 from arvid.lm.layout import Sequence, build_sequence
 from arvid.lm.text import TextTokenizer
+from arvid.lm.text_encoder import TextEncoder, TextStates, stack_states
 from arvid.lm.vocabulary import TASKS, Vocabulary
 
 
 class Batch(NamedTuple):
     """`tokens` (b n) int64 and `loss_mask` (b n) bool (True where the token is a target); rows are
-    padded with `<pad>` (not a target) to the longest."""
+    padded with `<pad>` (not a target) to the longest. `text`: the captions' encoder states for an
+    LM with a text encoder (hidden (b s d_enc), mask (b s)), else None."""
 
     tokens: Tensor
     loss_mask: Tensor
+    text: TextStates | None = None
+
+    def rows(self, rows: slice, device: torch.device | str) -> Batch:
+        """`rows` of the batch on `device` (a rank's share)."""
+        text = None if self.text is None else self.text.rows(rows).to(device)
+        return Batch(self.tokens[rows].to(device), self.loss_mask[rows].to(device), text)
+
+
+class _Draw(NamedTuple):
+    """What one example is made of: latent frames (t h w) codes, its caption (sentencepiece pieces,
+    or encoder states (n d_enc); empty when dropped), task, window start, and whether the video ends."""
+
+    frames: np.ndarray
+    caption: list[int] | Tensor
+    task: str
+    start: int
+    end: bool
 
 
 class WindowExamples:
     """Draws training batches from `shards` for a model of `config`.
 
+    `text` reads the captions: the LM's sentencepiece tokenizer, or its text encoder (`config.text_encoder`).
+
     Raises:
         ValueError: shards whose videos are shorter than anchor + window, whose codebook is not the
-            model's, or whose captions are longer than `text_tokens`.
+            model's, or whose captions are longer than `text_tokens` pieces (sentencepiece) or the
+            text encoder's limit.
     """
 
-    def __init__(self, shards: TokenShards | JoinedShards, text: TextTokenizer, config: LMConfig, *,
+    def __init__(self, shards: TokenShards | JoinedShards, text: TextTokenizer | TextEncoder, config: LMConfig, *,
                  caption_dropout: float = 0.1, first_window_share: float | None = None,
                  tasks: tuple[str, ...] = tuple(TASKS)) -> None:
         latent_frames, height, width = shards.grid
@@ -66,18 +92,37 @@ class WindowExamples:
         # None: every start equally likely, as a uniform cut of the video gives.
         self.first_window_share = first_window_share
         # Encode every caption once; training reads them millions of times.
-        self.pieces = [[text.encode(caption) for caption in record.captions] for record in shards.records]
-        longest = max(len(pieces) for captions in self.pieces for pieces in captions)
-        if longest > config.text_tokens:
-            raise ValueError(f"{shards.path}: a caption is {longest} text pieces long; the model reads "
-                             f"text_tokens={config.text_tokens}")
+        self.encoder = text if isinstance(text, TextEncoder) else None
+        if self.encoder is None:
+            self.pieces = [[text.encode(caption) for caption in record.captions] for record in shards.records]
+            longest = max(len(pieces) for captions in self.pieces for pieces in captions)
+            if longest > config.text_tokens:
+                raise ValueError(f"{shards.path}: a caption is {longest} text pieces long; the model reads "
+                                 f"text_tokens={config.text_tokens}")
+        else:
+            states: dict[str, Tensor] = {}  # one CPU copy per distinct caption
+            for record in shards.records:
+                for caption in record.captions:
+                    if caption not in states:
+                        try:
+                            states[caption] = self.encoder.encode_one(caption).cpu()
+                        except ValueError as err:
+                            raise ValueError(f"{shards.path}: {err}") from None
+            self.pieces = [[states[caption] for caption in record.captions] for record in shards.records]
+        # A dropped caption: no pieces, or no encoder states (every text slot <pad>, see arvid.lm.layout).
+        self._no_caption = [] if self.encoder is None else torch.zeros(0, self.encoder.dim)
 
     def example(self, rng: np.random.Generator) -> Sequence:
-        """One `Sequence` (tokens, loss_mask) drawn with `rng`.
+        """One `Sequence` (tokens, loss_mask) drawn with `rng`. (With a text encoder its text slots
+        hold `<pad>`, as many as its caption needs; `batch` gives the states.)
 
         Task tokens are drawn from `tasks`: with a causal tokenizer, image-to-video and continuation
         sequences look exactly like text-to-video ones, and drawing the token keeps all three in
         distribution for the sampler."""
+        draw = self._draw(rng)
+        return self._sequence(draw, self._slots([draw]))
+
+    def _draw(self, rng: np.random.Generator) -> _Draw:
         index = int(rng.integers(len(self.shards)))
         codes = self.shards[index]
         window = self.config.window_frames
@@ -88,26 +133,40 @@ class WindowExamples:
             start = 1 if rng.random() < self.first_window_share else int(rng.integers(2, last_start + 1))
         frames = np.concatenate([codes[:1], codes[start:start + window]])
         captions = self.pieces[index]
-        text = [] if rng.random() < self.caption_dropout else captions[int(rng.integers(len(captions)))]
+        dropped = rng.random() < self.caption_dropout
+        caption = self._no_caption if dropped else captions[int(rng.integers(len(captions)))]
         task = self.tasks[int(rng.integers(len(self.tasks)))]
-        sequence = build_sequence(self.vocab, text, torch.from_numpy(frames.astype(np.int64)), task=task,
-                                  text_tokens=self.config.text_tokens,
-                                  end=self.shards.ends and start + window == len(codes))
-        if start > 1:
+        return _Draw(frames, caption, task, start, self.shards.ends and start + window == len(codes))
+
+    def _slots(self, draws: list[_Draw]) -> int:
+        """Text slots for these draws: `text_tokens`, or a longer encoder caption's length."""
+        if self.encoder is None:
+            return self.config.text_tokens
+        return max([self.config.text_tokens, *(len(draw.caption) for draw in draws)])
+
+    def _sequence(self, draw: _Draw, slots: int) -> Sequence:
+        pieces = draw.caption if self.encoder is None else []
+        sequence = build_sequence(self.vocab, pieces, torch.from_numpy(draw.frames.astype(np.int64)), task=draw.task,
+                                  text_tokens=slots, end=draw.end)
+        if draw.start > 1:
             # The first window frame follows the anchor across a gap of unknown length: a guess the
             # sampler never asks for (after a shift it always has window - 1 frames of history).
-            first = slice(self.config.prefix_len + self.config.tokens_per_frame,
-                          self.config.prefix_len + 2 * self.config.tokens_per_frame)
+            prefix_len = PREFIX_SPECIALS + slots
+            first = slice(prefix_len + self.config.tokens_per_frame, prefix_len + 2 * self.config.tokens_per_frame)
             sequence.loss_mask[first] = False
         return sequence
 
     def batch(self, rng: np.random.Generator, size: int) -> Batch:
         """`size` examples, padded to the longest."""
-        sequences = [self.example(rng) for _ in range(size)]
+        draws = [self._draw(rng) for _ in range(size)]
+        slots = self._slots(draws)
+        sequences = [self._sequence(draw, slots) for draw in draws]
         length = max(len(s.tokens) for s in sequences)
         tokens = torch.full((size, length), self.vocab.pad, dtype=torch.long)
         loss_mask = torch.zeros((size, length), dtype=torch.bool)
         for row, sequence in enumerate(sequences):
             tokens[row, :len(sequence.tokens)] = sequence.tokens
             loss_mask[row, :len(sequence.tokens)] = sequence.loss_mask
-        return Batch(tokens, loss_mask)
+        text = None if self.encoder is None else stack_states([draw.caption for draw in draws], self.encoder.dim,
+                                                               slots)
+        return Batch(tokens, loss_mask, text)

@@ -42,8 +42,12 @@ def to_hf(model: Transformer):
     """A `LlamaForCausalLM` with `model`'s weights (float32, CPU).
 
     Raises:
-        ValueError: the model has `grid_positions`, which Llama has no place for.
+        ValueError: the model has `grid_positions` or a text encoder's projection, which Llama has no
+            place for.
     """
+    if model.config.text_encoder is not None:
+        raise ValueError(f"this model reads its text with the encoder {model.config.text_encoder!r} through a "
+                         f"projection that transformers' Llama has no module for; it cannot be exported")
     if model.config.grid_positions:
         raise ValueError("this model adds grid-position embeddings (grid_positions: true), which "
                          "transformers' Llama has no module for; it cannot be exported")

@@ -5,9 +5,14 @@ checkpoints by renaming nothing. Of the two optional parts Llama lacks, `embed_g
 refuse, and `code_digits` is folded into the embedding on export (`input_embedding`).
 Entry points, one per mode:
 
-- `forward(tokens)` for training: logits of a whole sequence from position 0;
-- `setup_cache(batch, max_len)`, then `prefill(tokens, positions)` and `decode(tokens, positions)`
+- `forward(tokens, text)` for training: logits of a whole sequence from position 0;
+- `setup_cache(batch, max_len)`, then `prefill(tokens, positions, text)` and `decode(tokens, positions)`
   for inference over a static KV cache (slot = position).
+
+`text` is the text prefix's encoder states for an LM with a text encoder (`arvid.lm.text_encoder`):
+projected by `text_proj`, they replace the input embeddings of the text slots they fill. Without
+them (None) the tokens alone are the input, as for a sentencepiece LM. Its `text_proj` is the other
+part Llama lacks, so such a model does not export either.
 
 A sliding window cannot be made by dropping old keys from the cache: from the second layer on,
 the cached keys of the tokens that stay were computed while attending to the dropped ones. The
@@ -29,8 +34,9 @@ from torch import Tensor, nn
 from arvid.kernels import MaskSpec, attention, decode_attention
 from arvid.lm.cache import KVCache
 from arvid.lm.code_digits import CodeDigits
-from arvid.lm.config import LMConfig
+from arvid.lm.config import PREFIX_SPECIALS, TEXT_START, LMConfig
 from arvid.lm.rope import apply_rope, rope_tables
+from arvid.lm.text_encoder import TextStates
 
 
 # Up to this many rows (tokens x batch), a compiled linear layer is written as a broadcast product
@@ -141,6 +147,8 @@ class GridPositions(nn.Module):
     cell. Every other position (text prefix, end tokens) gets zeros. Telling each step which cell
     it writes, rather than which one it read, also covers [BOV], whose next token is the first code.
     Positions, not tokens, decide the cells, so the streaming window's contiguous numbering holds.
+    The positions are those of a sequence whose prefix is `config.prefix_len` long: a longer
+    prefix (a long prompt through a text encoder) shifts them back by its extra length.
     """
 
     def __init__(self, config: LMConfig) -> None:
@@ -181,10 +189,18 @@ class Transformer(nn.Module):
         self.lm_head = nn.Linear(config.dim, config.vocab_size, bias=False)
         self.code_digits = (None if config.code_levels is None else CodeDigits(
             config.code_levels, video_offset=config.vocab_size - config.video_vocab_size, dim=config.dim))
+        if config.text_encoder is not None and config.text_encoder_dim is None:
+            raise ValueError(f"text_encoder_dim is not set: give the width of the text encoder {config.text_encoder!r}"
+                             f" (the trainer reads it from the encoder)")
+        # The text encoder's states -> the model's width; the encoder itself lives outside the model, frozen.
+        self.text_proj = (None if config.text_encoder is None else
+                          nn.Linear(config.text_encoder_dim, config.dim, bias=False))
         self.apply(self._init_weights)
         # Bidirectional over the text prefix and causal after it (or causal throughout, see `LMConfig`).
-        self.mask = MaskSpec(prefix_len=config.prefix_len if config.bidirectional_prefix else 0)
+        self.mask = self._prefix_mask(config.prefix_len)
         self._rope_cache: tuple[Tensor, Tensor] | None = None
+        # How far the cached sequence's prefix is longer than `config.prefix_len` (set by `prefill`).
+        self._prefix_extra = 0
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -200,13 +216,62 @@ class Transformer(nn.Module):
             return weight
         return weight + self.code_digits(torch.arange(len(weight), device=weight.device)).to(weight.dtype)
 
-    def embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
+    def embed(self, tokens: Tensor, positions: Tensor, text: TextStates | None = None) -> Tensor:
         """Input embeddings of tokens (b n) at positions (n) -> (b n d): the token's, plus its
-        digits' with `code_levels` and its grid cell's with `grid_positions`."""
+        digits' with `code_levels` and its grid cell's with `grid_positions`; the text slots that
+        `text` fills take its projected states instead (see `prefix_len`). `positions` only pick
+        the grid cells: they count as if the prefix were `config.prefix_len` long."""
         x = self.embed_tokens(tokens)
         if self.code_digits is not None:
             x = x + self.code_digits(tokens).to(x.dtype)
+        if text is not None:
+            x = self._place_text(x, text)
         return x if self.embed_grid is None else x + self.embed_grid(positions).to(x.dtype)
+
+    def prefix_len(self, text: TextStates | None) -> int:
+        """Tokens before the first video token of sequences whose text is `text`: `config.prefix_len`
+        without text states, else the specials plus the states' slots (>= `config.text_tokens`).
+
+        Raises:
+            ValueError: text states for a model without a text encoder, of another width than the
+                encoder's, with a mask of another shape, or fewer slots than `text_tokens`.
+        """
+        if text is None:
+            return self.config.prefix_len
+        if self.text_proj is None:
+            raise ValueError("this LM has no text encoder: its text is sentencepiece pieces in the tokens")
+        hidden, mask = text
+        if hidden.ndim != 3 or hidden.shape[-1] != self.text_proj.in_features or mask.shape != hidden.shape[:2]:
+            raise ValueError(f"expected text states (b, n, {self.text_proj.in_features}) with a mask (b, n), got "
+                             f"{tuple(hidden.shape)} and {tuple(mask.shape)}")
+        if hidden.shape[1] < self.config.text_tokens:
+            raise ValueError(f"text states fill {hidden.shape[1]} slots; this model's prefix has text_tokens="
+                             f"{self.config.text_tokens} (pad them with arvid.lm.layout.pad_text)")
+        return PREFIX_SPECIALS + hidden.shape[1]
+
+    def _place_text(self, x: Tensor, text: TextStates) -> Tensor:
+        """x (b n d) with the text slots that `text.mask` marks replaced by the projected states."""
+        slots = text.hidden.shape[1]
+        if x.shape[0] != text.hidden.shape[0] or x.shape[1] < TEXT_START + slots:
+            raise ValueError(f"text states {tuple(text.hidden.shape[:2])} do not fit tokens {tuple(x.shape[:2])}")
+        projected = self.text_proj(text.hidden.to(self.text_proj.weight.dtype)).to(x.dtype)
+        inside = x[:, TEXT_START:TEXT_START + slots]
+        return torch.cat([x[:, :TEXT_START], torch.where(text.mask[..., None], projected, inside),
+                          x[:, TEXT_START + slots:]], dim=1)
+
+    def _prefix_mask(self, prefix_len: int) -> MaskSpec:
+        """Bidirectional over a prefix of `prefix_len` tokens and causal after it (causal throughout
+        without `bidirectional_prefix`)."""
+        return MaskSpec(prefix_len=prefix_len if self.config.bidirectional_prefix else 0)
+
+    def _mask_and_cells(self, positions: Tensor, text: TextStates | None) -> tuple[MaskSpec, Tensor, int]:
+        """For a sequence with text `text`: its mask, the positions that pick grid cells, and how much
+        longer its prefix is than `config.prefix_len`. A sentencepiece LM's (and a text encoder's
+        within `text_tokens`) are `self.mask` and `positions` themselves."""
+        extra = self.prefix_len(text) - self.config.prefix_len
+        if extra == 0:
+            return self.mask, positions, 0
+        return self._prefix_mask(self.config.prefix_len + extra), (positions - extra).clamp_min(0), extra
 
     def _cached_tables(self, positions: Tensor) -> tuple[Tensor, Tensor]:
         """Rows of the rotary tables that `setup_cache` computed once (inference only)."""
@@ -223,10 +288,13 @@ class Transformer(nn.Module):
             x = layer(x, lambda attn, h: attn(h, cos, sin, spec))
         return self.norm(x)
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """Training: tokens (b n) from position 0 -> logits (b n v), float32 on CPU."""
+    def forward(self, tokens: Tensor, text: TextStates | None = None) -> Tensor:
+        """Training: tokens (b n) from position 0 -> logits (b n v), float32 on CPU. `text`: the
+        text slots' encoder states, hidden (b s d_enc) and mask (b s), s >= `text_tokens` (the
+        tokens' text slots hold `<pad>`; a slot the mask leaves out keeps it)."""
         positions = torch.arange(tokens.shape[1], device=tokens.device)
-        return self.lm_head(self.backbone(self.embed(tokens, positions)))
+        spec, cells, _ = self._mask_and_cells(positions, text)
+        return self.lm_head(self.backbone(self.embed(tokens, cells, text), spec))
 
     def setup_cache(self, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None) -> None:
         """Allocate a static KV cache for `batch` sequences of at most `max_len` tokens
@@ -253,27 +321,33 @@ class Transformer(nn.Module):
             raise ValueError(f"position {int(positions[-1])} is past the cache's {cache.max_len} slots")
 
     @torch.no_grad()
-    def prefill(self, tokens: Tensor, positions: Tensor) -> Tensor:
-        """Fill an empty cache with tokens (b n) at positions 0..n-1 -> logits (b n v)."""
+    def prefill(self, tokens: Tensor, positions: Tensor, text: TextStates | None = None) -> Tensor:
+        """Fill an empty cache with tokens (b n) at positions 0..n-1 -> logits (b n v); `text` as
+        in `forward` (the cache remembers the prefix's length for `decode`)."""
         self._check_cache(tokens, positions)
         positions = positions.to(tokens.device)
         if int(positions[0]) != 0:
             raise ValueError("prefill starts at position 0; use decode for later tokens")
+        spec, cells, self._prefix_extra = self._mask_and_cells(positions, text)
         cos, sin = self._cached_tables(positions)
-        x = self.embed(tokens, positions)
+        x = self.embed(tokens, cells, text)
         for layer in self.layers:
-            x = layer(x, lambda attn, h: attn.prefill(h, positions, cos, sin, self.mask))
+            x = layer(x, lambda attn, h: attn.prefill(h, positions, cos, sin, spec))
         return self.lm_head(self.norm(x))
 
     @torch.no_grad()
     def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
         """Next tokens (b n), usually n = 1, at `positions` right after the cached ones -> logits (b n v)."""
         self._check_cache(tokens, positions)
-        return self._decode_step(tokens, positions.to(tokens.device))
+        positions = positions.to(tokens.device)
+        # The decoded tokens come after the prefix, so its length changes their mask in nothing,
+        # only their grid cells.
+        cells = positions if self._prefix_extra == 0 else (positions - self._prefix_extra).clamp_min(0)
+        return self._decode_step(tokens, positions, cells)
 
-    def _decode_step(self, tokens: Tensor, positions: Tensor) -> Tensor:
+    def _decode_step(self, tokens: Tensor, positions: Tensor, cells: Tensor) -> Tensor:
         cos, sin = self._cached_tables(positions)
-        x = self.embed(tokens, positions)
+        x = self.embed(tokens, cells)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.decode(h, positions, cos, sin, self.mask))
         return project(self.norm(x), self.lm_head)

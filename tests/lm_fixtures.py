@@ -54,3 +54,24 @@ def write_tiny_model(folder: Path) -> Path:
     VideoLM(Transformer(tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3)),
             shapes_text_tokenizer()).save_pretrained(folder / "lm")
     return folder
+
+
+ENCODER_WORDS = ("a small large red green blue yellow circle square triangle moving left right up down on black white "
+                 "grey background").split()
+ENCODER_LIMIT = 40  # the tiny encoder's max_position_embeddings: the most tokens it reads
+
+
+def write_tiny_encoder(folder: Path) -> Path:
+    """A local Hugging Face encoder folder small enough for tests: a random 2-layer, 32-wide BERT
+    reading at most `ENCODER_LIMIT` tokens, with a word-level vocabulary of the shapes captions'
+    words (others read as [UNK]). Seeded, so every call writes the same weights."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *ENCODER_WORDS]) + "\n")
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=5 + len(ENCODER_WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=ENCODER_LIMIT)).save_pretrained(folder)
+    return folder

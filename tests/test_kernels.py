@@ -1,14 +1,19 @@
-"""The Triton attention kernels under TRITON_INTERPRET=1 against a float64 reference, and dispatch.
+"""The Triton attention kernels against a float64 reference, and dispatch.
 
-Shapes are small (the interpreter runs each program in numpy) and deliberately not multiples of
-the block sizes (16 under the interpreter).
+Without a GPU the kernels run under TRITON_INTERPRET=1 on CPU tensors; on a machine whose torch sees
+a GPU they run compiled there, autotuning included, and bf16 is tested too (the interpreter
+mishandles bf16 dots). `kernel_device.py` decides which (ARVID_TEST_DEVICE=cpu forces the interpreter).
+Shapes are small and deliberately not multiples of the block sizes (16 under the interpreter, 32 to
+128 when compiled).
 """
 
 from __future__ import annotations
 
-import os
+from kernel_device import kernel_test_device
 
-os.environ.setdefault("TRITON_INTERPRET", "1")  # also set by conftest.py; kept for running this file alone
+DEVICE = kernel_test_device()  # also run by conftest.py; repeated for running this file alone
+
+import os  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -17,20 +22,24 @@ from arvid.kernels import MaskSpec, attention, decode_attention, reference_atten
 from arvid.kernels.decode import decode_attention_triton  # noqa: E402
 from arvid.kernels.prefill import prefill_attention  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1",
-                                reason="the kernels were imported without TRITON_INTERPRET=1")
+pytestmark = pytest.mark.skipif(DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1",
+                                reason="no GPU, and the kernels were imported without TRITON_INTERPRET=1")
 
 # Stated once per dtype: fp32 runs IEEE dots (errors ~1e-6); fp16 rounds inputs and outputs to
-# 11 bits (relative 5e-4 of values of order 1, plus accumulated rounding of p before the PV dot).
-TOLERANCE = {torch.float32: 1e-5, torch.float16: 3e-3}
+# 11 bits (relative 5e-4 of values of order 1, plus accumulated rounding of p before the PV dot);
+# bf16 keeps 8 bits, 3 fewer than fp16, so 8 times fp16's bound (GPU only).
+TOLERANCE = {torch.float32: 1e-5, torch.float16: 3e-3, torch.bfloat16: 2.4e-2}
+DTYPES = [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else [])
 MASKS = {"causal": MaskSpec(), "prefix": MaskSpec(prefix_len=23), "sink_window": MaskSpec(sink=5, window=19)}
 
 
-def random_qkv(batch, heads, kv_heads, queries, keys, head_dim, dtype, seed):
+def random_qkv(batch, heads, kv_heads, queries, keys, head_dim, dtype, seed, device=DEVICE):
+    """Random q (b h n d), k and v (b g m d) of `dtype` on `device` (the kernels' device by default),
+    drawn on the CPU so that every device gets the same values."""
     generator = torch.Generator().manual_seed(seed)
-    q = torch.randn(batch, heads, queries, head_dim, generator=generator).to(dtype)
-    k = torch.randn(batch, kv_heads, keys, head_dim, generator=generator).to(dtype)
-    v = torch.randn(batch, kv_heads, keys, head_dim, generator=generator).to(dtype)
+    q = torch.randn(batch, heads, queries, head_dim, generator=generator).to(device, dtype)
+    k = torch.randn(batch, kv_heads, keys, head_dim, generator=generator).to(device, dtype)
+    v = torch.randn(batch, kv_heads, keys, head_dim, generator=generator).to(device, dtype)
     return q, k, v
 
 
@@ -43,7 +52,7 @@ def assert_matches(result, q, k, v, spec, dtype, **kwargs):
     assert (result.lse.double()[finite] - expected.lse[finite]).abs().max() < TOLERANCE[dtype]
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mask", list(MASKS))
 @pytest.mark.parametrize("kv_heads", [3, 1])  # plain multi-head, and grouped-query (3 heads per group)
 @pytest.mark.parametrize("length", [1, 7, 65, 200])
@@ -58,14 +67,14 @@ def test_prefill_other_head_dims(head_dim):
     assert_matches(prefill_attention(q, k, v, MASKS["prefix"]), q, k, v, MASKS["prefix"], torch.float32)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mask", list(MASKS))
 @pytest.mark.parametrize("kv_heads", [4, 2])
 @pytest.mark.parametrize("new_tokens", [1, 3])
 def test_decode_matches_float64_reference(dtype, mask, kv_heads, new_tokens):
     """Split-K decode over caches of 200 slots, with a different valid length per sequence."""
     q, k, v = random_qkv(3, 4, kv_heads, new_tokens, 200, 32, dtype, seed=new_tokens)
-    lengths = torch.tensor([200, 65, 7])
+    lengths = torch.tensor([200, 65, 7], device=DEVICE)
     result = decode_attention_triton(q, k, v, lengths, MASKS[mask])
     assert_matches(result, q, k, v, MASKS[mask], dtype, key_lengths=lengths)
 
@@ -74,9 +83,9 @@ def test_decode_with_strided_queries_and_tiny_windows():
     """The LM hands over q as a transposed view, (b n h d) -> (b h n d); the output must not care.
     Window 1 and sink 1 are the smallest masks (each query sees itself and the first key)."""
     generator = torch.Generator().manual_seed(5)
-    q = torch.randn(2, 3, 4, 32, generator=generator).transpose(1, 2)  # (b h n d), not contiguous
-    k, v = (torch.randn(2, 2, 40, 32, generator=generator) for _ in range(2))
-    lengths = torch.tensor([40, 17])
+    q = torch.randn(2, 3, 4, 32, generator=generator).to(DEVICE).transpose(1, 2)  # (b h n d), not contiguous
+    k, v = (torch.randn(2, 2, 40, 32, generator=generator).to(DEVICE) for _ in range(2))
+    lengths = torch.tensor([40, 17], device=DEVICE)
     for spec in (MaskSpec(), MaskSpec(sink=1, window=1)):
         assert_matches(decode_attention_triton(q, k, v, lengths, spec), q, k, v, spec, torch.float32,
                        key_lengths=lengths)
@@ -91,7 +100,7 @@ def test_cpu_single_query_decode_matches_float64_reference(kv_heads):
     row) against the explicit float64 reference, with grouped-query heads."""
     from arvid.kernels.reference import single_query_attention
 
-    q, k, v = random_qkv(3, 4, kv_heads, 1, 37, 32, torch.float32, seed=kv_heads)
+    q, k, v = random_qkv(3, 4, kv_heads, 1, 37, 32, torch.float32, seed=kv_heads, device="cpu")
     lengths = torch.tensor([37, 1, 20])
     expected = reference_attention(q.double(), k.double(), v.double(), MaskSpec(prefix_len=5), key_lengths=lengths).out
     for result in (single_query_attention(q, k, v, lengths), decode_attention(q, k, v, lengths, MaskSpec(prefix_len=5))):
@@ -102,11 +111,12 @@ def test_cpu_single_query_decode_matches_float64_reference(kv_heads):
 
 def test_dispatch_follows_the_environment(monkeypatch):
     q, k, v = random_qkv(1, 2, 2, 9, 9, 32, torch.float32, seed=0)
+    monkeypatch.setenv("ARVID_ATTENTION", "reference")  # on CUDA tensors "auto" would already pick Triton
     reference = attention(q, k, v, MaskSpec())
     monkeypatch.setenv("ARVID_ATTENTION", "triton")
     forced = attention(q, k, v, MaskSpec())
     assert (forced - reference).abs().max() < TOLERANCE[torch.float32]
-    lengths = torch.tensor([9])
+    lengths = torch.tensor([9], device=DEVICE)
     assert (decode_attention(q[:, :, -1:], k, v, lengths, MaskSpec()) - reference[:, :, -1:]).abs().max() < 1e-5
     with pytest.raises(ValueError, match="head dims"):
         attention(q[..., :24].contiguous(), k[..., :24].contiguous(), v[..., :24].contiguous(), MaskSpec())
@@ -120,7 +130,7 @@ def test_dispatch_follows_the_environment(monkeypatch):
 def test_auto_on_cpu_uses_the_reference_and_gradients_never_reach_triton(monkeypatch):
     import arvid.kernels.dispatch as dispatch
 
-    q, k, v = random_qkv(1, 2, 2, 9, 9, 32, torch.float32, seed=0)
+    q, k, v = random_qkv(1, 2, 2, 9, 9, 32, torch.float32, seed=0, device="cpu")
     assert not dispatch.use_triton(q, k, v)  # auto + CPU
     monkeypatch.setenv("ARVID_ATTENTION", "triton")
     q.requires_grad_(True)
@@ -140,13 +150,15 @@ def test_lm_cache_and_llama_parity_on_the_triton_path(monkeypatch):
 
     torch.manual_seed(0)
     model = Transformer(tiny_config(dim=64, n_heads=2, n_kv_heads=1)).eval()
-    hf_model = to_hf(model).model
+    hf_model = to_hf(model).model.to(DEVICE)
+    model.to(DEVICE)
     config = model.config
-    tokens = torch.randint(0, config.vocab_size, (2, config.prefix_len + 6))
-    embeddings = torch.randn(1, 19, config.dim)
+    tokens = torch.randint(0, config.vocab_size, (2, config.prefix_len + 6)).to(DEVICE)
+    embeddings = torch.randn(1, 19, config.dim).to(DEVICE)
+    monkeypatch.setenv("ARVID_ATTENTION", "reference")  # on CUDA tensors "auto" would already pick Triton
     with torch.no_grad():
         full_reference = model(tokens)
-        llama = hf_model(inputs_embeds=embeddings, position_ids=torch.arange(19)[None]).last_hidden_state
+        llama = hf_model(inputs_embeds=embeddings, position_ids=torch.arange(19, device=DEVICE)[None]).last_hidden_state
     monkeypatch.setenv("ARVID_ATTENTION", "triton")
     with torch.no_grad():
         full = model(tokens)

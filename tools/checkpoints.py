@@ -114,10 +114,12 @@ def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, V
 
     Raises:
         UsageError: a missing folder; a missing, mismatched, truncated or corrupt checkpoint (the
-            message names the file); an LM and tokenizer that do not fit together; or a device this
+            message names the file); a text encoder the LM names that is not installed (the message
+            says how to install it); an LM and tokenizer that do not fit together; or a device this
             machine does not have.
     """
     from arvid.lm.checkpoint import VideoLM
+    from arvid.lm.text_encoder import TextEncoderNotFound
     from arvid.sampling import check_compatible
     from arvid.tokenizer import VideoTokenizer
 
@@ -126,6 +128,8 @@ def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, V
     try:
         lm = VideoLM.from_pretrained(folder / "lm", device=target)
         tokenizer = VideoTokenizer.from_pretrained(folder / "tokenizer", device=target)
+    except TextEncoderNotFound as err:  # the folder is fine; this machine lacks the encoder it names
+        raise UsageError(f"{folder / 'lm'}: {err}") from err
     except (OSError, ValueError) as err:  # FileNotFoundError is an OSError
         raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/)") from err
     try:

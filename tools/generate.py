@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limit = _shipped_text_tokens()
     shipped = f" (the shipped model: {limit}, its longest captions, about 16 words)" if limit else ""
     parser.add_argument("prompt", help=f'the caption ("" for unconditional); at most the model\'s text length in '
-                                       f'sentencepiece pieces{shipped}: longer is an error; characters the text '
+                                       f'sentencepiece pieces{shipped}, or for a model with a text encoder the '
+                                       f'encoder\'s limit in its tokens: longer is an error; characters the text '
                                        f'tokenizer does not know (other scripts, emoji) are named in a warning')
     parser.add_argument("-o", "--output", help="video file to write, .mp4 or .gif (default: none; give -o, --tokens-out "
                                                "or both)")
@@ -147,7 +148,14 @@ def _prepare(args: argparse.Namespace):
 
 
 def _check_prompt(lm, prompt: str) -> None:
-    """Warn about characters the text tokenizer does not know; raise UsageError for a prompt over the model's length."""
+    """Warn about characters the text tokenizer does not know; raise UsageError for a prompt over the model's length
+    (or its text encoder's limit)."""
+    if lm.encoder is not None:
+        try:
+            lm.encoder.check(prompt)
+        except ValueError as err:
+            raise UsageError(f"{err}: shorten it") from None
+        return
     limit, pieces = lm.config.text_tokens, len(lm.text.encode(prompt))
     if pieces > limit:
         raise UsageError(f"the prompt is {pieces} text pieces long; this model reads at most {limit}: shorten it")
