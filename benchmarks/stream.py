@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prompt", default="a small red circle moving right on a black background")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for tiny models)")
     parser.add_argument("--compile", action="store_true", help="compile the LM's decode step first")
+    parser.add_argument("--pipelined", action="store_true",
+                        help="decode each latent frame on a second thread while the LM draws the next (stream(pipelined=True))")
     parser.add_argument("--cfg", type=float, default=1.0)
     parser.add_argument("--fps", type=float, default=8.0)
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     frames_done, times, cpu_times = 0, [], []
     marks = [m for m in (int(m) for m in args.marks.split(",") if m) if m <= args.frames]
     last, last_cpu = time.perf_counter(), time.process_time()
-    latent_stream = stream(lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=0))
+    latent_stream = stream(lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=0), pipelined=args.pipelined)
     for latent in latent_stream:
         now = time.perf_counter()
         now_cpu = time.process_time()
@@ -141,7 +143,8 @@ def paired_comparison(old_stream, lm, tokenizer, args: argparse.Namespace, round
     from arvid.sampling import SamplerConfig, stream
 
     fresh_lm = copy.deepcopy(lm)  # its own KV cache
-    young_stream = stream(fresh_lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=1))
+    young_stream = stream(fresh_lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=1),
+                          pipelined=args.pipelined)
     frames = 0
     while frames < 100:
         frames += len(next(young_stream).frames)

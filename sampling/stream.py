@@ -6,7 +6,8 @@ image-to-video (`image`: its encoding is the anchor frame f0); continuation (`vi
 encoding fills the anchor and the window first, and its frames are yielded back, marked given).
 
 Every yielded latent frame is decoded right away by the tokenizer's streaming decoder, so the first
-frames reach the caller before later tokens exist.
+frames reach the caller before later tokens exist; with `pipelined`, a latent frame is decoded on a
+second thread while the LM draws the next (the same frames, one latent frame later).
 
 Without a `config`, the LM's own generation config (its folder's generation_config.json) is used:
 the same settings as `arvid generate`'s defaults.
@@ -15,8 +16,9 @@ the same settings as `arvid generate`'s defaults.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import islice
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import torch
@@ -57,7 +59,8 @@ def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
 
 
 def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig | None = None, *,
-           image: np.ndarray | None = None, video: np.ndarray | None = None) -> Iterator[LatentFrame]:
+           image: np.ndarray | None = None, video: np.ndarray | None = None,
+           pipelined: bool = False) -> Iterator[LatentFrame]:
     """An endless iterator of latent frames (stop by not asking for more).
 
     Every check runs here, before the first frame is asked for, so a caller can report bad input
@@ -72,6 +75,10 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
         video: uint8 (t h w c) frames to continue at the tokenizer's size (continuation); only its
             last `1 + temporal_factor * (window - 1)` frames (or fewer, a length the tokenizer
             accepts) are used: the anchor and the window's history.
+        pipelined: decode each drawn latent frame on a second thread while the LM draws the next, so
+            that on two cores the tokenizer's decoder and the LM overlap (run torch with one thread
+            then: two threads each would fight over the cores). Yields exactly the same frames, each
+            once the next one is drawn.
     Raises:
         ValueError: incompatible models, a prompt too long (over `text_tokens` pieces, or the text
             encoder's limit), both `image` and `video`, a window the model was not trained for,
@@ -90,11 +97,11 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     prefixes = lm.prefixes([prompt, ""] if config.guided else [prompt], task=task)
     given = image if image is not None else None if video is None else _continuation_frames(tokenizer, video, window)
     given_codes = _encode_given(tokenizer, given)
-    return _frames(lm, tokenizer, prefixes, given_codes, config, window)
+    return _frames(lm, tokenizer, prefixes, given_codes, config, window, pipelined)
 
 
 def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given_codes: list[Tensor],
-            config: SamplerConfig, window: int) -> Iterator[LatentFrame]:
+            config: SamplerConfig, window: int, pipelined: bool) -> Iterator[LatentFrame]:
     device = lm.model.lm_head.weight.device
     decoder = tokenizer.streaming_decoder()
     grid = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)[1:]
@@ -114,17 +121,41 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given_co
     # token by token would have left (the window has slid once and been prefilled).
     context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text)
 
+    drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window)
+    yield from (_decoded_in_background if pipelined else _decoded)(drawn, decoder)
+
+
+def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
+                 grid: tuple[int, int], *, first: int, window: int) -> Iterator[tuple[int, Tensor]]:
+    """(index, codes (h' w')) of each latent frame the LM draws, from latent frame `first` on."""
     video_logits = lm.vocab.video_slice()
     first_window = config.first_window()
-    index = len(given)
+    index = first
     while True:
         # Latent frames 0 (the anchor) to `window` are drawn before the context first slides.
         code = draw_code(context.logits[:, video_logits], first_window if index <= window else config, generator)
         frame = context.push(code + lm.vocab.video_offset)
         if frame is not None:
-            codes = lm.vocab.video_codes(frame).view(*grid).cpu()
-            yield LatentFrame(index, codes, decoder.push_frames(codes))
+            yield index, lm.vocab.video_codes(frame).view(*grid).cpu()
             index += 1
+
+
+def _decoded(drawn: Iterator[tuple[int, Tensor]], decoder: StreamingDecoder) -> Iterator[LatentFrame]:
+    for index, codes in drawn:
+        yield LatentFrame(index, codes, decoder.push_frames(codes))
+
+
+def _decoded_in_background(drawn: Iterator[tuple[int, Tensor]], decoder: StreamingDecoder) -> Iterator[LatentFrame]:
+    """As `_decoded`, with each latent frame decoded on a worker thread while the next is drawn
+    (PyTorch releases the GIL inside its operations, so the two run at once). The decoder sees the
+    frames in order, one at a time, as inline."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arvid-decode") as worker:
+        pending = None
+        for index, codes in drawn:
+            decoding = worker.submit(decoder.push_frames, codes)
+            if pending is not None:
+                yield LatentFrame(pending[0], pending[1], pending[2].result())
+            pending = (index, codes, decoding)
 
 
 def _select_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given: list[Tensor],

@@ -94,6 +94,21 @@ def test_same_seed_same_video_and_frame_shapes(models):
     assert first[0].codes.shape == (4, 4) and int(first[0].codes.max()) < 64
 
 
+@pytest.mark.parametrize("candidates, video", [(1, False), (3, False), (1, True)])
+def test_pipelined_decoding_yields_the_same_frames(models, candidates, video):
+    """The decoder on a second thread sees the same codes in the same order: nothing changes but timing."""
+    from itertools import islice
+
+    from arvid.sampling import stream
+    lm, tokenizer = models
+    config = SamplerConfig(seed=5, top_k=20, cfg_scale=2.0, first_window_candidates=candidates)
+    given = {"video": np.random.default_rng(0).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)} if video else {}
+    inline = list(islice(stream(lm, tokenizer, PROMPT, config, **given), 7))
+    pipelined = list(islice(stream(lm, tokenizer, PROMPT, config, pipelined=True, **given), 7))
+    assert [(f.index, f.given) for f in pipelined] == [(f.index, f.given) for f in inline]
+    assert all(torch.equal(a.codes, b.codes) and np.array_equal(a.frames, b.frames) for a, b in zip(inline, pipelined))
+
+
 def test_guided_generation_runs_and_differs(models):
     lm, tokenizer = models
     plain = generate(lm, tokenizer, "a blue square", 3, SamplerConfig(temperature=0))
