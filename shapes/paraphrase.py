@@ -1,0 +1,140 @@
+"""Captions beyond the six templates: paraphrases with synonyms and other sentence shapes, in two
+disjoint pools, so that a text encoder's grasp of free language can be measured honestly.
+
+- `"train"`: words and sentence shapes that training captions may use (`paraphrase(..., "train")`).
+- `"heldout"`: other words for every attribute value and other sentence shapes, which training
+  never sees (`paraphrase(..., "heldout")`, `heldout_paraphrase_set`): a model reads them right
+  only through what its pretrained text encoder knows of language.
+
+Every paraphrase names the shape, colour, size, direction and background; some name the speed.
+The two pools share no word for any attribute value (tested), and a held-out sentence shape is
+none of the training ones. The template captions of `arvid.shapes.world.caption` stay training
+captions; `parse_caption` does not read these words, so a paraphrase travels with its attributes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from arvid.shapes.world import ShapeAttributes, attribute_combinations
+
+Pool = Literal["train", "heldout"]
+
+# Per pool, per attribute, per value: the words that may name it. Words of one value never name
+# another, and no word is in both pools (tests/test_paraphrase.py checks both).
+_WORDS: dict[Pool, dict[str, dict[str, tuple[str, ...]]]] = {
+    "train": {
+        "shape": {"circle": ("circle", "disc", "round dot"), "square": ("square", "box", "block"),
+                  "triangle": ("triangle", "three-cornered shape")},
+        "colour": {"red": ("red", "scarlet"), "green": ("green", "emerald"), "blue": ("blue", "azure"),
+                   "yellow": ("yellow", "golden"), "cyan": ("cyan", "aqua"), "magenta": ("magenta", "fuchsia"),
+                   "orange": ("orange", "tangerine"), "white": ("white", "snow-white")},
+        "size": {"small": ("small", "little"), "large": ("large", "big")},
+        "direction": {"right": ("right", "to the right", "rightwards"), "left": ("left", "to the left", "leftwards"),
+                      "up": ("up", "upwards", "towards the top"), "down": ("down", "downwards", "towards the bottom"),
+                      "up-right": ("up and to the right", "towards the top right"),
+                      "up-left": ("up and to the left", "towards the top left"),
+                      "down-right": ("down and to the right", "towards the bottom right"),
+                      "down-left": ("down and to the left", "towards the bottom left")},
+        "speed": {"slow": ("slowly", "gently"), "fast": ("quickly", "rapidly")},
+        "background": {"black": ("black", "jet-black"), "white": ("white", "snow-white"),
+                       "gray": ("gray", "grey"), "navy": ("navy", "dark navy")},
+    },
+    "heldout": {
+        "shape": {"circle": ("ball", "round blob"), "square": ("tile", "four-sided shape"),
+                  "triangle": ("pyramid shape", "wedge")},
+        "colour": {"red": ("crimson", "cherry"), "green": ("lime", "grass-green"), "blue": ("cobalt", "royal blue"),
+                   "yellow": ("lemon", "canary"), "cyan": ("turquoise", "teal"), "magenta": ("pink", "violet"),
+                   "orange": ("amber", "pumpkin"), "white": ("ivory", "pearl")},
+        "size": {"small": ("tiny", "miniature"), "large": ("huge", "massive")},
+        "direction": {"right": ("eastward", "toward the right edge"), "left": ("westward", "toward the left edge"),
+                      "up": ("northward", "toward the upper edge"), "down": ("southward", "toward the lower edge"),
+                      "up-right": ("northeast", "diagonally toward the upper right corner"),
+                      "up-left": ("northwest", "diagonally toward the upper left corner"),
+                      "down-right": ("southeast", "diagonally toward the lower right corner"),
+                      "down-left": ("southwest", "diagonally toward the lower left corner")},
+        "speed": {"slow": ("lazily", "at a crawl"), "fast": ("swiftly", "at high speed")},
+        "background": {"black": ("pitch-dark", "inky"), "white": ("milky", "chalky"),
+                       "gray": ("ash", "slate"), "navy": ("midnight", "deep-sea")},
+    },
+}
+
+# Sentence shapes per pool; {speed} only in some, so captions also leave the speed free.
+_SHAPES: dict[Pool, tuple[str, ...]] = {
+    "train": (
+        "a {size} {colour} {shape} drifting {direction} across a {background} background",
+        "{size} {colour} {shape} travelling {direction} {speed} on {background}",
+        "the {shape} is {colour} and {size}, and it moves {direction} over a {background} backdrop",
+        "a {colour} {shape}, {size}, sliding {direction} on a plain {background} field",
+        "{speed}, a {size} {colour} {shape} glides {direction}; the background is {background}",
+        "video of a {size} {colour} {shape} that goes {direction} on a {background} background",
+    ),
+    "heldout": (
+        "watch a {size} {colour} {shape} as it wanders {direction} in front of a {background} backdrop",
+        "there is a {shape}, {colour} and {size}, travelling {direction} {speed} over {background} scenery",
+        "show me a {colour} {shape} of {size} size heading {direction} with a {background} setting behind it",
+        "against a {background} canvas, one {size} {colour} {shape} makes its way {direction}",
+        "{speed}, a {size} {shape} painted {colour} crosses the {background} screen {direction}",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Paraphrase:
+    """A prompt and the attributes it names (what `eval-video` checks the video against)."""
+
+    prompt: str
+    attrs: ShapeAttributes
+    pool: Pool
+
+
+def vocabulary(pool: Pool) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The words `pool` uses: attribute -> value -> words."""
+    return _WORDS[pool]
+
+
+def sentence_shapes(pool: Pool) -> tuple[str, ...]:
+    """The sentence shapes (format strings) `pool` uses."""
+    return _SHAPES[pool]
+
+
+def paraphrase(attrs: ShapeAttributes, rng: np.random.Generator, pool: Pool = "train") -> str:
+    """A caption of `attrs` in one of `pool`'s sentence shapes, each attribute in one of its words,
+    all drawn from `rng`."""
+    words = _WORDS[pool]
+    shapes = _SHAPES[pool]
+    template = shapes[int(rng.integers(len(shapes)))]
+    chosen = {name: _pick(words[name][getattr(attrs, name)], rng)
+              for name in ("shape", "colour", "size", "direction", "speed", "background")}
+    text = re.sub(r"\b([aA]) (?=[aeiou])", r"\1n ", template.format(**chosen))  # "an ivory", "an ash"
+    return text[0].upper() + text[1:] if template.startswith("{speed}") else text
+
+
+def _pick(options: tuple[str, ...], rng: np.random.Generator) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def heldout_paraphrase_set(count: int = 240, *, seed: int = 0) -> list[Paraphrase]:
+    """`count` held-out paraphrases (240 by default), half of distinct training attribute
+    combinations and half of distinct held-out ones (`arvid.shapes.world.HELD_OUT`; combinations
+    with their speed and background), in the held-out pool's words and sentence shapes; the same
+    list for the same `count` and `seed`.
+
+    Raises:
+        ValueError: `count` < 2, or more than the held-out combinations hold (2 x their number).
+    """
+    rng = np.random.default_rng(seed)
+    splits = (("train", count - count // 2), ("heldout", count // 2))
+    combinations = {split: list(attribute_combinations(split)) for split, _ in splits}
+    if count < 2 or count // 2 > len(combinations["heldout"]):
+        raise ValueError(f"count must be in [2, {2 * len(combinations['heldout'])}], got {count}")
+    prompts = []
+    for split, share in splits:
+        for index in rng.permutation(len(combinations[split]))[:share]:
+            attrs = combinations[split][int(index)]
+            prompts.append(Paraphrase(paraphrase(attrs, rng, "heldout"), attrs, "heldout"))
+    return prompts
