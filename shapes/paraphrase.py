@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from arvid.shapes.world import ShapeAttributes, attribute_combinations
+from arvid.shapes.world import ATTRIBUTE_NAMES, ShapeAttributes, attribute_combinations
 
 Pool = Literal["train", "heldout"]
 
@@ -85,11 +85,17 @@ _SHAPES: dict[Pool, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Paraphrase:
-    """A prompt and the attributes it names (what `eval-video` checks the video against)."""
+    """A prompt, the attributes it was written from, and the names of those its words give (all
+    but the speed in some sentence shapes): what `eval-video` checks the video against."""
 
     prompt: str
     attrs: ShapeAttributes
     pool: Pool
+    named: tuple[str, ...]
+
+    def expected(self) -> dict[str, str]:
+        """The attributes the prompt names: name -> value."""
+        return {name: getattr(self.attrs, name) for name in self.named}
 
 
 def vocabulary(pool: Pool) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -105,13 +111,19 @@ def sentence_shapes(pool: Pool) -> tuple[str, ...]:
 def paraphrase(attrs: ShapeAttributes, rng: np.random.Generator, pool: Pool = "train") -> str:
     """A caption of `attrs` in one of `pool`'s sentence shapes, each attribute in one of its words,
     all drawn from `rng`."""
+    return _written(attrs, rng, pool).prompt
+
+
+def _written(attrs: ShapeAttributes, rng: np.random.Generator, pool: Pool) -> Paraphrase:
     words = _WORDS[pool]
     shapes = _SHAPES[pool]
     template = shapes[int(rng.integers(len(shapes)))]
     chosen = {name: _pick(words[name][getattr(attrs, name)], rng)
               for name in ("shape", "colour", "size", "direction", "speed", "background")}
     text = re.sub(r"\b([aA]) (?=[aeiou])", r"\1n ", template.format(**chosen))  # "an ivory", "an ash"
-    return text[0].upper() + text[1:] if template.startswith("{speed}") else text
+    text = text[0].upper() + text[1:] if template.startswith("{speed}") else text
+    named = tuple(name for name in ATTRIBUTE_NAMES if "{" + name + "}" in template)
+    return Paraphrase(text, attrs, pool, named)
 
 
 def _pick(options: tuple[str, ...], rng: np.random.Generator) -> str:
@@ -136,5 +148,5 @@ def heldout_paraphrase_set(count: int = 240, *, seed: int = 0) -> list[Paraphras
     for split, share in splits:
         for index in rng.permutation(len(combinations[split]))[:share]:
             attrs = combinations[split][int(index)]
-            prompts.append(Paraphrase(paraphrase(attrs, rng, "heldout"), attrs, "heldout"))
+            prompts.append(_written(attrs, rng, "heldout"))
     return prompts

@@ -30,12 +30,15 @@ def _finite_list(values: np.ndarray) -> list[float | None]:
     return [_finite_or_none(round(float(v), 4)) for v in values]
 
 
-def video_report(video: np.ndarray, prompt: str | None = None, *, window: int = WINDOW_FRAMES) -> dict:
+def video_report(video: np.ndarray, prompt: str | None = None, *, window: int = WINDOW_FRAMES,
+                 expected: dict[str, str] | None = None) -> dict:
     """Every weight-free metric of one video.
 
     Args:
         video: uint8 (t h w 3) RGB, t >= 2.
         prompt: its caption; prompt metrics are left out when it is None or names no attribute.
+        expected: the attributes the prompt names, when its words are not the templates' (a
+            paraphrase, `arvid.shapes.paraphrase`); None: read from the prompt (`parse_caption`).
     Returns:
         {"frames", "prompt", "motion", "warp_error", "motion_aware_warp_error", "flicker",
         "scene_cuts", "per_step": {"motion", "warp_error"}} and, when the prompt names attributes,
@@ -53,8 +56,8 @@ def video_report(video: np.ndarray, prompt: str | None = None, *, window: int = 
         "scene_cuts": scene_cuts(video),
         "per_step": {"motion": _finite_list(flow.motion), "warp_error": _finite_list(flow.warp_error)},
     }
-    if prompt is not None and parse_caption(prompt):
-        match = match_prompt(video, prompt, window=window)
+    if expected or (prompt is not None and parse_caption(prompt)):
+        match = match_prompt(video, expected or prompt, window=window)
         accuracy = match.accuracy_over_time()
         report |= {
             "expected": match.expected,

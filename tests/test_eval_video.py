@@ -282,6 +282,18 @@ def test_eval_video_on_the_ground_truth_and_through_the_tokenizer(tmp_path):
     assert all(v["frames"] == 10 for v in json.loads((out / "scores.json").read_text())["videos"])
 
 
+def test_held_out_paraphrases_are_scored_by_their_attributes_not_their_words(tmp_path):
+    # Their words are unknown to parse_caption ("crimson ball"): the attributes travel with each
+    # prompt. On the rendered ground truth every first window must then match (a known answer).
+    out = tmp_path / "paraphrase"
+    assert main(["eval-video", "--prompt-set", "paraphrase", "--limit", "8", "--frames", "16", "--source", "truth",
+                 "-o", str(out)]) == 0
+    scores = json.loads((out / "scores.json").read_text())
+    assert all(video["first_window_match"] for video in scores["videos"])
+    assert all({"shape", "colour", "size", "direction", "background"} <= set(video["expected"])
+               for video in scores["videos"])
+
+
 def test_eval_video_source_needs_a_prompt_set(tmp_path, capsys):
     paths, _ = _write_clips(tmp_path, count=1)
     assert main(["eval-video", *paths, "--source", "truth", "-o", str(tmp_path / "e")]) == 2

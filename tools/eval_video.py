@@ -46,8 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the prompt of every video given; without videos, the one prompt to generate from "
                              "(default: none)")
     parser.add_argument("--prompts", metavar="FILE", help="text file, one prompt per line (default: none)")
-    parser.add_argument("--prompt-set", choices=("all", "train", "heldout"),
-                        help="generate from every attribute combination of this split (default: none)")
+    parser.add_argument("--prompt-set", choices=("all", "train", "heldout", "paraphrase"),
+                        help="generate from every attribute combination of this split, or from the 240 held-out "
+                             "paraphrases (words and sentence shapes no training caption uses; arvid.shapes.paraphrase) "
+                             "(default: none)")
     parser.add_argument("--per-combination", type=int, default=1, help="prompts per combination")
     parser.add_argument("--source", choices=("model", "truth", "tokenizer"), default="model",
                         help="with --prompt-set: videos from the model, the rendered ground truth "
@@ -141,7 +143,13 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
                 raise UsageError(str(err)) from None
         # Named by the path as given: two files called x.mp4 in different folders stay apart.
         return [{"name": p, "prompt": q, "group": "all", "path": p} for p, q in zip(args.videos, prompts, strict=True)]
-    if args.prompt_set:
+    if args.prompt_set == "paraphrase":
+        from arvid.shapes.paraphrase import heldout_paraphrase_set
+        from arvid.shapes.world import is_held_out
+
+        jobs = [{"prompt": p.prompt, "attrs": p.attrs, "expected": p.expected(),
+                 "group": "heldout" if is_held_out(p.attrs) else "train"} for p in heldout_paraphrase_set(seed=args.seed)]
+    elif args.prompt_set:
         prompts = evaluation_prompts(args.prompt_set, per_combination=args.per_combination, seed=args.seed)
         jobs = [{"prompt": p.prompt, "attrs": p.attrs, "group": "heldout" if p.held_out else "train"} for p in prompts]
     elif args.prompt is not None:
@@ -336,7 +344,7 @@ def _score(args: argparse.Namespace, job: dict, index: int, make, pretrained) ->
         tick = time.monotonic()
         video = read_video(job["path"]) if make is None else make(job, index)
         report["generation_seconds"] = None if make is None else round(time.monotonic() - tick, 3)
-        report |= video_report(video, job["prompt"])
+        report |= video_report(video, job["prompt"], expected=job.get("expected"))
         reference = (render(job["attrs"], frames=len(video), seed=args.seed + index).video
                      if "attrs" in job and pretrained.i3d is not None else None)
         report |= pretrained.score(video, job["prompt"], reference)
