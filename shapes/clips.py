@@ -28,12 +28,18 @@ class ShapesClips:
         return render(attrs, frames=self.frames, seed=int(rng.integers(2**31)), size=self.size).video
 
 
-def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 0,
-                  size: int = 64) -> Iterator[tuple[np.ndarray, VideoRecord]]:
-    """`count` shapes videos of `frames` frames; each record holds all phrasings of its caption and its attributes."""
+def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 0, size: int = 64,
+                  paraphrases: int = 0) -> Iterator[tuple[np.ndarray, VideoRecord]]:
+    """`count` shapes videos of `frames` frames; each record holds all template phrasings of its
+    caption, then `paraphrases` paraphrases in the training pool's words (`arvid.shapes.paraphrase`),
+    and its attributes. The videos are the same whatever `paraphrases` is (the paraphrases draw
+    from a generator of their own)."""
+    from arvid.shapes.paraphrase import paraphrase
     from arvid.shapes.world import all_phrasings, random_clip
 
     rng = np.random.default_rng(seed)
+    words = np.random.default_rng([seed, 1])
     for _ in range(count):
         clip = random_clip(rng, split, frames, size=size)
-        yield clip.video, VideoRecord(tuple(all_phrasings(clip.attrs)), dataclasses.asdict(clip.attrs))
+        captions = all_phrasings(clip.attrs) + [paraphrase(clip.attrs, words, "train") for _ in range(paraphrases)]
+        yield clip.video, VideoRecord(tuple(captions), dataclasses.asdict(clip.attrs))

@@ -66,3 +66,14 @@ def test_the_held_out_set_is_fixed_and_covers_both_kinds_of_combination():
     assert len(list(attribute_combinations("heldout"))) >= 120
     with pytest.raises(ValueError, match="count must be in"):
         heldout_paraphrase_set(1)
+
+
+def test_shapes_videos_add_paraphrases_without_changing_the_videos():
+    from arvid.shapes.clips import shapes_videos
+
+    plain = list(shapes_videos(3, frames=5, seed=4, size=32))
+    worded = list(shapes_videos(3, frames=5, seed=4, size=32, paraphrases=4))
+    for (video, record), (same, richer) in zip(plain, worded, strict=True):
+        assert np.array_equal(video, same)
+        assert richer.captions[:N_PHRASINGS] == record.captions and len(richer.captions) == N_PHRASINGS + 4
+        assert not set(richer.captions[N_PHRASINGS:]) & set(record.captions)

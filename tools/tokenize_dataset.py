@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="train", choices=("train", "heldout", "all"), help="shapes split")
     parser.add_argument("--frames", type=int, default=49, help="frames per video, 1 + 4k")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shapes videos")
+    parser.add_argument("--paraphrases", type=int, default=0,
+                        help="per shapes video, this many paraphrased captions (training words and sentence shapes, "
+                             "arvid.shapes.paraphrase) beside the 6 template ones, for an LM with a text encoder "
+                             "(a sentencepiece text tokenizer trained on the templates reads them poorly); the "
+                             "videos stay the same")
     parser.add_argument("--batch-size", type=int, default=8, help="videos encoded at once")
     # No `choices`: the names live in arvid.training.precision, which imports torch; tokenize_dataset checks them.
     parser.add_argument("--precision", default="auto", metavar="{auto,bf16,fp32}",
@@ -45,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--videos must be positive, got {args.videos}")
     if args.batch_size < 1:
         return fail(f"--batch-size must be positive, got {args.batch_size}")
+    if args.paraphrases < 0:
+        return fail(f"--paraphrases must be >= 0, got {args.paraphrases}")
     try:
         check_precision(args.precision)
         check_output_folder(args.out, "-o")
@@ -60,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             videos = manifest_videos(args.manifest, frames=args.frames, size=size)
         else:
             count = args.videos
-            videos = shapes_videos(count, frames=args.frames, split=args.split, seed=args.seed, size=size)
+            videos = shapes_videos(count, frames=args.frames, split=args.split, seed=args.seed, size=size,
+                                   paraphrases=args.paraphrases)
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
                                   ends=bool(args.manifest), batch_size=args.batch_size,
                                   precision=args.precision)
