@@ -53,5 +53,8 @@ stage lm arvid train-lm --config tiny train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@
 if [[ $SHIP == 1 ]]; then
   cp "$RUNS/tokenizer-tiny-decoder-deeper/checkpoint/"{config.json,model.safetensors} weights/tokenizer/
   cp "$RUNS/lm-tiny/checkpoint/"{config.json,model.safetensors,text_tokenizer.model} weights/lm/
+  # The shape, colour and direction words of its captions, for generate's unknown-content warning.
+  python -c "from arvid.shapes.content import template_content_words as words, write_content_words as write
+write('weights/lm', words())"
   echo "== shipped: weights/tokenizer and weights/lm now hold this run's models"
 fi

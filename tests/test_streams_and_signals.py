@@ -328,6 +328,26 @@ def test_a_prompt_with_pieces_the_text_tokenizer_does_not_know_is_warned_about(m
     assert "'红色的圆'" in warning and "'🙂'" in warning
 
 
+def test_a_prompt_of_content_the_model_never_saw_is_warned_about(model_dir, tmp_path, capsys):
+    import shutil
+
+    from arvid.shapes.content import template_content_words, write_content_words
+    from arvid.weights import default_model_dir
+
+    # The shipped LM carries the words of its training captions; a copy of the tiny model gets them too.
+    assert json.loads((default_model_dir("lm") / "content_words.json").read_text()) == template_content_words()
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    write_content_words(model / "lm", template_content_words())
+    warnings = {}
+    for prompt in ("a cat walking on the grass", "a red circle moving up", "a ball drifting to the right"):
+        assert main(["generate", prompt, "--model", str(model), "--frames", "1", "-o", str(tmp_path / "o.gif")]) == 0
+        warnings[prompt] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings["a cat walking on the grass"]) == 1
+    assert "names no shape, colour or direction" in warnings["a cat walking on the grass"][0]
+    assert warnings["a red circle moving up"] == warnings["a ball drifting to the right"] == []
+
+
 def test_a_prompt_over_the_limit_is_an_error_that_says_the_limit(model_dir, tmp_path, capsys):
     limit = VideoLM.from_pretrained(model_dir / "lm").config.text_tokens
     prompt = " ".join(["red circle"] * limit)

@@ -132,6 +132,7 @@ def _prepare(args: argparse.Namespace):
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(str(folder), args.device)
         _check_prompt(lm, args.prompt)
+        _warn_unknown_content(folder / "lm", args.prompt)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
@@ -164,6 +165,27 @@ def _check_prompt(lm, prompt: str) -> None:
         print(f"warning: the text tokenizer does not know {', '.join(repr(part) for part in unknown)} in the "
               f"prompt; the model reads each as the same unknown piece, which carries no meaning",
               file=sys.stderr)
+
+
+def _warn_unknown_content(lm_folder: Path, prompt: str) -> None:
+    """Warn when the prompt names none of the shape, colour and direction words of the model's
+    training captions (its `content_words.json`, `arvid.shapes.content`; models without one are
+    not checked): the model will draw what it knows, not what was asked."""
+    from arvid.shapes.content import CONTENT_FILE, normalized
+
+    path = lm_folder / CONTENT_FILE
+    if not prompt.strip() or not path.is_file():
+        return
+    try:
+        words = json.loads(path.read_text(encoding="utf-8"))
+        known = [word for category in words.values() for word in category]
+    except (ValueError, AttributeError, TypeError):
+        raise UsageError(f"{path}: not a JSON object of word lists (category -> words)") from None
+    text = normalized(prompt)
+    if not any(f" {word} " in text for word in known):
+        examples = ", ".join(sorted({options[0] for options in words.values() if options}))
+        print(f"warning: the prompt names no shape, colour or direction this model was trained on (such as "
+              f"{examples}); it will draw what it knows, not what the prompt asks", file=sys.stderr)
 
 
 class _Outputs:

@@ -1,0 +1,55 @@
+"""What a shapes-world LM knows to draw, as words: the shape, colour and direction words of its
+training captions, written beside the LM (`content_words.json`) so that `arvid generate` can say
+when a prompt names none of them ("a cat walking on the grass") instead of drawing silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from arvid.shapes.paraphrase import vocabulary
+from arvid.shapes.world import COLOURS, DIRECTIONS, SHAPES, all_phrasings, attribute_combinations, direction_words
+
+CONTENT_FILE = "content_words.json"
+CATEGORIES = ("shape", "colour", "direction")
+
+
+def _known_words() -> dict[str, set[str]]:
+    """Every word any caption pool uses per category: the templates' and both paraphrase pools'."""
+    words = {"shape": set(SHAPES), "colour": set(COLOURS), "direction": {direction_words(d) for d in DIRECTIONS}}
+    for pool in ("train", "heldout"):
+        for category in CATEGORIES:
+            for options in vocabulary(pool)[category].values():
+                words[category].update(options)
+    return words
+
+
+def normalized(text: str) -> str:
+    """Lower-case words separated by single spaces, padded by one each side (for phrase search)."""
+    return " " + " ".join(re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())) + " "
+
+
+def content_words(captions: Iterable[str]) -> dict[str, list[str]]:
+    """The shape, colour and direction words (phrases) that occur in `captions`: category -> sorted words."""
+    known = _known_words()
+    found: dict[str, set[str]] = {category: set() for category in CATEGORIES}
+    for caption in captions:
+        text = normalized(caption)
+        for category in CATEGORIES:
+            found[category].update(word for word in known[category] if f" {word} " in text)
+    return {category: sorted(words) for category, words in found.items()}
+
+
+def template_content_words() -> dict[str, list[str]]:
+    """`content_words` of every template caption: what the shipped model's captions hold."""
+    return content_words(caption for attrs in attribute_combinations("all") for caption in all_phrasings(attrs))
+
+
+def write_content_words(folder: str | Path, words: dict[str, list[str]]) -> Path:
+    """Write `words` as `folder/content_words.json`; returns its path."""
+    path = Path(folder) / CONTENT_FILE
+    path.write_text(json.dumps(words, indent=1) + "\n")
+    return path
