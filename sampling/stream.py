@@ -15,7 +15,7 @@ the same settings as `arvid generate`'s defaults.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -43,6 +43,7 @@ class LatentFrame:
     codes: Tensor
     frames: np.ndarray
     given: bool = False
+    prompt: str | None = None  # the prompt that took over from this latent frame on (None: unchanged)
 
 
 def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
@@ -60,7 +61,7 @@ def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
 
 def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig | None = None, *,
            image: np.ndarray | None = None, video: np.ndarray | None = None,
-           pipelined: bool = False) -> Iterator[LatentFrame]:
+           pipelined: bool = False, prompts: Callable[[int], str] | None = None) -> Iterator[LatentFrame]:
     """An endless iterator of latent frames (stop by not asking for more).
 
     Every check runs here, before the first frame is asked for, so a caller can report bad input
@@ -79,6 +80,11 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
             that on two cores the tokenizer's decoder and the LM overlap (run torch with one thread
             then: two threads each would fight over the cores). Yields exactly the same frames, each
             once the next one is drawn.
+        prompts: called with a latent frame's index before the LM draws it (from the first frame
+            after the first window's candidates); a prompt other than the current one becomes the
+            prefix from that frame on, over the same anchor and window (`WindowedContext.switch`),
+            and that frame's `LatentFrame.prompt` says so. A schedule, or a way to steer a
+            running stream (return what the user last typed).
     Raises:
         ValueError: incompatible models, a prompt too long (over `text_tokens` pieces, or the text
             encoder's limit), both `image` and `video`, a window the model was not trained for,
@@ -97,11 +103,32 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     prefixes = lm.prefixes([prompt, ""] if config.guided else [prompt], task=task)
     given = image if image is not None else None if video is None else _continuation_frames(tokenizer, video, window)
     given_codes = _encode_given(tokenizer, given)
-    return _frames(lm, tokenizer, prefixes, given_codes, config, window, pipelined)
+    switch = None
+    if prompts is not None:
+        def switch(prompt: str) -> Prefixes:  # the new prompt's rows, checked as the first prompt's were
+            return lm.prefixes([prompt, ""] if config.guided else [prompt], task=task)
+    return _frames(lm, tokenizer, prefixes, given_codes, config, window, pipelined, _Prompts(prompt, prompts, switch))
+
+
+class _Prompts:
+    """The stream's current prompt and the caller's `prompts` function: `at(index)` -> the new
+    prefixes and prompt when the prompt changes at latent frame `index`, else None."""
+
+    def __init__(self, prompt: str, prompts: Callable[[int], str] | None, rows: Callable[[str], Prefixes] | None):
+        self.current, self.prompts, self.rows = prompt, prompts, rows
+
+    def at(self, index: int) -> tuple[Prefixes, str] | None:
+        if self.prompts is None:
+            return None
+        prompt = self.prompts(index)
+        if prompt == self.current:
+            return None
+        self.current = prompt
+        return self.rows(prompt), prompt
 
 
 def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given_codes: list[Tensor],
-            config: SamplerConfig, window: int, pipelined: bool) -> Iterator[LatentFrame]:
+            config: SamplerConfig, window: int, pipelined: bool, prompts: _Prompts) -> Iterator[LatentFrame]:
     device = lm.model.lm_head.weight.device
     decoder = tokenizer.streaming_decoder()
     grid = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)[1:]
@@ -121,41 +148,56 @@ def _frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given_co
     # token by token would have left (the window has slid once and been prefilled).
     context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text)
 
-    drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window)
+    drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window, prompts=prompts)
     yield from (_decoded_in_background if pipelined else _decoded)(drawn, decoder)
 
 
+Drawn = tuple[int, Tensor, "str | None"]  # (index, codes (h' w'), the prompt switched to at it)
+
+
 def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
-                 grid: tuple[int, int], *, first: int, window: int) -> Iterator[tuple[int, Tensor]]:
-    """(index, codes (h' w')) of each latent frame the LM draws, from latent frame `first` on."""
+                 grid: tuple[int, int], *, first: int, window: int, prompts: _Prompts) -> Iterator[Drawn]:
+    """Each latent frame the LM draws, from latent frame `first` on, switching prompts as `prompts` says."""
     video_logits = lm.vocab.video_slice()
     first_window = config.first_window()
     index = first
     while True:
+        switched = prompts.at(index)
+        if switched is not None:
+            rows, _ = switched
+            rows = rows.to(context.prefixes.device)
+            context.switch(rows.tokens, rows.text)
         # Latent frames 0 (the anchor) to `window` are drawn before the context first slides.
-        code = draw_code(context.logits[:, video_logits], first_window if index <= window else config, generator)
-        frame = context.push(code + lm.vocab.video_offset)
-        if frame is not None:
-            yield index, lm.vocab.video_codes(frame).view(*grid).cpu()
-            index += 1
+        while (frame := _draw_frame(lm, context, first_window if index <= window else config, generator,
+                                    video_logits)) is None:
+            pass
+        yield index, lm.vocab.video_codes(frame).view(*grid).cpu(), None if switched is None else switched[1]
+        index += 1
 
 
-def _decoded(drawn: Iterator[tuple[int, Tensor]], decoder: StreamingDecoder) -> Iterator[LatentFrame]:
-    for index, codes in drawn:
-        yield LatentFrame(index, codes, decoder.push_frames(codes))
+def _draw_frame(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
+                video_logits: slice) -> Tensor | None:
+    """Draw one token into `context` -> the latent frame it completed, or None."""
+    code = draw_code(context.logits[:, video_logits], config, generator)
+    return context.push(code + lm.vocab.video_offset)
 
 
-def _decoded_in_background(drawn: Iterator[tuple[int, Tensor]], decoder: StreamingDecoder) -> Iterator[LatentFrame]:
+def _decoded(drawn: Iterator[Drawn], decoder: StreamingDecoder) -> Iterator[LatentFrame]:
+    for index, codes, prompt in drawn:
+        yield LatentFrame(index, codes, decoder.push_frames(codes), prompt=prompt)
+
+
+def _decoded_in_background(drawn: Iterator[Drawn], decoder: StreamingDecoder) -> Iterator[LatentFrame]:
     """As `_decoded`, with each latent frame decoded on a worker thread while the next is drawn
     (PyTorch releases the GIL inside its operations, so the two run at once). The decoder sees the
     frames in order, one at a time, as inline."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arvid-decode") as worker:
         pending = None
-        for index, codes in drawn:
+        for index, codes, prompt in drawn:
             decoding = worker.submit(decoder.push_frames, codes)
             if pending is not None:
-                yield LatentFrame(pending[0], pending[1], pending[2].result())
-            pending = (index, codes, decoding)
+                yield LatentFrame(pending[0], pending[1], pending[2].result(), prompt=pending[3])
+            pending = (index, codes, decoding, prompt)
 
 
 def _select_first_window(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given: list[Tensor],

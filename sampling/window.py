@@ -47,16 +47,34 @@ class WindowedContext:
                  text: TextStates | None = None) -> None:
         config = model.config
         check_window(window_frames, config.window_frames)
-        expected = config.prefix_len if text is None else PREFIX_SPECIALS + text.hidden.shape[1]
-        if prefixes.shape[1] != expected:
-            raise ValueError(f"expected prefixes of {expected} tokens, got {prefixes.shape[1]}")
-        self.model, self.prefixes, self.window_frames, self.text = model, prefixes, window_frames, text
+        self.model, self.window_frames = model, window_frames
         self.tokens_per_frame = config.tokens_per_frame
         self.frames: list[Tensor] = []  # complete latent frames, anchor first, each (tokens_per_frame,)
         self.current: list[Tensor] = []  # tokens of the frame in progress, each () int64
-        model.setup_cache(prefixes.shape[0], prefixes.shape[1] + (1 + window_frames) * config.tokens_per_frame)
         self.frames.extend(frames)
         self._keep_window()
+        self.prefixes: Tensor | None = None
+        self.text: TextStates | None = None
+        self.switch(prefixes, text)
+
+    def switch(self, prefixes: Tensor, text: TextStates | None = None) -> None:
+        """Make `prefixes` (b P) (and `text`, for an LM with a text encoder) the context's prefix, over
+        the same anchor, window and frame in progress: a prompt that changes mid-stream. The context
+        is prefilled afresh, so `logits` then equal a fresh forward over the new `tokens()`.
+
+        Raises:
+            ValueError: prefixes of the wrong length, or another number of rows than before.
+        """
+        config = self.model.config
+        expected = config.prefix_len if text is None else PREFIX_SPECIALS + text.hidden.shape[1]
+        if prefixes.shape[1] != expected:
+            raise ValueError(f"expected prefixes of {expected} tokens, got {prefixes.shape[1]}")
+        first = self.prefixes is None
+        if not first and prefixes.shape[0] != self.prefixes.shape[0]:
+            raise ValueError(f"expected {self.prefixes.shape[0]} prefix rows, got {prefixes.shape[0]}")
+        if first or prefixes.shape[1] > self.prefixes.shape[1]:  # a longer prefix needs a longer cache
+            self.model.setup_cache(prefixes.shape[0], prefixes.shape[1] + (1 + self.window_frames) * self.tokens_per_frame)
+        self.prefixes, self.text = prefixes, text
         self._prefill()
 
     def tokens(self) -> Tensor:

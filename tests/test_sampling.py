@@ -81,6 +81,46 @@ def test_window_logits_equal_a_fresh_forward_at_every_step(models, rows, optiona
     assert context.tokens().shape[1] == model.config.prefix_len + window * 16
 
 
+@pytest.mark.parametrize("rows", [1, 2])
+def test_a_prompt_switch_keeps_the_invariant_over_the_same_anchor_and_window(models, rows):
+    """After `switch` (mid-frame too) the logits equal a fresh forward over the new prefix, the same
+    anchor, window and frame in progress, with (rows=2) and without guidance, and stay so."""
+    lm, _ = models
+    model = lm.model
+    before = torch.stack([lm.prompt_tokens("a red circle moving left"), lm.prompt_tokens("")][:rows])
+    after = torch.stack([lm.prompt_tokens("a blue square moving up"), lm.prompt_tokens("")][:rows])
+    context = WindowedContext(model, before, window_frames=3)
+    generator = torch.Generator().manual_seed(0)
+    worst, pushed = 0.0, 0
+    while pushed < 16 * 6:  # past the first slide, then the switch 8 tokens into a frame, then 2 more frames
+        if pushed == 16 * 4 - 8:
+            video = context.tokens()[:, before.shape[1]:]
+            context.switch(after)
+            assert torch.equal(context.tokens(), torch.cat([after, video], dim=1))
+        with torch.no_grad():
+            fresh = model(context.tokens())[:, -1]
+        worst = max(worst, (context.logits - fresh).abs().max().item())
+        context.push(lm.vocab.video_offset + torch.randint(0, 64, (), generator=generator))
+        pushed += 1
+    assert worst < TOLERANCE
+    with pytest.raises(ValueError, match="prefix rows"):
+        context.switch(torch.cat([after, after]))
+
+
+def test_a_stream_switches_prompts_where_its_schedule_says(models):
+    from itertools import islice
+
+    from arvid.sampling import stream
+    lm, tokenizer = models
+    config = SamplerConfig(seed=2, top_k=20, cfg_scale=2.0)
+    plain = list(islice(stream(lm, tokenizer, PROMPT, config), 7))
+    schedule = lambda index: PROMPT if index < 5 else "a blue square moving up"  # noqa: E731
+    switched = list(islice(stream(lm, tokenizer, PROMPT, config, prompts=schedule), 7))
+    assert [frame.prompt for frame in switched] == [None] * 5 + ["a blue square moving up", None]
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(plain[:5], switched[:5]))  # the same until the switch
+    assert not all(torch.equal(a.codes, b.codes) for a, b in zip(plain[5:], switched[5:]))
+
+
 def test_same_seed_same_video_and_frame_shapes(models):
     lm, tokenizer = models
     config = SamplerConfig(seed=3, top_k=20)
