@@ -6,7 +6,8 @@
 `given` marks frames that came from the caller's video or image rather than from the model;
 `frames` is how many of the latent frame's decoded video frames the writer kept (the first ones),
 so that a decoder writes exactly the video the writer wrote: fewer than all when `--frames` cut the
-last latent frame short, 0 for a continued clip's frames. Streams written before `frames` existed
+last latent frame short, 0 for a continued clip's frames. `prompt`, on the lines where the prompt
+changed mid-stream, is the prompt that took over from that latent frame on. Streams written before `frames` existed
 lack it: every frame is kept. Streams can be piped between programs
 (`arvid generate --tokens-out - | arvid decode - -o out.mp4`).
 """
@@ -33,13 +34,16 @@ class TokenFrame(NamedTuple):
 
 
 def write_token_frame(out: IO[str], index: int, codes: np.ndarray, *, given: bool = False,
-                      frames: int | None = None) -> None:
+                      frames: int | None = None, prompt: str | None = None) -> None:
     """Write one line and flush it, so a reader downstream sees the frame at once; `frames` (the
-    decoded frames the video keeps) is left out when None."""
+    decoded frames the video keeps) is left out when None, and `prompt` (the prompt that took over
+    from this latent frame on, `arvid generate --prompt-schedule`) when None."""
     codes = np.asarray(codes)
     record: dict[str, Any] = {"index": index, "shape": list(codes.shape), "codes": codes.tolist(), "given": given}
     if frames is not None:
         record["frames"] = frames
+    if prompt is not None:
+        record["prompt"] = prompt
     out.write(json.dumps(record) + "\n")
     out.flush()
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.prompt_schedule import read_schedule
 from arvid.tools.options import (SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
                                  check_fps, sampler_config)
 
@@ -65,6 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_argument(parser)
     add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampler, >= 0")
+    parser.add_argument("--prompt-schedule", metavar="FILE",
+                        help="prompts that take over while streaming: lines of FRAME<TAB>PROMPT (video frame >= 1, "
+                             "increasing); each from the first latent frame starting at or after FRAME (default: none)")
+    parser.add_argument("--interactive", action="store_true",
+                        help="each line typed on standard input becomes the prompt from the next latent frame on")
     parser.add_argument("--image", help="first frame, for image-to-video (default: none)")
     parser.add_argument("--continue", dest="continue_from", metavar="VIDEO",
                         help="video to continue (default: none)")
@@ -113,6 +119,10 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
                          f"got {args.window_frames}")
     if args.image and args.continue_from:
         raise UsageError("give --image or --continue, not both")
+    if args.prompt_schedule and args.interactive:
+        raise UsageError("give --prompt-schedule or --interactive, not both")
+    if args.interactive and args.tokens_out == "-":
+        raise UsageError("--interactive reads standard input; write the tokens to a file, not to standard output")
     video = check_video_output(args.output) if args.output else None
     tokens = check_writable(args.tokens_out) if args.tokens_out not in (None, "-") else None
     if video is not None and tokens is not None and video.resolve() == tokens.resolve():
@@ -128,11 +138,14 @@ def _prepare(args: argparse.Namespace):
 
     try:
         video = _check_arguments(args)
+        schedule = read_schedule(args.prompt_schedule) if args.prompt_schedule else []
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(str(folder), args.device)
-        _check_prompt(lm, args.prompt)
-        _warn_unknown_content(folder / "lm", args.prompt)
+        prompts = _prompt_changes(args, schedule, lm, tokenizer)
+        for prompt in [args.prompt, *[text for _, text in schedule]]:
+            _check_prompt(lm, prompt)
+            _warn_unknown_content(folder / "lm", prompt)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
@@ -140,12 +153,33 @@ def _prepare(args: argparse.Namespace):
         if args.continue_from:
             conditions["video"] = read_video(args.continue_from, size=size, fps=args.fps)
         # `stream` checks everything (prompt length, window, frames) before returning its iterator.
-        latent_frames = stream(lm, tokenizer, args.prompt, config, **conditions)
+        latent_frames = stream(lm, tokenizer, args.prompt, config, prompts=prompts, **conditions)
     except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
         return fail(str(err))
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
     return latent_frames, video, args.continue_from is not None
+
+
+def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer):
+    """The `prompts(index)` function of --prompt-schedule (its lines: `schedule`) or --interactive, or None."""
+    from arvid.tools.checkpoints import model_folder
+    from arvid.tools.prompt_schedule import scheduled_prompts, typed_prompts
+
+    if schedule:
+        window = lm.config.window_frames if args.window_frames is None else args.window_frames
+        first_window_ends = tokenizer.video_frames(window + 1)  # drawn whole when candidates are compared
+        early = [frame for frame, _ in schedule if frame < first_window_ends]
+        if early and sampler_config(args, model_folder(args.model), seed=args.seed).first_window_candidates > 1:
+            print(f"warning: the first window (frames 0-{first_window_ends - 1}) is drawn whole, as several "
+                  f"candidates; the switch at frame {early[0]} takes effect at frame {first_window_ends}",
+                  file=sys.stderr)
+        return scheduled_prompts(args.prompt, schedule, tokenizer.config.temporal_factor)
+    if args.interactive:
+        print("interactive: type a prompt and press Enter to switch to it from the next latent frame",
+              file=sys.stderr)
+        return typed_prompts(args.prompt, check=lambda prompt: lm.prefixes([prompt]))
+    return None
 
 
 def _check_prompt(lm, prompt: str) -> None:
@@ -223,7 +257,8 @@ class _Outputs:
             if self.tokens is None:
                 self.tokens = open(self.tokens_out, "w")
                 self.opened.append(self.tokens_out)
-            write_token_frame(self.tokens, frame.index, frame.codes.numpy(), given=frame.given, frames=len(keep))
+            write_token_frame(self.tokens, frame.index, frame.codes.numpy(), given=frame.given, frames=len(keep),
+                              prompt=frame.prompt)
 
     def close(self) -> None:
         """Finish the files: the video's index, the token file's last flush."""

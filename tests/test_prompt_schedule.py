@@ -1,0 +1,75 @@
+"""Prompts that change while `arvid generate` streams: the schedule file, its mapping to latent
+frames, typed prompts, and the token stream's record of each switch."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+from lm_fixtures import write_tiny_model
+
+from arvid.data.token_stream import read_token_frames
+from arvid.tools.cli import main
+from arvid.tools.errors import UsageError
+from arvid.tools.prompt_schedule import read_schedule, scheduled_prompts, typed_prompts
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("model"))
+
+
+def test_a_schedule_line_takes_over_at_the_first_latent_frame_starting_at_or_after_it(tmp_path):
+    path = tmp_path / "schedule.tsv"
+    path.write_text("# frame\tprompt\n\n5\tsecond\n6\tthird\n13\tfourth\n")
+    schedule = read_schedule(str(path))
+    assert schedule == [(5, "second"), (6, "third"), (13, "fourth")]
+    prompts = scheduled_prompts("first", schedule, temporal_factor=4)
+    # latent frame k >= 1 starts at video frame 1 + 4 (k - 1): 1, 5, 9, 13, ...
+    assert [prompts(index) for index in range(6)] == ["first", "first", "second", "third", "fourth", "fourth"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("5 no tab\n", ":1: expected FRAME<TAB>PROMPT"),
+    ("0\tframe zero\n", ":1: expected FRAME<TAB>PROMPT with FRAME an integer >= 1"),
+    ("9\tlater\n5\tearlier\n", ":2: frame 5 is not after frame 9"),
+    ("# only a comment\n", "has no FRAME<TAB>PROMPT line"),
+])
+def test_a_bad_schedule_names_the_file_and_line(tmp_path, text, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        read_schedule(str(path))
+
+
+def test_typed_prompts_take_each_line_and_refuse_what_the_model_cannot_read(capsys):
+    def check(prompt: str) -> None:
+        if len(prompt) > 20:
+            raise ValueError("too long")
+
+    prompts = typed_prompts("first", check=check, stdin=io.StringIO("\nsecond\n" + "x" * 30 + "\n"))
+    deadline = time.monotonic() + 5
+    while prompts(0) == "first" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert prompts(7) == "second"
+    assert "prompt not taken: too long" in capsys.readouterr().err
+
+
+def test_generate_records_each_switch_in_the_token_stream(model_dir, tmp_path, capsys):
+    schedule, tokens = tmp_path / "schedule.tsv", tmp_path / "tokens.ndjson"
+    schedule.write_text("5\ta blue square moving up\n")
+    assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--frames", "16",
+                 "--first-window-candidates", "1", "--prompt-schedule", str(schedule),
+                 "--tokens-out", str(tokens)]) == 0
+    switched = [json.loads(line).get("prompt") for line in tokens.read_text().splitlines()]
+    assert switched[2] == "a blue square moving up" and switched.count(None) == len(switched) - 1
+    with open(tokens, "rb") as lines:
+        assert len(list(read_token_frames(lines, str(tokens)))) == len(switched)  # the decoder reads it as before
+    assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(tmp_path / "out.gif")]) == 0
+    capsys.readouterr()
+    assert main(["generate", "a red circle", "--model", str(model_dir), "--prompt-schedule", str(schedule),
+                 "--interactive", "--tokens-out", str(tokens)]) == 2
+    assert "not both" in capsys.readouterr().err

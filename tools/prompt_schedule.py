@@ -1,0 +1,77 @@
+"""Prompts that change while `arvid generate` streams: a schedule file (`--prompt-schedule`, lines of
+`FRAME<TAB>PROMPT`) or lines typed on standard input (`--interactive`), both turned into the
+`prompts(index)` function `arvid.sampling.stream` takes (index: a latent frame's)."""
+
+from __future__ import annotations
+
+import bisect
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from arvid.tools.errors import UsageError
+
+
+def read_schedule(path: str) -> list[tuple[int, str]]:
+    """The (video frame, prompt) lines of a schedule file, in order: each `FRAME<TAB>PROMPT`, FRAME
+    an integer >= 1 (frame 0 is the command's own prompt), increasing; blank lines and `#` comments
+    skipped.
+
+    Raises:
+        UsageError: a missing or non-text file, or a bad line (the message names the file and line).
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise UsageError(f"cannot read prompt schedule {path!r}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"prompt schedule {path!r} is not text (byte {err.start} is not UTF-8)") from None
+    schedule: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        frame, tab, prompt = line.partition("\t")
+        if not tab or not frame.strip().isdigit() or int(frame) < 1:
+            raise UsageError(f"{path}:{number}: expected FRAME<TAB>PROMPT with FRAME an integer >= 1, got {line[:80]!r}")
+        if schedule and int(frame) <= schedule[-1][0]:
+            raise UsageError(f"{path}:{number}: frame {int(frame)} is not after frame {schedule[-1][0]}")
+        schedule.append((int(frame), prompt.strip()))
+    if not schedule:
+        raise UsageError(f"prompt schedule {path!r} has no FRAME<TAB>PROMPT line")
+    return schedule
+
+
+def scheduled_prompts(first: str, schedule: list[tuple[int, str]], temporal_factor: int) -> Callable[[int], str]:
+    """`prompts(index)`: the prompt in force for latent frame `index`. A line for video frame F takes
+    over from the first latent frame that starts at or after F (latent frame k >= 1 starts at video
+    frame 1 + temporal_factor * (k - 1)), so a switch lands on a latent frame's start."""
+    starts = [1 + -(-(frame - 1) // temporal_factor) for frame, _ in schedule]  # latent index of each line
+
+    def prompts(index: int) -> str:
+        position = bisect.bisect_right(starts, index)
+        return first if position == 0 else schedule[position - 1][1]
+
+    return prompts
+
+
+def typed_prompts(first: str, *, check: Callable[[str], object], stdin=None) -> Callable[[int], str]:
+    """`prompts(index)`: the last line typed on `stdin` (default: standard input), read by a daemon
+    thread, so each line becomes the prompt from the next latent frame on. Blank lines are ignored;
+    a line `check` raises ValueError for (too long for the model) is refused with a warning."""
+    stdin = sys.stdin if stdin is None else stdin
+    latest = [first]
+
+    def read() -> None:
+        for line in stdin:
+            if not line.strip():
+                continue
+            try:
+                check(line.strip())
+            except ValueError as err:
+                print(f"warning: prompt not taken: {err}", file=sys.stderr)
+                continue
+            latest[0] = line.strip()
+
+    threading.Thread(target=read, name="arvid-prompts", daemon=True).start()
+    return lambda index: latest[0]
