@@ -311,11 +311,11 @@ def test_eval_video_keeps_the_scores_done_when_terminated(tmp_path, monkeypatch)
     calls = []
     real_report = video_report_module.video_report
 
-    def report_then_terminate(video, prompt):
+    def report_then_terminate(video, prompt, **options):
         calls.append(prompt)
         if len(calls) == 3:
             os.kill(os.getpid(), signal.SIGTERM)
-        return real_report(video, prompt)
+        return real_report(video, prompt, **options)
 
     monkeypatch.setattr(video_report_module, "video_report", report_then_terminate)
     out = tmp_path / "terminated"
