@@ -74,12 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_prompts(path: str) -> list[str]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise UsageError(f"cannot read prompts file {path!r}: {err.strerror}") from err
-    except UnicodeDecodeError as err:
-        raise UsageError(f"prompts file {path!r} is not text (byte {err.start} is not UTF-8)") from None
+    from arvid.tools.text_files import read_lines
+
+    lines = read_lines(path, "prompts file")
     prompts = [line.strip() for line in lines if line.strip()]
     if not prompts:
         raise UsageError(f"prompts file {path!r} has no prompts")

@@ -8,9 +8,9 @@ import bisect
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from arvid.tools.errors import UsageError
+from arvid.tools.text_files import read_lines
 
 
 def read_schedule(path: str) -> list[tuple[int, str]]:
@@ -21,12 +21,7 @@ def read_schedule(path: str) -> list[tuple[int, str]]:
     Raises:
         UsageError: a missing or non-text file, or a bad line (the message names the file and line).
     """
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise UsageError(f"cannot read prompt schedule {path!r}: {err.strerror or err}") from None
-    except UnicodeDecodeError as err:
-        raise UsageError(f"prompt schedule {path!r} is not text (byte {err.start} is not UTF-8)") from None
+    lines = read_lines(path, "prompt schedule")
     schedule: list[tuple[int, str]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -1,0 +1,22 @@
+"""Reading the small text files commands take (prompt lists, prompt schedules), with the one-line
+errors of bad usage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from arvid.tools.errors import UsageError
+
+
+def read_lines(path: str, what: str) -> list[str]:
+    """The lines of the UTF-8 text file `path`, which a message calls `what` ("prompts file").
+
+    Raises:
+        UsageError: the file cannot be read, or is not UTF-8 text (names it).
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise UsageError(f"cannot read {what} {path!r}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{what} {path!r} is not text (byte {err.start} is not UTF-8)") from None
