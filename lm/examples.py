@@ -100,14 +100,11 @@ class WindowExamples:
                 raise ValueError(f"{shards.path}: a caption is {longest} text pieces long; the model reads "
                                  f"text_tokens={config.text_tokens}")
         else:
-            states: dict[str, Tensor] = {}  # one CPU copy per distinct caption
-            for record in shards.records:
-                for caption in record.captions:
-                    if caption not in states:
-                        try:
-                            states[caption] = self.encoder.encode_one(caption).cpu()
-                        except ValueError as err:
-                            raise ValueError(f"{shards.path}: {err}") from None
+            captions = [caption for record in shards.records for caption in record.captions]
+            try:
+                states = self.encoder.encode_distinct(captions)  # one CPU copy per distinct caption
+            except ValueError as err:
+                raise ValueError(f"{shards.path}: {err}") from None
             self.pieces = [[states[caption] for caption in record.captions] for record in shards.records]
         # A dropped caption: no pieces, or no encoder states (every text slot <pad>, see arvid.lm.layout).
         self._no_caption = [] if self.encoder is None else torch.zeros(0, self.encoder.dim)

@@ -14,9 +14,10 @@ projected by `text_proj`, they replace the input embeddings of the text slots th
 them (None) the tokens alone are the input, as for a sentencepiece LM. Its `text_proj` is the other
 part Llama lacks, so such a model does not export either.
 
-A sliding window cannot be made by dropping old keys from the cache: from the second layer on,
-the cached keys of the tokens that stay were computed while attending to the dropped ones. The
-streaming sampler therefore prefills the shortened sequence afresh when its window moves.
+A sliding window cannot be made exactly by dropping old keys from the cache: from the second layer
+on, the cached keys of the tokens that stay were computed while attending to the dropped ones. The
+streaming sampler therefore prefills the shortened sequence afresh when its window moves, unless
+asked to roll the cache (`shift_cache`), which accepts that approximation.
 
 Einops legend: b batch, n tokens, d model width, h query heads, g key/value heads, e head dim,
 v vocabulary.
@@ -307,6 +308,29 @@ class Transformer(nn.Module):
             layer.self_attn.cache = KVCache(batch=batch, kv_heads=self.config.n_kv_heads, max_len=max_len,
                                             head_dim=self.config.head_dim, dtype=dtype or weight.dtype,
                                             device=weight.device)
+
+    @torch.no_grad()
+    def shift_cache(self, start: int, stop: int, by: int) -> None:
+        """Move every layer's cached keys and values of positions [start, stop) to [start - by, stop - by),
+        the keys rotated back by `by` positions, as if those tokens had been cached there (exact for
+        the rotary part; what they attended to when cached stays as it was). Slots from stop - by on
+        are free for the next tokens.
+
+        Raises:
+            ValueError: a range outside the cache, or a shift that is not positive.
+        """
+        cache = self.layers[0].self_attn.cache
+        if cache is None:
+            raise RuntimeError("call setup_cache(batch, max_len) before shift_cache")
+        if not (0 < by <= start <= stop <= cache.max_len):
+            raise ValueError(f"cannot shift positions [{start}, {stop}) back by {by} in a cache of {cache.max_len}")
+        # A rotation by -by composes with the cached rotation by p into one by p - by.
+        cos, sin = rope_tables(torch.tensor([-by], device=cache.keys.device), self.config.head_dim,
+                               self.config.rope_theta)
+        for layer in self.layers:
+            cache = layer.self_attn.cache
+            cache.keys[:, :, start - by:stop - by] = apply_rope(cache.keys[:, :, start:stop], cos, sin)
+            cache.values[:, :, start - by:stop - by] = cache.values[:, :, start:stop].clone()
 
     def _check_cache(self, tokens: Tensor, positions: Tensor) -> None:
         cache = self.layers[0].self_attn.cache

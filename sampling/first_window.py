@@ -32,7 +32,7 @@ from torch import Tensor
 
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.text_encoder import TextStates
-from arvid.sampling.logits import SamplerConfig, draw_code
+from arvid.sampling.logits import SamplerConfig, draw_codes
 from arvid.sampling.window import WindowedContext
 
 BLUR_SIGMA = 1.5  # pixels: smooths sharp edges so a 1-3 pixel step stays within the linear fit's reach
@@ -47,33 +47,49 @@ class Candidate:
 
 
 def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], config: SamplerConfig, window: int,
-                       generator: torch.Generator, count: int, *, text: TextStates | None = None) -> list[Candidate]:
-    """`count` first windows drawn one after another from `generator`, as the stream draws one.
+                       generator: torch.Generator, count: int, *, text: TextStates | None = None,
+                       batched: bool = False) -> list[Candidate]:
+    """`count` first windows of each stream of `prefixes`, drawn from `generator`: one candidate after
+    another, as the stream draws one, or (`batched`) all at once as the streams of one batch, one
+    decode step per token for all of them. Batched draws come from the same distributions but use
+    the generator differently, so the candidates differ from the unbatched ones of the same seed.
 
     Args:
-        prefixes: (b P) prefix rows: the prompt's, then (under guidance) the empty prompt's.
+        prefixes: (b P) prefix rows of s streams, stream-major: each stream's prompt, then (under
+            guidance) the empty prompt's.
         given: token ids (tokens_per_frame,) of latent frames given in advance, anchor first;
             at most `window` of them, else there is nothing to draw.
         config: the stream's config: its first window's temperature and its guidance.
         text: the prefixes' text states, for an LM with a text encoder.
+    Returns:
+        count x s candidates, candidate-major: candidate c of stream j at c * s + j.
     Raises:
         ValueError: nothing left to draw.
     """
     if len(given) > window:
         raise ValueError(f"{len(given)} latent frames given: the first window ({window + 1} frames) is complete")
+    streams = prefixes.shape[0] // (2 if config.guided else 1)
+    if not batched:
+        return [candidate for _ in range(count)
+                for candidate in _draw_first_window(lm, prefixes, given, config, window, generator, streams, text)]
+    rows = prefixes.repeat(count, 1)  # candidate-major, each candidate's rows stream-major
+    text = None if text is None else TextStates(text.hidden.repeat(count, 1, 1), text.mask.repeat(count, 1))
+    return _draw_first_window(lm, rows, given, config, window, generator, count * streams, text)
+
+
+def _draw_first_window(lm: VideoLM, prefixes: Tensor, given: list[Tensor], config: SamplerConfig, window: int,
+                       generator: torch.Generator, streams: int, text: TextStates | None) -> list[Candidate]:
+    """The first windows of `streams` streams sharing `prefixes` (b P), drawn together."""
     first_window = config.first_window()
     video_logits = lm.vocab.video_slice()
-    candidates = []
-    for _ in range(count):
-        context = WindowedContext(lm.model, prefixes, window_frames=window, frames=list(given), text=text)
-        frames: list[Tensor] = []
-        while len(given) + len(frames) <= window:
-            code = draw_code(context.logits[:, video_logits], first_window, generator)
-            frame = context.push(code + lm.vocab.video_offset)
-            if frame is not None:
-                frames.append(frame)
-        candidates.append(Candidate(frames))
-    return candidates
+    context = WindowedContext(lm.model, prefixes, window_frames=window, frames=list(given), text=text, streams=streams)
+    frames: list[Tensor] = []  # each (s t)
+    while len(given) + len(frames) <= window:
+        codes = draw_codes(context.logits[:, video_logits], first_window, generator)
+        frame = context.push(codes + lm.vocab.video_offset)
+        if frame is not None:
+            frames.append(frame)
+    return [Candidate([frame[stream] for frame in frames]) for stream in range(streams)]
 
 
 def _gaussian_blur(images: Tensor, sigma: float) -> Tensor:

@@ -199,9 +199,16 @@ def sample(logits: Tensor, config: SamplerConfig, generator: torch.Generator) ->
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
 
-def draw_code(logits: Tensor, config: SamplerConfig, generator: torch.Generator) -> Tensor:
-    """One video code () int64 from a context's last logits (b v): row 0 the prompt's, and under
-    guidance row 1 the empty prompt's, guided by `config.cfg_scale`, then drawn by `sample`."""
+def draw_codes(logits: Tensor, config: SamplerConfig, generator: torch.Generator) -> Tensor:
+    """One video code per stream (s) int64 from a context's last logits (b v), rows stream-major:
+    each stream's prompt row, and under guidance its empty prompt's row after it, guided by
+    `config.cfg_scale`, then drawn by `sample` (one draw from `generator` for all streams)."""
     if config.guided:
-        logits = guide(logits[:1], logits[1:], config.cfg_scale)
-    return sample(logits, config, generator)[0]
+        logits = guide(logits[0::2], logits[1::2], config.cfg_scale)
+    return sample(logits, config, generator)
+
+
+def draw_code(logits: Tensor, config: SamplerConfig, generator: torch.Generator) -> Tensor:
+    """One video code () int64 from a one-stream context's last logits (b v): row 0 the prompt's,
+    and under guidance row 1 the empty prompt's (`draw_codes` for one stream)."""
+    return draw_codes(logits, config, generator)[0]

@@ -8,7 +8,18 @@ left, so the cache cannot simply drop it). Between shifts each token costs one c
 
 Invariant (tested): `logits` always equals the last logits of a fresh forward pass over `tokens()`.
 
-Einops legend: b rows (the conditional and unconditional rows under guidance), v vocabulary.
+`rolling=True` trades that invariant for speed: at a shift the cache keeps the frames that stay,
+moved back one frame's slots with their keys rotated to their new positions
+(`Transformer.shift_cache`), so no prefill is needed; the anchor and the prefix stay put, an
+attention sink as in StreamingLLM. Exact for a one-layer model without grid positions (tested);
+for deeper models the kept frames' cached states still reflect the frame that left, a quality cost
+measured in docs/results/streaming_and_speed.md.
+
+Several `streams` share one context as rows of one batch (first-window candidates, several
+prompts): each stream has its own video tokens and `rows_per_stream` prefix rows (its prompt and,
+under guidance, the empty prompt), rows stream-major.
+
+Einops legend: b rows (streams x rows per stream), s streams, t tokens per latent frame, v vocabulary.
 """
 
 from __future__ import annotations
@@ -34,28 +45,39 @@ class WindowedContext:
 
     Args:
         model: the LM; its static cache is (re)allocated here.
-        prefixes: (b P) prefix tokens, one row per sequence (all rows get the same video tokens).
+        prefixes: (b P) prefix tokens, `b / streams` rows per stream, stream-major.
         window_frames: latent frames after the anchor, the one in progress included (>= 2).
-        frames: latent frames given in advance (each (tokens_per_frame,) token ids), anchor first.
+        frames: latent frames given in advance, anchor first: each (t,) token ids shared by every
+            stream, or (s t), one row per stream.
         text: for an LM with a text encoder, the prefixes' text states (`arvid.lm.layout.Prefixes.text`);
             they go into every prefill (the prefix is prefilled afresh after each shift).
+        streams: independent video sequences in the batch (each drawn its own tokens).
+        rolling: shift the cache rather than prefill afresh when the window moves (see the module).
     Raises:
-        ValueError: a window outside [2, the trained window], or prefixes of the wrong length.
+        ValueError: a window outside [2, the trained window], prefixes of the wrong length, or rows
+            that do not split evenly into `streams`.
     """
 
     def __init__(self, model: Transformer, prefixes: Tensor, *, window_frames: int, frames: list[Tensor] = (),
-                 text: TextStates | None = None) -> None:
+                 text: TextStates | None = None, streams: int = 1, rolling: bool = False) -> None:
         config = model.config
         check_window(window_frames, config.window_frames)
-        self.model, self.window_frames = model, window_frames
+        if streams < 1 or prefixes.shape[0] % streams:
+            raise ValueError(f"{prefixes.shape[0]} prefix rows do not split into {streams} streams")
+        self.model, self.window_frames, self.streams, self.rolling = model, window_frames, streams, rolling
         self.tokens_per_frame = config.tokens_per_frame
-        self.frames: list[Tensor] = []  # complete latent frames, anchor first, each (tokens_per_frame,)
-        self.current: list[Tensor] = []  # tokens of the frame in progress, each () int64
-        self.frames.extend(frames)
+        self.frames: list[Tensor] = []  # complete latent frames, anchor first, each (s t)
+        self.current: list[Tensor] = []  # tokens of the frame in progress, each (s,)
+        self.frames.extend(frame.reshape(-1, self.tokens_per_frame).expand(streams, -1) for frame in frames)
         self._keep_window()
         self.prefixes: Tensor | None = None
         self.text: TextStates | None = None
         self.switch(prefixes, text)
+
+    @property
+    def rows_per_stream(self) -> int:
+        """Prefix rows of each stream (2 under guidance: the prompt's and the empty prompt's)."""
+        return self.prefixes.shape[0] // self.streams
 
     def switch(self, prefixes: Tensor, text: TextStates | None = None) -> None:
         """Make `prefixes` (b P) (and `text`, for an LM with a text encoder) the context's prefix, over
@@ -79,32 +101,46 @@ class WindowedContext:
 
     def tokens(self) -> Tensor:
         """The context as token ids (b n): prefix, anchor, window, and the frame in progress."""
-        parts = [*self.frames, torch.stack(self.current)] if self.current else list(self.frames)
-        video = torch.cat(parts) if parts else self.prefixes.new_zeros(0)
-        return torch.cat([self.prefixes, video.expand(self.prefixes.shape[0], -1)], dim=1)
+        parts = [*self.frames, torch.stack(self.current, dim=1)] if self.current else list(self.frames)
+        video = torch.cat(parts, dim=1) if parts else self.prefixes.new_zeros(self.streams, 0)
+        return torch.cat([self.prefixes, video.repeat_interleave(self.rows_per_stream, dim=0)], dim=1)
 
     def push(self, token: Tensor) -> Tensor | None:
-        """Append the next video token (a 0-d int64 tensor); returns the latent frame it completed, if any."""
-        self.current.append(token.reshape(()))
+        """Append the next video token of each stream: a 0-d int64 tensor (one stream) or (s,).
+        Returns the latent frame it completed, if any: (t,) for a 0-d token, else (s t)."""
+        tokens = token.reshape(self.streams)
+        self.current.append(tokens)
         if len(self.current) < self.tokens_per_frame:
-            self._decode(token)
+            self._decode(tokens)
             return None
-        frame = torch.stack(self.current)
+        frame = torch.stack(self.current, dim=1)
         self.frames.append(frame)
         self.current = []
-        if self._keep_window():
+        dropped = self._keep_window()
+        if dropped and self.rolling:
+            self._roll(dropped)
+            self._decode(tokens)
+        elif dropped:
             self._prefill()
         else:
-            self._decode(token)
-        return frame
+            self._decode(tokens)
+        return frame.reshape(*token.shape, self.tokens_per_frame)
 
-    def _keep_window(self) -> bool:
-        """Drop the oldest non-anchor frames so that the next frame fits; True if any left."""
+    def _keep_window(self) -> int:
+        """Drop the oldest non-anchor frames so that the next frame fits; returns how many left."""
         extra = len(self.frames) - self.window_frames  # anchor + (window - 1) complete frames fit
         if extra <= 0:
-            return False
+            return 0
         del self.frames[1:1 + extra]
-        return True
+        return extra
+
+    def _roll(self, dropped: int) -> None:
+        """Move the cached frames after the `dropped` ones into their slots (their keys re-rotated):
+        the cache then holds the context up to the completed frame's last token, not yet decoded."""
+        shift = dropped * self.tokens_per_frame
+        first_kept = self.prefixes.shape[1] + self.tokens_per_frame + shift  # after prefix, anchor, dropped
+        self.model.shift_cache(first_kept, self.length, shift)
+        self.length -= shift
 
     # Positions stay on the CPU on purpose: the model checks them against its cache on the host and
     # moves them to the tokens' device itself.
@@ -113,7 +149,7 @@ class WindowedContext:
         self.length = tokens.shape[1]
         self.logits = self.model.prefill(tokens, torch.arange(self.length), self.text)[:, -1]
 
-    def _decode(self, token: Tensor) -> None:
-        rows = self.prefixes.shape[0]
-        self.logits = self.model.decode(token.reshape(1, 1).expand(rows, 1), torch.tensor([self.length]))[:, -1]
+    def _decode(self, tokens: Tensor) -> None:
+        rows = tokens.repeat_interleave(self.rows_per_stream)[:, None]
+        self.logits = self.model.decode(rows, torch.tensor([self.length]))[:, -1]
         self.length += 1

@@ -224,8 +224,18 @@ def test_eval_video_generates_from_a_prompt_set(tmp_path):
     assert read_video(out / "videos" / "0000.mp4").shape == (9, 64, 64, 3)
 
 
+def test_eval_video_generates_a_batch_of_prompts_together(tmp_path):
+    """--batch 3 over 4 prompts: a batch of 3 and one of 1, every video scored, with the levers on."""
+    out = tmp_path / "eval"
+    assert main(["eval-video", "--prompt-set", "all", "--limit", "4", "--frames", "9", "-o", str(out), "--batch", "3",
+                 "--pipelined", "--rolling-cache", "--first-window-candidates", "2"]) == 0
+    result = json.loads((out / "scores.json").read_text())
+    assert [v["frames"] for v in result["videos"]] == [9] * 4 and result["arguments"]["batch"] == 3
+
+
 @pytest.mark.parametrize("argv, message", [
     ([], "nothing to score"),
+    (["--prompt-set", "all", "--batch", "0"], "--batch must be >= 1"),
     (["missing.mp4"], "missing.mp4: no such file"),
     (["--prompt-set", "all", "--frames", "1"], "--frames must be >= 2"),
     (["--prompts", "nowhere.txt"], "cannot read prompts file"),

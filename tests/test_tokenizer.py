@@ -86,6 +86,20 @@ def test_streaming_decode_in_uneven_chunks(tokenizer):
     torch.testing.assert_close(torch.cat(parts, dim=2), tokenizer.decode(codes), atol=STREAM_ATOL, rtol=0)
 
 
+def test_rows_of_a_batched_streaming_decoder_go_on_alone(tokenizer):
+    """Candidates decoded as one batch, then the kept one continued by itself (`rows`): the same frames
+    as a decoder that only ever saw that row."""
+    codes = tokenizer.encode(random_video(17, batch=3))
+    batched = tokenizer.streaming_decoder()
+    batched.push(codes[:, :3])
+    kept = batched.rows([1])
+    alone = tokenizer.streaming_decoder()
+    alone.push(codes[1:2, :3])
+    expected = alone.push(codes[1:2, 3:])
+    torch.testing.assert_close(kept.push(codes[1:2, 3:]), expected, atol=STREAM_ATOL, rtol=0)
+    assert not torch.allclose(batched.rows([0]).push(codes[1:2, 3:]), expected, atol=STREAM_ATOL)  # another past
+
+
 def test_streaming_encoder_rejects_wrong_chunk(tokenizer):
     stream = tokenizer.streaming_encoder()
     with pytest.raises(ValueError, match="expects"):

@@ -33,6 +33,13 @@ class CausalCache:
     def keep(self, layer: nn.Module, tail: Tensor) -> None:
         self._tails[id(layer)] = tail
 
+    def rows(self, indices: list[int]) -> CausalCache:
+        """A cache of the pasts of batch rows `indices` alone, in that order: those streams, to go on by themselves."""
+        cache = CausalCache()
+        cache._tails = {key: tail[indices] for key, tail in self._tails.items()}
+        cache._started = set(self._started)
+        return cache
+
     def first_call(self, layer: nn.Module) -> bool:
         """True on the layer's first call with this cache, then False."""
         first = id(layer) not in self._started

@@ -227,9 +227,9 @@ class VideoTokenizer(nn.Module):
         """A fresh `StreamingEncoder` over this model."""
         return StreamingEncoder(self)
 
-    def streaming_decoder(self) -> StreamingDecoder:
-        """A fresh `StreamingDecoder` over this model."""
-        return StreamingDecoder(self)
+    def streaming_decoder(self, *, bf16: bool = False) -> StreamingDecoder:
+        """A fresh `StreamingDecoder` over this model (`bf16`: under bfloat16 autocast, see there)."""
+        return StreamingDecoder(self, bf16=bf16)
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
@@ -280,10 +280,14 @@ class StreamingEncoder:
 class StreamingDecoder:
     """Decodes codes one latent frame at a time with cached causal context: the first latent frame
     gives 1 video frame, each later one `temporal_factor` frames, equal to the matching frames of
-    `VideoTokenizer.decode` on all codes at once. Memory stays constant however long the stream."""
+    `VideoTokenizer.decode` on all codes at once. Memory stays constant however long the stream.
 
-    def __init__(self, tokenizer: VideoTokenizer) -> None:
-        self.tokenizer = tokenizer
+    `bf16` runs the decoder under bfloat16 autocast: faster on CPUs with native bfloat16 (AVX512-BF16,
+    AMX) and on GPUs, at a small PSNR cost (docs/results/streaming_and_speed.md); frames come back
+    in float32 either way."""
+
+    def __init__(self, tokenizer: VideoTokenizer, *, bf16: bool = False) -> None:
+        self.tokenizer, self.bf16 = tokenizer, bf16
         self.cache = CausalCache()
 
     @torch.no_grad()
@@ -294,7 +298,16 @@ class StreamingDecoder:
             ValueError: malformed codes (see `VideoTokenizer.decode`).
         """
         self.tokenizer._check_codes(codes)
-        return self.tokenizer.decoder(self.tokenizer.quantizer.indices_to_codes(codes), self.cache).clamp(-1, 1)
+        with torch.autocast(codes.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            video = self.tokenizer.decoder(self.tokenizer.quantizer.indices_to_codes(codes), self.cache)
+        return video.float().clamp(-1, 1)
+
+    def rows(self, indices: list[int]) -> StreamingDecoder:
+        """A decoder that goes on with batch rows `indices` of this one's streams alone, in that order,
+        as if it had decoded only those rows (within float rounding): the kept ones of several candidates."""
+        decoder = StreamingDecoder(self.tokenizer, bf16=self.bf16)
+        decoder.cache = self.cache.rows(list(indices))
+        return decoder
 
     def push_frames(self, codes: Tensor) -> np.ndarray:
         """Codes (h' w') of one latent frame -> its uint8 RGB frames (t h w c) as numpy, t = 1 for the

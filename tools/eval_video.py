@@ -27,11 +27,13 @@ import json
 import resource
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_device_argument, add_model_argument, add_sampler_arguments, sampler_config
+from arvid.tools.options import (add_device_argument, add_model_argument, add_sampler_arguments, add_speed_arguments,
+                                 sampler_config, speed_levers)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,12 +67,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch threads (default: torch's choice; 1 is fastest for the tiny model's decode)")
     parser.add_argument("--compile", action="store_true",
                         help="compile the decode step (tens of seconds once; then about 2.5x faster per token)")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="generate this many prompts at once, as the rows of one batch (arvid.sampling.stream_batch):"
+                             " faster; the batch shares one random generator seeded with its first video's seed + index, "
+                             "so the draws differ from one at a time")
     parser.add_argument("--i3d", metavar="FILE",
                         help="local TorchScript I3D for FVD, StyleGAN-V's i3d_torchscript.pt (default: none, no FVD)")
     parser.add_argument("--lpips", metavar="FILE", help="local TorchScript LPIPS network (default: none, no LPIPS)")
     parser.add_argument("--clip", metavar="DIR",
                         help="local folder of a transformers CLIP model (default: none, no CLIP score)")
     add_sampler_arguments(parser)
+    add_speed_arguments(parser)
 
 
 def _read_prompts(path: str) -> list[str]:
@@ -103,6 +110,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
     if args.frames < 2:
         raise UsageError(f"--frames must be >= 2, got {args.frames}")
+    if args.batch < 1:
+        raise UsageError(f"--batch must be >= 1, got {args.batch}")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
     if args.per_combination < 1:
@@ -159,9 +168,11 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
     return [job | {"name": f"{i:04d}"} for i, job in enumerate(jobs)]
 
 
-def _generator(args: argparse.Namespace):
+def _generator(args: argparse.Namespace, jobs: list[dict]):
     """(make, config): make(job, index) -> uint8 (args.frames h w 3) video for job["prompt"], sampled
     with `config` at seed + index; config is the model's generation config with the flags on top.
+    With --batch N, the call for job i generates jobs i to i + N - 1 together (seed + i) and the
+    next calls take their videos.
 
     Raises:
         UsageError: a bad model folder, generation config, flag or device.
@@ -169,7 +180,7 @@ def _generator(args: argparse.Namespace):
     import numpy as np
     import torch
 
-    from arvid.sampling import generate
+    from arvid.sampling import generate, stream_batch
     from arvid.tools.checkpoints import load_models, model_folder
 
     folder = model_folder(args.model)
@@ -183,10 +194,23 @@ def _generator(args: argparse.Namespace):
     latent_frames = tokenizer.latent_frames_for(args.frames)
 
     def make(job: dict, index: int) -> np.ndarray:
-        latents = generate(lm, tokenizer, job["prompt"], latent_frames, dataclasses.replace(config, seed=args.seed + index))
+        latents = generate(lm, tokenizer, job["prompt"], latent_frames, dataclasses.replace(config, seed=args.seed + index),
+                           **speed_levers(args))
         return np.concatenate([latent.frames for latent in latents])[: args.frames]
 
-    return make, config
+    made: dict[int, np.ndarray] = {}  # videos of the batch in progress, by job index
+
+    def make_batched(job: dict, index: int) -> np.ndarray:
+        if index not in made:
+            made.clear()
+            chunk = [job["prompt"] for job in jobs[index:index + args.batch]]
+            levers = {k: v for k, v in speed_levers(args).items() if k != "batched_candidates"}  # always batched
+            steps = stream_batch(lm, tokenizer, chunk, dataclasses.replace(config, seed=args.seed + index), **levers)
+            rows = zip(*[[latent.frames for latent in step] for step in islice(steps, latent_frames)])
+            made.update({index + k: np.concatenate(frames)[: args.frames] for k, frames in enumerate(rows)})
+        return made.pop(index)
+
+    return (make if args.batch == 1 else make_batched), config
 
 
 def _ground_truth(args: argparse.Namespace):
@@ -251,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
                                        device=resolve_device(args.device))
         make, sampler = None, None
         if not args.videos:
-            make, sampler = _generator(args) if args.source == "model" else (_ground_truth(args), None)
+            make, sampler = _generator(args, jobs) if args.source == "model" else (_ground_truth(args), None)
     except (UsageError, ValueError, FileNotFoundError) as err:  # MissingWeights is a FileNotFoundError
         return fail(str(err))
     for reason in pretrained.skipped.values():

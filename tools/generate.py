@@ -5,6 +5,7 @@
     arvid generate "a circle" --image first.png -o out.mp4                    # image-to-video
     arvid generate "a circle" --continue clip.mp4 --frames 64 -o more.mp4     # continuation
     arvid generate "a circle" --tokens-out - | arvid decode - -o out.mp4      # token stream
+    arvid generate --prompts prompts.txt --frames 64 -o videos/{n}.mp4        # a batch of prompts
 
 --frames N is the number of frames in the video, in every mode: with --image the first of them is
 the image (as the tokenizer reconstructs it); with --continue they are N new frames that follow the
@@ -33,7 +34,7 @@ from pathlib import Path
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.prompt_schedule import read_schedule
 from arvid.tools.options import (SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
-                                 check_fps, sampler_config)
+                                 add_speed_arguments, check_fps, sampler_config, speed_levers)
 
 
 def _shipped_text_tokens() -> int | None:
@@ -50,10 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid generate`'s arguments."""
     limit = _shipped_text_tokens()
     shipped = f" (the shipped model: {limit}, its longest captions, about 16 words)" if limit else ""
-    parser.add_argument("prompt", help=f'the caption ("" for unconditional); at most the model\'s text length in '
+    parser.add_argument("prompt", nargs="?", help=f'the caption ("" for unconditional); at most the model\'s text length in '
                                        f'sentencepiece pieces{shipped}, or for a model with a text encoder the '
                                        f'encoder\'s limit in its tokens: longer is an error; characters the text '
                                        f'tokenizer does not know (other scripts, emoji) are named in a warning')
+    parser.add_argument("--prompts", metavar="FILE",
+                        help="instead of one prompt, one per line of FILE, generated together as the rows of one batch; "
+                             "-o and --tokens-out then name one file per prompt with {n}, its line number from 0 "
+                             "(for example -o videos/{n}.mp4)")
     parser.add_argument("-o", "--output", help="video file to write, .mp4 or .gif (default: none; give -o, --tokens-out "
                                                "or both)")
     parser.add_argument("--frames", type=int, default=64,
@@ -71,11 +76,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "increasing); each from the first latent frame starting at or after FRAME (default: none)")
     parser.add_argument("--interactive", action="store_true",
                         help="each line typed on standard input becomes the prompt from the next latent frame on")
+    parser.add_argument("--reanchor", action="store_true",
+                        help="with --prompt-schedule or --interactive: a new prompt starts the context afresh (a new "
+                             "anchor and first window: for a new colour or shape, at the price of a jump) instead of "
+                             "keeping the anchor and window")
     parser.add_argument("--image", help="first frame, for image-to-video (default: none)")
     parser.add_argument("--continue", dest="continue_from", metavar="VIDEO",
                         help="video to continue (default: none)")
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output (the LM was trained at 8)")
     add_sampler_arguments(parser)
+    add_speed_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     (2: bad usage, 130: interrupted, at any moment)."""
     from arvid.tools.interrupts import INTERRUPTS, sigterm_raises, stop_signals_ignored
 
+    if args.prompts is not None or args.prompt is None:
+        from arvid.tools.generate_batch import run_batch
+
+        return run_batch(args)
     with sigterm_raises():
         try:
             prepared = _prepare(args)
@@ -95,16 +109,12 @@ def run(args: argparse.Namespace) -> int:
             return 130
 
 
-def _check_arguments(args: argparse.Namespace) -> Path | None:
-    """The checks that need no model -> the video's path (None: no video).
+def check_common_arguments(args: argparse.Namespace) -> None:
+    """The checks of the numbers every generation takes (--frames, --seed, --fps, sampling flags, --window).
 
     Raises:
         UsageError: the first problem found.
     """
-    from arvid.tools.paths import check_video_output, check_writable
-
-    if args.output is None and args.tokens_out is None:
-        raise UsageError("nothing to write: give -o VIDEO and/or --tokens-out FILE")
     if args.frames < 0:
         raise UsageError(f"--frames must be >= 0 (0 streams until Ctrl-C), got {args.frames}")
     if args.seed < 0:
@@ -117,10 +127,25 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
     if args.window_frames is not None and args.window_frames < 2:
         raise UsageError(f"--window must be at least 2 latent frames (at most the model's trained window), "
                          f"got {args.window_frames}")
+
+
+def _check_arguments(args: argparse.Namespace) -> Path | None:
+    """The checks that need no model -> the video's path (None: no video).
+
+    Raises:
+        UsageError: the first problem found.
+    """
+    from arvid.tools.paths import check_video_output, check_writable
+
+    if args.output is None and args.tokens_out is None:
+        raise UsageError("nothing to write: give -o VIDEO and/or --tokens-out FILE")
+    check_common_arguments(args)
     if args.image and args.continue_from:
         raise UsageError("give --image or --continue, not both")
     if args.prompt_schedule and args.interactive:
         raise UsageError("give --prompt-schedule or --interactive, not both")
+    if args.reanchor and not (args.prompt_schedule or args.interactive):
+        raise UsageError("--reanchor changes how a new prompt takes over: give --prompt-schedule or --interactive")
     if args.interactive and args.tokens_out == "-":
         raise UsageError("--interactive reads standard input; write the tokens to a file, not to standard output")
     video = check_video_output(args.output) if args.output else None
@@ -144,8 +169,8 @@ def _prepare(args: argparse.Namespace):
         lm, tokenizer = load_models(str(folder), args.device)
         prompts = _prompt_changes(args, schedule, lm, tokenizer)
         for prompt in [args.prompt, *[text for _, text in schedule]]:
-            _check_prompt(lm, prompt)
-            _warn_unknown_content(folder / "lm", prompt)
+            check_prompt(lm, prompt)
+            warn_unknown_content(folder / "lm", prompt)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
@@ -153,7 +178,8 @@ def _prepare(args: argparse.Namespace):
         if args.continue_from:
             conditions["video"] = read_video(args.continue_from, size=size, fps=args.fps)
         # `stream` checks everything (prompt length, window, frames) before returning its iterator.
-        latent_frames = stream(lm, tokenizer, args.prompt, config, prompts=prompts, **conditions)
+        latent_frames = stream(lm, tokenizer, args.prompt, config, prompts=prompts, reanchor=args.reanchor,
+                               **speed_levers(args), **conditions)
     except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
         return fail(str(err))
     if not args.prompt.strip():
@@ -182,7 +208,7 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
     return None
 
 
-def _check_prompt(lm, prompt: str) -> None:
+def check_prompt(lm, prompt: str) -> None:
     """Warn about characters the text tokenizer does not know; raise UsageError for a prompt over the model's length
     (or its text encoder's limit)."""
     if lm.encoder is not None:
@@ -201,7 +227,7 @@ def _check_prompt(lm, prompt: str) -> None:
               file=sys.stderr)
 
 
-def _warn_unknown_content(lm_folder: Path, prompt: str) -> None:
+def warn_unknown_content(lm_folder: Path, prompt: str) -> None:
     """Warn when the prompt names none of the shape, colour and direction words of the model's
     training captions (its `content_words.json`, `arvid.shapes.content`; models without one are
     not checked): the model will draw what it knows, not what was asked."""
@@ -222,7 +248,7 @@ def _warn_unknown_content(lm_folder: Path, prompt: str) -> None:
               f"{examples}); it will draw what it knows, not what the prompt asks", file=sys.stderr)
 
 
-class _Outputs:
+class Outputs:
     """The video and token files of one run, each opened when the first frame comes (so that a run
     stopped before it leaves no file). A latent frame is written whole, its video frames first, then
     its token line: an interruption lands between latent frames, and even a process killed outright
@@ -275,22 +301,30 @@ class _Outputs:
 
 def _write(latent_frames, video: Path | None, continuing: bool, args: argparse.Namespace) -> int:
     """Write each latent frame's frames and tokens as it comes, until --frames or an interruption -> exit code."""
+    return write_streams(([frame] for frame in latent_frames), [Outputs(video, args.tokens_out, args.fps)],
+                         continuing, args)
+
+
+def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argparse.Namespace) -> int:
+    """Write each step's latent frames (a list, one per stream) into the stream's `outputs`, as they
+    come, until --frames or an interruption -> exit code."""
     from arvid.tools.interrupts import INTERRUPTS, stop_signals_ignored
     from arvid.tools.progress import ProgressLine
 
     limit = args.frames if args.frames > 0 else math.inf
-    outputs = _Outputs(video, args.tokens_out, args.fps)
     progress = ProgressLine()
     started, status = time.monotonic(), 0
     try:
-        for frame in latent_frames:
-            # A continued clip's own frames only prime the decoder; --image's image is the video's first frame.
-            room = 0 if frame.given and continuing else limit - outputs.frames
-            keep = frame.frames[:int(min(room, len(frame.frames)))]
-            outputs.write(frame, keep)
+        for step in steps:
+            for frame, output in zip(step, outputs, strict=True):
+                # A continued clip's own frames only prime the decoder; --image's image is the video's first frame.
+                room = 0 if frame.given and continuing else limit - output.frames
+                keep = frame.frames[:int(min(room, len(frame.frames)))]
+                output.write(frame, keep)
             if len(keep):
-                progress.update(_progress(outputs.frames, args.frames, time.monotonic() - started, args.fps))
-            if outputs.frames >= limit:
+                progress.update(_progress(outputs[0].frames, args.frames, time.monotonic() - started, args.fps,
+                                          len(outputs)))
+            if outputs[0].frames >= limit:
                 break
     except INTERRUPTS:
         status = 130
@@ -301,19 +335,24 @@ def _write(latent_frames, video: Path | None, continuing: bool, args: argparse.N
     finally:  # on any exception too: the files stay valid
         with stop_signals_ignored():  # a second Ctrl-C must not cut the closing of the files short
             progress.end()
-            outputs.close()
+            for output in outputs:
+                output.close()
     elapsed = time.monotonic() - started
+    frames = outputs[0].frames
+    where = ", ".join(filter(None, (output.where() for output in outputs)))
+    opened = any(output.opened for output in outputs)
     if status == 130:
-        print(f"interrupted: kept the {outputs.frames} frames done so far in {outputs.where()}"
-              if outputs.opened or outputs.frames else "interrupted before the first frame: no file written",
-              file=sys.stderr)
+        print(f"interrupted: kept the {frames} frames done so far in {where}"
+              if opened or frames else "interrupted before the first frame: no file written", file=sys.stderr)
     elif status == 1:
         print("the token stream's reader closed the pipe: keeping the frames done so far", file=sys.stderr)
-    print(f"{outputs.frames} frames in {elapsed:.1f} s -> {outputs.where() or 'nothing'}", file=sys.stderr)
+    each = " each" if len(outputs) > 1 else ""
+    print(f"{frames} frames{each} in {elapsed:.1f} s -> {where or 'nothing'}", file=sys.stderr)
     return status
 
 
-def _progress(done: int, total: int, elapsed: float, fps: float) -> str:
+def _progress(done: int, total: int, elapsed: float, fps: float, videos: int = 1) -> str:
     rate = done / elapsed if elapsed > 0 else 0.0
     of = f"/{total}" if total else ""
-    return f"frames {done}{of} | {rate:.1f} frames/s | {rate / fps:.2f}x real time"
+    each = f" x {videos} videos" if videos > 1 else ""
+    return f"frames {done}{of}{each} | {rate * videos:.1f} frames/s | {rate * videos / fps:.2f}x real time"

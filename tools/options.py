@@ -40,6 +40,18 @@ SAMPLER_FLAGS = (
     ("--window", "window_frames", int, "latent frames in the context after the anchor; none = as trained"),
 )
 
+# flag, `stream` keyword, help: the speed levers, each off by default (the exact, one-thread path).
+SPEED_FLAGS = (
+    ("--pipelined", "pipelined", "decode pixels on a second thread while the LM draws the next latent frame "
+                                 "(the same frames; two cores)"),
+    ("--rolling-cache", "rolling_cache", "shift the LM's cache when its window moves instead of prefilling it "
+                                         "afresh: faster, approximate (its cost: docs/results/streaming_and_speed.md)"),
+    ("--batched-candidates", "batched_candidates", "draw and decode the first-window candidates as one batch "
+                                                   "(other random draws of the same distributions)"),
+    ("--bf16-decoder", "bf16_decoder", "decode pixels under bfloat16 autocast (faster on CPUs with native "
+                                       "bfloat16; PSNR cost in docs/results/streaming_and_speed.md)"),
+)
+
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps a description's line breaks and ends an option's help with "(default: X)" unless the
@@ -147,6 +159,18 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
         shown = "none" if value is None else f"{value:g}" if isinstance(value, float) else value
         group.add_argument(flag, dest=field, type=kind, metavar="NAME" if kind is str else kind.__name__.upper(),
                            help=f"{text} (default: the model's generation config; shipped: {shown})")
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """The speed levers (`SPEED_FLAGS`), in their own help group."""
+    group = parser.add_argument_group("speed", "Options that make streaming faster; each is off by default.")
+    for flag, keyword, text in SPEED_FLAGS:
+        group.add_argument(flag, dest=keyword, action="store_true", help=text)
+
+
+def speed_levers(args: argparse.Namespace) -> dict[str, bool]:
+    """The speed levers given, as `stream`'s keyword arguments."""
+    return {keyword: getattr(args, keyword) for _, keyword, _ in SPEED_FLAGS}
 
 
 def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> SamplerConfig:

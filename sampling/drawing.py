@@ -1,0 +1,225 @@
+"""The loop behind `stream` and `stream_batch`: draw latent frames for one or several streams (rows
+of one batch), choose first windows among candidates, switch prompts, and decode to pixels.
+
+Every stream of a batch has its own video tokens, its own first-window choice, and its row of the
+tokenizer's streaming decoder; they share one `WindowedContext`, one decode step per token and one
+random generator (so a stream's draws depend on the batch it is in, not their distribution).
+
+Einops legend: s streams, c first-window candidates, t tokens per latent frame, h' w' latent grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from arvid.lm.checkpoint import VideoLM
+from arvid.lm.layout import Prefixes
+from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS, draw_first_windows
+from arvid.sampling.logits import SamplerConfig, draw_codes
+from arvid.sampling.window import WindowedContext
+from arvid.tokenizer import StreamingDecoder, VideoTokenizer, video_to_frames
+
+
+@dataclass(frozen=True)
+class LatentFrame:
+    """One latent frame of the stream: `index` (0 = anchor), `codes` (h' w') int64 tokenizer codes,
+    `frames` (t h w c) uint8 RGB (1 frame for the anchor, `temporal_factor` after), and whether it
+    came from the caller's video (`given`) rather than from the model."""
+
+    index: int
+    codes: Tensor
+    frames: np.ndarray
+    given: bool = False
+    prompt: str | None = None  # the prompt that took over from this latent frame on (None: unchanged)
+
+
+@dataclass(frozen=True)
+class Levers:
+    """The speed options of `stream` (each off: the exact, one-after-another path); see there."""
+
+    pipelined: bool = False
+    rolling_cache: bool = False
+    batched_candidates: bool = False
+    bf16_decoder: bool = False
+
+
+class PromptSwitches:
+    """A stream's current prompt and the caller's `prompts` function: `at(index)` -> the new
+    prefixes and prompt when the prompt changes at latent frame `index`, else None; `reanchor`:
+    whether a switch starts the context afresh."""
+
+    def __init__(self, prompt: str, prompts: Callable[[int], str] | None = None,
+                 rows: Callable[[str], Prefixes] | None = None, reanchor: bool = False):
+        self.current, self.prompts, self.rows, self.reanchor = prompt, prompts, rows, reanchor
+
+    def at(self, index: int) -> tuple[Prefixes, str] | None:
+        if self.prompts is None:
+            return None
+        prompt = self.prompts(index)
+        if prompt == self.current:
+            return None
+        self.current = prompt
+        return self.rows(prompt), prompt
+
+
+NO_SWITCHES = PromptSwitches("")
+
+
+def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given_codes: list[Tensor],
+                  config: SamplerConfig, window: int, levers: Levers, switches: PromptSwitches = NO_SWITCHES
+                  ) -> Iterator[list[LatentFrame]]:
+    """Latent frames without end, each step a list with one `LatentFrame` per stream.
+
+    Args:
+        prefixes: the streams' prefix rows, stream-major (each stream's prompt, then under guidance
+            its empty prompt's row).
+        given_codes: codes (h' w') of latent frames given to every stream (anchor first).
+        switches: prompt switches (for a batch of one stream only).
+    """
+    device = lm.model.lm_head.weight.device
+    streams = prefixes.tokens.shape[0] // (2 if config.guided else 1)
+    decoder = tokenizer.streaming_decoder(bf16=levers.bf16_decoder)
+    grid = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)[1:]
+    given: list[Tensor] = []  # token ids, each (t,) shared or (s t)
+    for index, codes in enumerate(given_codes):
+        given.append(lm.vocab.video_ids(codes.flatten()).to(device))
+        frames = _decode(decoder, codes.expand(streams, -1, -1))
+        yield [LatentFrame(index, codes, row, given=True) for row in frames]
+    prefixes = prefixes.to(device)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    if config.first_window_candidates > 1 and len(given) <= window:
+        decoder, chosen = _select_first_windows(lm, prefixes, given, given_codes, grid, config, window, generator,
+                                                levers, lambda: tokenizer.streaming_decoder(bf16=levers.bf16_decoder))
+        for codes, frames in chosen:  # codes (s h' w'), frames: one array per stream
+            given.append(lm.vocab.video_ids(codes.flatten(1)).to(device))
+            yield [LatentFrame(len(given) - 1, codes[s], frames[s]) for s in range(streams)]
+    # With a chosen first window among the given frames, the context is the one that drawing it
+    # token by token would have left (the window has slid once and been prefilled).
+    context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text,
+                              streams=streams, rolling=levers.rolling_cache)
+    drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window, switches=switches)
+    yield from (_decoded_in_background if levers.pipelined else _decoded)(drawn, decoder)
+
+
+Drawn = tuple[int, Tensor, "str | None"]  # (index, codes (s h' w'), the prompt switched to at it)
+
+
+def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
+                 grid: tuple[int, int], *, first: int, window: int, switches: PromptSwitches) -> Iterator[Drawn]:
+    """Each latent frame the LM draws, from latent frame `first` on, switching prompts as `switches`
+    says (over the same anchor and window, or re-anchored: see `stream`)."""
+    video_logits = lm.vocab.video_slice()
+    first_window = config.first_window()
+    index = first
+    first_window_ends = window  # latent frames up to this one are drawn as a first window
+    while True:
+        switched = switches.at(index)
+        if switched is not None:
+            rows, _ = switched
+            rows = rows.to(context.prefixes.device)
+            if switches.reanchor:  # a fresh context: the new prompt draws a new anchor and window
+                context = WindowedContext(lm.model, rows.tokens, window_frames=window, text=rows.text,
+                                          rolling=context.rolling)
+                first_window_ends = index + window
+            else:
+                context.switch(rows.tokens, rows.text)
+        sampling = first_window if index <= first_window_ends else config
+        while (frame := context.push(draw_codes(context.logits[:, video_logits], sampling, generator)
+                                     + lm.vocab.video_offset)) is None:
+            pass
+        yield index, lm.vocab.video_codes(frame).view(-1, *grid).cpu(), None if switched is None else switched[1]
+        index += 1
+
+
+def _decode(decoder: StreamingDecoder, codes: Tensor) -> list[np.ndarray]:
+    """One latent frame of each stream, codes (s h' w') -> its uint8 RGB frames (t h w c) per stream."""
+    device = next(decoder.tokenizer.parameters()).device
+    return [video_to_frames(row).numpy() for row in decoder.push(codes[:, None].to(device))]
+
+
+def _latent(index: int, codes: Tensor, frames: list[np.ndarray], prompt: str | None) -> list[LatentFrame]:
+    return [LatentFrame(index, codes[s], frames[s], prompt=prompt) for s in range(len(frames))]
+
+
+def _decoded(drawn: Iterator[Drawn], decoder: StreamingDecoder) -> Iterator[list[LatentFrame]]:
+    for index, codes, prompt in drawn:
+        yield _latent(index, codes, _decode(decoder, codes), prompt)
+
+
+def _decoded_in_background(drawn: Iterator[Drawn], decoder: StreamingDecoder) -> Iterator[list[LatentFrame]]:
+    """As `_decoded`, with each latent frame decoded on a worker thread while the next is drawn
+    (PyTorch releases the GIL inside its operations, so the two run at once). The decoder sees the
+    frames in order, one at a time, as inline."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arvid-decode") as worker:
+        pending = None
+        for index, codes, prompt in drawn:
+            decoding = worker.submit(_decode, decoder, codes)
+            if pending is not None:
+                yield _latent(pending[0], pending[1], pending[2].result(), pending[3])
+            pending = (index, codes, decoding, prompt)
+
+
+def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], given_codes: list[Tensor],
+                          grid: tuple[int, int], config: SamplerConfig, window: int, generator: torch.Generator,
+                          levers: Levers, new_decoder: Callable[[], StreamingDecoder]
+                          ) -> tuple[StreamingDecoder, list[tuple[Tensor, list[np.ndarray]]]]:
+    """Draw `config.first_window_candidates` first windows per stream after the given frames, decode
+    them, and keep for each stream the one `config.first_window_selector` picks from its candidates'
+    drawn frames (`arvid.sampling.first_window`). Several streams always draw their candidates as
+    one batch; one stream does so with `levers.batched_candidates`, else one candidate after another.
+
+    Returns a streaming decoder of the streams' chosen candidates (it has seen the given frames and
+    the chosen ones, so the streams go on with it) and the drawn latent frames as (codes (s h' w'),
+    uint8 RGB frames (t h w c) per stream) pairs."""
+    count = config.first_window_candidates
+    streams = prefixes.tokens.shape[0] // (2 if config.guided else 1)
+    batched = levers.batched_candidates or streams > 1
+    candidates = draw_first_windows(lm, prefixes.tokens, given, config, window, generator, count,
+                                    text=prefixes.text, batched=batched)  # candidate-major: c * streams + s
+    drawn = [[lm.vocab.video_codes(frame).view(*grid).cpu() for frame in candidate.frames] for candidate in candidates]
+    decode = _decoded_together if batched else _decoded_apart
+    decoders, frames = decode(new_decoder, given_codes, drawn)
+    select = FIRST_WINDOW_SELECTORS[config.first_window_selector]
+    kept = [c * streams + s for s in range(streams)
+            for c in [select([np.concatenate(frames[c * streams + s]) for c in range(count)])]]
+    chosen = [(torch.stack([drawn[k][i] for k in kept]), [frames[k][i] for k in kept]) for i in range(len(drawn[0]))]
+    return decoders(kept), chosen
+
+
+Decoded = tuple[Callable[[list[int]], StreamingDecoder], list[list[np.ndarray]]]  # (rows -> their decoder, frames)
+
+
+def _decoded_apart(new_decoder: Callable[[], StreamingDecoder], given_codes: list[Tensor],
+                   drawn: list[list[Tensor]]) -> Decoded:
+    """Each candidate's latent frames (codes (h' w')) decoded by its own decoder, one frame at a time
+    (one stream's candidates only)."""
+    decoders, frames = [], []
+    for candidate in drawn:
+        decoder = new_decoder()
+        for codes in given_codes:
+            decoder.push_frames(codes)
+        frames.append([decoder.push_frames(codes) for codes in candidate])
+        decoders.append(decoder)
+    return lambda rows: decoders[rows[0]], frames
+
+
+def _decoded_together(new_decoder: Callable[[], StreamingDecoder], given_codes: list[Tensor],
+                      drawn: list[list[Tensor]]) -> Decoded:
+    """Every candidate's latent frames decoded in one call, the candidates as a batch."""
+    decoder = new_decoder()
+    tokenizer = decoder.tokenizer
+    device = next(tokenizer.parameters()).device
+    if given_codes:
+        decoder.push(torch.stack(given_codes)[None].expand(len(drawn), -1, -1, -1).to(device))
+    video = decoder.push(torch.stack([torch.stack(candidate) for candidate in drawn]).to(device))  # (c 3 t h w)
+    first = len(given_codes)
+    sizes = [1 if first + i == 0 else tokenizer.config.temporal_factor for i in range(len(drawn[0]))]
+    splits = np.cumsum(sizes)[:-1]
+    frames = [np.split(video_to_frames(row).numpy(), splits) for row in video]
+    return decoder.rows, frames

@@ -1,0 +1,50 @@
+"""`arvid generate --prompts FILE`: several prompts as one batch, a video and token file per prompt,
+and what bad usage gets."""
+
+from __future__ import annotations
+
+import pytest
+from lm_fixtures import write_tiny_model
+
+from arvid.data.token_stream import read_token_frames
+from arvid.data.video import read_video
+from arvid.tools.cli import main
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("model"))
+
+
+def test_a_prompts_file_writes_a_video_and_a_token_file_per_prompt(model_dir, tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle moving left\n\n  a blue square moving up  \na green triangle\n")
+    assert main(["generate", "--prompts", str(prompts), "--model", str(model_dir), "--frames", "9",
+                 "-o", str(tmp_path / "v{n}.gif"), "--tokens-out", str(tmp_path / "t{n}.ndjson"), "--pipelined"]) == 0
+    assert "9 frames each" in capsys.readouterr().err
+    for n in range(3):
+        assert read_video(tmp_path / f"v{n}.gif").shape == (9, 32, 32, 3)
+        with open(tmp_path / f"t{n}.ndjson") as lines:
+            assert [r.index for r in read_token_frames(lines)] == [0, 1, 2]
+    assert not (tmp_path / "v3.gif").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "give a prompt, or --prompts FILE"),
+    (["a circle", "--prompts", "{p}"], "not both"),
+    (["--prompts", "{p}", "-o", "out.mp4"], "put {n} in it"),
+    (["--prompts", "{p}", "--tokens-out", "-"], "put {n} in it"),
+    (["--prompts", "{p}", "-o", "{n}.mp4", "--image", "x.png"], "--image takes one prompt"),
+    (["--prompts", "{p}"], "nothing to write"),
+    (["--prompts", "{empty}", "-o", "{n}.mp4"], "has no prompt"),
+    (["--prompts", "missing.txt", "-o", "{n}.mp4"], "cannot read prompts file"),
+    (["--prompts", "{p}", "-o", "{n}.mp4", "--frames", "-1"], "--frames must be >= 0"),
+])
+def test_bad_batch_usage_is_a_one_line_error(model_dir, tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.txt").write_text("a red circle\n")
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    argv = [a.format(p="p.txt", empty="empty.txt") if "{p}" in a or "{empty}" in a else a for a in argv]
+    assert main(["generate", *argv, "--model", str(model_dir)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

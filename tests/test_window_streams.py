@@ -1,0 +1,191 @@
+"""Speed levers of the streaming context: several streams in one batch (each its own video tokens),
+the rolling cache (no prefill when the window moves), and first-window candidates drawn together;
+and a prompt switch that re-anchors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from lm_fixtures import shapes_text_tokenizer, tiny_config
+
+from arvid.lm.checkpoint import VideoLM
+from arvid.lm.model import Transformer
+from arvid.sampling import SamplerConfig, WindowedContext
+from arvid.sampling.first_window import draw_first_windows
+from arvid.sampling.logits import draw_code, draw_codes
+
+TOLERANCE = 1e-4  # float32, as the sliding-window invariant's test
+
+
+def small_lm(**changes) -> VideoLM:
+    torch.manual_seed(0)
+    config = replace(tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3), **changes)
+    return VideoLM(Transformer(config).eval(), shapes_text_tokenizer())
+
+
+def guided_rows(lm: VideoLM, prompts: list[str]) -> torch.Tensor:
+    """Stream-major prefix rows: each prompt's, then the empty prompt's."""
+    return torch.stack([row for prompt in prompts for row in (lm.prompt_tokens(prompt), lm.prompt_tokens(""))])
+
+
+@pytest.mark.parametrize("given", [0, 2])
+def test_each_stream_of_a_batch_keeps_the_invariant_with_its_own_tokens(given):
+    """Three streams with different prompts and tokens, across window shifts: every row's logits equal
+    a fresh forward over that row's own sequence (the given frames shared by all streams)."""
+    lm = small_lm(grid_positions=True)
+    prefixes = guided_rows(lm, ["a red circle", "a blue square moving up", "a green triangle"])
+    frames = [lm.vocab.video_offset + torch.randint(0, 64, (16,)) for _ in range(given)]
+    context = WindowedContext(lm.model, prefixes, window_frames=3, frames=frames, streams=3)
+    generator = torch.Generator().manual_seed(0)
+    worst, completed = 0.0, []
+    for _ in range(16 * 6):
+        with torch.no_grad():
+            fresh = lm.model(context.tokens())[:, -1]
+        worst = max(worst, (context.logits - fresh).abs().max().item())
+        frame = context.push(lm.vocab.video_offset + torch.randint(0, 64, (3,), generator=generator))
+        if frame is not None:
+            completed.append(frame)
+    assert worst < TOLERANCE
+    assert all(frame.shape == (3, 16) for frame in completed)
+    tokens = context.tokens()
+    assert not torch.equal(tokens[0, -16:], tokens[2, -16:])  # the streams drew apart
+    assert torch.equal(tokens[0, prefixes.shape[1]:], tokens[1, prefixes.shape[1]:])  # a stream's two rows agree
+
+
+def test_draw_codes_guides_each_stream_with_its_own_empty_row():
+    logits = torch.randn(6, 20)
+    config = SamplerConfig(cfg_scale=3.0, temperature=0)
+    codes = draw_codes(logits, config, torch.Generator())
+    expected = [int((logits[2 * s + 1] + 3 * (logits[2 * s] - logits[2 * s + 1])).argmax()) for s in range(3)]
+    assert codes.tolist() == expected
+    assert draw_code(logits[:2], config, torch.Generator()) == expected[0]
+
+
+def test_the_rolling_cache_is_exact_for_one_layer_without_grid_positions():
+    """One layer's cached keys depend on their token and position only, so moving them (keys rotated to
+    their new slots) must give what a fresh forward gives: the rolling mechanics, checked exactly."""
+    lm = small_lm(n_layers=1, grid_positions=False)
+    context = WindowedContext(lm.model, guided_rows(lm, ["a red circle"]), window_frames=3, rolling=True)
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for _ in range(16 * 8):  # five shifts
+        with torch.no_grad():
+            fresh = lm.model(context.tokens())[:, -1]
+        worst = max(worst, (context.logits - fresh).abs().max().item())
+        context.push(lm.vocab.video_offset + torch.randint(0, 64, (), generator=generator))
+    assert worst < TOLERANCE
+
+
+def test_the_rolling_cache_of_a_deeper_model_only_approximates():
+    """With more layers the kept frames' states remember the frame that left: the logits then differ
+    from a fresh forward (what the option trades), while staying finite."""
+    lm = small_lm(n_layers=2, grid_positions=True)
+    context = WindowedContext(lm.model, guided_rows(lm, ["a red circle"]), window_frames=3, rolling=True)
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for _ in range(16 * 5):
+        with torch.no_grad():
+            fresh = lm.model(context.tokens())[:, -1]
+        worst = max(worst, (context.logits - fresh).abs().max().item())
+        context.push(lm.vocab.video_offset + torch.randint(0, 64, (), generator=generator))
+    assert TOLERANCE < worst < float("inf")
+
+
+def test_shift_cache_refuses_ranges_outside_the_cache():
+    lm = small_lm()
+    with pytest.raises(RuntimeError, match="setup_cache"):
+        lm.model.shift_cache(20, 30, 5)
+    lm.model.setup_cache(1, 64)
+    for start, stop, by in [(20, 30, 0), (20, 70, 5), (4, 10, 5), (30, 20, 5)]:
+        with pytest.raises(ValueError, match="cannot shift"):
+            lm.model.shift_cache(start, stop, by)
+
+
+def test_candidates_drawn_together_are_the_ones_drawn_apart_when_greedy():
+    """Greedy draws leave nothing to chance, so batching the candidates must not change them; with
+    sampling they are different draws of the same distributions, each a complete first window."""
+    lm = small_lm(grid_positions=True)
+    prefixes = guided_rows(lm, ["a red circle moving left"])
+    greedy = SamplerConfig(cfg_scale=2.0, temperature=0)
+    apart = draw_first_windows(lm, prefixes, [], greedy, 3, torch.Generator(), 3)
+    together = draw_first_windows(lm, prefixes, [], greedy, 3, torch.Generator(), 3, batched=True)
+    assert all(torch.equal(a, b) for x, y in zip(apart, together) for a, b in zip(x.frames, y.frames))
+    sampled = draw_first_windows(lm, prefixes, [], SamplerConfig(cfg_scale=2.0), 3, torch.Generator().manual_seed(0),
+                                 4, batched=True)
+    assert len(sampled) == 4 and all(len(c.frames) == 4 and c.frames[0].shape == (16,) for c in sampled)
+    assert len({tuple(c.frames[-1].tolist()) for c in sampled}) > 1
+
+
+@pytest.mark.parametrize("levers", [{"batched_candidates": True}, {"rolling_cache": True},
+                                    {"batched_candidates": True, "rolling_cache": True, "pipelined": True}])
+def test_a_stream_with_speed_levers_gives_the_frames_of_todays_path_when_nothing_is_left_to_chance(levers):
+    """Greedy draws with first-window candidates, on a one-layer LM without grid positions (where the
+    rolling cache is exact): every lever yields the codes of the exact path, and frames within float
+    rounding of the batched decoder."""
+    from arvid.sampling import generate
+    from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                               codebook_bits=6)).eval()
+    lm = small_lm(n_layers=1, grid_positions=False)
+    config = SamplerConfig(temperature=0, cfg_scale=2.0, first_window_candidates=3)
+    todays = generate(lm, tokenizer, "a red circle moving left", 7, config)
+    levered = list(generate(lm, tokenizer, "a red circle moving left", 7, config, **levers))
+    assert [f.index for f in levered] == list(range(7))
+    for mine, theirs in zip(levered, todays):
+        assert torch.equal(mine.codes, theirs.codes)
+        assert abs(mine.frames.astype(int) - theirs.frames.astype(int)).max() <= 1
+
+
+def test_a_reanchored_switch_starts_the_new_prompts_stream_afresh():
+    """Greedy draws: from the switch on, a re-anchored stream draws what a fresh stream of the new
+    prompt draws from its anchor on (and a plain switch does not)."""
+    from arvid.sampling import generate, stream
+    from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                               codebook_bits=6)).eval()
+    lm = small_lm(grid_positions=True)
+    config = SamplerConfig(temperature=0, cfg_scale=2.0)
+    before, after, at = "a red circle moving left", "a blue square moving up", 5
+    fresh = generate(lm, tokenizer, after, 3, config)
+    for reanchor in (True, False):
+        frames = []
+        for latent in stream(lm, tokenizer, before, config, prompts=lambda i: after if i >= at else before,
+                             reanchor=reanchor):
+            frames.append(latent)
+            if latent.index == at + 2:
+                break
+        same = [torch.equal(mine.codes, theirs.codes) for mine, theirs in zip(frames[at:], fresh)]
+        assert all(same) if reanchor else not all(same)
+        assert frames[at].prompt == after
+
+
+@pytest.mark.parametrize("candidates", [1, 3])
+def test_a_batch_of_prompts_draws_what_each_prompt_draws_alone_when_greedy(candidates):
+    """`stream_batch`: each prompt's row of the batch follows its own prompt (greedy draws: exactly
+    the codes of `stream` on that prompt alone, frames within the batched decoder's rounding)."""
+    from itertools import islice
+
+    from arvid.sampling import generate, stream_batch
+    from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                               codebook_bits=6)).eval()
+    lm = small_lm(grid_positions=True)
+    config = SamplerConfig(temperature=0, cfg_scale=2.0, first_window_candidates=candidates)
+    prompts = ["a red circle moving left", "a blue square moving up", "a green triangle"]
+    steps = list(islice(stream_batch(lm, tokenizer, prompts, config), 6))
+    assert all(len(step) == 3 and [f.index for f in step] == [i] * 3 for i, step in enumerate(steps))
+    for row, prompt in enumerate(prompts):
+        alone = generate(lm, tokenizer, prompt, 6, config)
+        for step, theirs in zip(steps, alone):
+            assert torch.equal(step[row].codes, theirs.codes)
+            assert abs(step[row].frames.astype(int) - theirs.frames.astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="at least one prompt"):
+        stream_batch(lm, tokenizer, [], config)

@@ -1,0 +1,118 @@
+"""`arvid generate --prompts FILE`: several prompts generated together, as the rows of one batch
+(`arvid.sampling.stream_batch`), each into its own files: `-o` and `--tokens-out` name them with
+`{n}`, the prompt's number (0 for the file's first non-blank line). Text-to-video only.
+
+Each file is written as `arvid generate` writes its one video: streamed, a latent frame at a time,
+every frame kept on Ctrl-C. The videos follow the distributions of one-at-a-time generation, not
+its exact draws (the batch shares one random generator, seeded by --seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from arvid.tools.errors import UsageError, fail
+from arvid.tools.generate import Outputs, check_common_arguments, check_prompt, warn_unknown_content, write_streams
+from arvid.tools.options import sampler_config, speed_levers
+
+PLACEHOLDER = "{n}"
+# Options of one-prompt generation that a batch does not take, with their flags.
+SINGLE_ONLY = (("image", "--image"), ("continue_from", "--continue"), ("prompt_schedule", "--prompt-schedule"),
+               ("interactive", "--interactive"), ("reanchor", "--reanchor"))
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Check the arguments, load the models and stream every prompt's frames into its files -> exit
+    code (2: bad usage, 130: interrupted)."""
+    from arvid.tools.interrupts import INTERRUPTS, sigterm_raises, stop_signals_ignored
+
+    with sigterm_raises():
+        try:
+            prepared = _prepare(args)
+            if isinstance(prepared, int):
+                return prepared
+            steps, outputs = prepared
+            return write_streams(steps, outputs, False, args)
+        except INTERRUPTS:  # before the first frame: write_streams handles those after it
+            with stop_signals_ignored():
+                print("interrupted before the first frame: no file written", file=sys.stderr)
+            return 130
+
+
+def read_prompts(path: str) -> list[str]:
+    """The non-blank lines of a prompts file, stripped.
+
+    Raises:
+        UsageError: an unreadable file, or one without a prompt.
+    """
+    from arvid.tools.text_files import read_lines
+
+    prompts = [line.strip() for line in read_lines(path, "prompts file") if line.strip()]
+    if not prompts:
+        raise UsageError(f"prompts file {path!r} has no prompt (one per line)")
+    return prompts
+
+
+def file_names(pattern: str | None, flag: str, count: int) -> list[str | None]:
+    """`pattern` with {n} replaced by 0 .. count - 1 (None: no such files).
+
+    Raises:
+        UsageError: a pattern without {n}, or standard output ('-').
+    """
+    if pattern is None:
+        return [None] * count
+    if pattern == "-" or PLACEHOLDER not in pattern:
+        raise UsageError(f"with --prompts, {flag} names one file per prompt: put {PLACEHOLDER} in it (the prompt's "
+                         f"number), for example {flag} videos/{PLACEHOLDER}.mp4; got {pattern!r}")
+    return [pattern.replace(PLACEHOLDER, str(n)) for n in range(count)]
+
+
+def _check_arguments(args: argparse.Namespace) -> tuple[list[str], list[Path | None], list[str | None]]:
+    """The checks that need no model -> (prompts, video paths, token paths).
+
+    Raises:
+        UsageError: the first problem found.
+    """
+    from arvid.tools.paths import check_video_output, check_writable
+
+    if args.prompts is None:
+        raise UsageError("give a prompt, or --prompts FILE for several")
+    if args.prompt is not None:
+        raise UsageError("give a prompt or --prompts FILE, not both")
+    for field, flag in SINGLE_ONLY:
+        if getattr(args, field):
+            raise UsageError(f"--prompts generates text-to-video from each prompt; {flag} takes one prompt")
+    if args.output is None and args.tokens_out is None:
+        raise UsageError("nothing to write: give -o VIDEO and/or --tokens-out FILE, each with {n}")
+    check_common_arguments(args)
+    prompts = read_prompts(args.prompts)
+    videos = [None if name is None else check_video_output(name)
+              for name in file_names(args.output, "-o", len(prompts))]
+    tokens = [None if name is None else str(check_writable(name))
+              for name in file_names(args.tokens_out, "--tokens-out", len(prompts))]
+    names = [str(path.resolve()) for path in videos if path is not None] + [str(Path(t).resolve()) for t in tokens if t]
+    if len(set(names)) < len(names):
+        raise UsageError("-o and --tokens-out name the same file")
+    return prompts, videos, tokens
+
+
+def _prepare(args: argparse.Namespace):
+    """Check everything and load the models -> (steps, outputs) or an exit code."""
+    from arvid.sampling import stream_batch
+    from arvid.tools.checkpoints import load_models, model_folder
+
+    try:
+        prompts, videos, tokens = _check_arguments(args)
+        folder = model_folder(args.model)
+        config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
+        lm, tokenizer = load_models(str(folder), args.device)
+        for prompt in prompts:
+            check_prompt(lm, prompt)
+            warn_unknown_content(folder / "lm", prompt)
+        levers = {k: v for k, v in speed_levers(args).items() if k != "batched_candidates"}  # a batch always is
+        steps = stream_batch(lm, tokenizer, prompts, config, **levers)
+    except (UsageError, ValueError) as err:
+        return fail(str(err))
+    return steps, [Outputs(video, token, args.fps) for video, token in zip(videos, tokens, strict=True)]
