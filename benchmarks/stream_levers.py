@@ -12,7 +12,8 @@ step (and its batched shapes) is not timed; `--cold` reports that first call too
 Per row: time to first frame (from the `stream(...)` call, models loaded), the median time per
 latent frame once the window slides, the real-time factor that gives at the tokenizer's frame rate
 (`--fps`, 8), the real-time factor of the whole run (first window included), and the resident
-memory after the row. Then the bf16 decoder's reconstruction PSNR beside float32's on held-out
+memory after the row. Jacobi decoding is read against "uniform draws", the one-token-per-pass path
+whose tokens it reproduces exactly. Then the bf16 decoder's reconstruction PSNR beside float32's on held-out
 shapes clips (the same codes). Quality of the approximate levers (rolling cache): `arvid eval-video`
 with the flags, docs/results/streaming_and_speed.md. A benchmark, not a test.
 """
@@ -30,8 +31,11 @@ from device_info import device_name, write_json  # benchmarks/device_info.py, be
 from stream import resident_mib  # benchmarks/stream.py
 
 LEVERS = ("pipelined", "rolling_cache", "batched_candidates", "bf16_decoder")
+JACOBI = 8  # tokens per Jacobi pass in the "+ jacobi" and "all on" rows
+# jacobi_block 1 draws each token from its own uniform number, one per pass: the draws Jacobi reproduces.
 ROWS = {"today (all off)": {}, **{f"+ {lever}": {lever: True} for lever in LEVERS},
-        "all on": dict.fromkeys(LEVERS, True)}
+        "+ uniform draws (jacobi 1)": {"jacobi_block": 1}, f"+ jacobi {JACOBI}": {"jacobi_block": JACOBI},
+        "all on": dict.fromkeys(LEVERS, True) | {"jacobi_block": JACOBI}}
 
 
 def timed_stream(lm, tokenizer, prompt: str, config, latent_frames: int, window: int, levers: dict, fps: float) -> dict:
@@ -105,13 +109,13 @@ def main(argv: list[str] | None = None) -> None:
             runs[name].append(timed_stream(lm, tokenizer, args.prompt, config, args.latent_frames, window, levers,
                                                  args.fps))
         print(f"round {round_index + 1} of {args.rounds} done", flush=True)
-    print(f"\n{'row':<24} {'TTFF s':>7} {'ms/latent':>10} {'RTF':>6} {'RTF whole':>10} {'RSS MiB':>8} {'warm-up s':>9}")
+    print(f"\n{'row':<28} {'TTFF s':>7} {'ms/latent':>10} {'RTF':>6} {'RTF whole':>10} {'RSS MiB':>8} {'warm-up s':>9}")
     table = {}
     for name in ROWS:
         row = {key: statistics.median(run[key] for run in runs[name]) for key in runs[name][0]}
         row["warm_up_s"] = cold[name]
         table[name] = row
-        print(f"{name:<24} {row['ttff_s']:>7.2f} {row['ms_per_latent_frame']:>10.1f} {row['real_time_factor']:>6.2f} "
+        print(f"{name:<28} {row['ttff_s']:>7.2f} {row['ms_per_latent_frame']:>10.1f} {row['real_time_factor']:>6.2f} "
               f"{row['whole_run_real_time_factor']:>10.2f} {row['rss_mib']:>8.0f} {row['warm_up_s']:>9.1f}")
     psnr = decoder_psnr(tokenizer)
     print(f"\nstreaming decoder PSNR on 8 held-out shapes clips: float32 {psnr['fp32']:.2f} dB, "

@@ -21,6 +21,7 @@ from torch import Tensor
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.layout import Prefixes
 from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS, draw_first_windows
+from arvid.sampling.jacobi import draw_frame_jacobi, draw_frame_plain
 from arvid.sampling.logits import SamplerConfig, draw_codes
 from arvid.sampling.window import WindowedContext
 from arvid.tokenizer import StreamingDecoder, VideoTokenizer, video_to_frames
@@ -47,6 +48,7 @@ class Levers:
     rolling_cache: bool = False
     batched_candidates: bool = False
     bf16_decoder: bool = False
+    jacobi_block: int = 0  # 0: today's draws; 1: inverse-CDF draws one token per pass; >= 2: Jacobi blocks
 
 
 class PromptSwitches:
@@ -103,7 +105,8 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
     # token by token would have left (the window has slid once and been prefilled).
     context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text,
                               streams=streams, rolling=levers.rolling_cache)
-    drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window, switches=switches)
+    drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window, switches=switches,
+                         jacobi_block=levers.jacobi_block)
     yield from (_decoded_in_background if levers.pipelined else _decoded)(drawn, decoder)
 
 
@@ -111,9 +114,10 @@ Drawn = tuple[int, Tensor, "str | None"]  # (index, codes (s h' w'), the prompt 
 
 
 def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
-                 grid: tuple[int, int], *, first: int, window: int, switches: PromptSwitches) -> Iterator[Drawn]:
+                 grid: tuple[int, int], *, first: int, window: int, switches: PromptSwitches,
+                 jacobi_block: int = 0) -> Iterator[Drawn]:
     """Each latent frame the LM draws, from latent frame `first` on, switching prompts as `switches`
-    says (over the same anchor and window, or re-anchored: see `stream`)."""
+    says (over the same anchor and window, or re-anchored: see `stream`); `jacobi_block` as `Levers`."""
     video_logits = lm.vocab.video_slice()
     first_window = config.first_window()
     index = first
@@ -130,11 +134,26 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
             else:
                 context.switch(rows.tokens, rows.text)
         sampling = first_window if index <= first_window_ends else config
-        while (frame := context.push(draw_codes(context.logits[:, video_logits], sampling, generator)
-                                     + lm.vocab.video_offset)) is None:
-            pass
+        if jacobi_block:
+            frame = _draw_by_uniforms(lm, context, sampling, generator, jacobi_block)[None]
+        else:
+            while (frame := context.push(draw_codes(context.logits[:, video_logits], sampling, generator)
+                                         + lm.vocab.video_offset)) is None:
+                pass
         yield index, lm.vocab.video_codes(frame).view(-1, *grid).cpu(), None if switched is None else switched[1]
         index += 1
+
+
+def _draw_by_uniforms(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
+                      block: int) -> Tensor:
+    """One latent frame (t,) of a one-stream context, each token drawn from its own uniform number
+    (`arvid.sampling.jacobi`): one token per pass for `block` 1, else Jacobi blocks guessed from the
+    previous latent frame (the same tokens)."""
+    uniforms = torch.rand(context.tokens_per_frame, generator=generator, device=generator.device)
+    video, offset = lm.vocab.video_slice(), lm.vocab.video_offset
+    if block == 1:
+        return draw_frame_plain(context, config, uniforms, video, offset)
+    return draw_frame_jacobi(context, config, uniforms, context.frames[-1][0], video, offset, block=block)[0]
 
 
 def _decode(decoder: StreamingDecoder, codes: Tensor) -> list[np.ndarray]:

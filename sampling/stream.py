@@ -49,7 +49,7 @@ def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
 def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig | None = None, *,
            image: np.ndarray | None = None, video: np.ndarray | None = None,
            pipelined: bool = False, rolling_cache: bool = False, batched_candidates: bool = False,
-           bf16_decoder: bool = False, prompts: Callable[[int], str] | None = None,
+           bf16_decoder: bool = False, jacobi_block: int = 0, prompts: Callable[[int], str] | None = None,
            reanchor: bool = False) -> Iterator[LatentFrame]:
     """An endless iterator of latent frames (stop by not asking for more).
 
@@ -76,6 +76,9 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
             after another (other random draws of the same distributions than unbatched), and decode
             them as one batch.
         bf16_decoder: run the tokenizer's streaming decoder under bfloat16 autocast (`StreamingDecoder`).
+        jacobi_block: 0 draws as always; otherwise every token after the first window is drawn from
+            its own uniform number (inverse-CDF), one token per forward pass for 1, and for n >= 2 up
+            to n per pass by Jacobi decoding, exactly the tokens of 1 (`arvid.sampling.jacobi`).
         prompts: called with a latent frame's index before the LM draws it (from the first frame
             after the first window's candidates); a prompt other than the current one becomes the
             prefix from that frame on, over the same anchor and window (`WindowedContext.switch`),
@@ -107,7 +110,9 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     if prompts is not None:
         def switch(prompt: str) -> Prefixes:  # the new prompt's rows, checked as the first prompt's were
             return lm.prefixes([prompt, ""] if config.guided else [prompt], task=task)
-    levers = Levers(pipelined, rolling_cache, batched_candidates, bf16_decoder)
+    if jacobi_block < 0:
+        raise ValueError(f"jacobi_block must be >= 0, got {jacobi_block}")
+    levers = Levers(pipelined, rolling_cache, batched_candidates, bf16_decoder, jacobi_block)
     switches = PromptSwitches(prompt, prompts, switch, reanchor)
     return (step[0] for step in latent_frames(lm, tokenizer, prefixes, given_codes, config, window, levers, switches))
 

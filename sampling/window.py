@@ -126,6 +126,27 @@ class WindowedContext:
             self._decode(tokens)
         return frame.reshape(*token.shape, self.tokens_per_frame)
 
+    def peek(self, tokens: Tensor) -> Tensor:
+        """Logits (b n v) after each of `tokens` (n,), fed after the context of its one stream in one
+        decode pass, without taking them in: the context stays as it was, except that their cache
+        slots are written (`commit` keeps the first ones). For Jacobi decoding (`arvid.sampling.jacobi`).
+
+        Raises:
+            ValueError: several streams, or tokens that would complete the frame in progress.
+        """
+        if self.streams != 1 or len(self.current) + len(tokens) >= self.tokens_per_frame:
+            raise ValueError(f"peek feeds one stream's tokens inside the frame in progress: {len(self.current)} of "
+                             f"{self.tokens_per_frame} drawn, {len(tokens)} fed")
+        rows = tokens[None].expand(self.prefixes.shape[0], -1)
+        return self.model.decode(rows, torch.arange(self.length, self.length + len(tokens)))
+
+    def commit(self, tokens: Tensor, logits: Tensor) -> None:
+        """Take in `tokens` (n,), the first tokens of the last `peek`, whose logits after the last of
+        them are `logits` (b v): as pushing them would, without another pass."""
+        self.current.extend(token.reshape(1) for token in tokens)
+        self.length += len(tokens)
+        self.logits = logits
+
     def _keep_window(self) -> int:
         """Drop the oldest non-anchor frames so that the next frame fits; returns how many left."""
         extra = len(self.frames) - self.window_frames  # anchor + (window - 1) complete frames fit

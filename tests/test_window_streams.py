@@ -189,3 +189,49 @@ def test_a_batch_of_prompts_draws_what_each_prompt_draws_alone_when_greedy(candi
             assert abs(step[row].frames.astype(int) - theirs.frames.astype(int)).max() <= 1
     with pytest.raises(ValueError, match="at least one prompt"):
         stream_batch(lm, tokenizer, [], config)
+
+
+@pytest.mark.parametrize("cfg, block", [(1.0, 4), (2.0, 3), (2.0, 8)])
+def test_jacobi_decoding_draws_exactly_the_plain_tokens_from_the_same_uniforms(cfg, block):
+    """Several frames past window shifts, sampled (temperature 1, top-k) with and without guidance:
+    Jacobi blocks keep exactly the tokens one token per pass draws from the same uniforms, whatever
+    the guesses (the previous frame's, or random ones), in fewer passes when the guesses are right."""
+    from arvid.sampling.jacobi import draw_frame_jacobi, draw_frame_plain
+
+    lm = small_lm(grid_positions=True)
+    prompts = ["a red circle"] if cfg == 1.0 else ["a red circle", ""]
+    prefixes = torch.stack([lm.prompt_tokens(p) for p in prompts])
+    config = SamplerConfig(cfg_scale=cfg, top_k=20)
+    video, offset = lm.vocab.video_slice(), lm.vocab.video_offset
+    uniforms = torch.rand(6, 16, generator=torch.Generator().manual_seed(3))
+    plain = WindowedContext(lm.model, prefixes, window_frames=3)
+    expected = [draw_frame_plain(plain, config, u, video, offset) for u in uniforms]
+    for guess in ("previous", "random", "right"):
+        context = WindowedContext(lm.model, prefixes, window_frames=3)
+        previous, passes = torch.full((16,), offset), []
+        for u, frame in zip(uniforms, expected):
+            guesses = {"previous": previous, "random": offset + torch.randint(0, 64, (16,)), "right": frame}[guess]
+            previous, count = draw_frame_jacobi(context, config, u, guesses, video, offset, block=block)
+            assert torch.equal(previous, frame)
+            passes.append(count)
+        if guess == "right":  # every guess right: one pass per block, then one per remaining token
+            assert max(passes) < 16
+    assert torch.equal(context.tokens(), plain.tokens())
+
+
+def test_a_stream_with_jacobi_blocks_gives_the_frames_of_one_token_per_pass():
+    """`stream(jacobi_block=n)`: the same codes for n = 1 (one token per pass) and n = 4 and 8."""
+    from arvid.sampling import generate
+    from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                               codebook_bits=6)).eval()
+    lm = small_lm(grid_positions=True)
+    config = SamplerConfig(cfg_scale=2.0, top_k=20, first_window_candidates=2, seed=5)
+    one = generate(lm, tokenizer, "a red circle moving left", 8, config, jacobi_block=1)
+    for block in (4, 8):
+        many = generate(lm, tokenizer, "a red circle moving left", 8, config, jacobi_block=block)
+        assert all(torch.equal(a.codes, b.codes) for a, b in zip(one, many))
+    with pytest.raises(ValueError, match="jacobi_block"):
+        generate(lm, tokenizer, "a red circle", 2, config, jacobi_block=-1)

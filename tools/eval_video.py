@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.options import (add_device_argument, add_model_argument, add_sampler_arguments, add_speed_arguments,
-                                 sampler_config, speed_levers)
+                                 batch_levers, sampler_config, speed_levers)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -185,6 +185,7 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
 
     folder = model_folder(args.model)
     config = sampler_config(args, folder, seed=args.seed)  # checked once, before the models load
+    levers = speed_levers(args) if args.batch == 1 else batch_levers(args, "--batch")
     if args.threads:
         torch.set_num_threads(args.threads)
     lm, tokenizer = load_models(str(folder), args.device)
@@ -195,7 +196,7 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
 
     def make(job: dict, index: int) -> np.ndarray:
         latents = generate(lm, tokenizer, job["prompt"], latent_frames, dataclasses.replace(config, seed=args.seed + index),
-                           **speed_levers(args))
+                           **levers)
         return np.concatenate([latent.frames for latent in latents])[: args.frames]
 
     made: dict[int, np.ndarray] = {}  # videos of the batch in progress, by job index
@@ -204,7 +205,6 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
         if index not in made:
             made.clear()
             chunk = [job["prompt"] for job in jobs[index:index + args.batch]]
-            levers = {k: v for k, v in speed_levers(args).items() if k != "batched_candidates"}  # always batched
             steps = stream_batch(lm, tokenizer, chunk, dataclasses.replace(config, seed=args.seed + index), **levers)
             rows = zip(*[[latent.frames for latent in step] for step in islice(steps, latent_frames)])
             made.update({index + k: np.concatenate(frames)[: args.frames] for k, frames in enumerate(rows)})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.generate import Outputs, check_common_arguments, check_prompt, warn_unknown_content, write_streams
-from arvid.tools.options import sampler_config, speed_levers
+from arvid.tools.options import batch_levers, sampler_config
 
 PLACEHOLDER = "{n}"
 # Options of one-prompt generation that a batch does not take, with their flags.
@@ -111,8 +111,7 @@ def _prepare(args: argparse.Namespace):
         for prompt in prompts:
             check_prompt(lm, prompt)
             warn_unknown_content(folder / "lm", prompt)
-        levers = {k: v for k, v in speed_levers(args).items() if k != "batched_candidates"}  # a batch always is
-        steps = stream_batch(lm, tokenizer, prompts, config, **levers)
+        steps = stream_batch(lm, tokenizer, prompts, config, **batch_levers(args, "--prompts"))
     except (UsageError, ValueError) as err:
         return fail(str(err))
     return steps, [Outputs(video, token, args.fps) for video, token in zip(videos, tokens, strict=True)]

@@ -162,15 +162,24 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
-    """The speed levers (`SPEED_FLAGS`), in their own help group."""
+    """The speed levers (`SPEED_FLAGS`, --jacobi), in their own help group."""
     group = parser.add_argument_group("speed", "Options that make streaming faster; each is off by default.")
     for flag, keyword, text in SPEED_FLAGS:
         group.add_argument(flag, dest=keyword, action="store_true", help=text)
+    group.add_argument("--jacobi", dest="jacobi_block", type=int, default=0, metavar="N",
+                       help="draw each token from its own uniform number, up to N tokens per forward pass by Jacobi "
+                            "decoding (exactly the tokens of N = 1, one per pass); 0: the usual draws")
 
 
-def speed_levers(args: argparse.Namespace) -> dict[str, bool]:
-    """The speed levers given, as `stream`'s keyword arguments."""
-    return {keyword: getattr(args, keyword) for _, keyword, _ in SPEED_FLAGS}
+def speed_levers(args: argparse.Namespace) -> dict[str, bool | int]:
+    """The speed levers given, as `stream`'s keyword arguments.
+
+    Raises:
+        UsageError: a negative --jacobi.
+    """
+    if args.jacobi_block < 0:
+        raise UsageError(f"--jacobi must be >= 0, got {args.jacobi_block}")
+    return {keyword: getattr(args, keyword) for _, keyword, _ in SPEED_FLAGS} | {"jacobi_block": args.jacobi_block}
 
 
 def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> SamplerConfig:
@@ -188,3 +197,16 @@ def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> S
         return dataclasses.replace(SamplerConfig.from_pretrained(model_dir), seed=seed, **overrides)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from err
+
+
+def batch_levers(args: argparse.Namespace, flag: str) -> dict[str, bool]:
+    """The speed levers given, as `stream_batch`'s keyword arguments (its candidates are always batched).
+
+    Raises:
+        UsageError: --jacobi, which draws one stream at a time (`flag` names the batching option).
+    """
+    levers = speed_levers(args)
+    if levers.pop("jacobi_block"):
+        raise UsageError(f"--jacobi draws one video at a time: leave it out with {flag}")
+    levers.pop("batched_candidates")
+    return levers
