@@ -59,6 +59,22 @@ def preset_models():
     return lm, tokenizer
 
 
+def sampling(args: argparse.Namespace, lm, *, seed: int):
+    """The sampler config of the run: the model's generation config, or guidance --cfg alone."""
+    import dataclasses
+
+    from arvid.sampling import SamplerConfig
+
+    if args.default_sampling:
+        return dataclasses.replace(SamplerConfig.from_model(lm), seed=seed)
+    return SamplerConfig(cfg_scale=args.cfg, seed=seed)
+
+
+def levers(args: argparse.Namespace) -> dict[str, bool]:
+    """The speed levers given, as `stream`'s keyword arguments."""
+    return {name: getattr(args, name) for name in ("pipelined", "rolling_cache", "batched_candidates", "bf16_decoder")}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder with lm/ and tokenizer/ (default: shipped, else tiny presets)")
@@ -69,6 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pipelined", action="store_true",
                         help="decode each latent frame on a second thread while the LM draws the next (stream(pipelined=True))")
     parser.add_argument("--cfg", type=float, default=1.0)
+    parser.add_argument("--default-sampling", action="store_true",
+                        help="the model's generation config (guidance, first-window candidates...) instead of --cfg")
+    for lever in ("rolling-cache", "batched-candidates", "bf16-decoder"):
+        parser.add_argument(f"--{lever}", action="store_true", help=f"stream({lever.replace('-', '_')}=True)")
     parser.add_argument("--fps", type=float, default=8.0)
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--marks", default=",".join(map(str, CHECKPOINTS)),
@@ -78,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    from arvid.sampling import SamplerConfig, stream
+    from arvid.sampling import stream
     from arvid.tools.checkpoints import load_models
     from arvid.tools.errors import UsageError
 
@@ -96,8 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.compile:
         lm.model.compile_decode()
     cuda = torch.device(args.device).type == "cuda"
-    print(f"model: {source}; {device_name(args.device)}; {args.threads} thread(s); cfg {args.cfg}; "
-          f"compiled decode: {args.compile}")
+    print(f"model: {source}; {device_name(args.device)}; {args.threads} thread(s); {sampling(args, lm, seed=0)}; "
+          f"levers {levers(args)}; compiled decode: {args.compile}")
     print(f"{'frames':>7} {'latent':>6} {'ms/latent frame':>16} {'CPU ms/latent':>14} {'RSS MiB':>8} {'real-time x':>11}"
           + (f" {'GPU peak MiB':>12}" if cuda else ""))
     results = {"model": source, "device": device_name(args.device), "cfg": args.cfg, "compiled": args.compile,
@@ -105,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     frames_done, times, cpu_times = 0, [], []
     marks = [m for m in (int(m) for m in args.marks.split(",") if m) if m <= args.frames]
     last, last_cpu = time.perf_counter(), time.process_time()
-    latent_stream = stream(lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=0), pipelined=args.pipelined)
+    latent_stream = stream(lm, tokenizer, args.prompt, sampling(args, lm, seed=0), **levers(args))
     for latent in latent_stream:
         now = time.perf_counter()
         now_cpu = time.process_time()
@@ -140,11 +160,15 @@ def paired_comparison(old_stream, lm, tokenizer, args: argparse.Namespace, round
     shared machine wall time drifts by tens of percent over minutes)."""
     import copy
 
-    from arvid.sampling import SamplerConfig, stream
+    from arvid.sampling import stream
 
     fresh_lm = copy.deepcopy(lm)  # its own KV cache
-    young_stream = stream(fresh_lm, tokenizer, args.prompt, SamplerConfig(cfg_scale=args.cfg, seed=1),
-                          pipelined=args.pipelined)
+    # A compiled decode step is a function bound to the model it was made from: deepcopy keeps it
+    # pointing at the original's cache. The copy gets its own.
+    fresh_lm.model.__dict__.pop("_decode_step", None)
+    if args.compile:
+        fresh_lm.model.compile_decode()
+    young_stream = stream(fresh_lm, tokenizer, args.prompt, sampling(args, lm, seed=1), **levers(args))
     frames = 0
     while frames < 100:
         frames += len(next(young_stream).frames)

@@ -201,7 +201,8 @@ def test_bad_window_and_mismatched_models(models):
         generate(narrow, tokenizer, prompt="", latent_frames=2)
     # 64 codes either way, but not the digits of the tokenizer's 6-bit LFQ codes.
     other_digits = VideoLM(Transformer(replace(lm.config, code_levels=(4, 4, 4))), lm.text)
-    with pytest.raises(ValueError, match=r"code_levels \[4, 4, 4\] are not the digits of the tokenizer's codes \[2, 2, 2, 2, 2, 2\]"):
+    expected = r"code_levels \[4, 4, 4\] are not the digits of the tokenizer's codes \[2, 2, 2, 2, 2, 2\]"
+    with pytest.raises(ValueError, match=expected):
         generate(other_digits, tokenizer, prompt="", latent_frames=2)
     generate(VideoLM(Transformer(replace(lm.config, code_levels=(2,) * 6)), lm.text), tokenizer, "", 1)
 

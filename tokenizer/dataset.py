@@ -42,7 +42,8 @@ def tokenize_dataset(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarra
     `precision`: see `encode_videos`.
 
     Raises:
-        ValueError: `precision` is not one of `arvid.training.precision.PRECISIONS`, or `frames` is not a length the tokenizer accepts (1 + 4k by default).
+        ValueError: `precision` is not one of `arvid.training.precision.PRECISIONS`, or `frames` is not a
+            length the tokenizer accepts (1 + 4k by default).
     """
     check_precision(precision)  # here, before any work: encode_videos is lazy
     size = tokenizer.config.image_size

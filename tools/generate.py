@@ -309,11 +309,11 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
     """Write each step's latent frames (a list, one per stream) into the stream's `outputs`, as they
     come, until --frames or an interruption -> exit code."""
     from arvid.tools.interrupts import INTERRUPTS, stop_signals_ignored
-    from arvid.tools.progress import ProgressLine
+    from arvid.tools.progress import ProgressLine, seconds_since_process_start
 
     limit = args.frames if args.frames > 0 else math.inf
     progress = ProgressLine()
-    started, status = time.monotonic(), 0
+    started, status, first = time.monotonic(), 0, None
     try:
         for step in steps:
             for frame, output in zip(step, outputs, strict=True):
@@ -321,6 +321,8 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
                 room = 0 if frame.given and continuing else limit - output.frames
                 keep = frame.frames[:int(min(room, len(frame.frames)))]
                 output.write(frame, keep)
+            if first is None and len(keep):
+                first = (time.monotonic() - started, seconds_since_process_start())
             if len(keep):
                 progress.update(_progress(outputs[0].frames, args.frames, time.monotonic() - started, args.fps,
                                           len(outputs)))
@@ -347,7 +349,11 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
     elif status == 1:
         print("the token stream's reader closed the pipe: keeping the frames done so far", file=sys.stderr)
     each = " each" if len(outputs) > 1 else ""
-    print(f"{frames} frames{each} in {elapsed:.1f} s -> {where or 'nothing'}", file=sys.stderr)
+    first_frame = ""
+    if first is not None:  # time to first frame, from the models loaded and from the command's start
+        since_start = "" if first[1] is None else f", {first[1]:.1f} s after the command started"
+        first_frame = f"; the first after {first[0]:.2f} s{since_start}"
+    print(f"{frames} frames{each} in {elapsed:.1f} s -> {where or 'nothing'}{first_frame}", file=sys.stderr)
     return status
 
 

@@ -53,3 +53,16 @@ class ProgressLine:
             self._open = False
         elif self._lines is not None:
             self._lines.flush_pending()
+
+
+def seconds_since_process_start() -> float | None:
+    """Wall-clock seconds since this process started (the interpreter's start included), from Linux's
+    /proc; None where that cannot be read."""
+    import os
+
+    try:
+        start_ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
