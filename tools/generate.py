@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompts", metavar="FILE",
                         help="instead of one prompt, one per line of FILE, generated together as the rows of one batch; "
                              "-o and --tokens-out then name one file per prompt with {n}, its line number from 0 "
-                             "(for example -o videos/{n}.mp4)")
+                             "(for example -o videos/{n}.mp4) (default: none, the one prompt given)")
     parser.add_argument("-o", "--output", help="video file to write, .mp4 or .gif (default: none; give -o, --tokens-out "
                                                "or both)")
     parser.add_argument("--frames", type=int, default=64,

@@ -1,0 +1,84 @@
+"""Videos per second for several prompts: one at a time (`generate`) against one batch (`stream_batch`),
+in one run (issue 31, point 5).
+
+    python benchmarks/batched_prompts.py [--model DIR] [--prompts 8] [--frames 64] [--rounds 2]
+
+Both sides use the model's default sampling (guidance, first-window candidates, pixels included) and
+the same levers (`--pipelined` etc., default none); one torch thread. Each round runs one-at-a-time
+and batched alternately after a warm-up that compiles the decode step for every shape; the table
+gives the median videos per second over the rounds and their ratio. A benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from itertools import islice
+
+import torch
+
+from device_info import device_name, write_json  # benchmarks/device_info.py, beside this script
+
+PROMPTS = ["a small red circle moving right on a black background",
+           "a large blue square moving up on a white background",
+           "a small green triangle moving left on a gray background",
+           "a large yellow circle moving down on a navy background",
+           "a small cyan square moving up-right on a black background",
+           "a large magenta triangle moving down-left on a white background",
+           "a small orange circle moving up-left on a navy background",
+           "a large white square moving down-right on a gray background"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model folder with lm/ and tokenizer/ (default: the shipped model)")
+    parser.add_argument("--prompts", type=int, default=8, help=f"how many prompts (at most {len(PROMPTS)})")
+    parser.add_argument("--frames", type=int, default=64, help="frames per video")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--pipelined", action="store_true")
+    parser.add_argument("--rolling-cache", action="store_true")
+    parser.add_argument("--bf16-decoder", action="store_true")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    from arvid.sampling import SamplerConfig, generate, stream_batch
+    from arvid.tools.checkpoints import load_models
+
+    torch.set_num_threads(1)
+    lm, tokenizer = load_models(args.model, "cpu")
+    lm.model.compile_decode()
+    config = SamplerConfig.from_model(lm)
+    prompts = PROMPTS[:args.prompts]
+    latent_frames = tokenizer.latent_frames_for(args.frames)
+    levers = {"pipelined": args.pipelined, "rolling_cache": args.rolling_cache, "bf16_decoder": args.bf16_decoder}
+
+    def one_at_a_time(count: int) -> float:
+        started = time.perf_counter()
+        for prompt in prompts[:count]:
+            generate(lm, tokenizer, prompt, latent_frames, config, batched_candidates=True, **levers)
+        return count / (time.perf_counter() - started)
+
+    def batched(count: int) -> float:
+        started = time.perf_counter()
+        list(islice(stream_batch(lm, tokenizer, prompts[:count], config, **levers), latent_frames))
+        return count / (time.perf_counter() - started)
+
+    one_at_a_time(1)  # warm-up: compiles every batch shape
+    batched(len(prompts))
+    rates: dict[str, list[float]] = {"one at a time": [], "one batch": []}
+    for _ in range(args.rounds):
+        rates["one at a time"].append(one_at_a_time(len(prompts)))
+        rates["one batch"].append(batched(len(prompts)))
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    print(f"model {args.model or 'shipped'}; {device_name('cpu')}; {len(prompts)} prompts x {args.frames} frames; "
+          f"levers {levers}; first-window candidates batched on both sides")
+    for name, rate in medians.items():
+        print(f"{name:<14} {rate:.3f} videos/s ({args.frames * rate / 8:.2f}x real time at 8 fps, all videos)")
+    print(f"ratio {medians['one batch'] / medians['one at a time']:.2f}")
+    write_json(args.json, {"prompts": len(prompts), "frames": args.frames, "levers": levers, "rates": rates,
+                           "ratio": medians["one batch"] / medians["one at a time"]})
+
+
+if __name__ == "__main__":
+    main()
