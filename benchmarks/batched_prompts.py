@@ -16,8 +16,8 @@ import statistics
 import time
 from itertools import islice
 
-import torch
 
+from bench_models import load_for_streaming  # benchmarks/bench_models.py, beside this script
 from device_info import device_name, write_json  # benchmarks/device_info.py, beside this script
 
 PROMPTS = ["a small red circle moving right on a black background",
@@ -42,13 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    from arvid.sampling import SamplerConfig, generate, stream_batch
-    from arvid.tools.checkpoints import load_models
+    from arvid.sampling import generate, stream_batch
 
-    torch.set_num_threads(1)
-    lm, tokenizer = load_models(args.model, "cpu")
-    lm.model.compile_decode()
-    config = SamplerConfig.from_model(lm)
+    lm, tokenizer, config, _ = load_for_streaming(args.model, threads=1, compile=True)
     prompts = PROMPTS[:args.prompts]
     latent_frames = tokenizer.latent_frames_for(args.frames)
     levers = {"pipelined": args.pipelined, "rolling_cache": args.rolling_cache, "bf16_decoder": args.bf16_decoder}

@@ -29,8 +29,8 @@ import argparse
 import time
 
 import numpy as np
-import torch
 
+from bench_models import load_for_streaming  # benchmarks/bench_models.py, beside this script
 from device_info import write_json  # benchmarks/device_info.py, beside this script
 
 READ = slice(8, 16)  # frames after the switch where the new motion or look is read
@@ -93,16 +93,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from dataclasses import replace
 
-    from arvid.sampling import SamplerConfig, stream
+    from arvid.sampling import stream
     from arvid.shapes.world import caption
-    from arvid.tools.checkpoints import load_models
 
-    torch.set_num_threads(args.threads)
-    lm, tokenizer = load_models(args.model, "cpu")
-    if args.compile:
-        lm.model.compile_decode()
-    config = SamplerConfig.from_model(lm)
-    window = lm.config.window_frames if config.window_frames is None else config.window_frames
+    lm, tokenizer, config, window = load_for_streaming(args.model, threads=args.threads, compile=args.compile)
     rng = np.random.default_rng(0)
     trials, started = [], time.perf_counter()
     for index in range(args.switches):

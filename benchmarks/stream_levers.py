@@ -27,6 +27,7 @@ import time
 import numpy as np
 import torch
 
+from bench_models import load_for_streaming  # benchmarks/bench_models.py, beside this script
 from device_info import device_name, write_json  # benchmarks/device_info.py, beside this script
 from stream import resident_mib  # benchmarks/stream.py
 
@@ -87,15 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    from arvid.sampling import SamplerConfig
-    from arvid.tools.checkpoints import load_models
-
-    torch.set_num_threads(args.threads)
-    lm, tokenizer = load_models(args.model, "cpu")
-    if args.compile:
-        lm.model.compile_decode()
-    config = SamplerConfig.from_model(lm)
-    window = lm.config.window_frames if config.window_frames is None else config.window_frames
+    lm, tokenizer, config, window = load_for_streaming(args.model, threads=args.threads, compile=args.compile)
     print(f"model: {args.model or 'shipped'}; {device_name('cpu')}; {args.threads} thread(s); compiled decode: "
           f"{args.compile}; sampling: {config}")
     cold = {}

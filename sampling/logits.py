@@ -75,6 +75,11 @@ class SamplerConfig:
         """Whether classifier-free guidance is on (a scale other than 1)."""
         return self.cfg_scale != 1.0
 
+    def window_for(self, trained: int) -> int:
+        """The latent frames streamed after the anchor: `window_frames`, or the model's `trained` window
+        when None (`is None`, not `or`: a window of 0 is an error to report, not a request for it)."""
+        return trained if self.window_frames is None else self.window_frames
+
     def first_window(self) -> SamplerConfig:
         """The config that draws the first window's frames (`first_window_temperature` applied)."""
         if self.first_window_temperature is None:

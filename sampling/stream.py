@@ -98,8 +98,7 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     check_compatible(lm, tokenizer)
     if image is not None and video is not None:
         raise ValueError("give either an image or a video to continue, not both")
-    # `is None`, not `or`: a window of 0 is an error to report, not a request for the trained window.
-    window = lm.config.window_frames if config.window_frames is None else config.window_frames
+    window = config.window_for(lm.config.window_frames)
     check_window(window, lm.config.window_frames)
     task = "image-to-video" if image is not None else "continuation" if video is not None else "text-to-video"
     # The prompt's row, then (under guidance) the unconditional one.
@@ -136,7 +135,7 @@ def stream_batch(lm: VideoLM, tokenizer: VideoTokenizer, prompts: list[str], con
     if config is None:
         config = SamplerConfig.from_model(lm)
     check_compatible(lm, tokenizer)
-    window = lm.config.window_frames if config.window_frames is None else config.window_frames
+    window = config.window_for(lm.config.window_frames)
     check_window(window, lm.config.window_frames)
     rows = [row for prompt in prompts for row in ([prompt, ""] if config.guided else [prompt])]  # stream-major
     prefixes = lm.prefixes(rows)
