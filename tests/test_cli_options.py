@@ -79,3 +79,31 @@ def test_a_usage_error_is_one_line_and_exit_2(argv, capsys):
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "error:" in lines[0] and "--help" in lines[0], lines
+
+
+def test_threads_and_compile_reach_the_loaded_lm():
+    """`--threads` and `--compile` (the speed group of generate and eval-video) set the process's
+    thread count and compile the LM's decode step; without them nothing changes."""
+    import torch
+
+    from arvid.tools.options import apply_runtime_options
+
+    class LoadedLM:
+        class model:  # noqa: N801 - stands in for LanguageModel.model
+            compiled = 0
+
+            @classmethod
+            def compile_decode(cls):
+                cls.compiled += 1
+
+    parser = build_parser()
+    before = torch.get_num_threads()
+    try:
+        apply_runtime_options(parser.parse_args(["generate", "a circle", "-o", "x.gif"]), LoadedLM)
+        assert LoadedLM.model.compiled == 0 and torch.get_num_threads() == before
+        for command in (["generate", "a circle", "-o", "x.gif"], ["eval-video", "--prompt", "a circle"]):
+            apply_runtime_options(parser.parse_args([*command, "--compile", "--threads", "1"]), LoadedLM)
+            assert torch.get_num_threads() == 1
+        assert LoadedLM.model.compiled == 2
+    finally:
+        torch.set_num_threads(before)

@@ -41,6 +41,8 @@ def test_a_prompts_file_writes_a_video_and_a_token_file_per_prompt(model_dir, tm
     (["--prompts", "{p}", "-o", "{n}.mp4", "--frames", "-1"], "--frames must be >= 0"),
     (["--prompts", "{p}", "-o", "{n}.mp4", "--jacobi", "4"], "--jacobi draws one video at a time"),
     (["a circle", "-o", "x.mp4", "--jacobi", "-2"], "--jacobi must be >= 0"),
+    (["a circle", "-o", "x.mp4", "--threads", "0"], "--threads must be >= 1"),
+    (["--prompts", "{p}", "-o", "{n}.mp4", "--threads", "-1"], "--threads must be >= 1"),
 ])
 def test_bad_batch_usage_is_a_one_line_error(model_dir, tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)

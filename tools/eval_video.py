@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.options import (add_device_argument, add_model_argument, add_sampler_arguments, add_speed_arguments,
-                                 batch_levers, sampler_config, speed_levers)
+                                 apply_runtime_options, batch_levers, check_runtime_options, sampler_config, speed_levers)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,10 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_argument(parser)
     add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seeds the prompt set and each video (seed + index)")
-    parser.add_argument("--threads", type=int,
-                        help="torch threads (default: torch's choice; 1 is fastest for the tiny model's decode)")
-    parser.add_argument("--compile", action="store_true",
-                        help="compile the decode step (tens of seconds once; then about 2.5x faster per token)")
     parser.add_argument("--batch", type=int, default=1,
                         help="generate this many prompts at once, as the rows of one batch (arvid.sampling.stream_batch):"
                              " faster; the batch shares one random generator seeded with its first video's seed + index, "
@@ -106,8 +102,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("nothing to score: give video files, --prompt TEXT, --prompts FILE or --prompt-set SPLIT")
     if args.prompts and args.prompt_set:
         raise UsageError("give --prompts or --prompt-set, not both")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    check_runtime_options(args)
     if args.frames < 2:
         raise UsageError(f"--frames must be >= 2, got {args.frames}")
     if args.batch < 1:
@@ -178,7 +173,6 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
         UsageError: a bad model folder, generation config, flag or device.
     """
     import numpy as np
-    import torch
 
     from arvid.sampling import generate, stream_batch
     from arvid.tools.checkpoints import load_models, model_folder
@@ -186,11 +180,8 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     folder = model_folder(args.model)
     config = sampler_config(args, folder, seed=args.seed)  # checked once, before the models load
     levers = speed_levers(args) if args.batch == 1 else batch_levers(args, "--batch")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     lm, tokenizer = load_models(str(folder), args.device)
-    if args.compile:
-        lm.model.compile_decode()
+    apply_runtime_options(args, lm)
 
     latent_frames = tokenizer.latent_frames_for(args.frames)
 

@@ -34,7 +34,8 @@ from pathlib import Path
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.prompt_schedule import read_schedule
 from arvid.tools.options import (SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
-                                 add_speed_arguments, check_fps, sampler_config, speed_levers)
+                                 add_speed_arguments, apply_runtime_options, check_fps, check_runtime_options,
+                                 sampler_config, speed_levers)
 
 
 def _shipped_text_tokens() -> int | None:
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_common_arguments(args: argparse.Namespace) -> None:
-    """The checks of the numbers every generation takes (--frames, --seed, --fps, sampling flags, --window).
+    """The checks of the numbers every generation takes (--frames, --seed, --fps, --threads, sampling flags, --window).
 
     Raises:
         UsageError: the first problem found.
@@ -120,6 +121,7 @@ def check_common_arguments(args: argparse.Namespace) -> None:
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     check_fps(args.fps)
+    check_runtime_options(args)
     for flag, field, kind, _ in SAMPLER_FLAGS:  # nan and inf pass every range check; the sampler checks the rest
         value = getattr(args, field)
         if kind is float and value is not None and not math.isfinite(value):
@@ -167,6 +169,7 @@ def _prepare(args: argparse.Namespace):
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(str(folder), args.device)
+        apply_runtime_options(args, lm)
         prompts = _prompt_changes(args, schedule, lm, tokenizer)
         for prompt in [args.prompt, *[text for _, text in schedule]]:
             check_prompt(lm, prompt)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.generate import Outputs, check_common_arguments, check_prompt, warn_unknown_content, write_streams
-from arvid.tools.options import batch_levers, sampler_config
+from arvid.tools.options import apply_runtime_options, batch_levers, sampler_config
 
 PLACEHOLDER = "{n}"
 # Options of one-prompt generation that a batch does not take, with their flags.
@@ -108,6 +108,7 @@ def _prepare(args: argparse.Namespace):
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(str(folder), args.device)
+        apply_runtime_options(args, lm)
         for prompt in prompts:
             check_prompt(lm, prompt)
             warn_unknown_content(folder / "lm", prompt)
