@@ -12,6 +12,12 @@ normalised states (`arvid.shapes.paraphrase`'s word pools):
   combination (2 templates, 2 training-pool paraphrases); right per attribute when the nearest
   caption has the prompt's value.
 
+- wider vocabulary (`--wider`): would more training words per value help? Words of `WIDER` (lists of
+  my own, wider than the training pool, none a held-out word or sharing its root) are split per value,
+  a third as validation words, the rest with the training pool's as a wider training pool; each
+  validation word, alone, is read against the training pool and against the wider one. The held-out
+  pool plays no part, so the answer can guide a retraining without touching what is reported.
+
 Chance is one over the attribute's values (colour 1/8, direction 1/8, shape 1/3). A benchmark, not a test.
 """
 
@@ -22,6 +28,70 @@ import argparse
 import numpy as np
 import torch
 
+# Wider word lists of my own (`--wider`); held-out words and their roots left out (no compass words).
+WIDER: dict[str, dict[str, list[str]]] = {
+    "shape": {
+        "circle": ["circle", "disc", "round dot", "orb", "sphere", "round shape", "dot", "circular shape", "spot",
+            "round token"],
+        "square": ["square", "box", "block", "cube", "square shape", "squarish shape", "quadrate", "square block",
+            "square patch", "boxy shape"],
+        "triangle": ["triangle", "three-cornered shape", "triangular shape", "trigon", "delta", "arrowhead",
+            "triangular form", "three-pointed shape", "tri-shape", "spike shape"],
+    },
+    "colour": {
+        "red": ["red", "scarlet", "ruby", "carmine", "vermilion", "blood-red", "brick-red", "cardinal red",
+            "rose-red", "tomato-red", "fire-engine red", "maroon"],
+        "green": ["green", "emerald", "jade", "leaf-green", "forest green", "kelly green", "mint", "chartreuse",
+            "neon green", "pea-green", "bright green", "olive"],
+        "blue": ["blue", "azure", "sapphire", "cerulean", "ultramarine", "cornflower blue", "electric blue",
+            "bright blue", "denim", "indigo", "true blue", "pure blue"],
+        "yellow": ["yellow", "golden", "gold", "mustard", "sunflower yellow", "butter yellow", "saffron",
+            "banana yellow", "daffodil", "citrine", "sunny yellow", "buttercup"],
+        "cyan": ["cyan", "aqua", "aquamarine", "blue-green", "ice blue", "seafoam", "sky blue", "electric cyan",
+            "light aqua", "aqua blue", "glacier blue", "caribbean blue"],
+        "magenta": ["magenta", "fuchsia", "purple", "orchid", "mauve", "lilac", "plum", "cerise", "rosy purple",
+            "purplish", "bright purple", "lavender"],
+        "orange": ["orange", "tangerine", "apricot", "peach", "coral", "rust", "copper", "burnt orange", "carrot",
+            "marigold", "ginger", "bright orange"],
+        "white": ["white", "snow-white", "cream", "bone white", "alabaster", "frost-white", "porcelain",
+            "bright white", "pale white", "eggshell", "linen", "colourless white"],
+    },
+    "size": {
+        "small": ["small", "little", "petite", "wee", "compact", "pint-sized", "diminutive", "minute", "itty-bitty",
+            "small-sized", "smallish", "teeny"],
+        "large": ["large", "big", "giant", "enormous", "hefty", "sizable", "jumbo", "oversized", "great big",
+            "bulky", "colossal", "immense"],
+    },
+    "direction": {
+        "right": ["right", "to the right", "rightwards", "rightward", "toward the right side",
+            "to the right-hand side", "in the right direction", "to its right"],
+        "left": ["left", "to the left", "leftwards", "leftward", "toward the left side", "to the left-hand side",
+            "in the left direction", "to its left"],
+        "up": ["up", "upwards", "towards the top", "upward", "skyward", "toward the top of the frame", "rising",
+            "higher and higher"],
+        "down": ["down", "downwards", "towards the bottom", "downward", "earthward",
+            "toward the bottom of the frame", "falling", "sinking"],
+        "up-right": ["up and to the right", "towards the top right", "up-right", "to the upper right",
+            "diagonally up and right", "rising to the right", "up and rightwards", "toward the top-right"],
+        "up-left": ["up and to the left", "towards the top left", "up-left", "to the upper left",
+            "diagonally up and left", "rising to the left", "up and leftwards", "toward the top-left"],
+        "down-right": ["down and to the right", "towards the bottom right", "down-right", "to the lower right",
+            "diagonally down and right", "falling to the right", "down and rightwards", "toward the bottom-right"],
+        "down-left": ["down and to the left", "towards the bottom left", "down-left", "to the lower left",
+            "diagonally down and left", "falling to the left", "down and leftwards", "toward the bottom-left"],
+    },
+    "background": {
+        "black": ["black", "jet-black", "dark", "coal-black", "ebony", "onyx", "raven", "sable", "soot-black",
+            "blackened"],
+        "white": ["white", "snow-white", "bright white", "blank", "paper-white", "pale", "plain white",
+            "brilliant white", "whitewashed", "clean white"],
+        "gray": ["gray", "grey", "silver", "charcoal", "stone-grey", "smoky", "pewter", "dove-grey", "leaden",
+            "greyish"],
+        "navy": ["navy", "dark navy", "dark blue", "navy-blue", "deep blue", "marine blue", "oxford blue",
+            "dusky blue", "naval blue", "admiral blue"],
+    },
+}
+
 FRAMES = {"shape": "a {}", "colour": "a {} object", "size": "a {} object", "direction": "moving {}",
           "background": "on a {} background"}
 
@@ -29,6 +99,8 @@ FRAMES = {"shape": "a {}", "colour": "a {} object", "size": "a {} object", "dire
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="all-minilm-l6-v2", help="a text encoder name or folder")
+    parser.add_argument("--wider", action="store_true",
+                        help="instead: would a wider training vocabulary help? (validation words of WIDER)")
     args = parser.parse_args(argv)
 
     from arvid.lm.text_encoder import TextEncoder
@@ -44,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
         return vectors / vectors.norm(dim=-1, keepdim=True)
 
     train, held = vocabulary("train"), vocabulary("heldout")
+    if args.wider:
+        wider_vocabulary(embed, train)
+        return
     print(f"encoder {args.encoder}: nearest training word of the same value, per attribute")
     for name, frame in FRAMES.items():
         pairs = [(value, word) for value, words in train[name].items() for word in words]
@@ -65,6 +140,28 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("shape", "colour", "size", "direction", "speed", "background"):
         right = [getattr(attrs[int(j)], name) == getattr(p.attrs, name) for p, j in zip(prompts, nearest) if name in p.named]
         print(f"  {name:<11} {100 * np.mean(right):.1f}% of {len(right)}")
+
+
+def wider_vocabulary(embed, train: dict[str, dict[str, tuple[str, ...]]]) -> None:
+    """Validation words of `WIDER`, each alone, read by nearest neighbour against the training pool
+    and against the training pool plus the rest of `WIDER`; prints right/total per attribute."""
+    rng = np.random.default_rng(0)
+    print("validation words of WIDER, alone: nearest word of the same value, training pool -> wider pool")
+    for name, values in WIDER.items():
+        wider, validation = [], []
+        for value, words in values.items():
+            extra = [word for word in words if word not in train[name][value]]
+            order = rng.permutation(len(extra))
+            validation += [(value, extra[i]) for i in order[:len(extra) // 3]]
+            wider += [(value, word) for word in train[name][value]] + [(value, extra[i]) for i in order[len(extra) // 3:]]
+        pool = [(value, word) for value, words in train[name].items() for word in words]
+        asked = embed([word for _, word in validation])
+        scores = []
+        for pairs in (pool, wider):
+            nearest = (asked @ embed([word for _, word in pairs]).T).argmax(1)
+            right = sum(pairs[int(j)][0] == value for (value, _), j in zip(validation, nearest))
+            scores.append(f"{right}/{len(validation)} ({len(pairs)} words)")
+        print(f"  {name:<11} {scores[0]} -> {scores[1]}")
 
 
 if __name__ == "__main__":
