@@ -122,6 +122,36 @@ def test_compiled_decode_equals_full_forward(grid_positions, code_levels):
     assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
 
 
+def test_compiled_decode_follows_a_new_cache_and_new_weights():
+    """The compiled step checks only tensor guards (`compile_decode`): a cache set up again at
+    another batch and length, and weights loaded in place, still give the eager model's logits; and
+    a model of another structure compiled first in the same process does not lend it its graph."""
+    other = make_model(grid_positions=False)
+    other.compile_decode()
+    start = other.config.prefix_len
+    zeros = torch.zeros(2, start + 3, dtype=torch.long)  # the shapes and strides of the first round below
+    other.setup_cache(batch=2, max_len=start + 3)
+    other.prefill(zeros[:, :start], torch.arange(start))
+    other.decode(zeros[:, start:start + 1], torch.tensor([start]))
+    structure = {"grid_positions": True, "code_levels": (4, 4)}
+    model, eager = make_model(**structure), make_model(**structure)
+    config = model.config
+    model.compile_decode()
+    for batch, extra, seed in ((2, 3, 1), (1, 5, 2)):
+        state = make_model(seed, **structure).state_dict()
+        torch.manual_seed(seed)
+        model.load_state_dict(state)
+        eager.load_state_dict(state)
+        length = config.prefix_len + extra
+        tokens = torch.randint(0, config.vocab_size, (batch, length))
+        for lm in (model, eager):
+            lm.setup_cache(batch=batch, max_len=length)
+            lm.prefill(tokens[:, :config.prefix_len], torch.arange(config.prefix_len))
+        for position in range(config.prefix_len, length):
+            step = [lm.decode(tokens[:, position:position + 1], torch.tensor([position])) for lm in (model, eager)]
+            assert (step[0] - step[1]).abs().max() < TOLERANCE
+
+
 def test_grid_positions_name_the_cell_each_input_predicts():
     """Frames of 2 x 2 codes, 3 after the anchor: the input at position p is told the cell of the
     code at p + 1 (frame, row, column); text inputs and the inputs before the end tokens get zeros."""

@@ -325,7 +325,7 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
                 keep = frame.frames[:int(min(room, len(frame.frames)))]
                 output.write(frame, keep)
             if first is None and len(keep):
-                first = (time.monotonic() - started, seconds_since_process_start())
+                first = (time.monotonic() - started, seconds_since_process_start(), outputs[0].frames)
             if len(keep):
                 progress.update(_progress(outputs[0].frames, args.frames, time.monotonic() - started, args.fps,
                                           len(outputs)))
@@ -356,6 +356,8 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
     if first is not None:  # time to first frame, from the models loaded and from the command's start
         since_start = "" if first[1] is None else f", {first[1]:.1f} s after the command started"
         first_frame = f"; the first after {first[0]:.2f} s{since_start}"
+        if frames > first[2] and elapsed > first[0]:  # the pace after it: frames made per second of video
+            first_frame += f"; then {(frames - first[2]) / (elapsed - first[0]) / args.fps:.1f}x real time"
     print(f"{frames} frames{each} in {elapsed:.1f} s -> {where or 'nothing'}{first_frame}", file=sys.stderr)
     return status
 
