@@ -7,11 +7,14 @@ background ("a red circle, small, quickly moves right over a white background"),
 random latent frame after the first window (video frame s) to the same prompt with one attribute
 changed, and reads the video with the shapes detector:
 
-- `--kind motion` (the issue's 50 switches): half the trials change the direction (to one of the
-  other seven), half the speed. "New motion read" = the direction read on frames [s + 8, s + 16)
+- `--kind motion` (the issue's 50 switches): half the trials change the direction (to one
+  outside the old one's bounces, below), half the speed. "New motion read" = the direction read on frames [s + 8, s + 16)
   is the new prompt's (for a speed switch, its unchanged direction; the speed read there is
-  reported too). "Kept" = the majority shape, colour and size over frames [s, s + 16) are the
-  prompt's (both prompts share them).
+  reported too). Objects bounce off the walls, and each bounce turns the direction read, so the
+  motion is also read up to bounces: right if the direction read is one a bounce of the prompt's
+  gives ("left" for "right"; any diagonal for a diagonal); a new direction is drawn outside the
+  old one's bounces, so that this reading tells old from new. "Kept" = the majority shape, colour
+  and size over frames [s, s + 16) are the prompt's (both prompts share them).
 - `--kind appearance`: half change the colour (to another one the background allows), half the
   shape; "new read" = that attribute's majority over [s + 8, s + 16) is the new one; "kept" = the
   other two of shape, colour, size and the direction over [s + 8, s + 16).
@@ -48,12 +51,22 @@ def trial_prompts(rng: np.random.Generator, kind: str, index: int):
     old = combos[int(rng.integers(len(combos)))]
     if kind == "motion":
         changed = "direction" if index % 2 == 0 else "speed"
-        values = DIRECTIONS if changed == "direction" else SPEEDS
+        # A new direction that no bounce of the old one gives, so that a reading up to bounces can tell.
+        values = ([d for d in DIRECTIONS if d not in bounced(old.direction)] if changed == "direction" else SPEEDS)
     else:
         changed = "colour" if index % 2 == 0 else "shape"
         values = [c for c in COLOURS if old.background in allowed_backgrounds(c)] if changed == "colour" else SHAPES
     others = [v for v in values if v != getattr(old, changed)]
     return old, replace(old, **{changed: others[int(rng.integers(len(others)))]}), changed
+
+
+def bounced(direction: str) -> set[str]:
+    """The directions an object moving in `direction` can have after wall bounces (each flips the
+    sign of one axis): {"right", "left"} for "right", the four diagonals for a diagonal."""
+    from arvid.shapes.world import DIRECTION_VECTORS
+
+    x, y = DIRECTION_VECTORS[direction]
+    return {name for name, (u, v) in DIRECTION_VECTORS.items() if abs(u) == abs(x) and abs(v) == abs(y)}
 
 
 def read(video: np.ndarray, window: slice, start: int):
@@ -67,8 +80,10 @@ def score(video: np.ndarray, start: int, expected, changed: str, kind: str) -> d
     from arvid.metrics.scene_cuts import scene_cuts
 
     late, early = read(video, READ, start), read(video, KEPT, start)
+    up_to_bounces = None
     if kind == "motion":
         new = late.direction == expected.direction
+        up_to_bounces = late.direction in bounced(expected.direction)
         kept = all(getattr(early, name) == getattr(expected, name) for name in ("shape", "colour", "size"))
     else:
         new = getattr(late, changed) == getattr(expected, changed)
@@ -77,7 +92,7 @@ def score(video: np.ndarray, start: int, expected, changed: str, kind: str) -> d
         kept = kept and late.direction == expected.direction
     cuts = scene_cuts(video[max(0, start - CUT_BEFORE):start + KEPT.stop])
     return {"new": bool(new), "kept": bool(kept), "speed_read": late.speed, "direction_read": late.direction,
-            "cut": bool(cuts)}
+            "cut": bool(cuts), "new_up_to_bounces": up_to_bounces}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -133,6 +148,11 @@ def main(argv: list[str] | None = None) -> None:
             label = f"{row} ({changed}, {len(chosen)})"
             print(f"{label:<28} {new:>8.0f}% {kept:>5.0f}% {whole:>6.0f}%")
     if args.kind == "motion":
+        print("the motion read up to wall bounces (any direction a bounce of the prompt's gives):")
+        for row in ("switched", "control"):
+            for changed in sorted({t["changed"] for t in trials}) + ["all"]:
+                chosen = [t[row]["new_up_to_bounces"] for t in trials if changed in ("all", t["changed"])]
+                print(f"  {row} ({changed}, {len(chosen)}): {100 * np.mean(chosen):.0f}%")
         speeds = [t for t in trials if t["changed"] == "speed"]
         if speeds:
             right = np.mean([t["switched"]["speed_read"] == ("fast" if "quickly" in t["to"] else "slow") for t in speeds])
