@@ -25,9 +25,6 @@ v vocabulary.
 
 from __future__ import annotations
 
-import functools
-import types
-
 from collections.abc import Callable
 
 import torch
@@ -386,20 +383,6 @@ class Transformer(nn.Module):
         On CPU the generated code is called through inductor's C++ wrapper, which saves the Python
         wrapper's per-call cost (docs/results/streaming_and_speed.md), and the linear layers of the
         few-row step become fused loops (see `project`).
-
-        Each call checks only the tensors' guards (shapes, dtypes, devices, the weights' included), not
-        the modules' attributes: a decode step reads no attribute that changes after construction, and
-        the other guards cost more than a small model's step (docs/results/streaming_and_speed.md). A
-        new cache (`setup_cache`), other shapes or `.to(dtype)` recompile as usual; replacing a module
-        or editing `config` after compiling is not seen: compile again.
         `python benchmarks/lm_decode.py` measures the result against `transformers`."""
-        options = {"guard_filter_fn": functools.partial(torch.compiler.keep_tensor_guards_unsafe, keep_parameters=True)}
-        if self.lm_head.weight.device.type == "cpu":
-            options["cpp_wrapper"] = True
-        # Dynamo keeps compiled graphs per code object, and every Transformer shares `_decode_step`'s:
-        # without the module guards, another model (say one without grid positions) would run this
-        # one's graph. A copy of the code object per model keeps their graphs apart.
-        function = Transformer._decode_step
-        own_copy = types.FunctionType(function.__code__.replace(), function.__globals__, function.__name__)
-        self._decode_step = torch.compile(types.MethodType(own_copy, self), dynamic=False, fullgraph=True,
-                                          options=options)
+        options = {"cpp_wrapper": True} if self.lm_head.weight.device.type == "cpu" else None
+        self._decode_step = torch.compile(self._decode_step, dynamic=False, fullgraph=True, options=options)

@@ -123,9 +123,9 @@ def test_compiled_decode_equals_full_forward(grid_positions, code_levels):
 
 
 def test_compiled_decode_follows_a_new_cache_and_new_weights():
-    """The compiled step checks only tensor guards (`compile_decode`): a cache set up again at
-    another batch and length, and weights loaded in place, still give the eager model's logits; and
-    a model of another structure compiled first in the same process does not lend it its graph."""
+    """A cache set up again at another batch and length, and weights loaded in place, still give the
+    eager model's logits through the compiled step; and a model of another structure, compiled first
+    in the same process with the same shapes, does not lend it its graph."""
     other = make_model(grid_positions=False)
     other.compile_decode()
     start = other.config.prefix_len
