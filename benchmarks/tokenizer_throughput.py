@@ -3,6 +3,12 @@
     python benchmarks/tokenizer_throughput.py                      # batch sizes 1 and 4, 5 repeats
     python benchmarks/tokenizer_throughput.py --batch-sizes 1 --repeats 3 --threads 1
     python benchmarks/tokenizer_throughput.py --arvid-ckpt runs/tokenizer-tiny/ckpt --json out.json
+    python benchmarks/tokenizer_throughput.py --arvid-ckpt natural --sizes 64 128   # the natural tokenizer
+
+With an FSQ codebook that is not a power of two (the natural tokenizer's 64,000 codes), the peer
+gets the next power of two (65,536: 16-bit LFQ) and `init_dim` 34, as in `tokenizer_peer.py`:
+about the same code bits and parameters. `--sizes` times square frames of each size (both models
+are convolutional; the peer is built for each size).
 
 What it measures: both tokenizers take the same random video, float (b, 3, 17, 64, 64) in
 [-1, 1], turn it into integer codes (b, 5, 8, 8) and decode those codes back into a
@@ -99,6 +105,7 @@ class Timing:
     model: str
     batch_size: int
     params: int
+    image_size: int = 0
     encode_ms_all: list[float] = field(default_factory=list)
     decode_ms_all: list[float] = field(default_factory=list)
 
@@ -258,11 +265,11 @@ def benchmark(contenders: list[Contender], *, batch_size: int, frames: int, imag
 
 
 def print_table(timings: list[Timing], frames: int) -> None:
-    print("| model | batch | params | encode ms | decode ms | clips/s | frames/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| model | size | batch | params | encode ms | decode ms | clips/s | frames/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for t in timings:
-        print(f"| {t.model} | {t.batch_size} | {t.params / 1e6:.2f}M | {t.encode_ms:.1f} | {t.decode_ms:.1f} "
-              f"| {t.clips_per_s():.2f} | {t.frames_per_s(frames):.1f} |")
+        print(f"| {t.model} | {t.image_size} | {t.batch_size} | {t.params / 1e6:.2f}M | {t.encode_ms:.1f} "
+              f"| {t.decode_ms:.1f} | {t.clips_per_s():.2f} | {t.frames_per_s(frames):.1f} |")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -277,11 +284,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="torch.set_num_threads (default: leave torch's default)")
     parser.add_argument("--arvid-ckpt", type=str, default=None,
                         help="time this arvid checkpoint folder instead of the tiny preset")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None,
+                        help="square frame sizes, multiples of 8 (default: the arvid model's image size)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input video")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0 or any(b < 1 for b in args.batch_sizes):
         parser.error("--repeats and --batch-sizes must be >= 1, --warmup >= 0")
+    if args.sizes and any(size < 8 or size % 8 for size in args.sizes):
+        parser.error("--sizes must be multiples of 8")
     return args
 
 
@@ -298,50 +309,52 @@ def main(argv: list[str] | None = None) -> None:
                  f"time; the peer's configuration here does {PEER_SPATIAL_FACTOR}x and {PEER_TEMPORAL_FACTOR}x, "
                  "so the two would not produce the same code grid")
     codebook_size = config.codebook_size
-    if codebook_size & (codebook_size - 1):
-        sys.exit(f"arvid's codebook has {codebook_size} entries (FSQ); the peer's LFQ needs a power of two")
-    latent_shape = arvid.model.latent_shape(args.frames, config.image_size, config.image_size)
-    peer = build_peer(peer_cls, image_size=config.image_size, codebook_size=codebook_size)
-    contenders = [arvid, peer]
+    # An FSQ codebook of another size (64,000) faces the next power of two, wider as tokenizer_peer.py does.
+    peer_codebook, init_dim = (codebook_size, 32) if not codebook_size & (codebook_size - 1) else (
+        1 << (codebook_size - 1).bit_length(), 34)
+    sizes = args.sizes or [config.image_size]
 
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads; input (b, 3, {args.frames}, {config.image_size}, "
-          f"{config.image_size}) -> codes (b, {', '.join(map(str, latent_shape))}) from a {codebook_size}-entry "
-          f"codebook -> video; warmup {args.warmup}, median of {args.repeats}")
+          f"{torch.get_num_threads()} threads; input (b, 3, {args.frames}, size, size) -> codes from a "
+          f"{codebook_size}-entry codebook -> video; warmup {args.warmup}, median of {args.repeats}")
     print(f"arvid: {'checkpoint ' + args.arvid_ckpt if args.arvid_ckpt else 'tokenizer/tiny preset, random init'}; "
-          f"{PEER_NAME}: init_dim=32, codebook_size={codebook_size}, layers={PEER_LAYERS}, random init")
+          f"{PEER_NAME}: init_dim={init_dim}, codebook_size={peer_codebook}, layers={PEER_LAYERS}, random init")
     print()
 
     timings: list[Timing] = []
-    ratios: dict[int, float] = {}
-    for batch_size in args.batch_sizes:
-        batch = benchmark(contenders, batch_size=batch_size, frames=args.frames, image_size=config.image_size,
-                          latent_shape=latent_shape, warmup=args.warmup, repeats=args.repeats, seed=args.seed)
-        timings += batch
-        ratios[batch_size] = batch[0].frames_per_s(args.frames) / batch[1].frames_per_s(args.frames)
+    ratios: dict[tuple[int, int], float] = {}
+    for size in sizes:
+        latent_shape = arvid.model.latent_shape(args.frames, size, size)
+        peer = build_peer(peer_cls, image_size=size, codebook_size=peer_codebook, init_dim=init_dim)
+        for batch_size in args.batch_sizes:
+            batch = benchmark([arvid, peer], batch_size=batch_size, frames=args.frames, image_size=size,
+                              latent_shape=latent_shape, warmup=args.warmup, repeats=args.repeats, seed=args.seed)
+            for timing in batch:
+                timing.image_size = size
+            timings += batch
+            ratios[size, batch_size] = batch[0].frames_per_s(args.frames) / batch[1].frames_per_s(args.frames)
 
     print_table(timings, args.frames)
     print()
-    for batch_size, ratio in ratios.items():
-        print(f"batch {batch_size}: ratio (arvid / {PEER_NAME} frames/s): {ratio:.2f}")
+    for (size, batch_size), ratio in ratios.items():
+        print(f"{size}x{size}, batch {batch_size}: ratio (arvid / {PEER_NAME} frames/s): {ratio:.2f}")
 
     if args.json is not None:
         report = {
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "frames": args.frames,
-            "image_size": config.image_size,
-            "latent_shape": list(latent_shape),
+            "image_sizes": sizes,
             "codebook_size": codebook_size,
             "warmup": args.warmup,
             "repeats": args.repeats,
             "arvid": args.arvid_ckpt or "tokenizer/tiny (random init)",
-            "peer": {"package": PEER_NAME, "init_dim": 32, "codebook_size": codebook_size, "layers": list(PEER_LAYERS),
+            "peer": {"package": PEER_NAME, "init_dim": init_dim, "codebook_size": peer_codebook, "layers": list(PEER_LAYERS),
                      "use_gan": False, "perceptual_loss_weight": 0},
             "results": [{**asdict(t), "encode_ms": t.encode_ms, "decode_ms": t.decode_ms, "total_ms": t.total_ms,
                          "clips_per_s": t.clips_per_s(), "frames_per_s": t.frames_per_s(args.frames)}
                         for t in timings],
-            "ratio_arvid_over_peer_frames_per_s": {str(b): r for b, r in ratios.items()},
+            "ratio_arvid_over_peer_frames_per_s": {f"{size}x{size} batch {b}": r for (size, b), r in ratios.items()},
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
