@@ -324,7 +324,7 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
                 room = 0 if frame.given and continuing else limit - output.frames
                 keep = frame.frames[:int(min(room, len(frame.frames)))]
                 output.write(frame, keep)
-            if first is None and len(keep):
+            if first is None and len(keep):  # (seconds since the models loaded, since the start, frames by then)
                 first = (time.monotonic() - started, seconds_since_process_start(), outputs[0].frames)
             if len(keep):
                 progress.update(_progress(outputs[0].frames, args.frames, time.monotonic() - started, args.fps,

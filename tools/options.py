@@ -184,7 +184,7 @@ def check_runtime_options(args: argparse.Namespace) -> None:
 
 
 def apply_runtime_options(args: argparse.Namespace, lm) -> None:
-    """--threads and --compile on a loaded `arvid.lm.LanguageModel` (`lm`): the thread count for
+    """--threads and --compile on a loaded `arvid.lm.checkpoint.VideoLM` (`lm`): the thread count for
     this process, and the decode step compiled (its first calls then compile)."""
     import torch
 
