@@ -356,7 +356,8 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
     if first is not None:  # time to first frame, from the models loaded and from the command's start
         since_start = "" if first[1] is None else f", {first[1]:.1f} s after the command started"
         first_frame = f"; the first after {first[0]:.2f} s{since_start}"
-        if frames > first[2] and elapsed > first[0]:  # the pace after it: frames made per second of video
+        # The pace after it, once there is a second of it to go by (the first window's frames come at once).
+        if frames > first[2] and elapsed - first[0] >= 1.0:
             first_frame += f"; then {(frames - first[2]) / (elapsed - first[0]) / args.fps:.1f}x real time"
     print(f"{frames} frames{each} in {elapsed:.1f} s -> {where or 'nothing'}{first_frame}", file=sys.stderr)
     return status
