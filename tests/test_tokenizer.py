@@ -106,6 +106,26 @@ def test_streaming_encoder_rejects_wrong_chunk(tokenizer):
         stream.push(random_video(4))
 
 
+@pytest.mark.parametrize("kernel, stride", [((1, 3, 3), (1, 1, 1)), ((1, 3, 3), (1, 2, 2)), ((3, 3, 3), (1, 1, 1)),
+                                            ((3, 3, 3), (2, 2, 2)), ((3, 3, 3), (1, 2, 2))])
+def test_a_causal_conv_is_the_3d_conv_it_stands_for(kernel, stride):
+    """`CausalConv3d` runs a single video's kernel as one 2D convolution per time tap (`_as_2d_convs`),
+    a batch's as `nn.Conv3d`: both give that conv's output over the input after `kernel - 1` zero frames."""
+    from arvid.tokenizer.layers import CausalCache, CausalConv3d
+
+    torch.manual_seed(0)
+    conv = CausalConv3d(6, 10, kernel, stride=stride)
+    x = torch.randn(2, 6, 9, 12, 10)
+    padded = torch.cat([x.new_zeros(2, 6, kernel[0] - 1, 12, 10), x], dim=2)
+    with torch.no_grad():
+        expected = conv.conv(padded)
+        batch = conv(x, CausalCache())
+        alone = torch.cat([conv(x[row:row + 1], CausalCache()) for row in range(2)])
+        by_taps = conv._as_2d_convs(padded, expected.shape[2])
+    for got in (batch, alone, by_taps):
+        assert got.shape == expected.shape and torch.allclose(got, expected, atol=STREAM_ATOL)
+
+
 @pytest.mark.parametrize("quantizer", ["lfq", "fsq"])
 def test_quantizer_index_round_trip(quantizer):
     torch.manual_seed(0)

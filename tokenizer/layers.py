@@ -70,7 +70,24 @@ class CausalConv3d(nn.Module):
             return x.new_zeros(x.shape[0], self.conv.out_channels, 0, *self._out_hw(x))
         # The next output window starts right after the strides consumed here.
         cache.keep(self, padded[:, :, outputs * self.time_stride:])
+        if padded.shape[0] == 1:  # conv3d is slow on one video here, and faster than 2D convs on more
+            return self._as_2d_convs(padded, outputs)
         return self.conv(padded)
+
+    def _as_2d_convs(self, padded: Tensor, outputs: int) -> Tensor:
+        """`self.conv(padded)` (b c t h w -> b c_out outputs h' w') written as one 2D convolution per
+        time tap, each over the frames it reads folded into the batch, summed: the same numbers to
+        float rounding. On this CPU build (torch 2.13, oneDNN) `conv3d` on a batch of one video is
+        1.5-3.5x slower than this, while from two videos on it is faster than this and than itself
+        on one (docs/results/streaming_and_speed.md), hence the choice by batch size."""
+        conv, step = self.conv, self.time_stride
+        out = None
+        for tap in range(self.time_kernel):
+            frames = padded[:, :, tap:tap + step * (outputs - 1) + 1:step]  # the frames this tap reads
+            part = F.conv2d(rearrange(frames, "b c t h w -> (b t) c h w"), conv.weight[:, :, tap],
+                            conv.bias if tap == 0 else None, stride=conv.stride[1:], padding=conv.padding[1:])
+            out = part if out is None else out + part
+        return rearrange(out, "(b t) c h w -> b c t h w", t=outputs).contiguous()
 
     def _out_hw(self, x: Tensor) -> tuple[int, int]:
         sh, sw = self.conv.stride[1:]
