@@ -73,16 +73,18 @@ class CausalConv3d(nn.Module):
         return self._convolve(padded, outputs)
 
     def _convolve(self, padded: Tensor, outputs: int) -> Tensor:
-        """`self.conv(padded)`, by the faster way for the batch: conv3d is slow on one video here,
-        and faster than 2D convs on more (see `_as_2d_convs`)."""
-        return self._as_2d_convs(padded, outputs) if padded.shape[0] == 1 else self.conv(padded)
+        """`self.conv(padded)`, by the faster way: on the CPU in float32, `conv3d` is slow on one video
+        and faster than 2D convs on more; under bfloat16 autocast, and on GPUs, it stays (see `_as_2d_convs`)."""
+        one_float32_video_on_cpu = (padded.shape[0] == 1 and padded.device.type == "cpu"
+                                    and padded.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"))
+        return self._as_2d_convs(padded, outputs) if one_float32_video_on_cpu else self.conv(padded)
 
     def _as_2d_convs(self, padded: Tensor, outputs: int) -> Tensor:
         """`self.conv(padded)` (b c t h w -> b c_out outputs h' w') written as one 2D convolution per
         time tap, each over the frames it reads folded into the batch, summed: the same numbers to
-        float rounding. On this CPU build (torch 2.13, oneDNN) `conv3d` on a batch of one video is
-        1.5-3.5x slower than this, while from two videos on it is faster than this and than itself
-        on one (docs/results/streaming_and_speed.md), hence the choice by batch size."""
+        float rounding. On this CPU build (torch 2.13, oneDNN) a float32 `conv3d` on a batch of one
+        video is 1.5-3.5x slower than this, while from two videos on, or in bfloat16, it is faster
+        (docs/results/streaming_and_speed.md), hence the choice in `_convolve`."""
         conv, step = self.conv, self.time_stride
         out = None
         for tap in range(self.time_kernel):
