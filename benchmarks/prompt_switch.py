@@ -8,9 +8,9 @@ random latent frame after the first window (video frame s) to the same prompt wi
 changed, and reads the video with the shapes detector:
 
 - `--kind motion` (the issue's 50 switches): half the trials change the direction (to one
-  outside the old one's bounces, below), half the speed. "New motion read" = the direction read on frames [s + 8, s + 16)
-  is the new prompt's (for a speed switch, its unchanged direction; the speed read there is
-  reported too). Objects bounce off the walls, and each bounce turns the direction read, so the
+  outside the old one's bounces, below), half the speed. "New motion read" = the direction read
+  on frames [s + 8, s + 16) is the new prompt's (for a speed switch, its unchanged direction; the
+  speed read there is reported too). Objects bounce off the walls, and each bounce turns the direction read, so the
   motion is also read up to bounces: right if the direction read is one a bounce of the prompt's
   gives ("left" for "right"; any diagonal for a diagonal); a new direction is drawn outside the
   old one's bounces, so that this reading tells old from new. "Kept" = the majority shape, colour
