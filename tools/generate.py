@@ -170,7 +170,7 @@ def _prepare(args: argparse.Namespace):
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(str(folder), args.device)
         apply_runtime_options(args, lm)
-        prompts = _prompt_changes(args, schedule, lm, tokenizer)
+        prompts = _prompt_changes(args, schedule, lm, tokenizer, config)
         for prompt in [args.prompt, *[text for _, text in schedule]]:
             check_prompt(lm, prompt)
             warn_unknown_content(folder / "lm", prompt)
@@ -190,16 +190,16 @@ def _prepare(args: argparse.Namespace):
     return latent_frames, video, args.continue_from is not None
 
 
-def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer):
-    """The `prompts(index)` function of --prompt-schedule (its lines: `schedule`) or --interactive, or None."""
-    from arvid.tools.checkpoints import model_folder
+def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config):
+    """The `prompts(index)` function of --prompt-schedule (its lines: `schedule`) or --interactive, or
+    None; `config` is the run's SamplerConfig."""
     from arvid.tools.prompt_schedule import scheduled_prompts, typed_prompts
 
     if schedule:
-        window = lm.config.window_frames if args.window_frames is None else args.window_frames
+        window = config.window_for(lm.config.window_frames)
         first_window_ends = tokenizer.video_frames(window + 1)  # drawn whole when candidates are compared
         early = [frame for frame, _ in schedule if frame < first_window_ends]
-        if early and sampler_config(args, model_folder(args.model), seed=args.seed).first_window_candidates > 1:
+        if early and config.first_window_candidates > 1:
             print(f"warning: the first window (frames 0-{first_window_ends - 1}) is drawn whole, as several "
                   f"candidates; the switch at frame {early[0]} takes effect at frame {first_window_ends}",
                   file=sys.stderr)

@@ -59,10 +59,11 @@ def seconds_since_process_start() -> float | None:
     """Wall-clock seconds since this process started (the interpreter's start included), from Linux's
     /proc; None where that cannot be read."""
     import os
+    from pathlib import Path
 
     try:
-        start_ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
-        uptime = float(open("/proc/uptime").read().split()[0])
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
         return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
