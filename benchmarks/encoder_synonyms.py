@@ -17,6 +17,9 @@ normalised states (`arvid.shapes.paraphrase`'s word pools):
   a third as validation words, the rest with the training pool's as a wider training pool; each
   validation word, alone, is read against the training pool and against the wider one. The held-out
   pool plays no part, so the answer can guide a retraining without touching what is reported.
+- learned reading (`--probe`): nearest neighbours ask more than an LM does, which learns its own
+  reading of the states. A linear probe (softmax regression on the normalised states) is trained
+  on the words of the training pool, or of the wider pool, and reads the same validation words.
 
 Chance is one over the attribute's values (colour 1/8, direction 1/8, shape 1/3). A benchmark, not a test.
 """
@@ -101,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encoder", default="all-minilm-l6-v2", help="a text encoder name or folder")
     parser.add_argument("--wider", action="store_true",
                         help="instead: would a wider training vocabulary help? (validation words of WIDER)")
+    parser.add_argument("--probe", action="store_true",
+                        help="with --wider: read the validation words with a linear probe, not nearest neighbours")
     args = parser.parse_args(argv)
 
     from arvid.lm.text_encoder import TextEncoder
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
 
     train, held = vocabulary("train"), vocabulary("heldout")
     if args.wider:
-        wider_vocabulary(embed, train)
+        wider_vocabulary(embed, train, probe=args.probe)
         return
     print(f"encoder {args.encoder}: nearest training word of the same value, per attribute")
     for name, frame in FRAMES.items():
@@ -142,11 +147,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name:<11} {100 * np.mean(right):.1f}% of {len(right)}")
 
 
-def wider_vocabulary(embed, train: dict[str, dict[str, tuple[str, ...]]]) -> None:
-    """Validation words of `WIDER`, each alone, read by nearest neighbour against the training pool
-    and against the training pool plus the rest of `WIDER`; prints right/total per attribute."""
+def wider_vocabulary(embed, train: dict[str, dict[str, tuple[str, ...]]], *, probe: bool = False) -> None:
+    """Validation words of `WIDER`, each alone, read against the training pool and against the
+    training pool plus the rest of `WIDER` (by nearest neighbour, or with `probe` by a linear probe
+    trained on the pool's words); prints right/total per attribute."""
     rng = np.random.default_rng(0)
-    print("validation words of WIDER, alone: nearest word of the same value, training pool -> wider pool")
+    how = "a linear probe's reading" if probe else "nearest word of the same value"
+    print(f"validation words of WIDER, alone: {how}, training pool -> wider pool")
     for name, values in WIDER.items():
         wider, validation = [], []
         for value, words in values.items():
@@ -158,10 +165,33 @@ def wider_vocabulary(embed, train: dict[str, dict[str, tuple[str, ...]]]) -> Non
         asked = embed([word for _, word in validation])
         scores = []
         for pairs in (pool, wider):
-            nearest = (asked @ embed([word for _, word in pairs]).T).argmax(1)
-            right = sum(pairs[int(j)][0] == value for (value, _), j in zip(validation, nearest))
+            known = embed([word for _, word in pairs])
+            if probe:
+                names = sorted(values)
+                read = [names[int(j)] for j in linear_probe(known, [names.index(v) for v, _ in pairs], len(names),
+                                                            asked)]
+            else:
+                read = [pairs[int(j)][0] for j in (asked @ known.T).argmax(1)]
+            right = sum(guess == value for (value, _), guess in zip(validation, read))
             scores.append(f"{right}/{len(validation)} ({len(pairs)} words)")
         print(f"  {name:<11} {scores[0]} -> {scores[1]}")
+
+
+def linear_probe(features: torch.Tensor, labels: list[int], classes: int, asked: torch.Tensor,
+                 *, steps: int = 500, weight_decay: float = 1e-3) -> torch.Tensor:
+    """Softmax regression fitted on `features` (n d) with `labels` (n,), then its class for each row
+    of `asked` (m d) -> (m,) int64. Full-batch Adam; the weight decay keeps a perfectly separable
+    handful of words from pushing the weights to infinity."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(features.shape[1], classes)
+    optimizer = torch.optim.Adam(linear.parameters(), lr=0.05, weight_decay=weight_decay)
+    targets = torch.tensor(labels)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(linear(features), targets).backward()
+        optimizer.step()
+    with torch.no_grad():
+        return linear(asked).argmax(1)
 
 
 if __name__ == "__main__":

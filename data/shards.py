@@ -2,8 +2,8 @@
 
 A shard folder holds
 - `codes.npy`: uint16 (videos, t', h', w') codes, read as a numpy memmap;
-- `videos.jsonl`: one line per video: its `captions` (one or more phrasings) and, for the shapes
-  world, its `attrs`;
+- `videos.jsonl`: one line per video: its `captions` (one or more phrasings), for the shapes
+  world its `attrs`, and for a video whose prompt changes part way its `switch` (`CaptionSwitch`);
 - `meta.json`: the code grid, the codebook size, the tokenizer's config, and `ends`: whether the
   videos really end at their last latent frame (files do; shapes clips are cuts of endless videos).
 
@@ -25,11 +25,39 @@ from arvid.training.checkpoint import atomic_folder, write_json
 
 
 @dataclass(frozen=True)
+class CaptionSwitch:
+    """Captions that describe a video from latent frame `latent_frame` (>= 1) on: its prompt changed
+    there (what LM training reads to learn prompts that change while streaming)."""
+
+    latent_frame: int
+    captions: tuple[str, ...]
+    attrs: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class VideoRecord:
-    """What a shard stores beside a video's codes."""
+    """What a shard stores beside a video's codes: `captions` describe it from the start, or up to
+    `switch.latent_frame` when it has a `switch`."""
 
     captions: tuple[str, ...]
     attrs: dict[str, str] | None = None
+    switch: CaptionSwitch | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as a `videos.jsonl` line's object (`switch` only when there is one)."""
+        line: dict[str, Any] = {"captions": list(self.captions), "attrs": self.attrs}
+        if self.switch is not None:
+            line["switch"] = {"latent_frame": self.switch.latent_frame, "captions": list(self.switch.captions),
+                              "attrs": self.switch.attrs}
+        return line
+
+    @classmethod
+    def from_json(cls, line: dict[str, Any]) -> VideoRecord:
+        """The record of a `videos.jsonl` line's object."""
+        switch = line.get("switch")
+        if switch is not None:
+            switch = CaptionSwitch(int(switch["latent_frame"]), tuple(switch["captions"]), switch.get("attrs"))
+        return cls(tuple(line["captions"]), line.get("attrs"), switch)
 
 
 def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecord]], *, count: int,
@@ -49,6 +77,9 @@ def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecor
         for codes, record in videos:
             if tuple(codes.shape) != tuple(grid):
                 raise ValueError(f"expected codes of shape {tuple(grid)}, got {tuple(codes.shape)}")
+            if record.switch is not None and not 1 <= record.switch.latent_frame < grid[0]:
+                raise ValueError(f"a caption switch at latent frame {record.switch.latent_frame}; videos of "
+                                 f"{grid[0]} latent frames switch at 1 to {grid[0] - 1}")
             if len(records) == count:
                 raise ValueError(f"more than the {count} videos announced")
             codes_file[len(records)] = codes
@@ -59,7 +90,7 @@ def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecor
         del codes_file
         with open(staging / "videos.jsonl", "w") as out:
             for record in records:
-                out.write(json.dumps({"captions": list(record.captions), "attrs": record.attrs}) + "\n")
+                out.write(json.dumps(record.to_json()) + "\n")
         write_json(staging / "meta.json", {"videos": count, "grid": list(grid), "codebook_size": codebook_size,
                                            "tokenizer": tokenizer_config, "ends": ends})
     return Path(path)
@@ -82,7 +113,7 @@ class TokenShards(Sequence):
         self.meta = json.loads((self.path / "meta.json").read_text())
         self.codes = np.load(self.path / "codes.npy", mmap_mode="r")
         lines = (self.path / "videos.jsonl").read_text().splitlines()
-        self.records = [VideoRecord(tuple(r["captions"]), r.get("attrs")) for r in map(json.loads, lines)]
+        self.records = [VideoRecord.from_json(line) for line in map(json.loads, lines)]
         if len(self.records) != len(self.codes) or list(self.codes.shape[1:]) != self.meta["grid"]:
             raise ValueError(f"{str(self.path)!r}: codes {self.codes.shape}, {len(self.records)} records and "
                              f"grid {self.meta['grid']} disagree")

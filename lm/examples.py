@@ -9,6 +9,10 @@ A share `first_window_share` of examples is the plain clip (start 1); the rest s
 anywhere. The first window is where the text matters most: it alone has no motion history, so only
 there must direction and speed come from the caption (later windows can read them off the past).
 
+A video whose prompt changes part way (its record's `switch`) is captioned with the new prompt in
+every window that reaches the switch's latent frame: the streaming sampler's context when a prompt
+changes (the old motion in the window, the new prompt in the prefix).
+
 With a text encoder, every distinct caption is encoded once, when the examples are made, and a
 batch carries its captions' states (`Batch.text`) beside the tokens, padded to its longest caption
 or `text_tokens` slots, whichever is more (`arvid.lm.layout`).
@@ -93,19 +97,23 @@ class WindowExamples:
         self.first_window_share = first_window_share
         # Encode every caption once; training reads them millions of times.
         self.encoder = text if isinstance(text, TextEncoder) else None
+        # Per video, its captions' pieces (or states), and after its switch, if it has one, the new ones.
+        phrasings = [record.captions for record in shards.records]
+        switched = [record.switch.captions for record in shards.records if record.switch is not None]
         if self.encoder is None:
-            self.pieces = [[text.encode(caption) for caption in record.captions] for record in shards.records]
-            longest = max(len(pieces) for captions in self.pieces for pieces in captions)
+            read = {caption: text.encode(caption) for captions in phrasings + switched for caption in captions}
+            longest = max(len(pieces) for pieces in read.values())
             if longest > config.text_tokens:
                 raise ValueError(f"{shards.path}: a caption is {longest} text pieces long; the model reads "
                                  f"text_tokens={config.text_tokens}")
         else:
-            captions = [caption for record in shards.records for caption in record.captions]
-            try:
-                states = self.encoder.encode_distinct(captions)  # one CPU copy per distinct caption
+            try:  # one CPU copy per distinct caption
+                read = self.encoder.encode_distinct([c for captions in phrasings + switched for c in captions])
             except ValueError as err:
                 raise ValueError(f"{shards.path}: {err}") from None
-            self.pieces = [[states[caption] for caption in record.captions] for record in shards.records]
+        self.pieces = [[read[caption] for caption in captions] for captions in phrasings]
+        self.switches = {index: (record.switch.latent_frame, [read[caption] for caption in record.switch.captions])
+                         for index, record in enumerate(shards.records) if record.switch is not None}
         # A dropped caption: no pieces, or no encoder states (every text slot <pad>, see arvid.lm.layout).
         self._no_caption = [] if self.encoder is None else torch.zeros(0, self.encoder.dim)
 
@@ -130,6 +138,8 @@ class WindowExamples:
             start = 1 if rng.random() < self.first_window_share else int(rng.integers(2, last_start + 1))
         frames = np.concatenate([codes[:1], codes[start:start + window]])
         captions = self.pieces[index]
+        if index in self.switches and start + window - 1 >= self.switches[index][0]:
+            captions = self.switches[index][1]
         dropped = rng.random() < self.caption_dropout
         caption = self._no_caption if dropped else captions[int(rng.integers(len(captions)))]
         task = self.tasks[int(rng.integers(len(self.tasks)))]

@@ -32,7 +32,8 @@ from arvid.lm.model import Transformer
 from arvid.lm.parallel import DistInfo, all_reduce_sum, init_distributed, parallelize
 from arvid.lm.text import TextTokenizer
 from arvid.lm.text_encoder import TextEncoder, TextStates
-from arvid.training.checkpoint import load_tensors, optimizer_state_from_files, optimizer_state_to_files, save_tensors
+from arvid.training.checkpoint import (load_module_weights, load_tensors, optimizer_state_from_files,
+                                     optimizer_state_to_files, save_tensors)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
 
 
@@ -65,6 +66,9 @@ class LMTrainConfig(LoopConfig):
     # Share of examples that are a video's first window (see `arvid.lm.examples`); None: uniform starts.
     first_window_share: float | None = None
     eval_batches: int = 4
+    # Start from this LM folder's weights (the same architecture) with a fresh optimiser and schedule:
+    # a fine-tuning stage, as the shipped LM's prompt-switch stage (scripts/train_default.sh).
+    init_from: str | None = None
     parallel: Literal["ddp", "fsdp2"] = "ddp"
     # Compile the training step's forward and loss with torch.compile (inductor). The first steps
     # then wait while it compiles; after that a step runs faster, mostly from fusing the loss's
@@ -143,7 +147,8 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     Raises:
         ValueError: `train.data` not set, shards that do not fit the model, a batch not divisible by
             the world size, or `resume` from a checkpoint of another architecture.
-        FileNotFoundError: a shard folder or text tokenizer that does not exist, or `resume` without a checkpoint.
+        FileNotFoundError: a shard folder, text tokenizer or `init_from` checkpoint that does not exist, or
+            `resume` without a checkpoint.
         TextEncoderNotFound (a FileNotFoundError): `model.text_encoder` names an encoder this machine
             does not have (the message says how to install it).
         TrainingDiverged: a non-finite loss.
@@ -159,13 +164,19 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     else:
         text = TextEncoder.load(config.model.text_encoder, device=info.device)
         config = replace(config, model=with_encoder_width(config.model, text))
+    initial = None
+    if cfg.init_from is not None:  # checked before the captions are encoded, which takes minutes
+        initial = Transformer(config.model)
+        load_module_weights(initial, cfg.init_from, config.model)  # ValueError on another architecture
+        if info.is_main:
+            print(f"starting from the weights in {cfg.init_from}")
     train_examples = WindowExamples(open_shards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
                                     first_window_share=cfg.first_window_share)
     # Scored every `eval_every` steps, without caption dropout: log key -> examples.
     eval_sets = {key: WindowExamples(open_shards(path), text, config.model, caption_dropout=0.0)
                  for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),
                                    ("seen_loss", cfg.data if cfg.unseen_data else None)) if path}
-    task = LMTraining(config, info, text, train_examples, eval_sets)
+    task = LMTraining(config, info, text, train_examples, eval_sets, initial)
     result = train_loop(task, cfg, device=info.device, run_config=config, name="lm", unit="tokens", resume=resume,
                         is_main=info.is_main)
     return TrainResult(result.checkpoint, task.lm.model, result.loss)
@@ -198,10 +209,13 @@ class LMTraining:
     checkpoints (full state dicts, gathered from every rank)."""
 
     def __init__(self, config: LMRunConfig, info: DistInfo, text: TextTokenizer | TextEncoder,
-                 train_examples: WindowExamples, eval_sets: dict[str, WindowExamples]) -> None:
+                 train_examples: WindowExamples, eval_sets: dict[str, WindowExamples],
+                 initial: Transformer | None = None) -> None:
         cfg = self.cfg = config.train
         self.info, self.train_examples, self.eval_sets = info, train_examples, eval_sets
         model = Transformer(config.model).to(info.device)
+        if initial is not None:
+            model.load_state_dict(initial.state_dict())
         self.lm = (VideoLM(model, None, encoder=text) if isinstance(text, TextEncoder) else VideoLM(model, text))
         self.trained = parallelize(self.lm.model, info, cfg.parallel)
         self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=cfg.lr, betas=cfg.betas,

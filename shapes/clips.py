@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from arvid.data.shards import VideoRecord
+from arvid.data.shards import CaptionSwitch, VideoRecord
 
 
 class ShapesClips:
@@ -29,17 +29,60 @@ class ShapesClips:
 
 
 def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 0, size: int = 64,
-                  paraphrases: int = 0) -> Iterator[tuple[np.ndarray, VideoRecord]]:
+                  paraphrases: int = 0, switches: float = 0.0) -> Iterator[tuple[np.ndarray, VideoRecord]]:
     """`count` shapes videos of `frames` frames; each record holds all template phrasings of its
     caption, then `paraphrases` paraphrases in the training pool's words (`arvid.shapes.paraphrase`),
-    and its attributes. The videos are the same whatever `paraphrases` is (the paraphrases draw
-    from a generator of their own)."""
-    from arvid.shapes.paraphrase import paraphrase
-    from arvid.shapes.world import all_phrasings, random_clip
+    and its attributes. A share `switches` of the videos change direction or speed at a latent frame
+    drawn from the second to the last (`render_switched`), their record's `switch` captioning the new
+    motion: the data that teaches an LM to follow a prompt that changes while it streams. The new
+    motion stays in `split` (a training video never moves as a held-out combination).
 
+    The videos and captions before any switch are the same whatever `paraphrases` and `switches`
+    are (paraphrases and switches draw from generators of their own).
+
+    Raises:
+        ValueError: `switches` outside [0, 1], or `switches` > 0 with fewer than 3 latent frames.
+    """
+    from arvid.shapes.world import render, render_switched, sample_attributes
+
+    latent_frames = (frames - 1) // 4 + 1
+    if not 0.0 <= switches <= 1.0:
+        raise ValueError(f"switches={switches} must be a share in [0, 1]")
+    if switches > 0 and latent_frames < 3:
+        raise ValueError(f"a switch needs 3 latent frames or more (anchor, one before, one after); {frames} frames "
+                         f"make {latent_frames}")
     rng = np.random.default_rng(seed)
     words = np.random.default_rng([seed, 1])
+    switch_rng = np.random.default_rng([seed, 2])
     for _ in range(count):
-        clip = random_clip(rng, split, frames, size=size)
-        captions = all_phrasings(clip.attrs) + [paraphrase(clip.attrs, words, "train") for _ in range(paraphrases)]
-        yield clip.video, VideoRecord(tuple(captions), dataclasses.asdict(clip.attrs))
+        attrs = sample_attributes(rng, split)
+        clip_seed = int(rng.integers(2**63))  # as `random_clip` draws them
+        if switch_rng.random() >= switches:
+            clip = render(attrs, frames=frames, seed=clip_seed, size=size)
+            yield clip.video, VideoRecord(_captions(attrs, paraphrases, words), dataclasses.asdict(attrs))
+            continue
+        after = switched_motion(attrs, switch_rng, split)
+        latent = int(switch_rng.integers(2, latent_frames))
+        # Latent frame k holds video frames 4k-3 to 4k: every one of them moves the new way.
+        clip = render_switched(attrs, after, switch_frame=4 * latent - 3, frames=frames, seed=clip_seed, size=size)
+        switch = CaptionSwitch(latent, _captions(after, paraphrases, switch_rng), dataclasses.asdict(after))
+        yield clip.video, VideoRecord(_captions(attrs, paraphrases, words), dataclasses.asdict(attrs), switch)
+
+
+def switched_motion(attrs, rng: np.random.Generator, split: str = "train"):
+    """`attrs` (ShapeAttributes) with another direction, speed or both, drawn with `rng`, in `split`'s
+    combinations ("all": any)."""
+    from arvid.shapes.world import DIRECTIONS, SPEEDS, is_held_out
+
+    while True:
+        after = dataclasses.replace(attrs, direction=DIRECTIONS[int(rng.integers(len(DIRECTIONS)))],
+                                    speed=SPEEDS[int(rng.integers(len(SPEEDS)))])
+        if after != attrs and (split == "all" or is_held_out(after) == (split == "heldout")):
+            return after
+
+
+def _captions(attrs, paraphrases: int, words: np.random.Generator) -> tuple[str, ...]:
+    from arvid.shapes.paraphrase import paraphrase
+    from arvid.shapes.world import all_phrasings
+
+    return tuple(all_phrasings(attrs) + [paraphrase(attrs, words, "train") for _ in range(paraphrases)])

@@ -433,6 +433,45 @@ def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64) ->
     Raises:
         ValueError: frames < 1, or size < 16.
     """
+    radius, low, high = _room(attrs, frames, size)
+    velocity = _velocity(attrs, size)
+    rng = np.random.default_rng(seed)
+    start = np.array([_start_coordinate(rng, velocity[axis], low, high) for axis in range(2)])
+    positions, velocities = _path(start, velocity, low, high, frames)
+    return _paint(attrs, positions, velocities, radius, size)
+
+
+def render_switched(attrs: ShapeAttributes, after: ShapeAttributes, *, switch_frame: int, frames: int, seed: int,
+                    size: int = 64) -> ShapesClip:
+    """`render(attrs, ...)` until frame `switch_frame`, from which on the object moves in `after`'s
+    direction and speed (from where it is, bouncing as ever): a video whose prompt changes at
+    `switch_frame`. Frames before it are exactly `render(attrs, ...)`'s.
+
+    Returns:
+        ShapesClip (attrs: `attrs`) with video (frames, size, size, 3) uint8; its velocities say
+        where the motion changed.
+
+    Raises:
+        ValueError: `after` differs from `attrs` in more than direction and speed, or `switch_frame`
+            is not in [1, frames - 1] (or as `render`).
+    """
+    looks = [name for name in ("shape", "colour", "size", "background") if getattr(after, name) != getattr(attrs, name)]
+    if looks:
+        raise ValueError(f"a switch changes only the direction and speed; {', '.join(looks)} differ")
+    if not 1 <= switch_frame <= frames - 1:
+        raise ValueError(f"switch_frame={switch_frame} must be in [1, {frames - 1}]")
+    before = render(attrs, frames=switch_frame, seed=seed, size=size)
+    radius, low, high = _room(after, frames, size)
+    # The new motion starts from the last frame before the switch: frame switch_frame is one step on.
+    positions, velocities = _path(before.positions[-1].astype(np.float64), _velocity(after, size), low, high,
+                                  frames - switch_frame + 1)
+    positions = np.concatenate([before.positions, positions[1:]])
+    velocities = np.concatenate([before.velocities[:-1], velocities])  # the outgoing velocity at the switch
+    return _paint(attrs, positions, velocities, radius, size)
+
+
+def _room(attrs: ShapeAttributes, frames: int, size: int) -> tuple[float, float, float]:
+    """(radius, lowest, highest centre coordinate) of `attrs`' object in a `size` frame."""
     if frames < 1:
         raise ValueError(f"frames={frames} must be >= 1")
     if size < 16:
@@ -447,18 +486,27 @@ def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64) ->
         raise ValueError(
             f"size={size} leaves {room:.1f} px of travel, less than {NO_BOUNCE_FRAMES} steps of {speed} px"
         )
-    unit_x, unit_y = DIRECTION_VECTORS[attrs.direction]
-    velocity_x, velocity_y = speed * unit_x, speed * unit_y
-    rng = np.random.default_rng(seed)
-    low, high = radius, size - radius
-    start_x = _start_coordinate(rng, velocity_x, low, high)
-    start_y = _start_coordinate(rng, velocity_y, low, high)
-    steps = np.arange(frames, dtype=np.float64)
-    x, vx = _bounce(start_x, velocity_x, low, high, steps)
-    y, vy = _bounce(start_y, velocity_y, low, high, steps)
-    positions = np.stack([x, y], axis=1)
-    velocities = np.stack([vx, vy], axis=1).astype(np.float32)
+    return radius, radius, size - radius
 
+
+def _velocity(attrs: ShapeAttributes, size: int) -> np.ndarray:
+    """(2,) px/frame of `attrs`' direction and speed."""
+    return speed_px(attrs.speed, size) * np.asarray(DIRECTION_VECTORS[attrs.direction], dtype=np.float64)
+
+
+def _path(start: np.ndarray, velocity: np.ndarray, low: float, high: float, frames: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (frames, 2) float64 and velocities (frames, 2) float32 from `start` (2,) at `velocity` (2,)."""
+    steps = np.arange(frames, dtype=np.float64)
+    x, vx = _bounce(start[0], velocity[0], low, high, steps)
+    y, vy = _bounce(start[1], velocity[1], low, high, steps)
+    return np.stack([x, y], axis=1), np.stack([vx, vy], axis=1).astype(np.float32)
+
+
+def _paint(attrs: ShapeAttributes, positions: np.ndarray, velocities: np.ndarray, radius: float,
+           size: int) -> ShapesClip:
+    """The clip of `attrs`' object at `positions` (t, 2) over its background."""
+    frames = len(positions)
     # Rasterise only a window around the object: it is 10x less work than the whole frame.
     window = min(size, math.ceil(2.0 * radius) + 2)
     origins = np.clip(np.floor(positions - radius).astype(np.int64), 0, size - window)

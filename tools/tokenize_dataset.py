@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "arvid.shapes.paraphrase) beside the 6 template ones, for an LM with a text encoder "
                              "(a sentencepiece text tokenizer trained on the templates reads them poorly); the "
                              "videos stay the same")
+    parser.add_argument("--switches", type=float, default=0.0,
+                        help="share of shapes videos whose direction or speed changes at a random latent frame, "
+                             "captioned anew from there (trains an LM to follow a prompt changed mid-stream)")
     parser.add_argument("--batch-size", type=int, default=8, help="videos encoded at once")
     # No `choices`: the names live in arvid.training.precision, which imports torch; tokenize_dataset checks them.
     parser.add_argument("--precision", default="auto", metavar="{auto,bf16,fp32}",
@@ -52,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--batch-size must be positive, got {args.batch_size}")
     if args.paraphrases < 0:
         return fail(f"--paraphrases must be >= 0, got {args.paraphrases}")
+    if not 0 <= args.switches <= 1:
+        return fail(f"--switches must be a share in [0, 1], got {args.switches}")
+    if args.switches and args.manifest:
+        return fail("--switches makes shapes videos; a manifest's videos keep their one caption")
     try:
         check_precision(args.precision)
         check_output_folder(args.out, "-o")
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             count = args.videos
             videos = shapes_videos(count, frames=args.frames, split=args.split, seed=args.seed, size=size,
-                                   paraphrases=args.paraphrases)
+                                   paraphrases=args.paraphrases, switches=args.switches)
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
                                   ends=bool(args.manifest), batch_size=args.batch_size,
                                   precision=args.precision)
