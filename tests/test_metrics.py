@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from arvid.metrics import codebook_usage, flat_cells, flat_patch_code_perplexity, psnr, ssim
+from arvid.metrics import codebook_usage, detail_ratio, flat_cells, flat_patch_code_perplexity, psnr, ssim
 
 skimage_metrics = pytest.importorskip("skimage.metrics")
 
@@ -84,3 +84,39 @@ def test_flat_cells_follow_the_causal_time_layout():
     assert flat_patch_code_perplexity(*flat_cells(noise, torch.zeros(3, 2, 2, dtype=torch.long), **factors)) is None
     with pytest.raises(ValueError, match="expected codes"):
         flat_cells(video, torch.zeros(2, 2, 2, dtype=torch.long), **factors)
+
+
+def _circular_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """`image` (h w) convolved along x with a sampled, normalised Gaussian, circularly."""
+    offsets = np.arange(-12, 13)
+    kernel = np.exp(-offsets**2 / (2 * sigma**2))
+    kernel /= kernel.sum()
+    return sum(weight * np.roll(image, offset, axis=1) for offset, weight in zip(offsets, kernel, strict=True))
+
+
+def test_detail_ratio_of_a_filtered_sinusoid_is_the_filters_squared_gain():
+    width, cycles, sigma = 64, 5, 1.3
+    x = np.arange(width)
+    target = np.tile(0.5 + 0.4 * np.sin(2 * np.pi * cycles * x / width + 0.3), (16, 1))
+    blurred = _circular_blur(target, sigma)
+    # A symmetric kernel scales a sinusoid by its real gain at that frequency: H(f) = sum_k g_k cos(2 pi f k).
+    offsets = np.arange(-12, 13)
+    kernel = np.exp(-offsets**2 / (2 * sigma**2))
+    gain = (kernel / kernel.sum() * np.cos(2 * np.pi * cycles * offsets / width)).sum()
+
+    def video(image):  # (h w) in [0, 1] -> (1 3 2 h w) in [-1, 1]
+        return torch.from_numpy(image * 2 - 1).expand(1, 3, 2, *image.shape)
+
+    assert detail_ratio(video(blurred), video(target)).item() == pytest.approx(gain**2, rel=1e-9)
+    assert detail_ratio(video(target), video(target)).item() == pytest.approx(1.0)
+
+
+def test_detail_ratio_falls_with_blur_and_rises_with_noise():
+    rng = np.random.default_rng(0)
+    image = _circular_blur(rng.uniform(0, 1, (32, 32)), 0.7)
+    frames = lambda img: torch.from_numpy(np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)).expand(2, 3, *img.shape).permute(0, 2, 3, 1)  # noqa: E731
+    target = frames(image)
+    ratios = [detail_ratio(frames(_circular_blur(image, sigma)), target).item() for sigma in (0.5, 1.0, 2.0)]
+    assert 1 > ratios[0] > ratios[1] > ratios[2] > 0, ratios
+    assert detail_ratio(frames(image + rng.normal(0, 0.05, image.shape)), target).item() > 1
+    assert math.isnan(detail_ratio(target, torch.zeros_like(target)).item())  # a flat target has no detail

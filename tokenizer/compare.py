@@ -5,7 +5,7 @@
 - `h264`: libx264 at the tokenizer's bits per second (`baselines.h264_round_trip`), with the rate
   it actually took beside the target (and the whole kbit/s x264 was asked for).
 
-Every row's PSNR and SSIM is `evaluate.score` of its uint8 frames against the same clip (cut to
+Every row's PSNR, SSIM and detail ratio (sharpness) is `evaluate.score` of its uint8 frames against the same clip (cut to
 its longest `1 + temporal_factor k` prefix, the frames the tokenizer takes). A figure that does not
 apply to a method is None.
 """
@@ -23,7 +23,7 @@ from arvid.tokenizer.model import VideoTokenizer
 
 METHODS = ("arvid", "bicubic", "h264")
 # The figures of a row, in the order they are stored and printed.
-FIGURES = ("psnr", "ssim", "bits_per_second", "target_bits_per_second", "requested_bits_per_second", "codebook_usage",
+FIGURES = ("psnr", "ssim", "detail", "bits_per_second", "target_bits_per_second", "requested_bits_per_second", "codebook_usage",
            "codebook_perplexity", "encode_fps", "decode_fps")
 
 
@@ -59,17 +59,23 @@ def compare(model: VideoTokenizer, clip: np.ndarray, *, fps: float) -> Compariso
     thumbnail = bicubic_round_trip(clip, model.config.spatial_factor)
     h264 = h264_round_trip(clip, fps=fps, bits_per_second=bits_per_second)
     rows = {
-        "arvid": {"psnr": tokenized.psnr, "ssim": tokenized.ssim, "bits_per_second": bits_per_second,
+        "arvid": {"psnr": tokenized.psnr, "ssim": tokenized.ssim, "detail": tokenized.detail,
+                  "bits_per_second": bits_per_second,
                   **{key: summary[key] for key in ("codebook_usage", "codebook_perplexity", "encode_fps", "decode_fps")}},
-        "bicubic": dict(zip(("psnr", "ssim"), score(thumbnail, clip))),
-        "h264": {**dict(zip(("psnr", "ssim"), score(h264.frames, clip))), "bits_per_second": h264.bits_per_second,
+        "bicubic": score(thumbnail, clip)._asdict(),
+        "h264": {**score(h264.frames, clip)._asdict(), "bits_per_second": h264.bits_per_second,
                  "target_bits_per_second": bits_per_second,
                  "requested_bits_per_second": h264.requested_bits_per_second, "encode_fps": len(clip) / h264.encode_s,
                  "decode_fps": len(clip) / h264.decode_s},
     }
-    rows = {method: {figure: row.get(figure) for figure in FIGURES} for method, row in rows.items()}
+    rows = {method: {figure: _defined(row.get(figure)) for figure in FIGURES} for method, row in rows.items()}
     frames = {"original": clip, "arvid": tokenized.frames, "bicubic": thumbnail, "h264": h264.frames}
     return Comparison(rows, frames, tuple(tokenized.codes.shape))
+
+
+def _defined(value: float | None) -> float | None:
+    """None for a figure that is missing or NaN (the detail ratio of a flat clip)."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def mean_rows(comparisons: list[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, float | None]]:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from arvid.metrics import codebook_usage, flat_cells, flat_patch_code_perplexity, psnr, ssim
+from arvid.metrics import codebook_usage, detail_ratio, flat_cells, flat_patch_code_perplexity, psnr, ssim
 from arvid.tokenizer.model import VideoTokenizer, frames_to_video, video_to_frames
 
 
@@ -24,6 +24,7 @@ class Reconstruction(NamedTuple):
     codes: torch.Tensor
     psnr: float
     ssim: float
+    detail: float
     encode_s: float
     decode_s: float
 
@@ -33,16 +34,25 @@ def usable_frames(frames: int, temporal_factor: int) -> int:
     return 1 + (frames - 1) // temporal_factor * temporal_factor
 
 
-def score(reconstruction: np.ndarray, clip: np.ndarray) -> tuple[float, float]:
-    """PSNR (dB; inf when equal) and SSIM of a uint8 reconstruction (t h w c) against the uint8 clip it
-    reconstructs, each over all frames: the one scoring of the tokenizer and of the baselines, on the
-    uint8 frames a viewer gets.
+class Scores(NamedTuple):
+    """A reconstruction against its clip: PSNR (dB; inf when equal), SSIM, and the detail ratio
+    (sharpness: 1 keeps the clip's detail, below 1 is blurred, `arvid.metrics.detail_ratio`; NaN
+    for a flat clip)."""
+
+    psnr: float
+    ssim: float
+    detail: float
+
+
+def score(reconstruction: np.ndarray, clip: np.ndarray) -> Scores:
+    """`Scores` of a uint8 reconstruction (t h w c) against the uint8 clip it reconstructs, each over
+    all frames: the one scoring of the tokenizer and of the baselines, on the uint8 frames a viewer gets.
 
     Raises:
         ValueError: the two differ in shape.
     """
     recon, target = torch.from_numpy(np.ascontiguousarray(reconstruction)), torch.from_numpy(np.ascontiguousarray(clip))
-    return psnr(recon, target).item(), ssim(recon, target).item()
+    return Scores(psnr(recon, target).item(), ssim(recon, target).item(), detail_ratio(recon, target).item())
 
 
 def reconstruct(model: VideoTokenizer, clip: np.ndarray) -> Reconstruction:
@@ -61,7 +71,7 @@ def reconstruct(model: VideoTokenizer, clip: np.ndarray) -> Reconstruction:
 
 
 def evaluate(model: VideoTokenizer, clips: list[np.ndarray]) -> dict[str, float]:
-    """Mean PSNR and SSIM (each per video over all its frames), codebook usage and perplexity
+    """Mean PSNR, SSIM and detail ratio (each per video over all its frames), codebook usage and perplexity
     over all codes, the flat-patch code perplexity (codes per flat colour, see
     `metrics.flat_patch_code_perplexity`; None without flat patches), and encode / decode frames
     per second, on uint8 clips (t h w c)."""
@@ -82,6 +92,7 @@ def summarize(model: VideoTokenizer, clips: list[np.ndarray], results: list[Reco
         "videos": len(results),
         "psnr": float(np.mean([r.psnr for r in results])),
         "ssim": float(np.mean([r.ssim for r in results])),
+        "detail": _mean_of_defined([r.detail for r in results]),
         "codebook_usage": usage.usage,
         "codebook_perplexity": usage.perplexity,
         "flat_patch_code_perplexity": flat_patch_code_perplexity(torch.cat([c[0] for c in cells]),
@@ -89,3 +100,9 @@ def summarize(model: VideoTokenizer, clips: list[np.ndarray], results: list[Reco
         "encode_fps": frames / sum(r.encode_s for r in results),
         "decode_fps": frames / sum(r.decode_s for r in results),
     }
+
+
+def _mean_of_defined(values: list[float]) -> float | None:
+    """The mean of the values that are not NaN; None when none is."""
+    defined = [value for value in values if not np.isnan(value)]
+    return float(np.mean(defined)) if defined else None

@@ -186,12 +186,12 @@ def _print_shapes(r: dict) -> None:
 def _print_size(name: str, result: dict) -> None:
     """One size's table: three rows per clip, then the mean of each method over the clips."""
     print(f"size {name}")
-    print(f"{'clip':<24} {'frames':>6} {'h x w':>9} {'fps':>6} {'method':<8} {'PSNR dB':>8} {'SSIM':>6} "
+    print(f"{'clip':<24} {'frames':>6} {'h x w':>9} {'fps':>6} {'method':<8} {'PSNR dB':>8} {'SSIM':>6} {'detail':>6} "
           f"{'bits/s':>9} {'target':>9} {'usage':>6} {'enc fps':>8} {'dec fps':>8}")
 
     def row(label: str, frames: str, shape: str, fps: str, method: str, r: dict) -> None:
         print(f"{label:<24} {frames:>6} {shape:>9} {fps:>6} {method:<8} {_number(r['psnr'], '.2f'):>8} "
-              f"{_number(r['ssim'], '.3f'):>6} {_number(r['bits_per_second'], ',.0f'):>9} "
+              f"{_number(r['ssim'], '.3f'):>6} {_number(r['detail'], '.3f'):>6} {_number(r['bits_per_second'], ',.0f'):>9} "
               f"{_number(r['target_bits_per_second'], ',.0f'):>9} {_number(r['codebook_usage'], '.3f'):>6} "
               f"{_number(r['encode_fps'], '.1f'):>8} {_number(r['decode_fps'], '.1f'):>8}")
 
