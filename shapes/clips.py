@@ -29,13 +29,15 @@ class ShapesClips:
 
 
 def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 0, size: int = 64,
-                  paraphrases: int = 0, switches: float = 0.0) -> Iterator[tuple[np.ndarray, VideoRecord]]:
+                  paraphrases: int = 0, switches: float = 0.0, temporal_factor: int = 4
+                  ) -> Iterator[tuple[np.ndarray, VideoRecord]]:
     """`count` shapes videos of `frames` frames; each record holds all template phrasings of its
     caption, then `paraphrases` paraphrases in the training pool's words (`arvid.shapes.paraphrase`),
     and its attributes. A share `switches` of the videos change direction or speed at a latent frame
     drawn from the second to the last (`render_switched`), their record's `switch` captioning the new
     motion: the data that teaches an LM to follow a prompt that changes while it streams. The new
-    motion stays in `split` (a training video never moves as a held-out combination).
+    motion stays in `split` (a training video never moves as a held-out combination). Latent frames
+    are those of a causal tokenizer of `temporal_factor` (the first frame alone, then groups of it).
 
     The videos and captions before any switch are the same whatever `paraphrases` and `switches`
     are (paraphrases and switches draw from generators of their own).
@@ -45,7 +47,7 @@ def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 
     """
     from arvid.shapes.world import render, render_switched, sample_attributes
 
-    latent_frames = (frames - 1) // 4 + 1
+    latent_frames = (frames - 1) // temporal_factor + 1
     if not 0.0 <= switches <= 1.0:
         raise ValueError(f"switches={switches} must be a share in [0, 1]")
     if switches > 0 and latent_frames < 3:
@@ -63,8 +65,9 @@ def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 
             continue
         after = switched_motion(attrs, switch_rng, split)
         latent = int(switch_rng.integers(2, latent_frames))
-        # Latent frame k holds video frames 4k-3 to 4k: every one of them moves the new way.
-        clip = render_switched(attrs, after, switch_frame=4 * latent - 3, frames=frames, seed=clip_seed, size=size)
+        # Latent frame k holds video frames f(k-1)+1 to fk: every one of them moves the new way.
+        first = temporal_factor * (latent - 1) + 1
+        clip = render_switched(attrs, after, switch_frame=first, frames=frames, seed=clip_seed, size=size)
         switch = CaptionSwitch(latent, _captions(after, paraphrases, switch_rng), dataclasses.asdict(after))
         yield clip.video, VideoRecord(_captions(attrs, paraphrases, words), dataclasses.asdict(attrs), switch)
 

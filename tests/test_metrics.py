@@ -114,7 +114,10 @@ def test_detail_ratio_of_a_filtered_sinusoid_is_the_filters_squared_gain():
 def test_detail_ratio_falls_with_blur_and_rises_with_noise():
     rng = np.random.default_rng(0)
     image = _circular_blur(rng.uniform(0, 1, (32, 32)), 0.7)
-    frames = lambda img: torch.from_numpy(np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)).expand(2, 3, *img.shape).permute(0, 2, 3, 1)  # noqa: E731
+
+    def frames(img):  # (h w) in [0, 1] -> uint8 (2 h w 3), grey
+        return torch.from_numpy(np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)).expand(2, 3, *img.shape).permute(0, 2, 3, 1)
+
     target = frames(image)
     ratios = [detail_ratio(frames(_circular_blur(image, sigma)), target).item() for sigma in (0.5, 1.0, 2.0)]
     assert 1 > ratios[0] > ratios[1] > ratios[2] > 0, ratios

@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             count = args.videos
             videos = shapes_videos(count, frames=args.frames, split=args.split, seed=args.seed, size=size,
-                                   paraphrases=args.paraphrases, switches=args.switches)
+                                   paraphrases=args.paraphrases, switches=args.switches,
+                                   temporal_factor=tokenizer.config.temporal_factor)
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
                                   ends=bool(args.manifest), batch_size=args.batch_size,
                                   precision=args.precision)
