@@ -57,11 +57,12 @@ LM_DATA=(train.data="$RUNS/shapes-tokens/train" train.val_data="$RUNS/shapes-tok
   train.unseen_data="$RUNS/shapes-tokens/unseen" model.text_encoder=all-minilm-l6-v2)
 stage lm arvid train-lm --config tiny train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@]}" $(resume_flag "$RUNS/lm-tiny")
 # Prompts that change mid-stream: 12,000 new videos, half of them switching direction or speed at a random
-# latent frame and captioned anew from there; the LM above fine-tuned on them (history: docs/results/lm.md).
+# latent frame after the LM's first window (4 latent frames) and captioned anew from there; the LM above fine-tuned
+# on them (history: docs/results/lm.md).
 stage tokens-switch arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 12000 --frames 33 \
-  --paraphrases 4 --switches 0.5 --batch-size 16 --seed 3 -o "$RUNS/shapes-tokens/switch"
+  --paraphrases 4 --switches 0.5 --switch-after 4 --batch-size 16 --seed 3 -o "$RUNS/shapes-tokens/switch"
 stage tokens-switch-heldout arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --split heldout \
-  --videos 64 --frames 33 --paraphrases 4 --switches 0.5 --seed 4 -o "$RUNS/shapes-tokens/switch-heldout"
+  --videos 64 --frames 33 --paraphrases 4 --switches 0.5 --switch-after 4 --seed 4 -o "$RUNS/shapes-tokens/switch-heldout"
 stage lm-switch arvid train-lm --config tiny train.out_dir="$RUNS/lm-tiny-switch" model.text_encoder=all-minilm-l6-v2 \
   train.data="$RUNS/shapes-tokens/switch" train.val_data="$RUNS/shapes-tokens/switch-heldout" \
   train.init_from="$RUNS/lm-tiny/checkpoint" $(lm_switch_phase) $(resume_flag "$RUNS/lm-tiny-switch")

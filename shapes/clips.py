@@ -29,30 +29,35 @@ class ShapesClips:
 
 
 def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 0, size: int = 64,
-                  paraphrases: int = 0, switches: float = 0.0, temporal_factor: int = 4
+                  paraphrases: int = 0, switches: float = 0.0, switch_after: int = 1, temporal_factor: int = 4
                   ) -> Iterator[tuple[np.ndarray, VideoRecord]]:
     """`count` shapes videos of `frames` frames; each record holds all template phrasings of its
     caption, then `paraphrases` paraphrases in the training pool's words (`arvid.shapes.paraphrase`),
     and its attributes. A share `switches` of the videos change direction or speed at a latent frame
-    drawn from the second to the last (`render_switched`), their record's `switch` captioning the new
-    motion: the data that teaches an LM to follow a prompt that changes while it streams. The new
+    drawn from those after the first `switch_after` after the anchor, to the last (`render_switched`),
+    their record's `switch` captioning the new motion: the data that teaches an LM to follow a prompt that changes while it streams. The new
     motion stays in `split` (a training video never moves as a held-out combination). Latent frames
     are those of a causal tokenizer of `temporal_factor` (the first frame alone, then groups of it).
+    An LM's `window_frames` as `switch_after` keeps every first window free of a switch, so that its
+    caption always names the motion it shows (docs/results/lm.md).
 
     The videos and captions before any switch are the same whatever `paraphrases` and `switches`
     are (paraphrases and switches draw from generators of their own).
 
     Raises:
-        ValueError: `switches` outside [0, 1], or `switches` > 0 with fewer than 3 latent frames.
+        ValueError: `switches` outside [0, 1], `switch_after` < 1, or `switches` > 0 with videos too short
+            for a latent frame after `switch_after` and the anchor.
     """
     from arvid.shapes.world import render, render_switched, sample_attributes
 
     latent_frames = (frames - 1) // temporal_factor + 1
     if not 0.0 <= switches <= 1.0:
         raise ValueError(f"switches={switches} must be a share in [0, 1]")
-    if switches > 0 and latent_frames < 3:
-        raise ValueError(f"a switch needs 3 latent frames or more (anchor, one before, one after); {frames} frames "
-                         f"make {latent_frames}")
+    if switch_after < 1:
+        raise ValueError(f"switch_after={switch_after} must be >= 1 (a latent frame before the switch)")
+    if switches > 0 and latent_frames < switch_after + 2:
+        raise ValueError(f"a switch after {switch_after} latent frames needs {switch_after + 2} or more (anchor, "
+                         f"{switch_after} before, one after); {frames} frames make {latent_frames}")
     rng = np.random.default_rng(seed)
     words = np.random.default_rng([seed, 1])
     switch_rng = np.random.default_rng([seed, 2])
@@ -64,7 +69,7 @@ def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 
             yield clip.video, VideoRecord(_captions(attrs, paraphrases, words), dataclasses.asdict(attrs))
             continue
         after = switched_motion(attrs, switch_rng, split)
-        latent = int(switch_rng.integers(2, latent_frames))
+        latent = int(switch_rng.integers(switch_after + 1, latent_frames))
         # Latent frame k holds video frames f(k-1)+1 to fk: every one of them moves the new way.
         first = temporal_factor * (latent - 1) + 1
         clip = render_switched(attrs, after, switch_frame=first, frames=frames, seed=clip_seed, size=size)

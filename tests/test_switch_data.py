@@ -69,8 +69,13 @@ def test_a_share_of_shapes_videos_switch_and_the_others_are_unchanged():
         # motion may be the one a wall bounce gives anyway).
         first = 4 * record.switch.latent_frame - 3
         assert np.array_equal(video[:first], old_video[:first])
-    with pytest.raises(ValueError, match="3 latent frames"):
+    late = [record.switch.latent_frame for _, record in shapes_videos(40, frames=33, seed=3, switches=0.5,
+                                                                       switch_after=4) if record.switch]
+    assert late and min(late) >= 5  # after 4 latent frames past the anchor: none in a first window of 4
+    with pytest.raises(ValueError, match="needs 3 or more"):
         next(shapes_videos(1, frames=5, switches=0.5))
+    with pytest.raises(ValueError, match="switch_after"):
+        next(shapes_videos(1, frames=33, switches=0.5, switch_after=0))
 
 
 def test_shards_keep_a_switch_and_refuse_one_outside_the_video(tmp_path):

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--switches", type=float, default=0.0,
                         help="share of shapes videos whose direction or speed changes at a random latent frame, "
                              "captioned anew from there (trains an LM to follow a prompt changed mid-stream)")
+    parser.add_argument("--switch-after", type=int, default=1, metavar="LATENT_FRAMES",
+                        help="switches fall after this many latent frames past the anchor: the LM's window_frames "
+                             "keeps its first windows free of them (default 1)")
     parser.add_argument("--batch-size", type=int, default=8, help="videos encoded at once")
     # No `choices`: the names live in arvid.training.precision, which imports torch; tokenize_dataset checks them.
     parser.add_argument("--precision", default="auto", metavar="{auto,bf16,fp32}",
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             count = args.videos
             videos = shapes_videos(count, frames=args.frames, split=args.split, seed=args.seed, size=size,
-                                   paraphrases=args.paraphrases, switches=args.switches,
+                                   paraphrases=args.paraphrases, switches=args.switches, switch_after=args.switch_after,
                                    temporal_factor=tokenizer.config.temporal_factor)
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
                                   ends=bool(args.manifest), batch_size=args.batch_size,
