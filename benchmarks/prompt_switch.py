@@ -10,10 +10,15 @@ changed, and reads the video with the shapes detector:
 - `--kind motion` (the issue's 50 switches): half the trials change the direction (to one
   outside the old one's bounces, below), half the speed. "New motion read" = the direction read
   on frames [s + 8, s + 16) is the new prompt's (for a speed switch, its unchanged direction; the
-  speed read there is reported too). Objects bounce off the walls, and each bounce turns the direction read, so the
-  motion is also read up to bounces: right if the direction read is one a bounce of the prompt's
-  gives ("left" for "right"; any diagonal for a diagonal); a new direction is drawn outside the
-  old one's bounces, so that this reading tells old from new. "Kept" = the majority shape, colour
+  speed read there is reported too). Objects bounce off the walls, and each bounce turns the
+  direction read, so the motion is also read up to bounces, two ways: the detector's direction
+  (a straight-line fit over the 8 frames) is one a bounce of the prompt's gives ("left" for
+  "right"; any diagonal for a diagonal); and the bounce-proof reading (`motion_reading`): the
+  median of the per-frame step's absolute x and y gives the axis class (horizontal, vertical or
+  diagonal) and the median step length the speed, which a bounce inside the 8 frames does not
+  bend as it bends a straight-line fit (`--validate-reader N` checks both on N rendered clips with
+  known motion). A new direction is drawn outside the old one's bounces, so that these readings
+  tell old from new. "Kept" = the majority shape, colour
   and size over frames [s, s + 16) are the prompt's (both prompts share them).
 - `--kind appearance`: half change the colour (to another one the background allows), half the
   shape; "new read" = that attribute's majority over [s + 8, s + 16) is the new one; "kept" = the
@@ -69,6 +74,56 @@ def bounced(direction: str) -> set[str]:
     return {name for name, (u, v) in DIRECTION_VECTORS.items() if abs(u) == abs(x) and abs(v) == abs(y)}
 
 
+def axis_class(direction: str) -> str:
+    """The axes a direction moves along, which wall bounces keep: horizontal, vertical or diagonal."""
+    return {"right": "horizontal", "left": "horizontal", "up": "vertical", "down": "vertical"}.get(direction, "diagonal")
+
+
+def motion_reading(detection, frame_size: int = 64) -> tuple[str | None, str | None]:
+    """(axis class, speed) of a detection's centroid track from the median absolute per-frame step
+    along x and y: a wall bounce flips a step's sign, not its size, so neither bends. (None, None)
+    for fewer than 2 steps or a still object."""
+    from arvid.shapes.world import speed_px
+
+    present = np.flatnonzero(detection.present)
+    consecutive = present[1:][np.diff(present) == 1]
+    if len(consecutive) < 2:
+        return None, None
+    steps = detection.centroids[consecutive] - detection.centroids[consecutive - 1]
+    step_x, step_y = np.median(np.abs(steps), axis=0)
+    length = float(np.median(np.hypot(steps[:, 0], steps[:, 1])))
+    if length < 0.25 * frame_size / 64:  # the detector's min_speed
+        return None, None
+    angle = np.degrees(np.arctan2(step_y, step_x))
+    kind = "horizontal" if angle < 22.5 else "vertical" if angle > 67.5 else "diagonal"
+    boundary = np.sqrt(speed_px("slow", frame_size) * speed_px("fast", frame_size))
+    return kind, "fast" if length >= boundary else "slow"
+
+
+def validate_reader(clips: int) -> None:
+    """Both up-to-bounce readings of 8 frames of rendered clips with known motion (frames 16 to 56,
+    where bounces happen), against the truth: the axis class and speed of the clip's direction."""
+    from arvid.shapes.detector import detect
+    from arvid.shapes.world import random_clip
+
+    rng = np.random.default_rng(1)
+    fitted, stepped, fitted_speed, stepped_speed = [], [], [], []
+    for _ in range(clips):
+        clip = random_clip(rng, "all", 64)
+        start = int(rng.integers(16, 57))
+        detection = detect(clip.video[start:start + 8])
+        truth = clip.attrs
+        fitted.append(detection.direction is not None and detection.direction in bounced(truth.direction))
+        fitted_speed.append(detection.speed == truth.speed)
+        kind, speed = motion_reading(detection)
+        stepped.append(kind == axis_class(truth.direction))
+        stepped_speed.append(speed == truth.speed)
+    print(f"{clips} rendered clips, 8 frames from frame 16 to 56 (known motion):")
+    for name, classes, speeds in (("straight-line fit up to bounces", fitted, fitted_speed),
+                                  ("per-frame steps (axis class)", stepped, stepped_speed)):
+        print(f"  {name:<32} direction {100 * np.mean(classes):.1f}%, speed {100 * np.mean(speeds):.1f}%")
+
+
 def read(video: np.ndarray, window: slice, start: int):
     from arvid.shapes.detector import detect
 
@@ -80,10 +135,11 @@ def score(video: np.ndarray, start: int, expected, changed: str, kind: str) -> d
     from arvid.metrics.scene_cuts import scene_cuts
 
     late, early = read(video, READ, start), read(video, KEPT, start)
-    up_to_bounces = None
+    up_to_bounces = steps_class = steps_speed = None
     if kind == "motion":
         new = late.direction == expected.direction
         up_to_bounces = late.direction in bounced(expected.direction)
+        steps_class, steps_speed = motion_reading(late)
         kept = all(getattr(early, name) == getattr(expected, name) for name in ("shape", "colour", "size"))
     else:
         new = getattr(late, changed) == getattr(expected, changed)
@@ -92,7 +148,10 @@ def score(video: np.ndarray, start: int, expected, changed: str, kind: str) -> d
         kept = kept and late.direction == expected.direction
     cuts = scene_cuts(video[max(0, start - CUT_BEFORE):start + KEPT.stop])
     return {"new": bool(new), "kept": bool(kept), "speed_read": late.speed, "direction_read": late.direction,
-            "cut": bool(cuts), "new_up_to_bounces": up_to_bounces}
+            "cut": bool(cuts), "new_up_to_bounces": up_to_bounces, "steps_class": steps_class,
+            "steps_speed": steps_speed,
+            "new_by_steps": None if kind != "motion" else (steps_class == axis_class(expected.direction)
+                                                           and steps_speed == expected.speed)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,7 +163,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--compile", action="store_true", help="compile the LM's decode step first")
     parser.add_argument("--json", help="also write every trial to this JSON file")
+    parser.add_argument("--validate-reader", type=int, metavar="N",
+                        help="instead: check the motion readings on N rendered clips of known motion")
     args = parser.parse_args(argv)
+    if args.validate_reader:
+        validate_reader(args.validate_reader)
+        return
 
     from dataclasses import replace
 
@@ -152,6 +216,11 @@ def main(argv: list[str] | None = None) -> None:
         for row in ("switched", "control"):
             for changed in sorted({t["changed"] for t in trials}) + ["all"]:
                 chosen = [t[row]["new_up_to_bounces"] for t in trials if changed in ("all", t["changed"])]
+                print(f"  {row} ({changed}, {len(chosen)}): {100 * np.mean(chosen):.0f}%")
+        print("the bounce-proof reading (axis class and speed from the per-frame steps, both the prompt's):")
+        for row in ("switched", "control"):
+            for changed in sorted({t["changed"] for t in trials}) + ["all"]:
+                chosen = [t[row]["new_by_steps"] for t in trials if changed in ("all", t["changed"])]
                 print(f"  {row} ({changed}, {len(chosen)}): {100 * np.mean(chosen):.0f}%")
         speeds = [t for t in trials if t["changed"] == "speed"]
         if speeds:
