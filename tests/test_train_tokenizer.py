@@ -116,6 +116,19 @@ def test_adversarial_training_runs_and_resumes(tmp_path):
                        / "trainer_state.json").read_text())["step"] == 3
 
 
+def test_the_discriminator_judges_in_float32_inside_bf16_autocast(tmp_path):
+    # Under bf16 autocast its losses turned NaN within four steps on natural footage (2026-12-05).
+    from arvid.shapes.clips import ShapesClips
+
+    config = small_run(tmp_path, "train.adversarial_weight=0.1")
+    training = tokenizer_train.TokenizerTraining(config, torch.device("cpu"), ShapesClips(frames=5, size=32), [])
+    video = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = training._judge(video.bfloat16())
+    assert logits.dtype == torch.float32
+    assert torch.allclose(logits, training.discriminator(video.bfloat16().float()), atol=1e-6)
+
+
 def test_perceptual_loss_needs_local_weights(tmp_path):
     from safetensors.torch import save_file
 

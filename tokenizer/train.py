@@ -218,7 +218,7 @@ class TokenizerTraining:
                 loss = loss + cfg.perceptual_weight * self.perceptual(out.reconstruction.float(), batch)
             use_gan = self.discriminator is not None and step >= cfg.adversarial_start_step
             if use_gan:
-                loss = loss + cfg.adversarial_weight * losses.generator_adversarial_loss(self.discriminator(out.reconstruction))
+                loss = loss + cfg.adversarial_weight * losses.generator_adversarial_loss(self._judge(out.reconstruction))
         if not torch.isfinite(loss):
             return StepResult(loss.item(), cfg.batch_size, {})  # no update: the loop stops here
         self.optimizer.zero_grad(set_to_none=True)
@@ -227,11 +227,10 @@ class TokenizerTraining:
         self.optimizer.step()
 
         if use_gan:
-            with autocast:
-                real_logits = self.discriminator(batch)
-                fake_logits = self.discriminator(out.reconstruction.detach())
-                disc_loss = (losses.discriminator_hinge_loss(real_logits, fake_logits)
-                             + cfg.lecam_weight * self.lecam(real_logits.float(), fake_logits.float()))
+            real_logits = self._judge(batch)
+            fake_logits = self._judge(out.reconstruction.detach())
+            disc_loss = (losses.discriminator_hinge_loss(real_logits, fake_logits)
+                         + cfg.lecam_weight * self.lecam(real_logits, fake_logits))
             self.disc_optimizer.zero_grad(set_to_none=True)
             disc_loss.backward()
             self.disc_optimizer.step()
@@ -241,6 +240,12 @@ class TokenizerTraining:
         usage = codebook_usage(torch.cat(self.recent_codes), self.model.codebook_size).usage
         quality = psnr(out.reconstruction.detach(), batch).mean().item()
         return StepResult(loss.item(), cfg.batch_size, {"psnr": f"{quality:.1f}", "usage": f"{usage:.3f}"})
+
+    def _judge(self, video: torch.Tensor) -> torch.Tensor:
+        """The discriminator's logits for `video` (b c t h w), in float32 even inside bf16 autocast:
+        under bf16 its losses turned NaN within four steps (natural preset, 2026-12-05)."""
+        with torch.autocast(video.device.type, enabled=False):
+            return self.discriminator(video.float())
 
     def evaluate(self, step: int, autocast: AbstractContextManager) -> Evaluation | None:
         """Scores on the evaluation clips (and the weight average's PSNR once it has started); writes
