@@ -22,12 +22,6 @@ decoder_phase() {
     train.warmup_steps=50 train.eval_every=300 train.checkpoint_every=300"
 }
 
-# The LM's prompt-switch phase: a fresh schedule at a third of the first one's learning rate.
-lm_switch_phase() {
-  echo "train.steps=3000 train.max_minutes=25 train.lr=0.0003 train.warmup_steps=50 train.eval_every=250
-    train.checkpoint_every=250"
-}
-
 stage tokenizer arvid train-tokenizer --config tiny train.out_dir="$RUNS/tokenizer-tiny" train.max_minutes=39.5 \
   $(resume_flag "$RUNS/tokenizer-tiny")
 
@@ -56,16 +50,6 @@ stage tokens-unseen arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/che
 LM_DATA=(train.data="$RUNS/shapes-tokens/train" train.val_data="$RUNS/shapes-tokens/heldout"
   train.unseen_data="$RUNS/shapes-tokens/unseen" model.text_encoder=all-minilm-l6-v2)
 stage lm arvid train-lm --config tiny train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@]}" $(resume_flag "$RUNS/lm-tiny")
-# Prompts that change mid-stream: 12,000 new videos, half of them switching direction or speed at a random
-# latent frame after the LM's first window (4 latent frames) and captioned anew from there; the LM above fine-tuned
-# on them (history: docs/results/lm.md).
-stage tokens-switch arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 12000 --frames 33 \
-  --paraphrases 4 --switches 0.5 --switch-after 4 --batch-size 16 --seed 3 -o "$RUNS/shapes-tokens/switch"
-stage tokens-switch-heldout arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --split heldout \
-  --videos 64 --frames 33 --paraphrases 4 --switches 0.5 --switch-after 4 --seed 4 -o "$RUNS/shapes-tokens/switch-heldout"
-stage lm-switch arvid train-lm --config tiny train.out_dir="$RUNS/lm-tiny-switch" model.text_encoder=all-minilm-l6-v2 \
-  train.data="$RUNS/shapes-tokens/switch" train.val_data="$RUNS/shapes-tokens/switch-heldout" \
-  train.init_from="$RUNS/lm-tiny/checkpoint" $(lm_switch_phase) $(resume_flag "$RUNS/lm-tiny-switch")
 
 if [[ $SHIP == 1 ]]; then
   cp "$RUNS/tokenizer-tiny-decoder-deeper/checkpoint/"{config.json,model.safetensors} weights/tokenizer/
