@@ -67,7 +67,7 @@ class LMTrainConfig(LoopConfig):
     first_window_share: float | None = None
     eval_batches: int = 4
     # Start from this LM folder's weights (the same architecture) with a fresh optimiser and schedule:
-    # a fine-tuning stage, as the shipped LM's prompt-switch stage (scripts/train_default.sh).
+    # a fine-tuning stage, as the prompt-switch fine-tune of docs/results/lm.md.
     init_from: str | None = None
     parallel: Literal["ddp", "fsdp2"] = "ddp"
     # Compile the training step's forward and loss with torch.compile (inductor). The first steps
