@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from arvid.data.shards import CaptionSwitch, VideoRecord
+
+if TYPE_CHECKING:
+    from arvid.shapes.world import ShapeAttributes
 
 
 class ShapesClips:
@@ -35,8 +39,9 @@ def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 
     caption, then `paraphrases` paraphrases in the training pool's words (`arvid.shapes.paraphrase`),
     and its attributes. A share `switches` of the videos change direction or speed at a latent frame
     drawn from those after the first `switch_after` after the anchor, to the last (`render_switched`),
-    their record's `switch` captioning the new motion: the data that teaches an LM to follow a prompt that changes while it streams. The new
-    motion stays in `split` (a training video never moves as a held-out combination). Latent frames
+    their record's `switch` captioning the new motion: the data that teaches an LM to follow a prompt
+    that changes while it streams. The new motion stays in `split` (a training video never moves as a
+    held-out combination). Latent frames
     are those of a causal tokenizer of `temporal_factor` (the first frame alone, then groups of it).
     An LM's `window_frames` as `switch_after` keeps every first window free of a switch, so that its
     caption always names the motion it shows (docs/results/lm.md).
@@ -48,7 +53,7 @@ def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 
         ValueError: `switches` outside [0, 1], `switch_after` < 1, or `switches` > 0 with videos too short
             for a latent frame after `switch_after` and the anchor.
     """
-    from arvid.shapes.world import render, render_switched, sample_attributes
+    from arvid.shapes.world import draw_clip, render, render_switched
 
     latent_frames = (frames - 1) // temporal_factor + 1
     if not 0.0 <= switches <= 1.0:
@@ -62,8 +67,7 @@ def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 
     words = np.random.default_rng([seed, 1])
     switch_rng = np.random.default_rng([seed, 2])
     for _ in range(count):
-        attrs = sample_attributes(rng, split)
-        clip_seed = int(rng.integers(2**63))  # as `random_clip` draws them
+        attrs, clip_seed = draw_clip(rng, split)  # as `random_clip`: the same videos without switches
         if switch_rng.random() >= switches:
             clip = render(attrs, frames=frames, seed=clip_seed, size=size)
             yield clip.video, VideoRecord(_captions(attrs, paraphrases, words), dataclasses.asdict(attrs))
@@ -77,9 +81,9 @@ def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 
         yield clip.video, VideoRecord(_captions(attrs, paraphrases, words), dataclasses.asdict(attrs), switch)
 
 
-def switched_motion(attrs, rng: np.random.Generator, split: str = "train"):
-    """`attrs` (ShapeAttributes) with another direction, speed or both, drawn with `rng`, in `split`'s
-    combinations ("all": any)."""
+def switched_motion(attrs: ShapeAttributes, rng: np.random.Generator, split: str = "train") -> ShapeAttributes:
+    """`attrs` with another direction, speed or both, drawn with `rng`, in `split`'s combinations
+    ("all": any)."""
     from arvid.shapes.world import DIRECTIONS, SPEEDS, is_held_out
 
     while True:
@@ -89,7 +93,7 @@ def switched_motion(attrs, rng: np.random.Generator, split: str = "train"):
             return after
 
 
-def _captions(attrs, paraphrases: int, words: np.random.Generator) -> tuple[str, ...]:
+def _captions(attrs: ShapeAttributes, paraphrases: int, words: np.random.Generator) -> tuple[str, ...]:
     from arvid.shapes.paraphrase import paraphrase
     from arvid.shapes.world import all_phrasings
 

@@ -530,14 +530,20 @@ def _paint(attrs: ShapeAttributes, positions: np.ndarray, velocities: np.ndarray
     )
 
 
+def draw_clip(rng: np.random.Generator, split: Split) -> tuple[ShapeAttributes, int]:
+    """What a random clip is drawn as: attributes by `sample_attributes(rng, split)`, then a render seed."""
+    attrs = sample_attributes(rng, split)
+    return attrs, int(rng.integers(2**63))
+
+
 def random_clip(rng: np.random.Generator, split: Split, frames: int, *, size: int = 64) -> ShapesClip:
-    """Render a clip with attributes drawn by `sample_attributes(rng, split)` and a seed drawn from `rng`.
+    """Render a clip drawn by `draw_clip(rng, split)`.
 
     Returns:
         ShapesClip with video (frames, size, size, 3) uint8.
     """
-    attrs = sample_attributes(rng, split)
-    return render(attrs, frames=frames, seed=int(rng.integers(2**63)), size=size)
+    attrs, seed = draw_clip(rng, split)
+    return render(attrs, frames=frames, seed=seed, size=size)
 
 
 class ShapesSample(NamedTuple):

@@ -121,3 +121,13 @@ def test_compare_gives_three_rows_scored_alike(tokenizer):
     assert comparison.rows["bicubic"]["bits_per_second"] is None and 0 < arvid["codebook_usage"] <= 1
     means = mean_rows([comparison.rows, comparison.rows])
     assert means["arvid"]["psnr"] == pytest.approx(arvid["psnr"]) and means["bicubic"]["encode_fps"] is None
+
+
+def test_a_flat_clip_has_no_detail_ratio_and_a_blurred_one_reads_below_one():
+    flat = np.full((5, 16, 16, 3), 90, dtype=np.uint8)
+    assert score(flat, flat).detail is None  # nothing to compare against: None, as figures that do not apply
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    blurred = ((clip.astype(np.int64) + np.roll(clip, 1, axis=2)) // 2).astype(np.uint8)
+    assert score(clip, clip).detail == pytest.approx(1.0)
+    assert score(blurred, clip).detail < 0.75

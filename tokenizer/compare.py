@@ -5,9 +5,9 @@
 - `h264`: libx264 at the tokenizer's bits per second (`baselines.h264_round_trip`), with the rate
   it actually took beside the target (and the whole kbit/s x264 was asked for).
 
-Every row's PSNR, SSIM and detail ratio (sharpness) is `evaluate.score` of its uint8 frames against the same clip (cut to
-its longest `1 + temporal_factor k` prefix, the frames the tokenizer takes). A figure that does not
-apply to a method is None.
+Every row's PSNR, SSIM and detail ratio (sharpness) is `evaluate.score` of its uint8 frames against
+the same clip (cut to its longest `1 + temporal_factor k` prefix, the frames the tokenizer takes). A
+figure that does not apply to a method (or a flat clip's detail ratio) is None.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from arvid.tokenizer.model import VideoTokenizer
 
 METHODS = ("arvid", "bicubic", "h264")
 # The figures of a row, in the order they are stored and printed.
-FIGURES = ("psnr", "ssim", "detail", "bits_per_second", "target_bits_per_second", "requested_bits_per_second", "codebook_usage",
-           "codebook_perplexity", "encode_fps", "decode_fps")
+FIGURES = ("psnr", "ssim", "detail", "bits_per_second", "target_bits_per_second", "requested_bits_per_second",
+           "codebook_usage", "codebook_perplexity", "encode_fps", "decode_fps")
 
 
 class Comparison(NamedTuple):
@@ -68,14 +68,9 @@ def compare(model: VideoTokenizer, clip: np.ndarray, *, fps: float) -> Compariso
                  "requested_bits_per_second": h264.requested_bits_per_second, "encode_fps": len(clip) / h264.encode_s,
                  "decode_fps": len(clip) / h264.decode_s},
     }
-    rows = {method: {figure: _defined(row.get(figure)) for figure in FIGURES} for method, row in rows.items()}
+    rows = {method: {figure: row.get(figure) for figure in FIGURES} for method, row in rows.items()}
     frames = {"original": clip, "arvid": tokenized.frames, "bicubic": thumbnail, "h264": h264.frames}
     return Comparison(rows, frames, tuple(tokenized.codes.shape))
-
-
-def _defined(value: float | None) -> float | None:
-    """None for a figure that is missing or NaN (the detail ratio of a flat clip)."""
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def mean_rows(comparisons: list[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, float | None]]:

