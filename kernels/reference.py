@@ -99,9 +99,12 @@ def single_query_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_leng
     the query sees the first `key_lengths[row]` cache slots (its own included), which is every mask
     rule's answer when no window is set.
 
-    Written as broadcast products and sums rather than `scaled_dot_product_attention`: under
-    `torch.compile` they fuse into two C++ loops with no library call, which for the small heads
-    of a decode step costs less than the call itself.
+    Under `torch.compile`, written as broadcast products and sums rather than
+    `scaled_dot_product_attention`: they fuse into two C++ loops with no library call, which for the
+    small heads of a decode step costs less than the call itself. Eager calls read only the slots
+    some row uses, through `scaled_dot_product_attention` (the broadcast products would read and
+    multiply every slot of the cache on their own, a fifth of an eager first window's time:
+    docs/results/streaming_and_speed.md).
 
     Args:
         q: (b h 1 d). k_cache, v_cache: (b g m d) with h a multiple of g.
@@ -114,6 +117,11 @@ def single_query_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_leng
     if queries != 1:
         raise ValueError(f"single_query_attention takes one query per sequence, got {queries}")
     groups = k_cache.shape[1]
+    if not torch.compiler.is_compiling():
+        used = int(key_lengths.max())
+        valid = torch.arange(used, device=q.device) < key_lengths[:, None, None, None]  # (b 1 1 m)
+        return F.scaled_dot_product_attention(q, k_cache[:, :, :used], v_cache[:, :, :used], attn_mask=valid,
+                                              enable_gqa=groups != heads)
     q = q.view(batch, groups, heads // groups, 1, head_dim)  # query heads sharing a key/value head
     scores = (q * k_cache[:, :, None]).sum(-1) * head_dim**-0.5  # (b g r m)
     valid = torch.arange(k_cache.shape[2], device=q.device) < key_lengths[:, None, None, None]

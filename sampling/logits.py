@@ -197,10 +197,20 @@ def filter_logits(logits: Tensor, *, top_k: int | None, top_p: float | None) -> 
 
 
 def sample(logits: Tensor, config: SamplerConfig, generator: torch.Generator) -> Tensor:
-    """One token index per row of `logits` (b v) -> (b) int64."""
+    """One token index per row of `logits` (b v) -> (b) int64.
+
+    With `top_k`, the draw is made among the k largest logits alone: the distribution of masking
+    the rest out (`filter_logits`), but for logits tied with the k-th, which `filter_logits` keeps
+    and this drops. It saves drawing over the whole vocabulary (4096 codes: 94 against 21 us a row,
+    docs/results/streaming_and_speed.md)."""
     if config.temperature == 0:
         return logits.argmax(-1)
-    logits = filter_logits(logits.float() / config.temperature, top_k=config.top_k, top_p=config.top_p)
+    logits = logits.float() / config.temperature
+    if config.top_k is not None and config.top_k < logits.shape[-1]:
+        top, indices = torch.topk(logits, config.top_k, dim=-1)
+        top = filter_logits(top, top_k=None, top_p=config.top_p)
+        return indices.gather(-1, torch.multinomial(top.softmax(-1), 1, generator=generator)).squeeze(-1)
+    logits = filter_logits(logits, top_k=None, top_p=config.top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
 
