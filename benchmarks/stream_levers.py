@@ -12,9 +12,9 @@ step (and its batched shapes) is not timed; `--cold` reports that first call too
 Per row: time to first frame (from the `stream(...)` call, models loaded), the median time per
 latent frame once the window slides, the real-time factor that gives at the tokenizer's frame rate
 (`--fps`, 8), the real-time factor of the whole run (first window included), and the resident
-memory after the row. Jacobi decoding is read against "uniform draws", the one-token-per-pass path
-whose tokens it reproduces exactly. Then the bf16 decoder's reconstruction PSNR beside float32's on held-out
-shapes clips (the same codes). Quality of the approximate levers (rolling cache): `arvid eval-video`
+memory after the row. Jacobi decoding and the fused runs are read against "uniform draws", the
+one-token-per-pass path whose tokens they reproduce. Then the bf16 decoder's reconstruction PSNR
+beside float32's on held-out shapes clips (the same codes). Quality of the approximate levers (rolling cache): `arvid eval-video`
 with the flags, docs/results/streaming_and_speed.md. A benchmark, not a test.
 """
 
@@ -32,11 +32,14 @@ from device_info import device_name, write_json  # benchmarks/device_info.py, be
 from stream import resident_mib  # benchmarks/stream.py
 
 LEVERS = ("pipelined", "rolling_cache", "batched_candidates", "bf16_decoder")
-JACOBI = 8  # tokens per Jacobi pass in the "+ jacobi" and "all on" rows
-# jacobi_block 1 draws each token from its own uniform number, one per pass: the draws Jacobi reproduces.
+JACOBI = 8  # tokens per Jacobi pass in the "+ jacobi" row
+FUSED = 7  # tokens per call in the "+ fused" and "all on" rows: 9 runs of 7 and the last token of a 64-token frame
+# jacobi_block 1 draws each token from its own uniform number, one per pass: the draws Jacobi and the
+# fused runs reproduce.
 ROWS = {"today (all off)": {}, **{f"+ {lever}": {lever: True} for lever in LEVERS},
         "+ uniform draws (jacobi 1)": {"jacobi_block": 1}, f"+ jacobi {JACOBI}": {"jacobi_block": JACOBI},
-        "all on": dict.fromkeys(LEVERS, True) | {"jacobi_block": JACOBI}}
+        f"+ fused draws {FUSED}": {"fused_steps": FUSED},
+        "all on": dict.fromkeys(LEVERS, True) | {"fused_steps": FUSED}}
 
 
 def timed_stream(lm, tokenizer, prompt: str, config, latent_frames: int, window: int, levers: dict, fps: float) -> dict:
@@ -85,26 +88,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; pipelining adds a second)")
     parser.add_argument("--fps", type=float, default=8.0)
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="leave the decode step eager")
+    parser.add_argument("--rows", nargs="+", choices=ROWS, metavar="ROW", default=list(ROWS),
+                        help=f"the rows to run (default all: {', '.join(repr(name) for name in ROWS)})")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
+    rows = {name: ROWS[name] for name in args.rows}
 
     lm, tokenizer, config, window = load_for_streaming(args.model, threads=args.threads, compile=args.compile)
     print(f"model: {args.model or 'shipped'}; {device_name('cpu')}; {args.threads} thread(s); compiled decode: "
           f"{args.compile}; sampling: {config}")
     cold = {}
-    for name, levers in ROWS.items():  # warm-up: compiles every shape a row uses
+    for name, levers in rows.items():  # warm-up: compiles every shape a row uses
         started = time.perf_counter()
         timed_stream(lm, tokenizer, args.prompt, config, window + 4, window, levers, args.fps)
         cold[name] = time.perf_counter() - started
-    runs: dict[str, list[dict]] = {name: [] for name in ROWS}
+    runs: dict[str, list[dict]] = {name: [] for name in rows}
     for round_index in range(args.rounds):
-        for name, levers in ROWS.items():
+        for name, levers in rows.items():
             runs[name].append(timed_stream(lm, tokenizer, args.prompt, config, args.latent_frames, window, levers,
                                                  args.fps))
         print(f"round {round_index + 1} of {args.rounds} done", flush=True)
     print(f"\n{'row':<28} {'TTFF s':>7} {'ms/latent':>10} {'RTF':>6} {'RTF whole':>10} {'RSS MiB':>8} {'warm-up s':>9}")
     table = {}
-    for name in ROWS:
+    for name in rows:
         row = {key: statistics.median(run[key] for run in runs[name]) for key in runs[name][0]}
         row["warm_up_s"] = cold[name]
         table[name] = row

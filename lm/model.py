@@ -364,17 +364,31 @@ class Transformer(nn.Module):
         """Next tokens (b n), usually n = 1, at `positions` right after the cached ones -> logits (b n v)."""
         self._check_cache(tokens, positions)
         positions = positions.to(tokens.device)
+        return self._decode_step(tokens, positions, self._cells(positions))
+
+    def decode_unchecked(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        """`decode` without its checks and never through the compiled step, positions on the tokens'
+        device: for code that compiles a loop of decode steps as one graph (`arvid.sampling.fused`)."""
+        return self._step(tokens, positions, self._cells(positions))
+
+    def _cells(self, positions: Tensor) -> Tensor:
         # The decoded tokens come after the prefix, so its length changes their mask in nothing,
         # only their grid cells.
-        cells = positions if self._prefix_extra == 0 else (positions - self._prefix_extra).clamp_min(0)
-        return self._decode_step(tokens, positions, cells)
+        return positions if self._prefix_extra == 0 else (positions - self._prefix_extra).clamp_min(0)
 
-    def _decode_step(self, tokens: Tensor, positions: Tensor, cells: Tensor) -> Tensor:
+    def _step(self, tokens: Tensor, positions: Tensor, cells: Tensor) -> Tensor:
         cos, sin = self._cached_tables(positions)
         x = self.embed(tokens, cells)
         for layer in self.layers:
             x = layer(x, lambda attn, h: attn.decode(h, positions, cos, sin, self.mask))
         return project(self.norm(x), self.lm_head)
+
+    _decode_step = _step  # replaced on the instance by `compile_decode`
+
+    @property
+    def decode_is_compiled(self) -> bool:
+        """Whether `compile_decode` was called."""
+        return "_decode_step" in vars(self)
 
     def compile_decode(self) -> None:
         """Compile the decode step with `torch.compile` (the first calls after this are slow while it
@@ -384,5 +398,11 @@ class Transformer(nn.Module):
         wrapper's per-call cost (docs/results/streaming_and_speed.md), and the linear layers of the
         few-row step become fused loops (see `project`).
         `python benchmarks/lm_decode.py` measures the result against `transformers`."""
-        options = {"cpp_wrapper": True} if self.lm_head.weight.device.type == "cpu" else None
-        self._decode_step = torch.compile(self._decode_step, dynamic=False, fullgraph=True, options=options)
+        self._decode_step = compile_for_inference(self._step, self)
+
+
+def compile_for_inference(function: Callable, model: nn.Module) -> Callable:
+    """`torch.compile` of an inference function of `model` (a decode step, a run of them): whole
+    graphs, static shapes, and on CPU inductor's C++ wrapper."""
+    options = {"cpp_wrapper": True} if next(model.parameters()).device.type == "cpu" else None
+    return torch.compile(function, dynamic=False, fullgraph=True, options=options)

@@ -21,6 +21,7 @@ from torch import Tensor
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.layout import Prefixes
 from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS, draw_first_windows
+from arvid.sampling.fused import FusedDraws
 from arvid.sampling.jacobi import draw_frame_jacobi, draw_frame_plain
 from arvid.sampling.logits import SamplerConfig, draw_codes
 from arvid.sampling.window import WindowedContext
@@ -49,6 +50,21 @@ class Levers:
     batched_candidates: bool = False
     bf16_decoder: bool = False
     jacobi_block: int = 0  # 0: today's draws; 1: inverse-CDF draws one token per pass; >= 2: Jacobi blocks
+    fused_steps: int = 0  # 0: a call per token; n: runs of n inverse-CDF draws per call (`arvid.sampling.fused`)
+
+
+def checked_levers(levers: Levers) -> Levers:
+    """`levers`, if they make sense together.
+
+    Raises:
+        ValueError: a negative `jacobi_block` or `fused_steps`, or both set.
+    """
+    for name in ("jacobi_block", "fused_steps"):
+        if getattr(levers, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(levers, name)}")
+    if levers.jacobi_block and levers.fused_steps:
+        raise ValueError("jacobi_block and fused_steps are two ways of drawing: choose one")
+    return levers
 
 
 class PromptSwitches:
@@ -106,7 +122,7 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
     context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text,
                               streams=streams, rolling=levers.rolling_cache)
     drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window, switches=switches,
-                         jacobi_block=levers.jacobi_block)
+                         jacobi_block=levers.jacobi_block, fused_steps=levers.fused_steps)
     yield from (_decoded_in_background if levers.pipelined else _decoded)(drawn, decoder)
 
 
@@ -115,11 +131,14 @@ Drawn = tuple[int, Tensor, "str | None"]  # (index, codes (s h' w'), the prompt 
 
 def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
                  grid: tuple[int, int], *, first: int, window: int, switches: PromptSwitches,
-                 jacobi_block: int = 0) -> Iterator[Drawn]:
+                 jacobi_block: int = 0, fused_steps: int = 0) -> Iterator[Drawn]:
     """Each latent frame the LM draws, from latent frame `first` on, switching prompts as `switches`
-    says (over the same anchor and window, or re-anchored: see `stream`); `jacobi_block` as `Levers`."""
+    says (over the same anchor and window, or re-anchored: see `stream`); `jacobi_block` and
+    `fused_steps` as `Levers`."""
     video_logits = lm.vocab.video_slice()
     first_window = config.first_window()
+    fused = {sampling: FusedDraws(lm.model, sampling, video_logits, lm.vocab.video_offset, fused_steps)
+             for sampling in {first_window, config}} if fused_steps else {}
     index = first
     first_window_ends = window  # latent frames up to this one are drawn as a first window
     while True:
@@ -136,6 +155,8 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
         sampling = first_window if index <= first_window_ends else config
         if jacobi_block:
             frame = _draw_by_uniforms(lm, context, sampling, generator, jacobi_block)[None]
+        elif fused:
+            frame = fused[sampling].draw_frame(context, generator)
         else:
             while (frame := context.push(draw_codes(context.logits[:, video_logits], sampling, generator)
                                          + lm.vocab.video_offset)) is None:
@@ -199,8 +220,9 @@ def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], 
     count = config.first_window_candidates
     streams = prefixes.tokens.shape[0] // (2 if config.guided else 1)
     batched = levers.batched_candidates or streams > 1
+    # Candidate-major: candidate c of stream s at c * streams + s.
     candidates = draw_first_windows(lm, prefixes.tokens, given, config, window, generator, count,
-                                    text=prefixes.text, batched=batched)  # candidate-major: c * streams + s
+                                    text=prefixes.text, batched=batched, fused_steps=levers.fused_steps)
     drawn = [[lm.vocab.video_codes(frame).view(*grid).cpu() for frame in candidate.frames] for candidate in candidates]
     decode = _decoded_together if batched else _decoded_apart
     decoders, frames = decode(new_decoder, given_codes, drawn)

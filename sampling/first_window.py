@@ -32,6 +32,7 @@ from torch import Tensor
 
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.text_encoder import TextStates
+from arvid.sampling.fused import FusedDraws
 from arvid.sampling.logits import SamplerConfig, draw_codes
 from arvid.sampling.window import WindowedContext
 
@@ -48,7 +49,7 @@ class Candidate:
 
 def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], config: SamplerConfig, window: int,
                        generator: torch.Generator, count: int, *, text: TextStates | None = None,
-                       batched: bool = False) -> list[Candidate]:
+                       batched: bool = False, fused_steps: int = 0) -> list[Candidate]:
     """`count` first windows of each stream of `prefixes`, drawn from `generator`: one candidate after
     another, as the stream draws one, or (`batched`) all at once as the streams of one batch, one
     decode step per token for all of them. Batched draws come from the same distributions but use
@@ -61,6 +62,8 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
             at most `window` of them, else there is nothing to draw.
         config: the stream's config: its first window's temperature and its guidance.
         text: the prefixes' text states, for an LM with a text encoder.
+        fused_steps: draw by runs of this many tokens per call (`arvid.sampling.fused`); 0: a call
+            and a `draw_codes` per token.
     Returns:
         count x s candidates, candidate-major: candidate c of stream j at c * s + j.
     Raises:
@@ -71,19 +74,25 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
     streams = prefixes.shape[0] // (2 if config.guided else 1)
     if not batched:
         return [candidate for _ in range(count)
-                for candidate in _draw_first_window(lm, prefixes, given, config, window, generator, streams, text)]
+                for candidate in _draw_first_window(lm, prefixes, given, config, window, generator, streams, text,
+                                                    fused_steps)]
     rows = prefixes.repeat(count, 1)  # candidate-major, each candidate's rows stream-major
     text = None if text is None else TextStates(text.hidden.repeat(count, 1, 1), text.mask.repeat(count, 1))
-    return _draw_first_window(lm, rows, given, config, window, generator, count * streams, text)
+    return _draw_first_window(lm, rows, given, config, window, generator, count * streams, text, fused_steps)
 
 
 def _draw_first_window(lm: VideoLM, prefixes: Tensor, given: list[Tensor], config: SamplerConfig, window: int,
-                       generator: torch.Generator, streams: int, text: TextStates | None) -> list[Candidate]:
+                       generator: torch.Generator, streams: int, text: TextStates | None,
+                       fused_steps: int = 0) -> list[Candidate]:
     """The first windows of `streams` streams sharing `prefixes` (b P), drawn together."""
     first_window = config.first_window()
     video_logits = lm.vocab.video_slice()
     context = WindowedContext(lm.model, prefixes, window_frames=window, frames=list(given), text=text, streams=streams)
     frames: list[Tensor] = []  # each (s t)
+    if fused_steps:
+        fused = FusedDraws(lm.model, first_window, video_logits, lm.vocab.video_offset, fused_steps)
+        while len(given) + len(frames) <= window:
+            frames.append(fused.draw_frame(context, generator))
     while len(given) + len(frames) <= window:
         codes = draw_codes(context.logits[:, video_logits], first_window, generator)
         frame = context.push(codes + lm.vocab.video_offset)

@@ -21,22 +21,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from arvid.sampling.logits import SamplerConfig, filter_logits, guide
+from arvid.sampling.fused import draw_by_uniforms
+from arvid.sampling.logits import SamplerConfig
 from arvid.sampling.window import WindowedContext
 
 
 def draw_by_uniform(logits: Tensor, config: SamplerConfig, uniform: Tensor) -> Tensor:
     """One video code () from one stream's rows of logits (b v) (guided as `draw_codes` guides them),
-    by inverse-CDF sampling at `uniform` (a () float in [0, 1)): a fixed function of the two."""
-    if config.guided:
-        logits = guide(logits[0::2], logits[1::2], config.cfg_scale)
-    logits = logits[0].float()
-    if config.temperature == 0:
-        return logits.argmax()
-    probs = filter_logits((logits / config.temperature)[None], top_k=config.top_k, top_p=config.top_p).softmax(-1)[0]
-    cumulative = probs.cumsum(0)
-    index = torch.searchsorted(cumulative, uniform.to(cumulative.dtype) * cumulative[-1], right=True)
-    return index.clamp_max(len(probs) - 1)
+    by inverse-CDF sampling at `uniform` (a () float in [0, 1)): a fixed function of the two
+    (`draw_by_uniforms` for one stream)."""
+    return draw_by_uniforms(logits, config, uniform.reshape(1))[0]
 
 
 def draw_frame_plain(context: WindowedContext, config: SamplerConfig, uniforms: Tensor, video: slice,

@@ -27,7 +27,7 @@ from torch import Tensor
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.code_digits import tokenizer_code_levels
 from arvid.lm.layout import Prefixes
-from arvid.sampling.drawing import LatentFrame, Levers, PromptSwitches, latent_frames
+from arvid.sampling.drawing import LatentFrame, Levers, PromptSwitches, checked_levers, latent_frames
 from arvid.sampling.logits import SamplerConfig
 from arvid.sampling.window import check_window
 from arvid.tokenizer import VideoTokenizer, frames_to_video
@@ -49,8 +49,8 @@ def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
 def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig | None = None, *,
            image: np.ndarray | None = None, video: np.ndarray | None = None,
            pipelined: bool = False, rolling_cache: bool = False, batched_candidates: bool = False,
-           bf16_decoder: bool = False, jacobi_block: int = 0, prompts: Callable[[int], str] | None = None,
-           reanchor: bool = False) -> Iterator[LatentFrame]:
+           bf16_decoder: bool = False, jacobi_block: int = 0, fused_steps: int = 0,
+           prompts: Callable[[int], str] | None = None, reanchor: bool = False) -> Iterator[LatentFrame]:
     """An endless iterator of latent frames (stop by not asking for more).
 
     Every check runs here, before the first frame is asked for, so a caller can report bad input
@@ -79,6 +79,10 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
         jacobi_block: 0 draws as always; otherwise every token after the first window is drawn from
             its own uniform number (inverse-CDF), one token per forward pass for 1, and for n >= 2 up
             to n per pass by Jacobi decoding, exactly the tokens of 1 (`arvid.sampling.jacobi`).
+        fused_steps: 0 draws as always; n >= 1 draws every token from its own uniform number
+            (inverse-CDF, the draws of `jacobi_block` 1) in runs of n tokens per call, each run one
+            compiled graph when the LM's decode step is compiled (`arvid.sampling.fused`). Not with
+            `jacobi_block`.
         prompts: called with a latent frame's index before the LM draws it (from the first frame
             after the first window's candidates); a prompt other than the current one becomes the
             prefix from that frame on, over the same anchor and window (`WindowedContext.switch`),
@@ -109,16 +113,15 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     if prompts is not None:
         def switch(prompt: str) -> Prefixes:  # the new prompt's rows, checked as the first prompt's were
             return lm.prefixes([prompt, ""] if config.guided else [prompt], task=task)
-    if jacobi_block < 0:
-        raise ValueError(f"jacobi_block must be >= 0, got {jacobi_block}")
-    levers = Levers(pipelined, rolling_cache, batched_candidates, bf16_decoder, jacobi_block)
+    levers = checked_levers(Levers(pipelined, rolling_cache, batched_candidates, bf16_decoder, jacobi_block,
+                                   fused_steps))
     switches = PromptSwitches(prompt, prompts, switch, reanchor)
     return (step[0] for step in latent_frames(lm, tokenizer, prefixes, given_codes, config, window, levers, switches))
 
 
 def stream_batch(lm: VideoLM, tokenizer: VideoTokenizer, prompts: list[str], config: SamplerConfig | None = None, *,
-                 pipelined: bool = False, rolling_cache: bool = False, bf16_decoder: bool = False
-                 ) -> Iterator[list[LatentFrame]]:
+                 pipelined: bool = False, rolling_cache: bool = False, bf16_decoder: bool = False,
+                 fused_steps: int = 0) -> Iterator[list[LatentFrame]]:
     """Text-to-video for several prompts at once, as the rows of one batch (prompts x guidance rows;
     with first-window candidates, prompts x candidates x guidance rows, drawn and decoded together):
     an endless iterator whose every step is a list of one `LatentFrame` per prompt, in order.
@@ -139,7 +142,7 @@ def stream_batch(lm: VideoLM, tokenizer: VideoTokenizer, prompts: list[str], con
     check_window(window, lm.config.window_frames)
     rows = [row for prompt in prompts for row in ([prompt, ""] if config.guided else [prompt])]  # stream-major
     prefixes = lm.prefixes(rows)
-    levers = Levers(pipelined, rolling_cache, True, bf16_decoder)
+    levers = checked_levers(Levers(pipelined, rolling_cache, True, bf16_decoder, fused_steps=fused_steps))
     return latent_frames(lm, tokenizer, prefixes, [], config, window, levers)
 
 

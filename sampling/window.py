@@ -141,9 +141,18 @@ class WindowedContext:
         return self.model.decode(rows, torch.arange(self.length, self.length + len(tokens)))
 
     def commit(self, tokens: Tensor, logits: Tensor) -> None:
-        """Take in `tokens` (n,), the first tokens of the last `peek`, whose logits after the last of
-        them are `logits` (b v): as pushing them would, without another pass."""
-        self.current.extend(token.reshape(1) for token in tokens)
+        """Take in `tokens` (n,) of one stream or (n s), already fed through the model (the first
+        tokens of the last `peek`, or a run of `arvid.sampling.fused`), whose logits after the last
+        of them are `logits` (b v): as pushing them would, without another pass.
+
+        Raises:
+            ValueError: tokens that would complete the frame in progress (its last token slides the
+                window: `push` it).
+        """
+        if len(self.current) + len(tokens) >= self.tokens_per_frame:
+            raise ValueError(f"commit takes tokens inside the frame in progress: {len(self.current)} of "
+                             f"{self.tokens_per_frame} drawn, {len(tokens)} given")
+        self.current.extend(tokens.reshape(len(tokens), self.streams))
         self.length += len(tokens)
         self.logits = logits
 

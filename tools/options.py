@@ -162,13 +162,16 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
-    """The speed levers (`SPEED_FLAGS`, --jacobi), in their own help group."""
+    """The speed levers (`SPEED_FLAGS`, --jacobi, --fused), in their own help group."""
     group = parser.add_argument_group("speed", "Options that make streaming faster; each is off by default.")
     for flag, keyword, text in SPEED_FLAGS:
         group.add_argument(flag, dest=keyword, action="store_true", help=text)
     group.add_argument("--jacobi", dest="jacobi_block", type=int, default=0, metavar="N",
                        help="draw each token from its own uniform number, up to N tokens per forward pass by Jacobi "
                             "decoding (exactly the tokens of N = 1, one per pass); 0: the usual draws")
+    group.add_argument("--fused", dest="fused_steps", type=int, default=0, metavar="N",
+                       help="draw each token from its own uniform number (the tokens of --jacobi 1), N tokens per "
+                            "call, each run of N one compiled graph with --compile; 0: the usual draws")
     group.add_argument("--compile", action="store_true",
                        help="compile the LM's decode step with torch.compile: tens of seconds once (less when "
                             "torch's compile cache is warm), then about 2.5x faster per token")
@@ -198,11 +201,15 @@ def speed_levers(args: argparse.Namespace) -> dict[str, bool | int]:
     """The speed levers given, as `stream`'s keyword arguments.
 
     Raises:
-        UsageError: a negative --jacobi.
+        UsageError: a negative --jacobi or --fused, or both given.
     """
-    if args.jacobi_block < 0:
-        raise UsageError(f"--jacobi must be >= 0, got {args.jacobi_block}")
-    return {keyword: getattr(args, keyword) for _, keyword, _ in SPEED_FLAGS} | {"jacobi_block": args.jacobi_block}
+    for flag, value in (("--jacobi", args.jacobi_block), ("--fused", args.fused_steps)):
+        if value < 0:
+            raise UsageError(f"{flag} must be >= 0, got {value}")
+    if args.jacobi_block and args.fused_steps:
+        raise UsageError("--jacobi and --fused are two ways of drawing: give one")
+    return ({keyword: getattr(args, keyword) for _, keyword, _ in SPEED_FLAGS}
+            | {"jacobi_block": args.jacobi_block, "fused_steps": args.fused_steps})
 
 
 def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> SamplerConfig:

@@ -1,0 +1,89 @@
+"""Drawing runs of tokens inside one compiled call (the `fused_steps` lever of `stream`).
+
+A compiled decode step still costs a Python round trip per token: the call, its guards, then the
+draw (guidance, temperature, top-k, the random pick) as a dozen eager operations. `FusedDraws`
+compiles a run of `steps` tokens as one graph: draw each stream's token from the current logits,
+feed it, read the next logits, `steps` times. Every token is drawn by inverse-CDF sampling from
+its own uniform number (`draw_by_uniforms`, the draws of `arvid.sampling.jacobi`), so the tokens
+are a fixed function of the logits and the uniforms: the eager run gives exactly the tokens of
+drawing and pushing one token at a time (tested), and the compiled one differs only where float
+rounding moves a uniform across a boundary of the cumulative distribution.
+
+Runs stay inside a latent frame and stop before its last token, whose push slides the window
+(`WindowedContext.push`); that token is drawn eagerly.
+
+Einops legend: b rows (streams x rows per stream), s streams, v vocabulary, k run length,
+t tokens per latent frame.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from arvid.lm.model import Transformer, compile_for_inference
+from arvid.sampling.logits import SamplerConfig, filter_logits, guide
+from arvid.sampling.window import WindowedContext
+
+
+def draw_by_uniforms(logits: Tensor, config: SamplerConfig, uniforms: Tensor) -> Tensor:
+    """One code per stream (s) int64 from a context's rows of logits (b v), stream-major (under
+    guidance each stream's prompt row, then its empty prompt's, guided as `draw_codes` guides
+    them), by inverse-CDF sampling at `uniforms` (s) float in [0, 1): a fixed function of the two."""
+    if config.guided:
+        logits = guide(logits[0::2], logits[1::2], config.cfg_scale)
+    logits = logits.float()
+    if config.temperature == 0:
+        return logits.argmax(-1)
+    probs = filter_logits(logits / config.temperature, top_k=config.top_k, top_p=config.top_p).softmax(-1)
+    cumulative = probs.cumsum(-1)
+    targets = (uniforms.to(cumulative.dtype) * cumulative[:, -1])[:, None]
+    return torch.searchsorted(cumulative, targets, right=True)[:, 0].clamp_max(probs.shape[-1] - 1)
+
+
+class FusedDraws:
+    """Draws latent frames into a `WindowedContext` by runs of `steps` tokens per call.
+
+    Args:
+        model: the context's LM; when its decode step is compiled (`Transformer.compile_decode`),
+            the runs are compiled as well (one graph per row count), else they run eagerly.
+        config: how tokens are drawn.
+        video: the video codes' slice of the vocabulary; `offset` the first code's token id.
+        steps: tokens per run (>= 1).
+    Raises:
+        ValueError: `steps` < 1.
+    """
+
+    def __init__(self, model: Transformer, config: SamplerConfig, video: slice, offset: int, steps: int) -> None:
+        if steps < 1:
+            raise ValueError(f"fused_steps must be >= 1, got {steps}")
+        self.model, self.config, self.video, self.offset, self.steps = model, config, video, offset, steps
+        self._run_compiled = compile_for_inference(self._run, model) if model.decode_is_compiled else self._run
+
+    def draw_frame(self, context: WindowedContext, generator: torch.Generator) -> Tensor:
+        """Draw one latent frame into `context` (at a frame's start) -> its token ids (s t)."""
+        tokens = context.tokens_per_frame
+        uniforms = torch.rand(tokens, context.streams, generator=generator, device=generator.device)
+        drawn = 0
+        while tokens - 1 - drawn >= self.steps:
+            codes, logits = self._run_compiled(context.logits, torch.tensor([context.length], device=context.logits.device),
+                                               uniforms[drawn:drawn + self.steps], context.rows_per_stream)
+            context.commit(codes, logits)
+            drawn += self.steps
+        while (frame := context.push(self._draw(context.logits, uniforms[drawn]))) is None:
+            drawn += 1
+        return frame
+
+    def _draw(self, logits: Tensor, uniforms: Tensor) -> Tensor:
+        return draw_by_uniforms(logits[:, self.video], self.config, uniforms) + self.offset
+
+    def _run(self, logits: Tensor, start: Tensor, uniforms: Tensor, rows_per_stream: int) -> tuple[Tensor, Tensor]:
+        """k tokens per stream, each drawn from the logits (b v) before it at `uniforms` (k s) and fed
+        at position start + i -> (token ids (k s), the logits after the last (b v))."""
+        drawn = []
+        for index in range(uniforms.shape[0]):
+            codes = self._draw(logits, uniforms[index])
+            rows = codes.repeat_interleave(rows_per_stream)[:, None]
+            logits = self.model.decode_unchecked(rows, start + index)[:, -1]
+            drawn.append(codes)
+        return torch.stack(drawn), logits
