@@ -20,7 +20,8 @@ def test_a_prompts_file_writes_a_video_and_a_token_file_per_prompt(model_dir, tm
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle moving left\n\n  a blue square moving up  \na green triangle\n")
     assert main(["generate", "--prompts", str(prompts), "--model", str(model_dir), "--frames", "9",
-                 "-o", str(tmp_path / "v{n}.gif"), "--tokens-out", str(tmp_path / "t{n}.ndjson"), "--pipelined", "--fused", "3"]) == 0
+                 "-o", str(tmp_path / "v{n}.gif"), "--tokens-out", str(tmp_path / "t{n}.ndjson"), "--pipelined",
+                 "--fused", "3"]) == 0
     assert "9 frames each" in capsys.readouterr().err
     for n in range(3):
         assert read_video(tmp_path / f"v{n}.gif").shape == (9, 32, 32, 3)
