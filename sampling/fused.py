@@ -60,6 +60,7 @@ class FusedDraws:
         self.model, self.config, self.video, self.offset, self.steps = model, config, video, offset, steps
         self._run_compiled = compile_for_inference(self._run, model) if model.decode_is_compiled else self._run
 
+    @torch.no_grad()
     def draw_frame(self, context: WindowedContext, generator: torch.Generator) -> Tensor:
         """Draw one latent frame into `context` (at a frame's start) -> its token ids (s t)."""
         tokens = context.tokens_per_frame
