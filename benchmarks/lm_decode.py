@@ -16,7 +16,9 @@ folds them into Llama's embedding table. Prints a table; a benchmark, not a test
 
 On `--device cuda` both models run there in `--dtype` (bf16 or fp32), every run ends by waiting for
 the GPU, the thread count is left alone and the profile (a CPU measure) is skipped. `--paths`
-picks which of transformers, eager and compiled run (each one that fails is reported and skipped).
+picks which of transformers, eager, compiled and fused run (each one that fails is reported and
+skipped); fused is the compiled step in runs of `FUSED_STEPS` greedy tokens per call, one graph a
+run (`arvid.sampling.fused`, the `--fused` lever of streaming).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ from arvid.lm.train import LMRunConfig
 from device_info import device_name, synchronize, write_json  # benchmarks/device_info.py, beside this script
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-PATHS = {"transformers": "transformers", "eager": "arvid eager", "compiled": "arvid compiled"}
+PATHS = {"transformers": "transformers", "eager": "arvid eager", "compiled": "arvid compiled",
+         "fused": "arvid fused"}
+FUSED_STEPS = 8  # tokens per call of the "fused" path (a divisor of the default 256 new tokens)
 MATRIX_OPS = ("mm", "addmm", "bmm", "baddbmm", "linear", "matmul", "_mkl", "mkldnn", "scaled_dot_product")
 
 
@@ -51,6 +55,26 @@ def arvid_generate(model: Transformer, prompt: torch.Tensor, new_tokens: int) ->
         token = model.decode(token, torch.tensor([length + index])).argmax(-1)
         generated.append(token)
     return torch.cat(generated, dim=1)
+
+
+def arvid_generate_fused(model: Transformer, prompt: torch.Tensor, new_tokens: int, steps: int) -> torch.Tensor:
+    """Greedy decoding by runs of `steps` tokens per call (`arvid.sampling.fused.FusedDraws`, each run
+    one compiled graph with the decode step compiled): prompt (b n) -> new tokens (b new_tokens). Every
+    run feeds its tokens, so a count that `steps` does not divide costs up to steps - 1 more."""
+    from arvid.sampling.fused import FusedDraws
+    from arvid.sampling.logits import SamplerConfig
+
+    batch, length = prompt.shape
+    runs = -(-new_tokens // steps)
+    model.setup_cache(batch, length + runs * steps)
+    logits = model.prefill(prompt, torch.arange(length))[:, -1]
+    greedy = FusedDraws(model, SamplerConfig(temperature=0), slice(None), 0, steps)
+    no_uniforms = torch.zeros(steps, batch, device=prompt.device)  # greedy: they only set the run's length
+    generated = []
+    for run in range(runs):
+        tokens, logits = greedy.run(logits, torch.tensor([length + run * steps], device=prompt.device), no_uniforms, 1)
+        generated.append(tokens.T)
+    return torch.cat(generated, dim=1)[:, :new_tokens]
 
 
 def hf_generate(hf_model, prompt: torch.Tensor, new_tokens: int) -> torch.Tensor:
@@ -92,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     parser.add_argument("--dtype", choices=DTYPES, default="fp32", help="weights and cache of both models")
     parser.add_argument("--batches", default="1,2", help="batch sizes (default 1,2: guidance's two rows)")
-    parser.add_argument("--paths", default="transformers,eager,compiled",
+    parser.add_argument("--paths", default="transformers,eager,compiled,fused",
                         help=f"which of {', '.join(PATHS)} to run (default all)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
@@ -118,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{config.prefix_len}-token prompt, best of {args.repeats}, {device_name(device)}, {args.dtype}")
     paths = {"transformers": lambda p, n: hf_generate(hf_model, p, n),
              "arvid eager": lambda p, n: arvid_generate(model, p, n)}
-    if "arvid compiled" in wanted:
+    if "arvid compiled" in wanted or "arvid fused" in wanted:
         compiled = copy.deepcopy(model)
         compiled.compile_decode()
         paths["arvid compiled"] = lambda p, n: arvid_generate(compiled, p, n)
+        paths["arvid fused"] = lambda p, n: arvid_generate_fused(compiled, p, n, FUSED_STEPS)
     paths = {name: run for name, run in paths.items() if name in wanted}
     results = {"config": args.config, "overrides": args.set, "device": device_name(device), "dtype": args.dtype,
                "parameters": parameters, "tokens": args.tokens, "prompt_tokens": config.prefix_len, "batches": []}
@@ -148,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 if value > best.get(name, (0, 0))[1]:
                     best[name] = (threads, value)
         row = {"batch": batch, "tokens_per_s": {name: value for name, (_, value) in best.items()}, "errors": errors}
-        arvid_names = [name for name in ("arvid eager", "arvid compiled") if name in best]
+        arvid_names = [name for name in ("arvid eager", "arvid compiled", "arvid fused") if name in best]
         outside = logit_diff = None
         if device.type == "cpu" and "arvid eager" in best:
             # Profiled on the eager path: the compiled one calls its matrix kernels from generated C++,

@@ -89,11 +89,11 @@ def _draw_first_window(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
     video_logits = lm.vocab.video_slice()
     context = WindowedContext(lm.model, prefixes, window_frames=window, frames=list(given), text=text, streams=streams)
     frames: list[Tensor] = []  # each (s t)
-    if fused_steps:
-        fused = FusedDraws(lm.model, first_window, video_logits, lm.vocab.video_offset, fused_steps)
-        while len(given) + len(frames) <= window:
-            frames.append(fused.draw_frame(context, generator))
+    fused = FusedDraws(lm.model, first_window, video_logits, lm.vocab.video_offset, fused_steps) if fused_steps else None
     while len(given) + len(frames) <= window:
+        if fused is not None:
+            frames.append(fused.draw_frame(context, generator))
+            continue
         codes = draw_codes(context.logits[:, video_logits], first_window, generator)
         frame = context.push(codes + lm.vocab.video_offset)
         if frame is not None:

@@ -58,7 +58,7 @@ class FusedDraws:
         if steps < 1:
             raise ValueError(f"fused_steps must be >= 1, got {steps}")
         self.model, self.config, self.video, self.offset, self.steps = model, config, video, offset, steps
-        self._run_compiled = compile_for_inference(self._run, model) if model.decode_is_compiled else self._run
+        self._compiled = compile_for_inference(self._run, model) if model.decode_is_compiled else self._run
 
     @torch.no_grad()
     def draw_frame(self, context: WindowedContext, generator: torch.Generator) -> Tensor:
@@ -67,20 +67,26 @@ class FusedDraws:
         uniforms = torch.rand(tokens, context.streams, generator=generator, device=generator.device)
         drawn = 0
         while tokens - 1 - drawn >= self.steps:
-            codes, logits = self._run_compiled(context.logits, torch.tensor([context.length], device=context.logits.device),
-                                               uniforms[drawn:drawn + self.steps], context.rows_per_stream)
+            start = torch.tensor([context.length], device=context.logits.device)
+            codes, logits = self.run(context.logits, start, uniforms[drawn:drawn + self.steps], context.rows_per_stream)
             context.commit(codes, logits)
             drawn += self.steps
         while (frame := context.push(self._draw(context.logits, uniforms[drawn]))) is None:
             drawn += 1
         return frame
 
+    @torch.no_grad()
+    def run(self, logits: Tensor, start: Tensor, uniforms: Tensor, rows_per_stream: int) -> tuple[Tensor, Tensor]:
+        """One run, compiled when the model's decode step is: k tokens per stream, each drawn from the
+        logits (b v) before it at `uniforms` (k s) and fed at position `start` (1,) + i (in the model's
+        static cache, after the cached tokens) -> (token ids (k s), the logits after the last (b v)).
+        With temperature 0 the uniforms only set k."""
+        return self._compiled(logits, start, uniforms, rows_per_stream)
+
     def _draw(self, logits: Tensor, uniforms: Tensor) -> Tensor:
         return draw_by_uniforms(logits[:, self.video], self.config, uniforms) + self.offset
 
     def _run(self, logits: Tensor, start: Tensor, uniforms: Tensor, rows_per_stream: int) -> tuple[Tensor, Tensor]:
-        """k tokens per stream, each drawn from the logits (b v) before it at `uniforms` (k s) and fed
-        at position start + i -> (token ids (k s), the logits after the last (b v))."""
         drawn = []
         for index in range(uniforms.shape[0]):
             codes = self._draw(logits, uniforms[index])
