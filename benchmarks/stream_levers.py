@@ -39,6 +39,7 @@ FUSED = 7  # tokens per call in the "+ fused" and "all on" rows: 9 runs of 7 and
 ROWS = {"today (all off)": {}, **{f"+ {lever}": {lever: True} for lever in LEVERS},
         "+ uniform draws (jacobi 1)": {"jacobi_block": 1}, f"+ jacobi {JACOBI}": {"jacobi_block": JACOBI},
         f"+ fused draws {FUSED}": {"fused_steps": FUSED},
+        "all on but fused draws": dict.fromkeys(LEVERS, True),
         "all on": dict.fromkeys(LEVERS, True) | {"fused_steps": FUSED}}
 
 
