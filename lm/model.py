@@ -401,8 +401,18 @@ class Transformer(nn.Module):
         self._decode_step = compile_for_inference(self._step, self)
 
 
+# Graphs one compiled inference function may have before torch gives up (see `compile_for_inference`).
+RECOMPILE_LIMIT = 64
+
+
 def compile_for_inference(function: Callable, model: nn.Module) -> Callable:
     """`torch.compile` of an inference function of `model` (a decode step, a run of them): whole
-    graphs, static shapes, and on CPU inductor's C++ wrapper."""
+    graphs, static shapes, and on CPU inductor's C++ wrapper.
+
+    Static shapes make one graph per cache shape (rows, prefix length) and sampling setting, and
+    under `fullgraph` torch's default limit of 8 graphs a function makes the ninth a hard error (an
+    evaluation in batches with long prompts reaches it); so this raises torch's process-wide
+    `recompile_limit` to at least `RECOMPILE_LIMIT`."""
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     options = {"cpp_wrapper": True} if next(model.parameters()).device.type == "cpu" else None
     return torch.compile(function, dynamic=False, fullgraph=True, options=options)

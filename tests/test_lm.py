@@ -122,6 +122,20 @@ def test_compiled_decode_equals_full_forward(grid_positions, code_levels):
     assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
 
 
+def test_the_compiled_step_takes_more_cache_shapes_than_torchs_limit(monkeypatch):
+    """One graph per cache shape: with torch's limit at 2 (default 8), the third shape would be a hard
+    error under `fullgraph`; `compile_decode` raises the limit."""
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    model = make_model(grid_positions=False)
+    model.compile_decode()
+    start = model.config.prefix_len
+    for extra in (1, 2, 3):
+        model.setup_cache(batch=1, max_len=start + extra)
+        model.prefill(torch.zeros(1, start, dtype=torch.long), torch.arange(start))
+        model.decode(torch.zeros(1, 1, dtype=torch.long), torch.tensor([start]))
+    assert torch._dynamo.config.recompile_limit >= 64
+
+
 def test_compiled_decode_follows_a_new_cache_and_new_weights():
     """A cache set up again at another batch and length, and weights loaded in place, still give the
     eager model's logits through the compiled step; and a model of another structure, compiled first
