@@ -62,7 +62,13 @@ class FusedDraws:
 
     @torch.no_grad()
     def draw_frame(self, context: WindowedContext, generator: torch.Generator) -> Tensor:
-        """Draw one latent frame into `context` (at a frame's start) -> its token ids (s t)."""
+        """Draw one latent frame into `context` -> its token ids (s t).
+
+        Raises:
+            ValueError: a frame already in progress in `context`.
+        """
+        if context.current:
+            raise ValueError(f"draw_frame starts a frame: {len(context.current)} tokens of one are drawn already")
         tokens = context.tokens_per_frame
         uniforms = torch.rand(tokens, context.streams, generator=generator, device=generator.device)
         drawn = 0

@@ -93,8 +93,12 @@ def test_a_stream_with_fused_steps_gives_the_frames_of_one_uniform_draw_per_pass
         FusedDraws(lm.model, config, lm.vocab.video_slice(), lm.vocab.video_offset, 0)
 
 
-def test_commit_refuses_the_frames_last_token():
+def test_commit_refuses_the_frames_last_token_and_a_run_starts_a_frame():
     lm = small_lm()
     context = WindowedContext(lm.model, rows_of(lm, ["a red circle"], guided=False), window_frames=3)
     with pytest.raises(ValueError, match="inside the frame in progress"):
         context.commit(torch.zeros(16, dtype=torch.long), context.logits)
+    context.push(torch.tensor(lm.vocab.video_offset))
+    fused = FusedDraws(lm.model, SamplerConfig(), lm.vocab.video_slice(), lm.vocab.video_offset, 3)
+    with pytest.raises(ValueError, match="starts a frame"):
+        fused.draw_frame(context, torch.Generator())
