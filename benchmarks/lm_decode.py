@@ -188,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
                     logit_diff = (causal_logits.float() - hf_model(prompts).logits.float()).abs().max().item()
             except Exception as err:  # noqa: BLE001 - the speed figures stand without the check: report it
                 errors["logit check"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
-        row.update(outside_matrix_share=outside, max_logit_diff=logit_diff)
+        fused_agreement = None
+        if "arvid fused" in best and "arvid compiled" in best:  # the same greedy tokens, one call a token or a run
+            fused_agreement = (paths["arvid fused"](prompts, args.tokens) ==
+                               paths["arvid compiled"](prompts, args.tokens)).float().mean().item()
+            summary.append(f"batch {batch}: fused greedy tokens equal to the compiled path's: {100 * fused_agreement:.1f}%")
+        row.update(outside_matrix_share=outside, max_logit_diff=logit_diff, fused_token_agreement=fused_agreement)
         results["batches"].append(row)
         if arvid_names and "transformers" in best:
             arvid_name = max(arvid_names, key=lambda name: best[name][1])
@@ -198,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"; arvid eager's time outside matrix work {100 * outside:.0f}%"
             if logit_diff is not None:
                 line += f"; max |logit difference| on the prompt {logit_diff:.1e}"
+
             summary.append(line)
     torch.set_num_threads(default_threads)
     print("\n".join(summary))
