@@ -4,7 +4,7 @@ in one run (issue 31, point 5).
     python benchmarks/batched_prompts.py [--model DIR] [--prompts 8] [--frames 64] [--rounds 2]
 
 Both sides use the model's default sampling (guidance, first-window candidates, pixels included) and
-the same levers (`--pipelined` etc., default none). Each round runs one-at-a-time and batched
+the same levers (`--pipelined`, `--fused N` etc., default none). Each round runs one-at-a-time and batched
 alternately after a warm-up that compiles the decode step for every shape; the table gives the
 median videos per second over the rounds and their ratio. `--threads 1 2` times both sides at each
 torch thread count and compares each side's best (as `lm_decode.py` does): one prompt's small
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pipelined", action="store_true")
     parser.add_argument("--rolling-cache", action="store_true")
     parser.add_argument("--bf16-decoder", action="store_true")
+    parser.add_argument("--fused", type=int, default=0, metavar="N", help="fused draws, N tokens a call (default 0: off)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1],
                         help="torch thread counts to time both sides at; each side's best counts (default 1)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     lm, tokenizer, config, _ = load_for_streaming(args.model, threads=args.threads[0], compile=True)
     prompts = PROMPTS[:args.prompts]
     latent_frames = tokenizer.latent_frames_for(args.frames)
-    levers = {"pipelined": args.pipelined, "rolling_cache": args.rolling_cache, "bf16_decoder": args.bf16_decoder}
+    levers = {"pipelined": args.pipelined, "rolling_cache": args.rolling_cache, "bf16_decoder": args.bf16_decoder,
+              "fused_steps": args.fused}
 
     def one_at_a_time(count: int) -> float:
         started = time.perf_counter()
