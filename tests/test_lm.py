@@ -13,7 +13,7 @@ from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.hf import export_hf, from_hf, to_hf
 from arvid.lm.layout import build_sequence, prefix_tokens
-from arvid.lm.model import Transformer
+from arvid.lm.model import FEW_ROWS, Transformer, project
 from arvid.lm.vocabulary import SPECIAL_TOKENS, Vocabulary
 
 TOLERANCE = 1e-4  # float32, as the issue states
@@ -120,6 +120,18 @@ def test_compiled_decode_equals_full_forward(grid_positions, code_levels):
     for position in range(config.prefix_len, length):
         steps.append(model.decode(tokens[:, position:position + 1], torch.tensor([position])))
     assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 24), (2, 1, 24), (3, 1, 24), (2, 2, 24)])
+def test_compiled_few_row_projection_equals_the_linear_layer(shape):
+    """`project`'s compiled form for a few rows (weight rows outer, input rows inner, the output
+    transposed back) gives the linear layer's output in the input's leading shape."""
+    layer = torch.nn.Linear(24, 40, bias=False)
+    x = torch.randn(shape)
+    assert x[..., 0].numel() <= FEW_ROWS  # the compiled branch under test
+    compiled = torch.compile(lambda inputs: project(inputs, layer), fullgraph=True, dynamic=False)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), layer(x), rtol=1e-5, atol=1e-5)
 
 
 def test_the_compiled_step_takes_more_cache_shapes_than_torchs_limit(monkeypatch):
