@@ -203,7 +203,6 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"; arvid eager's time outside matrix work {100 * outside:.0f}%"
             if logit_diff is not None:
                 line += f"; max |logit difference| on the prompt {logit_diff:.1e}"
-
             summary.append(line)
     torch.set_num_threads(default_threads)
     print("\n".join(summary))
