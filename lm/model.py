@@ -48,17 +48,14 @@ FEW_ROWS = 4
 def project(x: Tensor, layer: nn.Linear) -> Tensor:
     """`layer(x)` for a bias-free linear layer: (..., in) -> (..., out).
 
-    Under `torch.compile`, and for a decode step's few rows, as a broadcast product and a sum that
-    inductor turns into one vectorised C++ loop, in place of a library call per layer (a quarter less
-    time a step for the tiny preset: docs/results/streaming_and_speed.md). The weight's rows are the
-    outer loop and the input's rows the inner one, so each weight row is read from memory once for
-    all input rows (input rows outermost re-read the whole weight per row).
-    Eager code, larger inputs and GPUs keep the library multiply.
+    Under `torch.compile`, and for a decode step's few rows, as `(x * weight).sum(-1)`: inductor
+    turns that into one vectorised C++ loop in place of a library call per layer (a quarter less
+    time a step for the tiny preset). Input rows are its outer loop, so each row re-reads the weight;
+    the weight-outer form was tried and is 8x slower at 2 rows inside the whole step
+    (docs/results/streaming_and_speed.md). Eager code, larger inputs and GPUs keep the library multiply.
     """
     if torch.compiler.is_compiling() and x.device.type == "cpu" and x[..., 0].numel() <= FEW_ROWS:
-        rows = x.reshape(-1, x.shape[-1])
-        products = (layer.weight[:, None, :] * rows).sum(-1)  # (out rows)
-        return products.T.reshape(*x.shape[:-1], -1)
+        return (x[..., None, :] * layer.weight).sum(-1)
     return layer(x)
 
 

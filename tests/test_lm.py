@@ -124,8 +124,8 @@ def test_compiled_decode_equals_full_forward(grid_positions, code_levels):
 
 @pytest.mark.parametrize("shape", [(1, 1, 24), (2, 1, 24), (3, 1, 24), (2, 2, 24)])
 def test_compiled_few_row_projection_equals_the_linear_layer(shape):
-    """`project`'s compiled form for a few rows (weight rows outer, input rows inner, the output
-    transposed back) gives the linear layer's output in the input's leading shape."""
+    """`project`'s compiled form for a few rows (a broadcast product and a sum) gives the linear
+    layer's output in the input's leading shape."""
     layer = torch.nn.Linear(24, 40, bias=False)
     x = torch.randn(shape)
     assert x[..., 0].numel() <= FEW_ROWS  # the compiled branch under test
