@@ -88,7 +88,7 @@ def summarize(reports: Sequence[dict]) -> dict:
     Returns:
         {"videos", "first_window_attribute_accuracy" (attribute -> share right, over the prompts
         naming it), "scored_first_window", "first_window_match", "scored_last_window",
-        "last_window_match", "no_scene_cuts", "mean_motion", "mean_warp_error",
+        "last_window_match", "moving_windows", "no_scene_cuts", "mean_motion", "mean_warp_error",
         "mean_motion_aware_warp_error", "mean_flicker", "still_videos"}, and "mean_clip_score" /
         "mean_lpips_consecutive" where reports carry them. A prompt share is over the
         videos whose prompt names every attribute it needs ("scored_*" counts them; None if none).
@@ -101,6 +101,9 @@ def summarize(reports: Sequence[dict]) -> dict:
     # Which attributes fail: the first window's reading of each attribute, over the prompts naming it.
     per_attribute = {name: _share([r["windows"][0]["correct"].get(name) for r in reports if "windows" in r])
                      for name in ATTRIBUTE_NAMES}
+    # Every window after the first, pooled: how often the object is read as moving. A long video's
+    # stalls come and go; its last window samples them once, this counts them all.
+    later_windows = [window["moving"] for r in reports for window in r.get("windows", [])[1:]]
     return pretrained | {
         "videos": len(reports),
         "first_window_attribute_accuracy": per_attribute,
@@ -108,6 +111,7 @@ def summarize(reports: Sequence[dict]) -> dict:
         "first_window_match": _share(first),
         "scored_last_window": sum(value is not None for value in last),
         "last_window_match": _share(last),
+        "moving_windows": _share(later_windows),
         "no_scene_cuts": _share([not r["scene_cuts"] for r in reports]),
         "mean_motion": _mean([r["motion"] for r in reports]),
         "mean_warp_error": _mean([r["warp_error"] for r in reports]),

@@ -181,6 +181,16 @@ def test_report_summary_and_plots(tmp_path):
     assert (tmp_path / "over_time.png").stat().st_size > 0 and (tmp_path / "sheet.png").stat().st_size > 0
 
 
+def test_summary_pools_the_moving_reading_of_later_windows():
+    """Windows after the first, over all videos: a clip that moves gives 1 of 1, one frozen after
+    its first window (frame 16 on) gives 0 of 1, so 1 of 2; the first windows are not counted."""
+    prompt = evaluation_prompts("train")[0]
+    moving = render(prompt.attrs, frames=33, seed=0).video
+    stopped = np.concatenate([moving[:16], np.repeat(moving[16:17], 17, axis=0)])
+    summary = summarize([video_report(video, prompt.prompt) for video in (moving, stopped)])
+    assert summary["moving_windows"] == 0.5
+
+
 def _write_clips(folder, count: int = 2) -> tuple[list[str], list[str]]:
     paths, prompts = [], []
     for i, prompt in enumerate(evaluation_prompts("train")[:count]):

@@ -372,7 +372,7 @@ def _print_summary(summary: dict) -> None:
     """One table: a row per metric (and per attribute of the first window), a column per group."""
     from arvid.shapes.world import ATTRIBUTE_NAMES
 
-    names = ("videos", "first_window_match", "last_window_match", "no_scene_cuts", "mean_motion",
+    names = ("videos", "first_window_match", "last_window_match", "moving_windows", "no_scene_cuts", "mean_motion",
              "mean_warp_error", "mean_motion_aware_warp_error", "mean_flicker")
     rows = [(name, [summary[group][name] for group in summary]) for name in names]
     rows += [(f"first window: {attribute}",
