@@ -220,7 +220,10 @@ def _majority(readings: list[str | None]) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def detect(video: np.ndarray, *, config: DetectorConfig = DetectorConfig()) -> VideoDetection:
+DEFAULT_CONFIG = DetectorConfig()  # frozen, so one shared default is safe
+
+
+def detect(video: np.ndarray, *, config: DetectorConfig = DEFAULT_CONFIG) -> VideoDetection:
     """Read shape, colour, size, background, direction and speed from a video.
 
     Args:
@@ -411,7 +414,7 @@ def compare(detection: VideoDetection, attrs: ShapeAttributes) -> dict[str, floa
     return scores
 
 
-def agreement(clip: ShapesClip, *, config: DetectorConfig = DetectorConfig()) -> dict[str, float]:
+def agreement(clip: ShapesClip, *, config: DetectorConfig = DEFAULT_CONFIG) -> dict[str, float]:
     """`compare(detect(clip.video), clip.attrs)`: how well the detector reads a ground-truth clip."""
     return compare(detect(clip.video, config=config), clip.attrs)
 

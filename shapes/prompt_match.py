@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from arvid.shapes.detector import DetectorConfig, VideoDetection, detect
+from arvid.shapes.detector import DEFAULT_CONFIG, DetectorConfig, VideoDetection, detect
 from arvid.shapes.world import (
     ATTRIBUTE_NAMES,
     N_PHRASINGS,
@@ -30,7 +30,6 @@ from arvid.shapes.world import (
 )
 from arvid.data.video import check_frames
 
-DEFAULT_DETECTOR = DetectorConfig()  # frozen, so one shared default is safe
 
 WINDOW_FRAMES = 16
 """Frames per scoring window (the detector reads direction from 16 frames without a bounce)."""
@@ -107,7 +106,7 @@ def _is_moving(detection: VideoDetection, frame_size: int, config: DetectorConfi
 
 
 def score_window(video: np.ndarray, expected: dict[str, str], *, start: int = 0,
-                 config: DetectorConfig = DEFAULT_DETECTOR) -> WindowScore:
+                 config: DetectorConfig = DEFAULT_CONFIG) -> WindowScore:
     """Score one window of frames (all of `video`) against `expected` attribute values.
 
     Args:
@@ -126,7 +125,7 @@ def score_window(video: np.ndarray, expected: dict[str, str], *, start: int = 0,
 
 
 def match_prompt(video: np.ndarray, prompt: str | dict[str, str], *, window: int = WINDOW_FRAMES,
-                 config: DetectorConfig = DEFAULT_DETECTOR) -> PromptMatch:
+                 config: DetectorConfig = DEFAULT_CONFIG) -> PromptMatch:
     """Score every window of `window` frames of a video against a prompt.
 
     Args:
