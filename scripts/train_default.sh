@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the shipped default model from nothing, stage by stage, on the CPU, then copies its
-# weights into the package (weights/) where `arvid generate` finds them: about 2 h 20 min on a
+# weights into the package (weights/) where `arvid generate` finds them: about 2 h 55 min on a
 # 2-core CPU (stage times: docs/model_card.md). Each trainer stops at its step count or its time
 # budget, whichever comes first, so a slower CPU gets fewer steps. weights/lm/generation_config.json
 # (the sampling defaults) is kept.
@@ -50,11 +50,22 @@ stage tokens-unseen arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/che
 LM_DATA=(train.data="$RUNS/shapes-tokens/train" train.val_data="$RUNS/shapes-tokens/heldout"
   train.unseen_data="$RUNS/shapes-tokens/unseen" model.text_encoder=all-minilm-l6-v2)
 stage lm arvid train-lm --config tiny train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@]}" $(resume_flag "$RUNS/lm-tiny")
+# Prompt switches: 12,000 more videos, half changing direction, speed or both after the first window
+# (captioned with the new prompt from the switch on), mixed with the 24,000 above for a 3,000-step
+# fine-tune (fine-tuning on switch videos alone lost held-out combinations: docs/results/lm.md).
+stage tokens-switch arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 12000 --frames 33 \
+  --paraphrases 4 --switches 0.5 --switch-after 4 --batch-size 16 --seed 3 -o "$RUNS/switch-tokens/train"
+stage tokens-switch-heldout arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --split heldout \
+  --videos 64 --frames 33 --paraphrases 4 --switches 0.5 --switch-after 4 --seed 4 -o "$RUNS/switch-tokens/heldout"
+stage lm-switch arvid train-lm --config tiny train.out_dir="$RUNS/lm-switch" model.text_encoder=all-minilm-l6-v2 \
+  "train.data=[$RUNS/shapes-tokens/train,$RUNS/switch-tokens/train]" train.val_data="$RUNS/switch-tokens/heldout" \
+  train.init_from="$RUNS/lm-tiny/checkpoint" train.steps=3000 train.max_minutes=30 train.lr=0.0003 \
+  train.warmup_steps=50 $(resume_flag "$RUNS/lm-switch")
 
 if [[ $SHIP == 1 ]]; then
   cp "$RUNS/tokenizer-tiny-decoder-deeper/checkpoint/"{config.json,model.safetensors} weights/tokenizer/
   rm -f weights/lm/text_tokenizer.model  # the LM before this one read its prompts with sentencepiece
-  cp "$RUNS/lm-tiny/checkpoint/"{config.json,model.safetensors} weights/lm/
+  cp "$RUNS/lm-switch/checkpoint/"{config.json,model.safetensors} weights/lm/
   # The shape, colour and direction words of its captions, for generate's unknown-content warning.
   python -c "from arvid.data.shards import open_shards; from arvid.shapes.content import content_words, write_content_words
 write_content_words('weights/lm', content_words(sorted({c for r in open_shards('$RUNS/shapes-tokens/train').records for c in r.captions})))"
