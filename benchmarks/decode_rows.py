@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from bench_models import load_for_streaming  # benchmarks/bench_models.py, beside this script
 from device_info import device_name, write_json  # benchmarks/device_info.py, beside this script
 
 PROMPT = "a small red circle moving right on a black background"
@@ -26,11 +27,7 @@ PROMPT = "a small red circle moving right on a black background"
 
 def time_step(model: str | None, rows: int, slots: int, threads: int, steps: int, repeats: int) -> float:
     """Best mean seconds of one compiled decode step at `rows` rows over a cache of prefix + `slots`."""
-    from arvid.tools.checkpoints import load_models
-
-    torch.set_num_threads(threads)
-    lm, _ = load_models(model, "cpu")
-    lm.model.compile_decode()
+    lm, *_ = load_for_streaming(model, threads=threads, compile=True)
     prefix = lm.prefixes([PROMPT] * rows)
     length = prefix.tokens.shape[1]
     tokens = torch.zeros(rows, 1, dtype=torch.long)

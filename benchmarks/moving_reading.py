@@ -21,17 +21,11 @@ import torch
 
 from arvid.shapes.prompt_match import score_window
 from arvid.shapes.world import render, sample_attributes
+from arvid.tokenizer.evaluate import reconstruct
 from arvid.tokenizer.model import VideoTokenizer
 
 CLIP_FRAMES = 33  # after the first frame, two 16-frame windows or four 8-frame ones
 WINDOWS = {16: (1, 17), 8: (1, 9, 17, 25)}  # window length -> starts (frame 0 has no step before it)
-
-
-def round_trip(tokenizer: VideoTokenizer, video: np.ndarray) -> np.ndarray:
-    """uint8 (t h w 3) -> the same through the tokenizer's encode and decode, uint8 (t h w 3)."""
-    x = torch.from_numpy(video).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
-    decoded = tokenizer.decode(tokenizer.encode(x))[0].permute(1, 2, 3, 0)
-    return ((decoded + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         speed = "fast" if index % 3 == 0 else "slow"
         attrs = dataclasses.replace(sample_attributes(rng, "train"), speed=speed)
         clip = render(attrs, frames=CLIP_FRAMES, seed=int(rng.integers(1 << 30)))
-        for source, video in (("as rendered", clip.video), ("tokenizer round trip", round_trip(tokenizer, clip.video))):
+        for source, video in (("as rendered", clip.video), ("tokenizer round trip", reconstruct(tokenizer, clip.video).frames)):
             for length, starts in WINDOWS.items():
                 for start in starts:
                     key = (source, speed, length)
