@@ -42,6 +42,12 @@ class LMConfig:
     significant first (its FSQ levels; LFQ: 2 per bit); each video code's input embedding then also
     gets learned terms per digit (`arvid.lm.code_digits`), which export folds into Llama's table.
 
+    Prompt onset: with `prompt_onset` (a text encoder's LM only), a learned vector is added to the
+    projected text states of a prompt that took effect inside the window being read (a stream's
+    first window, or the window of a switch to it; `TextStates.onset`): so that the LM can tell a
+    prompt that just changed, whose motion the window does not show yet, from an old one whose
+    motion bounces have since changed (docs/results/sampling.md).
+
     Derived (not settable): `frame_shape` ((rows, columns) of a latent frame with `grid_positions`,
     else None), `vocab_size`, `prefix_len` (tokens before the first video token),
     `max_seq_len`, `head_dim`.
@@ -66,6 +72,7 @@ class LMConfig:
     code_levels: tuple[int, ...] | None = None
     text_encoder: str | None = None
     text_encoder_dim: int | None = None
+    prompt_onset: bool = False
 
     frame_shape: tuple[int, int] | None = field(init=False)
     vocab_size: int = field(init=False)
@@ -91,6 +98,8 @@ class LMConfig:
             raise ValueError("text_encoder must name an encoder or be null (sentencepiece text), got ''")
         if self.text_encoder_dim is not None and (self.text_encoder is None or self.text_encoder_dim < 1):
             raise ValueError(f"text_encoder_dim {self.text_encoder_dim} needs a text_encoder and must be positive")
+        if self.prompt_onset and self.text_encoder is None:
+            raise ValueError("prompt_onset needs a text_encoder (it marks the encoder's states)")
         if self.ffn_dim is None:
             self.ffn_dim = 32 * -(-(8 * self.dim // 3) // 32)
         if self.code_levels is not None and (min(self.code_levels, default=0) < 2

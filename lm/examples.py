@@ -11,7 +11,9 @@ there must direction and speed come from the caption (later windows can read the
 
 A video whose prompt changes part way (its record's `switch`) is captioned with the new prompt in
 every window that reaches the switch's latent frame: the streaming sampler's context when a prompt
-changes (the old motion in the window, the new prompt in the prefix).
+changes (the old motion in the window, the new prompt in the prefix). For an LM with
+`prompt_onset`, the captions' states say whether the window holds the prompt's onset: the video's
+first window, or a window that reaches its switch (`TextStates.onset`).
 
 With a text encoder, every distinct caption is encoded once, when the examples are made, and a
 batch carries its captions' states (`Batch.text`) beside the tokens, padded to its longest caption
@@ -52,13 +54,15 @@ class Batch(NamedTuple):
 
 class _Draw(NamedTuple):
     """What one example is made of: latent frames (t h w) codes, its caption (sentencepiece pieces,
-    or encoder states (n d_enc); empty when dropped), task, window start, and whether the video ends."""
+    or encoder states (n d_enc); empty when dropped), task, window start, whether the video ends,
+    and whether the window holds its caption's onset (the video's first window, or its switch)."""
 
     frames: np.ndarray
     caption: list[int] | Tensor
     task: str
     start: int
     end: bool
+    onset: bool
 
 
 class WindowExamples:
@@ -137,13 +141,13 @@ class WindowExamples:
         else:
             start = 1 if rng.random() < self.first_window_share else int(rng.integers(2, last_start + 1))
         frames = np.concatenate([codes[:1], codes[start:start + window]])
-        captions = self.pieces[index]
+        captions, onset = self.pieces[index], start == 1
         if index in self.switches and start + window - 1 >= self.switches[index][0]:
-            captions = self.switches[index][1]
+            captions, onset = self.switches[index][1], start <= self.switches[index][0]
         dropped = rng.random() < self.caption_dropout
         caption = self._no_caption if dropped else captions[int(rng.integers(len(captions)))]
         task = self.tasks[int(rng.integers(len(self.tasks)))]
-        return _Draw(frames, caption, task, start, self.shards.ends and start + window == len(codes))
+        return _Draw(frames, caption, task, start, self.shards.ends and start + window == len(codes), onset)
 
     def _slots(self, draws: list[_Draw]) -> int:
         """Text slots for these draws: `text_tokens`, or a longer encoder caption's length."""
@@ -174,6 +178,7 @@ class WindowExamples:
         for row, sequence in enumerate(sequences):
             tokens[row, :len(sequence.tokens)] = sequence.tokens
             loss_mask[row, :len(sequence.tokens)] = sequence.loss_mask
+        onset = [draw.onset for draw in draws] if self.config.prompt_onset else None
         text = None if self.encoder is None else stack_states([draw.caption for draw in draws], self.encoder.dim,
-                                                               slots)
+                                                               slots, onset)
         return Batch(tokens, loss_mask, text)

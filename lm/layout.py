@@ -52,7 +52,7 @@ def pad_text(text: TextStates, slots: int) -> TextStates:
     if extra < 0:
         raise ValueError(f"text states of {text.hidden.shape[1]} slots do not fit in {slots}")
     hidden = torch.nn.functional.pad(text.hidden, (0, 0, 0, extra))
-    return TextStates(hidden, torch.nn.functional.pad(text.mask, (0, extra), value=False))
+    return text._replace(hidden=hidden, mask=torch.nn.functional.pad(text.mask, (0, extra), value=False))
 
 
 def encoder_prefixes(vocab: Vocabulary, text: TextStates, *, task: str, text_tokens: int) -> Prefixes:

@@ -197,6 +197,8 @@ class Transformer(nn.Module):
         self.text_proj = (None if config.text_encoder is None else
                           nn.Linear(config.text_encoder_dim, config.dim, bias=False))
         self.apply(self._init_weights)
+        # Zero at first, so that an LM grown from one without it starts out computing the same logits.
+        self.onset_embedding = nn.Parameter(torch.zeros(config.dim)) if config.prompt_onset else None
         # Bidirectional over the text prefix and causal after it (or causal throughout, see `LMConfig`).
         self.mask = self._prefix_mask(config.prefix_len)
         self._rope_cache: tuple[Tensor, Tensor] | None = None
@@ -241,7 +243,7 @@ class Transformer(nn.Module):
             return self.config.prefix_len
         if self.text_proj is None:
             raise ValueError("this LM has no text encoder: its text is sentencepiece pieces in the tokens")
-        hidden, mask = text
+        hidden, mask = text.hidden, text.mask
         if hidden.ndim != 3 or hidden.shape[-1] != self.text_proj.in_features or mask.shape != hidden.shape[:2]:
             raise ValueError(f"expected text states (b, n, {self.text_proj.in_features}) with a mask (b, n), got "
                              f"{tuple(hidden.shape)} and {tuple(mask.shape)}")
@@ -251,11 +253,14 @@ class Transformer(nn.Module):
         return PREFIX_SPECIALS + hidden.shape[1]
 
     def _place_text(self, x: Tensor, text: TextStates) -> Tensor:
-        """x (b n d) with the text slots that `text.mask` marks replaced by the projected states."""
+        """x (b n d) with the text slots that `text.mask` marks replaced by the projected states (plus
+        the onset vector in the rows whose `text.onset` is set, for a `prompt_onset` LM)."""
         slots = text.hidden.shape[1]
         if x.shape[0] != text.hidden.shape[0] or x.shape[1] < TEXT_START + slots:
             raise ValueError(f"text states {tuple(text.hidden.shape[:2])} do not fit tokens {tuple(x.shape[:2])}")
         projected = self.text_proj(text.hidden.to(self.text_proj.weight.dtype)).to(x.dtype)
+        if self.onset_embedding is not None and text.onset is not None:
+            projected = projected + text.onset[:, None, None].to(x.dtype) * self.onset_embedding.to(x.dtype)
         inside = x[:, TEXT_START:TEXT_START + slots]
         return torch.cat([x[:, :TEXT_START], torch.where(text.mask[..., None], projected, inside),
                           x[:, TEXT_START + slots:]], dim=1)

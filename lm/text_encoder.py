@@ -46,18 +46,32 @@ class TextEncoderNotFound(FileNotFoundError):
 
 class TextStates(NamedTuple):
     """Encoder hidden states of a batch of prompts: `hidden` (b n d) float, `mask` (b n) bool,
-    True at a real encoder token, False at padding (a shorter prompt's tail, or an empty prompt)."""
+    True at a real encoder token, False at padding (a shorter prompt's tail, or an empty prompt).
+
+    `onset` (b,) bool, for an LM with `prompt_onset`: whether each row's prompt took effect inside
+    the window the LM is reading (a stream's first window, or a switch to it); None reads as False."""
 
     hidden: Tensor
     mask: Tensor
+    onset: Tensor | None = None
 
     def to(self, device: torch.device | str) -> TextStates:
-        """Both tensors on `device`."""
-        return TextStates(self.hidden.to(device), self.mask.to(device))
+        """Every tensor on `device`."""
+        return TextStates(self.hidden.to(device), self.mask.to(device),
+                          None if self.onset is None else self.onset.to(device))
 
     def rows(self, rows: slice) -> TextStates:
         """The states of `rows` of the batch."""
-        return TextStates(self.hidden[rows], self.mask[rows])
+        return TextStates(self.hidden[rows], self.mask[rows], None if self.onset is None else self.onset[rows])
+
+    def repeat(self, count: int) -> TextStates:
+        """The batch repeated `count` times along its rows (b -> count * b, batch-major)."""
+        return TextStates(self.hidden.repeat(count, 1, 1), self.mask.repeat(count, 1),
+                          None if self.onset is None else self.onset.repeat(count))
+
+    def with_onset(self, onset: bool) -> TextStates:
+        """The same states with every row's `onset` set to `onset`."""
+        return self._replace(onset=torch.full((len(self.hidden),), onset, dtype=torch.bool, device=self.hidden.device))
 
 
 def resolve_encoder(name: str) -> Path:
@@ -221,9 +235,10 @@ class TextEncoder:
         return stack_states([self.encode_one(prompt) for prompt in prompts], self.dim)
 
 
-def stack_states(states: list[Tensor], dim: int, length: int | None = None) -> TextStates:
+def stack_states(states: list[Tensor], dim: int, length: int | None = None,
+                 onset: list[bool] | None = None) -> TextStates:
     """Per-prompt states, each (n_i d), padded with zeros to `length` (default: the longest) ->
-    `TextStates` hidden (b length d), mask (b length)."""
+    `TextStates` hidden (b length d), mask (b length), and `onset` (b,) when given per prompt."""
     length = max((len(s) for s in states), default=0) if length is None else length
     device = states[0].device if states else torch.device("cpu")
     hidden = torch.zeros(len(states), length, dim, device=device)
@@ -231,4 +246,4 @@ def stack_states(states: list[Tensor], dim: int, length: int | None = None) -> T
     for row, state in enumerate(states):
         hidden[row, :len(state)] = state
         mask[row, :len(state)] = True
-    return TextStates(hidden, mask)
+    return TextStates(hidden, mask, None if onset is None else torch.tensor(onset, dtype=torch.bool, device=device))

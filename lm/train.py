@@ -167,7 +167,8 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     initial = None
     if cfg.init_from is not None:  # checked before the captions are encoded, which takes minutes
         initial = Transformer(config.model)
-        load_module_weights(initial, cfg.init_from, config.model)  # ValueError on another architecture
+        # ValueError on another architecture; an LM without prompt onset may start one with it.
+        load_module_weights(initial, cfg.init_from, config.model, grown={"prompt_onset": ("onset_embedding",)})
         if info.is_main:
             print(f"starting from the weights in {cfg.init_from}")
     train_examples = WindowExamples(open_shards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,

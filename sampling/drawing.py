@@ -110,6 +110,9 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
         frames = _decode(decoder, codes.expand(streams, -1, -1))
         yield [LatentFrame(index, codes, row, given=True) for row in frames]
     prefixes = prefixes.to(device)
+    if lm.config.prompt_onset:  # the prompt begins with the first frame the model draws
+        prefixes = _with_onset(prefixes, True)
+    prompt_start = max(1, len(given))
     generator = torch.Generator(device=device).manual_seed(config.seed)
     if config.first_window_candidates > 1 and len(given) <= window:
         decoder, chosen = _select_first_windows(lm, prefixes, given, given_codes, grid, config, window, generator,
@@ -122,7 +125,7 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
     context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text,
                               streams=streams, rolling=levers.rolling_cache)
     drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window, switches=switches,
-                         jacobi_block=levers.jacobi_block, fused_steps=levers.fused_steps)
+                         prompt_start=prompt_start, jacobi_block=levers.jacobi_block, fused_steps=levers.fused_steps)
     yield from (_decoded_in_background if levers.pipelined else _decoded)(drawn, decoder)
 
 
@@ -130,11 +133,12 @@ Drawn = tuple[int, Tensor, "str | None"]  # (index, codes (s h' w'), the prompt 
 
 
 def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
-                 grid: tuple[int, int], *, first: int, window: int, switches: PromptSwitches,
+                 grid: tuple[int, int], *, first: int, window: int, switches: PromptSwitches, prompt_start: int = 1,
                  jacobi_block: int = 0, fused_steps: int = 0) -> Iterator[Drawn]:
     """Each latent frame the LM draws, from latent frame `first` on, switching prompts as `switches`
     says (over the same anchor and window, or re-anchored: see `stream`); `jacobi_block` and
-    `fused_steps` as `Levers`."""
+    `fused_steps` as `Levers`. For a `prompt_onset` LM, the text says whether the prompt began
+    (at latent frame `prompt_start`, or at its switch) inside the window that draws each frame."""
     video_logits = lm.vocab.video_slice()
     first_window = config.first_window()
     fused = {sampling: FusedDraws(lm.model, sampling, video_logits, lm.vocab.video_offset, fused_steps)
@@ -146,12 +150,18 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
         if switched is not None:
             rows, _ = switched
             rows = rows.to(context.prefixes.device)
+            if lm.config.prompt_onset:
+                rows = _with_onset(rows, True)
             if switches.reanchor:  # a fresh context: the new prompt draws a new anchor and window
                 context = WindowedContext(lm.model, rows.tokens, window_frames=window, text=rows.text,
                                           rolling=context.rolling)
                 first_window_ends = index + window
+                prompt_start = index + 1  # the anchor drawn at `index` is its frame 0
             else:
                 context.switch(rows.tokens, rows.text)
+                prompt_start = index
+        if lm.config.prompt_onset:
+            _mark_onset(context, index < prompt_start + window)
         sampling = first_window if index <= first_window_ends else config
         if jacobi_block:
             frame = _draw_by_uniforms(lm, context, sampling, generator, jacobi_block)[None]
@@ -163,6 +173,18 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
                 pass
         yield index, lm.vocab.video_codes(frame).view(-1, *grid).cpu(), None if switched is None else switched[1]
         index += 1
+
+
+def _with_onset(prefixes: Prefixes, onset: bool) -> Prefixes:
+    """`prefixes` whose text states say `onset` in every row (`TextStates.onset`)."""
+    return prefixes._replace(text=prefixes.text.with_onset(onset))
+
+
+def _mark_onset(context: WindowedContext, onset: bool) -> None:
+    """Make the context's text say `onset` (whether its prompt began inside the window), prefilling
+    afresh when that changes: once a window after each prompt's onset."""
+    if bool(context.text.onset[0]) != onset:
+        context.switch(context.prefixes, context.text.with_onset(onset))
 
 
 def _draw_by_uniforms(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,

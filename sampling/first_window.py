@@ -77,7 +77,7 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
                 for candidate in _draw_first_window(lm, prefixes, given, config, window, generator, streams, text,
                                                     fused_steps)]
     rows = prefixes.repeat(count, 1)  # candidate-major, each candidate's rows stream-major
-    text = None if text is None else TextStates(text.hidden.repeat(count, 1, 1), text.mask.repeat(count, 1))
+    text = None if text is None else text.repeat(count)
     return _draw_first_window(lm, rows, given, config, window, generator, count * streams, text, fused_steps)
 
 

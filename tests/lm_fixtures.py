@@ -75,3 +75,17 @@ def write_tiny_encoder(folder: Path) -> Path:
     BertModel(BertConfig(vocab_size=5 + len(ENCODER_WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                          intermediate_size=64, max_position_embeddings=ENCODER_LIMIT)).save_pretrained(folder)
     return folder
+
+
+def encoder_lm(encoder, seed: int = 0, **overrides):
+    """A seeded random `VideoLM` of 64 codes, a 4x4 latent grid and window 3 that reads its prompts
+    with `encoder` (a `TextEncoder`, such as `write_tiny_encoder`'s); `overrides` go to its config."""
+    import torch
+
+    from arvid.lm.checkpoint import VideoLM
+    from arvid.lm.model import Transformer
+
+    torch.manual_seed(seed)
+    config = tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3, text_tokens=16,
+                         text_encoder=str(encoder.folder), text_encoder_dim=encoder.dim, **overrides)
+    return VideoLM(Transformer(config).eval(), None, encoder=encoder)

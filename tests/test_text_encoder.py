@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from lm_fixtures import (ENCODER_LIMIT, shapes_text_tokenizer, tiny_config, write_caption_shards,
+from lm_fixtures import (ENCODER_LIMIT, encoder_lm, shapes_text_tokenizer, tiny_config, write_caption_shards,
                          write_tiny_encoder)
 
 from arvid.data.shards import TokenShards
@@ -43,13 +43,6 @@ def encoder_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def encoder(encoder_dir):
     return TextEncoder.load(str(encoder_dir))
-
-
-def encoder_lm(encoder: TextEncoder, seed: int = 0, **overrides) -> VideoLM:
-    torch.manual_seed(seed)
-    config = tiny_config(video_vocab_size=64, tokens_per_frame=16, window_frames=3, text_tokens=16,
-                         text_encoder=str(encoder.folder), text_encoder_dim=encoder.dim, **overrides)
-    return VideoLM(Transformer(config).eval(), None, encoder=encoder)
 
 
 def count_calls(module: torch.nn.Module) -> list[int]:

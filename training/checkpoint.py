@@ -162,12 +162,16 @@ def _param_key(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any) -> None:
+def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any, *,
+                        grown: dict[str, tuple[str, ...]] | None = None) -> None:
     """Load `folder/model.safetensors` into `module` after checking that `folder/config.json`
     describes `config` (the module's own config dataclass), onto the module's device.
 
     The saved file is read with `load_config` into the same dataclass, so a field added after the
-    checkpoint was written takes its default there, and a saved value that differs is refused.
+    checkpoint was written takes its default there, and a saved value that differs is refused,
+    except a feature of `grown` (a boolean field -> the parameters it adds) that is off there and
+    on here: the checkpoint then starts the grown module, whose added parameters keep their
+    initial values (fine-tuning a model into one with the feature).
 
     Raises:
         FileNotFoundError: no checkpoint folder, or no model.safetensors in it.
@@ -181,7 +185,10 @@ def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any
     except ConfigError as err:
         raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {err}") from err
     expected = to_dict(config)
-    diff = sorted(k for k in expected if saved[k] != expected[k])  # one dataclass: the same keys
+    grown = grown or {}
+    turned_on = {k for k in grown if expected.get(k) is True and saved.get(k) is False}
+    added = {name for field in turned_on for name in grown[field]}
+    diff = sorted(k for k in expected if saved[k] != expected[k] and k not in turned_on)  # one dataclass: same keys
     if diff:
         raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {diff[0]} is "
                          f"{saved[diff[0]]!r} there and {expected[diff[0]]!r} here")
@@ -196,6 +203,7 @@ def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any
         raise ValueError(f"{str(weights)!r} does not fit the model of its config.json: {misshapen[0]}"
                          + (f" and {len(misshapen) - 1} more" if len(misshapen) > 1 else ""))
     missing, unexpected = module.load_state_dict(tensors, strict=False)
+    missing = [name for name in missing if name not in added]
     if missing or unexpected:
         raise ValueError(f"{str(weights)!r} does not match the model of its config.json: "
                          f"missing {missing[:3]}, unexpected {unexpected[:3]}")
