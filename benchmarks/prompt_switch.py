@@ -1,6 +1,7 @@
 """Prompt switches mid-stream, measured on the shapes world (issue 32, point 5).
 
     python benchmarks/prompt_switch.py [--model DIR] [--switches 50] [--kind motion|appearance] [--reanchor]
+        [--switch-temperature T]
 
 Each trial (seed i) streams a training prompt in its template phrasing that names speed and
 background ("a red circle, small, quickly moves right over a white background"), switches at a
@@ -160,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--switches", type=int, default=50)
     parser.add_argument("--kind", choices=("motion", "appearance"), default="motion")
     parser.add_argument("--reanchor", action="store_true", help="restart the context at the switch")
+    parser.add_argument("--switch-temperature", type=float,
+                        help="the temperature of the window after the switch (default: the model's generation config)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--compile", action="store_true", help="compile the LM's decode step first")
     parser.add_argument("--json", help="also write every trial to this JSON file")
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     from arvid.shapes.world import caption
 
     lm, tokenizer, config, window = load_for_streaming(args.model, threads=args.threads, compile=args.compile)
+    if args.switch_temperature is not None:
+        config = replace(config, switch_temperature=args.switch_temperature)
     rng = np.random.default_rng(0)
     trials, started = [], time.perf_counter()
     for index in range(args.switches):

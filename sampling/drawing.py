@@ -140,11 +140,12 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
     `fused_steps` as `Levers`. For a `prompt_onset` LM, the text says whether the prompt began
     (at latent frame `prompt_start`, or at its switch) inside the window that draws each frame."""
     video_logits = lm.vocab.video_slice()
-    first_window = config.first_window()
+    first_window, after_switch = config.first_window(), config.after_switch()
     fused = {sampling: FusedDraws(lm.model, sampling, video_logits, lm.vocab.video_offset, fused_steps)
-             for sampling in {first_window, config}} if fused_steps else {}
+             for sampling in {first_window, after_switch, config}} if fused_steps else {}
     index = first
     first_window_ends = window  # latent frames up to this one are drawn as a first window
+    switch_window_ends = -1  # and up to this one as the window after a switch
     while True:
         switched = switches.at(index)
         if switched is not None:
@@ -160,9 +161,10 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
             else:
                 context.switch(rows.tokens, rows.text)
                 prompt_start = index
+                switch_window_ends = index + window - 1
         if lm.config.prompt_onset:
             _mark_onset(context, index < prompt_start + window)
-        sampling = first_window if index <= first_window_ends else config
+        sampling = first_window if index <= first_window_ends else after_switch if index <= switch_window_ends else config
         if jacobi_block:
             frame = _draw_by_uniforms(lm, context, sampling, generator, jacobi_block)[None]
         elif fused:

@@ -35,6 +35,10 @@ class SamplerConfig:
     continue a motion the window already shows, where a cold draw tends to repeat the last frame
     and stall the object (docs/results/sampling.md).
 
+    `switch_temperature`, when set, replaces `temperature` for the window of latent frames drawn
+    after a prompt switch (the switch's frame and the `window_frames` - 1 after it), where the new
+    motion must again come from the text (docs/results/sampling.md).
+
     `first_window_candidates` > 1 draws that many first windows and keeps the one that
     `first_window_selector` names (a key of `arvid.sampling.first_window.FIRST_WINDOW_SELECTORS`;
     "motion-medoid", tuned on the shapes world, keeps the one whose motion agrees most with the
@@ -42,6 +46,7 @@ class SamplerConfig:
 
     temperature: float = 1.0
     first_window_temperature: float | None = None
+    switch_temperature: float | None = None
     top_k: int | None = None
     top_p: float | None = None
     cfg_scale: float = 1.0
@@ -53,8 +58,9 @@ class SamplerConfig:
     def __post_init__(self) -> None:
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.first_window_temperature is not None and self.first_window_temperature < 0:
-            raise ValueError(f"first_window_temperature must be >= 0, got {self.first_window_temperature}")
+        for name in ("first_window_temperature", "switch_temperature"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
@@ -85,6 +91,12 @@ class SamplerConfig:
         if self.first_window_temperature is None:
             return self
         return replace(self, temperature=self.first_window_temperature)
+
+    def after_switch(self) -> SamplerConfig:
+        """The config that draws the window after a prompt switch (`switch_temperature` applied)."""
+        if self.switch_temperature is None:
+            return self
+        return replace(self, temperature=self.switch_temperature)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings a generation_config.json holds: every field but `seed`, JSON-ready."""

@@ -186,6 +186,25 @@ def test_first_window_temperature_applies_until_the_window_first_slides(models):
         SamplerConfig(first_window_temperature=-1)
 
 
+def test_switch_temperature_applies_to_the_window_after_a_switch(models):
+    """Window 3, a switch at latent frame 4: frames 4-6 are drawn greedily, as every frame before; frame 7
+    at temperature 1."""
+    from itertools import islice
+
+    from arvid.sampling import stream
+    lm, tokenizer = models
+    schedule = lambda index: PROMPT if index < 4 else "a blue square moving up"  # noqa: E731
+    greedy = list(islice(stream(lm, tokenizer, PROMPT, SamplerConfig(temperature=0), prompts=schedule), 8))
+    mixed = list(islice(stream(lm, tokenizer, PROMPT, SamplerConfig(temperature=1.0, first_window_temperature=0.0,
+                                                                    switch_temperature=0.0, seed=3),
+                               prompts=schedule), 8))
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(greedy[:7], mixed[:7]))
+    assert not torch.equal(greedy[7].codes, mixed[7].codes)
+    assert SamplerConfig(temperature=0.7).after_switch().temperature == 0.7
+    with pytest.raises(ValueError, match="switch_temperature"):
+        SamplerConfig(switch_temperature=-1)
+
+
 def test_image_and_continuation_conditioning(models):
     lm, tokenizer = models
     rng = np.random.default_rng(0)
