@@ -1,7 +1,7 @@
 """Prompt switches mid-stream, measured on the shapes world (issue 32, point 5).
 
     python benchmarks/prompt_switch.py [--model DIR] [--switches 50] [--kind motion|appearance] [--reanchor]
-        [--switch-temperature T]
+        [--switch-temperature T] [--first-seed N]
 
 Each trial (seed i) streams a training prompt in its template phrasing that names speed and
 background ("a red circle, small, quickly moves right over a white background"), switches at a
@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--switches", type=int, default=50)
     parser.add_argument("--kind", choices=("motion", "appearance"), default="motion")
     parser.add_argument("--reanchor", action="store_true", help="restart the context at the switch")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="trial i draws its prompts and its video from seeds first-seed + i (another set of "
+                             "trials to choose settings on, keeping the reported one unseen)")
     parser.add_argument("--switch-temperature", type=float,
                         help="the temperature of the window after the switch (default: the model's generation config)")
     parser.add_argument("--threads", type=int, default=1)
@@ -181,9 +184,9 @@ def main(argv: list[str] | None = None) -> None:
     lm, tokenizer, config, window = load_for_streaming(args.model, threads=args.threads, compile=args.compile)
     if args.switch_temperature is not None:
         config = replace(config, switch_temperature=args.switch_temperature)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.first_seed)
     trials, started = [], time.perf_counter()
-    for index in range(args.switches):
+    for index in range(args.first_seed, args.first_seed + args.switches):
         old, new, changed = trial_prompts(rng, args.kind, index)
         at = int(rng.integers(window + 1, 17))  # the latent frame the new prompt takes over at
         start = 4 * at - 3  # its first video frame
