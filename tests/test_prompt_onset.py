@@ -58,6 +58,18 @@ def test_the_onset_vector_marks_only_the_prompt_rows_whose_onset_is_set(encoder)
     assert torch.equal(logits(False), plain)
 
 
+def onset_by_start(examples: WindowExamples) -> dict[int, bool]:
+    """Window start -> the onset its examples carry, over 40 one-example batches of a video whose
+    latent frame t holds code t (so the first window frame's code is the start)."""
+    seen = {}
+    for seed in range(40):
+        batch = examples.batch(np.random.default_rng(seed), 1)
+        first_window_frame = PREFIX_SPECIALS + batch.text.hidden.shape[1] + examples.config.tokens_per_frame
+        start = int(examples.vocab.video_codes(batch.tokens[0, first_window_frame:first_window_frame + 1]))
+        seen[start] = bool(batch.text.onset[0])
+    return seen
+
+
 def test_training_examples_mark_the_first_window_and_the_windows_that_reach_a_switch(encoder, tmp_path):
     switch_at = 4  # 6 latent frames, window 3: windows start at 1 to 3; only 2 and 3 reach the switch
     codes = np.broadcast_to(np.arange(GRID[0])[:, None, None], GRID)  # latent frame t holds code t
@@ -67,24 +79,12 @@ def test_training_examples_mark_the_first_window_and_the_windows_that_reach_a_sw
                  tokenizer_config={}, ends=False)
     config = tiny_config(text_encoder=str(encoder.folder), text_encoder_dim=encoder.dim, prompt_onset=True)
     examples = WindowExamples(TokenShards(tmp_path / "shards"), encoder, config, caption_dropout=0.0)
-    seen = {}
-    for seed in range(40):
-        batch = examples.batch(np.random.default_rng(seed), 1)
-        first_window_frame = PREFIX_SPECIALS + batch.text.hidden.shape[1] + config.tokens_per_frame
-        start = int(examples.vocab.video_codes(batch.tokens[0, first_window_frame:first_window_frame + 1]))
-        seen[start] = bool(batch.text.onset[0])
-    assert seen == {1: True, 2: True, 3: True}  # 1: the video's first window; 2 and 3: the switch's
+    assert onset_by_start(examples) == {1: True, 2: True, 3: True}  # 1: the video's first window; 2, 3: the switch's
     codes_no_switch = VideoRecord((PROMPT,), None)
     write_shards(tmp_path / "plain", [(codes, codes_no_switch)], count=1, grid=GRID, codebook_size=CODEBOOK,
                  tokenizer_config={}, ends=False)
     plain = WindowExamples(TokenShards(tmp_path / "plain"), encoder, config, caption_dropout=0.0)
-    seen = {}
-    for seed in range(40):
-        batch = plain.batch(np.random.default_rng(seed), 1)
-        first_window_frame = PREFIX_SPECIALS + batch.text.hidden.shape[1] + config.tokens_per_frame
-        start = int(plain.vocab.video_codes(batch.tokens[0, first_window_frame:first_window_frame + 1]))
-        seen[start] = bool(batch.text.onset[0])
-    assert seen == {1: True, 2: False, 3: False}
+    assert onset_by_start(plain) == {1: True, 2: False, 3: False}
     without = WindowExamples(TokenShards(tmp_path / "plain"), encoder, tiny_config(
         text_encoder=str(encoder.folder), text_encoder_dim=encoder.dim), caption_dropout=0.0)
     assert without.batch(np.random.default_rng(0), 2).text.onset is None
