@@ -148,6 +148,20 @@ def test_a_signal_before_the_first_frame_exits_130_and_leaves_no_file(model_dir,
     assert not video.exists() and not tokens.exists()
 
 
+@pytest.mark.parametrize("cleared", [True, False])
+def test_a_caught_interrupt_exits_130_even_after_an_extension_saw_it(tmp_path, cleared):
+    # As when Ctrl-C lands in code an extension runs through PyRun_* while torch imports: CPython then
+    # marks the interrupt unhandled, and `python -m` ends by SIGINT (-2) whatever the exit code.
+    (tmp_path / "interrupted_cli.py").write_text(
+        "import ctypes, sys\nfrom arvid.tools import cli\n"
+        "def parser_of(_):\n    ctypes.pythonapi.PyRun_SimpleString(b'raise KeyboardInterrupt')\n"
+        "    raise KeyboardInterrupt\n"
+        f"cli.build_parser = parser_of\n{'' if cleared else 'cli._forget_caught_interrupt = lambda: None'}\n"
+        "sys.exit(cli.main(['generate']))\n")
+    result = subprocess.run([sys.executable, "-m", "interrupted_cli"], cwd=tmp_path, capture_output=True)
+    assert result.returncode == (130 if cleared else -signal.SIGINT), result.stderr.decode()
+
+
 def test_sigterm_after_frames_keeps_the_same_frames_in_both_files(model_dir, tmp_path):
     video, tokens = tmp_path / "live.gif", tmp_path / "live.ndjson"
     process = _arvid("generate", "a blue square", "--model", str(model_dir), "--frames", "0",
@@ -303,6 +317,7 @@ def test_an_unwritable_output_fails_before_any_work(tmp_path, capsys, argv, path
 
 
 def test_the_output_check_leaves_no_file_and_keeps_an_existing_one(tmp_path):
+    from arvid.tools.errors import UsageError
     from arvid.tools.paths import check_writable
 
     check_writable(tmp_path / "new.ndjson")
@@ -310,6 +325,9 @@ def test_the_output_check_leaves_no_file_and_keeps_an_existing_one(tmp_path):
     (tmp_path / "old.ndjson").write_text("kept")
     check_writable(tmp_path / "old.ndjson")
     assert (tmp_path / "old.ndjson").read_text() == "kept"
+    with pytest.raises(UsageError, match="File name too long"):
+        check_writable(tmp_path / ("x" * 300 + ".ndjson"))
+    assert os.listdir(tmp_path) == ["old.ndjson"]  # the check's own file had no name
 
 
 # -- 7. prompts: the limit is said, unknown pieces are named ------------------------------------

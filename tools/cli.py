@@ -62,10 +62,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The top-level parser takes no options but -h, so the first word that is not one names the subcommand.
         args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
-        return args._run(args)
+        code = args._run(args)
     except KeyboardInterrupt:  # also while the command's module is imported or its arguments parsed
         print("interrupted", file=sys.stderr)
-        return 130
+        code = 130
+    if code == 130:
+        _forget_caught_interrupt()
+    return code
+
+
+def _forget_caught_interrupt() -> None:
+    """Let a Ctrl-C that was caught end the process with its exit code (130), not by SIGINT.
+
+    CPython marks a KeyboardInterrupt as unhandled when it leaves code that an extension ran
+    through the C API's `PyRun_*` functions (some do while torch and its kin import), and then
+    `python -m arvid.tools.cli` ends by killing itself with SIGINT whatever the exit code: 10 of
+    160 Ctrl-Cs during imports, measured. Each `PyRun_*` run clears that mark first, so an empty one clears it.
+    """
+    import ctypes
+
+    ctypes.pythonapi.PyRun_SimpleString(b"")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from arvid.data.video import WRITE_FORMATS
@@ -13,9 +14,11 @@ from arvid.tools.errors import UsageError
 def check_writable(path: str | Path, *, suffixes: tuple[str, ...] | None = None) -> Path:
     """`path` as a Path if a file can be created there (and it ends in one of `suffixes`).
 
-    The check creates the file (or opens an existing one for appending, which leaves it as it is)
-    and removes what it created: permissions alone do not tell, e.g. root may "write" in /proc,
-    where no file can be made.
+    An existing file is opened for appending, which leaves it as it is. For a new one a nameless
+    temporary file is made in its folder instead (a name too long fails the stat before): permissions alone
+    do not tell (root may "write" in /proc, where no file can be made), and a file made and removed
+    under the output's own name is seen by whoever waits for it, `arvid decode` following a token
+    stream for one, which would then read a file that vanishes.
 
     Raises:
         UsageError: wrong extension, missing folder, a folder in the way, or the file cannot be
@@ -27,26 +30,28 @@ def check_writable(path: str | Path, *, suffixes: tuple[str, ...] | None = None)
     folder = path.parent
     if not folder.is_dir():
         raise UsageError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
-    if path.is_dir():
-        raise UsageError(f"cannot write {str(path)!r}: it is a folder")
     try:
         existing = path.stat()
     except FileNotFoundError:
         existing = None
-    except OSError as err:
+    except OSError as err:  # a name too long, for one
         raise UsageError(f"cannot write {str(path)!r}: {err.strerror}") from None
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        raise UsageError(f"cannot write {str(path)!r}: it is a folder")
     if existing is not None and not stat.S_ISREG(existing.st_mode):
         # A pipe or a device (/dev/stdout): opening one may block or have effects; permissions must do.
         if not os.access(path, os.W_OK):
             raise UsageError(f"cannot write {str(path)!r}: permission denied")
         return path
     try:
-        with open(path, "ab"):
-            pass
+        if existing is not None:
+            with open(path, "ab"):
+                pass
+        else:
+            with tempfile.TemporaryFile(dir=folder):  # Linux: O_TMPFILE, a file without a name
+                pass
     except OSError as err:
         raise UsageError(f"cannot write {str(path)!r}: {err.strerror}") from None
-    if existing is None:
-        path.unlink(missing_ok=True)
     return path
 
 
