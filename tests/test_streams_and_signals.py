@@ -162,6 +162,33 @@ def test_a_caught_interrupt_exits_130_even_after_an_extension_saw_it(tmp_path, c
     assert result.returncode == (130 if cleared else -signal.SIGINT), result.stderr.decode()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupts_deferred_raise_when_the_block_ends(sig):
+    from arvid.tools.interrupts import Terminated, interrupts_deferred, sigterm_raises
+
+    reached_the_end = False
+    with sigterm_raises(), pytest.raises(KeyboardInterrupt) as raised:
+        with interrupts_deferred():
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)  # Python runs handlers between bytecodes: this one only notes the signal
+            reached_the_end = True
+    assert reached_the_end and isinstance(raised.value, Terminated) == (sig == signal.SIGTERM)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_interrupts_deferred_leave_an_ignored_signal_ignored():
+    from arvid.tools.interrupts import interrupts_deferred
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a job a script started in the background
+    try:
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_sigterm_after_frames_keeps_the_same_frames_in_both_files(model_dir, tmp_path):
     video, tokens = tmp_path / "live.gif", tmp_path / "live.ndjson"
     process = _arvid("generate", "a blue square", "--model", str(model_dir), "--frames", "0",

@@ -118,6 +118,13 @@ def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, V
             says how to install it); an LM and tokenizer that do not fit together; or a device this
             machine does not have.
     """
+    from arvid.tools.interrupts import interrupts_deferred
+
+    with interrupts_deferred():  # a Ctrl-C inside the libraries' imports can crash them: it waits for the end
+        return _load_models(model_dir, device)
+
+
+def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoTokenizer]:
     from arvid.lm.checkpoint import VideoLM
     from arvid.lm.text_encoder import TextEncoderNotFound
     from arvid.sampling import check_compatible

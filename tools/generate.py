@@ -159,9 +159,12 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
 
 def _prepare(args: argparse.Namespace):
     """Check everything and load the models -> (latent frame iterator, video path, continuing) or an exit code."""
-    from arvid.data.video import read_video
-    from arvid.sampling import stream
-    from arvid.tools.checkpoints import load_models, model_folder
+    from arvid.tools.interrupts import interrupts_deferred
+
+    with interrupts_deferred():  # torch and its kin import here (`load_models` says why)
+        from arvid.data.video import read_video
+        from arvid.sampling import stream
+        from arvid.tools.checkpoints import load_models, model_folder
 
     try:
         video = _check_arguments(args)

@@ -100,8 +100,11 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[str], list[Path | N
 
 def _prepare(args: argparse.Namespace):
     """Check everything and load the models -> (steps, outputs) or an exit code."""
-    from arvid.sampling import stream_batch
-    from arvid.tools.checkpoints import load_models, model_folder
+    from arvid.tools.interrupts import interrupts_deferred
+
+    with interrupts_deferred():  # torch and its kin import here (`load_models` says why)
+        from arvid.sampling import stream_batch
+        from arvid.tools.checkpoints import load_models, model_folder
 
     try:
         prompts, videos, tokens = _check_arguments(args)

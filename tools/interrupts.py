@@ -1,7 +1,8 @@
 """How long-running subcommands stop early and keep their work: Ctrl-C raises `KeyboardInterrupt`,
 and inside `sigterm_raises()` SIGTERM raises `Terminated`; callers catch `INTERRUPTS` and write
 what is done. SIGTERM matters because a job started in the background by a non-interactive shell
-ignores Ctrl-C's SIGINT: `kill PID` is then the only polite way to stop it."""
+ignores Ctrl-C's SIGINT: `kill PID` is then the only polite way to stop it. While libraries import
+and models load, `interrupts_deferred()` holds both back until the block ends."""
 
 from __future__ import annotations
 
@@ -46,3 +47,24 @@ def stop_signals_ignored() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM are noted, not raised; when it ends, the first one noted
+    raises (`KeyboardInterrupt`, or `Terminated` for SIGTERM). For importing torch and its kin and
+    loading models: an interrupt raised inside a library's import can crash the process (SIGABRT,
+    SIGSEGV) or be swallowed with a traceback (`python benchmarks/interrupt_generate.py`; the figures:
+    docs/results/robustness.md). A signal ignored before the block stays ignored."""
+    noted: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, lambda signum, frame: noted.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if noted:
+        raise Terminated() if noted[0] == signal.SIGTERM else KeyboardInterrupt()
