@@ -40,16 +40,19 @@ from arvid.lm.vocabulary import TASKS, Vocabulary
 class Batch(NamedTuple):
     """`tokens` (b n) int64 and `loss_mask` (b n) bool (True where the token is a target); rows are
     padded with `<pad>` (not a target) to the longest. `text`: the captions' encoder states for an
-    LM with a text encoder (hidden (b s d_enc), mask (b s)), else None."""
+    LM with a text encoder (hidden (b s d_enc), mask (b s)), else None. `inputs` (b n): what the model
+    reads where it differs from `tokens` (context noise, `arvid.lm.train.with_context_noise`), else None."""
 
     tokens: Tensor
     loss_mask: Tensor
     text: TextStates | None = None
+    inputs: Tensor | None = None
 
     def rows(self, rows: slice, device: torch.device | str) -> Batch:
         """`rows` of the batch on `device` (a rank's share)."""
         text = None if self.text is None else self.text.rows(rows).to(device)
-        return Batch(self.tokens[rows].to(device), self.loss_mask[rows].to(device), text)
+        inputs = None if self.inputs is None else self.inputs[rows].to(device)
+        return Batch(self.tokens[rows].to(device), self.loss_mask[rows].to(device), text, inputs)
 
 
 class _Draw(NamedTuple):

@@ -32,6 +32,7 @@ from arvid.lm.model import Transformer
 from arvid.lm.parallel import DistInfo, all_reduce_sum, init_distributed, parallelize
 from arvid.lm.text import TextTokenizer
 from arvid.lm.text_encoder import TextEncoder, TextStates
+from arvid.lm.vocabulary import Vocabulary
 from arvid.training.checkpoint import (load_module_weights, load_tensors, optimizer_state_from_files,
                                      optimizer_state_to_files, save_tensors)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
@@ -63,6 +64,8 @@ class LMTrainConfig(LoopConfig):
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     caption_dropout: float = 0.1
+    # Share of the video tokens a training step reads replaced by random codes (`with_context_noise`).
+    context_noise: float = 0.0
     # Share of examples that are a video's first window (see `arvid.lm.examples`); None: uniform starts.
     first_window_share: float | None = None
     eval_batches: int = 4
@@ -80,6 +83,8 @@ class LMTrainConfig(LoopConfig):
         for name in ("batch_size", "eval_batches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.context_noise < 1:
+            raise ValueError(f"context_noise must be in [0, 1), got {self.context_noise}")
         if not 0 <= self.caption_dropout <= 1:
             raise ValueError(f"caption_dropout must be in [0, 1], got {self.caption_dropout}")
         if self.first_window_share is not None and not 0 <= self.first_window_share <= 1:
@@ -123,7 +128,20 @@ def token_loss_sum(model: torch.nn.Module, batch: Batch, loss=summed_loss) -> tu
     """Summed next-token cross-entropy over the targets of `batch`, and how many targets there were.
     `loss` computes the sum (`summed_loss`, or a compiled copy of it)."""
     targets = batch.tokens[:, 1:].masked_fill(~batch.loss_mask[:, 1:], -100)
-    return loss(model, batch.tokens[:, :-1], targets, batch.text), int(batch.loss_mask[:, 1:].sum())
+    inputs = batch.tokens if batch.inputs is None else batch.inputs
+    return loss(model, inputs[:, :-1], targets, batch.text), int(batch.loss_mask[:, 1:].sum())
+
+
+def with_context_noise(batch: Batch, rate: float, vocab: Vocabulary, rng: np.random.Generator) -> Batch:
+    """`batch` whose model inputs have each video token replaced, with probability `rate`, by a video
+    token drawn uniformly; the targets stay the clean tokens. The LM then learns to go on from a
+    context with errors in it, as its own drawn frames have (GameNGen trains on noised context
+    frames for the same reason)."""
+    tokens = batch.tokens
+    video = (tokens >= vocab.video_offset) & (tokens < vocab.size)
+    noisy = video & torch.from_numpy(rng.random(tokens.shape) < rate)
+    drawn = torch.from_numpy(rng.integers(vocab.video_offset, vocab.size, tokens.shape))
+    return batch._replace(inputs=torch.where(noisy, drawn, tokens))
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, *, targets: int, autocast,
@@ -229,6 +247,8 @@ class LMTraining:
     def step(self, step: int, rng: np.random.Generator, autocast: contextlib.AbstractContextManager) -> StepResult:
         """One optimiser step on this rank's rows of the global batch; the loss is the global mean."""
         batch = self.train_examples.batch(rng, self.cfg.batch_size)
+        if self.cfg.context_noise:
+            batch = with_context_noise(batch, self.cfg.context_noise, self.lm.vocab, rng)
         targets = int(batch.loss_mask[:, 1:].sum())  # over the global batch, the same on every rank
         local = batch.rows(self.rows, self.info.device)
         loss_sum = train_step(self.trained, self.optimizer, local, targets=targets, autocast=autocast,

@@ -221,3 +221,31 @@ def test_first_window_share_sets_how_often_the_plain_clip_is_drawn(data):
     assert abs(first_window_rate(0.5) - 0.5) < 0.08
     with pytest.raises(ValueError, match="first_window_share"):
         LMTrainConfig(first_window_share=1.5)
+
+
+def test_context_noise_replaces_video_inputs_only_and_keeps_the_targets():
+    from arvid.lm.examples import Batch
+    from arvid.lm.train import token_loss_sum, with_context_noise
+    from arvid.lm.vocabulary import Vocabulary
+
+    vocab = Vocabulary(text_size=10, video_size=50)
+    tokens = torch.cat([torch.randint(0, vocab.video_offset, (4, 20)),  # specials and text
+                        torch.randint(vocab.video_offset, vocab.size, (4, 2000))], dim=1)
+    batch = Batch(tokens, torch.ones_like(tokens, dtype=torch.bool))
+    assert torch.equal(with_context_noise(batch, 0.0, vocab, np.random.default_rng(0)).inputs, tokens)
+    noisy = with_context_noise(batch, 0.3, vocab, np.random.default_rng(0))
+    assert torch.equal(noisy.tokens, tokens) and torch.equal(noisy.inputs[:, :20], tokens[:, :20])
+    changed = (noisy.inputs[:, 20:] != tokens[:, 20:]).float().mean().item()
+    assert changed == pytest.approx(0.3 * (1 - 1 / 50), abs=0.02)  # a replacement may draw the same code
+    assert noisy.inputs.min() >= 0 and noisy.inputs[:, 20:].min() >= vocab.video_offset
+    seen = []
+    token_loss_sum(lambda inputs, text: seen.append(inputs) or torch.zeros(()), noisy,
+                   loss=lambda model, inputs, targets, text: model(inputs, text))
+    assert torch.equal(seen[0], noisy.inputs[:, :-1])
+
+
+def test_training_with_context_noise_runs_and_bad_rates_are_refused(data, tmp_path):
+    result = train_lm(run_config(data, tmp_path / "noisy", steps=5, context_noise=0.1))
+    assert math.isfinite(result.loss)
+    with pytest.raises(ValueError, match="context_noise"):
+        LMTrainConfig(context_noise=1.0)
