@@ -133,10 +133,10 @@ def token_loss_sum(model: torch.nn.Module, batch: Batch, loss=summed_loss) -> tu
 
 
 def with_context_noise(batch: Batch, rate: float, vocab: Vocabulary, rng: np.random.Generator) -> Batch:
-    """`batch` whose model inputs have each video token replaced, with probability `rate`, by a video
-    token drawn uniformly; the targets stay the clean tokens. The LM then learns to go on from a
-    context with errors in it, as its own drawn frames have (GameNGen trains on noised context
-    frames for the same reason)."""
+    """`batch` whose model inputs (`Batch.inputs`, (b n) as its tokens) have each video token replaced,
+    with probability `rate`, by a video token drawn uniformly; the targets stay the clean tokens.
+    The LM then learns to go on from a context with errors in it, as its own drawn frames have
+    (GameNGen trains on noised context frames for the same reason)."""
     tokens = batch.tokens
     video = (tokens >= vocab.video_offset) & (tokens < vocab.size)
     noisy = video & torch.from_numpy(rng.random(tokens.shape) < rate)

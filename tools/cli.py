@@ -76,8 +76,9 @@ def _forget_caught_interrupt() -> None:
 
     CPython marks a KeyboardInterrupt as unhandled when it leaves code that an extension ran
     through the C API's `PyRun_*` functions (some do while torch and its kin import), and then
-    `python -m arvid.tools.cli` ends by killing itself with SIGINT whatever the exit code: 10 of
-    160 Ctrl-Cs during imports, measured. Each `PyRun_*` run clears that mark first, so an empty one clears it.
+    `python -m arvid.tools.cli` ends by killing itself with SIGINT whatever the exit code (9 of 80
+    Ctrl-Cs in the first 2.5 s of `arvid generate`: docs/results/robustness.md). Each `PyRun_*` run
+    clears that mark first, so an empty one clears it.
     """
     import ctypes
 
