@@ -189,6 +189,26 @@ def test_interrupts_deferred_leave_an_ignored_signal_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
+def test_interrupts_deferred_off_the_main_thread_change_nothing():
+    import threading
+
+    from arvid.tools.interrupts import interrupts_deferred
+
+    errors = []
+
+    def load():
+        try:
+            with interrupts_deferred():
+                pass
+        except Exception as err:  # signal.signal refuses other threads: it must not be called there
+            errors.append(err)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    worker.join()
+    assert errors == [] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_sigterm_after_frames_keeps_the_same_frames_in_both_files(model_dir, tmp_path):
     video, tokens = tmp_path / "live.gif", tmp_path / "live.ndjson"
     process = _arvid("generate", "a blue square", "--model", str(model_dir), "--frames", "0",

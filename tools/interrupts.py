@@ -7,6 +7,7 @@ and models load, `interrupts_deferred()` holds both back until the block ends.""
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -55,7 +56,11 @@ def interrupts_deferred() -> Iterator[None]:
     raises (`KeyboardInterrupt`, or `Terminated` for SIGTERM). For importing torch and its kin and
     loading models: an interrupt raised inside a library's import can crash the process (SIGABRT,
     SIGSEGV) or be swallowed with a traceback (`python benchmarks/interrupt_generate.py`; the figures:
-    docs/results/robustness.md). A signal ignored before the block stays ignored."""
+    docs/results/robustness.md). A signal ignored before the block stays ignored. Off the main thread,
+    where Python runs no signal handler, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     noted: list[int] = []
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     for sig, handler in previous.items():
