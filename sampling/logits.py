@@ -88,15 +88,14 @@ class SamplerConfig:
 
     def first_window(self) -> SamplerConfig:
         """The config that draws the first window's frames (`first_window_temperature` applied)."""
-        if self.first_window_temperature is None:
-            return self
-        return replace(self, temperature=self.first_window_temperature)
+        return self._at_temperature(self.first_window_temperature)
 
     def after_switch(self) -> SamplerConfig:
         """The config that draws the window after a prompt switch (`switch_temperature` applied)."""
-        if self.switch_temperature is None:
-            return self
-        return replace(self, temperature=self.switch_temperature)
+        return self._at_temperature(self.switch_temperature)
+
+    def _at_temperature(self, temperature: float | None) -> SamplerConfig:
+        return self if temperature is None else replace(self, temperature=temperature)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings a generation_config.json holds: every field but `seed`, JSON-ready."""

@@ -363,18 +363,24 @@ def test_an_unwritable_output_fails_before_any_work(tmp_path, capsys, argv, path
     assert not (tmp_path / "same.gif").exists()
 
 
-def test_the_output_check_leaves_no_file_and_keeps_an_existing_one(tmp_path):
+def test_the_output_check_leaves_no_file_and_keeps_an_existing_one(tmp_path, monkeypatch):
+    import builtins
+
     from arvid.tools.errors import UsageError
     from arvid.tools.paths import check_writable
 
+    opened, real_open = [], builtins.open
+    monkeypatch.setattr(builtins, "open", lambda file, *rest, **kw: opened.append(str(file)) or real_open(file, *rest, **kw))
     check_writable(tmp_path / "new.ndjson")
-    assert not (tmp_path / "new.ndjson").exists()
+    monkeypatch.undo()
+    # Never made under its own name, not even for a moment: a reader waiting for it would open a file that vanishes.
+    assert str(tmp_path / "new.ndjson") not in opened and not (tmp_path / "new.ndjson").exists()
     (tmp_path / "old.ndjson").write_text("kept")
     check_writable(tmp_path / "old.ndjson")
     assert (tmp_path / "old.ndjson").read_text() == "kept"
     with pytest.raises(UsageError, match="File name too long"):
         check_writable(tmp_path / ("x" * 300 + ".ndjson"))
-    assert os.listdir(tmp_path) == ["old.ndjson"]  # the check's own file had no name
+    assert os.listdir(tmp_path) == ["old.ndjson"]
 
 
 # -- 7. prompts: the limit is said, unknown pieces are named ------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from arvid.data.video import STOP_SIGNALS
 
@@ -29,25 +30,25 @@ def _raise_terminated(signum, frame):
 
 
 @contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """Within the block, SIGTERM raises `Terminated`; the previous handler comes back after it."""
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def stop_signals_ignored() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM are ignored: for finishing files after a first one, so
-    that a second Ctrl-C cannot cut a file's closing short. The previous handlers come back after it."""
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+def _handlers(handlers: dict[int, Any]) -> Iterator[None]:
+    """Within the block, each signal of `handlers` has its handler there; the previous ones come back after it."""
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def sigterm_raises() -> AbstractContextManager[None]:
+    """Within the block, SIGTERM raises `Terminated`; the previous handler comes back after it."""
+    return _handlers({signal.SIGTERM: _raise_terminated})
+
+
+def stop_signals_ignored() -> AbstractContextManager[None]:
+    """Within the block, SIGINT and SIGTERM are ignored: for finishing files after a first one, so
+    that a second Ctrl-C cannot cut a file's closing short. The previous handlers come back after it."""
+    return _handlers({sig: signal.SIG_IGN for sig in STOP_SIGNALS})
 
 
 @contextmanager
@@ -62,14 +63,8 @@ def interrupts_deferred() -> Iterator[None]:
         yield
         return
     noted: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    for sig, handler in previous.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(sig, lambda signum, frame: noted.append(signum))
-    try:
+    watched = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
+    with _handlers({sig: lambda signum, frame: noted.append(signum) for sig in watched}):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if noted:
         raise Terminated() if noted[0] == signal.SIGTERM else KeyboardInterrupt()
