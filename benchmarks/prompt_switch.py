@@ -1,6 +1,7 @@
 """Prompt switches mid-stream, measured on the shapes world (issue 32, point 5).
 
-    python benchmarks/prompt_switch.py [--model DIR] [--switches 50] [--kind motion|appearance] [--reanchor]
+    python benchmarks/prompt_switch.py [--model DIR] [--switches 50] [--kind motion|appearance]
+        [--switch-from window|frame|scratch]
         [--switch-temperature T] [--first-seed N]
 
 Each trial (seed i) streams a training prompt in its template phrasing that names speed and
@@ -27,8 +28,9 @@ changed, and reads the video with the shapes detector:
 
 Every trial is also streamed without a switch (same seed, same frames): the control row says how
 often the detector reads the old prompt there, the ceiling that a switch's figure is read against.
-"No cut" = PySceneDetect finds no scene cut in frames [s - 8, s + 16). `--reanchor` restarts the
-context at each switch (`stream(reanchor=True)`); the default keeps the anchor and window.
+"No cut" = PySceneDetect finds no scene cut in frames [s - 8, s + 16). `--switch-from` is what the
+new prompt goes on from (`stream`'s `switch_from`): the same anchor and window (the default), the
+frame on screen as the anchor of a new first window, or a new anchor drawn from scratch.
 A benchmark, not a test: it prints one table and, with --json, writes every trial.
 """
 
@@ -160,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="model folder with lm/ and tokenizer/ (default: the shipped model)")
     parser.add_argument("--switches", type=int, default=50)
     parser.add_argument("--kind", choices=("motion", "appearance"), default="motion")
-    parser.add_argument("--reanchor", action="store_true", help="restart the context at the switch")
+    parser.add_argument("--switch-from", choices=("window", "frame", "scratch"), default="window",
+                        help="what the new prompt goes on from (stream's switch_from)")
     parser.add_argument("--first-seed", type=int, default=0,
                         help="trial i draws its prompts and its video from seeds first-seed + i (another set of "
                              "trials to choose settings on, keeping the reported one unseen)")
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         schedule = lambda latent, at=at, before=before, after=after: after if latent >= at else before  # noqa: E731
         for name, prompts in (("switched", schedule), ("control", None)):
             frames = []
-            for latent in stream(lm, tokenizer, before, seeded, prompts=prompts, reanchor=args.reanchor):
+            for latent in stream(lm, tokenizer, before, seeded, prompts=prompts, switch_from=args.switch_from):
                 frames.append(latent.frames)
                 if latent.index >= at + 4:
                     break
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
               f"kept {trial['switched']['kept']!s:>5} cut {trial['switched']['cut']!s:>5} | control old "
               f"{trial['control']['new']!s:>5}", flush=True)
     minutes = (time.perf_counter() - started) / 60
-    print(f"\n{args.switches} {args.kind} switches ({'re-anchored' if args.reanchor else 'same anchor and window'}), "
+    print(f"\n{args.switches} {args.kind} switches (from the {args.switch_from}), "
           f"model {args.model or 'shipped'}, {minutes:.1f} min")
     print(f"{'row':<28} {'new read':>9} {'kept':>6} {'no cut':>7}")
     for row in ("switched", "control"):
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         if speeds:
             right = np.mean([t["switched"]["speed_read"] == ("fast" if "quickly" in t["to"] else "slow") for t in speeds])
             print(f"speed switches: the new speed read in {100 * right:.0f}%")
-    write_json(args.json, {"kind": args.kind, "reanchor": args.reanchor, "model": args.model or "shipped",
+    write_json(args.json, {"kind": args.kind, "switch_from": args.switch_from, "model": args.model or "shipped",
                            "trials": trials})
 
 

@@ -37,11 +37,14 @@ class CaptionSwitch:
 @dataclass(frozen=True)
 class VideoRecord:
     """What a shard stores beside a video's codes: `captions` describe it from the start, or up to
-    `switch.latent_frame` when it has a `switch`."""
+    `switch.latent_frame` when it has a `switch`; `task` fixes its examples' task token."""
 
     captions: tuple[str, ...]
     attrs: dict[str, str] | None = None
     switch: CaptionSwitch | None = None
+    # The task token its LM examples always carry ("image-to-video" for a video whose first frame
+    # may be anywhere, as a given image's is); None: drawn among the trainer's `tasks`.
+    task: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as a `videos.jsonl` line's object (`switch` only when there is one)."""
@@ -49,6 +52,8 @@ class VideoRecord:
         if self.switch is not None:
             line["switch"] = {"latent_frame": self.switch.latent_frame, "captions": list(self.switch.captions),
                               "attrs": self.switch.attrs}
+        if self.task is not None:
+            line["task"] = self.task
         return line
 
     @classmethod
@@ -57,7 +62,7 @@ class VideoRecord:
         switch = line.get("switch")
         if switch is not None:
             switch = CaptionSwitch(int(switch["latent_frame"]), tuple(switch["captions"]), switch.get("attrs"))
-        return cls(tuple(line["captions"]), line.get("attrs"), switch)
+        return cls(tuple(line["captions"]), line.get("attrs"), switch, line.get("task"))
 
 
 def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecord]], *, count: int,

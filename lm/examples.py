@@ -99,6 +99,9 @@ class WindowExamples:
                              f"video_vocab_size={config.video_vocab_size}")
         self.shards, self.config = shards, config
         self.vocab = Vocabulary(text_size=config.text_vocab_size, video_size=config.video_vocab_size)
+        unknown = {record.task for record in shards.records if record.task is not None} - set(TASKS)
+        if unknown:
+            raise ValueError(f"{shards.path}: records name the tasks {sorted(unknown)}; the tasks are {list(TASKS)}")
         self.caption_dropout, self.tasks = caption_dropout, tasks
         # None: every start equally likely, as a uniform cut of the video gives.
         self.first_window_share = first_window_share
@@ -130,7 +133,8 @@ class WindowExamples:
 
         Task tokens are drawn from `tasks`: with a causal tokenizer, image-to-video and continuation
         sequences look exactly like text-to-video ones, and drawing the token keeps all three in
-        distribution for the sampler."""
+        distribution for the sampler. A video whose record names its task (one that starts
+        anywhere: image-to-video) always carries that one."""
         draw = self._draw(rng)
         return self._sequence(draw, self._slots([draw]))
 
@@ -149,7 +153,7 @@ class WindowExamples:
             captions, onset = self.switches[index][1], start <= self.switches[index][0]
         dropped = rng.random() < self.caption_dropout
         caption = self._no_caption if dropped else captions[int(rng.integers(len(captions)))]
-        task = self.tasks[int(rng.integers(len(self.tasks)))]
+        task = self.shards.records[index].task or self.tasks[int(rng.integers(len(self.tasks)))]
         return _Draw(frames, caption, task, start, self.shards.ends and start + window == len(codes), onset)
 
     def _slots(self, draws: list[_Draw]) -> int:

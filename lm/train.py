@@ -32,7 +32,7 @@ from arvid.lm.model import Transformer
 from arvid.lm.parallel import DistInfo, all_reduce_sum, init_distributed, parallelize
 from arvid.lm.text import TextTokenizer
 from arvid.lm.text_encoder import TextEncoder, TextStates
-from arvid.lm.vocabulary import Vocabulary
+from arvid.lm.vocabulary import TASKS, Vocabulary
 from arvid.training.checkpoint import (load_module_weights, load_tensors, optimizer_state_from_files,
                                      optimizer_state_to_files, save_tensors)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
@@ -68,6 +68,9 @@ class LMTrainConfig(LoopConfig):
     context_noise: float = 0.0
     # Share of examples that are a video's first window (see `arvid.lm.examples`); None: uniform starts.
     first_window_share: float | None = None
+    # Task tokens drawn for videos whose record names none (one that does, as the videos of
+    # `tokenize-dataset --anywhere`, keeps its own); leaving "image-to-video" out keeps it theirs.
+    tasks: tuple[str, ...] = tuple(TASKS)
     eval_batches: int = 4
     # Start from this LM folder's weights (the same architecture) with a fresh optimiser and schedule:
     # a fine-tuning stage, as the prompt-switch fine-tune of docs/results/lm.md.
@@ -87,6 +90,9 @@ class LMTrainConfig(LoopConfig):
             raise ValueError(f"context_noise must be in [0, 1), got {self.context_noise}")
         if not 0 <= self.caption_dropout <= 1:
             raise ValueError(f"caption_dropout must be in [0, 1], got {self.caption_dropout}")
+        unknown = [task for task in self.tasks if task not in TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks must be some of {list(TASKS)}, got {list(self.tasks)}")
         if self.first_window_share is not None and not 0 <= self.first_window_share <= 1:
             raise ValueError(f"first_window_share must be in [0, 1] or null, got {self.first_window_share}")
 
@@ -190,7 +196,7 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         if info.is_main:
             print(f"starting from the weights in {cfg.init_from}")
     train_examples = WindowExamples(open_shards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
-                                    first_window_share=cfg.first_window_share)
+                                    first_window_share=cfg.first_window_share, tasks=tuple(cfg.tasks))
     # Scored every `eval_every` steps, without caption dropout: log key -> examples.
     eval_sets = {key: WindowExamples(open_shards(path), text, config.model, caption_dropout=0.0)
                  for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),

@@ -11,7 +11,7 @@ Einops legend: s streams, c first-window candidates, t tokens per latent frame, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +25,7 @@ from arvid.sampling.fused import FusedDraws
 from arvid.sampling.jacobi import draw_frame_jacobi, draw_frame_plain
 from arvid.sampling.logits import SamplerConfig, draw_codes
 from arvid.sampling.window import WindowedContext
-from arvid.tokenizer import StreamingDecoder, VideoTokenizer, video_to_frames
+from arvid.tokenizer import StreamingDecoder, VideoTokenizer, frames_to_video, video_to_frames
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,19 @@ def checked_levers(levers: Levers) -> Levers:
     return levers
 
 
+SWITCH_FROM = ("window", "frame", "scratch")  # what a new prompt goes on from: see `stream`
+
+
 class PromptSwitches:
     """A stream's current prompt and the caller's `prompts` function: `at(index)` -> the new
-    prefixes and prompt when the prompt changes at latent frame `index`, else None; `reanchor`:
-    whether a switch starts the context afresh."""
+    prefixes and prompt when the prompt changes at latent frame `index`, else None; `switch_from`:
+    what the new prompt goes on from (one of `SWITCH_FROM`, see `stream`)."""
 
     def __init__(self, prompt: str, prompts: Callable[[int], str] | None = None,
-                 rows: Callable[[str], Prefixes] | None = None, reanchor: bool = False):
-        self.current, self.prompts, self.rows, self.reanchor = prompt, prompts, rows, reanchor
+                 rows: Callable[[str], Prefixes] | None = None, switch_from: str = "window"):
+        if switch_from not in SWITCH_FROM:
+            raise ValueError(f"switch_from must be one of {', '.join(SWITCH_FROM)}, got {switch_from!r}")
+        self.current, self.prompts, self.rows, self.switch_from = prompt, prompts, rows, switch_from
 
     def at(self, index: int) -> tuple[Prefixes, str] | None:
         if self.prompts is None:
@@ -87,6 +92,20 @@ class PromptSwitches:
 
 
 NO_SWITCHES = PromptSwitches("")
+
+
+class ShownFrames:
+    """The frames each stream showed last, kept for a switch that goes on from the frame on screen:
+    a list of uint8 (t h w c) arrays, one per stream, or on the pipelined path the future that
+    decodes them."""
+
+    def __init__(self) -> None:
+        self.latest: list[np.ndarray] | Future | None = None
+
+    def last_frames(self) -> np.ndarray | None:
+        """uint8 (s h w c): each stream's last frame shown (waiting for its decoding), or None before any."""
+        latest = self.latest.result() if isinstance(self.latest, Future) else self.latest
+        return None if latest is None else np.stack([frames[-1] for frames in latest])
 
 
 def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given_codes: list[Tensor],
@@ -104,10 +123,11 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
     streams = prefixes.tokens.shape[0] // (2 if config.guided else 1)
     decoder = tokenizer.streaming_decoder(bf16=levers.bf16_decoder)
     grid = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)[1:]
+    shown = ShownFrames()
     given: list[Tensor] = []  # token ids, each (t,) shared or (s t)
     for index, codes in enumerate(given_codes):
         given.append(lm.vocab.video_ids(codes.flatten()).to(device))
-        frames = _decode(decoder, codes.expand(streams, -1, -1))
+        shown.latest = frames = _decode(decoder, codes.expand(streams, -1, -1))
         yield [LatentFrame(index, codes, row, given=True) for row in frames]
     prefixes = prefixes.to(device)
     if lm.config.prompt_onset:  # the prompt begins with the first frame the model draws
@@ -119,26 +139,42 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
                                                 levers, lambda: tokenizer.streaming_decoder(bf16=levers.bf16_decoder))
         for codes, frames in chosen:  # codes (s h' w'), frames: one array per stream
             given.append(lm.vocab.video_ids(codes.flatten(1)).to(device))
+            shown.latest = frames
             yield [LatentFrame(len(given) - 1, codes[s], frames[s]) for s in range(streams)]
     # With a chosen first window among the given frames, the context is the one that drawing it
     # token by token would have left (the window has slid once and been prefilled).
     context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text,
                               streams=streams, rolling=levers.rolling_cache)
+    on_screen = None if switches.switch_from != "frame" else lambda: _encoded_as_anchor(tokenizer, shown.last_frames())
     drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window, switches=switches,
-                         prompt_start=prompt_start, jacobi_block=levers.jacobi_block, fused_steps=levers.fused_steps)
-    yield from (_decoded_in_background if levers.pipelined else _decoded)(drawn, decoder)
+                         prompt_start=prompt_start, jacobi_block=levers.jacobi_block, fused_steps=levers.fused_steps,
+                         on_screen=on_screen)
+    yield from (_decoded_in_background if levers.pipelined else _decoded)(drawn, decoder, shown)
 
 
-Drawn = tuple[int, Tensor, "str | None"]  # (index, codes (s h' w'), the prompt switched to at it)
+# (index, codes (s h' w'), the prompt switched to at it, the anchor codes (s h' w') the decoder starts
+# afresh from before it: a switch from the frame on screen)
+Drawn = tuple[int, Tensor, "str | None", "Tensor | None"]
+
+
+def _encoded_as_anchor(tokenizer: VideoTokenizer, frames: np.ndarray | None) -> Tensor | None:
+    """uint8 frames (s h w c) -> codes (s h' w') of each encoded alone, as a first frame (an anchor)."""
+    if frames is None:
+        return None
+    device = next(tokenizer.parameters()).device
+    video = torch.cat([frames_to_video(frame[None]) for frame in frames])  # (s 3 1 h w)
+    return tokenizer.encode(video.to(device))[:, 0].cpu()
 
 
 def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
                  grid: tuple[int, int], *, first: int, window: int, switches: PromptSwitches, prompt_start: int = 1,
-                 jacobi_block: int = 0, fused_steps: int = 0) -> Iterator[Drawn]:
+                 jacobi_block: int = 0, fused_steps: int = 0, on_screen: Callable[[], Tensor | None] | None = None
+                 ) -> Iterator[Drawn]:
     """Each latent frame the LM draws, from latent frame `first` on, switching prompts as `switches`
-    says (over the same anchor and window, or re-anchored: see `stream`); `jacobi_block` and
-    `fused_steps` as `Levers`. For a `prompt_onset` LM, the text says whether the prompt began
-    (at latent frame `prompt_start`, or at its switch) inside the window that draws each frame."""
+    says (see `stream`'s `switch_from`; `on_screen` gives the anchor codes (s h' w') of the frame on
+    screen for "frame"); `jacobi_block` and `fused_steps` as `Levers`. For a `prompt_onset` LM, the
+    text says whether the prompt began (at latent frame `prompt_start`, or at its switch) inside the
+    window that draws each frame."""
     video_logits = lm.vocab.video_slice()
     first_window, after_switch = config.first_window(), config.after_switch()
     fused = {sampling: FusedDraws(lm.model, sampling, video_logits, lm.vocab.video_offset, fused_steps)
@@ -147,13 +183,21 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
     first_window_ends = window  # latent frames up to this one are drawn as a first window
     switch_window_ends = -1  # and up to this one as the window after a switch
     while True:
-        switched = switches.at(index)
+        switched, anchor = switches.at(index), None
         if switched is not None:
             rows, _ = switched
             rows = rows.to(context.prefixes.device)
             if lm.config.prompt_onset:
                 rows = _with_onset(rows, True)
-            if switches.reanchor:  # a fresh context: the new prompt draws a new anchor and window
+            if switches.switch_from == "frame":
+                anchor = on_screen()
+            if anchor is not None:  # the frame on screen anchors a new first window
+                anchor_ids = lm.vocab.video_ids(anchor.flatten(1)).to(context.prefixes.device)
+                context = WindowedContext(lm.model, rows.tokens, window_frames=window, frames=[anchor_ids],
+                                          text=rows.text, streams=context.streams, rolling=context.rolling)
+                first_window_ends = index + window - 1
+                prompt_start = index
+            elif switches.switch_from == "scratch":  # a fresh context: the new prompt draws a new anchor and window
                 context = WindowedContext(lm.model, rows.tokens, window_frames=window, text=rows.text,
                                           rolling=context.rolling)
                 first_window_ends = index + window
@@ -173,7 +217,7 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
             while (frame := context.push(draw_codes(context.logits[:, video_logits], sampling, generator)
                                          + lm.vocab.video_offset)) is None:
                 pass
-        yield index, lm.vocab.video_codes(frame).view(-1, *grid).cpu(), None if switched is None else switched[1]
+        yield index, lm.vocab.video_codes(frame).view(-1, *grid).cpu(), None if switched is None else switched[1], anchor
         index += 1
 
 
@@ -211,19 +255,33 @@ def _latent(index: int, codes: Tensor, frames: list[np.ndarray], prompt: str | N
     return [LatentFrame(index, codes[s], frames[s], prompt=prompt) for s in range(len(frames))]
 
 
-def _decoded(drawn: Iterator[Drawn], decoder: StreamingDecoder) -> Iterator[list[LatentFrame]]:
-    for index, codes, prompt in drawn:
-        yield _latent(index, codes, _decode(decoder, codes), prompt)
+def _restarted(decoder: StreamingDecoder) -> StreamingDecoder:
+    """A fresh decoder of `decoder`'s kind (for a stream that goes on from a new anchor)."""
+    return decoder.tokenizer.streaming_decoder(bf16=decoder.bf16)
 
 
-def _decoded_in_background(drawn: Iterator[Drawn], decoder: StreamingDecoder) -> Iterator[list[LatentFrame]]:
+def _decoded(drawn: Iterator[Drawn], decoder: StreamingDecoder, shown: ShownFrames) -> Iterator[list[LatentFrame]]:
+    """Each drawn latent frame decoded (`shown` keeps the last frames)."""
+    for index, codes, prompt, anchor in drawn:
+        if anchor is not None:  # the anchor's frame is the one on screen: decoded, not shown again
+            decoder = _restarted(decoder)
+            _decode(decoder, anchor)
+        shown.latest = frames = _decode(decoder, codes)
+        yield _latent(index, codes, frames, prompt)
+
+
+def _decoded_in_background(drawn: Iterator[Drawn], decoder: StreamingDecoder, shown: ShownFrames
+                           ) -> Iterator[list[LatentFrame]]:
     """As `_decoded`, with each latent frame decoded on a worker thread while the next is drawn
     (PyTorch releases the GIL inside its operations, so the two run at once). The decoder sees the
     frames in order, one at a time, as inline."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arvid-decode") as worker:
         pending = None
-        for index, codes, prompt in drawn:
-            decoding = worker.submit(_decode, decoder, codes)
+        for index, codes, prompt, anchor in drawn:
+            if anchor is not None:
+                decoder = _restarted(decoder)
+                worker.submit(_decode, decoder, anchor)
+            shown.latest = decoding = worker.submit(_decode, decoder, codes)
             if pending is not None:
                 yield _latent(pending[0], pending[1], pending[2].result(), pending[3])
             pending = (index, codes, decoding, prompt)

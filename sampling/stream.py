@@ -50,7 +50,7 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
            image: np.ndarray | None = None, video: np.ndarray | None = None,
            pipelined: bool = False, rolling_cache: bool = False, batched_candidates: bool = False,
            bf16_decoder: bool = False, jacobi_block: int = 0, fused_steps: int = 0,
-           prompts: Callable[[int], str] | None = None, reanchor: bool = False) -> Iterator[LatentFrame]:
+           prompts: Callable[[int], str] | None = None, switch_from: str = "window") -> Iterator[LatentFrame]:
     """An endless iterator of latent frames (stop by not asking for more).
 
     Every check runs here, before the first frame is asked for, so a caller can report bad input
@@ -85,17 +85,21 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
             `jacobi_block`.
         prompts: called with a latent frame's index before the LM draws it (from the first frame
             after the first window's candidates); a prompt other than the current one becomes the
-            prefix from that frame on, over the same anchor and window (`WindowedContext.switch`),
-            and that frame's `LatentFrame.prompt` says so. A schedule, or a way to steer a
+            prefix from that frame on, over what `switch_from` says, and that frame's
+            `LatentFrame.prompt` says so. A schedule, or a way to steer a
             running stream (return what the user last typed).
-        reanchor: at a switch, start the context afresh from the new prompt (a new anchor and first
-            window, drawn as the stream's first were, without candidates) instead of keeping the old
-            anchor and window: for a change of look (colour, shape) that the old frames would hold
-            back, at the price of continuity (docs/results/sampling.md measures both).
+        switch_from: what a new prompt goes on from (`SWITCH_FROM`; docs/results/sampling.md measures
+            each): "window", the same anchor and window under the new prefix (the context as a fresh
+            forward pass over them would read it, `WindowedContext.switch`); "frame", the frame on
+            screen, encoded alone, as the anchor of a new first window drawn as an image-to-video one
+            (the object stays where it is, as it looks, and takes its motion from the new prompt;
+            a switch before any frame is shown keeps the window); "scratch", a new anchor and first
+            window drawn from the new prompt alone, without candidates (for a change of look the old
+            frames would hold back, at the price of continuity).
     Raises:
         ValueError: incompatible models, a prompt too long (over `text_tokens` pieces, or the text
             encoder's limit), both `image` and `video`, a window the model was not trained for,
-            malformed frames, or a bad generation config of the LM.
+            malformed frames, a bad generation config of the LM, or an unknown `switch_from`.
     """
     if config is None:
         config = SamplerConfig.from_model(lm)
@@ -111,11 +115,14 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     given_codes = _encode_given(tokenizer, given)
     switch = None
     if prompts is not None:
+        # A stream that goes on from the frame on screen is an image-to-video one from there.
+        switch_task = "image-to-video" if switch_from == "frame" else task
+
         def switch(prompt: str) -> Prefixes:  # the new prompt's rows, checked as the first prompt's were
-            return lm.prefixes([prompt, ""] if config.guided else [prompt], task=task)
+            return lm.prefixes([prompt, ""] if config.guided else [prompt], task=switch_task)
     levers = checked_levers(Levers(pipelined, rolling_cache, batched_candidates, bf16_decoder, jacobi_block,
                                    fused_steps))
-    switches = PromptSwitches(prompt, prompts, switch, reanchor)
+    switches = PromptSwitches(prompt, prompts, switch, switch_from)
     return (step[0] for step in latent_frames(lm, tokenizer, prefixes, given_codes, config, window, levers, switches))
 
 

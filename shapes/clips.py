@@ -33,8 +33,8 @@ class ShapesClips:
 
 
 def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 0, size: int = 64,
-                  paraphrases: int = 0, switches: float = 0.0, switch_after: int = 1, temporal_factor: int = 4
-                  ) -> Iterator[tuple[np.ndarray, VideoRecord]]:
+                  paraphrases: int = 0, switches: float = 0.0, switch_after: int = 1, temporal_factor: int = 4,
+                  anywhere: float = 0.0) -> Iterator[tuple[np.ndarray, VideoRecord]]:
     """`count` shapes videos of `frames` frames; each record holds all template phrasings of its
     caption, then `paraphrases` paraphrases in the training pool's words (`arvid.shapes.paraphrase`),
     and its attributes. A share `switches` of the videos change direction or speed at a latent frame
@@ -46,18 +46,26 @@ def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 
     An LM's `window_frames` as `switch_after` keeps every first window free of a switch, so that its
     caption always names the motion it shows (docs/results/lm.md).
 
+    A share `anywhere` of the videos that do not switch start anywhere in the room
+    (`render(anywhere=True)`: a wall may turn the object within its first frames) and are
+    image-to-video examples (their record's `task`): what an LM needs to go on from a first frame it
+    did not draw, a user's image or the frame on screen at a switch (`stream(switch_from="frame")`),
+    while its text-to-video first windows keep starts that show their caption's direction.
+
     The videos and captions before any switch are the same whatever `paraphrases` and `switches`
-    are (paraphrases and switches draw from generators of their own).
+    are (paraphrases and switches draw from generators of their own), and the same videos start
+    anywhere whatever `switches` is.
 
     Raises:
-        ValueError: `switches` outside [0, 1], `switch_after` < 1, or `switches` > 0 with videos too short
-            for a latent frame after `switch_after` and the anchor.
+        ValueError: `switches` or `anywhere` outside [0, 1], `switch_after` < 1, or `switches` > 0 with
+            videos too short for a latent frame after `switch_after` and the anchor.
     """
     from arvid.shapes.world import draw_clip, render, render_switched
 
     latent_frames = (frames - 1) // temporal_factor + 1
-    if not 0.0 <= switches <= 1.0:
-        raise ValueError(f"switches={switches} must be a share in [0, 1]")
+    for name, share in (("switches", switches), ("anywhere", anywhere)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name}={share} must be a share in [0, 1]")
     if switch_after < 1:
         raise ValueError(f"switch_after={switch_after} must be >= 1 (a latent frame before the switch)")
     if switches > 0 and latent_frames < switch_after + 2:
@@ -66,11 +74,14 @@ def shapes_videos(count: int, *, frames: int, split: str = "train", seed: int = 
     rng = np.random.default_rng(seed)
     words = np.random.default_rng([seed, 1])
     switch_rng = np.random.default_rng([seed, 2])
+    start_rng = np.random.default_rng([seed, 3])
     for _ in range(count):
         attrs, clip_seed = draw_clip(rng, split)  # as `random_clip`: the same videos without switches
+        starts_anywhere = start_rng.random() < anywhere
         if switch_rng.random() >= switches:
-            clip = render(attrs, frames=frames, seed=clip_seed, size=size)
-            yield clip.video, VideoRecord(_captions(attrs, paraphrases, words), dataclasses.asdict(attrs))
+            clip = render(attrs, frames=frames, seed=clip_seed, size=size, anywhere=starts_anywhere)
+            yield clip.video, VideoRecord(_captions(attrs, paraphrases, words), dataclasses.asdict(attrs),
+                                          task="image-to-video" if starts_anywhere else None)
             continue
         after = switched_motion(attrs, switch_rng, split)
         latent = int(switch_rng.integers(switch_after + 1, latent_frames))

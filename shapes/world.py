@@ -417,11 +417,13 @@ def _start_coordinate(rng: np.random.Generator, velocity: float, low: float, hig
     return float(rng.uniform(first, last))
 
 
-def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64) -> ShapesClip:
+def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64, anywhere: bool = False) -> ShapesClip:
     """Render `frames` frames of the object described by `attrs` bouncing in a `size` x `size` frame.
 
     The seed picks the start position (uniform over the positions from which the first
-    NO_BOUNCE_FRAMES steps are straight); everything else follows from `attrs`, so the same
+    NO_BOUNCE_FRAMES steps are straight, so that the first direction is the one seen; with
+    `anywhere`, uniform over the whole room, so that a wall may turn the object at once: what a
+    first frame given by a user, or taken mid-stream, looks like); everything else follows from `attrs`, so the same
     arguments give the same clip bit for bit. The object's bounding box reflects off the frame
     edges, so the object is always wholly inside the frame. Edges are anti-aliased (exact
     coverage along x, 8 sample lines per pixel along y). A few ms per 64 frames at 64 x 64 on a
@@ -436,7 +438,8 @@ def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64) ->
     radius, low, high = _room(attrs, frames, size)
     velocity = _velocity(attrs, size)
     rng = np.random.default_rng(seed)
-    start = np.array([_start_coordinate(rng, velocity[axis], low, high) for axis in range(2)])
+    start = (rng.uniform(low, high, size=2) if anywhere
+             else np.array([_start_coordinate(rng, velocity[axis], low, high) for axis in range(2)]))
     positions, velocities = _path(start, velocity, low, high, frames)
     return _paint(attrs, positions, velocities, radius, size)
 

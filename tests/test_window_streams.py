@@ -1,11 +1,12 @@
 """Speed levers of the streaming context: several streams in one batch (each its own video tokens),
 the rolling cache (no prefill when the window moves), and first-window candidates drawn together;
-and a prompt switch that re-anchors."""
+and prompt switches from the window, the frame on screen or scratch."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from lm_fixtures import shapes_text_tokenizer, tiny_config
@@ -140,29 +141,73 @@ def test_a_stream_with_speed_levers_gives_the_frames_of_todays_path_when_nothing
         assert abs(mine.frames.astype(int) - theirs.frames.astype(int)).max() <= 1
 
 
-def test_a_reanchored_switch_starts_the_new_prompts_stream_afresh():
-    """Greedy draws: from the switch on, a re-anchored stream draws what a fresh stream of the new
-    prompt draws from its anchor on (and a plain switch does not)."""
-    from arvid.sampling import generate, stream
+def _switch_models():
     from arvid.tokenizer import TokenizerConfig, VideoTokenizer
 
     torch.manual_seed(0)
     tokenizer = VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
                                                codebook_bits=6)).eval()
-    lm = small_lm(grid_positions=True)
+    return small_lm(grid_positions=True), tokenizer
+
+
+def _switched_stream(lm, tokenizer, config, before, after, at, last, **options):
+    """Latent frames 0 to `last` of a stream whose prompt turns from `before` to `after` at latent frame `at`."""
+    from arvid.sampling import stream
+
+    frames = []
+    for latent in stream(lm, tokenizer, before, config, prompts=lambda i: after if i >= at else before, **options):
+        frames.append(latent)
+        if latent.index == last:
+            return frames
+
+
+def test_a_switch_from_scratch_starts_the_new_prompts_stream_afresh():
+    """Greedy draws: from the switch on, a stream switched "from scratch" draws what a fresh stream of
+    the new prompt draws from its anchor on (and a switch over the same window does not)."""
+    from arvid.sampling import generate
+
+    lm, tokenizer = _switch_models()
     config = SamplerConfig(temperature=0, cfg_scale=2.0)
     before, after, at = "a red circle moving left", "a blue square moving up", 5
     fresh = generate(lm, tokenizer, after, 3, config)
-    for reanchor in (True, False):
-        frames = []
-        for latent in stream(lm, tokenizer, before, config, prompts=lambda i: after if i >= at else before,
-                             reanchor=reanchor):
-            frames.append(latent)
-            if latent.index == at + 2:
-                break
+    for switch_from in ("scratch", "window"):
+        frames = _switched_stream(lm, tokenizer, config, before, after, at, at + 2, switch_from=switch_from)
         same = [torch.equal(mine.codes, theirs.codes) for mine, theirs in zip(frames[at:], fresh)]
-        assert all(same) if reanchor else not all(same)
+        assert all(same) if switch_from == "scratch" else not all(same)
         assert frames[at].prompt == after
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_a_switch_from_the_frame_on_screen_is_image_to_video_from_that_frame(pipelined):
+    """Greedy draws: from a switch "from the frame", the stream's codes and frames are exactly those
+    of an image-to-video stream of the new prompt whose image is the last frame shown before the
+    switch (after its anchor, which is that frame encoded and is not shown again), decoded or
+    pipelined alike."""
+    from arvid.sampling import generate
+
+    lm, tokenizer = _switch_models()
+    config = SamplerConfig(temperature=0, cfg_scale=2.0)
+    before, after, at = "a red circle moving left", "a blue square moving up", 5
+    frames = _switched_stream(lm, tokenizer, config, before, after, at, at + 3, switch_from="frame",
+                              pipelined=pipelined)
+    assert [latent.index for latent in frames] == list(range(at + 4))  # the anchor is not a latent frame of its own
+    assert frames[at].prompt == after
+    image = frames[at - 1].frames[-1]
+    fresh = generate(lm, tokenizer, after, 5, config, image=image)[1:]
+    for mine, theirs in zip(frames[at:], fresh, strict=True):
+        assert torch.equal(mine.codes, theirs.codes)
+        np.testing.assert_array_equal(mine.frames, theirs.frames)
+    before_switch = _switched_stream(lm, tokenizer, config, before, before, at, at - 1)
+    for mine, theirs in zip(frames[:at], before_switch, strict=True):  # nothing changes before it
+        assert torch.equal(mine.codes, theirs.codes)
+
+
+def test_an_unknown_switch_from_is_refused_before_any_frame():
+    from arvid.sampling import stream
+
+    lm, tokenizer = _switch_models()
+    with pytest.raises(ValueError, match="switch_from must be one of window, frame, scratch"):
+        stream(lm, tokenizer, "a red circle", SamplerConfig(temperature=0), prompts=lambda i: "x", switch_from="here")
 
 
 @pytest.mark.parametrize("candidates", [1, 3])

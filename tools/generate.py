@@ -77,10 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "increasing); each from the first latent frame starting at or after FRAME (default: none)")
     parser.add_argument("--interactive", action="store_true",
                         help="each line typed on standard input becomes the prompt from the next latent frame on")
-    parser.add_argument("--reanchor", action="store_true",
-                        help="with --prompt-schedule or --interactive: a new prompt starts the context afresh (a new "
-                             "anchor and first window: for a new colour or shape, at the price of a jump) instead of "
-                             "keeping the anchor and window")
+    # No `choices`: the names live in arvid.sampling (which imports torch); `stream` checks them.
+    parser.add_argument("--switch-from", metavar="{window,frame,scratch}",
+                        help="with --prompt-schedule or --interactive, what a new prompt goes on from: window (the "
+                             "default: the same anchor and window), frame (the frame on screen anchors a new first "
+                             "window: the object stays and takes the new motion), scratch (a new anchor and first "
+                             "window: for a new colour or shape, at the price of a jump)")
     parser.add_argument("--image", help="first frame, for image-to-video (default: none)")
     parser.add_argument("--continue", dest="continue_from", metavar="VIDEO",
                         help="video to continue (default: none)")
@@ -146,8 +148,8 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
         raise UsageError("give --image or --continue, not both")
     if args.prompt_schedule and args.interactive:
         raise UsageError("give --prompt-schedule or --interactive, not both")
-    if args.reanchor and not (args.prompt_schedule or args.interactive):
-        raise UsageError("--reanchor changes how a new prompt takes over: give --prompt-schedule or --interactive")
+    if args.switch_from and not (args.prompt_schedule or args.interactive):
+        raise UsageError("--switch-from changes how a new prompt takes over: give --prompt-schedule or --interactive")
     if args.interactive and args.tokens_out == "-":
         raise UsageError("--interactive reads standard input; write the tokens to a file, not to standard output")
     video = check_video_output(args.output) if args.output else None
@@ -184,7 +186,7 @@ def _prepare(args: argparse.Namespace):
         if args.continue_from:
             conditions["video"] = read_video(args.continue_from, size=size, fps=args.fps)
         # `stream` checks everything (prompt length, window, frames) before returning its iterator.
-        latent_frames = stream(lm, tokenizer, args.prompt, config, prompts=prompts, reanchor=args.reanchor,
+        latent_frames = stream(lm, tokenizer, args.prompt, config, prompts=prompts, switch_from=args.switch_from or "window",
                                **speed_levers(args), **conditions)
     except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
         return fail(str(err))

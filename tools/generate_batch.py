@@ -20,7 +20,7 @@ from arvid.tools.options import apply_runtime_options, batch_levers, sampler_con
 PLACEHOLDER = "{n}"
 # Options of one-prompt generation that a batch does not take, with their flags.
 SINGLE_ONLY = (("image", "--image"), ("continue_from", "--continue"), ("prompt_schedule", "--prompt-schedule"),
-               ("interactive", "--interactive"), ("reanchor", "--reanchor"))
+               ("interactive", "--interactive"), ("switch_from", "--switch-from"))
 
 
 def run_batch(args: argparse.Namespace) -> int:

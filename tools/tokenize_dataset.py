@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--switch-after", type=int, default=1, metavar="LATENT_FRAMES",
                         help="switches fall after this many latent frames past the anchor: the LM's window_frames "
                              "keeps its first windows free of them (default 1)")
+    parser.add_argument("--anywhere", type=float, default=0.0, metavar="SHARE",
+                        help="share of shapes videos (of those that do not switch) that start anywhere in the room, "
+                             "a wall turning the object at once, as image-to-video examples: teaches an LM to go on "
+                             "from a first frame it did not draw (stream(switch_from='frame'))")
     parser.add_argument("--batch-size", type=int, default=8, help="videos encoded at once")
     # No `choices`: the names live in arvid.training.precision, which imports torch; tokenize_dataset checks them.
     parser.add_argument("--precision", default="auto", metavar="{auto,bf16,fp32}",
@@ -60,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--paraphrases must be >= 0, got {args.paraphrases}")
     if not 0 <= args.switches <= 1:
         return fail(f"--switches must be a share in [0, 1], got {args.switches}")
-    if args.switches and args.manifest:
-        return fail("--switches makes shapes videos; a manifest's videos keep their one caption")
+    if not 0 <= args.anywhere <= 1:
+        return fail(f"--anywhere must be a share in [0, 1], got {args.anywhere}")
+    for flag, value in (("--switches", args.switches), ("--anywhere", args.anywhere)):
+        if value and args.manifest:
+            return fail(f"{flag} makes shapes videos; a manifest's videos are as they are")
     try:
         check_precision(args.precision)
         check_output_folder(args.out, "-o")
@@ -79,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             count = args.videos
             videos = shapes_videos(count, frames=args.frames, split=args.split, seed=args.seed, size=size,
                                    paraphrases=args.paraphrases, switches=args.switches, switch_after=args.switch_after,
-                                   temporal_factor=tokenizer.config.temporal_factor)
+                                   anywhere=args.anywhere, temporal_factor=tokenizer.config.temporal_factor)
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
                                   ends=bool(args.manifest), batch_size=args.batch_size,
                                   precision=args.precision)
