@@ -7,7 +7,9 @@
 `frames` is how many of the latent frame's decoded video frames the writer kept (the first ones),
 so that a decoder writes exactly the video the writer wrote: fewer than all when `--frames` cut the
 last latent frame short, 0 for a continued clip's frames. `prompt`, on the lines where the prompt
-changed mid-stream, is the prompt that took over from that latent frame on. Streams written before `frames` existed
+changed mid-stream, is the prompt that took over from that latent frame on, and `anchor`, where the
+stream went on from the frame on screen (`--switch-from frame`), the codes (h' w') of the new anchor
+a decoder starts afresh from before that line's codes. Streams written before `frames` existed
 lack it: every frame is kept. Streams can be piped between programs
 (`arvid generate --tokens-out - | arvid decode - -o out.mp4`).
 """
@@ -31,19 +33,23 @@ class TokenFrame(NamedTuple):
     codes: np.ndarray  # (h', w') int64
     given: bool
     frames: int | None = None
+    anchor: np.ndarray | None = None  # (h', w') int64: decode afresh from this anchor first (a switch)
 
 
 def write_token_frame(out: IO[str], index: int, codes: np.ndarray, *, given: bool = False,
-                      frames: int | None = None, prompt: str | None = None) -> None:
+                      frames: int | None = None, prompt: str | None = None, anchor: np.ndarray | None = None) -> None:
     """Write one line and flush it, so a reader downstream sees the frame at once; `frames` (the
-    decoded frames the video keeps) is left out when None, and `prompt` (the prompt that took over
-    from this latent frame on, `arvid generate --prompt-schedule`) when None."""
+    decoded frames the video keeps) is left out when None, `prompt` (the prompt that took over
+    from this latent frame on, `arvid generate --prompt-schedule`) when None, and `anchor` (codes
+    (h' w') the stream went on from at this frame) when None."""
     codes = np.asarray(codes)
     record: dict[str, Any] = {"index": index, "shape": list(codes.shape), "codes": codes.tolist(), "given": given}
     if frames is not None:
         record["frames"] = frames
     if prompt is not None:
         record["prompt"] = prompt
+    if anchor is not None:
+        record["anchor"] = np.asarray(anchor).tolist()
     out.write(json.dumps(record) + "\n")
     out.flush()
 
@@ -63,7 +69,8 @@ def read_token_frames(lines: Iterable[str | bytes], name: str = "<stream>", *, g
         ValueError: one line saying `name:line: what was expected, and what was found`: not UTF-8,
             not JSON (or cut short at the end of the stream), not an object, a missing key, an index
             that is not the next integer, a malformed shape, codes that are not integers, not of
-            their shape or out of range, `given` not a boolean, `frames` out of range; or `name: no
+            their shape or out of range (the `anchor`'s too), `given` not a boolean, `frames` out of
+            range; or `name: no
             token-stream lines` for a stream without any.
     """
     expected = 0
@@ -135,7 +142,10 @@ def _parse_line(line: str, where: str, expected: int, grid: tuple[int, int] | No
             bound = "an integer >= 0" if most is None else f"an integer in [0, {most}]"
             raise ValueError(f"{where}: frames must be {bound} (video frames of latent frame {index} to keep), "
                              f"got {json.dumps(frames)}")
-    return TokenFrame(index, codes, given, frames)
+    anchor = record.get("anchor")
+    if anchor is not None:
+        anchor = _codes(anchor, shape, f"{where}: anchor", codebook_size)
+    return TokenFrame(index, codes, given, frames, anchor)
 
 
 def _codes(values: Any, shape: list[int], where: str, codebook_size: int | None) -> np.ndarray:

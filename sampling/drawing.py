@@ -39,6 +39,9 @@ class LatentFrame:
     frames: np.ndarray
     given: bool = False
     prompt: str | None = None  # the prompt that took over from this latent frame on (None: unchanged)
+    # Codes (h' w') of the anchor the stream went on from at this frame (a switch from the frame on
+    # screen: its decoder started afresh from them), else None.
+    anchor: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -251,23 +254,27 @@ def _decode(decoder: StreamingDecoder, codes: Tensor) -> list[np.ndarray]:
     return [video_to_frames(row).numpy() for row in decoder.push(codes[:, None].to(device))]
 
 
-def _latent(index: int, codes: Tensor, frames: list[np.ndarray], prompt: str | None) -> list[LatentFrame]:
-    return [LatentFrame(index, codes[s], frames[s], prompt=prompt) for s in range(len(frames))]
+def _latent(index: int, codes: Tensor, frames: list[np.ndarray], prompt: str | None, anchor: Tensor | None
+            ) -> list[LatentFrame]:
+    return [LatentFrame(index, codes[s], frames[s], prompt=prompt, anchor=None if anchor is None else anchor[s])
+            for s in range(len(frames))]
 
 
-def _restarted(decoder: StreamingDecoder) -> StreamingDecoder:
-    """A fresh decoder of `decoder`'s kind (for a stream that goes on from a new anchor)."""
-    return decoder.tokenizer.streaming_decoder(bf16=decoder.bf16)
+def _restarted(decoder: StreamingDecoder, anchor: Tensor) -> StreamingDecoder:
+    """A fresh decoder of `decoder`'s kind that has decoded the anchor codes (s h' w') as its first
+    latent frame, for a stream that goes on from it (its frame is the one on screen: not shown again)."""
+    fresh = decoder.tokenizer.streaming_decoder(bf16=decoder.bf16)
+    _decode(fresh, anchor)
+    return fresh
 
 
 def _decoded(drawn: Iterator[Drawn], decoder: StreamingDecoder, shown: ShownFrames) -> Iterator[list[LatentFrame]]:
     """Each drawn latent frame decoded (`shown` keeps the last frames)."""
     for index, codes, prompt, anchor in drawn:
-        if anchor is not None:  # the anchor's frame is the one on screen: decoded, not shown again
-            decoder = _restarted(decoder)
-            _decode(decoder, anchor)
+        if anchor is not None:
+            decoder = _restarted(decoder, anchor)
         shown.latest = frames = _decode(decoder, codes)
-        yield _latent(index, codes, frames, prompt)
+        yield _latent(index, codes, frames, prompt, anchor)
 
 
 def _decoded_in_background(drawn: Iterator[Drawn], decoder: StreamingDecoder, shown: ShownFrames
@@ -278,13 +285,12 @@ def _decoded_in_background(drawn: Iterator[Drawn], decoder: StreamingDecoder, sh
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arvid-decode") as worker:
         pending = None
         for index, codes, prompt, anchor in drawn:
-            if anchor is not None:
-                decoder = _restarted(decoder)
-                worker.submit(_decode, decoder, anchor)
+            if anchor is not None:  # a new decoder: the worker may still be using the old one
+                decoder = _restarted(decoder, anchor)
             shown.latest = decoding = worker.submit(_decode, decoder, codes)
             if pending is not None:
-                yield _latent(pending[0], pending[1], pending[2].result(), pending[3])
-            pending = (index, codes, decoding, prompt)
+                yield _latent(pending[0], pending[1], pending[2].result(), pending[3], pending[4])
+            pending = (index, codes, decoding, prompt, anchor)
 
 
 def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], given_codes: list[Tensor],

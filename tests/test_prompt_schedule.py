@@ -7,6 +7,7 @@ import io
 import json
 import time
 
+import numpy as np
 import pytest
 from lm_fixtures import write_tiny_model
 
@@ -73,3 +74,30 @@ def test_generate_records_each_switch_in_the_token_stream(model_dir, tmp_path, c
     assert main(["generate", "a red circle", "--model", str(model_dir), "--prompt-schedule", str(schedule),
                  "--interactive", "--tokens-out", str(tokens)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_a_switch_from_the_frame_on_screen_records_its_anchor_and_decodes_to_the_same_video(model_dir, tmp_path,
+                                                                                            capsys):
+    """`--switch-from frame`: the switch's line carries the new anchor's codes, and `arvid decode`,
+    starting afresh from them there, writes the very frames `generate` wrote (GIF: lossless here)."""
+    from arvid.data.video import read_video
+
+    schedule, tokens, video = tmp_path / "schedule.tsv", tmp_path / "tokens.ndjson", tmp_path / "out.gif"
+    schedule.write_text("9\ta blue square moving up\n")
+    assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--frames", "21",
+                 "--first-window-candidates", "1", "--prompt-schedule", str(schedule), "--switch-from", "frame",
+                 "-o", str(video), "--tokens-out", str(tokens)]) == 0
+    with open(tokens) as lines:
+        records = list(read_token_frames(lines))
+    assert [record.anchor is not None for record in records] == [index == 3 for index in range(len(records))]
+    assert records[3].anchor.shape == records[3].codes.shape
+    decoded = tmp_path / "decoded.gif"
+    assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(decoded)]) == 0
+    assert np.array_equal(read_video(decoded), read_video(video))
+    capsys.readouterr()
+    assert main(["generate", "a red circle", "--model", str(model_dir), "--switch-from", "frame", "-o",
+                 str(tmp_path / "x.gif")]) == 2
+    assert "give --prompt-schedule or --interactive" in capsys.readouterr().err
+    assert main(["generate", "a red circle", "--model", str(model_dir), "--prompt-schedule", str(schedule),
+                 "--switch-from", "elsewhere", "-o", str(tmp_path / "x.gif")]) == 2
+    assert "switch_from must be one of window, frame, scratch" in capsys.readouterr().err

@@ -291,6 +291,8 @@ def _line(**changes) -> str:
     (_line(shape=[4]), ":1:", "shape must be [height, width], two positive integers, got [4]"),
     (_line(given="yes"), ":1:", 'given must be true or false, got "yes"'),
     (_line(frames=2), ":1:", "frames must be an integer in [0, 1]"),
+    (_line(anchor=[[1, 2, 3, 4]] * 3), ":1: anchor:", "codes must be 4 rows of 4 integer codes"),
+    (_line(anchor=[[64, 2, 3, 4]] + [[1, 2, 3, 4]] * 3), ":1: anchor:", "codes must be in [0, 64)"),
     ("not json\n", ":1:", "not JSON (Expecting value at column 1)"),
 ])
 def test_a_bad_token_stream_exits_2_with_one_line_naming_file_and_line(model_dir, tmp_path, capsys, content, where,

@@ -292,7 +292,7 @@ class Outputs:
                 self.tokens = open(self.tokens_out, "w")
                 self.opened.append(self.tokens_out)
             write_token_frame(self.tokens, frame.index, frame.codes.numpy(), given=frame.given, frames=len(keep),
-                              prompt=frame.prompt)
+                              prompt=frame.prompt, anchor=None if frame.anchor is None else frame.anchor.numpy())
 
     def close(self) -> None:
         """Finish the files: the video's index, the token file's last flush."""
