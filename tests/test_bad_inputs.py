@@ -487,6 +487,8 @@ OPTIONS = [
                                          "--tokenizer", "{tok}", "-o", "{out}/s"]),
     ("tokenize-dataset", "--frames 0", ["tokenize-dataset", "--videos", "1", "--frames", "0", "--tokenizer", "{tok}",
                                         "-o", "{out}/s"]),
+    ("tokenize-dataset", "--anywhere 1.5", ["tokenize-dataset", "--videos", "1", "--frames", "5", "--anywhere", "1.5",
+                                            "--tokenizer", "{tok}", "-o", "{out}/s"]),
     ("tokenize-dataset", "--batch-size 0", ["tokenize-dataset", "--videos", "1", "--frames", "5",
                                             "--batch-size", "0", "--tokenizer", "{tok}", "-o", "{out}/s"]),
     ("tokenize-dataset", "--precision fp8", ["tokenize-dataset", "--videos", "1", "--frames", "5",
