@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
               f"kept {trial['switched']['kept']!s:>5} cut {trial['switched']['cut']!s:>5} | control old "
               f"{trial['control']['new']!s:>5}", flush=True)
     minutes = (time.perf_counter() - started) / 60
-    print(f"\n{args.switches} {args.kind} switches (from the {args.switch_from}), "
+    print(f"\n{args.switches} {args.kind} switches (switch from: {args.switch_from}), "
           f"model {args.model or 'shipped'}, {minutes:.1f} min")
     print(f"{'row':<28} {'new read':>9} {'kept':>6} {'no cut':>7}")
     for row in ("switched", "control"):
