@@ -59,6 +59,8 @@ def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
          "share in [0, 1]"),
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--switches", "0.5", "--manifest",
           str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "x")], "keep their one caption"),
+        (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--anywhere", "0.5", "--manifest",
+          str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "x")], "a manifest's videos start where they start"),
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--switches", "0.5", "--frames", "5",
           "-o", str(tmp_path / "x")], "needs 3 or more"),
         (["train-lm", "--config", "tiny", f"train.text_tokenizer={tmp_path / 'none'}"], "text_tokenizer.model is missing"),

@@ -66,9 +66,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--switches must be a share in [0, 1], got {args.switches}")
     if not 0 <= args.anywhere <= 1:
         return fail(f"--anywhere must be a share in [0, 1], got {args.anywhere}")
-    for flag, value in (("--switches", args.switches), ("--anywhere", args.anywhere)):
+    for flag, value, kept in (("--switches", args.switches, "keep their one caption"),
+                              ("--anywhere", args.anywhere, "start where they start")):
         if value and args.manifest:
-            return fail(f"{flag} makes shapes videos; a manifest's videos are as they are")
+            return fail(f"{flag} makes shapes videos; a manifest's videos {kept}")
     try:
         check_precision(args.precision)
         check_output_folder(args.out, "-o")
