@@ -70,8 +70,7 @@ def read_token_frames(lines: Iterable[str | bytes], name: str = "<stream>", *, g
             not JSON (or cut short at the end of the stream), not an object, a missing key, an index
             that is not the next integer, a malformed shape, codes that are not integers, not of
             their shape or out of range (the `anchor`'s too), `given` not a boolean, `frames` out of
-            range; or `name: no
-            token-stream lines` for a stream without any.
+            range; or `name: no token-stream lines` for a stream without any.
     """
     expected = 0
     for number, raw in enumerate(lines, start=1):

@@ -420,10 +420,10 @@ def _start_coordinate(rng: np.random.Generator, velocity: float, low: float, hig
 def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64, anywhere: bool = False) -> ShapesClip:
     """Render `frames` frames of the object described by `attrs` bouncing in a `size` x `size` frame.
 
-    The seed picks the start position (uniform over the positions from which the first
-    NO_BOUNCE_FRAMES steps are straight, so that the first direction is the one seen; with
-    `anywhere`, uniform over the whole room, so that a wall may turn the object at once: what a
-    first frame given by a user, or taken mid-stream, looks like); everything else follows from `attrs`, so the same
+    The seed picks the start position: uniform over the positions from which the first
+    NO_BOUNCE_FRAMES steps are straight, so that the first direction is the one seen, or with
+    `anywhere` over the whole room, so that a wall may turn the object at once (as in a first frame
+    a user gives, or one taken mid-stream). Everything else follows from `attrs`, so the same
     arguments give the same clip bit for bit. The object's bounding box reflects off the frame
     edges, so the object is always wholly inside the frame. Edges are anti-aliased (exact
     coverage along x, 8 sample lines per pixel along y). A few ms per 64 frames at 64 x 64 on a
