@@ -194,17 +194,14 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
                 rows = _with_onset(rows, True)
             if switches.switch_from == "frame":
                 anchor = on_screen()
-            if anchor is not None:  # the frame on screen anchors a new first window
-                anchor_ids = lm.vocab.video_ids(anchor.flatten(1)).to(context.prefixes.device)
-                context = WindowedContext(lm.model, rows.tokens, window_frames=window, frames=[anchor_ids],
+            if anchor is not None or switches.switch_from == "scratch":
+                # A fresh context whose first window starts here: after the frame on screen as its
+                # anchor, or (scratch) with an anchor the new prompt draws at `index` as its frame 0.
+                frames = [] if anchor is None else [lm.vocab.video_ids(anchor.flatten(1)).to(context.prefixes.device)]
+                context = WindowedContext(lm.model, rows.tokens, window_frames=window, frames=frames,
                                           text=rows.text, streams=context.streams, rolling=context.rolling)
-                first_window_ends = index + window - 1
-                prompt_start = index
-            elif switches.switch_from == "scratch":  # a fresh context: the new prompt draws a new anchor and window
-                context = WindowedContext(lm.model, rows.tokens, window_frames=window, text=rows.text,
-                                          rolling=context.rolling)
-                first_window_ends = index + window
-                prompt_start = index + 1  # the anchor drawn at `index` is its frame 0
+                prompt_start = index + (anchor is None)
+                first_window_ends = prompt_start + window - 1
             else:
                 context.switch(rows.tokens, rows.text)
                 prompt_start = index
