@@ -417,6 +417,19 @@ def _start_coordinate(rng: np.random.Generator, velocity: float, low: float, hig
     return float(rng.uniform(first, last))
 
 
+def is_training_start(attrs: ShapeAttributes, position: np.ndarray, *, size: int = 64) -> bool:
+    """Whether `render` (without `anywhere`) could start `attrs`' object at `position` (2,) px: its
+    first NO_BOUNCE_FRAMES steps from there meet no wall, so the start itself hints at the direction.
+
+    Raises:
+        ValueError: size < 16 (as `render`).
+    """
+    _, low, high = _room(attrs, NO_BOUNCE_FRAMES + 1, size)
+    start = np.asarray(position, dtype=np.float64)
+    ends = np.stack([start, start + NO_BOUNCE_FRAMES * _velocity(attrs, size)])  # straight between them
+    return bool(np.all((low <= ends) & (ends <= high)))
+
+
 def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64, anywhere: bool = False) -> ShapesClip:
     """Render `frames` frames of the object described by `attrs` bouncing in a `size` x `size` frame.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 
@@ -77,6 +78,23 @@ def test_bouncing_keeps_the_whole_object_inside_the_frame(shape, size):
     coverage = _object_coverage(clip)
     full = shapes.SHAPE_FILL[shape] * (2 * radius) ** 2
     np.testing.assert_allclose(coverage, full, atol=1.5)
+
+
+def test_training_starts_are_where_render_starts_its_clips():
+    """Every clip `render` starts is a training start of its attributes; a start anywhere often is
+    not; an object against the right wall is one for moving left, not right."""
+    rng = np.random.default_rng(0)
+    anywhere = []
+    for seed in range(60):
+        attrs = shapes.sample_attributes(rng, "train")
+        start = shapes.render(attrs, frames=1, seed=seed).positions[0]
+        assert shapes.is_training_start(attrs, start)
+        anywhere.append(shapes.is_training_start(attrs, shapes.render(attrs, frames=1, seed=seed, anywhere=True).positions[0]))
+    assert 0 < sum(anywhere) < len(anywhere)
+    right = ShapeAttributes("circle", "red", "small", "right", "slow", "black")
+    against_the_right_wall = np.array([64 - shapes.object_radius("small", 64), 32.0])
+    assert not shapes.is_training_start(right, against_the_right_wall)
+    assert shapes.is_training_start(dataclasses.replace(right, direction="left"), against_the_right_wall)
 
 
 def test_render_rejects_bad_arguments():
