@@ -148,23 +148,10 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
     # token by token would have left (the window has slid once and been prefilled).
     context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text,
                               streams=streams, rolling=levers.rolling_cache)
-
-    def on_screen() -> Tensor | None:
-        return _encoded_as_anchor(tokenizer, shown.last_frames())
-
-    def choose_window(rows: Prefixes, anchor: Tensor) -> list[Tensor]:
-        """The first window after a frame-on-screen anchor (s h' w'), chosen among candidates as an
-        image-to-video stream's is: its codes (s h' w') per latent frame."""
-        anchor_ids = lm.vocab.video_ids(anchor.flatten(1)).to(device)
-        _, chosen = _select_first_windows(lm, rows, [anchor_ids], [anchor[0]], grid, config, window, generator,
-                                          levers, lambda: tokenizer.streaming_decoder(bf16=levers.bf16_decoder))
-        return [codes for codes, _ in chosen]
-
-    frame_switches = switches.switch_from == "frame"
+    on_screen = None if switches.switch_from != "frame" else lambda: _encoded_as_anchor(tokenizer, shown.last_frames())
     drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window, switches=switches,
                          prompt_start=prompt_start, jacobi_block=levers.jacobi_block, fused_steps=levers.fused_steps,
-                         on_screen=on_screen if frame_switches else None,
-                         choose_window=choose_window if frame_switches and config.first_window_candidates > 1 else None)
+                         on_screen=on_screen)
     yield from (_decoded_in_background if levers.pipelined else _decoded)(drawn, decoder, shown)
 
 
@@ -184,12 +171,11 @@ def _encoded_as_anchor(tokenizer: VideoTokenizer, frames: np.ndarray | None) -> 
 
 def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, generator: torch.Generator,
                  grid: tuple[int, int], *, first: int, window: int, switches: PromptSwitches, prompt_start: int = 1,
-                 jacobi_block: int = 0, fused_steps: int = 0, on_screen: Callable[[], Tensor | None] | None = None,
-                 choose_window: Callable[[Prefixes, Tensor], list[Tensor]] | None = None) -> Iterator[Drawn]:
+                 jacobi_block: int = 0, fused_steps: int = 0, on_screen: Callable[[], Tensor | None] | None = None
+                 ) -> Iterator[Drawn]:
     """Each latent frame the LM draws, from latent frame `first` on, switching prompts as `switches`
     says (see `stream`'s `switch_from`; `on_screen` gives the anchor codes (s h' w') of the frame on
-    screen for "frame", and `choose_window`, if given, the first window after it, chosen among
-    candidates); `jacobi_block` and `fused_steps` as `Levers`. For a `prompt_onset` LM, the
+    screen for "frame"); `jacobi_block` and `fused_steps` as `Levers`. For a `prompt_onset` LM, the
     text says whether the prompt began (at latent frame `prompt_start`, or at its switch) inside the
     window that draws each frame."""
     video_logits = lm.vocab.video_slice()
@@ -212,17 +198,10 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
                 # A fresh context whose first window starts here: after the frame on screen as its
                 # anchor, or (scratch) with an anchor the new prompt draws at `index` as its frame 0.
                 frames = [] if anchor is None else [lm.vocab.video_ids(anchor.flatten(1)).to(context.prefixes.device)]
-                chosen = [] if anchor is None or choose_window is None else choose_window(rows, anchor)
-                frames += [lm.vocab.video_ids(codes.flatten(1)).to(context.prefixes.device) for codes in chosen]
                 context = WindowedContext(lm.model, rows.tokens, window_frames=window, frames=frames,
                                           text=rows.text, streams=context.streams, rolling=context.rolling)
                 prompt_start = index + (anchor is None)
                 first_window_ends = prompt_start + window - 1
-                if chosen:  # the whole first window is drawn: the stream goes on after it
-                    for k, codes in enumerate(chosen):
-                        yield index, codes, None if k else switched[1], None if k else anchor
-                        index += 1
-                    continue
             else:
                 context.switch(rows.tokens, rows.text)
                 prompt_start = index

@@ -91,11 +91,9 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
         switch_from: what a new prompt goes on from (`SWITCH_FROM`; docs/results/sampling.md measures
             each): "window", the same anchor and window under the new prefix (the context as a fresh
             forward pass over them would read it, `WindowedContext.switch`); "frame", the frame on
-            screen, encoded alone, as the anchor of a new first window drawn as an image-to-video
-            stream's is, among `first_window_candidates` when the config has several (the object
-            stays where it is, as it looks, and takes its motion from the new prompt; candidates
-            are drawn whole before the switch's first frame shows, a pause as at the start; a
-            switch before any frame is shown keeps the window); "scratch", a new anchor and first
+            screen, encoded alone, as the anchor of a new first window drawn as an image-to-video one
+            (the object stays where it is, as it looks, and takes its motion from the new prompt;
+            a switch before any frame is shown keeps the window); "scratch", a new anchor and first
             window drawn from the new prompt alone, without candidates (for a change of look the old
             frames would hold back, at the price of continuity).
     Raises:

@@ -202,34 +202,6 @@ def test_a_switch_from_the_frame_on_screen_is_image_to_video_from_that_frame(pip
         assert torch.equal(mine.codes, theirs.codes)
 
 
-@pytest.mark.parametrize("pipelined", [False, True])
-def test_a_switch_from_the_frame_on_screen_chooses_its_window_among_candidates(pipelined, monkeypatch):
-    """With first-window candidates, the window after a switch from the frame on screen is chosen as
-    an image-to-video stream's first window is: among that many candidates drawn after that frame,
-    by the model's selector; the stream shows the chosen one and goes on after it."""
-    from arvid.sampling import first_window
-
-    offered = []
-
-    def last_candidate(videos):
-        offered.append(videos)
-        return len(videos) - 1
-
-    monkeypatch.setitem(first_window.FIRST_WINDOW_SELECTORS, "motion-medoid", last_candidate)
-    lm, tokenizer = _switch_models()
-    config = SamplerConfig(temperature=1.0, cfg_scale=2.0, first_window_candidates=3, seed=1)
-    window = config.window_for(lm.config.window_frames)
-    at = window + 2
-    frames = _switched_stream(lm, tokenizer, config, "a red circle moving left", "a blue square moving up", at,
-                              at + window, switch_from="frame", pipelined=pipelined)
-    assert [len(videos) for videos in offered] == [3, 3]  # the stream's first window, then the switch's
-    assert [latent.index for latent in frames] == list(range(at + window + 1))
-    assert frames[at].prompt == "a blue square moving up" and frames[at].anchor is not None
-    assert all(latent.anchor is None and latent.prompt is None for latent in frames[at + 1:])
-    np.testing.assert_array_equal(np.concatenate([latent.frames for latent in frames[at:at + window]]), offered[1][-1])
-    assert not all(np.array_equal(offered[1][0], video) for video in offered[1][1:])  # drawn, not copied
-
-
 def test_an_unknown_switch_from_is_refused_before_any_frame():
     from arvid.sampling import stream
 
