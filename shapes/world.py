@@ -410,11 +410,15 @@ def _bounce(start: float, velocity: float, low: float, high: float, steps: np.nd
     return position, signed
 
 
-def _start_coordinate(rng: np.random.Generator, velocity: float, low: float, high: float) -> float:
-    """A start coordinate in [low, high] from which NO_BOUNCE_FRAMES steps stay inside."""
+def _start_range(velocity: float, low: float, high: float) -> tuple[float, float]:
+    """The start coordinates in [low, high] from which NO_BOUNCE_FRAMES steps stay inside: (first, last)."""
     travel = NO_BOUNCE_FRAMES * velocity
-    first, last = (low, high - travel) if travel >= 0 else (low - travel, high)
-    return float(rng.uniform(first, last))
+    return (low, high - travel) if travel >= 0 else (low - travel, high)
+
+
+def _start_coordinate(rng: np.random.Generator, velocity: float, low: float, high: float) -> float:
+    """A start coordinate drawn uniformly from `_start_range`."""
+    return float(rng.uniform(*_start_range(velocity, low, high)))
 
 
 def is_training_start(attrs: ShapeAttributes, position: np.ndarray, *, size: int = 64) -> bool:
@@ -425,9 +429,8 @@ def is_training_start(attrs: ShapeAttributes, position: np.ndarray, *, size: int
         ValueError: size < 16 (as `render`).
     """
     _, low, high = _room(attrs, NO_BOUNCE_FRAMES + 1, size)
-    start = np.asarray(position, dtype=np.float64)
-    ends = np.stack([start, start + NO_BOUNCE_FRAMES * _velocity(attrs, size)])  # straight between them
-    return bool(np.all((low <= ends) & (ends <= high)))
+    ranges = [_start_range(velocity, low, high) for velocity in _velocity(attrs, size)]
+    return all(first <= coordinate <= last for coordinate, (first, last) in zip(position, ranges, strict=True))
 
 
 def render(attrs: ShapeAttributes, *, frames: int, seed: int, size: int = 64, anywhere: bool = False) -> ShapesClip:
