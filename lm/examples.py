@@ -9,6 +9,11 @@ A share `first_window_share` of examples is the plain clip (start 1); the rest s
 anywhere. The first window is where the text matters most: it alone has no motion history, so only
 there must direction and speed come from the caption (later windows can read them off the past).
 
+Under image-to-video and continuation the anchor is a given frame, which the sampler never draws;
+with `given_anchor_targets` False it is not a training target there either, so that videos of
+`tokenize-dataset --anywhere` (objects that start anywhere, image-to-video) do not teach text-to-video
+first frames their starts: the task token alone did not keep the two apart (docs/results/sampling.md).
+
 A video whose prompt changes part way (its record's `switch`) is captioned with the new prompt in
 every window that reaches the switch's latent frame: the streaming sampler's context when a prompt
 changes (the old motion in the window, the new prompt in the prefix). For an LM with
@@ -81,7 +86,7 @@ class WindowExamples:
 
     def __init__(self, shards: TokenShards | JoinedShards, text: TextTokenizer | TextEncoder, config: LMConfig, *,
                  caption_dropout: float = 0.1, first_window_share: float | None = None,
-                 tasks: tuple[str, ...] = tuple(TASKS)) -> None:
+                 tasks: tuple[str, ...] = tuple(TASKS), given_anchor_targets: bool = True) -> None:
         latent_frames, height, width = shards.grid
         if latent_frames < 1 + config.window_frames:
             raise ValueError(f"{shards.path}: videos have {latent_frames} latent frames; anchor + window_frames="
@@ -103,6 +108,7 @@ class WindowExamples:
         if unknown:
             raise ValueError(f"{shards.path}: records name the tasks {sorted(unknown)}; the tasks are {list(TASKS)}")
         self.caption_dropout, self.tasks = caption_dropout, tasks
+        self.given_anchor_targets = given_anchor_targets
         # None: every start equally likely, as a uniform cut of the video gives.
         self.first_window_share = first_window_share
         # Encode every caption once; training reads them millions of times.
@@ -166,12 +172,13 @@ class WindowExamples:
         pieces = draw.caption if self.encoder is None else []
         sequence = build_sequence(self.vocab, pieces, torch.from_numpy(draw.frames.astype(np.int64)), task=draw.task,
                                   text_tokens=slots, end=draw.end)
+        prefix_len, frame = PREFIX_SPECIALS + slots, self.config.tokens_per_frame
+        if draw.task != "text-to-video" and not self.given_anchor_targets:
+            sequence.loss_mask[prefix_len:prefix_len + frame] = False  # the user's frame, never drawn
         if draw.start > 1:
             # The first window frame follows the anchor across a gap of unknown length: a guess the
             # sampler never asks for (after a shift it always has window - 1 frames of history).
-            prefix_len = PREFIX_SPECIALS + slots
-            first = slice(prefix_len + self.config.tokens_per_frame, prefix_len + 2 * self.config.tokens_per_frame)
-            sequence.loss_mask[first] = False
+            sequence.loss_mask[prefix_len + frame:prefix_len + 2 * frame] = False
         return sequence
 
     def batch(self, rng: np.random.Generator, size: int) -> Batch:

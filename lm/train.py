@@ -71,6 +71,9 @@ class LMTrainConfig(LoopConfig):
     # Task tokens drawn for videos whose record names none (one that does, as the videos of
     # `tokenize-dataset --anywhere`, keeps its own); leaving "image-to-video" out keeps it theirs.
     tasks: tuple[str, ...] = tuple(TASKS)
+    # The anchor frame is a target under every task; false: only under text-to-video, the one task
+    # whose sampler draws it (`arvid.lm.examples`; docs/results/sampling.md).
+    given_anchor_targets: bool = True
     eval_batches: int = 4
     # Start from this LM folder's weights (the same architecture) with a fresh optimiser and schedule:
     # a fine-tuning stage, as the prompt-switch fine-tune of docs/results/lm.md.
@@ -196,9 +199,11 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         if info.is_main:
             print(f"starting from the weights in {cfg.init_from}")
     train_examples = WindowExamples(open_shards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
-                                    first_window_share=cfg.first_window_share, tasks=tuple(cfg.tasks))
+                                    first_window_share=cfg.first_window_share, tasks=tuple(cfg.tasks),
+                                    given_anchor_targets=cfg.given_anchor_targets)
     # Scored every `eval_every` steps, without caption dropout: log key -> examples.
-    eval_sets = {key: WindowExamples(open_shards(path), text, config.model, caption_dropout=0.0)
+    eval_sets = {key: WindowExamples(open_shards(path), text, config.model, caption_dropout=0.0,
+                                     given_anchor_targets=cfg.given_anchor_targets)
                  for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),
                                    ("seen_loss", cfg.data if cfg.unseen_data else None)) if path}
     task = LMTraining(config, info, text, train_examples, eval_sets, initial)

@@ -89,3 +89,26 @@ def test_unknown_tasks_are_refused(tmp_path):
                  codebook_size=CODEBOOK, tokenizer_config={}, ends=False)
     with pytest.raises(ValueError, match="records name the tasks"):
         WindowExamples(TokenShards(tmp_path / "bad"), shapes_text_tokenizer(), tiny_config())
+
+
+def test_a_given_anchor_is_a_target_only_under_text_to_video_when_asked(tmp_path):
+    codes = np.zeros(GRID, dtype=np.int64)
+    write_shards(tmp_path / "shards", [(codes, VideoRecord(("a red circle moving right",)))], count=1, grid=GRID,
+                 codebook_size=CODEBOOK, tokenizer_config={}, ends=False)
+    shards, config = TokenShards(tmp_path / "shards"), tiny_config()
+    anchor = slice(config.prefix_len, config.prefix_len + config.tokens_per_frame)
+    for given_anchor_targets in (True, False):
+        examples = WindowExamples(shards, shapes_text_tokenizer(), config, caption_dropout=0.0,
+                                  given_anchor_targets=given_anchor_targets)
+        by_task = {}
+        for seed in range(60):
+            sequence = examples.example(np.random.default_rng(seed))
+            task = next(name for name in ("text-to-video", "image-to-video", "continuation")
+                        if int(examples.vocab.task_id(name)) == int(sequence.tokens[1]))
+            by_task.setdefault(task, []).append(sequence.loss_mask)
+        assert set(by_task) == {"text-to-video", "image-to-video", "continuation"}
+        for task, masks in by_task.items():
+            targets = given_anchor_targets or task == "text-to-video"
+            assert all(bool(mask[anchor].all()) == targets and bool(mask[anchor].any()) == targets for mask in masks)
+            # The window's last frame is a target either way.
+            assert all(mask[-config.tokens_per_frame:].all() for mask in masks)
