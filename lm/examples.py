@@ -174,7 +174,7 @@ class WindowExamples:
                                   text_tokens=slots, end=draw.end)
         prefix_len, frame = PREFIX_SPECIALS + slots, self.config.tokens_per_frame
         if draw.task != "text-to-video" and not self.given_anchor_targets:
-            sequence.loss_mask[prefix_len:prefix_len + frame] = False  # the user's frame, never drawn
+            sequence.loss_mask[prefix_len:prefix_len + frame] = False  # a given frame, never drawn by the sampler
         if draw.start > 1:
             # The first window frame follows the anchor across a gap of unknown length: a guess the
             # sampler never asks for (after a shift it always has window - 1 frames of history).
