@@ -21,7 +21,8 @@ motion from that frame): the ceiling a perfect model would reach (a bounce insid
 the straight-line fit, so it is below 100% from elsewhere). The last two columns split "up to
 bounces" by whether the object's start is a training start of the prompt (`is_training_start`: its
 first 16 steps in the prompt's direction meet no wall), as it always is in the first row. `--cfg`
-and `--candidates` replace the model's guidance scale and first-window candidates. A benchmark, not a test: prints one table.
+and `--candidates` replace the model's guidance scale and first-window candidates. A benchmark,
+not a test: prints one table.
 """
 
 from __future__ import annotations
