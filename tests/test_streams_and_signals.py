@@ -391,7 +391,7 @@ def test_the_prompt_limit_is_in_the_help(capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "at most the model's text length in sentencepiece pieces (the shipped model: 24" in help_text
+    assert "(the shipped model reads it with the all-minilm-l6-v2 encoder): up to the text encoder's limit" in help_text
 
 
 def test_a_prompt_with_pieces_the_text_tokenizer_does_not_know_is_warned_about(model_dir, tmp_path, capsys):

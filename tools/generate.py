@@ -38,24 +38,25 @@ from arvid.tools.options import (SAMPLER_FLAGS, add_device_argument, add_model_a
                                  sampler_config, speed_levers)
 
 
-def _shipped_text_tokens() -> int | None:
-    """The shipped LM's text length in pieces, for the help text (None when no LM is shipped)."""
+def _shipped_prompt_reading() -> str:
+    """How the shipped LM reads a prompt, for the help text ("" when no LM is shipped)."""
     from arvid.weights import default_model_dir
 
     try:
-        return json.loads((default_model_dir("lm") / "config.json").read_text())["text_tokens"]
-    except (OSError, ValueError, KeyError):  # FileNotFoundError is an OSError
-        return None
+        config = json.loads((default_model_dir("lm") / "config.json").read_text())
+    except (OSError, ValueError):  # FileNotFoundError is an OSError
+        return ""
+    if config.get("text_encoder"):
+        return f" (the shipped model reads it with the {config['text_encoder']} encoder)"
+    return f" (the shipped model reads at most {config.get('text_tokens')} sentencepiece pieces)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid generate`'s arguments."""
-    limit = _shipped_text_tokens()
-    shipped = f" (the shipped model: {limit}, its longest captions, about 16 words)" if limit else ""
-    parser.add_argument("prompt", nargs="?", help=f'the caption ("" for unconditional); at most the model\'s text length in '
-                                       f'sentencepiece pieces{shipped}, or for a model with a text encoder the '
-                                       f'encoder\'s limit in its tokens: longer is an error; characters the text '
-                                       f'tokenizer does not know (other scripts, emoji) are named in a warning')
+    parser.add_argument("prompt", nargs="?", help=f'the caption ("" for unconditional){_shipped_prompt_reading()}: '
+                                       f'up to the text encoder\'s limit in its tokens, or for a model that reads '
+                                       f'sentencepiece pieces, its text length in pieces; longer is an error; characters '
+                                       f'the text tokenizer does not know (other scripts, emoji) are named in a warning')
     parser.add_argument("--prompts", metavar="FILE",
                         help="instead of one prompt, one per line of FILE, generated together as the rows of one batch; "
                              "-o and --tokens-out then name one file per prompt with {n}, its line number from 0 "

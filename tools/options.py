@@ -30,8 +30,8 @@ SAMPLER_FLAGS = (
      "the temperature of the latent frames drawn before the context first slides, where the motion comes from "
      "the text alone"),
     ("--switch-temperature", "switch_temperature", float,
-     "the temperature of the latent frames drawn in the window after a prompt switch (--prompt-schedule, "
-     "--interactive), where the new motion comes from the text; none = --temperature"),
+     "the temperature of the latent frames drawn in the window after a prompt switch (arvid generate's "
+     "--prompt-schedule, --interactive), where the new motion comes from the text; none = --temperature"),
     ("--top-k", "top_k", int, "keep the k most likely codes; 0 keeps all"),
     ("--top-p", "top_p", float, "keep the codes within this probability mass; 1 keeps all"),
     ("--first-window-candidates", "first_window_candidates", int,
