@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from arvid.data.video import read_video, write_video
+from arvid.data.video import probe_video, read_video, write_video
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
 from arvid.tools.cli import build_parser, main
 
@@ -62,7 +62,30 @@ def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path, capsys):
     assert main(["detokenize", str(codes_path), "-o", str(video_path), "--tokenizer", ckpt]) == 0
     assert read_video(video_path).shape == (9, 32, 32, 3)
     out = capsys.readouterr().out
-    assert "9 frames of 32x32 (h x w) -> codes 3x4x4" in out and "codes 3x4x4 -> 9 frames of 32x32 (h x w)" in out
+    assert "9 frames of 32x32 (h x w) at 8 fps -> codes 3x4x4" in out
+    assert "codes 3x4x4 -> 9 frames of 32x32 (h x w) at 8 fps" in out and "from codes.meta.json" in out  # the rate
+
+
+def test_detokenize_takes_the_tokenizer_and_rate_tokenize_recorded(ckpt, carphone, tmp_path, capsys):
+    """A clip's codes decode at its own rate (29.97 fps, not 8) with the tokenizer that made them,
+    from another working directory too, with neither named again."""
+    codes_path, video_path = tmp_path / "codes.npy", tmp_path / "out.mp4"
+    assert main(["tokenize", carphone, "-o", str(codes_path), "--tokenizer", ckpt, "--max-frames", "5"]) == 0
+    meta = json.loads((tmp_path / "codes.meta.json").read_text())
+    assert meta["tokenizer"] == str(Path(ckpt).resolve()) and meta["fps"] == pytest.approx(29.97, abs=0.01)
+    assert main(["detokenize", str(codes_path), "-o", str(video_path)]) == 0
+    assert "at 29.97 fps" in capsys.readouterr().out
+    assert probe_video(video_path).fps == pytest.approx(29.97, abs=0.01)
+    assert main(["detokenize", str(codes_path), "-o", str(video_path), "--fps", "10"]) == 0
+    assert "at 10 fps" in capsys.readouterr().out and probe_video(video_path).fps == pytest.approx(10)
+
+
+def test_a_meta_file_arvid_did_not_write_is_left_alone(ckpt, clip, tmp_path, capsys):
+    (tmp_path / "codes.meta.json").write_text('{"mine": 1}')
+    assert main(["tokenize", clip, "-o", str(tmp_path / "codes.npy"), "--tokenizer", ckpt]) == 0
+    assert (tmp_path / "codes.meta.json").read_text() == '{"mine": 1}'
+    assert "is not arvid's" in capsys.readouterr().err
+    assert main(["detokenize", str(tmp_path / "codes.npy"), "-o", str(tmp_path / "v.gif"), "--tokenizer", ckpt]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +105,7 @@ def test_tokenize_native_round_trips_at_the_clip_size(ckpt, carphone, tmp_path, 
     assert np.load(codes_path).shape == (2, 18, 22)  # 144x176 is a multiple of 8 already: nothing cropped
     assert main(["detokenize", str(codes_path), "-o", str(video_path), "--tokenizer", ckpt]) == 0
     assert read_video(video_path).shape == (5, 144, 176, 3)
-    assert "codes 2x18x22 -> 5 frames of 144x176 (h x w)" in capsys.readouterr().out
+    assert "codes 2x18x22 -> 5 frames of 144x176 (h x w) at 29.97 fps" in capsys.readouterr().out
 
 
 def test_tokenize_at_a_height_and_width(ckpt, clip, tmp_path):
@@ -123,8 +146,8 @@ def test_detokenize_odd_frame_sizes_need_a_gif(tmp_path, capsys):
     (["tokenize", "{clip}", "-o", "{tmp}/nowhere/c.npy"], "does not exist"),
     (["tokenize", "{clip}", "-o", "{tmp}/c.npy", "--max-frames", "0"], "--max-frames"),
     (["tokenize", "{clip}", "-o", "{tmp}/c.npy", "--tokenizer", "{tmp}/no-model"], "no checkpoint"),
-    (["detokenize", "{tmp}/bad.npy", "-o", "{tmp}/v.mp4"], "cannot read codes"),
-    (["detokenize", "{tmp}/big.npy", "-o", "{tmp}/v.mp4"], "\\[0, 64\\)"),
+    (["detokenize", "{tmp}/bad.npy", "-o", "{tmp}/v.mp4"], "cannot read codes .*: not a .npy file"),
+    (["detokenize", "{tmp}/big.npy", "-o", "{tmp}/v.mp4"], "\\[0, 64\\), .*another tokenizer\\? Name it with --tokenizer"),
     (["detokenize", "{tmp}/flat.npy", "-o", "{tmp}/v.mp4"], "shape \\(t', h', w'\\)"),
     (["detokenize", "{tmp}/big.npy", "-o", "{tmp}/v.avi"], "must end in"),
     (["eval-tokenizer", "--videos", "missing.mp4", "--shapes-videos", "0", "--out", "{tmp}/ev"], "no such file"),

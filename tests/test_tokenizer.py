@@ -177,6 +177,70 @@ def test_integer_video_raises(tokenizer):
         tokenizer.encode(torch.zeros(1, 3, 5, 32, 32, dtype=torch.uint8))
 
 
+@pytest.mark.parametrize("video,message", [
+    (torch.full((1, 3, 5, 32, 32), 255.0), "values in \\[-1, 1\\], got values in \\[255, 255\\]; uint8 frames"),
+    (torch.rand(1, 3, 5, 32, 32) * 0.9 + 0.05 - 1.5, "expected values in \\[-1, 1\\]"),  # in [-1.45, -0.55]
+    (torch.full((1, 3, 1, 32, 32), float("nan")), "NaN or infinite"),
+    (torch.full((1, 3, 1, 32, 32), float("inf")), "NaN or infinite"),
+])
+def test_videos_out_of_range_or_not_finite_raise(tokenizer, video, message):
+    with pytest.raises(ValueError, match=message):
+        tokenizer.encode(video)
+    with pytest.raises(ValueError, match=message):
+        tokenizer.streaming_encoder().push(video[:, :, :1])
+
+
+def test_a_video_in_0_1_is_accepted_only_as_far_as_the_range_allows(tokenizer):
+    """[0, 1] lies inside [-1, 1], so it cannot be told from a dark video: encoded, not refused."""
+    assert tokenizer.encode(torch.rand(1, 3, 1, 32, 32)).shape == (1, 1, 4, 4)
+
+
+def test_arrays_are_refused_with_the_conversion_named(tokenizer):
+    with pytest.raises(ValueError, match="torch.from_numpy"):
+        tokenizer.encode(random_video(5).numpy())
+    with pytest.raises(ValueError, match="torch.from_numpy"):
+        tokenizer.decode(tokenizer.encode(random_video(5)).numpy())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_other_float_videos_are_encoded_as_the_model_reads_them(tokenizer, dtype):
+    video = random_video(5).to(dtype)
+    assert torch.equal(tokenizer.encode(video), tokenizer.encode(video.float()))
+
+
+def test_a_bfloat16_model_encodes_and_decodes_float32_inputs():
+    torch.manual_seed(0)
+    model = VideoTokenizer(small_config()).eval().to(torch.bfloat16)
+    codes = model.encode(random_video(5))
+    assert model.decode(codes).dtype == torch.bfloat16
+    assert model.streaming_decoder().push(codes[:, :1]).shape == (2, 3, 1, 32, 32)
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.uint8, torch.int32])
+def test_narrow_integer_codes_are_range_checked_without_overflow(tokenizer, dtype):
+    codes = tokenizer.encode(random_video(5))
+    torch.testing.assert_close(tokenizer.decode(codes.to(dtype)), tokenizer.decode(codes))
+    if dtype != torch.uint8:
+        with pytest.raises(ValueError, match="\\[0, 64\\), got values in \\[0, 300\\]"):
+            tokenizer.decode(torch.tensor([0, 300], dtype=dtype).reshape(1, 1, 1, 2))
+
+
+def test_a_stream_refuses_another_size_or_batch_part_way(tokenizer):
+    video = random_video(5)
+    encoder = tokenizer.streaming_encoder()
+    encoder.push(video[:, :, :1])
+    with pytest.raises(ValueError, match="size 40x32 \\(h x w\\) cannot continue a stream begun at batch 2 and 32x32"):
+        encoder.push(torch.zeros(2, 3, 4, 40, 32))
+    with pytest.raises(ValueError, match="batch 1 and size 32x32"):
+        encoder.push(video[:1, :, 1:])
+    codes = tokenizer.encode(video)
+    decoder = tokenizer.streaming_decoder()
+    decoder.push(codes[:, :1])
+    with pytest.raises(ValueError, match="codes of batch 2 and size 5x4"):
+        decoder.push(torch.zeros(2, 1, 5, 4, dtype=torch.long))
+    assert decoder.rows([1]).push(codes[1:, 1:]).shape == (1, 3, 4, 32, 32)
+
+
 @pytest.mark.parametrize("codes,message", [
     (torch.full((1, 2, 4, 4), 64), "\\[0, 64\\)"),
     (torch.full((1, 2, 4, 4), -1), "\\[0, 64\\)"),

@@ -8,9 +8,9 @@ Codes are int64 `b t' h' w'`; `t = 1 + temporal_factor * (t' - 1)`.
 from __future__ import annotations
 
 import contextlib
-
+import math
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -139,12 +139,15 @@ class VideoTokenizer(nn.Module):
 
     @torch.no_grad()
     def encode(self, video: Tensor) -> Tensor:
-        """Video (b 3 t h w) float in [-1, 1] -> codes (b t' h' w') int64.
+        """Video (b 3 t h w) float in [-1, 1] -> codes (b t' h' w') int64. A float video of another
+        precision or device than the model's is converted to the model's.
 
         Raises:
-            ValueError: wrong rank, channels, frame count or spatial size.
+            ValueError: not a tensor; wrong rank, channels, frame count or spatial size; values
+                outside [-1, 1] (uint8 frames not yet mapped by `frames_to_video`) or not finite.
         """
-        self._check_video(video)
+        self._check_video(video, values=True)
+        video = video.to(self._device(), self._dtype())
         return self.quantizer(self.encoder(video, CausalCache())).indices
 
     @torch.no_grad()
@@ -152,15 +155,21 @@ class VideoTokenizer(nn.Module):
         """Codes (b t' h' w') -> video (b 3 t h w) float in [-1, 1], t = 1 + temporal_factor (t' - 1).
 
         Raises:
-            ValueError: not 4-D, an empty axis, not integer, or a code outside [0, codebook_size).
+            ValueError: not a tensor, not 4-D, an empty axis, not integer, or a code outside [0, codebook_size).
         """
         self._check_codes(codes)
-        return self.decoder(self.quantizer.indices_to_codes(codes), CausalCache()).clamp(-1, 1)
+        latents = self.quantizer.indices_to_codes(codes.to(self._device())).to(self._dtype())
+        return self.decoder(latents, CausalCache()).clamp(-1, 1)
 
     def encode_file(self, path: str, *, size: int | tuple[int, int] | str | None = None, max_frames: int | None = None,
-                    fps: float | None = None) -> Tensor:
+                    fps: float | None = None, progress: Callable[[int, int], None] | None = None) -> Tensor:
         """Read a video file at `size`, keep the longest `1 + 4k` prefix (at most `max_frames`)
         and encode it: -> codes (1 t' h' w'), (h', w') = the frame size / `spatial_factor`.
+
+        The frames go through `streaming_encoder` a latent frame at a time (the codes `encode`
+        gives on the whole clip), so memory holds the decoded frames and one step's activations,
+        not a whole clip's: a long clip at its own size fits. `progress(frames_done, frames)` is
+        called after each step.
 
         `size`: None for the trained `image_size` (square); an int or (height, width), reached by
         scaling to cover and a center crop; or "native", the file's own frames center-cropped
@@ -182,7 +191,14 @@ class VideoTokenizer(nn.Module):
             raise ValueError(f"size must be None, an int, a (height, width) pair or {NATIVE!r}, got {size!r}")
         frames = read_frames(path, size, spatial_factor=self.config.spatial_factor, max_frames=max_frames, fps=fps)
         usable = 1 + (len(frames) - 1) // self.config.temporal_factor * self.config.temporal_factor
-        return self.encode(frames_to_video(frames[:usable]).to(self._device()))
+        encoder, codes, done = self.streaming_encoder(), [], 0
+        while done < usable:
+            step = 1 if done == 0 else self.config.temporal_factor
+            codes.append(encoder.push(frames_to_video(frames[done:done + step])))
+            done += step
+            if progress is not None:
+                progress(done, usable)
+        return torch.cat(codes, dim=1)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> VideoTokenizer:
@@ -234,22 +250,54 @@ class VideoTokenizer(nn.Module):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _check_video(self, video: Tensor) -> None:
+    def _dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def _check_video(self, video: Tensor, *, values: bool = False) -> None:
+        """Raise a ValueError for a malformed video; `values` also reads its range (`_check_values`)."""
+        _check_tensor(video, "video")
         if video.ndim != 5 or video.shape[1] != 3:
             raise ValueError(f"expected a video of shape (b, 3, t, h, w), got {tuple(video.shape)}")
         if not video.is_floating_point():
             raise ValueError(f"expected a float video in [-1, 1], got dtype {video.dtype}")
         self.latent_shape(*video.shape[2:])
+        if values:
+            _check_values(video)
 
     def _check_codes(self, codes: Tensor) -> None:
+        _check_tensor(codes, "codes")
         if codes.ndim != 4 or 0 in codes.shape:
             raise ValueError(f"expected codes of shape (b, t', h', w') with no empty axis, got {tuple(codes.shape)}")
-        if codes.is_floating_point() or codes.dtype == torch.bool:
+        if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
             raise ValueError(f"expected integer codes, got dtype {codes.dtype}")
-        if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
-            raise ValueError(
-                f"codes must lie in [0, {self.codebook_size}), got values in [{int(codes.min())}, {int(codes.max())}]"
-            )
+        low, high = (int(value) for value in torch.aminmax(codes.long()))  # long: int16's range ends below the codebook's
+        if low < 0 or high >= self.codebook_size:
+            raise ValueError(f"codes must lie in [0, {self.codebook_size}), got values in [{low}, {high}]")
+
+
+# How far past [-1, 1] an input may read: resampling and float rounding overshoot slightly; a video
+# in [0, 1] or [0, 255] is far past it.
+VALUE_SLACK = 0.01
+
+
+def _check_tensor(value, name: str) -> None:
+    if not isinstance(value, Tensor):
+        hint = " (torch.from_numpy turns an array into one)" if type(value).__module__ == "numpy" else ""
+        raise ValueError(f"expected {name} as a torch.Tensor{hint}, got {type(value).__name__}")
+
+
+def _check_values(video: Tensor) -> None:
+    """Raise a ValueError unless a video's values are finite and in [-1, 1] (give or take
+    `VALUE_SLACK`): one pass over it, so the inference entry points check it and the training
+    step, fed by arvid's own loaders, does not."""
+    if not video.numel():
+        return
+    low, high = (float(value) for value in torch.aminmax(video.detach().float()))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError("the video holds NaN or infinite values")
+    if low < -1 - VALUE_SLACK or high > 1 + VALUE_SLACK:
+        raise ValueError(f"expected values in [-1, 1], got values in [{low:.4g}, {high:.4g}]; uint8 frames map "
+                         f"there as frames / 127.5 - 1 (`arvid.tokenizer.frames_to_video`)")
 
 
 class StreamingEncoder:
@@ -261,19 +309,26 @@ class StreamingEncoder:
         self.tokenizer = tokenizer
         self.cache = CausalCache()
         self.latent_frames = 0
+        self.batch_and_size: tuple[int, int, int] | None = None  # (b, h, w) of the first push
 
     @torch.no_grad()
     def push(self, frames: Tensor) -> Tensor:
         """Frames (b 3 n h w) in [-1, 1], n = 1 on the first call, then `temporal_factor` -> codes (b 1 h' w').
 
         Raises:
-            ValueError: wrong number of frames for this step, or a malformed video.
+            ValueError: wrong number of frames for this step, a batch or frame size other than the
+                first call's, or a malformed video (see `VideoTokenizer.encode`).
         """
+        _check_tensor(frames, "frames")
         expected = 1 if self.latent_frames == 0 else self.tokenizer.config.temporal_factor
         if frames.ndim != 5 or frames.shape[2] != expected:
             raise ValueError(f"step {self.latent_frames} expects (b, 3, {expected}, h, w) frames, got {tuple(frames.shape)}")
         self.tokenizer._check_video(frames[:, :, :1])
+        _check_values(frames)
+        self.batch_and_size = _same_stream_shape(self.batch_and_size, frames.shape[0], frames.shape[3], frames.shape[4],
+                                                 "frames")
         self.latent_frames += 1
+        frames = frames.to(self.tokenizer._device(), self.tokenizer._dtype())
         return self.tokenizer.quantizer(self.tokenizer.encoder(frames, self.cache)).indices
 
 
@@ -289,17 +344,22 @@ class StreamingDecoder:
     def __init__(self, tokenizer: VideoTokenizer, *, bf16: bool = False) -> None:
         self.tokenizer, self.bf16 = tokenizer, bf16
         self.cache = CausalCache()
+        self.batch_and_grid: tuple[int, int, int] | None = None  # (b, h', w') of the first push
 
     @torch.no_grad()
     def push(self, codes: Tensor) -> Tensor:
         """Codes (b n h' w') for the next n latent frames -> video (b 3 frames h w) in [-1, 1].
 
         Raises:
-            ValueError: malformed codes (see `VideoTokenizer.decode`).
+            ValueError: malformed codes (see `VideoTokenizer.decode`), or a batch or latent grid
+                other than the first call's.
         """
         self.tokenizer._check_codes(codes)
-        with torch.autocast(codes.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            video = self.tokenizer.decoder(self.tokenizer.quantizer.indices_to_codes(codes), self.cache)
+        self.batch_and_grid = _same_stream_shape(self.batch_and_grid, codes.shape[0], codes.shape[2], codes.shape[3],
+                                                 "codes")
+        latents = self.tokenizer.quantizer.indices_to_codes(codes.to(self.tokenizer._device()))
+        with torch.autocast(latents.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            video = self.tokenizer.decoder(latents.to(self.tokenizer._dtype()), self.cache)
         return video.float().clamp(-1, 1)
 
     def rows(self, indices: list[int]) -> StreamingDecoder:
@@ -307,6 +367,8 @@ class StreamingDecoder:
         as if it had decoded only those rows (within float rounding): the kept ones of several candidates."""
         decoder = StreamingDecoder(self.tokenizer, bf16=self.bf16)
         decoder.cache = self.cache.rows(list(indices))
+        if self.batch_and_grid is not None:
+            decoder.batch_and_grid = (len(indices), *self.batch_and_grid[1:])
         return decoder
 
     def push_frames(self, codes: Tensor) -> np.ndarray:
@@ -318,6 +380,17 @@ class StreamingDecoder:
         """
         device = next(self.tokenizer.parameters()).device
         return video_to_frames(self.push(codes[None, None].to(device))).numpy()
+
+
+def _same_stream_shape(first: tuple[int, int, int] | None, batch: int, height: int, width: int,
+                       name: str) -> tuple[int, int, int]:
+    """(batch, height, width) of a stream's push, checked against its first push's: a stream's
+    causal cache holds that batch and size, so another cannot continue it."""
+    shape = (batch, height, width)
+    if first is not None and shape != first:
+        raise ValueError(f"{name} of batch {batch} and size {height}x{width} (h x w) cannot continue a stream begun "
+                         f"at batch {first[0]} and {first[1]}x{first[2]}: start a new one")
+    return shape
 
 
 def frames_to_video(frames) -> Tensor:

@@ -1,6 +1,6 @@
 """Decode tokenizer codes (.npy of shape (t', h', w') from `arvid tokenize`) into a video.
 
-    arvid detokenize codes.npy -o out.mp4 [--tokenizer DIR] [--fps 8]
+    arvid detokenize codes.npy -o out.mp4 [--tokenizer DIR] [--fps FPS]
 
 The codes must be what `arvid tokenize` makes with the same tokenizer: integers in [0, codebook size)
 and t' >= 1. Any latent grid of at least 1 x 1 decodes, to frames of (h' x factor, w' x factor)
@@ -9,6 +9,10 @@ pixels, factor being the tokenizer's spatial factor (8 for the shipped ones: an 
 frames); the message says the frame size written. A grid the tokenizer was not trained at decodes
 as its convolutions make it, which may look worse than its trained size. An .mp4 needs an even
 height and width (H.264 in yuv420p); a .gif takes any size.
+
+The tokenizer and frame rate default to those `arvid tokenize` recorded in `codes.meta.json` beside
+the codes (else the shapes tokenizer and 8 fps). Frames are decoded a latent frame at a time and
+written as they come (a progress line on stderr), so memory does not grow with the clip.
 """
 
 from __future__ import annotations
@@ -19,13 +23,18 @@ from arvid.tools.errors import UsageError, fail
 from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_fps
 
 
+NPY_MAGIC = b"\x93NUMPY"
+DEFAULT_FPS = 8.0
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid detokenize`'s arguments."""
     parser.add_argument("codes", help="codes saved by `arvid tokenize` (.npy)")
     parser.add_argument("-o", "--output", required=True, help="output video (.mp4 or .gif)")
     add_tokenizer_argument(parser)
     add_device_argument(parser)
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate of the output (default: the clip's, from codes.meta.json, else 8)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from arvid.data.video import write_video
-    from arvid.tokenizer import video_to_frames
+    from arvid.data.video import VideoWriter
+    from arvid.tools.codes_meta import meta_path, read_codes_meta
+    from arvid.tools.progress import ProgressLine
     from arvid.tools.checkpoints import load_tokenizer
     from arvid.tools.paths import check_video_output
 
@@ -44,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as err:
         return fail(str(err))
     try:
+        with open(args.codes, "rb") as file:
+            if file.read(len(NPY_MAGIC)) != NPY_MAGIC:  # before np.load, whose message for text speaks of pickles
+                return fail(f"cannot read codes from {args.codes!r}: not a .npy file (made by `arvid tokenize`)")
         codes = np.load(args.codes, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:  # EOFError: a file cut inside its header
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -53,22 +66,35 @@ def run(args: argparse.Namespace) -> int:
     if 0 in codes.shape:
         return fail(f"{args.codes!r} holds codes of shape {codes.shape}; expected t' >= 1 latent frames of a grid of "
                     f"at least 1x1")
+    meta = read_codes_meta(args.codes)
+    tokenizer_name = args.tokenizer or (meta.tokenizer if meta else None)
+    fps = args.fps or (meta.fps if meta and meta.fps else DEFAULT_FPS)
     try:
-        tokenizer = load_tokenizer(args.tokenizer, args.device)
+        tokenizer = load_tokenizer(tokenizer_name, args.device)
     except UsageError as err:
-        return fail(str(err))
+        return fail(f"{err}{f' (the tokenizer {meta_path(args.codes).name} names)' if tokenizer_name != args.tokenizer else ''}")
     if codes.min() < 0 or codes.max() >= tokenizer.codebook_size:
         return fail(f"{args.codes!r}: codes must lie in [0, {tokenizer.codebook_size}), got values in "
-                    f"[{codes.min()}, {codes.max()}]")
+                    f"[{codes.min()}, {codes.max()}]: made by another tokenizer? Name it with --tokenizer "
+                    f"(natural: 64,000 codes)")
     # Any grid decodes (the decoder is convolutional), to frames of the grid times the spatial
     # factor; the message below says that size, so a grid other than the trained one is never silent.
     height, width = (side * tokenizer.config.spatial_factor for side in codes.shape[1:])
     if output.suffix.lower() == ".mp4" and (height % 2 or width % 2):
         return fail(f"{args.codes!r}: codes of grid {codes.shape[1]}x{codes.shape[2]} make {height}x{width} (h x w) "
                     f"frames; an .mp4 (H.264, yuv420p) needs an even height and width: write a .gif")
-    device = next(tokenizer.parameters()).device
-    video = tokenizer.decode(torch.from_numpy(codes.astype(np.int64))[None].to(device))
-    write_video(output, video_to_frames(video).numpy(), fps=args.fps)
-    print(f"{args.codes}: codes {'x'.join(map(str, codes.shape))} -> {video.shape[2]} frames of {height}x{width} "
-          f"(h x w) in {output}")
+    decoder, progress = tokenizer.streaming_decoder(), ProgressLine()
+    total = tokenizer.video_frames(len(codes))
+    try:
+        with VideoWriter(output, fps=fps) as writer:
+            for latent_frame in torch.from_numpy(codes.astype(np.int64)):
+                writer.write_many(decoder.push_frames(latent_frame))
+                progress.update(f"decoding: {writer.frames_written} of {total} frames")
+    finally:
+        progress.end()
+    recorded = [name for name, given in (("tokenizer", args.tokenizer), ("frame rate", args.fps))
+                if given is None and meta and getattr(meta, "fps" if name == "frame rate" else name)]
+    source = f" ({' and '.join(recorded)} from {meta_path(args.codes).name})" if recorded else ""
+    print(f"{args.codes}: codes {'x'.join(map(str, codes.shape))} -> {total} frame{'s' * (total != 1)} of "
+          f"{height}x{width} (h x w) at {fps:g} fps in {output}{source}")
     return 0

@@ -7,6 +7,11 @@ scaling the video to cover it and center-cropping; or native, the video's own fr
 down to a multiple of the tokenizer's spatial factor (8 for the shipped ones) and never scaled.
 The default is the tokenizer's trained size (64x64 for the shipped ones). The latent grid (h', w')
 is the frame size over the spatial factor. The video is cut to its longest 1 + 4k prefix.
+
+Beside the codes, `codes.meta.json` records the tokenizer, the frame rate and the frame size, so that
+`arvid detokenize codes.npy` decodes with the same tokenizer at the clip's rate by default. The
+clip is encoded a latent frame at a time (a progress line on stderr): memory holds its decoded frames
+and one step's activations, so a long clip at its own size fits.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     """Encode the video into a codes file -> exit code (2: bad usage or video)."""
     import numpy as np
 
-    from arvid.data.video import VideoReadError
+    from arvid.data.video import VideoReadError, probe_video
+    from arvid.tools.codes_meta import CodesMeta, write_codes_meta
+    from arvid.tools.progress import ProgressLine
     from arvid.tokenizer.sizes import check_frame_size, parse_frame_size
     from arvid.tools.checkpoints import load_tokenizer
     from arvid.tools.paths import check_writable
@@ -59,12 +66,21 @@ def run(args: argparse.Namespace) -> int:
             check_frame_size(size, factor)
         except ValueError as err:
             return fail(f"--size: {err}")
+    progress = ProgressLine()
     try:
-        codes = tokenizer.encode_file(args.video, size=size, max_frames=args.max_frames, fps=args.fps)
+        rate = args.fps or probe_video(args.video).fps or None  # 0: no rate stored (a still image)
+        codes = tokenizer.encode_file(args.video, size=size, max_frames=args.max_frames, fps=args.fps,
+                                      progress=lambda done, total: progress.update(f"encoding: {done} of {total} frames"))
     except VideoReadError as err:
         return fail(str(err))
+    finally:
+        progress.end()
     np.save(output, codes[0].cpu().numpy().astype(np.int32))
     t, h, w = codes.shape[1:]
-    print(f"{args.video}: {tokenizer.video_frames(t)} frames of {h * factor}x{w * factor} (h x w) -> codes "
-          f"{t}x{h}x{w} in {output}")
+    frames = tokenizer.video_frames(t)
+    written = write_codes_meta(output, CodesMeta(tokenizer=args.tokenizer, fps=rate, frames=frames,
+                                                 height=h * factor, width=w * factor, source=str(args.video)))
+    print(f"{args.video}: {frames} frame{'s' * (frames != 1)} of {h * factor}x{w * factor} (h x w)"
+          f"{f' at {rate:g} fps' if rate else ''} -> codes {t}x{h}x{w} in {output}"
+          f"{f' (and {written.name})' if written else ''}")
     return 0
