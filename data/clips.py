@@ -35,8 +35,8 @@ def is_image(path: Path) -> bool:
 
 def media_paths(source: str | Path) -> list[Path]:
     """Videos and images named by `source`: a folder (searched recursively, by suffix:
-    `VIDEO_SUFFIXES`, `IMAGE_SUFFIXES`) or a text manifest of paths (one a line, relative to the
-    manifest; blank lines and `#` comments skipped).
+    `VIDEO_SUFFIXES`, `IMAGE_SUFFIXES`), one video or image file (by its suffix), or a text
+    manifest of paths (one a line, relative to the manifest; blank lines and `#` comments skipped).
 
     Raises:
         FileNotFoundError: `source` or a listed file does not exist.
@@ -46,6 +46,8 @@ def media_paths(source: str | Path) -> list[Path]:
     if source.is_dir():
         suffixes = VIDEO_SUFFIXES + IMAGE_SUFFIXES
         paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in suffixes and not p.is_dir())
+    elif source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
+        paths = [source]
     elif source.is_file():
         try:
             lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines()]

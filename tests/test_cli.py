@@ -164,6 +164,19 @@ def test_bad_input_exits_2_with_message(args, message, ckpt, clip, tmp_path, cap
     assert err.startswith("arvid: error:") and re.search(message, err), err
 
 
+def test_eval_tokenizer_leaves_no_folder_after_bad_input_and_reads_an_image_at_the_assumed_rate(ckpt, tmp_path):
+    assert main(["eval-tokenizer", "--tokenizer", ckpt, "--videos", str(tmp_path / "missing.mp4"),
+                 "--shapes-videos", "0", "--out", str(tmp_path / "ev")]) == 2
+    assert not (tmp_path / "ev").exists()
+    from arvid.data.images import save_png
+
+    save_png(tmp_path / "still.png", np.random.default_rng(0).integers(0, 256, (40, 40, 3), np.uint8))
+    assert main(["eval-tokenizer", "--tokenizer", ckpt, "--videos", str(tmp_path / "still.png"), "--shapes-videos", "0",
+                 "--out", str(tmp_path / "ev")]) == 0
+    clip = json.loads((tmp_path / "ev" / "results.json").read_text())["real"]["32x32"]["clips"]["still.png"]
+    assert clip["frames"] == 1 and clip["fps_assumed"] and clip["fps"] == 8.0
+
+
 def test_eval_tokenizer_writes_results(ckpt, clip, tmp_path):
     out = tmp_path / "ev"
     assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "2", "--frames", "5", "--videos", clip,

@@ -271,6 +271,12 @@ def test_missing_checkpoint_raises(tmp_path):
         VideoTokenizer.from_pretrained(tmp_path / "nothing")
 
 
+def test_a_training_runs_folder_points_to_its_checkpoint(tokenizer, tmp_path):
+    tokenizer.save_pretrained(tmp_path / "run" / "checkpoint")
+    with pytest.raises(FileNotFoundError, match="a training run's folder\\? its checkpoint is '.*run/checkpoint'"):
+        VideoTokenizer.from_pretrained(tmp_path / "run")
+
+
 def test_config_rejects_inconsistent_fields():
     with pytest.raises(ValueError, match="time_downsample"):
         TokenizerConfig(channel_multipliers=(1, 2), time_downsample=(True, True))

@@ -166,8 +166,48 @@ def test_trains_on_a_folder_of_videos(tmp_path):
         write_video(videos / f"clip{index}.mp4", clip.video, fps=8)
     folder = train_tokenizer(small_run(tmp_path, "train.steps=2", "train.eval_every=100", f"train.data={videos}"))
     assert json.loads((folder / "trainer_state.json").read_text())["step"] == 2
-    with pytest.raises(FileNotFoundError, match="neither a folder nor a manifest"):
+    with pytest.raises(FileNotFoundError, match="train.data=.*/none: .*neither a folder nor a manifest"):
         train_tokenizer(small_run(tmp_path, "train.steps=1", f"train.data={tmp_path}/none"))
+    one_file = small_run(tmp_path / "one", "train.steps=1", "train.eval_every=100", f"train.data={videos}/clip0.mp4")
+    assert json.loads((train_tokenizer(one_file) / "trainer_state.json").read_text())["step"] == 1  # one video
+
+
+class Recording:
+    """A clip opener that records what it opens and finds nothing named "missing"."""
+
+    def __init__(self):
+        self.opened = []
+
+    def __call__(self, name, *, frames, size, **reading):
+        import numpy as np
+
+        self.opened.append(name)
+        if name == "missing":
+            raise FileNotFoundError(f"video source {name!r} is neither a folder nor a manifest file")
+        return type("Noise", (), {"sample": lambda _, rng: rng.integers(0, 256, (frames, size, size, 3), np.uint8)})()
+
+
+def test_a_missing_source_fails_before_the_training_files_are_read_and_names_its_field(tmp_path):
+    opener = Recording()
+    with pytest.raises(FileNotFoundError, match="train.val_data=missing: .* \\(set train.val_data=FOLDER or a "
+                                                "manifest, or train.val_data=null for no evaluation\\)"):
+        tokenizer_train.train_tokenizer(small_run(tmp_path, "train.data=mine", "train.val_data=missing"),
+                                        open_clips=opener)
+    assert opener.opened == ["missing"]  # train.data was never opened
+    opener = Recording()
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        tokenizer_train.train_tokenizer(small_run(tmp_path, "train.data=mine", f"train.init_from={tmp_path}/none"),
+                                        open_clips=opener)
+    assert opener.opened == []
+
+
+def test_init_from_takes_a_shipped_tokenizer_by_name():
+    from arvid.tokenizer.grow import init_weights
+
+    natural = VideoTokenizer.from_pretrained("natural")
+    model = VideoTokenizer(natural.config)
+    assert "natural_tokenizer" in init_weights(model, "natural")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), natural.state_dict().values()))
 
 
 def test_weight_average_is_saved_and_resumed(tmp_path):
@@ -292,7 +332,7 @@ def test_the_library_trainer_takes_its_clips_from_the_opener_it_is_given(tmp_pat
     assert opened == [("noise", 5, 32)] and json.loads((folder / "trainer_state.json").read_text())["step"] == 2
     assert not (tmp_path / "run" / "eval.jsonl").exists() and not (tmp_path / "run" / "samples").exists()
     monkeypatch.chdir(tmp_path)  # not the repository root, whose shapes/ is a folder
-    with pytest.raises(FileNotFoundError, match="'shapes' is neither a folder nor a manifest"):
+    with pytest.raises(FileNotFoundError, match="'shapes:heldout' is neither a folder nor a manifest"):  # val_data first
         tokenizer_train.train_tokenizer(small_run(tmp_path, "train.steps=1"))
     with pytest.raises(ValueError, match="train.data is not set"):
         tokenizer_train.train_tokenizer(small_run(tmp_path, "train.data=null"), open_clips=Noise)

@@ -19,6 +19,7 @@ from arvid.training.checkpoint import resolve_checkpoint
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.layers import Upsample
 from arvid.tokenizer.model import VideoTokenizer
+from arvid.weights import shipped_or_folder
 
 
 def grow_decoder(tokenizer: VideoTokenizer, res_blocks: int) -> VideoTokenizer:
@@ -75,7 +76,7 @@ def init_weights(model: VideoTokenizer, folder: str | Path) -> str:
         FileNotFoundError: no checkpoint at `folder`.
         ValueError: another architecture (beyond a deeper decoder).
     """
-    folder = resolve_checkpoint(folder)
+    folder = resolve_checkpoint(shipped_or_folder(folder))  # a shipped name ("natural") too
     try:  # only the config is read to decide; the weights are read once, below
         saved = load_config(TokenizerConfig, folder / "config.json")
     except ConfigError:

@@ -7,7 +7,8 @@ reads directly, and `resume=True` continuing on exactly the batches the interrup
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,10 @@ from arvid.tokenizer.discriminator import Discriminator3d
 from arvid.tokenizer.evaluate import evaluate, reconstruct
 from arvid.tokenizer.grow import init_weights
 from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_video
-from arvid.training.checkpoint import load_tensors, optimizer_state_from_files, optimizer_state_to_files, save_tensors
+from arvid.training.checkpoint import (load_tensors, optimizer_state_from_files, optimizer_state_to_files,
+                                       resolve_checkpoint, save_tensors)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
+from arvid.weights import shipped_or_folder
 
 
 @dataclass(kw_only=True)
@@ -159,13 +162,21 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     cfg, size = config.train, config.model.image_size
     if cfg.data is None:
         raise ValueError("train.data is not set: name the training clips (a folder or manifest of videos)")
+    if cfg.init_from is not None:
+        resolve_checkpoint(shipped_or_folder(cfg.init_from))  # before any clip is decoded; raises FileNotFoundError
     reading = dict(fps=cfg.fps, workers=cfg.num_workers)
-    train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb), **reading)
+    # The evaluation clips first: they are fewer, so a missing one (a preset's own, for a run on
+    # your data) fails before the training files are all decoded.
     eval_clips = []
     if cfg.val_data is not None:
-        source = open_clips(cfg.val_data, frames=cfg.eval_frames, size=size, cache=DecodedVideos(cfg.cache_mb), **reading)
+        with _naming_the_field("train.val_data", cfg.val_data, "or train.val_data=null for no evaluation"):
+            source = open_clips(cfg.val_data, frames=cfg.eval_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
+                                **reading)
         rng = np.random.default_rng(10_000 + cfg.seed)
         eval_clips = [source.sample(rng) for _ in range(cfg.eval_videos)]  # fixed for the whole run
+    with _naming_the_field("train.data", cfg.data):
+        train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
+                                 **reading)
     device = start_run(cfg)
     task = TokenizerTraining(config, device, train_clips, eval_clips)
     try:
@@ -173,6 +184,17 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
                           resume=resume).checkpoint
     finally:
         task.batches.close()  # the data loader's workers, on a stop by an error too
+
+
+@contextlib.contextmanager
+def _naming_the_field(field: str, value: str, alternative: str = "") -> Iterator[None]:
+    """Prefix a missing source's FileNotFoundError with the config field that named it (a preset's
+    default path is not something the user typed) and how to set another."""
+    try:
+        yield
+    except FileNotFoundError as err:
+        hint = f"set {field}=FOLDER or a manifest{f', {alternative}' if alternative else ''}"
+        raise FileNotFoundError(f"{field}={value}: {err} ({hint})") from None
 
 
 class TokenizerTraining:

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from arvid.data.clips import is_image
     from arvid.data.samples import sample_clip_path
     from arvid.data.video import VideoReadError, probe_video
     from arvid.shapes.clips import ShapesClips
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as err:
         return fail(str(err))
     out = Path(args.out)
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -99,11 +101,14 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"--frames {args.frames}: {err}") from None
         paths = [Path(v) for v in args.videos] if args.videos is not None else [sample_clip_path(n) for n in REAL_CLIPS]
         names = _clip_names(paths)
-        rates = {name: probe_video(path).fps for name, path in zip(names, paths)}
+        # A still image has no frame rate (FFmpeg's image reader says 25): its bits per second are at the assumed one.
+        rates = {name: 0.0 if is_image(path) else probe_video(path).fps for name, path in zip(names, paths)}
         # Every clip read at every size first: a bad file or size fails before any work.
         real = {size: {name: read_frames(path, size, spatial_factor=factor, max_frames=args.real_frames)
                        for name, path in zip(names, paths)} for size in sizes}
     except (UsageError, VideoReadError, FileNotFoundError) as err:
+        if created:  # made for this run, which did nothing: leave no empty folder behind
+            out.rmdir()
         return fail(str(err))
 
     results: dict[str, dict] = {}
