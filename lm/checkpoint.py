@@ -107,9 +107,12 @@ class VideoLM:
         as many as the longest prompt's encoder tokens, or `text_tokens` if that is more.
 
         Raises:
-            ValueError: a prompt over the model's text length: `text_tokens` pieces, or the text
-                encoder's limit (the message names it).
+            ValueError: a prompt that is not a string, or over the model's text length: `text_tokens`
+                pieces, or the text encoder's limit (the message names it).
         """
+        for prompt in prompts:
+            if not isinstance(prompt, str):
+                raise ValueError(f'a prompt must be a string ("" for unconditional), got {type(prompt).__name__}')
         if self.encoder is None:
             return Prefixes(torch.stack([self.prompt_tokens(prompt, task=task) for prompt in prompts]))
         return encoder_prefixes(self.vocab, self.encoder.encode(prompts), task=task,

@@ -54,7 +54,8 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     """An endless iterator of latent frames (stop by not asking for more).
 
     Every check runs here, before the first frame is asked for, so a caller can report bad input
-    before opening any output.
+    before opening any output; the one exception is a prompt that `prompts` returns later, which
+    is checked as it takes over (a ValueError from the iterator then).
 
     Args:
         prompt: the caption; "" generates unconditionally. With a text encoder it is encoded once,

@@ -48,6 +48,19 @@ def template_content_words() -> dict[str, list[str]]:
     return content_words(caption for attrs in attribute_combinations("all") for caption in all_phrasings(attrs))
 
 
+def word_examples(words: dict[str, list[str]], per_category: int = 3) -> str:
+    """A few words of each category of a `content_words` dict, for a message: the shapes world's
+    own names first (circle before "round dot"), then the shortest: "shapes such as circle, square,
+    triangle; colours such as ...". """
+    plain = {"shape": set(SHAPES), "colour": set(COLOURS), "direction": {direction_words(d) for d in DIRECTIONS}}
+    parts = []
+    for category, options in words.items():
+        ranked = sorted(options, key=lambda word: (word not in plain.get(category, ()), len(word), word))
+        if ranked:
+            parts.append(f"{category}s such as {', '.join(ranked[:per_category])}")
+    return "; ".join(parts)
+
+
 def write_content_words(folder: str | Path, words: dict[str, list[str]]) -> Path:
     """Write `words` as `folder/content_words.json`; returns its path."""
     path = Path(folder) / CONTENT_FILE

@@ -30,6 +30,17 @@ def test_a_prompts_file_writes_a_video_and_a_token_file_per_prompt(model_dir, tm
     assert not (tmp_path / "v3.gif").exists()
 
 
+def test_a_prompts_files_comments_are_not_prompts_and_n_counts_prompts(model_dir, tmp_path, capsys):
+    from arvid.tools.generate_batch import read_prompts
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# my prompts\na red circle moving left\n\na blue square moving up\n")
+    assert read_prompts(str(prompts)) == ["a red circle moving left", "a blue square moving up"]
+    assert main(["generate", "--prompts", str(prompts), "--model", str(model_dir), "--frames", "1",
+                 "-o", str(tmp_path / "v{n}.gif")]) == 0
+    assert sorted(path.name for path in tmp_path.glob("v*.gif")) == ["v0.gif", "v1.gif"]
+
+
 @pytest.mark.parametrize("argv, message", [
     ([], "give a prompt, or --prompts FILE"),
     (["a circle", "--prompts", "{p}"], "not both"),

@@ -98,8 +98,12 @@ def test_interrupted_generation_keeps_valid_files(model_dir, tmp_path):
     (["--model", "{tmp}/nothing"], "does not exist"),
     (["--image", "{tmp}/none.png"], "none.png"),
     (["--continue", "{tmp}/bad.mp4"], "bad.mp4"),
-    (["--top-p", "2"], "top_p"),
-    (["--first-window-temperature", "-1"], "first_window_temperature must be >= 0"),
+    (["--top-p", "2"], "--top-p must be in (0, 1]"),
+    (["--top-k", "-3"], "--top-k must be >= 1 (or 0 to keep all)"),
+    (["--first-window-temperature", "-1"], "--first-window-temperature must be >= 0"),
+    (["-o", ""], "-o is empty"),
+    (["--tokens-out", " "], "--tokens-out is empty"),
+    (["--image", "{tmp}"], "a folder, not a file"),
     (["--tokens-out", "{tmp}/t.ndjson", "--prompt-words", "60"], "reads at most"),
 ])
 def test_bad_input_fails_before_work(model_dir, tmp_path, capsys, extra, message):

@@ -14,7 +14,7 @@ from lm_fixtures import write_tiny_model
 from arvid.data.token_stream import read_token_frames
 from arvid.tools.cli import main
 from arvid.tools.errors import UsageError
-from arvid.tools.prompt_schedule import read_schedule, scheduled_prompts, typed_prompts
+from arvid.tools.prompt_schedule import read_schedule, schedule_warnings, scheduled_prompts, typed_prompts
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +37,22 @@ def test_a_schedule_line_takes_over_at_the_first_latent_frame_starting_at_or_aft
     ("0\tframe zero\n", ":1: expected FRAME<TAB>PROMPT with FRAME an integer >= 1"),
     ("9\tlater\n5\tearlier\n", ":2: frame 5 is not after frame 9"),
     ("# only a comment\n", "has no FRAME<TAB>PROMPT line"),
+    ("\u00b2\tsuperscript two\n", ":1: expected FRAME<TAB>PROMPT with FRAME an integer >= 1"),
 ])
 def test_a_bad_schedule_names_the_file_and_line(tmp_path, text, message):
     path = tmp_path / "bad.tsv"
     path.write_text(text)
     with pytest.raises(UsageError, match=message):
         read_schedule(str(path))
+
+
+def test_a_schedule_says_which_lines_will_never_be_used():
+    # Latent frames start at video frames 1, 5, 9, 13: 9 and 11 take over at 13 together; 30 and 40 are past 24 frames.
+    warnings = schedule_warnings([(5, "a"), (10, "b"), (11, "c"), (30, "d"), (40, "e")], temporal_factor=4, frames=24)
+    assert warnings == ["the prompts at frames 10 and 11 both take over at frame 13 (a latent frame's first): the one "
+                        "at frame 10 is never used",
+                        "the switches at frames 30, 40 come after the video's last frame (--frames 24): never used"]
+    assert schedule_warnings([(5, "a"), (9, "b")], temporal_factor=4, frames=0) == []  # --frames 0: no end
 
 
 def test_typed_prompts_take_each_line_and_refuse_what_the_model_cannot_read(capsys):
@@ -100,4 +110,4 @@ def test_a_switch_from_the_frame_on_screen_records_its_anchor_and_decodes_to_the
     assert "give --prompt-schedule or --interactive" in capsys.readouterr().err
     assert main(["generate", "a red circle", "--model", str(model_dir), "--prompt-schedule", str(schedule),
                  "--switch-from", "elsewhere", "-o", str(tmp_path / "x.gif")]) == 2
-    assert "switch_from must be one of window, frame, scratch" in capsys.readouterr().err
+    assert "--switch-from must be one of window, frame, scratch" in capsys.readouterr().err

@@ -421,6 +421,7 @@ def test_a_prompt_of_content_the_model_never_saw_is_warned_about(model_dir, tmp_
         warnings[prompt] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings["a cat walking on the grass"]) == 1
     assert "names no shape, colour or direction" in warnings["a cat walking on the grass"][0]
+    assert "(shapes such as circle, square, triangle; colours such as red," in warnings["a cat walking on the grass"][0]
     assert warnings["a red circle moving up"] == warnings["a ball drifting to the right"] == []
 
 
@@ -467,3 +468,23 @@ def test_generate_progress_in_a_log_file_has_no_carriage_returns(model_dir, tmp_
                  str(tmp_path / "out.gif")]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err and "frames 40/40" in err and max(len(line) for line in err.splitlines()) < 200
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_one_line_and_exit_1_not_a_traceback(model_dir, tmp_path, capsys):
+    """/dev/full takes the file open and refuses every write with "No space left on device"."""
+    assert main(["generate", "a red circle", "--model", str(model_dir), "--frames", "9", "-o", str(tmp_path / "v.gif"),
+                 "--tokens-out", "/dev/full"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "arvid: error: cannot write /dev/full: No space left on device" in err
+    assert read_video(tmp_path / "v.gif").shape[0] >= 1  # the video written before it stays playable
+
+
+def test_a_prompt_that_is_not_a_string_is_a_value_error(model_dir):
+    from arvid.sampling import stream
+    from arvid.tokenizer import VideoTokenizer
+
+    lm = VideoLM.from_pretrained(model_dir / "lm")
+    with pytest.raises(ValueError, match="a prompt must be a string"):
+        stream(lm, VideoTokenizer.from_pretrained(model_dir / "tokenizer"), None)

@@ -24,6 +24,7 @@ see docs/results/sampling.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -55,12 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid generate`'s arguments."""
     parser.add_argument("prompt", nargs="?", help=f'the caption ("" for unconditional){_shipped_prompt_reading()}: '
                                        f'up to the text encoder\'s limit in its tokens, or for a model that reads '
-                                       f'sentencepiece pieces, its text length in pieces; longer is an error; characters '
-                                       f'the text tokenizer does not know (other scripts, emoji) are named in a warning')
+                                       f'sentencepiece pieces, its text length in pieces; longer is an error (a sentencepiece '
+                                       f'model also names characters it does not know, other scripts or emoji, in a '
+                                       f'warning)')
     parser.add_argument("--prompts", metavar="FILE",
                         help="instead of one prompt, one per line of FILE, generated together as the rows of one batch; "
-                             "-o and --tokens-out then name one file per prompt with {n}, its line number from 0 "
-                             "(for example -o videos/{n}.mp4) (default: none, the one prompt given)")
+                             "blank lines and # comments skipped; -o and --tokens-out then name one file per prompt with {n}, "
+                             "its number among the file's prompts from 0 (for example -o videos/{n}.mp4) (default: "
+                             "none, the one prompt given)")
     parser.add_argument("-o", "--output", help="video file to write, .mp4 or .gif (default: none; give -o, --tokens-out "
                                                "or both)")
     parser.add_argument("--frames", type=int, default=64,
@@ -87,7 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", help="first frame, for image-to-video (default: none)")
     parser.add_argument("--continue", dest="continue_from", metavar="VIDEO",
                         help="video to continue (default: none)")
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output (the LM was trained at 8)")
+    parser.add_argument("--fps", type=float, default=8.0,
+                        help="frame rate of the output, and the rate a --continue clip is read at (the LM was trained "
+                             "at 8)")
     add_sampler_arguments(parser)
     add_speed_arguments(parser)
 
@@ -119,6 +124,9 @@ def check_common_arguments(args: argparse.Namespace) -> None:
     Raises:
         UsageError: the first problem found.
     """
+    for flag, name in (("-o", args.output), ("--tokens-out", args.tokens_out)):
+        if name is not None and not name.strip():
+            raise UsageError(f"{flag} is empty: give a file name (an unset shell variable?)")
     if args.frames < 0:
         raise UsageError(f"--frames must be >= 0 (0 streams until Ctrl-C), got {args.frames}")
     if args.seed < 0:
@@ -140,6 +148,7 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
     Raises:
         UsageError: the first problem found.
     """
+    from arvid.sampling.drawing import SWITCH_FROM
     from arvid.tools.paths import check_video_output, check_writable
 
     if args.output is None and args.tokens_out is None:
@@ -153,6 +162,11 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
         raise UsageError("--switch-from changes how a new prompt takes over: give --prompt-schedule or --interactive")
     if args.interactive and args.tokens_out == "-":
         raise UsageError("--interactive reads standard input; write the tokens to a file, not to standard output")
+    if args.switch_from is not None and args.switch_from not in SWITCH_FROM:
+        raise UsageError(f"--switch-from must be one of {', '.join(SWITCH_FROM)}, got {args.switch_from!r}")
+    for flag, path in (("--image", args.image), ("--continue", args.continue_from)):
+        if path is not None and not Path(path).is_file():
+            raise UsageError(f"{flag} {path!r}: {'a folder, not a file' if Path(path).is_dir() else 'no such file'}")
     video = check_video_output(args.output) if args.output else None
     tokens = check_writable(args.tokens_out) if args.tokens_out not in (None, "-") else None
     if video is not None and tokens is not None and video.resolve() == tokens.resolve():
@@ -171,15 +185,19 @@ def _prepare(args: argparse.Namespace):
 
     try:
         video = _check_arguments(args)
+        levers = speed_levers(args)
         schedule = read_schedule(args.prompt_schedule) if args.prompt_schedule else []
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(str(folder), args.device)
         apply_runtime_options(args, lm)
-        prompts = _prompt_changes(args, schedule, lm, tokenizer, config)
-        for prompt in [args.prompt, *[text for _, text in schedule]]:
-            check_prompt(lm, prompt)
-            warn_unknown_content(folder / "lm", prompt)
+        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, folder / "lm")
+        check_prompt(lm, args.prompt)
+        warn_unknown_content(folder / "lm", args.prompt)
+        for frame, text in schedule:
+            where = f"{args.prompt_schedule}, the prompt at frame {frame}"
+            check_prompt(lm, text, where=where)
+            warn_unknown_content(folder / "lm", text, where=where)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
@@ -188,7 +206,7 @@ def _prepare(args: argparse.Namespace):
             conditions["video"] = read_video(args.continue_from, size=size, fps=args.fps)
         # `stream` checks everything (prompt length, window, frames) before returning its iterator.
         latent_frames = stream(lm, tokenizer, args.prompt, config, prompts=prompts, switch_from=args.switch_from or "window",
-                               **speed_levers(args), **conditions)
+                               **levers, **conditions)
     except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
         return fail(str(err))
     if not args.prompt.strip():
@@ -196,12 +214,15 @@ def _prepare(args: argparse.Namespace):
     return latent_frames, video, args.continue_from is not None
 
 
-def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config):
+def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config,
+                    lm_folder: Path):
     """The `prompts(index)` function of --prompt-schedule (its lines: `schedule`) or --interactive, or
-    None; `config` is the run's SamplerConfig."""
-    from arvid.tools.prompt_schedule import scheduled_prompts, typed_prompts
+    None; `config` is the run's SamplerConfig, `lm_folder` the LM's (for the unknown-content warning)."""
+    from arvid.tools.prompt_schedule import schedule_warnings, scheduled_prompts, typed_prompts
 
     if schedule:
+        for warning in schedule_warnings(schedule, tokenizer.config.temporal_factor, args.frames):
+            print(f"warning: {args.prompt_schedule}: {warning}", file=sys.stderr)
         window = config.window_for(lm.config.window_frames)
         first_window_ends = tokenizer.video_frames(window + 1)  # drawn whole when candidates are compared
         early = [frame for frame, _ in schedule if frame < first_window_ends]
@@ -213,34 +234,37 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
     if args.interactive:
         print("interactive: type a prompt and press Enter to switch to it from the next latent frame",
               file=sys.stderr)
-        return typed_prompts(args.prompt, check=lambda prompt: lm.prefixes([prompt]))
+        def check(prompt: str) -> None:
+            lm.prefixes([prompt])  # raises ValueError for one too long: the line is refused
+            warn_unknown_content(lm_folder, prompt, where="the typed prompt")
+
+        return typed_prompts(args.prompt, check=check)
     return None
 
 
-def check_prompt(lm, prompt: str) -> None:
+def check_prompt(lm, prompt: str, *, where: str = "the prompt") -> None:
     """Warn about characters the text tokenizer does not know; raise UsageError for a prompt over the model's length
-    (or its text encoder's limit)."""
+    (or its text encoder's limit). `where` names the prompt in messages ("the prompt", or a schedule line's)."""
     if lm.encoder is not None:
         try:
             lm.encoder.check(prompt)
         except ValueError as err:
-            raise UsageError(f"{err}: shorten it") from None
+            raise UsageError(f"{where}: {err}: shorten it" if where != "the prompt" else f"{err}: shorten it") from None
         return
     limit, pieces = lm.config.text_tokens, len(lm.text.encode(prompt))
     if pieces > limit:
-        raise UsageError(f"the prompt is {pieces} text pieces long; this model reads at most {limit}: shorten it")
+        raise UsageError(f"{where} is {pieces} text pieces long; this model reads at most {limit}: shorten it")
     unknown = lm.text.unknown(prompt)
     if unknown:
-        print(f"warning: the text tokenizer does not know {', '.join(repr(part) for part in unknown)} in the "
-              f"prompt; the model reads each as the same unknown piece, which carries no meaning",
-              file=sys.stderr)
+        print(f"warning: the text tokenizer does not know {', '.join(repr(part) for part in unknown)} in {where}; "
+              f"the model reads each as the same unknown piece, which carries no meaning", file=sys.stderr)
 
 
-def warn_unknown_content(lm_folder: Path, prompt: str) -> None:
+def warn_unknown_content(lm_folder: Path, prompt: str, *, where: str = "the prompt") -> None:
     """Warn when the prompt names none of the shape, colour and direction words of the model's
     training captions (its `content_words.json`, `arvid.shapes.content`; models without one are
-    not checked): the model will draw what it knows, not what was asked."""
-    from arvid.shapes.content import CONTENT_FILE, normalized
+    not checked): the model will draw what it knows, not what was asked. `where` names the prompt."""
+    from arvid.shapes.content import CONTENT_FILE, normalized, word_examples
 
     path = lm_folder / CONTENT_FILE
     if not prompt.strip() or not path.is_file():
@@ -252,9 +276,9 @@ def warn_unknown_content(lm_folder: Path, prompt: str) -> None:
         raise UsageError(f"{path}: not a JSON object of word lists (category -> words)") from None
     text = normalized(prompt)
     if not any(f" {word} " in text for word in known):
-        examples = ", ".join(sorted({options[0] for options in words.values() if options}))
-        print(f"warning: the prompt names no shape, colour or direction this model was trained on (such as "
-              f"{examples}); it will draw what it knows, not what the prompt asks", file=sys.stderr)
+        named = "" if where == "the prompt" else f" ({where}: {prompt!r})"
+        print(f"warning: the prompt{named} names no shape, colour or direction this model was trained on "
+              f"({word_examples(words)}); it will draw what it knows, not what the prompt asks", file=sys.stderr)
 
 
 class Outputs:
@@ -282,30 +306,52 @@ class Outputs:
         from arvid.data.video import VideoWriter
 
         if self.video_path is not None and len(keep):
-            if self.writer is None:
-                self.writer = VideoWriter(self.video_path, fps=self.fps, streaming=True)
-                self.opened.append(str(self.video_path))
-            for image in keep:
-                self.writer.write(image)
+            with _naming_the_file(self.video_path):
+                if self.writer is None:
+                    self.writer = VideoWriter(self.video_path, fps=self.fps, streaming=True)
+                    self.opened.append(str(self.video_path))
+                for image in keep:
+                    self.writer.write(image)
         self.frames += len(keep)
         if self.tokens_out is not None:
-            if self.tokens is None:
-                self.tokens = open(self.tokens_out, "w")
-                self.opened.append(self.tokens_out)
-            write_token_frame(self.tokens, frame.index, frame.codes.numpy(), given=frame.given, frames=len(keep),
-                              prompt=frame.prompt, anchor=None if frame.anchor is None else frame.anchor.numpy())
+            with _naming_the_file(self.tokens_out):
+                if self.tokens is None:
+                    self.tokens = open(self.tokens_out, "w")
+                    self.opened.append(self.tokens_out)
+                write_token_frame(self.tokens, frame.index, frame.codes.numpy(), given=frame.given, frames=len(keep),
+                                  prompt=frame.prompt, anchor=None if frame.anchor is None else frame.anchor.numpy())
 
     def close(self) -> None:
-        """Finish the files: the video's index, the token file's last flush."""
+        """Finish the files: the video's index, the token file's last flush.
+
+        Raises:
+            OSError: a file could not be finished (a full disk); it names the file.
+        """
         try:
             if self.writer is not None:
-                self.writer.close()
+                with _naming_the_file(self.video_path):
+                    self.writer.close()
         finally:
             if self.tokens is not None and self.tokens is not sys.stdout:
-                self.tokens.close()
+                with _naming_the_file(self.tokens_out):
+                    self.tokens.close()
 
     def where(self) -> str:
         return ", ".join(self.opened + (["standard output"] if self.tokens_out == "-" else []))
+
+
+@contextlib.contextmanager
+def _naming_the_file(path):
+    """An OSError inside (a full disk: Python's file writes say no name) re-raised naming `path`;
+    a closed pipe passes as it is (`write_streams` handles it apart)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
 
 
 def _write(latent_frames, video: Path | None, continuing: bool, args: argparse.Namespace) -> int:
@@ -322,7 +368,7 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
 
     limit = args.frames if args.frames > 0 else math.inf
     progress = ProgressLine()
-    started, status, first = time.monotonic(), 0, None
+    started, status, first, write_error = time.monotonic(), 0, None, None
     try:
         for step in steps:
             for frame, output in zip(step, outputs, strict=True):
@@ -343,11 +389,16 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
         # The reader of --tokens-out - went away: keep the video, stop writing to the pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 1
+    except OSError as err:  # a full disk, a device gone: one line below, not a traceback
+        status, write_error = 1, err
     finally:  # on any exception too: the files stay valid
         with stop_signals_ignored():  # a second Ctrl-C must not cut the closing of the files short
             progress.end()
             for output in outputs:
-                output.close()
+                try:
+                    output.close()
+                except OSError as err:  # the last frames or the index could not be written
+                    write_error, status = write_error or err, status or 1
     elapsed = time.monotonic() - started
     frames = outputs[0].frames
     where = ", ".join(filter(None, (output.where() for output in outputs)))
@@ -355,6 +406,9 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
     if status == 130:
         print(f"interrupted: kept the {frames} frames done so far in {where}"
               if opened or frames else "interrupted before the first frame: no file written", file=sys.stderr)
+    elif write_error is not None:
+        print(f"arvid: error: cannot write {write_error.filename or where}: {write_error.strerror or write_error}; "
+              f"the files keep what was written before it ({frames} frames)", file=sys.stderr)
     elif status == 1:
         print("the token stream's reader closed the pipe: keeping the frames done so far", file=sys.stderr)
     each = " each" if len(outputs) > 1 else ""
@@ -370,7 +424,12 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
 
 
 def _progress(done: int, total: int, elapsed: float, fps: float, videos: int = 1) -> str:
+    """The progress line: frames done (of each video, when several), the pace of each video in frames
+    a second and against real time at `fps` (as the closing line gives it), and the frames a second of
+    all videos together."""
     rate = done / elapsed if elapsed > 0 else 0.0
     of = f"/{total}" if total else ""
-    each = f" x {videos} videos" if videos > 1 else ""
-    return f"frames {done}{of}{each} | {rate * videos:.1f} frames/s | {rate * videos / fps:.2f}x real time"
+    if videos == 1:
+        return f"frames {done}{of} | {rate:.1f} frames/s | {rate / fps:.2f}x real time"
+    return (f"frames {done}{of} of each of {videos} videos | {rate:.1f} frames/s each, {rate * videos:.1f} in all | "
+            f"{rate / fps:.2f}x real time each")

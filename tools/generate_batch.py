@@ -1,6 +1,7 @@
 """`arvid generate --prompts FILE`: several prompts generated together, as the rows of one batch
 (`arvid.sampling.stream_batch`), each into its own files: `-o` and `--tokens-out` name them with
-`{n}`, the prompt's number (0 for the file's first non-blank line). Text-to-video only.
+`{n}`, the prompt's number (0 for the file's first prompt; blank lines and `#` comments are not
+prompts). Text-to-video only.
 
 Each file is written as `arvid generate` writes its one video: streamed, a latent frame at a time,
 every frame kept on Ctrl-C. The videos follow the distributions of one-at-a-time generation, not
@@ -42,14 +43,16 @@ def run_batch(args: argparse.Namespace) -> int:
 
 
 def read_prompts(path: str) -> list[str]:
-    """The non-blank lines of a prompts file, stripped.
+    """The prompts of a prompts file: its lines, stripped, but for blank lines and `#` comments
+    (as a prompt schedule's). A prompt's {n} is its number in this list.
 
     Raises:
         UsageError: an unreadable file, or one without a prompt.
     """
     from arvid.tools.text_files import read_lines
 
-    prompts = [line.strip() for line in read_lines(path, "prompts file") if line.strip()]
+    lines = (line.strip() for line in read_lines(path, "prompts file"))
+    prompts = [line for line in lines if line and not line.startswith("#")]
     if not prompts:
         raise UsageError(f"prompts file {path!r} has no prompt (one per line)")
     return prompts
@@ -108,14 +111,15 @@ def _prepare(args: argparse.Namespace):
 
     try:
         prompts, videos, tokens = _check_arguments(args)
+        levers = batch_levers(args, "--prompts")
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(str(folder), args.device)
         apply_runtime_options(args, lm)
-        for prompt in prompts:
-            check_prompt(lm, prompt)
-            warn_unknown_content(folder / "lm", prompt)
-        steps = stream_batch(lm, tokenizer, prompts, config, **batch_levers(args, "--prompts"))
+        for number, prompt in enumerate(prompts):
+            check_prompt(lm, prompt, where=f"prompt {number}")
+            warn_unknown_content(folder / "lm", prompt, where=f"prompt {number}")
+        steps = stream_batch(lm, tokenizer, prompts, config, **levers)
     except (UsageError, ValueError) as err:
         return fail(str(err))
     return steps, [Outputs(video, token, args.fps) for video, token in zip(videos, tokens, strict=True)]

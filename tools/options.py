@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 # flag, SamplerConfig field, type, help (the default is added from the shipped generation config)
 SAMPLER_FLAGS = (
     ("--cfg", "cfg_scale", float, "classifier-free guidance scale; 1 = off (each token then costs one forward "
-                                  "pass, not two)"),
-    ("--temperature", "temperature", float, "divides the logits; 0 = greedy"),
+                                  "pass, not two); 0 draws from the unconditional model alone, the prompt ignored"),
+    ("--temperature", "temperature", float, "divides the logits after the first window (--first-window-temperature "
+                                            "sets the first window's); 0 = greedy"),
     ("--first-window-temperature", "first_window_temperature", float,
      "the temperature of the latent frames drawn before the context first slides, where the motion comes from "
      "the text alone"),
@@ -227,9 +228,20 @@ def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> S
     if overrides.get("top_k") == 0:  # 0 keeps every code
         overrides["top_k"] = None
     try:
-        return dataclasses.replace(SamplerConfig.from_pretrained(model_dir), seed=seed, **overrides)
+        config = SamplerConfig.from_pretrained(model_dir)  # its own fields named as the file names them
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from err
+    try:
+        return dataclasses.replace(config, seed=seed, **overrides)
+    except ValueError as err:  # a flag's value: the message names the flag, not the config field
+        message = str(err)
+        for flag, field, _, _ in SAMPLER_FLAGS:
+            if field in overrides and message.startswith(field):
+                message = flag + message[len(field):]
+                if field == "top_k":  # the flag's 0 (keep all) is the config's None
+                    message = message.replace("must be >= 1", "must be >= 1 (or 0 to keep all)")
+                break
+        raise UsageError(message) from err
 
 
 def batch_levers(args: argparse.Namespace, flag: str) -> dict[str, bool]:

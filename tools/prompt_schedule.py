@@ -27,7 +27,7 @@ def read_schedule(path: str) -> list[tuple[int, str]]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         frame, tab, prompt = line.partition("\t")
-        if not tab or not frame.strip().isdigit() or int(frame) < 1:
+        if not tab or not frame.strip().isdecimal() or not frame.strip().isascii() or int(frame) < 1:
             raise UsageError(f"{path}:{number}: expected FRAME<TAB>PROMPT with FRAME an integer >= 1, got {line[:80]!r}")
         if schedule and int(frame) <= schedule[-1][0]:
             raise UsageError(f"{path}:{number}: frame {int(frame)} is not after frame {schedule[-1][0]}")
@@ -37,11 +37,34 @@ def read_schedule(path: str) -> list[tuple[int, str]]:
     return schedule
 
 
+def _latent_start(frame: int, temporal_factor: int) -> int:
+    """The latent frame a line for video frame `frame` takes over from: the first that starts at or
+    after it (latent frame k >= 1 starts at video frame 1 + temporal_factor * (k - 1))."""
+    return 1 + -(-(frame - 1) // temporal_factor)
+
+
+def schedule_warnings(schedule: list[tuple[int, str]], temporal_factor: int, frames: int) -> list[str]:
+    """What a schedule will not do as written: a line superseded by the next one, which takes over
+    at the same latent frame, and lines at or after the video's end (`frames`; 0: no end)."""
+    warnings = []
+    for (frame, _), (later, _) in zip(schedule, schedule[1:]):
+        if _latent_start(frame, temporal_factor) == _latent_start(later, temporal_factor):
+            start = 1 + temporal_factor * (_latent_start(later, temporal_factor) - 1)
+            warnings.append(f"the prompts at frames {frame} and {later} both take over at frame {start} (a latent "
+                            f"frame's first): the one at frame {frame} is never used")
+    past = [frame for frame, _ in schedule if frames and frame >= frames]
+    if past:
+        warnings.append(f"the switch{'es' * (len(past) > 1)} at frame{'s' * (len(past) > 1)} "
+                        f"{', '.join(map(str, past))} come{'s' * (len(past) == 1)} after the video's last frame "
+                        f"(--frames {frames}): never used")
+    return warnings
+
+
 def scheduled_prompts(first: str, schedule: list[tuple[int, str]], temporal_factor: int) -> Callable[[int], str]:
     """`prompts(index)`: the prompt in force for latent frame `index`. A line for video frame F takes
-    over from the first latent frame that starts at or after F (latent frame k >= 1 starts at video
-    frame 1 + temporal_factor * (k - 1)), so a switch lands on a latent frame's start."""
-    starts = [1 + -(-(frame - 1) // temporal_factor) for frame, _ in schedule]  # latent index of each line
+    over from the first latent frame that starts at or after F (`_latent_start`), so a switch lands
+    on a latent frame's start."""
+    starts = [_latent_start(frame, temporal_factor) for frame, _ in schedule]  # latent index of each line
 
     def prompts(index: int) -> str:
         position = bisect.bisect_right(starts, index)
@@ -53,7 +76,8 @@ def scheduled_prompts(first: str, schedule: list[tuple[int, str]], temporal_fact
 def typed_prompts(first: str, *, check: Callable[[str], object], stdin=None) -> Callable[[int], str]:
     """`prompts(index)`: the last line typed on `stdin` (default: standard input), read by a daemon
     thread, so each line becomes the prompt from the next latent frame on. Blank lines are ignored;
-    a line `check` raises ValueError for (too long for the model) is refused with a warning."""
+    a line `check` raises ValueError for (too long for the model) is refused with a warning (and
+    `check` may print warnings of its own about a line it takes)."""
     stdin = sys.stdin if stdin is None else stdin
     latest = [first]
 
