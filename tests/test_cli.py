@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from arvid.data.video import probe_video, read_video, write_video
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
@@ -78,6 +79,20 @@ def test_detokenize_takes_the_tokenizer_and_rate_tokenize_recorded(ckpt, carphon
     assert probe_video(video_path).fps == pytest.approx(29.97, abs=0.01)
     assert main(["detokenize", str(codes_path), "-o", str(video_path), "--fps", "10"]) == 0
     assert "at 10 fps" in capsys.readouterr().out and probe_video(video_path).fps == pytest.approx(10)
+
+
+def test_an_image_round_trips_to_an_image(ckpt, tmp_path, capsys):
+    from arvid.data.images import save_png
+
+    save_png(tmp_path / "still.png", np.random.default_rng(0).integers(0, 256, (40, 48, 3), np.uint8))
+    assert main(["tokenize", str(tmp_path / "still.png"), "-o", str(tmp_path / "c.npy"), "--tokenizer", ckpt,
+                 "--size", "native"]) == 0
+    assert main(["detokenize", str(tmp_path / "c.npy"), "-o", str(tmp_path / "back.png")]) == 0
+    assert "an image of 40x48 (h x w)" in capsys.readouterr().out
+    assert np.asarray(Image.open(tmp_path / "back.png")).shape == (40, 48, 3)
+    np.save(tmp_path / "video.npy", np.zeros((2, 4, 4), np.int32))
+    assert main(["detokenize", str(tmp_path / "video.npy"), "-o", str(tmp_path / "v.png"), "--tokenizer", ckpt]) == 2
+    assert "holds 2 latent frames, a video: write an .mp4 or .gif" in capsys.readouterr().err
 
 
 def test_a_meta_file_arvid_did_not_write_is_left_alone(ckpt, clip, tmp_path, capsys):

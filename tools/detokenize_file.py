@@ -8,7 +8,8 @@ pixels, factor being the tokenizer's spatial factor (8 for the shipped ones: an 
 64 x 64 frames, `arvid tokenize --size native` of a 176 x 144 clip an 18 x 22 grid and 144 x 176
 frames); the message says the frame size written. A grid the tokenizer was not trained at decodes
 as its convolutions make it, which may look worse than its trained size. An .mp4 needs an even
-height and width (H.264 in yuv420p); a .gif takes any size.
+height and width (H.264 in yuv420p); a .gif takes any size; a .png takes the codes of one image
+(one latent frame).
 
 The tokenizer and frame rate default to those `arvid tokenize` recorded in `codes.meta.json` beside
 the codes (else the shapes tokenizer and 8 fps). Frames are decoded a latent frame at a time and
@@ -30,7 +31,8 @@ DEFAULT_FPS = 8.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid detokenize`'s arguments."""
     parser.add_argument("codes", help="codes saved by `arvid tokenize` (.npy)")
-    parser.add_argument("-o", "--output", required=True, help="output video (.mp4 or .gif)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output video (.mp4 or .gif), or an image (.png) for codes of one latent frame")
     add_tokenizer_argument(parser)
     add_device_argument(parser)
     parser.add_argument("--fps", type=float, default=None,
@@ -46,10 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tools.codes_meta import meta_path, read_codes_meta
     from arvid.tools.progress import ProgressLine
     from arvid.tools.checkpoints import load_tokenizer
-    from arvid.tools.paths import check_video_output
+    from arvid.tools.paths import check_video_output, check_writable
 
     try:
-        output = check_video_output(args.output)
+        is_image = str(args.output).lower().endswith(".png")
+        output = check_writable(args.output, suffixes=(".png",)) if is_image else check_video_output(args.output)
         check_fps(args.fps)
     except UsageError as err:
         return fail(str(err))
@@ -66,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     if 0 in codes.shape:
         return fail(f"{args.codes!r} holds codes of shape {codes.shape}; expected t' >= 1 latent frames of a grid of "
                     f"at least 1x1")
+    if is_image and len(codes) != 1:
+        return fail(f"{args.codes!r} holds {len(codes)} latent frames, a video: write an .mp4 or .gif (a .png takes "
+                    f"the codes of one image)")
     meta = read_codes_meta(args.codes)
     tokenizer_name = args.tokenizer or (meta.tokenizer if meta else None)
     fps = args.fps or (meta.fps if meta and meta.fps else DEFAULT_FPS)
@@ -85,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
                     f"frames; an .mp4 (H.264, yuv420p) needs an even height and width: write a .gif")
     decoder, progress = tokenizer.streaming_decoder(), ProgressLine()
     total = tokenizer.video_frames(len(codes))
+    if is_image:
+        from arvid.data.images import save_png
+
+        save_png(output, decoder.push_frames(torch.from_numpy(codes[0].astype(np.int64)))[0])
+        print(f"{args.codes}: codes {'x'.join(map(str, codes.shape))} -> an image of {height}x{width} (h x w) in {output}")
+        return 0
     try:
         with VideoWriter(output, fps=fps) as writer:
             for latent_frame in torch.from_numpy(codes.astype(np.int64)):
