@@ -65,6 +65,9 @@ class VideoRecord:
         return cls(tuple(line["captions"]), line.get("attrs"), switch, line.get("task"))
 
 
+SHARD_FILES = ("codes.npy", "videos.jsonl", "meta.json")  # what makes a folder a shard folder
+
+
 def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecord]], *, count: int,
                  grid: tuple[int, int, int], codebook_size: int, tokenizer_config: dict[str, Any], ends: bool) -> Path:
     """Write `count` videos, each (codes (t', h', w'), record), as a shard folder at `path`.
@@ -111,7 +114,7 @@ class TokenShards(Sequence):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        for name in ("codes.npy", "videos.jsonl", "meta.json"):
+        for name in SHARD_FILES:
             if not (self.path / name).is_file():
                 raise FileNotFoundError(f"{str(self.path)!r} is not a token shard folder: {name} is missing "
                                         "(write one with `arvid tokenize-dataset`)")

@@ -47,6 +47,27 @@ def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsy
     from transformers import LlamaForCausalLM
 
     assert LlamaForCausalLM.from_pretrained(tmp_path / "hf").config.num_hidden_layers == 1
+    # A folder of its own output is replaced only with --overwrite; a folder of other files never.
+    export = ["export-hf", "--model", str(tmp_path / "lm-rope" / "checkpoint"), "-o", str(tmp_path / "hf")]
+    assert main(export) == 2 and "give --overwrite" in capsys.readouterr().err
+    assert main([*export, "--overwrite"]) == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert main([*export[:-1], str(tmp_path / "mine"), "--overwrite"]) == 2
+    assert "holds other files" in capsys.readouterr().err and (tmp_path / "mine" / "notes.txt").is_file()
+
+
+def test_token_shards_never_replace_other_files_and_replace_shards_only_when_asked(tokenizer_dir, tmp_path, capsys):
+    make = ["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--videos", "1", "--frames", "5", "-o"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "clip.mp4").write_bytes(b"precious")
+    assert main([*make, str(tmp_path / "mine"), "--overwrite"]) == 2
+    assert "holds other files" in capsys.readouterr().err and (tmp_path / "mine" / "clip.mp4").read_bytes() == b"precious"
+    assert main([*make, str(tmp_path / "shards")]) == 0
+    assert main([*make, str(tmp_path / "shards")]) == 2 and "holds token shards already" in capsys.readouterr().err
+    assert main([*make, str(tmp_path / "shards"), "--seed", "1", "--overwrite"]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main([*make, str(tmp_path / "empty")]) == 0
 
 
 def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
@@ -57,6 +78,8 @@ def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
           "-o", str(tmp_path / "x")], "does not exist"),
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--switches", "1.5", "-o", str(tmp_path / "x")],
          "share in [0, 1]"),
+        (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--manifest", str(tmp_path / "m.jsonl"), "--videos",
+          "5", "--seed", "3", "-o", str(tmp_path / "x")], "--videos, --seed choose shapes videos; a manifest's"),
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--switches", "0.5", "--manifest",
           str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "x")], "keep their one caption"),
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--anywhere", "0.5", "--manifest",

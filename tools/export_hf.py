@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_model_argument, check_output_folder
+from arvid.tools.options import add_model_argument, check_replaceable_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid export-hf`'s arguments."""
     add_model_argument(parser, what="lm/, or an LM folder")
-    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("-o", "--out", required=True,
+                        help="output folder: new or empty (a folder of other files is refused)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a transformers checkpoint already in -o")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tools.checkpoints import lm_folder
 
     try:
-        check_output_folder(args.out, "-o")
+        check_replaceable_folder(args.out, "-o", holds="a transformers checkpoint",
+                                 marker_files=("config.json", "model.safetensors"), overwrite=args.overwrite)
         folder = export_hf(VideoLM.from_pretrained(lm_folder(args.model)), args.out)
     except (UsageError, ValueError, OSError) as err:  # FileNotFoundError is an OSError
         return fail(str(err))

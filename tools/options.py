@@ -97,6 +97,27 @@ def check_output_folder(path: str | Path, flag: str) -> Path:
     return path
 
 
+def check_replaceable_folder(path: str | Path, flag: str, *, holds: str, marker_files: tuple[str, ...],
+                             overwrite: bool) -> Path:
+    """`check_output_folder` for a command that writes its whole output folder at once, replacing
+    what is there: nothing or an empty folder is fine; a folder of the command's own output (it
+    holds every one of `marker_files`) is replaced only with --overwrite; a folder of other files is
+    refused, as writing there would delete them.
+
+    Raises:
+        UsageError: as `check_output_folder`, or a folder that may not be replaced.
+    """
+    path = check_output_folder(path, flag)
+    if path.is_dir() and any(path.iterdir()):
+        if not all((path / name).is_file() for name in marker_files):
+            raise UsageError(f"{flag} {str(path)!r} holds other files, which writing {holds} there would delete: "
+                             f"give a new or empty folder")
+        if not overwrite:
+            raise UsageError(f"{flag} {str(path)!r} holds {holds} already: give --overwrite to replace them, or "
+                             f"another folder")
+    return path
+
+
 def run_overrides(args: argparse.Namespace) -> list[str]:
     """A trainer's `key=value` overrides, with `train.overwrite=true` for `--overwrite`.
 

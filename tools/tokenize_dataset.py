@@ -13,24 +13,32 @@ from __future__ import annotations
 import argparse
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_output_folder
+from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_replaceable_folder
+
+
+# The shapes world's own options, with their flags and defaults (None in argparse: see add_arguments).
+SHAPES_ONLY = (("--videos", "videos"), ("--split", "split"), ("--seed", "seed"), ("--paraphrases", "paraphrases"))
+SHAPES_DEFAULTS = {"videos": 1000, "split": "train", "seed": 0, "paraphrases": 0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid tokenize-dataset`'s arguments."""
-    parser.add_argument("-o", "--out", required=True, help="output shard folder")
+    parser.add_argument("-o", "--out", required=True,
+                        help="output shard folder: new or empty (a folder of other files is refused)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the token shards already in -o")
     add_tokenizer_argument(parser)
     add_device_argument(parser)
     parser.add_argument("--manifest", help="JSON-lines manifest of captioned videos (default: the shapes world)")
-    parser.add_argument("--videos", type=int, default=1000, help="shapes videos to render")
-    parser.add_argument("--split", default="train", choices=("train", "heldout", "all"), help="shapes split")
+    # The shapes world's options default to None, so that one given with --manifest can be refused (SHAPES_ONLY).
+    parser.add_argument("--videos", type=int, help="shapes videos to render (default: 1000)")
+    parser.add_argument("--split", choices=("train", "heldout", "all"), help="shapes split (default: train)")
     parser.add_argument("--frames", type=int, default=49, help="frames per video, 1 + 4k")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the shapes videos")
-    parser.add_argument("--paraphrases", type=int, default=0,
+    parser.add_argument("--seed", type=int, help="seed of the shapes videos (default: 0)")
+    parser.add_argument("--paraphrases", type=int,
                         help="per shapes video, this many paraphrased captions (training words and sentence shapes, "
                              "arvid.shapes.paraphrase) beside the 6 template ones, for an LM with a text encoder "
                              "(a sentencepiece text tokenizer trained on the templates reads them poorly); the "
-                             "videos stay the same")
+                             "videos stay the same (default: 0)")
     parser.add_argument("--switches", type=float, default=0.0,
                         help="share of shapes videos whose direction or speed changes at a random latent frame, "
                              "captioned anew from there (trains an LM to follow a prompt changed mid-stream)")
@@ -51,11 +59,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Encode the videos into token shards -> exit code (2: bad usage or input)."""
     from arvid.data.captioned import check_manifest_videos, manifest_videos, read_manifest
+    from arvid.data.shards import SHARD_FILES
     from arvid.shapes.clips import shapes_videos
     from arvid.tokenizer.dataset import tokenize_dataset
     from arvid.tools.checkpoints import load_tokenizer
     from arvid.training.precision import check_precision
 
+    given = [flag for flag, field in SHAPES_ONLY if getattr(args, field) is not None]
+    if args.manifest and given:
+        return fail(f"{', '.join(given)} {'choose' if len(given) > 1 else 'chooses'} shapes videos; a manifest's "
+                    f"videos are its own: leave {'them' if len(given) > 1 else 'it'} out with --manifest")
+    for field, default in SHAPES_DEFAULTS.items():
+        if getattr(args, field) is None:
+            setattr(args, field, default)
     if args.videos < 1:
         return fail(f"--videos must be positive, got {args.videos}")
     if args.batch_size < 1:
@@ -72,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"{flag} makes shapes videos; a manifest's videos {kept}")
     try:
         check_precision(args.precision)
-        check_output_folder(args.out, "-o")
+        check_replaceable_folder(args.out, "-o", holds="token shards", marker_files=SHARD_FILES,
+                                 overwrite=args.overwrite)
         tokenizer = load_tokenizer(args.tokenizer, args.device)
         size = tokenizer.config.image_size
         try:
