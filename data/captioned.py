@@ -1,71 +1,120 @@
 """Captioned video sources for building LM datasets: a JSON-lines manifest.
 
-Each source yields `(frames, record)`: uint8 frames (t h w c) and a `VideoRecord` with the captions.
+Each line is an object with "path" (relative to the manifest) and "caption", and optionally "start"
+and "end": a shot's frames `[start, end)` of the file at its own rate (as `scripts/fetch_real_data.py`'s
+manifests give them), so that a long video with cuts yields one training clip per shot. Each source
+yields `(frames, record)`: uint8 frames (t h w c) read at the dataset's frame rate and a
+`VideoRecord` with the caption.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from arvid.data.manifests import read_jsonl
+from arvid.data.manifests import positive_int, range_at_rate, read_jsonl
 from arvid.data.shards import VideoRecord
 
 
+@dataclasses.dataclass(frozen=True)
+class CaptionedVideo:
+    """One manifest line: `video`, its `caption`, and the shot `[start, end)` in the file's own
+    frames (None: from its first frame / to its last). `where` names the line ("MANIFEST:LINE")."""
+
+    where: str
+    video: Path
+    caption: str
+    start: int | None = None
+    end: int | None = None
+
+
 def read_manifest(path: str | Path) -> list[tuple[Path, str]]:
-    """(video path, caption) pairs of a manifest: one JSON object a line with "path" (relative to the
-    manifest) and "caption".
+    """(video path, caption) pairs of a manifest (see the module's docstring).
 
     Raises:
         FileNotFoundError: the manifest or a listed video is missing (names the line).
-        ValueError: a line that is not such an object or not UTF-8 text, or no line at all (names the
-            manifest and the line; `arvid.data.manifests.read_jsonl`).
+        ValueError: a line that is not such an object or not UTF-8 text, a bad "start"/"end", or no
+            line at all (names the manifest and the line; `arvid.data.manifests.read_jsonl`).
     """
-    return [(video, caption) for _, video, caption in _entries(Path(path))]
+    return [(entry.video, entry.caption) for entry in captioned_videos(path)]
 
 
-def _entries(path: Path) -> list[tuple[int, Path, str]]:
-    """(line number, video path, caption) of each entry of a manifest; raises as `read_manifest`."""
+def captioned_videos(path: str | Path) -> list[CaptionedVideo]:
+    """Every line of a manifest as a `CaptionedVideo`; raises as `read_manifest`."""
     entries = []
     for number, record in read_jsonl(path, ("caption",)):
+        where = f"{path}:{number}"
         if not isinstance(record["caption"], str):
-            raise ValueError(f"{path}:{number}: the caption must be a string, got {record['caption']!r}"[:200])
-        entries.append((number, record["path"], record["caption"]))
+            raise ValueError(f"{where}: the caption must be a string, got {record['caption']!r}"[:200])
+        start = positive_int(record, "start", where, minimum=0) if "start" in record else None
+        end = positive_int(record, "end", where) if "end" in record else None
+        if start is not None and end is not None and end <= start:
+            raise ValueError(f"{where}: end ({end}) must be after start ({start})")
+        entries.append(CaptionedVideo(where, record["path"], record["caption"], start, end))
     return entries
 
 
-def check_manifest_videos(path: str | Path, *, frames: int, size: int) -> None:
-    """Read the first `frames` frames of every video of a manifest, keeping none, so that a video that
-    cannot be read (or is too short) fails before any work rather than after the videos before it. It
-    costs one more decode of those frames, small beside encoding them.
+def _read_clip(entry: CaptionedVideo, *, frames: int, size: int, fps: float | None) -> np.ndarray:
+    """The first `frames` frames of an entry's shot at `fps` (None: the file's own rate), resized
+    and centre-cropped to `size`. A shot's range, in the file's own frames, becomes times and then
+    frames at `fps`."""
+    from arvid.data.video import probe_video, read_video
+
+    start, end = entry.start or 0, entry.end
+    if fps is not None and (start or end is not None):
+        own = probe_video(entry.video).fps
+        if not own:
+            raise ValueError(f"{entry.where}: {str(entry.video)!r} states no frame rate, so its start and end "
+                             f"cannot be read at {fps:g} fps")
+        start, end = range_at_rate(start, end, own, fps)
+        if end is not None and end <= start:
+            raise ValueError(f"{entry.where}: the shot [{entry.start}, {entry.end}) holds no frame at {fps:g} fps")
+    return read_video(entry.video, size=size, fps=fps, start_frame=start, end_frame=end, max_frames=frames)
+
+
+def check_manifest_videos(path: str | Path, *, frames: int, size: int, fps: float | None = None,
+                          progress: Callable[[int, int], None] | None = None) -> list[tuple[str, int]]:
+    """Read every manifest video's clip (its first `frames` frames at `fps`), keeping none, so that a
+    video that cannot be read (or is too short) fails before any work rather than after the videos
+    before it -> the hard cuts inside the clips, as (line, frame of the clip) pairs
+    (`arvid.data.cuts.hard_cuts`): a clip spanning two shots teaches an LM to cut. `progress(done,
+    total)` is called after each video: this pass decodes every clip once more than encoding does.
 
     Raises:
         FileNotFoundError, ValueError: as `read_manifest`; a video that cannot be read or is shorter
             than `frames` (names the manifest's line and the video).
     """
-    from arvid.data.video import read_video
+    from arvid.data.cuts import hard_cuts
 
-    for number, video, _ in _entries(Path(path)):
+    entries, cuts = captioned_videos(path), []
+    for done, entry in enumerate(entries, start=1):
         try:
-            clip = read_video(video, size=size, max_frames=frames)
+            clip = _read_clip(entry, frames=frames, size=size, fps=fps)
         except ValueError as err:  # VideoReadError is a ValueError; it names the video
-            raise ValueError(f"{path}:{number}: {err}") from None
+            raise ValueError(f"{entry.where}: {err}") from None
         if len(clip) < frames:
-            raise ValueError(f"{path}:{number}: {str(video)!r} has {len(clip)} frames; the dataset needs {frames}")
+            shot = "" if entry.start is None and entry.end is None else " in its shot"
+            raise ValueError(f"{entry.where}: {str(entry.video)!r} has {len(clip)} frames{shot}"
+                             f"{'' if fps is None else f' at {fps:g} fps'}; the dataset needs {frames}")
+        cuts += [(entry.where, cut) for cut in hard_cuts(clip)[:1]]
+        if progress is not None:
+            progress(done, len(entries))
+    return cuts
 
 
-def manifest_videos(path: str | Path, *, frames: int, size: int) -> Iterator[tuple[np.ndarray, VideoRecord]]:
-    """The first `frames` frames of each manifest video, resized and centre-cropped to `size`.
+def manifest_videos(path: str | Path, *, frames: int, size: int,
+                    fps: float | None = None) -> Iterator[tuple[np.ndarray, VideoRecord]]:
+    """The first `frames` frames of each manifest video's shot at `fps` (None: each file's own
+    rate), resized and centre-cropped to `size`.
 
     Raises:
         ValueError: a video shorter than `frames` (names it).
     """
-    from arvid.data.video import read_video
-
-    for video, caption in read_manifest(path):
-        clip = read_video(video, size=size, max_frames=frames)
+    for entry in captioned_videos(path):
+        clip = _read_clip(entry, frames=frames, size=size, fps=fps)
         if len(clip) < frames:
-            raise ValueError(f"{str(video)!r} has {len(clip)} frames; the dataset needs {frames}")
-        yield clip, VideoRecord((caption,))
+            raise ValueError(f"{str(entry.video)!r} has {len(clip)} frames; the dataset needs {frames}")
+        yield clip, VideoRecord((entry.caption,))

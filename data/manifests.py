@@ -88,7 +88,7 @@ def read_jsonl(manifest: str | Path, required: Sequence[str]) -> list[tuple[int,
     return records
 
 
-def _positive_int(record: dict, key: str, where: str, minimum: int = 1) -> int:
+def positive_int(record: dict, key: str, where: str, minimum: int = 1) -> int:
     value = record[key]
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{where}: {key} must be an int >= {minimum}, got {value!r}")
@@ -101,15 +101,24 @@ def read_shots(manifest: str | Path) -> list[Shot]:
     shots = []
     for number, record in read_jsonl(manifest, ("start", "end", "width", "height")):
         where = f"{manifest}:{number}"
-        start = _positive_int(record, "start", where, minimum=0)
-        end = _positive_int(record, "end", where)
+        start = positive_int(record, "start", where, minimum=0)
+        end = positive_int(record, "end", where)
         if end <= start:
             raise ValueError(f"{where}: end ({end}) must be > start ({start})")
         rate = record.get("fps")  # optional: the file's own rate
         rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0 else None
         shots.append(Shot(path=record["path"], start=start, end=end, fps=rate,
-                          height=_positive_int(record, "height", where), width=_positive_int(record, "width", where)))
+                          height=positive_int(record, "height", where), width=positive_int(record, "width", where)))
     return shots
+
+
+def range_at_rate(start: int, end: int | None, rate: float, fps: float) -> tuple[int, int | None]:
+    """Frames `[start, end)` of a file at its own `rate` as frames at `fps` (`end` None: to the
+    file's end). Frame k at `fps` shows the source frame nearest to time k / fps
+    (`arvid.data.video.read_video`), so the frames k with start <= k * rate / fps <= end - 1 all
+    show frames of the range; the result may be empty (end <= start)."""
+    factor = fps / rate
+    return math.ceil(start * factor), None if end is None else math.floor((end - 1) * factor) + 1
 
 
 def shots_at_rate(shots: Sequence[Shot], fps: float) -> list[Shot]:
@@ -133,8 +142,7 @@ def shots_at_rate(shots: Sequence[Shot], fps: float) -> list[Shot]:
             rate = header_rates[shot.path]
             if not rate > 0:
                 raise VideoReadError(f"{shot.path}: the header gives no frame rate, so its shots cannot be resampled")
-        factor = fps / rate
-        start, end = math.ceil(shot.start * factor), math.floor((shot.end - 1) * factor) + 1
+        start, end = range_at_rate(shot.start, shot.end, rate, fps)
         if end > start:
             mapped.append(dataclasses.replace(shot, start=start, end=end, fps=fps))
     return mapped
@@ -145,8 +153,8 @@ def read_photos(manifest: str | Path) -> list[Photo]:
     photos = []
     for number, record in read_jsonl(manifest, ("width", "height")):
         where = f"{manifest}:{number}"
-        photos.append(Photo(path=record["path"], height=_positive_int(record, "height", where),
-                            width=_positive_int(record, "width", where)))
+        photos.append(Photo(path=record["path"], height=positive_int(record, "height", where),
+                            width=positive_int(record, "width", where)))
     return photos
 
 

@@ -4,8 +4,9 @@ A shard folder holds
 - `codes.npy`: uint16 (videos, t', h', w') codes, read as a numpy memmap;
 - `videos.jsonl`: one line per video: its `captions` (one or more phrasings), for the shapes
   world its `attrs`, and for a video whose prompt changes part way its `switch` (`CaptionSwitch`);
-- `meta.json`: the code grid, the codebook size, the tokenizer's config, and `ends`: whether the
-  videos really end at their last latent frame (files do; shapes clips are cuts of endless videos).
+- `meta.json`: the code grid, the codebook size, the tokenizer's config, `ends`: whether the
+  videos really end at their last latent frame (files do; shapes clips are cuts of endless videos),
+  and `fps`, the rate the videos were read at (shards written before it was recorded have none).
 
 `write_shards` writes into a staging folder and moves it into place only when complete.
 `open_shards` reads one folder, or several as one dataset (`JoinedShards`).
@@ -69,8 +70,10 @@ SHARD_FILES = ("codes.npy", "videos.jsonl", "meta.json")  # what makes a folder 
 
 
 def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecord]], *, count: int,
-                 grid: tuple[int, int, int], codebook_size: int, tokenizer_config: dict[str, Any], ends: bool) -> Path:
-    """Write `count` videos, each (codes (t', h', w'), record), as a shard folder at `path`.
+                 grid: tuple[int, int, int], codebook_size: int, tokenizer_config: dict[str, Any], ends: bool,
+                 fps: float | None = None) -> Path:
+    """Write `count` videos, each (codes (t', h', w'), record), as a shard folder at `path` (`fps`:
+    the rate the videos were read at, recorded when known).
     The folder appears only once every video is written; an error or Ctrl-C leaves no partial folder.
 
     Raises:
@@ -100,7 +103,8 @@ def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecor
             for record in records:
                 out.write(json.dumps(record.to_json()) + "\n")
         write_json(staging / "meta.json", {"videos": count, "grid": list(grid), "codebook_size": codebook_size,
-                                           "tokenizer": tokenizer_config, "ends": ends})
+                                           "tokenizer": tokenizer_config, "ends": ends,
+                                           **({} if fps is None else {"fps": fps})})
     return Path(path)
 
 

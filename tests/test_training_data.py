@@ -230,3 +230,24 @@ def test_training_with_workers_ends_with_the_same_weights(tmp_path):
                              [*small, f"train.num_workers={workers}", f"train.out_dir={tmp_path}/run{workers}"])
         weights.append(VideoTokenizer.from_pretrained(train_tokenizer(config)).state_dict())
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_a_captioned_manifest_reads_shots_at_the_lms_rate_and_reports_cuts(bikes_folder, tmp_path):
+    """bikes.mp4 (25 fps) at 8 fps cuts at frames 10, 25, ...: 17 frames from its start span the first
+    cut; its shot [76, 137) is frames [25, 44) at 8 fps, one shot, and is what the manifest line reads."""
+    from arvid.data.captioned import check_manifest_videos, manifest_videos
+
+    manifest = tmp_path / "captions.jsonl"
+    video = str(bikes_folder / "bikes.mp4")
+    manifest.write_text(json.dumps({"path": video, "caption": "bikes"}) + "\n"
+                        + json.dumps({"path": video, "caption": "a shot", "start": 76, "end": 137}) + "\n")
+    seen = []
+    cuts = check_manifest_videos(manifest, frames=17, size=32, fps=8, progress=lambda done, total: seen.append(done))
+    assert cuts == [(f"{manifest}:1", 10)] and seen == [1, 2]
+    (_, first), (shot, second) = manifest_videos(manifest, frames=17, size=32, fps=8)
+    assert first.captions == ("bikes",) and second.captions == ("a shot",)
+    np.testing.assert_array_equal(shot, read_video(video, fps=8, size=32, start_frame=25, max_frames=17))
+    assert hard_cuts(shot) == []
+    manifest.write_text(json.dumps({"path": video, "caption": "too short", "start": 0, "end": 30}) + "\n")
+    with pytest.raises(ValueError, match="captions.jsonl:1: .* has 10 frames in its shot at 8 fps; the dataset needs 17"):
+        check_manifest_videos(manifest, frames=17, size=32, fps=8)

@@ -11,14 +11,16 @@ Shapes videos come from the given split of attribute combinations; a manifest is
 from __future__ import annotations
 
 import argparse
+import sys
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_replaceable_folder
+from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_fps, check_replaceable_folder
 
 
 # The shapes world's own options, with their flags and defaults (None in argparse: see add_arguments).
 SHAPES_ONLY = (("--videos", "videos"), ("--split", "split"), ("--seed", "seed"), ("--paraphrases", "paraphrases"))
 SHAPES_DEFAULTS = {"videos": 1000, "split": "train", "seed": 0, "paraphrases": 0}
+MANIFEST_FPS = 8.0  # the shapes world's rate (arvid.shapes.world.FPS), at which the shipped LM learnt motion
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace the token shards already in -o")
     add_tokenizer_argument(parser)
     add_device_argument(parser)
-    parser.add_argument("--manifest", help="JSON-lines manifest of captioned videos (default: the shapes world)")
+    parser.add_argument("--manifest",
+                        help="JSON-lines manifest of captioned videos: {\"path\", \"caption\"} a line, optionally "
+                             "\"start\" and \"end\", a shot's frames in the file's own rate (default: the shapes world)")
+    parser.add_argument("--fps", type=float,
+                        help="with --manifest, the rate its videos are read at: the rate the LM learns motion at and "
+                             "`arvid generate` writes (default: 8, the shapes world's and the shipped LM's)"),
     # The shapes world's options default to None, so that one given with --manifest can be refused (SHAPES_ONLY).
     parser.add_argument("--videos", type=int, help="shapes videos to render (default: 1000)")
     parser.add_argument("--split", choices=("train", "heldout", "all"), help="shapes split (default: train)")
@@ -58,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Encode the videos into token shards -> exit code (2: bad usage or input)."""
-    from arvid.data.captioned import check_manifest_videos, manifest_videos, read_manifest
+    from arvid.data.captioned import manifest_videos
     from arvid.data.shards import SHARD_FILES
     from arvid.shapes.clips import shapes_videos
     from arvid.tokenizer.dataset import tokenize_dataset
@@ -82,12 +89,16 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--switches must be a share in [0, 1], got {args.switches}")
     if not 0 <= args.anywhere <= 1:
         return fail(f"--anywhere must be a share in [0, 1], got {args.anywhere}")
+    if args.fps is not None and not args.manifest:
+        return fail(f"--fps reads a manifest's videos; shapes videos are {MANIFEST_FPS:g} fps")
+    fps = args.fps if args.fps is not None else MANIFEST_FPS
     for flag, value, kept in (("--switches", args.switches, "keep their one caption"),
                               ("--anywhere", args.anywhere, "start where they start")):
         if value and args.manifest:
             return fail(f"{flag} makes shapes videos; a manifest's videos {kept}")
     try:
         check_precision(args.precision)
+        check_fps(fps)
         check_replaceable_folder(args.out, "-o", holds="token shards", marker_files=SHARD_FILES,
                                  overwrite=args.overwrite)
         tokenizer = load_tokenizer(args.tokenizer, args.device)
@@ -97,9 +108,8 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise UsageError(f"--frames {args.frames}: {err}") from None
         if args.manifest:
-            count = len(read_manifest(args.manifest))
-            check_manifest_videos(args.manifest, frames=args.frames, size=size)  # a bad video fails before any work
-            videos = manifest_videos(args.manifest, frames=args.frames, size=size)
+            count = _check_manifest(args.manifest, frames=args.frames, size=size, fps=fps)
+            videos = manifest_videos(args.manifest, frames=args.frames, size=size, fps=fps)
         else:
             count = args.videos
             videos = shapes_videos(count, frames=args.frames, split=args.split, seed=args.seed, size=size,
@@ -107,8 +117,35 @@ def run(args: argparse.Namespace) -> int:
                                    anywhere=args.anywhere, temporal_factor=tokenizer.config.temporal_factor)
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
                                   ends=bool(args.manifest), batch_size=args.batch_size,
-                                  precision=args.precision)
+                                  precision=args.precision, fps=fps)
     except (UsageError, FileNotFoundError, ValueError, OSError) as err:
         return fail(str(err))
     print(f"token shards: {folder}")
     return 0
+
+
+def _check_manifest(manifest: str, *, frames: int, size: int, fps: float) -> int:
+    """Read every video of the manifest once before any work (a bad one fails first), with a
+    progress line, and warn of clips that span a hard cut and of empty captions -> the video count.
+
+    Raises:
+        FileNotFoundError, ValueError: as `arvid.data.captioned.check_manifest_videos`.
+    """
+    from arvid.data.captioned import captioned_videos, check_manifest_videos
+    from arvid.tools.progress import ProgressLine
+
+    entries = captioned_videos(manifest)
+    progress = ProgressLine()
+    try:
+        cuts = check_manifest_videos(manifest, frames=frames, size=size, fps=fps,
+                                     progress=lambda done, total: progress.update(f"checking videos: {done}/{total}"))
+    finally:
+        progress.end()
+    for where, frame in cuts:
+        print(f"warning: {where}: a hard cut at frame {frame} of the {frames} frames taken (at {fps:g} fps): the LM "
+              f"learns to cut from it; give the line a shot's \"start\" and \"end\"", file=sys.stderr)
+    empty = [entry.where for entry in entries if not entry.caption.strip()]
+    if empty:
+        print(f"warning: {len(empty)} video{'s' * (len(empty) > 1)} with an empty caption ({', '.join(empty[:3])}"
+              f"{', ...' if len(empty) > 3 else ''}): they train as unconditional examples", file=sys.stderr)
+    return len(entries)
