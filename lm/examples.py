@@ -27,6 +27,7 @@ or `text_tokens` slots, whichever is more (`arvid.lm.layout`).
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -101,7 +102,9 @@ class WindowExamples:
                                                            tokenizer["codebook_bits"]), f"{shards.path}'s")
         if shards.codebook_size != config.video_vocab_size:
             raise ValueError(f"{shards.path}: codebook of {shards.codebook_size} codes, the model expects "
-                             f"video_vocab_size={config.video_vocab_size}")
+                             f"video_vocab_size={config.video_vocab_size} (for these shards set "
+                             f"model.video_vocab_size={shards.codebook_size}: the embeddings and output layer grow "
+                             f"with it, see docs/training.md)")
         self.shards, self.config = shards, config
         self.vocab = Vocabulary(text_size=config.text_vocab_size, video_size=config.video_vocab_size)
         unknown = {record.task for record in shards.records if record.task is not None} - set(TASKS)
@@ -118,15 +121,24 @@ class WindowExamples:
         switched = [record.switch.captions for record in shards.records if record.switch is not None]
         if self.encoder is None:
             read = {caption: text.encode(caption) for captions in phrasings + switched for caption in captions}
-            longest = max(len(pieces) for pieces in read.values())
-            if longest > config.text_tokens:
-                raise ValueError(f"{shards.path}: a caption is {longest} text pieces long; the model reads "
+            too_long = [caption for caption, pieces in read.items() if len(pieces) > config.text_tokens]
+            if too_long:
+                raise ValueError(f"{shards.path}: {_where(shards, too_long[0])}'s caption is "
+                                 f"{len(read[too_long[0]])} text pieces long; the model reads "
                                  f"text_tokens={config.text_tokens}")
         else:
+            distinct = list(dict.fromkeys(c for captions in phrasings + switched for c in captions))
+            print(f"encoding {len(distinct):,} distinct captions with the text encoder {self.encoder.name} (once, "
+                  f"before the first step)", flush=True)
+            started = time.monotonic()
             try:  # one CPU copy per distinct caption
-                read = self.encoder.encode_distinct([c for captions in phrasings + switched for c in captions])
-            except ValueError as err:
-                raise ValueError(f"{shards.path}: {err}") from None
+                read = self.encoder.encode_distinct(distinct)
+            except ValueError:
+                caption = next(c for c in distinct if self.encoder.count(c) > self.encoder.max_tokens)
+                raise ValueError(f"{shards.path}: {_where(shards, caption)}'s caption is {self.encoder.count(caption)} "
+                                 f"tokens long for the text encoder {self.encoder.name}; it reads at most "
+                                 f"{self.encoder.max_tokens}") from None
+            print(f"encoded them in {time.monotonic() - started:.0f} s", flush=True)
         self.pieces = [[read[caption] for caption in captions] for captions in phrasings]
         self.switches = {index: (record.switch.latent_frame, [read[caption] for caption in record.switch.captions])
                          for index, record in enumerate(shards.records) if record.switch is not None}
@@ -196,3 +208,12 @@ class WindowExamples:
         text = None if self.encoder is None else stack_states([draw.caption for draw in draws], self.encoder.dim,
                                                                slots, onset)
         return Batch(tokens, loss_mask, text)
+
+
+def _where(shards: TokenShards | JoinedShards, caption: str) -> str:
+    """Which video of `shards` has `caption` (a phrasing, or one after its switch), for a message: "video 12"."""
+    for index, record in enumerate(shards.records):
+        if caption in record.captions or (record.switch is not None and caption in record.switch.captions):
+            shown = caption if len(caption) <= 40 else caption[:40] + "..."
+            return f"video {index} ({shown!r})"
+    return "a video"

@@ -249,3 +249,19 @@ def test_training_with_context_noise_runs_and_bad_rates_are_refused(data, tmp_pa
     assert math.isfinite(result.loss)
     with pytest.raises(ValueError, match="context_noise"):
         LMTrainConfig(context_noise=1.0)
+
+
+def test_shards_the_model_cannot_read_are_refused_saying_which_video_and_what_to_set(tmp_path):
+    from arvid.data.shards import VideoRecord
+
+    codes = np.zeros(GRID, dtype=np.int64)
+    long_caption = " ".join(["red circle"] * 40)
+    write_shards(tmp_path / "long", [(codes, VideoRecord(("a red circle",))), (codes, VideoRecord((long_caption,)))],
+                 count=2, grid=GRID, codebook_size=CODEBOOK, tokenizer_config={}, ends=False)
+    with pytest.raises(ValueError, match="video 1 \\('red circle red circle .*\\.\\.\\.'\\)'s caption is "
+                                         "\\d+ text pieces long; the model reads text_tokens=32"):
+        WindowExamples(TokenShards(tmp_path / "long"), shapes_text_tokenizer(), tiny_config())
+    write_shards(tmp_path / "wide", [(codes, VideoRecord(("a red circle",)))], count=1, grid=GRID,
+                 codebook_size=CODEBOOK * 2, tokenizer_config={}, ends=False)
+    with pytest.raises(ValueError, match=f"for these shards set model.video_vocab_size={CODEBOOK * 2}"):
+        WindowExamples(TokenShards(tmp_path / "wide"), shapes_text_tokenizer(), tiny_config())
