@@ -113,9 +113,12 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
             assert torch.equal(resumed.model.state_dict()[name], tensor), name
 
 
-def test_budget_stops_between_steps_and_saves(tmp_path):
-    _, result = run(loop_settings(out_dir=str(tmp_path), steps=1000, max_minutes=0.002), step_seconds=0.02)
+def test_budget_stops_between_steps_saves_and_evaluates_its_last_state(tmp_path):
+    _, result = run(loop_settings(out_dir=str(tmp_path), steps=1000, max_minutes=0.002, eval_every=500),
+                    step_seconds=0.02)
     assert 0 < result.step < 1000 and saved_step(tmp_path) == result.step
+    log = [json.loads(line) for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log] == [result.step]  # no eval_every reached: the stop's own
 
 
 def test_the_budget_counts_the_minutes_before_a_resume(tmp_path):

@@ -197,8 +197,16 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     # The time budget is the run's whole: a resumed run counts the minutes its checkpoint recorded
     # (the minutes between that checkpoint and a crash are lost to the count), so a recipe that is
     # stopped and resumed trains no longer in all than one that ran through.
-    started, loss, saved_step = time.monotonic() - 60 * minutes_before, float("nan"), step
+    started, loss, saved_step, evaluated_step = time.monotonic() - 60 * minutes_before, float("nan"), step, step
     progress = progress_file()  # separate lines, at most one a second, when stderr is a log file
+
+    def evaluate(bar) -> None:
+        evaluation = task.evaluate(step, autocast)
+        if evaluation is not None and is_main:
+            with open(out_dir / "eval.jsonl", "a") as log:
+                log.write(json.dumps({"step": step, **evaluation.record}) + "\n")
+            bar.write(evaluation.message)
+
     try:
         with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main,
                   file=progress) as bar:
@@ -206,6 +214,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
                 if config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes:
                     if is_main:
                         bar.write(f"time budget of {config.max_minutes} min reached at step {step}")
+                    if step != evaluated_step:  # the run's last state gets its held-out figures too
+                        evaluate(bar)
                     break
                 tick = time.monotonic()
                 for group in task.optimizer.param_groups:
@@ -220,11 +230,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
                 bar.set_postfix(loss=f"{loss:.4f}", **result.postfix, **{f"{unit}_s": f"{rate:.1f}"})
 
                 if step % config.eval_every == 0 or step == config.steps:
-                    evaluation = task.evaluate(step, autocast)
-                    if evaluation is not None and is_main:
-                        with open(out_dir / "eval.jsonl", "a") as log:
-                            log.write(json.dumps({"step": step, **evaluation.record}) + "\n")
-                        bar.write(evaluation.message)
+                    evaluate(bar)
+                    evaluated_step = step
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     _save(task, folder, step, is_main, started)
                     saved_step = step
