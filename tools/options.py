@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,6 +128,26 @@ def run_overrides(args: argparse.Namespace) -> list[str]:
     if args.resume and args.overwrite:
         raise UsageError("give --resume (continue the checkpoint) or --overwrite (replace it), not both")
     return [*args.overrides, *(["train.overwrite=true"] if args.overwrite else [])]
+
+
+def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
+    """A trainer's config: `preset` with the command's overrides; on --resume, the config the run in
+    `train.out_dir` recorded when it started (`run_config.json`) with the overrides on top, so that
+    a resumed run goes on as it began without its overrides given again.
+
+    Raises:
+        UsageError: both --resume and --overwrite.
+        arvid.configs.ConfigError: a bad preset, override or recorded config.
+    """
+    from arvid.configs import load_config
+
+    overrides = run_overrides(args)
+    config = load_config(cls, preset, overrides)
+    recorded = Path(config.train.out_dir) / "run_config.json"
+    if args.resume and recorded.is_file():
+        print(f"resuming with the run's own config, {recorded}, and the overrides given", file=sys.stderr)
+        config = load_config(cls, recorded, overrides)
+    return config
 
 
 def check_run_start(train, *, resume: bool) -> None:

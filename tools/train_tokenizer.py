@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import argparse
 
-from arvid.configs import ConfigError, load_config, resolve_preset
+from arvid.configs import ConfigError, resolve_preset
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import check_run_start, run_overrides
+from arvid.tools.options import check_run_start, load_run_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--config", default="tiny", help="preset name (tiny, base) or path to a YAML file")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in train.out_dir")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint in train.out_dir, with the config that run recorded "
+                             "(run_config.json) and the overrides given on top")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh even where train.out_dir holds a checkpoint (the first new checkpoint "
                              "replaces it); without it, or --resume, such a start is refused")
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.training.loop import CheckpointExists, TrainingDiverged
 
     try:
-        config = load_config(TokenizerRunConfig, resolve_preset(args.config, "tokenizer"), run_overrides(args))
+        config = load_run_config(TokenizerRunConfig, resolve_preset(args.config, "tokenizer"), args)
         check_run_start(config.train, resume=args.resume)
     except (ConfigError, UsageError, CheckpointExists, FileNotFoundError) as err:
         return fail(str(err))
