@@ -189,6 +189,7 @@ def _prepare(args: argparse.Namespace):
         schedule = read_schedule(args.prompt_schedule) if args.prompt_schedule else []
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
+        note_default_sampling(folder)
         lm, tokenizer = load_models(str(folder), args.device)
         apply_runtime_options(args, lm)
         prompts = _prompt_changes(args, schedule, lm, tokenizer, config, folder / "lm")
@@ -240,6 +241,17 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
 
         return typed_prompts(args.prompt, check=check)
     return None
+
+
+def note_default_sampling(model_dir: Path) -> None:
+    """Say so when a model folder's LM has no generation_config.json: its sampling is then the
+    library's defaults (no guidance, one first window), which a trained model rarely wants."""
+    from arvid.lm.checkpoint import GENERATION_CONFIG
+
+    lm_dir = model_dir / "lm" if (model_dir / "lm").is_dir() else model_dir
+    if not (lm_dir / GENERATION_CONFIG).is_file():
+        print(f"note: {lm_dir} has no {GENERATION_CONFIG}: sampling with the library's defaults (no guidance, one "
+              f"first window); copy the shipped model's or write one (docs/training.md)", file=sys.stderr)
 
 
 def check_prompt(lm, prompt: str, *, where: str = "the prompt") -> None:

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.generate import Outputs, check_common_arguments, check_prompt, warn_unknown_content, write_streams
+from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt, note_default_sampling,
+                                 warn_unknown_content, write_streams)
 from arvid.tools.options import apply_runtime_options, batch_levers, sampler_config
 
 PLACEHOLDER = "{n}"
@@ -114,6 +115,7 @@ def _prepare(args: argparse.Namespace):
         levers = batch_levers(args, "--prompts")
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
+        note_default_sampling(folder)
         lm, tokenizer = load_models(str(folder), args.device)
         apply_runtime_options(args, lm)
         for number, prompt in enumerate(prompts):
