@@ -100,7 +100,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
     elif (path / "config.json").is_dir():
         found = f"{str(path / 'config.json')!r} is a folder"
     elif path.is_dir() and (path / "checkpoint" / "config.json").is_file():
-        found = f"folder {str(path)!r} has no config.json (a training run's folder? its checkpoint is {str(path / 'checkpoint')!r})"
+        inside = str(path / "checkpoint")
+        found = f"folder {str(path)!r} has no config.json (a training run's folder? its checkpoint is {inside!r})"
     elif path.is_dir():
         found = f"folder {str(path)!r} has no config.json"
     else:
