@@ -189,7 +189,6 @@ def _prepare(args: argparse.Namespace):
         schedule = read_schedule(args.prompt_schedule) if args.prompt_schedule else []
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
-        note_default_sampling(folder)
         lm, tokenizer = load_models(str(folder), args.device)
         apply_runtime_options(args, lm)
         prompts = _prompt_changes(args, schedule, lm, tokenizer, config, folder / "lm")
@@ -210,6 +209,7 @@ def _prepare(args: argparse.Namespace):
                                **levers, **conditions)
     except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
         return fail(str(err))
+    note_default_sampling(folder)  # after every check: bad input stays one line
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
     return latent_frames, video, args.continue_from is not None

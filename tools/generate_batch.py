@@ -115,7 +115,6 @@ def _prepare(args: argparse.Namespace):
         levers = batch_levers(args, "--prompts")
         folder = model_folder(args.model)
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
-        note_default_sampling(folder)
         lm, tokenizer = load_models(str(folder), args.device)
         apply_runtime_options(args, lm)
         for number, prompt in enumerate(prompts):
@@ -124,4 +123,5 @@ def _prepare(args: argparse.Namespace):
         steps = stream_batch(lm, tokenizer, prompts, config, **levers)
     except (UsageError, ValueError) as err:
         return fail(str(err))
+    note_default_sampling(folder)  # after every check: bad input stays one line
     return steps, [Outputs(video, token, args.fps) for video, token in zip(videos, tokens, strict=True)]
