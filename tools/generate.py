@@ -191,13 +191,13 @@ def _prepare(args: argparse.Namespace):
         config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(str(folder), args.device)
         apply_runtime_options(args, lm)
-        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, folder / "lm")
         check_prompt(lm, args.prompt)
-        warn_unknown_content(folder / "lm", args.prompt)
         for frame, text in schedule:
-            where = f"{args.prompt_schedule}, the prompt at frame {frame}"
-            check_prompt(lm, text, where=where)
-            warn_unknown_content(folder / "lm", text, where=where)
+            check_prompt(lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
+        warn_unknown_content(folder / "lm", args.prompt)  # warnings once every prompt is known to be readable
+        for frame, text in schedule:
+            warn_unknown_content(folder / "lm", text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
+        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, folder / "lm")
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
