@@ -89,6 +89,7 @@ def read_jsonl(manifest: str | Path, required: Sequence[str]) -> list[tuple[int,
 
 
 def positive_int(record: dict, key: str, where: str, minimum: int = 1) -> int:
+    """`record[key]` checked to be an int >= `minimum` (not a bool); a ValueError names `where` and the key."""
     value = record[key]
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{where}: {key} must be an int >= {minimum}, got {value!r}")

@@ -69,6 +69,12 @@ class VideoRecord:
 SHARD_FILES = ("codes.npy", "videos.jsonl", "meta.json")  # what makes a folder a shard folder
 
 
+def is_shard_folder(path: str | Path) -> bool:
+    """Whether `path` is a folder of token shards and nothing else (what `write_shards` may replace)."""
+    path = Path(path)
+    return path.is_dir() and sorted(entry.name for entry in path.iterdir()) == sorted(SHARD_FILES)
+
+
 def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecord]], *, count: int,
                  grid: tuple[int, int, int], codebook_size: int, tokenizer_config: dict[str, Any], ends: bool,
                  fps: float | None = None) -> Path:

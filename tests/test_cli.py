@@ -67,13 +67,16 @@ def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path, capsys):
     assert "codes 3x4x4 -> 9 frames of 32x32 (h x w) at 8 fps" in out and "from codes.meta.json" in out  # the rate
 
 
-def test_detokenize_takes_the_tokenizer_and_rate_tokenize_recorded(ckpt, carphone, tmp_path, capsys):
+def test_detokenize_takes_the_tokenizer_and_rate_tokenize_recorded(ckpt, carphone, tmp_path, capsys, monkeypatch):
     """A clip's codes decode at its own rate (29.97 fps, not 8) with the tokenizer that made them,
-    from another working directory too, with neither named again."""
+    named relative to where `tokenize` ran and decoded from another working directory, with neither
+    named again."""
     codes_path, video_path = tmp_path / "codes.npy", tmp_path / "out.mp4"
-    assert main(["tokenize", carphone, "-o", str(codes_path), "--tokenizer", ckpt, "--max-frames", "5"]) == 0
+    monkeypatch.chdir(Path(ckpt).parent)
+    assert main(["tokenize", carphone, "-o", str(codes_path), "--tokenizer", Path(ckpt).name, "--max-frames", "5"]) == 0
     meta = json.loads((tmp_path / "codes.meta.json").read_text())
     assert meta["tokenizer"] == str(Path(ckpt).resolve()) and meta["fps"] == pytest.approx(29.97, abs=0.01)
+    monkeypatch.chdir(tmp_path)
     assert main(["detokenize", str(codes_path), "-o", str(video_path)]) == 0
     assert "at 29.97 fps" in capsys.readouterr().out
     assert probe_video(video_path).fps == pytest.approx(29.97, abs=0.01)

@@ -55,6 +55,9 @@ def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsy
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     assert main([*export[:-1], str(tmp_path / "mine"), "--overwrite"]) == 2
     assert "holds other files" in capsys.readouterr().err and (tmp_path / "mine" / "notes.txt").is_file()
+    # An arvid checkpoint has config.json and model.safetensors too, but no transformers model_type.
+    assert main([*export[:-1], str(tmp_path / "lm-rope" / "checkpoint"), "--overwrite"]) == 2
+    assert "holds other files" in capsys.readouterr().err
 
 
 def test_a_resumed_run_goes_on_with_its_recorded_config(tokenizer_dir, tmp_path, capsys):
@@ -82,6 +85,9 @@ def test_token_shards_never_replace_other_files_and_replace_shards_only_when_ask
     assert main([*make, str(tmp_path / "shards")]) == 0
     assert main([*make, str(tmp_path / "shards")]) == 2 and "holds token shards already" in capsys.readouterr().err
     assert main([*make, str(tmp_path / "shards"), "--seed", "1", "--overwrite"]) == 0
+    (tmp_path / "shards" / "notes.txt").write_text("mine")  # shards and a file of the user's: never replaced
+    assert main([*make, str(tmp_path / "shards"), "--overwrite"]) == 2
+    assert (tmp_path / "shards" / "notes.txt").is_file()
     (tmp_path / "empty").mkdir()
     assert main([*make, str(tmp_path / "empty")]) == 0
 
@@ -96,6 +102,8 @@ def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
          "share in [0, 1]"),
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--manifest", str(tmp_path / "m.jsonl"), "--videos",
           "5", "--seed", "3", "-o", str(tmp_path / "x")], "--videos, --seed choose shapes videos; a manifest's"),
+        (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--fps", "native", "-o", str(tmp_path / "x")],
+         "--fps reads a manifest's videos; shapes videos are 8 fps"),
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--switches", "0.5", "--manifest",
           str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "x")], "keep their one caption"),
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--anywhere", "0.5", "--manifest",

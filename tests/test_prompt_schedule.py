@@ -53,6 +53,8 @@ def test_a_schedule_says_which_lines_will_never_be_used():
                         "at frame 10 is never used",
                         "the switches at frames 30, 40 come after the video's last frame (--frames 24): never used"]
     assert schedule_warnings([(5, "a"), (9, "b")], temporal_factor=4, frames=0) == []  # --frames 0: no end
+    # Frame 22 is before the end of 24 frames, but its line takes over at frame 25: never shown.
+    assert schedule_warnings([(22, "a")], temporal_factor=4, frames=24)[0].startswith("the switch at frame 22 comes after")
 
 
 def test_typed_prompts_take_each_line_and_refuse_what_the_model_cannot_read(capsys):

@@ -216,7 +216,7 @@ def test_a_bfloat16_model_encodes_and_decodes_float32_inputs():
     assert model.streaming_decoder().push(codes[:, :1]).shape == (2, 3, 1, 32, 32)
 
 
-@pytest.mark.parametrize("dtype", [torch.int16, torch.uint8, torch.int32])
+@pytest.mark.parametrize("dtype", [torch.int16, torch.uint8, torch.uint16, torch.int32])
 def test_narrow_integer_codes_are_range_checked_without_overflow(tokenizer, dtype):
     codes = tokenizer.encode(random_video(5))
     torch.testing.assert_close(tokenizer.decode(codes.to(dtype)), tokenizer.decode(codes))

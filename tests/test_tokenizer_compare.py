@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from arvid.data.samples import sample_clip_path
-from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+from arvid.tokenizer import TokenizerConfig, VideoTokenizer, frames_to_video
 from arvid.tokenizer.baselines import bicubic_round_trip, h264_round_trip
 from arvid.tokenizer.compare import METHODS, code_bits_per_second, compare, mean_rows
 from arvid.tokenizer.evaluate import score
@@ -68,6 +68,16 @@ def test_encode_file_at_native_and_other_sizes(tokenizer, carphone):
     assert tokenizer.encode_file(str(carphone), size=(48, 64), max_frames=1).shape == (1, 1, 6, 8)
     with pytest.raises(ValueError, match="spatial factor 8"):
         tokenizer.encode_file(str(carphone), size=60)
+
+
+def test_encode_file_streams_the_codes_of_the_whole_clip_and_reports_progress(tokenizer, carphone):
+    from arvid.tokenizer.sizes import read_frames
+
+    seen = []
+    codes = tokenizer.encode_file(str(carphone), size="native", max_frames=11,
+                                  progress=lambda done, total: seen.append((done, total)))
+    whole = tokenizer.encode(frames_to_video(read_frames(str(carphone), NATIVE, spatial_factor=8, max_frames=9)))
+    assert torch.equal(codes, whole) and seen == [(1, 9), (5, 9), (9, 9)]  # 11 frames: the 9-frame prefix
 
 
 def test_bicubic_round_trip_known_answers():

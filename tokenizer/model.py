@@ -159,7 +159,7 @@ class VideoTokenizer(nn.Module):
             ValueError: not a tensor, not 4-D, an empty axis, not integer, or a code outside [0, codebook_size).
         """
         self._check_codes(codes)
-        latents = self.quantizer.indices_to_codes(codes.to(self._device())).to(self._dtype())
+        latents = self.quantizer.indices_to_codes(codes.to(self._device(), torch.long)).to(self._dtype())
         return self.decoder(latents, CausalCache()).clamp(-1, 1)
 
     def encode_file(self, path: str, *, size: int | tuple[int, int] | str | None = None, max_frames: int | None = None,
@@ -358,7 +358,7 @@ class StreamingDecoder:
         self.tokenizer._check_codes(codes)
         self.batch_and_grid = _same_stream_shape(self.batch_and_grid, codes.shape[0], codes.shape[2], codes.shape[3],
                                                  "codes")
-        latents = self.tokenizer.quantizer.indices_to_codes(codes.to(self.tokenizer._device()))
+        latents = self.tokenizer.quantizer.indices_to_codes(codes.to(self.tokenizer._device(), torch.long))
         with torch.autocast(latents.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             video = self.tokenizer.decoder(latents.to(self.tokenizer._dtype()), self.cache)
         return video.float().clamp(-1, 1)

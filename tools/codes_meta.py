@@ -16,8 +16,9 @@ KIND = "arvid codes"
 
 @dataclasses.dataclass(frozen=True)
 class CodesMeta:
-    """What a codes file was made from. `tokenizer`: as `--tokenizer` named it (a shipped name or an
-    absolute folder; None: the default); `fps`: the rate of the frames encoded (None: unknown, a still image)."""
+    """What a codes file was made from. `tokenizer`: `recorded_tokenizer` of what `--tokenizer` named
+    (a shipped name or an absolute folder; None: the default); `fps`: the rate of the frames encoded
+    (None: unknown, a still image)."""
 
     tokenizer: str | None
     fps: float | None
@@ -33,12 +34,18 @@ def meta_path(codes_path: str | Path) -> Path:
     return codes_path.with_name(f"{codes_path.stem}.meta.json")
 
 
-def _absolute_if_folder(tokenizer: str | None) -> str | None:
-    """A folder named relative to the working directory, made absolute (the codes may be decoded
-    from elsewhere); a shipped short name ("natural") as it is."""
-    if tokenizer is not None and Path(tokenizer).exists():
-        return str(Path(tokenizer).resolve())
-    return tokenizer
+def recorded_tokenizer(name: str | None) -> str | None:
+    """What to record for `--tokenizer NAME` (after it loaded): None for the default, a shipped
+    tokenizer's short name ("natural") as it is, else the absolute folder it loaded from (the codes
+    may be decoded from another working directory)."""
+    from arvid.tools.checkpoints import tokenizer_folder
+    from arvid.weights import shipped_or_folder
+
+    if not name:
+        return None
+    if shipped_or_folder(name) != Path(name):  # a shipped tokenizer by its name
+        return name
+    return str(tokenizer_folder(name).resolve())
 
 
 def write_codes_meta(codes_path: str | Path, meta: CodesMeta) -> Path | None:
@@ -49,7 +56,7 @@ def write_codes_meta(codes_path: str | Path, meta: CodesMeta) -> Path | None:
         print(f"warning: {path} exists and is not arvid's; the codes' tokenizer and frame rate were not recorded",
               file=sys.stderr)
         return None
-    record = {"kind": KIND, **dataclasses.asdict(meta), "tokenizer": _absolute_if_folder(meta.tokenizer)}
+    record = {"kind": KIND, **dataclasses.asdict(meta)}
     try:
         path.write_text(json.dumps(record, indent=1) + "\n")
     except OSError as err:

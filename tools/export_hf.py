@@ -26,12 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export the LM -> exit code (2: bad folder, or an LM Llama cannot hold)."""
     from arvid.lm.checkpoint import VideoLM
-    from arvid.lm.hf import export_hf
+    from arvid.lm.hf import export_hf, is_hf_export
     from arvid.tools.checkpoints import lm_folder
 
     try:
-        check_replaceable_folder(args.out, "-o", holds="a transformers checkpoint",
-                                 marker_files=("config.json", "model.safetensors"), overwrite=args.overwrite)
+        check_replaceable_folder(args.out, "-o", holds="a transformers checkpoint", is_ours=is_hf_export,
+                                 overwrite=args.overwrite)
         folder = export_hf(VideoLM.from_pretrained(lm_folder(args.model)), args.out)
     except (UsageError, ValueError, OSError) as err:  # FileNotFoundError is an OSError
         return fail(str(err))

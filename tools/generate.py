@@ -352,18 +352,21 @@ class Outputs:
         return ", ".join(self.opened + (["standard output"] if self.tokens_out == "-" else []))
 
 
+class _OutputError(OSError):
+    """An output file could not be written (a full disk, a device gone), naming the file: what
+    `write_streams` turns into one line, apart from other OSErrors, which are not the outputs'."""
+
+
 @contextlib.contextmanager
 def _naming_the_file(path):
-    """An OSError inside (a full disk: Python's file writes say no name) re-raised naming `path`;
-    a closed pipe passes as it is (`write_streams` handles it apart)."""
+    """An OSError inside re-raised as an `_OutputError` naming `path` (Python's file writes name no
+    file); a closed pipe passes as it is (`write_streams` handles it apart)."""
     try:
         yield
     except BrokenPipeError:
         raise
     except OSError as err:
-        if err.filename is not None:
-            raise
-        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        raise _OutputError(err.errno, err.strerror or str(err), err.filename or str(path)) from err
 
 
 def _write(latent_frames, video: Path | None, continuing: bool, args: argparse.Namespace) -> int:
@@ -401,7 +404,7 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
         # The reader of --tokens-out - went away: keep the video, stop writing to the pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 1
-    except OSError as err:  # a full disk, a device gone: one line below, not a traceback
+    except _OutputError as err:  # a full disk, a device gone: one line below, not a traceback
         status, write_error = 1, err
     finally:  # on any exception too: the files stay valid
         with stop_signals_ignored():  # a second Ctrl-C must not cut the closing of the files short
@@ -409,7 +412,7 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
             for output in outputs:
                 try:
                     output.close()
-                except OSError as err:  # the last frames or the index could not be written
+                except _OutputError as err:  # the last frames or the index could not be written
                     write_error, status = write_error or err, status or 1
     elapsed = time.monotonic() - started
     frames = outputs[0].frames

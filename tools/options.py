@@ -15,6 +15,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError
@@ -98,19 +99,19 @@ def check_output_folder(path: str | Path, flag: str) -> Path:
     return path
 
 
-def check_replaceable_folder(path: str | Path, flag: str, *, holds: str, marker_files: tuple[str, ...],
+def check_replaceable_folder(path: str | Path, flag: str, *, holds: str, is_ours: Callable[[Path], bool],
                              overwrite: bool) -> Path:
     """`check_output_folder` for a command that writes its whole output folder at once, replacing
-    what is there: nothing or an empty folder is fine; a folder of the command's own output (it
-    holds every one of `marker_files`) is replaced only with --overwrite; a folder of other files is
-    refused, as writing there would delete them.
+    what is there: nothing or an empty folder is fine; a folder of the command's own output and
+    nothing else (`is_ours`) is replaced only with --overwrite; any other folder is refused, as
+    writing there would delete its files.
 
     Raises:
         UsageError: as `check_output_folder`, or a folder that may not be replaced.
     """
     path = check_output_folder(path, flag)
     if path.is_dir() and any(path.iterdir()):
-        if not all((path / name).is_file() for name in marker_files):
+        if not is_ours(path):
             raise UsageError(f"{flag} {str(path)!r} holds other files, which writing {holds} there would delete: "
                              f"give a new or empty folder")
         if not overwrite:
@@ -146,7 +147,9 @@ def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
     recorded = Path(config.train.out_dir) / "run_config.json"
     if args.resume and recorded.is_file():
         print(f"resuming with the run's own config, {recorded}, and the overrides given", file=sys.stderr)
-        config = load_config(cls, recorded, overrides)
+        # The folder it was found in, wherever the run began (it may have been moved); and no init_from,
+        # whose weights the checkpoint replaces (a fine-tune resumes without its source checkpoint).
+        config = load_config(cls, recorded, [*overrides, f"train.out_dir={recorded.parent}", "train.init_from=null"])
     return config
 
 

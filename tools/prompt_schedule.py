@@ -52,7 +52,8 @@ def schedule_warnings(schedule: list[tuple[int, str]], temporal_factor: int, fra
             start = 1 + temporal_factor * (_latent_start(later, temporal_factor) - 1)
             warnings.append(f"the prompts at frames {frame} and {later} both take over at frame {start} (a latent "
                             f"frame's first): the one at frame {frame} is never used")
-    past = [frame for frame, _ in schedule if frames and frame >= frames]
+    takes_over = {frame: 1 + temporal_factor * (_latent_start(frame, temporal_factor) - 1) for frame, _ in schedule}
+    past = [frame for frame, _ in schedule if frames and takes_over[frame] >= frames]
     if past:
         warnings.append(f"the switch{'es' * (len(past) > 1)} at frame{'s' * (len(past) > 1)} "
                         f"{', '.join(map(str, past))} come{'s' * (len(past) == 1)} after the video's last frame "

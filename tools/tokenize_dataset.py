@@ -20,7 +20,12 @@ from arvid.tools.options import add_device_argument, add_tokenizer_argument, che
 # The shapes world's own options, with their flags and defaults (None in argparse: see add_arguments).
 SHAPES_ONLY = (("--videos", "videos"), ("--split", "split"), ("--seed", "seed"), ("--paraphrases", "paraphrases"))
 SHAPES_DEFAULTS = {"videos": 1000, "split": "train", "seed": 0, "paraphrases": 0}
-MANIFEST_FPS = 8.0  # the shapes world's rate (arvid.shapes.world.FPS), at which the shipped LM learnt motion
+NATIVE = "native"
+
+
+def _rate(text: str) -> float | str:
+    """--fps: a number, or "native" (each file's own rate)."""
+    return NATIVE if text.strip().lower() == NATIVE else float(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,9 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest",
                         help="JSON-lines manifest of captioned videos: {\"path\", \"caption\"} a line, optionally "
                              "\"start\" and \"end\", a shot's frames in the file's own rate (default: the shapes world)")
-    parser.add_argument("--fps", type=float,
+    parser.add_argument("--fps", type=_rate, metavar="FPS",
                         help="with --manifest, the rate its videos are read at: the rate the LM learns motion at and "
-                             "`arvid generate` writes (default: 8, the shapes world's and the shipped LM's)"),
+                             "`arvid generate` writes; native: each file's own (default: 8, the shapes world's and "
+                             "the shipped LM's)")
     # The shapes world's options default to None, so that one given with --manifest can be refused (SHAPES_ONLY).
     parser.add_argument("--videos", type=int, help="shapes videos to render (default: 1000)")
     parser.add_argument("--split", choices=("train", "heldout", "all"), help="shapes split (default: train)")
@@ -66,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Encode the videos into token shards -> exit code (2: bad usage or input)."""
     from arvid.data.captioned import manifest_videos
-    from arvid.data.shards import SHARD_FILES
+    from arvid.data.shards import is_shard_folder
     from arvid.shapes.clips import shapes_videos
     from arvid.tokenizer.dataset import tokenize_dataset
     from arvid.tools.checkpoints import load_tokenizer
@@ -89,17 +95,19 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--switches must be a share in [0, 1], got {args.switches}")
     if not 0 <= args.anywhere <= 1:
         return fail(f"--anywhere must be a share in [0, 1], got {args.anywhere}")
+    from arvid.shapes.world import FPS  # the shapes world's rate, at which the shipped LM learnt motion
+
     if args.fps is not None and not args.manifest:
-        return fail(f"--fps reads a manifest's videos; shapes videos are {MANIFEST_FPS:g} fps")
-    fps = args.fps if args.fps is not None else MANIFEST_FPS
+        return fail(f"--fps reads a manifest's videos; shapes videos are {FPS} fps")
+    fps = float(FPS) if args.fps is None else None if args.fps == NATIVE else args.fps
     for flag, value, kept in (("--switches", args.switches, "keep their one caption"),
                               ("--anywhere", args.anywhere, "start where they start")):
         if value and args.manifest:
             return fail(f"{flag} makes shapes videos; a manifest's videos {kept}")
     try:
         check_precision(args.precision)
-        check_fps(fps)
-        check_replaceable_folder(args.out, "-o", holds="token shards", marker_files=SHARD_FILES,
+        check_fps(fps)  # None (native) passes
+        check_replaceable_folder(args.out, "-o", holds="token shards", is_ours=is_shard_folder,
                                  overwrite=args.overwrite)
         tokenizer = load_tokenizer(args.tokenizer, args.device)
         size = tokenizer.config.image_size
@@ -124,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_manifest(manifest: str, *, frames: int, size: int, fps: float) -> int:
+def _check_manifest(manifest: str, *, frames: int, size: int, fps: float | None) -> int:
     """Read every video of the manifest once before any work (a bad one fails first), with a
     progress line, and warn of clips that span a hard cut and of empty captions -> the video count.
 
@@ -142,7 +150,8 @@ def _check_manifest(manifest: str, *, frames: int, size: int, fps: float) -> int
     finally:
         progress.end()
     for where, frame in cuts:
-        print(f"warning: {where}: a hard cut at frame {frame} of the {frames} frames taken (at {fps:g} fps): the LM "
+        print(f"warning: {where}: a hard cut at frame {frame} of the {frames} frames taken"
+              f"{'' if fps is None else f' (at {fps:g} fps)'}: the LM "
               f"learns to cut from it; give the line a shot's \"start\" and \"end\"", file=sys.stderr)
     empty = [entry.where for entry in entries if not entry.caption.strip()]
     if empty:

@@ -17,6 +17,7 @@ and one step's activations, so a long clip at its own size fits.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_fps
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from arvid.data.video import VideoReadError, probe_video
-    from arvid.tools.codes_meta import CodesMeta, write_codes_meta
+    from arvid.data.clips import is_image
+    from arvid.tools.codes_meta import CodesMeta, recorded_tokenizer, write_codes_meta
     from arvid.tools.progress import ProgressLine
     from arvid.tokenizer.sizes import check_frame_size, parse_frame_size
     from arvid.tools.checkpoints import load_tokenizer
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"--size: {err}")
     progress = ProgressLine()
     try:
-        rate = args.fps or probe_video(args.video).fps or None  # 0: no rate stored (a still image)
+        # A still image has no rate (FFmpeg's image reader says 25); 0: a video that states none.
+        rate = args.fps or (None if is_image(Path(args.video)) else probe_video(args.video).fps) or None
         codes = tokenizer.encode_file(args.video, size=size, max_frames=args.max_frames, fps=args.fps,
                                       progress=lambda done, total: progress.update(f"encoding: {done} of {total} frames"))
     except VideoReadError as err:
@@ -78,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     np.save(output, codes[0].cpu().numpy().astype(np.int32))
     t, h, w = codes.shape[1:]
     frames = tokenizer.video_frames(t)
-    written = write_codes_meta(output, CodesMeta(tokenizer=args.tokenizer, fps=rate, frames=frames,
-                                                 height=h * factor, width=w * factor, source=str(args.video)))
+    meta = CodesMeta(tokenizer=recorded_tokenizer(args.tokenizer), fps=rate, frames=frames, height=h * factor,
+                     width=w * factor, source=str(args.video))
+    written = write_codes_meta(output, meta)
     print(f"{args.video}: {frames} frame{'s' * (frames != 1)} of {h * factor}x{w * factor} (h x w)"
           f"{f' at {rate:g} fps' if rate else ''} -> codes {t}x{h}x{w} in {output}"
           f"{f' (and {written.name})' if written else ''}")
