@@ -60,6 +60,7 @@ def write_codes_meta(codes_path: str | Path, meta: CodesMeta) -> Path | None:
     try:
         path.write_text(json.dumps(record, indent=1) + "\n")
     except OSError as err:
+        path.unlink(missing_ok=True)  # no record of earlier codes may stay beside these (it is arvid's, above)
         print(f"warning: cannot write {path}: {err.strerror}; the codes' tokenizer and frame rate were not recorded",
               file=sys.stderr)
         return None

@@ -86,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
     # Any grid decodes (the decoder is convolutional), to frames of the grid times the spatial
     # factor; the message below says that size, so a grid other than the trained one is never silent.
     height, width = (side * tokenizer.config.spatial_factor for side in codes.shape[1:])
+    described = None if meta is None or (args.tokenizer and args.fps) else (meta.frames, meta.height, meta.width)
+    if described is not None and described != (tokenizer.video_frames(len(codes)), height, width):
+        # A record of other codes (these rewritten by other means): its tokenizer and rate are not theirs.
+        return fail(f"{meta_path(args.codes)} describes {meta.frames} frames of {meta.height}x{meta.width}, not these "
+                    f"codes ({tokenizer.video_frames(len(codes))} of {height}x{width}): remove it, or give "
+                    f"--tokenizer and --fps")
     if output.suffix.lower() == ".mp4" and (height % 2 or width % 2):
         return fail(f"{args.codes!r}: codes of grid {codes.shape[1]}x{codes.shape[2]} make {height}x{width} (h x w) "
                     f"frames; an .mp4 (H.264, yuv420p) needs an even height and width: write a .gif")
