@@ -28,6 +28,7 @@ or `text_tokens` slots, whichever is more (`arvid.lm.layout`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -78,6 +79,7 @@ class WindowExamples:
     """Draws training batches from `shards` for a model of `config`.
 
     `text` reads the captions: the LM's sentencepiece tokenizer, or its text encoder (`config.text_encoder`).
+    `log` (None: silent) is told when the encoder starts and ends encoding the captions, which takes minutes.
 
     Raises:
         ValueError: shards whose videos are shorter than anchor + window, whose codebook is not the
@@ -87,7 +89,8 @@ class WindowExamples:
 
     def __init__(self, shards: TokenShards | JoinedShards, text: TextTokenizer | TextEncoder, config: LMConfig, *,
                  caption_dropout: float = 0.1, first_window_share: float | None = None,
-                 tasks: tuple[str, ...] = tuple(TASKS), given_anchor_targets: bool = True) -> None:
+                 tasks: tuple[str, ...] = tuple(TASKS), given_anchor_targets: bool = True,
+                 log: Callable[[str], object] | None = None) -> None:
         latent_frames, height, width = shards.grid
         if latent_frames < 1 + config.window_frames:
             raise ValueError(f"{shards.path}: videos have {latent_frames} latent frames; anchor + window_frames="
@@ -128,11 +131,9 @@ class WindowExamples:
                                  f"text_tokens={config.text_tokens}")
         else:
             distinct = list(dict.fromkeys(c for captions in phrasings + switched for c in captions))
-            # Said once, by the first process of a distributed run, as its log says everything else.
-            talk = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
-            if talk:
-                print(f"encoding {len(distinct):,} distinct captions with the text encoder {self.encoder.name} "
-                      f"(once, before the first step)", flush=True)
+            if log is not None:  # minutes for a large set: the trainer says so (`log`, its main process's print)
+                log(f"encoding {len(distinct):,} distinct captions with the text encoder {self.encoder.name} "
+                    f"(once, before the first step)")
             started = time.monotonic()
             try:  # one CPU copy per distinct caption
                 read = self.encoder.encode_distinct(distinct)
@@ -143,8 +144,8 @@ class WindowExamples:
                 raise ValueError(f"{shards.path}: {_where(shards, caption)}'s caption is {self.encoder.count(caption)} "
                                  f"tokens long for the text encoder {self.encoder.name}; it reads at most "
                                  f"{self.encoder.max_tokens}") from None
-            if talk:
-                print(f"encoded them in {time.monotonic() - started:.0f} s", flush=True)
+            if log is not None:
+                log(f"encoded them in {time.monotonic() - started:.0f} s")
         self.pieces = [[read[caption] for caption in captions] for captions in phrasings]
         self.switches = {index: (record.switch.latent_frame, [read[caption] for caption in record.switch.captions])
                          for index, record in enumerate(shards.records) if record.switch is not None}

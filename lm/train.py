@@ -198,12 +198,13 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         load_module_weights(initial, cfg.init_from, config.model, grown={"prompt_onset": ("onset_embedding",)})
         if info.is_main:
             print(f"starting from the weights in {cfg.init_from}")
+    log = (lambda message: print(message, flush=True)) if info.is_main else None  # one process speaks
     train_examples = WindowExamples(open_shards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
                                     first_window_share=cfg.first_window_share, tasks=tuple(cfg.tasks),
-                                    given_anchor_targets=cfg.given_anchor_targets)
+                                    given_anchor_targets=cfg.given_anchor_targets, log=log)
     # Scored every `eval_every` steps, without caption dropout: log key -> examples.
     eval_sets = {key: WindowExamples(open_shards(path), text, config.model, caption_dropout=0.0,
-                                     given_anchor_targets=cfg.given_anchor_targets)
+                                     given_anchor_targets=cfg.given_anchor_targets, log=log)
                  for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),
                                    ("seen_loss", cfg.data if cfg.unseen_data else None)) if path}
     task = LMTraining(config, info, text, train_examples, eval_sets, initial)
