@@ -119,7 +119,7 @@ class TokenShards(Sequence):
 
     Raises:
         FileNotFoundError: the folder or one of its files is missing.
-        ValueError: the files disagree with each other.
+        ValueError: the files disagree with each other, or one is truncated or corrupt (named).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -128,10 +128,17 @@ class TokenShards(Sequence):
             if not (self.path / name).is_file():
                 raise FileNotFoundError(f"{str(self.path)!r} is not a token shard folder: {name} is missing "
                                         "(write one with `arvid tokenize-dataset`)")
-        self.meta = json.loads((self.path / "meta.json").read_text())
-        self.codes = np.load(self.path / "codes.npy", mmap_mode="r")
-        lines = (self.path / "videos.jsonl").read_text().splitlines()
-        self.records = [VideoRecord.from_json(line) for line in map(json.loads, lines)]
+        name = "meta.json"
+        try:  # numpy and json name no file in their errors (a truncated codes.npy: "mmap length is greater...")
+            self.meta = json.loads((self.path / name).read_text())
+            name = "codes.npy"
+            self.codes = np.load(self.path / name, mmap_mode="r")
+            name = "videos.jsonl"
+            lines = (self.path / name).read_text().splitlines()
+            self.records = [VideoRecord.from_json(line) for line in map(json.loads, lines)]
+        except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ValueError(f"{str(self.path / name)!r} is truncated or corrupt ({err}): write the shards again with "
+                             f"`arvid tokenize-dataset`") from None
         if len(self.records) != len(self.codes) or list(self.codes.shape[1:]) != self.meta["grid"]:
             raise ValueError(f"{str(self.path)!r}: codes {self.codes.shape}, {len(self.records)} records and "
                              f"grid {self.meta['grid']} disagree")

@@ -9,9 +9,11 @@ so that a decoder writes exactly the video the writer wrote: fewer than all when
 last latent frame short, 0 for a continued clip's frames. `prompt`, on the lines where the prompt
 changed mid-stream, is the prompt that took over from that latent frame on, and `anchor`, where the
 stream went on from the frame on screen (`--switch-from frame`), the codes (h' w') of the new anchor
-a decoder starts afresh from before that line's codes. Streams written before `frames` existed
-lack it: every frame is kept. Streams can be piped between programs
-(`arvid generate --tokens-out - | arvid decode - -o out.mp4`).
+a decoder starts afresh from before that line's codes. `tokenizer` (a shipped tokenizer's name or
+a folder) and `codebook` (its number of codes) say what made the codes, so that `arvid decode`
+picks that tokenizer and refuses one whose codes these cannot be (`stream_origin`). Streams written
+before `frames` existed lack it: every frame is kept; before `tokenizer`, a decoder is told which.
+Streams can be piped between programs (`arvid generate --tokens-out - | arvid decode - -o out.mp4`).
 """
 
 from __future__ import annotations
@@ -36,14 +38,24 @@ class TokenFrame(NamedTuple):
     anchor: np.ndarray | None = None  # (h', w') int64: decode afresh from this anchor first (a switch)
 
 
+class StreamOrigin(NamedTuple):
+    """What made a stream's codes: the tokenizer (a shipped name, or a folder) and its number of codes."""
+
+    tokenizer: str | None
+    codebook: int | None
+
+
 def write_token_frame(out: IO[str], index: int, codes: np.ndarray, *, given: bool = False,
-                      frames: int | None = None, prompt: str | None = None, anchor: np.ndarray | None = None) -> None:
+                      frames: int | None = None, prompt: str | None = None, anchor: np.ndarray | None = None,
+                      origin: StreamOrigin | None = None) -> None:
     """Write one line and flush it, so a reader downstream sees the frame at once; `frames` (the
     decoded frames the video keeps) is left out when None, `prompt` (the prompt that took over
-    from this latent frame on, `arvid generate --prompt-schedule`) when None, and `anchor` (codes
-    (h' w') the stream went on from at this frame) when None."""
+    from this latent frame on, `arvid generate --prompt-schedule`) when None, `anchor` (codes
+    (h' w') the stream went on from at this frame) when None, and `origin`'s fields where None."""
     codes = np.asarray(codes)
     record: dict[str, Any] = {"index": index, "shape": list(codes.shape), "codes": codes.tolist(), "given": given}
+    if origin is not None:
+        record.update((key, value) for key, value in origin._asdict().items() if value is not None)
     if frames is not None:
         record["frames"] = frames
     if prompt is not None:
@@ -90,6 +102,20 @@ def read_token_frames(lines: Iterable[str | bytes], name: str = "<stream>", *, g
     if expected == 0:
         raise ValueError(f"{name}: no token-stream lines (empty); expected one JSON object per latent frame, "
                          f"as `arvid generate --tokens-out` writes")
+
+
+def stream_origin(line: str | bytes) -> StreamOrigin:
+    """The `tokenizer` and `codebook` a stream's line records (None each where it records none, or
+    the line is not a well-formed object: `read_token_frames` reports that)."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return StreamOrigin(None, None)
+    if not isinstance(record, dict):
+        return StreamOrigin(None, None)
+    tokenizer, codebook = record.get("tokenizer"), record.get("codebook")
+    return StreamOrigin(tokenizer if isinstance(tokenizer, str) and tokenizer else None,
+                        codebook if _is_int(codebook) and codebook > 0 else None)
 
 
 def _is_int(value: Any) -> bool:

@@ -15,7 +15,7 @@ import triton.language as tl
 
 from arvid.kernels.mask import MaskSpec
 from arvid.kernels.prefill import NO_WINDOW, attend_block, check_supported, interpreted
-from arvid.kernels.reference import AttentionOutput
+from arvid.kernels.reference import AttentionOutput, check_key_lengths
 
 
 @triton.jit
@@ -101,14 +101,13 @@ def decode_attention_triton(q: torch.Tensor, k_cache: torch.Tensor, v_cache: tor
     Returns:
         `AttentionOutput(out (b h n d) in q's dtype, lse (b h n) float32)`.
     Raises:
-        ValueError: an unsupported head dim, dtype or device, or key_lengths of the wrong shape.
+        ValueError: an unsupported head dim, dtype or device, or key_lengths not an integer tensor (b,).
     Lengths above m are read as m.
     """
     check_supported(q, k_cache, v_cache)
     batch, heads, queries, head_dim = q.shape
     kv_heads = k_cache.shape[1]
-    if key_lengths.shape != (batch,):
-        raise ValueError(f"expected key_lengths of shape ({batch},), got {tuple(key_lengths.shape)}")
+    check_key_lengths(key_lengths, batch)
     q, k_cache, v_cache = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k_cache, v_cache))
     lengths = key_lengths.to(device=q.device, dtype=torch.int32)
     group = heads // kv_heads

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from arvid.kernels.mask import MaskSpec
-from arvid.kernels.reference import sdpa_attention, single_query_attention
+from arvid.kernels.reference import check_key_lengths, sdpa_attention, single_query_attention
 
 BACKENDS = ("auto", "reference", "triton")
 _warned: set[str] = set()
@@ -50,11 +50,12 @@ def use_triton(*tensors: Tensor) -> bool:
             _warn_once("ARVID_ATTENTION=triton: calls that need gradients use the PyTorch reference "
                        "(the Triton kernels have no backward)")
         return False
-    from arvid.kernels.prefill import check_supported
-
     try:
+        # Imported here: triton itself may be missing or broken (a CUDA machine without it).
+        from arvid.kernels.prefill import check_supported
+
         check_supported(*tensors[:3])
-    except ValueError as err:
+    except (ImportError, ValueError) as err:
         if backend == "triton":
             raise
         _warn_once(f"Triton attention unavailable, using the PyTorch reference: {err}")
@@ -84,11 +85,15 @@ def decode_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_lengths: T
     Args:
         q: (b h n d), the last n tokens of each sequence (already written to the cache).
         k_cache, v_cache: (b g m d); only the first `key_lengths[row]` slots of each row are read.
-        key_lengths: (b) int, valid cache length per sequence (the new tokens included).
+        key_lengths: (b) int, valid cache length per sequence (the new tokens included); a length
+            past m reads all m slots.
         spec: the mask, in cache positions.
     Returns:
         (b h n d) in q's dtype.
+    Raises:
+        ValueError: key_lengths that are not an integer tensor of shape (b,), or shapes that disagree.
     """
+    check_key_lengths(key_lengths, q.shape[0])
     if use_triton(q, k_cache, v_cache):
         from arvid.kernels.decode import decode_attention_triton
 

@@ -25,6 +25,10 @@ class MaskSpec:
     window: int | None = None
 
     def __post_init__(self) -> None:
+        for name in ("prefix_len", "sink", "window"):
+            value = getattr(self, name)
+            if not (value is None and name == "window") and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be an integer{' or None' if name == 'window' else ''}, got {value!r}")
         if self.prefix_len < 0 or self.sink < 0:
             raise ValueError(f"prefix_len and sink must be >= 0, got {self.prefix_len} and {self.sink}")
         if self.window is not None and self.window < 1:

@@ -122,6 +122,9 @@ def check_supported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
                          f"{q.dtype}, {k.dtype}, {v.dtype}")
     if q.device.type != "cuda" and not interpreted():
         raise ValueError(f"Triton attention needs CUDA tensors (or TRITON_INTERPRET=1), got {q.device}")
+    if interpreted() and q.dtype == torch.bfloat16:
+        raise ValueError("under TRITON_INTERPRET=1 the kernels take float32 or float16: Triton's interpreter "
+                         "mishandles bfloat16 dot products")
     if q.shape[2] > k.shape[2]:
         raise ValueError(f"more queries ({q.shape[2]}) than keys ({k.shape[2]})")
 

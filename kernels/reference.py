@@ -35,6 +35,20 @@ def check_shapes(q: Tensor, k: Tensor, v: Tensor) -> None:
         raise ValueError(f"{q.shape[1]} query heads are not a multiple of {k.shape[1]} key/value heads")
 
 
+def check_key_lengths(key_lengths: Tensor, batch: int) -> None:
+    """Raise `ValueError` unless `key_lengths` is an integer tensor of shape (batch,)."""
+    if not isinstance(key_lengths, Tensor) or key_lengths.is_floating_point() or key_lengths.shape != (batch,):
+        described = f"{key_lengths.dtype} {tuple(key_lengths.shape)}" if isinstance(key_lengths, Tensor) else \
+            type(key_lengths).__name__
+        raise ValueError(f"expected key_lengths as an integer tensor of shape ({batch},), got {described}")
+
+
+def check_query_count(queries: int, keys: int) -> None:
+    """Raise `ValueError` when the queries cannot be the last ones of the keys (more queries than keys)."""
+    if queries > keys:
+        raise ValueError(f"more queries ({queries}) than keys ({keys}): the queries are the last of the key positions")
+
+
 def query_positions(key_lengths: Tensor, queries: int) -> Tensor:
     """Positions (b n) of `queries` new tokens that are the last ones of caches holding `key_lengths` (b) keys."""
     return key_lengths[:, None] - queries + torch.arange(queries, device=key_lengths.device)
@@ -60,6 +74,7 @@ def reference_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_po
     if key_lengths is None:
         key_lengths = torch.full((batch,), keys, device=q.device)
     if q_positions is None:
+        check_query_count(queries, keys)
         q_positions = query_positions(key_lengths, queries)
     key_positions = torch.arange(keys, device=q.device)
     visible = torch.stack([allowed(q_positions[row], key_positions, spec) for row in range(batch)])
@@ -81,6 +96,8 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_positio
     batch, heads, queries, _ = q.shape
     keys = k.shape[2]
     key_positions = torch.arange(keys, device=q.device)
+    if q_positions is None:
+        check_query_count(queries, keys)
     if q_positions is None and key_lengths is None:
         # One mask for the whole batch: the common training and prefill case.
         mask = allowed(key_positions[keys - queries:], key_positions, spec)
@@ -108,7 +125,7 @@ def single_query_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_leng
 
     Args:
         q: (b h 1 d). k_cache, v_cache: (b g m d) with h a multiple of g.
-        key_lengths: (b) valid cache length per sequence.
+        key_lengths: (b) valid cache length per sequence (past m: all m slots).
     Returns:
         (b h 1 d) in q's dtype.
     """
@@ -118,7 +135,7 @@ def single_query_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_leng
         raise ValueError(f"single_query_attention takes one query per sequence, got {queries}")
     groups = k_cache.shape[1]
     if not torch.compiler.is_compiling():
-        used = int(key_lengths.max())
+        used = min(int(key_lengths.max()), k_cache.shape[2])  # lengths past the cache read all of it
         valid = torch.arange(used, device=q.device) < key_lengths[:, None, None, None]  # (b 1 1 m)
         return F.scaled_dot_product_attention(q, k_cache[:, :, :used], v_cache[:, :, :used], attn_mask=valid,
                                               enable_gqa=groups != heads)

@@ -7,6 +7,8 @@ Einops legend: b batch, g key/value heads, m cache slots, n new tokens, d head d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -30,3 +32,16 @@ class KVCache(nn.Module):
         """Store keys and values (b g n d) of the tokens at `positions` (n)."""
         self.keys[:, :, positions] = keys
         self.values[:, :, positions] = values
+
+
+@dataclass(frozen=True)
+class CacheState:
+    """What a `Transformer`'s decode steps read besides their input: every layer's cache, the rotary
+    tables `setup_cache` made and how far the prefilled prefix is longer than the config's. Taken
+    (`Transformer.cache_state`) by each of several users of one model, such as two streams, and put
+    back (`Transformer.restore_cache`) before each uses the model again: the caches are held, not
+    copied, so taking one costs nothing."""
+
+    caches: tuple[KVCache, ...]
+    rope: tuple[Tensor, Tensor]
+    prefix_extra: int

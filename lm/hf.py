@@ -43,7 +43,8 @@ def to_hf(model: Transformer):
 
     Raises:
         ValueError: the model has `grid_positions` or a text encoder's projection, which Llama has no
-            place for.
+            place for, or reads its text prefix in both directions, which Llama does not (its logits
+            would differ from the model's).
     """
     if model.config.text_encoder is not None:
         raise ValueError(f"this model reads its text with the encoder {model.config.text_encoder!r} through a "
@@ -51,6 +52,10 @@ def to_hf(model: Transformer):
     if model.config.grid_positions:
         raise ValueError("this model adds grid-position embeddings (grid_positions: true), which "
                          "transformers' Llama has no module for; it cannot be exported")
+    if model.config.bidirectional_prefix:
+        raise ValueError("this model attends over its text prefix in both directions (bidirectional_prefix: "
+                         "true); transformers' Llama attends causally, so its logits would differ: it cannot "
+                         "be exported (train with model.bidirectional_prefix=false model.grid_positions=false)")
     from transformers import LlamaForCausalLM
 
     hf_model = LlamaForCausalLM(llama_config(model.config))

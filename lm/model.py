@@ -33,7 +33,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from arvid.kernels import MaskSpec, attention, decode_attention
-from arvid.lm.cache import KVCache
+from arvid.lm.cache import CacheState, KVCache
 from arvid.lm.code_digits import CodeDigits
 from arvid.lm.config import PREFIX_SPECIALS, TEXT_START, LMConfig
 from arvid.lm.rope import apply_rope, rope_tables
@@ -313,6 +313,27 @@ class Transformer(nn.Module):
             layer.self_attn.cache = KVCache(batch=batch, kv_heads=self.config.n_kv_heads, max_len=max_len,
                                             head_dim=self.config.head_dim, dtype=dtype or weight.dtype,
                                             device=weight.device)
+
+    def cache_state(self) -> CacheState:
+        """The cache that `setup_cache` and `prefill` left, to put back later with `restore_cache`.
+
+        Raises:
+            RuntimeError: no cache was set up.
+        """
+        if self._rope_cache is None:
+            raise RuntimeError("call setup_cache(batch, max_len) before cache_state")
+        return CacheState(tuple(layer.self_attn.cache for layer in self.layers), self._rope_cache, self._prefix_extra)
+
+    def holds_cache(self, state: CacheState) -> bool:
+        """Whether `state` is the cache the next decode step reads."""
+        return self.layers[0].self_attn.cache is state.caches[0] and self._prefix_extra == state.prefix_extra
+
+    def restore_cache(self, state: CacheState) -> None:
+        """Make `state` (from `cache_state`) the cache again, as it was left: another user of this model
+        may have set up its own since."""
+        for layer, cache in zip(self.layers, state.caches, strict=True):
+            layer.self_attn.cache = cache
+        self._rope_cache, self._prefix_extra = state.rope, state.prefix_extra
 
     @torch.no_grad()
     def shift_cache(self, start: int, stop: int, by: int) -> None:

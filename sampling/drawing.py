@@ -32,7 +32,8 @@ from arvid.tokenizer import StreamingDecoder, VideoTokenizer, frames_to_video, v
 class LatentFrame:
     """One latent frame of the stream: `index` (0 = anchor), `codes` (h' w') int64 tokenizer codes,
     `frames` (t h w c) uint8 RGB (1 frame for the anchor, `temporal_factor` after), and whether it
-    came from the caller's video (`given`) rather than from the model."""
+    came from the caller's image or video (`given`) rather than from the model: then its frames are
+    the tokenizer's reconstruction of them, which the model goes on from."""
 
     index: int
     codes: Tensor
@@ -242,7 +243,11 @@ def _draw_by_uniforms(lm: VideoLM, context: WindowedContext, config: SamplerConf
     video, offset = lm.vocab.video_slice(), lm.vocab.video_offset
     if block == 1:
         return draw_frame_plain(context, config, uniforms, video, offset)
-    return draw_frame_jacobi(context, config, uniforms, context.frames[-1][0], video, offset, block=block)[0]
+    if context.frames:
+        guesses = context.frames[-1][0]
+    else:  # the anchor has no frame before it: any guess keeps the tokens exact, fewer are accepted
+        guesses = torch.full((context.tokens_per_frame,), offset, device=context.logits.device)
+    return draw_frame_jacobi(context, config, uniforms, guesses, video, offset, block=block)[0]
 
 
 def _decode(decoder: StreamingDecoder, codes: Tensor) -> list[np.ndarray]:

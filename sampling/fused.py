@@ -71,6 +71,7 @@ class FusedDraws:
             raise ValueError(f"draw_frame starts a frame: {len(context.current)} tokens of one are drawn already")
         tokens = context.tokens_per_frame
         uniforms = torch.rand(tokens, context.streams, generator=generator, device=generator.device)
+        context.claim_cache()  # the runs below decode on the model's cache directly
         drawn = 0
         while tokens - 1 - drawn >= self.steps:
             start = torch.tensor([context.length], device=context.logits.device)

@@ -6,7 +6,10 @@ Einops legend: b rows, v vocabulary (here: the video codes only).
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import numbers
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -56,6 +59,7 @@ class SamplerConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         for name in ("first_window_temperature", "switch_temperature"):
@@ -161,6 +165,31 @@ class SamplerConfig:
             return cls()
         source = str(lm.folder / GENERATION_CONFIG) if lm.folder is not None else GENERATION_CONFIG
         return cls.from_dict(lm.generation_config, source=source)
+
+
+@functools.cache
+def _field_hints() -> dict[str, Any]:
+    return typing.get_type_hints(SamplerConfig)
+
+
+def _check_types(config: SamplerConfig) -> None:
+    """Raise `ValueError` naming the first field whose value its type does not allow: an integer
+    (not a bool) where an int goes, a finite number where a float goes, None only where allowed."""
+    for name, hint in _field_hints().items():
+        value = getattr(config, name)
+        allowed = typing.get_args(hint) or (hint,)
+        if value is None and type(None) in allowed:
+            continue
+        if isinstance(value, bool):
+            pass
+        elif int in allowed and isinstance(value, numbers.Integral):
+            continue
+        elif float in allowed and isinstance(value, numbers.Real) and math.isfinite(value):
+            continue
+        elif str in allowed and isinstance(value, str):
+            continue
+        expected = " or ".join({float: "a finite number", type(None): "None"}.get(kind, _JSON_NAMES[kind]) for kind in allowed)
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
 
 
 def _stored_fields() -> tuple[str, ...]:

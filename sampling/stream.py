@@ -4,7 +4,8 @@ rows of one batch. The checks live here; the loop that draws and decodes is `arv
 
 Modes, chosen by what is given: text-to-video (a prompt, possibly empty = unconditional);
 image-to-video (`image`: its encoding is the anchor frame f0); continuation (`video`: its
-encoding fills the anchor and the window first, and its frames are yielded back, marked given).
+encoding fills the anchor and the window first, and its frames are yielded back, marked given, as
+the tokenizer reconstructs them: the frames the model goes on from, not the caller's pixels).
 
 Every yielded latent frame is decoded right away by the tokenizer's streaming decoder, so the first
 frames reach the caller before later tokens exist; with `pipelined`, a latent frame is decoded on a
@@ -19,7 +20,9 @@ the same settings as `arvid generate`'s defaults.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from itertools import islice
+from numbers import Integral
 
 import numpy as np
 from torch import Tensor
@@ -50,7 +53,8 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
            image: np.ndarray | None = None, video: np.ndarray | None = None,
            pipelined: bool = False, rolling_cache: bool = False, batched_candidates: bool = False,
            bf16_decoder: bool = False, jacobi_block: int = 0, fused_steps: int = 0,
-           prompts: Callable[[int], str] | None = None, switch_from: str = "window") -> Iterator[LatentFrame]:
+           prompts: Callable[[int], str] | None = None, switch_from: str = "window",
+           seed: int | None = None) -> Iterator[LatentFrame]:
     """An endless iterator of latent frames (stop by not asking for more).
 
     Every check runs here, before the first frame is asked for, so a caller can report bad input
@@ -62,7 +66,7 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
             here (the encoder keeps it for the next stream of the same prompt).
         config: how tokens are drawn; None: `SamplerConfig.from_model(lm)`, the LM's generation
             config (the neutral `SamplerConfig()` for an LM without one), seed 0.
-        image: uint8 (h w c) first frame at the tokenizer's size (image-to-video).
+        image: uint8 (h w c) first frame at the tokenizer's size (image-to-video); a PIL image works.
         video: uint8 (t h w c) frames to continue at the tokenizer's size (continuation); only its
             last `1 + temporal_factor * (window - 1)` frames (or fewer, a length the tokenizer
             accepts) are used: the anchor and the window's history.
@@ -97,14 +101,21 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
             a switch before any frame is shown keeps the window); "scratch", a new anchor and first
             window drawn from the new prompt alone, without candidates (for a change of look the old
             frames would hold back, at the price of continuity).
+        seed: replaces `config.seed` (so `seed=3` alone keeps the LM's generation config).
     Raises:
         ValueError: incompatible models, a prompt too long (over `text_tokens` pieces, or the text
             encoder's limit), both `image` and `video`, a window the model was not trained for,
-            malformed frames, a bad generation config of the LM, or an unknown `switch_from`.
+            malformed frames (an image that is not one frame, a video that is not a stack of them),
+            a bad generation config of the LM or seed, or an unknown `switch_from`.
+        TypeError: `prompts` that is not callable.
     """
-    if config is None:
-        config = SamplerConfig.from_model(lm)
+    config = _config_with_seed(lm, config, seed)
     check_compatible(lm, tokenizer)
+    if prompts is not None and not callable(prompts):
+        raise TypeError(f"prompts must be a function of the latent frame's index that returns a prompt, got "
+                        f"{type(prompts).__name__}; the stream's first prompt is the `prompt` argument")
+    image = None if image is None else _checked_frames(image, "image", 3)
+    video = None if video is None else _checked_frames(video, "video", 4)
     if image is not None and video is not None:
         raise ValueError("give either an image or a video to continue, not both")
     window = config.window_for(lm.config.window_frames)
@@ -129,7 +140,7 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
 
 def stream_batch(lm: VideoLM, tokenizer: VideoTokenizer, prompts: list[str], config: SamplerConfig | None = None, *,
                  pipelined: bool = False, rolling_cache: bool = False, bf16_decoder: bool = False,
-                 fused_steps: int = 0) -> Iterator[list[LatentFrame]]:
+                 fused_steps: int = 0, seed: int | None = None) -> Iterator[list[LatentFrame]]:
     """Text-to-video for several prompts at once, as the rows of one batch (prompts x guidance rows;
     with first-window candidates, prompts x candidates x guidance rows, drawn and decoded together):
     an endless iterator whose every step is a list of one `LatentFrame` per prompt, in order.
@@ -140,11 +151,13 @@ def stream_batch(lm: VideoLM, tokenizer: VideoTokenizer, prompts: list[str], con
 
     Raises:
         ValueError: no prompts, or as `stream`.
+        TypeError: `prompts` that is a string, not a list of them.
     """
+    if isinstance(prompts, str):
+        raise TypeError(f"prompts must be a list of prompts, got the string {prompts!r}: pass [prompt] for one")
     if not prompts:
         raise ValueError("give at least one prompt")
-    if config is None:
-        config = SamplerConfig.from_model(lm)
+    config = _config_with_seed(lm, config, seed)
     check_compatible(lm, tokenizer)
     window = config.window_for(lm.config.window_frames)
     check_window(window, lm.config.window_frames)
@@ -158,14 +171,44 @@ def generate(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, latent_frames:
              config: SamplerConfig | None = None, **conditions) -> list[LatentFrame]:
     """The first `latent_frames` latent frames of `stream(...)` (given frames included); `config`
     None uses the LM's generation config, and `conditions` are `stream`'s keyword options (`image`,
-    `video`, the speed levers).
+    `video`, `seed`, the speed levers).
+
+    With first-window candidates (the shipped config draws 4), the first frame comes only after every
+    candidate's whole first window is drawn: for a quick look, `dataclasses.replace(config,
+    first_window_candidates=1)`.
 
     Raises:
         ValueError: `latent_frames` < 1, or as `stream`.
+        TypeError: `latent_frames` that is not an integer.
     """
+    if isinstance(latent_frames, bool) or not isinstance(latent_frames, Integral):
+        raise TypeError(f"latent_frames must be an integer, got {latent_frames!r}")
     if latent_frames < 1:
         raise ValueError(f"latent_frames must be >= 1, got {latent_frames}")
     return list(islice(stream(lm, tokenizer, prompt, config, **conditions), latent_frames))
+
+
+def _config_with_seed(lm: VideoLM, config: SamplerConfig | None, seed: int | None) -> SamplerConfig:
+    """`config` (None: the LM's generation config) with `seed` in place of its own when one is given."""
+    config = SamplerConfig.from_model(lm) if config is None else config
+    return config if seed is None else replace(config, seed=seed)
+
+
+def _checked_frames(frames, name: str, ndim: int) -> np.ndarray:
+    """`frames` (an image (h w c) for ndim 3, a video (t h w c) for 4; numpy, a tensor or PIL) as a
+    contiguous array the stream may hand to torch.
+
+    Raises:
+        ValueError: another number of dimensions, or a video of no frames.
+    """
+    array = np.array(frames)  # a copy: writable and contiguous (a flipped view or a PIL image is neither)
+    if array.ndim != ndim:
+        hint = "one frame, (h, w, 3); give a clip as video=" if ndim == 3 else \
+            "frames (t, h, w, 3); give a single frame as image="
+        raise ValueError(f"{name} must be {hint}; got an array of shape {array.shape}")
+    if ndim == 4 and len(array) == 0:
+        raise ValueError("video has no frames")
+    return array
 
 
 def _continuation_frames(tokenizer: VideoTokenizer, video: np.ndarray, window: int) -> np.ndarray:

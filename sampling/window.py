@@ -15,6 +15,10 @@ attention sink as in StreamingLLM. Exact for a one-layer model without grid posi
 for deeper models the kept frames' cached states still reflect the frame that left, a quality cost
 measured in docs/results/streaming_and_speed.md.
 
+Several contexts may share one model (two streams in turn, or a `generate` call while a stream
+waits): each keeps its own cache (`arvid.lm.cache.CacheState`) and puts it back into the model
+before using it (`claim_cache`).
+
 Several `streams` share one context as rows of one batch (first-window candidates, several
 prompts): each stream has its own video tokens and `rows_per_stream` prefix rows (its prompt and,
 under guidance, the empty prompt), rows stream-major.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from arvid.lm.cache import CacheState
 from arvid.lm.config import PREFIX_SPECIALS
 from arvid.lm.model import Transformer
 from arvid.lm.text_encoder import TextStates
@@ -72,6 +77,7 @@ class WindowedContext:
         self._keep_window()
         self.prefixes: Tensor | None = None
         self.text: TextStates | None = None
+        self._cache: CacheState | None = None
         self.switch(prefixes, text)
 
     @property
@@ -96,6 +102,7 @@ class WindowedContext:
             raise ValueError(f"expected {self.prefixes.shape[0]} prefix rows, got {prefixes.shape[0]}")
         if first or prefixes.shape[1] > self.prefixes.shape[1]:  # a longer prefix needs a longer cache
             self.model.setup_cache(prefixes.shape[0], prefixes.shape[1] + (1 + self.window_frames) * self.tokens_per_frame)
+            self._cache = self.model.cache_state()
         self.prefixes, self.text = prefixes, text
         self._prefill()
 
@@ -138,6 +145,7 @@ class WindowedContext:
             raise ValueError(f"peek feeds one stream's tokens inside the frame in progress: {len(self.current)} of "
                              f"{self.tokens_per_frame} drawn, {len(tokens)} fed")
         rows = tokens[None].expand(self.prefixes.shape[0], -1)
+        self.claim_cache()
         return self.model.decode(rows, torch.arange(self.length, self.length + len(tokens)))
 
     def commit(self, tokens: Tensor, logits: Tensor) -> None:
@@ -156,6 +164,13 @@ class WindowedContext:
         self.length += len(tokens)
         self.logits = logits
 
+    def claim_cache(self) -> None:
+        """Put this context's cache back into the model if another context (or `setup_cache`) has
+        replaced it since this one last ran; callers that run the model on the context's cache
+        themselves (`arvid.sampling.fused`) call it first."""
+        if not self.model.holds_cache(self._cache):
+            self.model.restore_cache(self._cache)
+
     def _keep_window(self) -> int:
         """Drop the oldest non-anchor frames so that the next frame fits; returns how many left."""
         extra = len(self.frames) - self.window_frames  # anchor + (window - 1) complete frames fit
@@ -169,6 +184,7 @@ class WindowedContext:
         the cache then holds the context up to the completed frame's last token, not yet decoded."""
         shift = dropped * self.tokens_per_frame
         first_kept = self.prefixes.shape[1] + self.tokens_per_frame + shift  # after prefix, anchor, dropped
+        self.claim_cache()
         self.model.shift_cache(first_kept, self.length, shift)
         self.length -= shift
 
@@ -177,9 +193,12 @@ class WindowedContext:
     def _prefill(self) -> None:
         tokens = self.tokens()
         self.length = tokens.shape[1]
+        self.claim_cache()
         self.logits = self.model.prefill(tokens, torch.arange(self.length), self.text)[:, -1]
+        self._cache = self.model.cache_state()  # the prefix's extra length is the prefill's
 
     def _decode(self, tokens: Tensor) -> None:
         rows = tokens.repeat_interleave(self.rows_per_stream)[:, None]
+        self.claim_cache()
         self.logits = self.model.decode(rows, torch.tensor([self.length]))[:, -1]
         self.length += 1

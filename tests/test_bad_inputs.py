@@ -349,7 +349,7 @@ TINY_TOKENIZER_RUN = ["model.image_size=32", "model.channels=8", "model.norm_gro
                       "train.steps=1", "train.max_minutes=0.5", "train.out_dir={out}/run"]
 LM_MODEL = ["model.dim=64", "model.n_layers=2", "model.n_heads=4", "model.n_kv_heads=2", "model.video_vocab_size=16",
             "model.tokens_per_frame=4", "model.frame_width=2", "model.window_frames=3", "model.text_tokens=32",
-            "model.grid_positions=false"]
+            "model.grid_positions=false", "model.bidirectional_prefix=false"]
 TINY_LM_RUN = [*LM_MODEL, "train.data={root}/shards", "train.val_data=null", "train.text_tokenizer={root}/text",
                "train.steps=1", "train.batch_size=2", "train.compile=false", "train.max_minutes=0.5",
                "train.out_dir={out}/run"]

@@ -21,7 +21,7 @@ from lm_fixtures import shapes_text_tokenizer, write_caption_shards
 from arvid.lm.checkpoint import VideoLM
 from arvid.tools.cli import main
 from arvid.training import checkpoint as checkpoint_module
-from arvid.training.checkpoint import atomic_folder, load_tensors, remove_stale_staging, resolve_checkpoint
+from arvid.training.checkpoint import atomic_folder, load_tensors, remove_stale_staging, resolve_checkpoint, save_tensors
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -107,6 +107,23 @@ def test_stale_staging_and_old_folders_are_removed(tmp_path):
     shutil.copytree(tmp_path / ".other.abc", tmp_path / "checkpoint.old")
     (tmp_path / "checkpoint.old" / "config.json").write_text("{}")
     assert remove_stale_staging(path) == [] and resolve_checkpoint(path).name == "checkpoint.old"  # the only copy
+
+
+def test_a_checkpoint_folder_and_its_weights_get_the_umasks_permissions(tmp_path):
+    """Not owner-only, as the temporary folder and safetensors' files would be: other users of a
+    shared machine can read what a run wrote (under the usual umask 022)."""
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        with atomic_folder(tmp_path / "checkpoint") as staging:
+            save_tensors(staging / "model.safetensors", {"w": torch.zeros(2)})
+            (staging / "sub").mkdir(mode=0o700)
+    finally:
+        os.umask(previous)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (tmp_path / "checkpoint", tmp_path / "checkpoint" /
+             "model.safetensors", tmp_path / "checkpoint" / "sub")}
+    assert modes == {"checkpoint": 0o755, "model.safetensors": 0o644, "sub": 0o755}
 
 
 def test_a_file_is_never_replaced_by_a_folder(tmp_path):

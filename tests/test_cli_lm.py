@@ -42,7 +42,8 @@ def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsy
     assert main(["export-hf", "--model", str(tmp_path / "lm" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 2
     assert "cannot be exported" in capsys.readouterr().err and not (tmp_path / "hf").exists()
     overrides = [o.replace(str(tmp_path / "lm"), str(tmp_path / "lm-rope")) for o in overrides]
-    assert main(["train-lm", "--config", "tiny", *overrides, "model.grid_positions=false"]) == 0
+    assert main(["train-lm", "--config", "tiny", *overrides, "model.grid_positions=false",
+                 "model.bidirectional_prefix=false"]) == 0
     assert main(["export-hf", "--model", str(tmp_path / "lm-rope" / "checkpoint"), "-o", str(tmp_path / "hf")]) == 0
     from transformers import LlamaForCausalLM
 

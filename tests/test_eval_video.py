@@ -214,6 +214,18 @@ def test_eval_video_scores_files(tmp_path, capsys):
     assert "skipped fvd" in capsys.readouterr().err
 
 
+def test_eval_video_never_replaces_an_evaluation_without_overwrite(tmp_path, capsys):
+    paths, prompts = _write_clips(tmp_path, count=1)
+    out = tmp_path / "eval"
+    score = ["eval-video", paths[0], "--prompt", prompts[0], "-o", str(out)]
+    assert main(score) == 0
+    before = (out / "scores.json").read_text()
+    capsys.readouterr()
+    assert main(score) == 2 and "holds an evaluation already (scores.json): give --overwrite" in capsys.readouterr().err
+    assert (out / "scores.json").read_text() == before
+    assert main([*score, "--overwrite"]) == 0
+
+
 def test_eval_video_scores_one_file_against_one_prompt(tmp_path):
     paths, prompts = _write_clips(tmp_path, count=1)
     out = tmp_path / "eval"

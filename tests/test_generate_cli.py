@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -45,6 +46,14 @@ def test_generate_writes_video_and_tokens_that_decode_to_the_same_video(model_di
     decoded = tmp_path / "decoded.gif"
     assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(decoded)]) == 0
     assert np.array_equal(read_video(decoded), frames)
+    # The stream names its tokenizer: decoding needs no --tokenizer, and refuses one of another codebook.
+    first = json.loads(tokens.read_text().splitlines()[0])
+    assert first["tokenizer"] == str((model_dir / "tokenizer").resolve()) and first["codebook"] == 64
+    assert main(["decode", str(tokens), "-o", str(tmp_path / "named.gif")]) == 0
+    assert np.array_equal(read_video(tmp_path / "named.gif"), frames)
+    capsys.readouterr()
+    assert main(["decode", str(tokens), "--tokenizer", "shapes", "-o", str(tmp_path / "noise.gif")]) == 2
+    assert "come from a tokenizer of 64 codes" in capsys.readouterr().err and not (tmp_path / "noise.gif").exists()
 
 
 def test_trims_to_the_frame_count_and_conditions(model_dir, tmp_path, capsys):

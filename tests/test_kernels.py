@@ -140,6 +140,41 @@ def test_auto_on_cpu_uses_the_reference_and_gradients_never_reach_triton(monkeyp
     assert q.grad is not None
 
 
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_both_paths_refuse_the_same_bad_inputs(monkeypatch, backend):
+    """More queries than keys, and key lengths of the wrong shape or type, are `ValueError`s on either
+    path (the reference's masks would otherwise be silently wrong); lengths past the cache read it all."""
+    monkeypatch.setenv("ARVID_ATTENTION", backend)
+    q, k, v = random_qkv(2, 2, 2, 9, 8, 32, torch.float32, seed=0)
+    with pytest.raises(ValueError, match="more queries"):
+        attention(q, k, v, MaskSpec())
+    one = q[:, :, -1:]
+    for lengths in (torch.tensor([8]), torch.tensor([[8], [8]]), torch.tensor([8.0, 8.0]), [8, 8]):
+        with pytest.raises(ValueError, match="key_lengths as an integer tensor of shape"):
+            decode_attention(one, k, v, lengths, MaskSpec())
+    past = decode_attention(one, k, v, torch.tensor([20, 8], device=DEVICE), MaskSpec())
+    assert (past - decode_attention(one, k, v, torch.tensor([8, 8], device=DEVICE), MaskSpec())).abs().max() < 1e-6
+
+
+def test_the_interpreter_refuses_bfloat16_and_a_missing_triton_is_an_import_error(monkeypatch):
+    """Under TRITON_INTERPRET=1, bfloat16 (whose dots the interpreter gets wrong) is refused rather than
+    computed wrong; forcing Triton where it cannot be imported says so."""
+    import sys
+
+    from arvid.kernels.prefill import check_supported
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    q, k, v = random_qkv(1, 2, 2, 4, 4, 32, torch.bfloat16, seed=0, device="cpu")
+    with pytest.raises(ValueError, match="interpreter mishandles bfloat16"):
+        check_supported(q, k, v)
+    monkeypatch.setitem(sys.modules, "arvid.kernels.prefill", None)  # as if triton failed to import
+    monkeypatch.setenv("ARVID_ATTENTION", "triton")
+    with pytest.raises(ImportError):
+        attention(q.float(), k.float(), v.float(), MaskSpec())
+    monkeypatch.setenv("ARVID_ATTENTION", "auto")
+    assert attention(q.float(), k.float(), v.float(), MaskSpec()).shape == q.shape
+
+
 def test_lm_cache_and_llama_parity_on_the_triton_path(monkeypatch):
     """The LM's own checks with every attention call forced through the kernels (head dim 32)."""
     from lm_fixtures import tiny_config
@@ -149,7 +184,7 @@ def test_lm_cache_and_llama_parity_on_the_triton_path(monkeypatch):
     from arvid.lm.model import Transformer
 
     torch.manual_seed(0)
-    model = Transformer(tiny_config(dim=64, n_heads=2, n_kv_heads=1)).eval()
+    model = Transformer(tiny_config(dim=64, n_heads=2, n_kv_heads=1, bidirectional_prefix=False)).eval()
     hf_model = to_hf(model).model.to(DEVICE)
     model.to(DEVICE)
     config = model.config

@@ -245,11 +245,11 @@ def test_code_levels_errors_and_export_folds_them(tmp_path, text):
     with pytest.raises(ValueError, match=">= 2 each"):
         tiny_config(code_levels=(16, 1))
     # Llama has no digit embeddings: export folds them into its embedding table, same logits.
-    lm = VideoLM(make_model(code_levels=(4, 4)), text)
+    lm = VideoLM(make_model(code_levels=(4, 4), bidirectional_prefix=False), text)
     export_hf(lm, tmp_path / "hf")
     tokens = torch.randint(0, lm.config.vocab_size, (1, 17))
     with torch.no_grad():
-        ours = lm.model.lm_head(lm.model.backbone(lm.model.input_embedding()[tokens], CAUSAL))
+        ours = lm.model(tokens)
         theirs = LlamaForCausalLM.from_pretrained(tmp_path / "hf")(tokens).logits
     assert (ours - theirs).abs().max() < TOLERANCE
     assert from_hf(tmp_path / "hf").config.code_levels is None
@@ -258,7 +258,7 @@ def test_code_levels_errors_and_export_folds_them(tmp_path, text):
 def test_backbone_matches_transformers_llama():
     from transformers import LlamaModel
 
-    model = make_model()
+    model = make_model(bidirectional_prefix=False)
     hf_model = to_hf(model).model
     assert isinstance(hf_model, LlamaModel)
     embeddings = torch.randn(2, 23, model.config.dim)
@@ -271,13 +271,15 @@ def test_backbone_matches_transformers_llama():
 def test_export_hf_round_trip(tmp_path, text):
     from transformers import LlamaForCausalLM
 
-    lm = VideoLM(make_model(rope_theta=5000.0), text)
+    lm = VideoLM(make_model(rope_theta=5000.0, bidirectional_prefix=False), text)
     export_hf(lm, tmp_path / "hf")
     hf_model = LlamaForCausalLM.from_pretrained(tmp_path / "hf")
     tokens = torch.randint(0, lm.config.vocab_size, (1, 17))
-    with torch.no_grad():
-        causal_logits = lm.model.lm_head(lm.model.backbone(lm.model.embed_tokens(tokens), CAUSAL))
-        assert (hf_model(tokens).logits - causal_logits).abs().max() < TOLERANCE
+    with torch.no_grad():  # the whole model's logits, the text prefix included
+        assert (hf_model(tokens).logits - lm.model(tokens)).abs().max() < TOLERANCE
+    # A model that reads its prefix both ways would give other logits through Llama's causal mask.
+    with pytest.raises(ValueError, match="bidirectional_prefix"):
+        to_hf(make_model(rope_theta=5000.0))
     back = from_hf(tmp_path / "hf")
     assert back.config == lm.config
     for name, tensor in lm.model.state_dict().items():

@@ -27,6 +27,8 @@ def test_a_schedule_line_takes_over_at_the_first_latent_frame_starting_at_or_aft
     path.write_text("# frame\tprompt\n\n5\tsecond\n6\tthird\n13\tfourth\n")
     schedule = read_schedule(str(path))
     assert schedule == [(5, "second"), (6, "third"), (13, "fourth")]
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # a byte-order mark, as some editors save
+    assert read_schedule(str(path)) == schedule
     prompts = scheduled_prompts("first", schedule, temporal_factor=4)
     # latent frame k >= 1 starts at video frame 1 + 4 (k - 1): 1, 5, 9, 13, ...
     assert [prompts(index) for index in range(6)] == ["first", "first", "second", "third", "fourth", "fourth"]
@@ -55,6 +57,8 @@ def test_a_schedule_says_which_lines_will_never_be_used():
     assert schedule_warnings([(5, "a"), (9, "b")], temporal_factor=4, frames=0) == []  # --frames 0: no end
     # Frame 22 is before the end of 24 frames, but its line takes over at frame 25: never shown.
     assert schedule_warnings([(22, "a")], temporal_factor=4, frames=24)[0].startswith("the switch at frame 22 comes after")
+    assert schedule_warnings([(8, "")], temporal_factor=4, frames=0) == [
+        "the prompt at frame 8 is empty: from there the video is drawn unconditionally"]
 
 
 def test_typed_prompts_take_each_line_and_refuse_what_the_model_cannot_read(capsys):
@@ -79,6 +83,7 @@ def test_generate_records_each_switch_in_the_token_stream(model_dir, tmp_path, c
                  "--tokens-out", str(tokens)]) == 0
     switched = [json.loads(line).get("prompt") for line in tokens.read_text().splitlines()]
     assert switched[2] == "a blue square moving up" and switched.count(None) == len(switched) - 1
+    assert "from frame 5: 'a blue square moving up'" in capsys.readouterr().err  # said as it happens
     with open(tokens, "rb") as lines:
         assert len(list(read_token_frames(lines, str(tokens)))) == len(switched)  # the decoder reads it as before
     assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(tmp_path / "out.gif")]) == 0

@@ -137,6 +137,18 @@ def test_bad_data_is_named(data, tmp_path):
         train_lm(config)
 
 
+def test_a_truncated_or_corrupt_shard_file_is_named(data, tmp_path):
+    import shutil
+
+    for name, damage in (("codes.npy", lambda raw: raw[:len(raw) // 2]), ("meta.json", lambda raw: raw[:5]),
+                         ("videos.jsonl", lambda raw: b"{not json\n")):
+        folder = tmp_path / name
+        shutil.copytree(data / "val", folder)
+        (folder / name).write_bytes(damage((folder / name).read_bytes()))
+        with pytest.raises(ValueError, match=f"{name}' is truncated or corrupt .*arvid tokenize-dataset"):
+            TokenShards(folder)
+
+
 def test_code_levels_must_be_the_digits_of_the_shards_tokenizer(tmp_path):
     """16 codes from a 4-bit LFQ tokenizer are 4 binary digits, not two of 4 values."""
     records = [record for _, record in shapes_videos(2, frames=1, seed=5)]

@@ -280,3 +280,87 @@ def test_a_stream_with_jacobi_blocks_gives_the_frames_of_one_token_per_pass():
         assert all(torch.equal(a.codes, b.codes) for a, b in zip(one, many))
     with pytest.raises(ValueError, match="jacobi_block"):
         generate(lm, tokenizer, "a red circle", 2, config, jacobi_block=-1)
+
+
+@pytest.mark.parametrize("options", [{}, {"rolling_cache": True}, {"fused_steps": 3}, {"jacobi_block": 4}])
+def test_two_streams_on_one_model_draw_what_each_draws_alone(options):
+    """Two streams of one LM advanced in turn, and a `generate` call while one waits, past window
+    shifts (sampled, guided, a prompt of another length): each stream yields the codes it yields alone.
+    They share the model, whose cache each puts back before it runs (`WindowedContext.claim_cache`)."""
+    from arvid.sampling import generate, stream
+
+    lm, tokenizer = _switch_models()
+    config = SamplerConfig(cfg_scale=2.0, top_k=20, seed=3)
+    prompts = ("a red circle moving left", "a large blue square moving up on a white background")
+    alone = [generate(lm, tokenizer, prompt, 5, config, **options) for prompt in prompts]
+    first, second = (stream(lm, tokenizer, prompt, config, **options) for prompt in prompts)
+    together = [[], []]
+    for index in range(5):
+        together[0].append(next(first))
+        together[1].append(next(second))
+        if index == 2:
+            generate(lm, tokenizer, "a green triangle", 2, replace(config, seed=9), **options)
+    for mine, theirs in zip(together, alone):
+        assert all(torch.equal(a.codes, b.codes) for a, b in zip(mine, theirs, strict=True))
+
+
+def test_a_cache_state_is_put_back_as_it_was_left():
+    lm = small_lm(grid_positions=True)
+    model = lm.model
+    with pytest.raises(RuntimeError, match="setup_cache"):
+        model.cache_state()
+    model.setup_cache(2, 64)
+    state = model.cache_state()
+    assert model.holds_cache(state)
+    model.setup_cache(1, 32)
+    assert not model.holds_cache(state)
+    model.restore_cache(state)
+    assert model.holds_cache(state) and model.layers[-1].self_attn.cache is state.caches[-1]
+
+
+def test_jacobi_blocks_draw_the_anchor_too_without_first_window_candidates():
+    """With one first window, the anchor is drawn by Jacobi blocks as well (nothing before it to guess
+    from): the codes of one token per pass."""
+    from arvid.sampling import generate
+
+    lm, tokenizer = _switch_models()
+    config = SamplerConfig(cfg_scale=2.0, top_k=20, seed=5)
+    one = generate(lm, tokenizer, "a red circle moving left", 3, config, jacobi_block=1)
+    four = generate(lm, tokenizer, "a red circle moving left", 3, config, jacobi_block=4)
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(one, four, strict=True))
+
+
+def test_mistaken_arguments_are_refused_before_the_first_frame():
+    """Mistakes a Python caller makes, refused when the stream is made (not after a first window is
+    drawn), each naming what is expected."""
+    from arvid.sampling import generate, stream, stream_batch
+
+    lm, tokenizer = _switch_models()
+    config = SamplerConfig(temperature=0)
+    image = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(TypeError, match="list of prompts"):
+        stream_batch(lm, tokenizer, "a red circle", config)
+    with pytest.raises(TypeError, match="prompts must be a function"):
+        stream(lm, tokenizer, "a red circle", config, prompts="a blue square")
+    with pytest.raises(ValueError, match="image must be one frame"):
+        stream(lm, tokenizer, "a red circle", config, image=np.stack([image] * 5))
+    with pytest.raises(ValueError, match="video must be frames"):
+        stream(lm, tokenizer, "a red circle", config, video=image)
+    with pytest.raises(ValueError, match="video has no frames"):
+        stream(lm, tokenizer, "a red circle", config, video=image[None, :0][:0])
+    with pytest.raises(TypeError, match="latent_frames must be an integer"):
+        generate(lm, tokenizer, "a red circle", 2.0, config)
+    for changes in ({"seed": None}, {"temperature": float("nan")}, {"top_k": 2.5}):
+        with pytest.raises(ValueError, match=f"{next(iter(changes))} must be"):
+            replace(config, **changes)
+
+
+def test_a_seed_given_to_the_stream_keeps_the_rest_of_the_config_and_flipped_images_work():
+    from arvid.sampling import generate
+
+    lm, tokenizer = _switch_models()
+    config = SamplerConfig(cfg_scale=2.0, top_k=20, seed=0)
+    image = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    seeded = generate(lm, tokenizer, "a red circle", 2, config, seed=4, image=image[:, ::-1])
+    replaced = generate(lm, tokenizer, "a red circle", 2, replace(config, seed=4), image=image[:, ::-1].copy())
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(seeded, replaced, strict=True))

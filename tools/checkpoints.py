@@ -46,6 +46,16 @@ def model_folder(model_dir: str | None) -> Path:
     return folder
 
 
+def codes_origin(folder: Path, tokenizer):
+    """The `StreamOrigin` a token stream of the model in `folder` records: its tokenizer (the shipped
+    name for the shipped model's, else the absolute folder, so that a decoder run elsewhere finds
+    it) and that tokenizer's number of codes."""
+    from arvid.data.token_stream import StreamOrigin
+
+    shipped = folder.resolve() == shipped_model_dir().resolve()
+    return StreamOrigin("shapes" if shipped else str((folder / "tokenizer").resolve()), tokenizer.codebook_size)
+
+
 def _not_a_folder(path: Path) -> str:
     """What is at `path`, which is not a folder, in words naming it."""
     if path.is_symlink() and not path.exists():
@@ -138,7 +148,8 @@ def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoToke
     except TextEncoderNotFound as err:  # the folder is fine; this machine lacks the encoder it names
         raise UsageError(f"{folder / 'lm'}: {err}") from err
     except (OSError, ValueError) as err:  # FileNotFoundError is an OSError
-        raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/)") from err
+        run = " (a training run's folder? Its LM is in checkpoint/)" if (folder / "checkpoint").is_dir() else ""
+        raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/){run}") from err
     try:
         check_compatible(lm, tokenizer)
     except ValueError as err:

@@ -2,8 +2,11 @@
 
     arvid decode tokens.ndjson -o out.mp4
     arvid generate "a red circle" --tokens-out - | arvid decode - -o out.mp4
-    arvid generate "a red circle" --model M --tokens-out - | arvid decode - --tokenizer M -o out.mp4
+    arvid generate "a red circle" --model M --tokens-out - | arvid decode - -o out.mp4   # M's tokenizer
 
+The tokenizer is the one the stream names (`arvid generate` records its model's), else `--tokenizer`
+(default: shapes); a `--tokenizer` whose codebook is not the one the stream's codes came from is
+refused, as its video would be noise.
 The video holds the frames the generating run wrote (the stream says how many of each latent frame:
 `--frames` and continuations are reproduced exactly; streams from before that field give every
 frame). Frames are written as their lines arrive, so a pipe shows progress at once; Ctrl-C or
@@ -43,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from arvid.data.token_stream import StreamOrigin, stream_origin
     from arvid.tools.checkpoints import load_tokenizer
     from arvid.tools.paths import check_video_output
 
@@ -57,11 +61,33 @@ def _run(args: argparse.Namespace) -> int:
     except UsageError as err:
         return fail(str(err))
     with lines:
+        head, lines = _first_line(lines)
+        origin = stream_origin(head) if head is not None else StreamOrigin(None, None)
+        chosen = args.tokenizer or origin.tokenizer
         try:
-            tokenizer = load_tokenizer(args.tokenizer, args.device)
+            tokenizer = load_tokenizer(chosen, args.device)
         except UsageError as err:
-            return fail(str(err))
+            named = chosen is not None and chosen != args.tokenizer
+            return fail(f"{err}{' (the tokenizer the stream names; give --tokenizer to use another)' if named else ''}")
+        if origin.codebook is not None and origin.codebook != tokenizer.codebook_size:
+            made_by = f" ({origin.tokenizer})" if origin.tokenizer else ""
+            return fail(f"{name}: its codes come from a tokenizer of {origin.codebook} codes{made_by}; "
+                        f"{chosen or 'shapes'} has {tokenizer.codebook_size}: its video would be noise. Give "
+                        f"--tokenizer {origin.tokenizer or 'DIR'} (the one that made the stream)")
         return _decode(lines, name, tokenizer, output, args.fps)
+
+
+def _first_line(lines):
+    """The first line that is not blank (None if none) and an iterator over every line as before."""
+    import itertools
+
+    lines = iter(lines)
+    read = []
+    for line in lines:
+        read.append(line)
+        if line.strip():
+            return line, itertools.chain(read, lines)
+    return None, iter(read)
 
 
 def _decode(lines, name: str, tokenizer, output, fps: float) -> int:

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.options import (add_device_argument, add_model_argument, add_sampler_arguments, add_speed_arguments,
-                                 apply_runtime_options, batch_levers, check_runtime_options, sampler_config, speed_levers)
+                                 apply_runtime_options, batch_levers, check_runtime_options, note_default_sampling,
+                                 sampler_config, speed_levers)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N prompts of a seeded shuffle (default: all)")
     parser.add_argument("--frames", type=int, default=16, help="frames to generate per prompt")
     parser.add_argument("-o", "--out", default="runs/eval-video", help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the evaluation the output folder holds (its scores.json) instead of refusing")
     parser.add_argument("--save-videos", action="store_true", help="also write each generated video as mp4")
     add_model_argument(parser)
     add_device_argument(parser)
@@ -111,6 +114,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
     if args.per_combination < 1:
         raise UsageError(f"--per-combination must be >= 1, got {args.per_combination}")
+    if (Path(args.out) / "scores.json").exists() and not args.overwrite:  # not even by a run stopped early
+        raise UsageError(f"-o {args.out!r} holds an evaluation already (scores.json): give --overwrite to replace "
+                         f"it, or another folder")
     try:  # the output folder is made (or found unwritable) before any video is generated
         Path(args.out).mkdir(parents=True, exist_ok=True)
         if args.save_videos:
@@ -182,6 +188,7 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     levers = speed_levers(args) if args.batch == 1 else batch_levers(args, "--batch")
     lm, tokenizer = load_models(str(folder), args.device)
     apply_runtime_options(args, lm)
+    note_default_sampling(folder)
 
     latent_frames = tokenizer.latent_frames_for(args.frames)
 

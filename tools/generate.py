@@ -36,7 +36,7 @@ from arvid.tools.errors import UsageError, fail
 from arvid.tools.prompt_schedule import read_schedule
 from arvid.tools.options import (SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
                                  add_speed_arguments, apply_runtime_options, check_fps, check_runtime_options,
-                                 sampler_config, speed_levers)
+                                 note_default_sampling, sampler_config, speed_levers)
 
 
 def _shipped_prompt_reading() -> str:
@@ -175,13 +175,13 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
 
 
 def _prepare(args: argparse.Namespace):
-    """Check everything and load the models -> (latent frame iterator, video path, continuing) or an exit code."""
+    """Check everything and load the models -> (latent frame iterator, its `Outputs`, continuing) or an exit code."""
     from arvid.tools.interrupts import interrupts_deferred
 
     with interrupts_deferred():  # torch and its kin import here (`load_models` says why)
         from arvid.data.video import read_video
         from arvid.sampling import stream
-        from arvid.tools.checkpoints import load_models, model_folder
+        from arvid.tools.checkpoints import codes_origin, load_models, model_folder
 
     try:
         video = _check_arguments(args)
@@ -212,7 +212,8 @@ def _prepare(args: argparse.Namespace):
     note_default_sampling(folder)  # after every check: bad input stays one line
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
-    return latent_frames, video, args.continue_from is not None
+    return latent_frames, Outputs(video, args.tokens_out, args.fps, codes_origin(folder, tokenizer)), \
+        args.continue_from is not None
 
 
 def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config,
@@ -227,31 +228,20 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
         window = config.window_for(lm.config.window_frames)
         first_window_ends = tokenizer.video_frames(window + 1)  # drawn whole when candidates are compared
         early = [frame for frame, _ in schedule if frame < first_window_ends]
-        if early and config.first_window_candidates > 1:
+        if early and config.first_window_candidates > 1:  # the last early line is the one in force then
             print(f"warning: the first window (frames 0-{first_window_ends - 1}) is drawn whole, as several "
-                  f"candidates; the switch at frame {early[0]} takes effect at frame {first_window_ends}",
+                  f"candidates; the switch at frame {early[-1]} takes effect at frame {first_window_ends}",
                   file=sys.stderr)
         return scheduled_prompts(args.prompt, schedule, tokenizer.config.temporal_factor)
     if args.interactive:
-        print("interactive: type a prompt and press Enter to switch to it from the next latent frame",
-              file=sys.stderr)
+        print("interactive: type a prompt and press Enter to switch to it from the next latent frame (the "
+              "last line typed by then; each switch is shown as it happens)", file=sys.stderr)
         def check(prompt: str) -> None:
             lm.prefixes([prompt])  # raises ValueError for one too long: the line is refused
             warn_unknown_content(lm_folder, prompt, where="the typed prompt")
 
         return typed_prompts(args.prompt, check=check)
     return None
-
-
-def note_default_sampling(model_dir: Path) -> None:
-    """Say so when a model folder's LM has no generation_config.json: its sampling is then the
-    library's defaults (no guidance, one first window), which a trained model rarely wants."""
-    from arvid.lm.checkpoint import GENERATION_CONFIG
-
-    lm_dir = model_dir / "lm" if (model_dir / "lm").is_dir() else model_dir
-    if not (lm_dir / GENERATION_CONFIG).is_file():
-        print(f"note: {lm_dir} has no {GENERATION_CONFIG}: sampling with the library's defaults (no guidance, one "
-              f"first window); copy the shipped model's or write one (docs/training.md)", file=sys.stderr)
 
 
 def check_prompt(lm, prompt: str, *, where: str = "the prompt") -> None:
@@ -299,8 +289,9 @@ class Outputs:
     its token line: an interruption lands between latent frames, and even a process killed outright
     leaves no token line whose frames were not handed to the video."""
 
-    def __init__(self, video: Path | None, tokens_out: str | None, fps: float) -> None:
+    def __init__(self, video: Path | None, tokens_out: str | None, fps: float, origin=None) -> None:
         self.video_path, self.tokens_out, self.fps = video, tokens_out, fps
+        self.origin = origin  # the `StreamOrigin` each token line records
         self.writer = None
         self.tokens = sys.stdout if tokens_out == "-" else None
         self.opened: list[str] = []  # names of the files made, for the closing message
@@ -331,7 +322,8 @@ class Outputs:
                     self.tokens = open(self.tokens_out, "w")
                     self.opened.append(self.tokens_out)
                 write_token_frame(self.tokens, frame.index, frame.codes.numpy(), given=frame.given, frames=len(keep),
-                                  prompt=frame.prompt, anchor=None if frame.anchor is None else frame.anchor.numpy())
+                                  prompt=frame.prompt, anchor=None if frame.anchor is None else frame.anchor.numpy(),
+                                  origin=self.origin)
 
     def close(self) -> None:
         """Finish the files: the video's index, the token file's last flush.
@@ -369,10 +361,9 @@ def _naming_the_file(path):
         raise _OutputError(err.errno, err.strerror or str(err), err.filename or str(path)) from err
 
 
-def _write(latent_frames, video: Path | None, continuing: bool, args: argparse.Namespace) -> int:
+def _write(latent_frames, outputs: Outputs, continuing: bool, args: argparse.Namespace) -> int:
     """Write each latent frame's frames and tokens as it comes, until --frames or an interruption -> exit code."""
-    return write_streams(([frame] for frame in latent_frames), [Outputs(video, args.tokens_out, args.fps)],
-                         continuing, args)
+    return write_streams(([frame] for frame in latent_frames), [outputs], continuing, args)
 
 
 def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argparse.Namespace) -> int:
@@ -390,6 +381,8 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
                 # A continued clip's own frames only prime the decoder; --image's image is the video's first frame.
                 room = 0 if frame.given and continuing else limit - output.frames
                 keep = frame.frames[:int(min(room, len(frame.frames)))]
+                if frame.prompt is not None and len(keep):  # a scheduled or typed prompt took over here
+                    progress.note(f"from frame {output.frames}: {frame.prompt!r}")
                 output.write(frame, keep)
             if first is None and len(keep):  # (seconds since the models loaded, since the start, frames by then)
                 first = (time.monotonic() - started, seconds_since_process_start(), outputs[0].frames)

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt, note_default_sampling,
+from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt,
                                  warn_unknown_content, write_streams)
-from arvid.tools.options import apply_runtime_options, batch_levers, sampler_config
+from arvid.tools.options import apply_runtime_options, batch_levers, note_default_sampling, sampler_config
 
 PLACEHOLDER = "{n}"
 # Options of one-prompt generation that a batch does not take, with their flags.
@@ -108,7 +108,7 @@ def _prepare(args: argparse.Namespace):
 
     with interrupts_deferred():  # torch and its kin import here (`load_models` says why)
         from arvid.sampling import stream_batch
-        from arvid.tools.checkpoints import load_models, model_folder
+        from arvid.tools.checkpoints import codes_origin, load_models, model_folder
 
     try:
         prompts, videos, tokens = _check_arguments(args)
@@ -124,4 +124,5 @@ def _prepare(args: argparse.Namespace):
     except (UsageError, ValueError) as err:
         return fail(str(err))
     note_default_sampling(folder)  # after every check: bad input stays one line
-    return steps, [Outputs(video, token, args.fps) for video, token in zip(videos, tokens, strict=True)]
+    origin = codes_origin(folder, tokenizer)
+    return steps, [Outputs(video, token, args.fps, origin) for video, token in zip(videos, tokens, strict=True)]

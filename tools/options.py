@@ -300,3 +300,14 @@ def batch_levers(args: argparse.Namespace, flag: str) -> dict[str, bool]:
         raise UsageError(f"--jacobi draws one video at a time: leave it out with {flag}")
     levers.pop("batched_candidates")
     return levers
+
+
+def note_default_sampling(model_dir: Path) -> None:
+    """Say so when a model folder's LM has no generation_config.json: its sampling is then the
+    library's defaults (no guidance, one first window), which a trained model rarely wants."""
+    from arvid.lm.checkpoint import GENERATION_CONFIG
+
+    lm_dir = model_dir / "lm" if (model_dir / "lm").is_dir() else model_dir
+    if not (lm_dir / GENERATION_CONFIG).is_file():
+        print(f"note: {lm_dir} has no {GENERATION_CONFIG}: sampling with the library's defaults (no guidance, one "
+              f"first window); copy the shipped model's or write one (docs/training.md)", file=sys.stderr)

@@ -45,6 +45,17 @@ class ProgressLine:
             self._lines = LineFile(self.stream, interval=self.interval)
         self._lines.write(text)
 
+    def note(self, text: str) -> None:
+        """Write `text` as a line of its own (an event, such as a prompt switch), the progress going on
+        below it."""
+        if self._open:  # the terminal's progress line: replace it by the note (padded over it)
+            self.stream.write("\r\033[K")
+            self._open = False
+        elif self._lines is not None:
+            self._lines.flush_pending()
+        self.stream.write(f"{text}\n")
+        self.stream.flush()
+
     def end(self) -> None:
         """Finish: end the terminal line, or write the latest text if it was held back."""
         if self._open:

@@ -45,8 +45,10 @@ def _latent_start(frame: int, temporal_factor: int) -> int:
 
 def schedule_warnings(schedule: list[tuple[int, str]], temporal_factor: int, frames: int) -> list[str]:
     """What a schedule will not do as written: a line superseded by the next one, which takes over
-    at the same latent frame, and lines at or after the video's end (`frames`; 0: no end)."""
-    warnings = []
+    at the same latent frame, lines at or after the video's end (`frames`; 0: no end), and empty
+    prompts (unconditional from there, rarely meant)."""
+    warnings = [f"the prompt at frame {frame} is empty: from there the video is drawn unconditionally"
+                for frame, prompt in schedule if not prompt]
     for (frame, _), (later, _) in zip(schedule, schedule[1:]):
         if _latent_start(frame, temporal_factor) == _latent_start(later, temporal_factor):
             start = 1 + temporal_factor * (_latent_start(later, temporal_factor) - 1)

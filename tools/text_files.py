@@ -9,13 +9,14 @@ from arvid.tools.errors import UsageError
 
 
 def read_lines(path: str, what: str) -> list[str]:
-    """The lines of the UTF-8 text file `path`, which a message calls `what` ("prompts file").
+    """The lines of the UTF-8 text file `path`, which a message calls `what` ("prompts file"); a
+    byte-order mark at its start (as some editors save) is dropped.
 
     Raises:
         UsageError: the file cannot be read, or is not UTF-8 text (names it).
     """
     try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
+        return Path(path).read_text(encoding="utf-8-sig").splitlines()
     except OSError as err:
         raise UsageError(f"cannot read {what} {path!r}: {err.strerror or err}") from None
     except UnicodeDecodeError as err:

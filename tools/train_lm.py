@@ -32,11 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from arvid.training.loop import CheckpointExists, TrainingDiverged
     from arvid.lm.parallel import finish_distributed
     from arvid.lm.train import LMRunConfig, train_lm
+    from arvid.tools.interrupts import sigterm_raises
 
     try:
         config = load_run_config(LMRunConfig, resolve_preset(args.config, "lm"), args)
         check_run_start(config.train, resume=args.resume)
-        result = train_lm(config, resume=args.resume)
+        with sigterm_raises():  # a scheduler's stop ends the run as Ctrl-C does (exit 130, a message)
+            result = train_lm(config, resume=args.resume)
     except (ConfigError, UsageError, CheckpointExists, FileNotFoundError, ValueError, TrainingDiverged) as err:
         return fail(str(err))
     # Only after success: a rank that failed would wait at the barrier for ranks that may never come.

@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from arvid.tokenizer.train import TokenizerRunConfig, train_tokenizer
     from arvid.tools.data_sources import clip_source
+    from arvid.tools.interrupts import sigterm_raises
     from arvid.training.loop import CheckpointExists, TrainingDiverged
 
     try:
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, UsageError, CheckpointExists, FileNotFoundError) as err:
         return fail(str(err))
     try:
-        folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
+        with sigterm_raises():  # a scheduler's stop ends the run as Ctrl-C does (exit 130, a message)
+            folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
     except (FileNotFoundError, ValueError, TrainingDiverged) as err:
         return fail(str(err))
     print(f"checkpoint: {folder}")

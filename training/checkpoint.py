@@ -35,6 +35,10 @@ _STAGING_PREFIX = "."
 def atomic_folder(path: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; on normal exit it replaces `path`.
 
+    The folder and its files get the permissions a plain `mkdir` and `open` would give (the umask's):
+    the temporary folder is made owner-only, and safetensors writes owner-only files, which would
+    keep a checkpoint from the other users of a shared machine.
+
     On an exception the temporary folder is removed and `path` is left as it was. Killed outright
     (no exception), it leaves the staging folder `.<name>.XXXX` beside `path` and, at every moment,
     a whole folder at `path` or, between the two renames, at `<path>.old`.
@@ -52,6 +56,7 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _umask_permissions(staging)
     old = _old(path)
     if path.exists():
         # `path` is whole, so an `.old` beside it (a crash's leftover, perhaps half deleted) is not needed.
@@ -60,6 +65,18 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     # Else `.old`, if there is one, is the only whole copy: it stays until the new folder is in place.
     os.replace(staging, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask_permissions(folder: Path) -> None:
+    """Give `folder`, its subfolders and its files the modes the process's umask gives new ones."""
+    umask = os.umask(0)  # read by setting it; put back at once
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for root, folders, files in os.walk(folder):
+        for name in folders:
+            os.chmod(os.path.join(root, name), 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def _old(path: Path) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +63,9 @@ class LoopConfig:
     # "auto": bf16 autocast on CUDA and on CPUs with native bf16, float32 elsewhere.
     precision: str = "auto"
     threads: int | None = None
+    # Compile the training step with torch.compile (each trainer says which part of it); the first
+    # step waits while it compiles.
+    compile: bool = False
     # Start afresh even where `out_dir` holds a checkpoint (the first new checkpoint replaces it).
     # Off, such a run is refused: continue it with `resume`, or choose another `out_dir`.
     overwrite: bool = False
@@ -70,6 +74,13 @@ class LoopConfig:
         for name in ("steps", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.lr > 0 or self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"expected lr > 0, warmup_steps >= 0 and min_lr_ratio in [0, 1], got {self.lr}, "
+                             f"{self.warmup_steps} and {self.min_lr_ratio}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be positive (or null: no limit), got {self.max_minutes}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1 (or null: torch's default), got {self.threads}")
         check_precision(self.precision)
 
 
@@ -199,6 +210,12 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     # stopped and resumed trains no longer in all than one that ran through.
     started, loss, saved_step, evaluated_step = time.monotonic() - 60 * minutes_before, float("nan"), step, step
     progress = progress_file()  # separate lines, at most one a second, when stderr is a log file
+    if is_main and config.compile and step < config.steps:
+        print("compiling the training step: the first step waits for it (train.compile=false skips it)",
+              file=sys.stderr)
+    if is_main and config.warmup_steps >= config.steps > step:
+        print(f"warning: warmup_steps ({config.warmup_steps}) >= steps ({config.steps}): the learning rate never "
+              f"reaches lr ({config.lr})", file=sys.stderr)
 
     def evaluate(bar) -> None:
         evaluation = task.evaluate(step, autocast)
@@ -213,7 +230,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
             while step < config.steps:
                 if config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes:
                     if is_main:
-                        bar.write(f"time budget of {config.max_minutes} min reached at step {step}")
+                        bar.write(f"time budget of {config.max_minutes} min (max_minutes, counted over every "
+                                  f"resume) reached at step {step}; to train on, resume with a larger max_minutes")
                     if step != evaluated_step:  # the run's last state gets its held-out figures too
                         evaluate(bar)
                     break
@@ -235,6 +253,11 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     _save(task, folder, step, is_main, started)
                     saved_step = step
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM where the command turns it into one
+        if is_main:
+            kept = f"{folder} holds step {saved_step}" if saved_step else "no checkpoint was written yet"
+            print(f"stopped at step {step}: {kept}{'; continue with --resume' if saved_step else ''}", file=sys.stderr)
+        raise
     finally:  # the bar's last state reaches a log file on a stop by an error or Ctrl-C too
         if isinstance(progress, LineFile):
             progress.flush_pending()
