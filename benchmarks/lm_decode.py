@@ -11,8 +11,10 @@ The table also gives the share of arvid's eager decode time spent outside matrix
 multiplications (from `torch.profiler`), and checks on the prompt that both compute the same logits (randomly
 initialised weights give near-uniform logits, so greedy tokens may differ by float rounding).
 A preset with `grid_positions` is timed without them (Llama has no such embeddings; they cost
-three table lookups and an add per step). Per-digit code embeddings (`code_levels`) stay: the export
-folds them into Llama's embedding table. Prints a table; a benchmark, not a test.
+three table lookups and an add per step), and with a causal text prefix (`bidirectional_prefix`
+false: Llama's causal mask would otherwise read the prompt differently; the mask costs the same).
+Per-digit code embeddings (`code_levels`) stay: the export folds them into Llama's embedding table.
+Prints a table; a benchmark, not a test.
 
 On `--device cuda` both models run there in `--dtype` (bf16 or fp32), every run ends by waiting for
 the GPU, the thread count is left alone and the profile (a CPU measure) is skipped. `--paths`
@@ -125,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [PATHS[name] for name in args.paths.split(",") if name]
 
     config = load_config(LMRunConfig, resolve_preset(args.config, "lm"), args.set).model
-    if config.grid_positions:
-        print("timing the preset without its grid-position embeddings, which transformers' Llama lacks")
-        config = dataclasses.replace(config, grid_positions=False)
+    if config.grid_positions or config.bidirectional_prefix:
+        print("timing the preset without grid-position embeddings and with a causal prefix, as transformers' "
+              "Llama computes it")
+        config = dataclasses.replace(config, grid_positions=False, bidirectional_prefix=False)
     torch.manual_seed(0)
     with device:  # built where it runs: drawing a large model's initial weights on one CPU core takes a while
         model = Transformer(config).eval()

@@ -100,4 +100,5 @@ def decode_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_lengths: T
         return decode_attention_triton(q, k_cache, v_cache, key_lengths, spec).out
     if q.shape[2] == 1 and spec.window is None:
         return single_query_attention(q, k_cache, v_cache, key_lengths)
-    return sdpa_attention(q, k_cache, v_cache, spec, key_lengths=key_lengths)
+    # As the Triton kernel does: a length past the cache places the queries at the cache's end.
+    return sdpa_attention(q, k_cache, v_cache, spec, key_lengths=key_lengths.clamp_max(k_cache.shape[2]))

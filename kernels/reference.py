@@ -37,7 +37,8 @@ def check_shapes(q: Tensor, k: Tensor, v: Tensor) -> None:
 
 def check_key_lengths(key_lengths: Tensor, batch: int) -> None:
     """Raise `ValueError` unless `key_lengths` is an integer tensor of shape (batch,)."""
-    if not isinstance(key_lengths, Tensor) or key_lengths.is_floating_point() or key_lengths.shape != (batch,):
+    if (not isinstance(key_lengths, Tensor) or key_lengths.is_floating_point() or key_lengths.dtype == torch.bool
+            or key_lengths.shape != (batch,)):
         described = f"{key_lengths.dtype} {tuple(key_lengths.shape)}" if isinstance(key_lengths, Tensor) else \
             type(key_lengths).__name__
         raise ValueError(f"expected key_lengths as an integer tensor of shape ({batch},), got {described}")

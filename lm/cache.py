@@ -34,7 +34,7 @@ class KVCache(nn.Module):
         self.values[:, :, positions] = values
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: `==` would compare the tensors
 class CacheState:
     """What a `Transformer`'s decode steps read besides their input: every layer's cache, the rotary
     tables `setup_cache` made and how far the prefilled prefix is longer than the config's. Taken

@@ -204,6 +204,9 @@ class Transformer(nn.Module):
         self._rope_cache: tuple[Tensor, Tensor] | None = None
         # How far the cached sequence's prefix is longer than `config.prefix_len` (set by `prefill`).
         self._prefix_extra = 0
+        # The `CacheState` that describes the cache now, when one was taken or restored since the
+        # cache last changed (`setup_cache`, `prefill`); a plain attribute, read once a token.
+        self._active_state: CacheState | None = None
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -307,6 +310,7 @@ class Transformer(nn.Module):
         (default `config.max_seq_len`) in `dtype` (default: the weights' dtype)."""
         max_len = self.config.max_seq_len if max_len is None else max_len
         weight = self.lm_head.weight
+        self._active_state = None
         self._rope_cache = rope_tables(torch.arange(max_len, device=weight.device), self.config.head_dim,
                                        self.config.rope_theta)
         for layer in self.layers:
@@ -322,18 +326,20 @@ class Transformer(nn.Module):
         """
         if self._rope_cache is None:
             raise RuntimeError("call setup_cache(batch, max_len) before cache_state")
-        return CacheState(tuple(layer.self_attn.cache for layer in self.layers), self._rope_cache, self._prefix_extra)
+        self._active_state = CacheState(tuple(layer.self_attn.cache for layer in self.layers), self._rope_cache,
+                                        self._prefix_extra)
+        return self._active_state
 
     def holds_cache(self, state: CacheState) -> bool:
-        """Whether `state` is the cache the next decode step reads."""
-        return self.layers[0].self_attn.cache is state.caches[0] and self._prefix_extra == state.prefix_extra
+        """Whether `state` is the cache the next decode step reads (as taken or last restored)."""
+        return self._active_state is state
 
     def restore_cache(self, state: CacheState) -> None:
         """Make `state` (from `cache_state`) the cache again, as it was left: another user of this model
         may have set up its own since."""
         for layer, cache in zip(self.layers, state.caches, strict=True):
             layer.self_attn.cache = cache
-        self._rope_cache, self._prefix_extra = state.rope, state.prefix_extra
+        self._rope_cache, self._prefix_extra, self._active_state = state.rope, state.prefix_extra, state
 
     @torch.no_grad()
     def shift_cache(self, start: int, stop: int, by: int) -> None:
@@ -379,6 +385,7 @@ class Transformer(nn.Module):
         if int(positions[0]) != 0:
             raise ValueError("prefill starts at position 0; use decode for later tokens")
         spec, cells, self._prefix_extra = self._mask_and_cells(positions, text)
+        self._active_state = None  # the prefix's length may have changed: a state taken before is stale
         cos, sin = self._cached_tables(positions)
         x = self.embed(tokens, cells, text)
         for layer in self.layers:

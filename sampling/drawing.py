@@ -153,6 +153,7 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
     drawn = _drawn_codes(lm, context, config, generator, grid, first=len(given), window=window, switches=switches,
                          prompt_start=prompt_start, jacobi_block=levers.jacobi_block, fused_steps=levers.fused_steps,
                          on_screen=on_screen)
+    del context  # `drawn` holds it, and lets it go when a switch starts a new one
     yield from (_decoded_in_background if levers.pipelined else _decoded)(drawn, decoder, shown)
 
 
@@ -199,8 +200,10 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
                 # A fresh context whose first window starts here: after the frame on screen as its
                 # anchor, or (scratch) with an anchor the new prompt draws at `index` as its frame 0.
                 frames = [] if anchor is None else [lm.vocab.video_ids(anchor.flatten(1)).to(context.prefixes.device)]
+                streams, rolling = context.streams, context.rolling
+                context = None  # its cache goes before the new context makes its own
                 context = WindowedContext(lm.model, rows.tokens, window_frames=window, frames=frames,
-                                          text=rows.text, streams=context.streams, rolling=context.rolling)
+                                          text=rows.text, streams=streams, rolling=rolling)
                 prompt_start = index + (anchor is None)
                 first_window_ends = prompt_start + window - 1
             else:

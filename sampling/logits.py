@@ -123,7 +123,7 @@ class SamplerConfig:
             ValueError: an unknown key, a value of the wrong type, or one out of range; the message
                 starts with `source` (the file) and names the key.
         """
-        hints = typing.get_type_hints(cls)
+        hints = _field_hints()
         stored = _stored_fields()
         checked = {}
         for key, value in values.items():
@@ -172,45 +172,49 @@ def _field_hints() -> dict[str, Any]:
     return typing.get_type_hints(SamplerConfig)
 
 
-def _check_types(config: SamplerConfig) -> None:
-    """Raise `ValueError` naming the first field whose value its type does not allow: an integer
-    (not a bool) where an int goes, a finite number where a float goes, None only where allowed."""
-    for name, hint in _field_hints().items():
-        value = getattr(config, name)
-        allowed = typing.get_args(hint) or (hint,)
-        if value is None and type(None) in allowed:
-            continue
-        if isinstance(value, bool):
-            pass
-        elif int in allowed and isinstance(value, numbers.Integral):
-            continue
-        elif float in allowed and isinstance(value, numbers.Real) and math.isfinite(value):
-            continue
-        elif str in allowed and isinstance(value, str):
-            continue
-        expected = " or ".join({float: "a finite number", type(None): "None"}.get(kind, _JSON_NAMES[kind]) for kind in allowed)
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-
-
 def _stored_fields() -> tuple[str, ...]:
     return tuple(field.name for field in fields(SamplerConfig) if field.name != "seed")
 
 
+def _accepts(hint: Any, value: Any) -> bool:
+    """Whether a field of type `hint` takes `value`: an integer (not a bool) where an int goes, a
+    finite real number (an integer too) where a float goes, a string where a str goes, None only
+    where the hint allows it."""
+    allowed = typing.get_args(hint) or (hint,)
+    if value is None or isinstance(value, bool):
+        return value is None and type(None) in allowed
+    if int in allowed and isinstance(value, numbers.Integral):
+        return True
+    if float in allowed and isinstance(value, numbers.Real):
+        try:
+            return math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            return False
+    return str in allowed and isinstance(value, str)
+
+
+def _expected(hint: Any, names: dict) -> str:
+    """What a field of type `hint` takes, in words (`names`: of each type)."""
+    return " or ".join(names[kind] for kind in typing.get_args(hint) or (hint,))
+
+
+_PYTHON_NAMES = {float: "a finite number", int: "an integer", str: "a string", type(None): "None"}
 _JSON_NAMES = {float: "a number", int: "an integer", str: "a string", type(None): "null"}
 
 
+def _check_types(config: SamplerConfig) -> None:
+    """Raise `ValueError` naming the first field whose value its type does not take (`_accepts`)."""
+    for name, hint in _field_hints().items():
+        if not _accepts(hint, getattr(config, name)):
+            raise ValueError(f"{name} must be {_expected(hint, _PYTHON_NAMES)}, got {getattr(config, name)!r}")
+
+
 def _check_value(key: str, value: Any, hint: Any, source: str) -> Any:
-    """`value` if JSON gave it a type `hint` allows (an int where a float goes becomes a float)."""
+    """`value` if JSON gave it a type `hint` takes (an int where a float goes becomes a float)."""
+    if not _accepts(hint, value):
+        raise ValueError(f"{source}: {key} must be {_expected(hint, _JSON_NAMES)}, got {json.dumps(value)}")
     allowed = typing.get_args(hint) or (hint,)
-    if value is None and type(None) in allowed:
-        return value
-    if not isinstance(value, bool):  # JSON true/false are not numbers here
-        if float in allowed and isinstance(value, int | float):
-            return float(value)
-        if any(isinstance(value, kind) for kind in allowed if kind is not type(None)):
-            return value
-    expected = " or ".join(_JSON_NAMES[kind] for kind in allowed)
-    raise ValueError(f"{source}: {key} must be {expected}, got {json.dumps(value)}")
+    return float(value) if float in allowed and int not in allowed and value is not None else value
 
 
 def guide(conditional: Tensor, unconditional: Tensor, scale: float) -> Tensor:

@@ -195,13 +195,15 @@ def _config_with_seed(lm: VideoLM, config: SamplerConfig | None, seed: int | Non
 
 
 def _checked_frames(frames, name: str, ndim: int) -> np.ndarray:
-    """`frames` (an image (h w c) for ndim 3, a video (t h w c) for 4; numpy, a tensor or PIL) as a
-    contiguous array the stream may hand to torch.
+    """`frames` (an image (h w c) for ndim 3, a video (t h w c) for 4; numpy, a tensor on any device,
+    or PIL) as an array, not copied where numpy need not (`_encode_given` copies the frames it uses).
 
     Raises:
         ValueError: another number of dimensions, or a video of no frames.
     """
-    array = np.array(frames)  # a copy: writable and contiguous (a flipped view or a PIL image is neither)
+    if isinstance(frames, Tensor):
+        frames = frames.detach().cpu()
+    array = np.asarray(frames)
     if array.ndim != ndim:
         hint = "one frame, (h, w, 3); give a clip as video=" if ndim == 3 else \
             "frames (t, h, w, 3); give a single frame as image="
@@ -224,7 +226,7 @@ def _encode_given(tokenizer: VideoTokenizer, frames: np.ndarray | None) -> list[
     """Codes (h' w') of each latent frame of the given image (h w c) or video (t h w c)."""
     if frames is None:
         return []
-    frames = np.asarray(frames)
+    frames = np.array(frames)  # a copy of the few frames used: writable and contiguous (a flipped view is not)
     if frames.ndim == 3:
         frames = frames[None]
     size = tokenizer.config.image_size

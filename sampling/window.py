@@ -101,6 +101,7 @@ class WindowedContext:
         if not first and prefixes.shape[0] != self.prefixes.shape[0]:
             raise ValueError(f"expected {self.prefixes.shape[0]} prefix rows, got {prefixes.shape[0]}")
         if first or prefixes.shape[1] > self.prefixes.shape[1]:  # a longer prefix needs a longer cache
+            self._cache = None  # the old cache goes as the new one is made, not after
             self.model.setup_cache(prefixes.shape[0], prefixes.shape[1] + (1 + self.window_frames) * self.tokens_per_frame)
             self._cache = self.model.cache_state()
         self.prefixes, self.text = prefixes, text

@@ -214,7 +214,7 @@ def test_eval_video_scores_files(tmp_path, capsys):
     assert "skipped fvd" in capsys.readouterr().err
 
 
-def test_eval_video_never_replaces_an_evaluation_without_overwrite(tmp_path, capsys):
+def test_eval_video_never_replaces_an_evaluation_without_overwrite(tmp_path, capsys, monkeypatch):
     paths, prompts = _write_clips(tmp_path, count=1)
     out = tmp_path / "eval"
     score = ["eval-video", paths[0], "--prompt", prompts[0], "-o", str(out)]
@@ -224,6 +224,10 @@ def test_eval_video_never_replaces_an_evaluation_without_overwrite(tmp_path, cap
     assert main(score) == 2 and "holds an evaluation already (scores.json): give --overwrite" in capsys.readouterr().err
     assert (out / "scores.json").read_text() == before
     assert main([*score, "--overwrite"]) == 0
+    # Without -o, each run gets a folder of its own.
+    monkeypatch.chdir(tmp_path)
+    for folder in ("eval-video", "eval-video-2"):
+        assert main(score[:-2]) == 0 and (tmp_path / "runs" / folder / "scores.json").is_file()
 
 
 def test_eval_video_scores_one_file_against_one_prompt(tmp_path):

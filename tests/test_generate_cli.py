@@ -179,7 +179,8 @@ def test_the_last_line_gives_the_first_frames_time_and_the_pace_after_it(monkeyp
 
     ticks = itertools.count()
     monkeypatch.setattr(generate_tool.time, "monotonic", lambda: 0.5 * next(ticks))
-    frames = [SimpleNamespace(frames=np.zeros((1 if i == 0 else 4, 8, 8, 3), np.uint8), given=False) for i in range(5)]
+    frames = [SimpleNamespace(frames=np.zeros((1 if i == 0 else 4, 8, 8, 3), np.uint8), given=False, prompt=None)
+              for i in range(5)]
     args = argparse.Namespace(frames=17, fps=8.0)
     assert generate_tool.write_streams(([f] for f in frames), [generate_tool.Outputs(None, None, 8.0)], False, args) == 0
     last = capsys.readouterr().err.strip().splitlines()[-1]

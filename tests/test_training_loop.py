@@ -145,7 +145,7 @@ def test_config_refuses_what_the_loop_cannot_run(tmp_path):
         loop_settings(out_dir=str(tmp_path), checkpoint_every=0)
     with pytest.raises(ValueError, match="precision must be one of"):
         loop_settings(out_dir=str(tmp_path), precision="fp8")
-    for field, value, message in (("lr", -1.0, "expected lr > 0"), ("max_minutes", 0, "max_minutes must be positive"),
+    for field, value, message in (("lr", -1.0, "expected lr >= 0"), ("max_minutes", 0, "max_minutes must be positive"),
                                   ("threads", 0, "threads must be >= 1")):
         with pytest.raises(ValueError, match=message):
             loop_settings(out_dir=str(tmp_path), **{field: value})
@@ -159,8 +159,10 @@ def test_a_stop_says_which_step_the_checkpoint_holds_and_short_runs_are_warned(t
         run(loop_settings(out_dir=str(tmp_path / "later"), checkpoint_every=4), interrupt_at=7)
     assert f"stopped at step 7: {tmp_path / 'later' / 'checkpoint'} holds step 4; continue with --resume" in \
         capsys.readouterr().err
-    run(loop_settings(out_dir=str(tmp_path / "short"), steps=3, warmup_steps=3))
-    assert "warmup_steps (3) >= steps (3): the learning rate never reaches lr" in capsys.readouterr().err
+    run(loop_settings(out_dir=str(tmp_path / "exact"), steps=3, warmup_steps=3))  # its last step reaches lr
+    assert "warmup_steps" not in capsys.readouterr().err
+    run(loop_settings(out_dir=str(tmp_path / "short"), steps=3, warmup_steps=4))
+    assert "warmup_steps (4) > steps (3): the learning rate never reaches lr" in capsys.readouterr().err
 
 
 def test_progress_in_a_log_file_is_lines_not_carriage_returns():

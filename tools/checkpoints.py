@@ -52,7 +52,10 @@ def codes_origin(folder: Path, tokenizer):
     it) and that tokenizer's number of codes."""
     from arvid.data.token_stream import StreamOrigin
 
-    shipped = folder.resolve() == shipped_model_dir().resolve()
+    try:
+        shipped = folder.resolve() == shipped_model_dir().resolve()
+    except FileNotFoundError:  # an installation without the shipped weights: `folder` is not them
+        shipped = False
     return StreamOrigin("shapes" if shipped else str((folder / "tokenizer").resolve()), tokenizer.codebook_size)
 
 

@@ -4,8 +4,8 @@
     arvid generate "a red circle" --tokens-out - | arvid decode - -o out.mp4
     arvid generate "a red circle" --model M --tokens-out - | arvid decode - -o out.mp4   # M's tokenizer
 
-The tokenizer is the one the stream names (`arvid generate` records its model's), else `--tokenizer`
-(default: shapes); a `--tokenizer` whose codebook is not the one the stream's codes came from is
+The tokenizer is `--tokenizer` when given, else the one the stream names (`arvid generate` records
+its model's), else shapes; one whose codebook is not the one the stream's codes came from is
 refused, as its video would be noise.
 The video holds the frames the generating run wrote (the stream says how many of each latent frame:
 `--frames` and continuations are reproduced exactly; streams from before that field give every
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid decode`'s arguments."""
     parser.add_argument("tokens", help="token stream file (NDJSON), or '-' for standard input")
     parser.add_argument("-o", "--output", required=True, help="output video (.mp4 or .gif)")
-    add_tokenizer_argument(parser)
+    add_tokenizer_argument(parser, default="the one the stream names, else shapes")
     add_device_argument(parser)
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output")
 
@@ -61,14 +61,21 @@ def _run(args: argparse.Namespace) -> int:
     except UsageError as err:
         return fail(str(err))
     with lines:
+        try:  # a tokenizer given is loaded while the stream's writer is still starting (a pipe's first line waits)
+            tokenizer = load_tokenizer(args.tokenizer, args.device) if args.tokenizer else None
+        except UsageError as err:
+            return fail(str(err))
+        if tokenizer is None:
+            import torch  # noqa: F401  (imported while the writer starts, before waiting for its first line)
         head, lines = _first_line(lines)
         origin = stream_origin(head) if head is not None else StreamOrigin(None, None)
         chosen = args.tokenizer or origin.tokenizer
-        try:
-            tokenizer = load_tokenizer(chosen, args.device)
-        except UsageError as err:
-            named = chosen is not None and chosen != args.tokenizer
-            return fail(f"{err}{' (the tokenizer the stream names; give --tokenizer to use another)' if named else ''}")
+        if tokenizer is None:
+            try:
+                tokenizer = load_tokenizer(chosen, args.device)
+            except UsageError as err:
+                named = " (the tokenizer the stream names; give --tokenizer to use another)" if chosen else ""
+                return fail(f"{err}{named}")
         if origin.codebook is not None and origin.codebook != tokenizer.codebook_size:
             made_by = f" ({origin.tokenizer})" if origin.tokenizer else ""
             return fail(f"{name}: its codes come from a tokenizer of {origin.codebook} codes{made_by}; "

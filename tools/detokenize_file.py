@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("codes", help="codes saved by `arvid tokenize` (.npy)")
     parser.add_argument("-o", "--output", required=True,
                         help="output video (.mp4 or .gif), or an image (.png) for codes of one latent frame")
-    add_tokenizer_argument(parser)
+    add_tokenizer_argument(parser, default="the one codes.meta.json names, else shapes")
     add_device_argument(parser)
     parser.add_argument("--fps", type=float, default=None,
                         help="frame rate of the output (default: the clip's, from codes.meta.json, else 8)")

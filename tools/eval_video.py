@@ -27,7 +27,7 @@ import json
 import resource
 import sys
 import time
-from itertools import islice
+from itertools import count, islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 _SHEET_VIDEOS = 12  # rows of the contact sheet
+DEFAULT_OUT = "runs/eval-video"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,9 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(checks the suite), or the ground truth through the tokenizer (the ceiling it sets)")
     parser.add_argument("--limit", type=int, help="score only the first N prompts of a seeded shuffle (default: all)")
     parser.add_argument("--frames", type=int, default=16, help="frames to generate per prompt")
-    parser.add_argument("-o", "--out", default="runs/eval-video", help="output folder")
+    parser.add_argument("-o", "--out", help=f"output folder (default: {DEFAULT_OUT}, or {DEFAULT_OUT}-2, -3, ... "
+                                            f"when it holds an evaluation already)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace the evaluation the output folder holds (its scores.json) instead of refusing")
+                        help="replace the evaluation the -o folder holds (its scores.json) instead of refusing")
     parser.add_argument("--save-videos", action="store_true", help="also write each generated video as mp4")
     add_model_argument(parser)
     add_device_argument(parser)
@@ -114,6 +116,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
     if args.per_combination < 1:
         raise UsageError(f"--per-combination must be >= 1, got {args.per_combination}")
+    if args.out is None:  # a folder of its own: a second run never replaces the first's scores
+        folders = (DEFAULT_OUT + (f"-{number}" if number > 1 else "") for number in count(1))
+        args.out = next(folder for folder in folders if not (Path(folder) / "scores.json").exists())
     if (Path(args.out) / "scores.json").exists() and not args.overwrite:  # not even by a run stopped early
         raise UsageError(f"-o {args.out!r} holds an evaluation already (scores.json): give --overwrite to replace "
                          f"it, or another folder")

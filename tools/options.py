@@ -173,12 +173,12 @@ def add_model_argument(parser: argparse.ArgumentParser, *, what: str = "lm/ and 
     parser.add_argument("--model", metavar="DIR", help=f"model folder with {what} (default: the shipped model)")
 
 
-def add_tokenizer_argument(parser: argparse.ArgumentParser) -> None:
+def add_tokenizer_argument(parser: argparse.ArgumentParser, default: str = "shapes, the shipped model's") -> None:
     """`--tokenizer DIR`: a tokenizer folder, a model folder holding tokenizer/, or a shipped
-    tokenizer's name ("natural", "shapes")."""
+    tokenizer's name ("natural", "shapes"); `default` says in the help what is used without it."""
     parser.add_argument("--tokenizer", metavar="DIR",
                         help="tokenizer folder, a model folder holding tokenizer/, or a shipped tokenizer: natural "
-                             "(real footage) or shapes (default: shapes, the shipped model's)")
+                             f"(real footage) or shapes (default: {default})")
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -53,10 +53,10 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{path.name}.", dir=path.parent))
     try:
         yield staging
+        _umask_permissions(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _umask_permissions(staging)
     old = _old(path)
     if path.exists():
         # `path` is whole, so an `.old` beside it (a crash's leftover, perhaps half deleted) is not needed.
@@ -67,10 +67,23 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _umask() -> int:
+    """The process's umask, read from /proc (Linux) without changing it; elsewhere by setting it and
+    putting it back at once (a signal between the two could leave it changed: only off Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 def _umask_permissions(folder: Path) -> None:
     """Give `folder`, its subfolders and its files the modes the process's umask gives new ones."""
-    umask = os.umask(0)  # read by setting it; put back at once
-    os.umask(umask)
+    umask = _umask()
     os.chmod(folder, 0o777 & ~umask)
     for root, folders, files in os.walk(folder):
         for name in folders:

@@ -74,8 +74,8 @@ class LoopConfig:
         for name in ("steps", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not self.lr > 0 or self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"expected lr > 0, warmup_steps >= 0 and min_lr_ratio in [0, 1], got {self.lr}, "
+        if not self.lr >= 0 or self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"expected lr >= 0, warmup_steps >= 0 and min_lr_ratio in [0, 1], got {self.lr}, "
                              f"{self.warmup_steps} and {self.min_lr_ratio}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes must be positive (or null: no limit), got {self.max_minutes}")
@@ -213,8 +213,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     if is_main and config.compile and step < config.steps:
         print("compiling the training step: the first step waits for it (train.compile=false skips it)",
               file=sys.stderr)
-    if is_main and config.warmup_steps >= config.steps > step:
-        print(f"warning: warmup_steps ({config.warmup_steps}) >= steps ({config.steps}): the learning rate never "
+    if is_main and config.warmup_steps > config.steps > step:
+        print(f"warning: warmup_steps ({config.warmup_steps}) > steps ({config.steps}): the learning rate never "
               f"reaches lr ({config.lr})", file=sys.stderr)
 
     def evaluate(bar) -> None:
