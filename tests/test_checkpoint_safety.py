@@ -276,6 +276,32 @@ def test_kill_9_mid_checkpoint_never_loses_the_checkpoint_and_resume_is_exact(lm
     assert mid_write >= 1, log  # the kills did reach the writes
 
 
+def _train_exiting(argv: list[str]) -> None:
+    """`_train`, the process ending with the command's exit code."""
+    import sys
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+    sys.exit(main(argv))
+
+
+def test_sigterm_stops_a_training_run_as_ctrl_c_does(lm_data, tmp_path):
+    """A scheduler's SIGTERM: exit code 130 (before: killed by the signal), the checkpoint whole."""
+    out = tmp_path / "run"
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "arvid.tools.cli", "arvid.tools.train_lm", "arvid.lm.train"])
+    process = context.Process(target=_train_exiting, args=(train_lm_argv(lm_data, out, "train.steps=100000",
+                                                                            "train.checkpoint_every=1"),))
+    process.start()
+    assert _wait_for(lambda: (out / "checkpoint").is_dir(), process)
+    os.kill(process.pid, signal.SIGTERM)
+    process.join(60)
+    assert process.exitcode == 130
+    VideoLM.from_pretrained(resolve_checkpoint(out / "checkpoint"))
+
+
 def assert_same_weights(out: Path, straight: Path) -> None:
     for name in ("model.safetensors", "optimizer.safetensors"):
         resumed, expected = load_tensors(out / "checkpoint" / name), load_tensors(straight / "checkpoint" / name)
