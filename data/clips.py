@@ -8,6 +8,7 @@ that seeds the generator by step resumes on exactly the batches it would have se
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Protocol
 
@@ -33,14 +34,30 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def _listed_path(line: str, manifest: Path, number: int) -> str:
+    """The path a manifest line names: the line itself, or a JSON object's "path"."""
+    if not line.startswith("{"):
+        return line
+    try:
+        path = json.loads(line).get("path")
+    except (ValueError, AttributeError):
+        path = None
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{manifest}:{number}: expected a path, or a JSON object with a \"path\" string, got "
+                         f"{line[:80]!r}")
+    return path
+
+
 def media_paths(source: str | Path) -> list[Path]:
     """Videos and images named by `source`: a folder (searched recursively, by suffix:
     `VIDEO_SUFFIXES`, `IMAGE_SUFFIXES`), one video or image file (by its suffix), or a text
     manifest of paths (one a line, relative to the manifest; blank lines and `#` comments skipped).
+    A manifest line may also be a JSON object with a "path" (the captioned manifests of
+    `arvid tokenize-dataset`): its other fields (caption, start, end) are not read here.
 
     Raises:
         FileNotFoundError: `source` or a listed file does not exist.
-        ValueError: no video or image found.
+        ValueError: no video or image found, or a JSON line without a "path" string.
     """
     source = Path(source)
     if source.is_dir():
@@ -54,7 +71,8 @@ def media_paths(source: str | Path) -> list[Path]:
         except UnicodeDecodeError as err:
             raise ValueError(f"manifest {str(source)!r} is not a text file of paths (byte {err.start} is not "
                              "UTF-8; give a folder of videos, or a text file listing them)") from None
-        paths = [source.parent / line for line in lines if line and not line.startswith("#")]
+        paths = [source.parent / _listed_path(line, source, number) for number, line in enumerate(lines, start=1)
+                 if line and not line.startswith("#")]
         missing = [p for p in paths if not p.is_file()]
         if missing:
             what = "a folder, not a file" if missing[0].is_dir() else "missing file"

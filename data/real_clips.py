@@ -121,8 +121,14 @@ class ManifestClips(ShotClips):
 # --- photographs under a moving camera ----------------------------------------------------------
 
 def load_rgb(path: Path) -> Image.Image:
-    """An image file as an RGB PIL image (grey and palette images converted)."""
+    """An image file as an RGB PIL image (grey and palette images converted; 16-bit and float grey
+    scaled to 8 bits, which PIL's own conversion would clip: a mid-grey 16-bit photograph turned white)."""
     with Image.open(path) as image:
+        if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+            values = np.asarray(image, dtype=np.float64)
+            top = 65535.0 if image.mode != "F" else max(float(values.max()), 1e-12)
+            grey = np.clip(np.round(values / top * 255), 0, 255).astype(np.uint8)
+            return Image.fromarray(grey).convert("RGB")
         return image.convert("RGB")
 
 

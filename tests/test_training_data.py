@@ -150,6 +150,31 @@ def test_unreadable_files_are_skipped_with_one_warning_each(mixed_folder):
         assert source.sample(np.random.default_rng(seed)).shape == (9, 32, 32, 3)
 
 
+def test_a_captioned_json_manifest_names_training_files_too(bikes_folder, tmp_path):
+    """The README's manifest lines ({"path", "caption"}) work as train.data; a JSON line without a
+    path string is named."""
+    from arvid.data.clips import media_paths
+
+    manifest = tmp_path / "captions.jsonl"
+    manifest.write_text(f'{{"path": "{bikes_folder / "bikes.mp4"}", "caption": "bikes"}}\n# a comment\n')
+    assert media_paths(manifest) == [bikes_folder / "bikes.mp4"]
+    manifest.write_text('{"caption": "no path"}\n')
+    with pytest.raises(ValueError, match='captions.jsonl:1: expected a path, or a JSON object with a "path"'):
+        media_paths(manifest)
+
+
+def test_a_16_bit_image_keeps_its_brightness(tmp_path):
+    """PIL's RGB conversion clips 16-bit values (a mid-grey photograph came out white): scaled instead."""
+    from arvid.data.real_clips import load_rgb
+
+    ramp = (np.linspace(0, 65535, 64)[None, :].repeat(8, 0)).astype(np.uint16)
+    path = tmp_path / "ramp16.png"
+    Image.fromarray(ramp).save(path)
+    assert Image.open(path).mode.startswith("I")
+    loaded = np.asarray(load_rgb(path))
+    assert loaded.shape == (8, 64, 3) and abs(int(loaded[0, 32, 0]) - 130) <= 2 and loaded[0, 0, 0] == 0
+
+
 def test_scanning_in_workers_finds_the_same(mixed_folder):
     here = FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]))
     pooled = FileClips(mixed_folder, frames=9, size=32, fps=8, workers=2, log=collect([]))
@@ -169,7 +194,7 @@ def test_a_source_with_no_readable_file_is_exit_2(tmp_path, capfd):
                  f"train.out_dir={tmp_path}/run", "train.steps=1"])
     lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1, lines
-    assert lines[0].startswith(f"arvid: error: no readable video or image in '{folder}': {folder}/a.mp4: ")
+    assert lines[0].startswith(f"arvid: error: train.data={folder}: no readable video or image in '{folder}': {folder}/a.mp4: ")
     assert "(and 1 more unreadable files)" in lines[0]
     assert not (tmp_path / "run").exists()
 
@@ -251,3 +276,15 @@ def test_a_captioned_manifest_reads_shots_at_the_lms_rate_and_reports_cuts(bikes
     manifest.write_text(json.dumps({"path": video, "caption": "too short", "start": 0, "end": 30}) + "\n")
     with pytest.raises(ValueError, match="captions.jsonl:1: .* has 10 frames in its shot at 8 fps; the dataset needs 17"):
         check_manifest_videos(manifest, frames=17, size=32, fps=8)
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_before_any_file_is_read(tmp_path, capfd):
+    from arvid.tools.cli import main
+
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"\x00" * 100)  # reading it would fail: the check must come first
+    code = main(["train-tokenizer", "--config", "tiny", f"train.data={folder}", "train.val_data=null",
+                 "train.init_from=natural", f"train.out_dir={tmp_path}/run", "train.steps=1"])
+    err = capfd.readouterr().err
+    assert code == 2 and "train.init_from=natural: " in err and "--config natural for natural" in err, err

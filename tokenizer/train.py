@@ -31,9 +31,8 @@ from arvid.tokenizer.evaluate import evaluate, reconstruct
 from arvid.tokenizer.grow import init_weights
 from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_video
 from arvid.training.checkpoint import (load_tensors, optimizer_state_from_files, optimizer_state_to_files,
-                                       resolve_checkpoint, save_tensors)
+                                       save_tensors)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
-from arvid.weights import shipped_or_folder
 
 
 @dataclass(kw_only=True)
@@ -162,8 +161,12 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     cfg, size = config.train, config.model.image_size
     if cfg.data is None:
         raise ValueError("train.data is not set: name the training clips (a folder or manifest of videos)")
-    if cfg.init_from is not None:
-        resolve_checkpoint(shipped_or_folder(cfg.init_from))  # before any clip is decoded; raises FileNotFoundError
+    if cfg.init_from is not None:  # fits the model? Before any clip is decoded (that can take minutes)
+        try:
+            init_weights(VideoTokenizer(config.model), cfg.init_from)  # raises FileNotFoundError, ValueError
+        except ValueError as err:
+            raise ValueError(f"train.init_from={cfg.init_from}: {err} (the shipped tokenizers train on with their "
+                             f"presets: --config tiny for shapes, --config natural for natural)") from None
     reading = dict(fps=cfg.fps, workers=cfg.num_workers)
     # The evaluation clips first: they are fewer, so a missing one (a preset's own, for a run on
     # your data) fails before the training files are all decoded.
@@ -188,13 +191,16 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
 
 @contextlib.contextmanager
 def _naming_the_field(field: str, value: str, alternative: str = "") -> Iterator[None]:
-    """Prefix a missing source's FileNotFoundError with the config field that named it (a preset's
-    default path is not something the user typed) and how to set another."""
+    """Prefix a missing or unusable source's error (FileNotFoundError; ValueError: nothing readable
+    in it, a bad manifest line) with the config field that named it (a preset's default path is not
+    something the user typed) and, for a missing one, how to set another."""
     try:
         yield
     except FileNotFoundError as err:
         hint = f"set {field}=FOLDER or a manifest{f', {alternative}' if alternative else ''}"
         raise FileNotFoundError(f"{field}={value}: {err} ({hint})") from None
+    except ValueError as err:
+        raise ValueError(f"{field}={value}: {err}") from None
 
 
 class TokenizerTraining:
