@@ -35,13 +35,15 @@ def is_image(path: Path) -> bool:
 
 
 def _listed_path(line: str, manifest: Path, number: int) -> str:
-    """The path a manifest line names: the line itself, or a JSON object's "path"."""
-    if not line.startswith("{"):
-        return line
+    """The path a manifest line names: a JSON object's "path", else the line itself (a file named
+    "{draft}.mp4" too)."""
     try:
-        path = json.loads(line).get("path")
-    except (ValueError, AttributeError):
-        path = None
+        record = json.loads(line) if line.startswith("{") else None
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        return line
+    path = record.get("path")
     if not isinstance(path, str) or not path:
         raise ValueError(f"{manifest}:{number}: expected a path, or a JSON object with a \"path\" string, got "
                          f"{line[:80]!r}")
@@ -71,8 +73,9 @@ def media_paths(source: str | Path) -> list[Path]:
         except UnicodeDecodeError as err:
             raise ValueError(f"manifest {str(source)!r} is not a text file of paths (byte {err.start} is not "
                              "UTF-8; give a folder of videos, or a text file listing them)") from None
-        paths = [source.parent / _listed_path(line, source, number) for number, line in enumerate(lines, start=1)
-                 if line and not line.startswith("#")]
+        listed = (source.parent / _listed_path(line, source, number) for number, line in enumerate(lines, start=1)
+                  if line and not line.startswith("#"))
+        paths = list(dict.fromkeys(listed))  # once each: a captioned manifest names a file once a shot
         missing = [p for p in paths if not p.is_file()]
         if missing:
             what = "a folder, not a file" if missing[0].is_dir() else "missing file"

@@ -125,8 +125,11 @@ def load_rgb(path: Path) -> Image.Image:
     scaled to 8 bits, which PIL's own conversion would clip: a mid-grey 16-bit photograph turned white)."""
     with Image.open(path) as image:
         if image.mode.startswith("I;16") or image.mode in ("I", "F"):
-            values = np.asarray(image, dtype=np.float64)
-            top = 65535.0 if image.mode != "F" else max(float(values.max()), 1e-12)
+            values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+            if image.mode.startswith("I;16"):
+                top = 65535.0
+            else:  # 32-bit or float: its own range, unless it fits 8 bits (or [0, 1] for floats)
+                top = max(float(values.max()), 1.0 if image.mode == "F" else 255.0)
             grey = np.clip(np.round(values / top * 255), 0, 255).astype(np.uint8)
             return Image.fromarray(grey).convert("RGB")
         return image.convert("RGB")

@@ -173,6 +173,9 @@ def test_a_16_bit_image_keeps_its_brightness(tmp_path):
     assert Image.open(path).mode.startswith("I")
     loaded = np.asarray(load_rgb(path))
     assert loaded.shape == (8, 64, 3) and abs(int(loaded[0, 32, 0]) - 130) <= 2 and loaded[0, 0, 0] == 0
+    floats = tmp_path / "half.tif"  # a float image in [0, 0.5]: read on [0, 1], not stretched to white
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(floats)
+    assert Image.open(floats).mode == "F" and abs(int(np.asarray(load_rgb(floats))[0, 0, 0]) - 128) <= 1
 
 
 def test_scanning_in_workers_finds_the_same(mixed_folder):
@@ -288,3 +291,13 @@ def test_a_checkpoint_of_another_architecture_is_refused_before_any_file_is_read
                  "train.init_from=natural", f"train.out_dir={tmp_path}/run", "train.steps=1"])
     err = capfd.readouterr().err
     assert code == 2 and "train.init_from=natural: " in err and "--config natural for natural" in err, err
+
+
+def test_manifest_lines_name_each_file_once_and_braces_can_be_a_file_name(bikes_folder, tmp_path):
+    from arvid.data.clips import media_paths
+
+    shutil.copy(bikes_folder / "bikes.mp4", tmp_path / "{draft}.mp4")
+    manifest = tmp_path / "shots.jsonl"
+    manifest.write_text('{"path": "{draft}.mp4", "start": 0, "end": 9}\n{"path": "{draft}.mp4", "start": 9}\n'
+                        "{draft}.mp4\n")
+    assert media_paths(manifest) == [tmp_path / "{draft}.mp4"]

@@ -33,6 +33,7 @@ from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_vid
 from arvid.training.checkpoint import (load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                        save_tensors)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
+from arvid.weights import SHIPPED_TOKENIZERS
 
 
 @dataclass(kw_only=True)
@@ -163,10 +164,13 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
         raise ValueError("train.data is not set: name the training clips (a folder or manifest of videos)")
     if cfg.init_from is not None:  # fits the model? Before any clip is decoded (that can take minutes)
         try:
-            init_weights(VideoTokenizer(config.model), cfg.init_from)  # raises FileNotFoundError, ValueError
+            init_weights(VideoTokenizer(config.model), cfg.init_from)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"train.init_from={cfg.init_from}: {err}") from err
         except ValueError as err:
-            raise ValueError(f"train.init_from={cfg.init_from}: {err} (the shipped tokenizers train on with their "
-                             f"presets: --config tiny for shapes, --config natural for natural)") from None
+            hint = (" (the shipped tokenizers train on with their presets: --config tiny for shapes, --config "
+                    "natural for natural)") if cfg.init_from in SHIPPED_TOKENIZERS else ""
+            raise ValueError(f"train.init_from={cfg.init_from}: {err}{hint}") from err
     reading = dict(fps=cfg.fps, workers=cfg.num_workers)
     # The evaluation clips first: they are fewer, so a missing one (a preset's own, for a run on
     # your data) fails before the training files are all decoded.
@@ -200,7 +204,7 @@ def _naming_the_field(field: str, value: str, alternative: str = "") -> Iterator
         hint = f"set {field}=FOLDER or a manifest{f', {alternative}' if alternative else ''}"
         raise FileNotFoundError(f"{field}={value}: {err} ({hint})") from None
     except ValueError as err:
-        raise ValueError(f"{field}={value}: {err}") from None
+        raise ValueError(f"{field}={value}: {err}") from err
 
 
 class TokenizerTraining:

@@ -60,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(checks the suite), or the ground truth through the tokenizer (the ceiling it sets)")
     parser.add_argument("--limit", type=int, help="score only the first N prompts of a seeded shuffle (default: all)")
     parser.add_argument("--frames", type=int, default=16, help="frames to generate per prompt")
-    parser.add_argument("-o", "--out", help=f"output folder (default: {DEFAULT_OUT}, or {DEFAULT_OUT}-2, -3, ... "
-                                            f"when it holds an evaluation already)")
+    parser.add_argument("-o", "--out", help=f"output folder (default: a new one, {DEFAULT_OUT}, or {DEFAULT_OUT}-2, "
+                                            f"-3, ... when that exists; with --overwrite, {DEFAULT_OUT})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the evaluation the -o folder holds (its scores.json) instead of refusing")
     parser.add_argument("--save-videos", action="store_true", help="also write each generated video as mp4")
@@ -116,9 +116,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
     if args.per_combination < 1:
         raise UsageError(f"--per-combination must be >= 1, got {args.per_combination}")
-    if args.out is None:  # a folder of its own: a second run never replaces the first's scores
-        folders = (DEFAULT_OUT + (f"-{number}" if number > 1 else "") for number in count(1))
-        args.out = next(folder for folder in folders if not (Path(folder) / "scores.json").exists())
+    if args.out is None:  # a folder of its own, claimed by making it: runs side by side never share one
+        args.out = DEFAULT_OUT if args.overwrite else _claim_new_folder(DEFAULT_OUT)
     if (Path(args.out) / "scores.json").exists() and not args.overwrite:  # not even by a run stopped early
         raise UsageError(f"-o {args.out!r} holds an evaluation already (scores.json): give --overwrite to replace "
                          f"it, or another folder")
@@ -129,6 +128,25 @@ def _check_args(args: argparse.Namespace) -> None:
     except OSError as err:
         raise UsageError(f"cannot create output folder {args.out!r}: {err.strerror}") from err
     check_writable(Path(args.out) / "scores.json")
+
+
+def _claim_new_folder(base: str) -> str:
+    """The first of `base`, `base`-2, `base`-3, ... that did not exist, made now (so that another
+    run started at the same moment takes the next).
+
+    Raises:
+        UsageError: the folder cannot be made.
+    """
+    for number in count(1):
+        folder = base + (f"-{number}" if number > 1 else "")
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=False)
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise UsageError(f"cannot create output folder {folder!r}: {err.strerror}") from err
+    raise AssertionError("unreachable")
 
 
 def _jobs(args: argparse.Namespace) -> list[dict]:
