@@ -216,6 +216,9 @@ def test_eval_tokenizer_sizes_and_baselines(ckpt, carphone, tmp_path, capsys):
                  "--videos", carphone, "--real-frames", "9", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results) == {"real"} and set(results["real"]) == {"64x64", "native"}
+    captured = capsys.readouterr()
+    assert "[1/2] carphone_pristine.mp4 at 64x64 (9 frames)" in captured.err  # a line a clip, as each starts
+    assert "[2/2] carphone_pristine.mp4 at native" in captured.err
     for size, shape, grid in [("64x64", (64, 64), [3, 8, 8]), ("native", (144, 176), [3, 18, 22])]:
         clip = results["real"][size]["clips"]["carphone_pristine.mp4"]
         assert (clip["frames"], clip["height"], clip["width"], clip["latent_shape"]) == (9, *shape, grid)
@@ -229,7 +232,7 @@ def test_eval_tokenizer_sizes_and_baselines(ckpt, carphone, tmp_path, capsys):
         assert all(0 < methods[m]["psnr"] < 100 and 0 < methods[m]["ssim"] <= 1 for m in methods)
         assert methods["bicubic"]["codebook_usage"] is None and methods["arvid"]["codebook_usage"] > 0
         assert (out / f"carphone_pristine_{size}.png").is_file()
-    printed = capsys.readouterr().out
+    printed = captured.out
     assert "size native" in printed and "144x176" in printed
     assert sum(line.startswith("carphone_pristine.mp4") for line in printed.splitlines()) == 6
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
@@ -120,9 +121,12 @@ def run(args: argparse.Namespace) -> int:
         _save_strip(tokenizer, clips[0], out / "shapes_heldout.png")
         _print_shapes(results["shapes_heldout"])
     results["real"] = {}
+    total, done = sum(len(clips) for clips in real.values()), 0
     for size, clips in real.items():
         per_clip = {}
         for name, clip in clips.items():
+            done += 1  # a line a clip: one at a large size takes minutes (H.264 and SSIM included)
+            print(f"[{done}/{total}] {name} at {size_name(size)} ({len(clip)} frames)", file=sys.stderr, flush=True)
             fps = rates[name] or ASSUMED_FPS
             try:
                 comparison = compare(tokenizer, clip, fps=fps)
@@ -136,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         results["real"][size_name(size)] = {"clips": per_clip,
                                             "mean": mean_rows([clip["methods"] for clip in per_clip.values()])}
         _print_size(size_name(size), results["real"][size_name(size)])
+        # Written after each size, so a run stopped later keeps the sizes done.
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out / 'results.json'} and PNG strips")
