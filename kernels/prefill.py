@@ -14,7 +14,7 @@ import triton
 import triton.language as tl
 
 from arvid.kernels.mask import MaskSpec
-from arvid.kernels.reference import AttentionOutput, check_shapes
+from arvid.kernels.reference import AttentionOutput, check_query_count, check_shapes
 
 HEAD_DIMS = (32, 64, 128)
 DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -125,8 +125,7 @@ def check_supported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
     if interpreted() and q.dtype == torch.bfloat16:
         raise ValueError("under TRITON_INTERPRET=1 the kernels take float32 or float16: Triton's interpreter "
                          "mishandles bfloat16 dot products")
-    if q.shape[2] > k.shape[2]:
-        raise ValueError(f"more queries ({q.shape[2]}) than keys ({k.shape[2]})")
+    check_query_count(q.shape[2], k.shape[2])
 
 
 # Autotuned on GPU over a short list; keyed by the sizes that change the best tiling.

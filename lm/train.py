@@ -79,10 +79,9 @@ class LMTrainConfig(LoopConfig):
     # a fine-tuning stage, as the prompt-switch fine-tune of docs/results/lm.md.
     init_from: str | None = None
     parallel: Literal["ddp", "fsdp2"] = "ddp"
-    # Compile the training step's forward and loss with torch.compile (inductor). The first steps
-    # then wait while it compiles; after that a step runs faster, mostly from fusing the loss's
-    # log-softmax over the whole vocabulary (`python benchmarks/train_lm.py`). Evaluation stays eager.
-    compile: bool = False
+    # `compile` (LoopConfig's) compiles the step's forward and loss (inductor): after its first steps a
+    # step runs faster, mostly from fusing the loss's log-softmax over the whole vocabulary
+    # (`python benchmarks/train_lm.py`). Evaluation stays eager.
 
     def __post_init__(self) -> None:
         super().__post_init__()

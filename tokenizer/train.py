@@ -89,11 +89,10 @@ class TokenizerTrainConfig(LoopConfig):
     # trained on them stay valid while the decoder draws those codes more sharply.
     init_from: str | None = None
     train_encoder: bool = True
-    # Compile the step's forward pass and its reconstruction and quantizer losses with torch.compile
-    # (inductor); the perceptual and adversarial terms and evaluation stay eager. The first step
-    # waits while it compiles. Off by default: on CPU it saves too little a step to pay for that
+    # `compile` (LoopConfig's) compiles the step's forward pass and its reconstruction and quantizer
+    # losses (inductor); the perceptual and adversarial terms and evaluation stay eager. Off by
+    # default: on CPU it saves too little a step to pay for its compiling
     # (`python benchmarks/train_tokenizer.py`).
-    compile: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError
-from arvid.weights import shipped_model_dir, shipped_or_folder
+from arvid.weights import SHIPPED_TOKENIZERS, shipped_model_dir, shipped_or_folder, shipped_tokenizer_dir
 
 if TYPE_CHECKING:
     import torch
@@ -46,17 +46,28 @@ def model_folder(model_dir: str | None) -> Path:
     return folder
 
 
+def recorded_tokenizer(name: str | None) -> str | None:
+    """What a file of codes records for `--tokenizer NAME` (or `--model NAME`), once it loaded: None
+    for the default; a shipped tokenizer's short name ("natural", "shapes") for it, named or reached
+    by its folder; else the absolute folder it loaded from (the codes may be decoded elsewhere)."""
+    if not name:
+        return None
+    folder = tokenizer_folder(name).resolve()
+    for short in SHIPPED_TOKENIZERS:
+        try:
+            if shipped_tokenizer_dir(short).resolve() == folder:
+                return short
+        except FileNotFoundError:  # not in this installation: not the one loaded
+            continue
+    return str(folder)
+
+
 def codes_origin(folder: Path, tokenizer):
-    """The `StreamOrigin` a token stream of the model in `folder` records: its tokenizer (the shipped
-    name for the shipped model's, else the absolute folder, so that a decoder run elsewhere finds
-    it) and that tokenizer's number of codes."""
+    """The `StreamOrigin` a token stream of the model in `folder` records: its tokenizer
+    (`recorded_tokenizer`) and that tokenizer's number of codes."""
     from arvid.data.token_stream import StreamOrigin
 
-    try:
-        shipped = folder.resolve() == shipped_model_dir().resolve()
-    except FileNotFoundError:  # an installation without the shipped weights: `folder` is not them
-        shipped = False
-    return StreamOrigin("shapes" if shipped else str((folder / "tokenizer").resolve()), tokenizer.codebook_size)
+    return StreamOrigin(recorded_tokenizer(str(folder)), tokenizer.codebook_size)
 
 
 def _not_a_folder(path: Path) -> str:

@@ -34,20 +34,6 @@ def meta_path(codes_path: str | Path) -> Path:
     return codes_path.with_name(f"{codes_path.stem}.meta.json")
 
 
-def recorded_tokenizer(name: str | None) -> str | None:
-    """What to record for `--tokenizer NAME` (after it loaded): None for the default, a shipped
-    tokenizer's short name ("natural") as it is, else the absolute folder it loaded from (the codes
-    may be decoded from another working directory)."""
-    from arvid.tools.checkpoints import tokenizer_folder
-    from arvid.weights import shipped_or_folder
-
-    if not name:
-        return None
-    if shipped_or_folder(name) != Path(name):  # a shipped tokenizer by its name
-        return name
-    return str(tokenizer_folder(name).resolve())
-
-
 def write_codes_meta(codes_path: str | Path, meta: CodesMeta) -> Path | None:
     """Write `meta` beside the codes file -> its path, or None (with a warning on stderr) where a
     file of that name exists that arvid did not write, or it cannot be written."""

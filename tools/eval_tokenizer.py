@@ -113,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(err))
 
     results: dict[str, dict] = {}
+
+    def save() -> None:  # after each part, so a run stopped later keeps the parts done
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
     if args.shapes_videos:
         source = ShapesClips(frames=args.frames, size=trained, split="heldout")
         rng = np.random.default_rng(args.seed)
@@ -121,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         _save_strip(tokenizer, clips[0], out / "shapes_heldout.png")
         _print_shapes(results["shapes_heldout"])
     results["real"] = {}
+    save()
     total, done = sum(len(clips) for clips in real.values()), 0
     for size, clips in real.items():
         per_clip = {}
@@ -140,10 +145,7 @@ def run(args: argparse.Namespace) -> int:
         results["real"][size_name(size)] = {"clips": per_clip,
                                             "mean": mean_rows([clip["methods"] for clip in per_clip.values()])}
         _print_size(size_name(size), results["real"][size_name(size)])
-        # Written after each size, so a run stopped later keeps the sizes done.
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        save()
     print(f"wrote {out / 'results.json'} and PNG strips")
     return 0
 

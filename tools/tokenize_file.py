@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     from arvid.data.video import VideoReadError, probe_video
     from arvid.data.clips import is_image
-    from arvid.tools.codes_meta import CodesMeta, recorded_tokenizer, write_codes_meta
+    from arvid.tools.checkpoints import recorded_tokenizer
+    from arvid.tools.codes_meta import CodesMeta, write_codes_meta
     from arvid.tools.progress import ProgressLine
     from arvid.tokenizer.sizes import check_frame_size, parse_frame_size
     from arvid.tools.checkpoints import load_tokenizer
