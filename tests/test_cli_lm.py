@@ -61,20 +61,23 @@ def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsy
     assert "holds other files" in capsys.readouterr().err
 
 
-def test_a_resumed_run_goes_on_with_its_recorded_config(tokenizer_dir, tmp_path, capsys):
-    """--resume reads the run's run_config.json: only train.out_dir and what changes are given again."""
-    assert main(["train-text-tokenizer", "-o", str(tmp_path / "text")]) == 0
+def test_a_resumed_run_goes_on_with_its_recorded_config(tokenizer_dir, tmp_path, capsys, monkeypatch):
+    """--resume reads the run's run_config.json: only train.out_dir and what changes are given again;
+    the run's relative paths are read from where it began, even when it resumes from elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train-text-tokenizer", "-o", "text"]) == 0
     assert main(["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--videos", "4", "--frames", "13",
-                 "-o", str(tmp_path / "train")]) == 0
-    out = f"train.out_dir={tmp_path / 'lm'}"
-    assert main(["train-lm", "--config", "tiny", out, f"train.data={tmp_path / 'train'}", "train.val_data=null",
-                 f"train.text_tokenizer={tmp_path / 'text'}", "train.steps=2", "train.batch_size=2", "train.threads=1",
+                 "-o", "train"]) == 0
+    assert main(["train-lm", "--config", "tiny", "train.out_dir=runs/lm", "train.data=train", "train.val_data=null",
+                 "train.text_tokenizer=text", "train.steps=2", "train.batch_size=2", "train.threads=1",
                  "model.dim=32", "model.n_layers=1", "model.n_heads=2", "model.n_kv_heads=1", "model.video_vocab_size=64",
                  "model.tokens_per_frame=16", "model.frame_width=4", "model.window_frames=2"]) == 0
     capsys.readouterr()
-    assert main(["train-lm", "--resume", out, "train.steps=3"]) == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["train-lm", "--resume", "train.out_dir=../runs/lm", "train.steps=3"]) == 0
     assert "resuming with the run's own config" in capsys.readouterr().err
-    assert json.loads((tmp_path / "lm" / "checkpoint" / "trainer_state.json").read_text())["step"] == 3
+    assert json.loads((tmp_path / "runs" / "lm" / "checkpoint" / "trainer_state.json").read_text())["step"] == 3
 
 
 def test_token_shards_never_replace_other_files_and_replace_shards_only_when_asked(tokenizer_dir, tmp_path, capsys):

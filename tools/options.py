@@ -150,7 +150,53 @@ def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
         # The folder it was found in, wherever the run began (it may have been moved); and no init_from,
         # whose weights the checkpoint replaces (a fine-tune resumes without its source checkpoint).
         config = load_config(cls, recorded, [*overrides, f"train.out_dir={recorded.parent}", "train.init_from=null"])
+        began_in = _folder_run_began_in(load_config(cls, recorded).train.out_dir, recorded.parent)
+        if began_in is not None:
+            given = {override.partition("=")[0] for override in overrides}
+            config = _paths_from(config, began_in, skip=given)
     return config
+
+
+# Fields that name files or folders; a run records them as given, relative to where it began.
+RUN_PATH_FIELDS = ("train.data", "train.val_data", "train.unseen_data", "train.text_tokenizer",
+                   "train.perceptual_weights", "model.text_encoder")
+
+
+def _folder_run_began_in(recorded_out_dir: str, found_in: Path) -> Path | None:
+    """The working folder a run started in, read off its recorded `out_dir` (say "runs/lm") and the
+    folder its run_config.json was found in (say /home/me/project/runs/lm): /home/me/project. None
+    where that cannot be told (an absolute or `..` out_dir, or a folder since renamed)."""
+    out_dir = Path(recorded_out_dir)
+    found = found_in.resolve()
+    if out_dir.is_absolute() or ".." in out_dir.parts or not out_dir.parts:
+        return None
+    if found.parts[-len(out_dir.parts):] != out_dir.parts:
+        return None
+    return Path(*found.parts[:-len(out_dir.parts)])
+
+
+def _paths_from(config, began_in: Path, *, skip: set[str]):
+    """`config` with each relative path of `RUN_PATH_FIELDS` (not in `skip`, the overrides given now)
+    that is missing from here but present in `began_in` made absolute there: a resume from another
+    working folder reads the data the run began with."""
+    def moved(value):
+        if isinstance(value, (tuple, list)):
+            return type(value)(moved(item) for item in value)
+        if not isinstance(value, str) or Path(value).is_absolute() or Path(value).exists():
+            return value
+        there = began_in / value
+        return str(there) if there.exists() else value
+
+    sections = {}
+    for key in RUN_PATH_FIELDS:
+        section, name = key.split(".")
+        if key in skip or not hasattr(getattr(config, section), name):
+            continue
+        value = getattr(getattr(config, section), name)
+        if moved(value) != value:
+            sections.setdefault(section, {})[name] = moved(value)
+    changed = {section: dataclasses.replace(getattr(config, section), **fields) for section, fields in sections.items()}
+    return dataclasses.replace(config, **changed) if changed else config
 
 
 def check_run_start(train, *, resume: bool) -> None:
