@@ -18,6 +18,7 @@ import math
 import os
 import signal
 import threading
+import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -304,10 +305,15 @@ def read_video(
         # (without, FFmpeg raises), and it was no faster on 720p H.264 with 2 cores.
         stream = container.streams.video[0]
 
+        first_pts = last_pts = None
+
         def source_frames() -> Iterator[av.VideoFrame]:
-            nonlocal decoded
+            nonlocal decoded, first_pts, last_pts
             for frame in container.decode(stream):
                 decoded += 1
+                if frame.pts is not None:
+                    first_pts = frame.pts if first_pts is None else first_pts
+                    last_pts = frame.pts
                 yield frame
 
         frames = source_frames()
@@ -326,6 +332,8 @@ def read_video(
                 f"{path}: corrupt or truncated video, decoding failed after {decoded} frames "
                 f"({err.strerror})"
             ) from err
+        if produced != stop and first_pts is not None:  # read to the end: did the file have it all?
+            _warn_if_cut_short(path, stream, last_pts - first_pts)
 
     if decoded == 0:
         raise VideoReadError(f"{path}: the video stream has no frames")
@@ -335,6 +343,24 @@ def read_video(
             f"{path}: has {produced} frames{at_rate}, none in [{start_frame}, {end_frame})"
         )
     return np.stack(kept)
+
+
+class TruncatedVideoWarning(UserWarning):
+    """A video decoded without error ended well before the length its header states."""
+
+
+def _warn_if_cut_short(path: Path, stream: av.video.stream.VideoStream, last_frame_ticks: int) -> None:
+    """Warn when the frames decoded span less than 90% of what the header states (its frame
+    count at its average rate): a file cut off in copying decodes without error to its first
+    part (an AVI keeps the count in its header). Time, not frame counts, because a variable-rate
+    file (opencv's tree.avi: 68 frames over 444 ticks) holds fewer frames than ticks."""
+    rate = stream.average_rate
+    if not stream.frames or not rate or stream.time_base is None:
+        return  # nothing stated to compare with (Ogg, many WebM)
+    stated, seen = stream.frames / rate, last_frame_ticks * stream.time_base + 1 / rate
+    if seen < 0.9 * stated:
+        warnings.warn(f"{path}: decoded {float(seen):.1f} s of the {float(stated):.1f} s its header states; "
+                      "the file looks cut short (truncated?)", TruncatedVideoWarning, stacklevel=3)
 
 
 def check_frames(frames: np.ndarray, expected_ndim: int = 4, name: str = "video") -> np.ndarray:

