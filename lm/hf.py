@@ -94,7 +94,8 @@ def from_hf(path: str | Path) -> VideoLM:
 
     Raises:
         FileNotFoundError: no such folder or no text tokenizer in it.
-        ValueError: the Llama config has no `arvid` layout, or its vocabulary size disagrees with it.
+        ValueError: the Llama config has no `arvid` layout, one a Llama cannot compute (grid-position
+            embeddings, a bidirectional prefix), or a vocabulary size that disagrees with it.
     """
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -105,7 +106,11 @@ def from_hf(path: str | Path) -> VideoLM:
     layout = getattr(hf_config, "arvid", None)
     if not isinstance(layout, dict):
         raise ValueError(f"{str(path)!r} is a Llama checkpoint without arvid's layout fields (config key 'arvid')")
-    fields = dict(layout, dim=hf_config.hidden_size, n_layers=hf_config.num_hidden_layers,
+    if layout.get("bidirectional_prefix", False):
+        raise ValueError(f"{str(path)!r}: the layout asks for a bidirectional text prefix, but a Llama checkpoint "
+                         f"attends causally (its logits would not be the model's)")
+    # A layout without the field is read as what a Llama computes: causal attention throughout.
+    fields = dict(layout, bidirectional_prefix=False, dim=hf_config.hidden_size, n_layers=hf_config.num_hidden_layers,
                   n_heads=hf_config.num_attention_heads, n_kv_heads=hf_config.num_key_value_heads,
                   ffn_dim=hf_config.intermediate_size, norm_eps=hf_config.rms_norm_eps,
                   rope_theta=_rope_theta(hf_config))

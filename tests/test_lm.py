@@ -290,6 +290,13 @@ def test_export_hf_round_trip(tmp_path, text):
     (tmp_path / "hf" / "config.json").write_text(json.dumps(hf_config))
     with pytest.raises(ValueError, match="cannot hold"):
         from_hf(tmp_path / "hf")
+    hf_config["arvid"].update(grid_positions=False, bidirectional_prefix=True)
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(hf_config))
+    with pytest.raises(ValueError, match="attends causally"):
+        from_hf(tmp_path / "hf")
+    del hf_config["arvid"]["bidirectional_prefix"]  # a layout without it is read as Llama computes: causal
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(hf_config))
+    assert not from_hf(tmp_path / "hf").config.bidirectional_prefix
 
 
 def test_save_load_round_trip_and_mismatch(tmp_path, text):
