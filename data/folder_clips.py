@@ -13,7 +13,8 @@ can be read is an error. Clips are then drawn as from the prepared manifests
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -27,6 +28,10 @@ from arvid.data.cuts import hard_cuts
 from arvid.data.decoded import DecodedVideos, working_size
 from arvid.data.manifests import Photo, Shot
 from arvid.data.real_clips import DEFAULT_ZOOM, MixedClips, PhotoClips, ShotClips, decode_short_side
+
+
+# Seconds between the lines that say how far the first reading of a source's files has got.
+SCAN_PROGRESS_EVERY_S = 10.0
 
 
 def warn_on_stderr(line: str) -> None:
@@ -73,13 +78,16 @@ def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedV
 
 
 def scan_files(paths: Sequence[Path], *, fps: float | None, short_side: int, cache: DecodedVideos | None = None,
-               workers: int = 0) -> list[Scanned]:
-    """`scan_file` of each of `paths`, in order: here (filling `cache`), or with `workers` > 0 in that
-    many processes (the decoded frames stay there; `cache` is not filled). The same result either way."""
+               workers: int = 0) -> Iterator[Scanned]:
+    """`scan_file` of each of `paths`, in order, each as it is done: here (filling `cache`), or with
+    `workers` > 0 in that many processes (the decoded frames stay there; `cache` is not filled). The
+    same result either way."""
     if workers > 0 and len(paths) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
-            return list(pool.map(partial(scan_file, fps=fps, short_side=short_side), paths))
-    return [scan_file(path, fps=fps, short_side=short_side, cache=cache) for path in paths]
+            yield from pool.map(partial(scan_file, fps=fps, short_side=short_side), paths)
+        return
+    for path in paths:
+        yield scan_file(path, fps=fps, short_side=short_side, cache=cache)
 
 
 class FileClips:
@@ -89,7 +97,8 @@ class FileClips:
     Video clips lie inside one shot (`ShotClips`: every window equally likely, random square crops
     at zooms `zoom`); image clips are a photograph under a moving camera (`PhotoClips`). Videos and
     images are drawn in proportion to their numbers of files. Each file is read when the source
-    opens (`scan_files`, in `workers` processes when > 0); one that cannot be read is skipped with one
+    opens (`scan_files`, in `workers` processes when > 0), with a line to `log` every
+    `SCAN_PROGRESS_EVERY_S` seconds while it goes on; one that cannot be read is skipped with one
     line to `log`, and a last line to `log` sums up what was found and skipped.
 
     Raises:
@@ -103,8 +112,13 @@ class FileClips:
                  log: Callable[[str], None] = warn_on_stderr) -> None:
         self.frames, self.size, self.fps = frames, size, fps
         cache = DecodedVideos() if cache is None else cache
-        scanned = scan_files(media_paths(source), fps=fps, short_side=decode_short_side(size, zoom), cache=cache,
-                             workers=workers)
+        paths, scanned = media_paths(source), []
+        started = said = time.monotonic()
+        for found in scan_files(paths, fps=fps, short_side=decode_short_side(size, zoom), cache=cache, workers=workers):
+            scanned.append(found)
+            if time.monotonic() - said >= SCAN_PROGRESS_EVERY_S and len(scanned) < len(paths):
+                said = time.monotonic()  # every file is decoded whole: a large folder takes minutes
+                log(f"{source}: reading files, {len(scanned)} of {len(paths)} ({said - started:.0f} s)")
         unreadable = [found for found in scanned if found.problem is not None]
         if len(unreadable) == len(scanned):
             more = f" (and {len(unreadable) - 1} more unreadable files)" if len(unreadable) > 1 else ""
