@@ -73,11 +73,19 @@ def test_a_resumed_run_goes_on_with_its_recorded_config(tokenizer_dir, tmp_path,
                  "model.dim=32", "model.n_layers=1", "model.n_heads=2", "model.n_kv_heads=1", "model.video_vocab_size=64",
                  "model.tokens_per_frame=16", "model.frame_width=4", "model.window_frames=2"]) == 0
     capsys.readouterr()
-    (tmp_path / "elsewhere").mkdir()
+    recorded = tmp_path / "runs" / "lm" / "run_config.json"
+    assert json.loads(recorded.read_text())["train"]["data"] == str(tmp_path / "train")  # absolute
+    # A run recorded with relative paths (as before they were made absolute), resumed from a folder
+    # that has a "train" of its own (empty here): the run's own data is read, not that one.
+    run_config = json.loads(recorded.read_text())
+    run_config["train"].update(data="train", text_tokenizer="text")
+    recorded.write_text(json.dumps(run_config))
+    (tmp_path / "elsewhere" / "train").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert main(["train-lm", "--resume", "train.out_dir=../runs/lm", "train.steps=3"]) == 0
     assert "resuming with the run's own config" in capsys.readouterr().err
     assert json.loads((tmp_path / "runs" / "lm" / "checkpoint" / "trainer_state.json").read_text())["step"] == 3
+    assert json.loads(recorded.read_text())["train"]["data"] == str(tmp_path / "train")
 
 
 def test_token_shards_never_replace_other_files_and_replace_shards_only_when_asked(tokenizer_dir, tmp_path, capsys):

@@ -134,7 +134,8 @@ def run_overrides(args: argparse.Namespace) -> list[str]:
 def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
     """A trainer's config: `preset` with the command's overrides; on --resume, the config the run in
     `train.out_dir` recorded when it started (`run_config.json`) with the overrides on top, so that
-    a resumed run goes on as it began without its overrides given again.
+    a resumed run goes on as it began without its overrides given again. Relative paths that exist
+    are made absolute, so that the run records (and a resume from any folder reads) the same files.
 
     Raises:
         UsageError: both --resume and --overwrite.
@@ -145,19 +146,21 @@ def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
     overrides = run_overrides(args)
     config = load_config(cls, preset, overrides)
     recorded = Path(config.train.out_dir) / "run_config.json"
-    if args.resume and recorded.is_file():
-        print(f"resuming with the run's own config, {recorded}, and the overrides given", file=sys.stderr)
-        # The folder it was found in, wherever the run began (it may have been moved); and no init_from,
-        # whose weights the checkpoint replaces (a fine-tune resumes without its source checkpoint).
-        config = load_config(cls, recorded, [*overrides, f"train.out_dir={recorded.parent}", "train.init_from=null"])
-        began_in = _folder_run_began_in(load_config(cls, recorded).train.out_dir, recorded.parent)
-        if began_in is not None:
-            given = {override.partition("=")[0] for override in overrides}
-            config = _paths_from(config, began_in, skip=given)
-    return config
+    if not (args.resume and recorded.is_file()):
+        # Recorded absolute (run_config.json): a resume from any folder reads the same files.
+        return _paths_anchored(config, lambda key: Path.cwd())
+    print(f"resuming with the run's own config, {recorded}, and the overrides given", file=sys.stderr)
+    # The folder it was found in, wherever the run began (it may have been moved); and no init_from,
+    # whose weights the checkpoint replaces (a fine-tune resumes without its source checkpoint).
+    config = load_config(cls, recorded, [*overrides, f"train.out_dir={recorded.parent}", "train.init_from=null"])
+    # Paths given now are read from here; relative ones a run recorded (before paths were recorded
+    # absolute) from the folder it began in, even where this folder has a file of the same name.
+    given = {override.partition("=")[0] for override in overrides}
+    began_in = _folder_run_began_in(load_config(cls, recorded).train.out_dir, recorded.parent)
+    return _paths_anchored(config, lambda key: Path.cwd() if key in given else began_in)
 
 
-# Fields that name files or folders; a run records them as given, relative to where it began.
+# Fields that name files or folders (a text encoder may also be a short name, which stays as it is).
 RUN_PATH_FIELDS = ("train.data", "train.val_data", "train.unseen_data", "train.text_tokenizer",
                    "train.perceptual_weights", "model.text_encoder")
 
@@ -175,26 +178,25 @@ def _folder_run_began_in(recorded_out_dir: str, found_in: Path) -> Path | None:
     return Path(*found.parts[:-len(out_dir.parts)])
 
 
-def _paths_from(config, began_in: Path, *, skip: set[str]):
-    """`config` with each relative path of `RUN_PATH_FIELDS` (not in `skip`, the overrides given now)
-    that is missing from here but present in `began_in` made absolute there: a resume from another
-    working folder reads the data the run began with."""
-    def moved(value):
+def _paths_anchored(config, base: Callable[[str], Path | None]):
+    """`config` with each relative path of `RUN_PATH_FIELDS` that exists under `base(field)` made
+    absolute there (a field whose base is None, or a path not there, stays as it is)."""
+    def anchored(value, folder: Path):
         if isinstance(value, (tuple, list)):
-            return type(value)(moved(item) for item in value)
-        if not isinstance(value, str) or Path(value).is_absolute() or Path(value).exists():
+            return type(value)(anchored(item, folder) for item in value)
+        if not isinstance(value, str) or Path(value).is_absolute() or not (folder / value).exists():
             return value
-        there = began_in / value
-        return str(there) if there.exists() else value
+        return str((folder / value).absolute())
 
-    sections = {}
+    sections: dict[str, dict] = {}
     for key in RUN_PATH_FIELDS:
         section, name = key.split(".")
-        if key in skip or not hasattr(getattr(config, section), name):
+        folder = base(key)
+        if folder is None or not hasattr(getattr(config, section), name):
             continue
         value = getattr(getattr(config, section), name)
-        if moved(value) != value:
-            sections.setdefault(section, {})[name] = moved(value)
+        if anchored(value, folder) != value:
+            sections.setdefault(section, {})[name] = anchored(value, folder)
     changed = {section: dataclasses.replace(getattr(config, section), **fields) for section, fields in sections.items()}
     return dataclasses.replace(config, **changed) if changed else config
 
