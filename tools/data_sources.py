@@ -17,8 +17,9 @@ from arvid.data.folder_clips import FileClips
 from arvid.data.real_clips import CameraMotionClips, ManifestClips, MixedClips, is_manifest_name, open_manifests
 from arvid.shapes.clips import ShapesClips
 from arvid.shapes.world import Split
+from arvid.tools.options import SHAPES_SOURCE
 
-SHAPES = "shapes"
+SHAPES = SHAPES_SOURCE
 
 
 def clip_source(name: str, *, frames: int, size: int, fps: float | None = None, cache: DecodedVideos | None = None,

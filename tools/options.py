@@ -160,9 +160,11 @@ def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
     return _paths_anchored(config, lambda key: Path.cwd() if key in given else began_in)
 
 
-# Fields that name files or folders (a text encoder may also be a short name, which stays as it is).
+# Fields that name files or folders. Not `model.text_encoder`: the model records it (its config.json),
+# and a resume checks that record against the run's.
 RUN_PATH_FIELDS = ("train.data", "train.val_data", "train.unseen_data", "train.text_tokenizer",
-                   "train.perceptual_weights", "model.text_encoder")
+                   "train.perceptual_weights")
+SHAPES_SOURCE = "shapes"  # the trainers' name for the shapes world ("shapes", "shapes:heldout"), never a path
 
 
 def _folder_run_began_in(recorded_out_dir: str, found_in: Path) -> Path | None:
@@ -184,7 +186,8 @@ def _paths_anchored(config, base: Callable[[str], Path | None]):
     def anchored(value, folder: Path):
         if isinstance(value, (tuple, list)):
             return type(value)(anchored(item, folder) for item in value)
-        if not isinstance(value, str) or Path(value).is_absolute() or not (folder / value).exists():
+        if not isinstance(value, str) or Path(value).is_absolute() or not (folder / value).exists() \
+                or value.partition(":")[0] == SHAPES_SOURCE:
             return value
         return str((folder / value).absolute())
 
