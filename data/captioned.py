@@ -64,6 +64,10 @@ def _read_clip(entry: CaptionedVideo, *, frames: int, size: int, fps: float | No
     from arvid.data.video import probe_video, read_video
 
     start, end = entry.start or 0, entry.end
+    if start:  # said in the manifest's own units (the file's frames), before any conversion
+        stated = probe_video(entry.video).frames
+        if stated and start >= stated:
+            raise ValueError(f"{entry.where}: start {start} is past the end of {str(entry.video)!r} ({stated} frames)")
     if fps is not None and (start or end is not None):
         own = probe_video(entry.video).fps
         if not own:
@@ -117,4 +121,5 @@ def manifest_videos(path: str | Path, *, frames: int, size: int,
         clip = _read_clip(entry, frames=frames, size=size, fps=fps)
         if len(clip) < frames:
             raise ValueError(f"{str(entry.video)!r} has {len(clip)} frames; the dataset needs {frames}")
-        yield clip, VideoRecord((entry.caption,))
+        yield clip, VideoRecord((entry.caption,), source={"path": str(entry.video), "start": entry.start,
+                                                          "end": entry.end})

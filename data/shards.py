@@ -6,7 +6,8 @@ A shard folder holds
   world its `attrs`, and for a video whose prompt changes part way its `switch` (`CaptionSwitch`);
 - `meta.json`: the code grid, the codebook size, the tokenizer's config, `ends`: whether the
   videos really end at their last latent frame (files do; shapes clips are cuts of endless videos),
-  and `fps`, the rate the videos were read at (shards written before it was recorded have none).
+  `fps`, the rate the videos were read at, and `tokenizer_name`, how to load that tokenizer again (a
+  shipped tokenizer's name or a folder; shards written before these were recorded have neither).
 
 `write_shards` writes into a staging folder and moves it into place only when complete.
 `open_shards` reads one folder, or several as one dataset (`JoinedShards`).
@@ -38,7 +39,9 @@ class CaptionSwitch:
 @dataclass(frozen=True)
 class VideoRecord:
     """What a shard stores beside a video's codes: `captions` describe it from the start, or up to
-    `switch.latent_frame` when it has a `switch`; `task` fixes its examples' task token."""
+    `switch.latent_frame` when it has a `switch`; `task` fixes its examples' task token; `source`,
+    for a file's clip, where it came from ({"path", "start", "end"}: the file and the manifest's
+    range in its own frames, so that a bad example can be traced to its file)."""
 
     captions: tuple[str, ...]
     attrs: dict[str, str] | None = None
@@ -46,6 +49,7 @@ class VideoRecord:
     # The task token its LM examples always carry ("image-to-video" for a video whose first frame
     # may be anywhere, as a given image's is); None: drawn among the trainer's `tasks`.
     task: str | None = None
+    source: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as a `videos.jsonl` line's object (`switch` only when there is one)."""
@@ -55,6 +59,8 @@ class VideoRecord:
                               "attrs": self.switch.attrs}
         if self.task is not None:
             line["task"] = self.task
+        if self.source is not None:
+            line["source"] = self.source
         return line
 
     @classmethod
@@ -63,7 +69,7 @@ class VideoRecord:
         switch = line.get("switch")
         if switch is not None:
             switch = CaptionSwitch(int(switch["latent_frame"]), tuple(switch["captions"]), switch.get("attrs"))
-        return cls(tuple(line["captions"]), line.get("attrs"), switch, line.get("task"))
+        return cls(tuple(line["captions"]), line.get("attrs"), switch, line.get("task"), line.get("source"))
 
 
 SHARD_FILES = ("codes.npy", "videos.jsonl", "meta.json")  # what makes a folder a shard folder
@@ -77,9 +83,9 @@ def is_shard_folder(path: str | Path) -> bool:
 
 def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecord]], *, count: int,
                  grid: tuple[int, int, int], codebook_size: int, tokenizer_config: dict[str, Any], ends: bool,
-                 fps: float | None = None) -> Path:
+                 fps: float | None = None, tokenizer_name: str | None = None) -> Path:
     """Write `count` videos, each (codes (t', h', w'), record), as a shard folder at `path` (`fps`:
-    the rate the videos were read at, recorded when known).
+    the rate the videos were read at; `tokenizer_name`: how to load the tokenizer; each recorded when known).
     The folder appears only once every video is written; an error or Ctrl-C leaves no partial folder.
 
     Raises:
@@ -110,7 +116,8 @@ def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecor
                 out.write(json.dumps(record.to_json()) + "\n")
         write_json(staging / "meta.json", {"videos": count, "grid": list(grid), "codebook_size": codebook_size,
                                            "tokenizer": tokenizer_config, "ends": ends,
-                                           **({} if fps is None else {"fps": fps})})
+                                           **({} if fps is None else {"fps": fps}),
+                                           **({} if tokenizer_name is None else {"tokenizer_name": tokenizer_name})})
     return Path(path)
 
 
@@ -158,6 +165,16 @@ class TokenShards(Sequence):
         """Whether the videos really end at their last latent frame (files do, shapes clips do not)."""
         return bool(self.meta["ends"])
 
+    @property
+    def fps(self) -> float | None:
+        """The frame rate the videos were read at; None where unrecorded (or each file's own, mixed)."""
+        return self.meta.get("fps")
+
+    @property
+    def tokenizer_name(self) -> str | None:
+        """How to load the tokenizer that wrote the codes (a shipped name or a folder); None where unrecorded."""
+        return self.meta.get("tokenizer_name")
+
     def __len__(self) -> int:
         return len(self.records)
 
@@ -172,7 +189,8 @@ class JoinedShards(Sequence):
     tokenizer) without rewriting the folders already there.
 
     Raises:
-        ValueError: no parts, or parts whose grids, codebooks, `ends` or tokenizers differ.
+        ValueError: no parts, or parts whose grids, codebooks, `ends` or tokenizers differ, or whose
+            videos were read at different frame rates (where both record one).
     """
 
     def __init__(self, parts: Sequence[TokenShards]) -> None:
@@ -184,6 +202,10 @@ class JoinedShards(Sequence):
                 if part.meta.get(key) != first.meta.get(key):
                     raise ValueError(f"shard folders {str(first.path)!r} and {str(part.path)!r} differ in {key!r}: "
                                      f"{first.meta.get(key)!r} against {part.meta.get(key)!r}")
+        rates = {part.fps for part in parts} - {None}
+        if len(rates) > 1:  # one LM learns one pace of motion
+            raise ValueError(f"shard folders {' and '.join(str(part.path) for part in parts)} were read at different "
+                             f"frame rates ({', '.join(f'{rate:g}' for rate in sorted(rates))} fps)")
         self.parts = tuple(parts)
         self.path = " + ".join(str(part.path) for part in parts)  # names the dataset in error messages
         self.records = [record for part in parts for record in part.records]
@@ -194,6 +216,12 @@ class JoinedShards(Sequence):
     grid = TokenShards.grid
     codebook_size = TokenShards.codebook_size
     ends = TokenShards.ends
+    tokenizer_name = TokenShards.tokenizer_name
+
+    @property
+    def fps(self) -> float | None:
+        """The parts' frame rate (they agree where recorded); None where none records one."""
+        return next((part.fps for part in self.parts if part.fps is not None), None)
 
     def __len__(self) -> int:
         return int(self._starts[-1])

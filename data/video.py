@@ -339,9 +339,8 @@ def read_video(
         raise VideoReadError(f"{path}: the video stream has no frames")
     if not kept:
         at_rate = f" at fps={fps}" if fps is not None else ""
-        raise VideoReadError(
-            f"{path}: has {produced} frames{at_rate}, none in [{start_frame}, {end_frame})"
-        )
+        wanted = f"from frame {start_frame} on" if end_frame is None else f"in [{start_frame}, {end_frame})"
+        raise VideoReadError(f"{path}: has {produced} frames{at_rate}, none {wanted}")
     return np.stack(kept)
 
 

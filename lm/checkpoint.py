@@ -4,7 +4,10 @@ A folder has `config.json` (the `LMConfig`), `model.safetensors` and `text_token
 with a text encoder has none: its config names the encoder, loaded from this machine, and its
 weights hold only the projection of the encoder's states), and may have `generation_config.json`:
 the sampling settings the model is meant to be used with. It is read here as a plain dict;
-`arvid.sampling.SamplerConfig` gives it meaning (this package does not know the sampler).
+`arvid.sampling.SamplerConfig` gives it meaning (this package does not know the sampler). A trained
+LM also has `training_data.json`, what its videos were: `fps`, the frame rate they were read at (the
+pace of motion it learnt), and `tokenizer`, the tokenizer that encoded them (a shipped tokenizer's
+name or a folder), each where its token shards recorded it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from arvid.lm.text_encoder import TextEncoder
 from arvid.lm.vocabulary import Vocabulary
 
 GENERATION_CONFIG = "generation_config.json"
+TRAINING_DATA = "training_data.json"
 
 
 def read_generation_config(folder: str | Path) -> dict[str, Any] | None:
@@ -35,7 +39,25 @@ def read_generation_config(folder: str | Path) -> dict[str, Any] | None:
     Raises:
         ValueError: the file is not JSON, or not a JSON object (the message names the file).
     """
-    path = Path(folder) / GENERATION_CONFIG
+    return _read_object(Path(folder) / GENERATION_CONFIG, "sampling settings")
+
+
+def read_training_data(folder: str | Path) -> dict[str, Any] | None:
+    """The `training_data.json` of an LM folder as a plain dict, or None when it has none.
+
+    Raises:
+        ValueError: the file is not JSON, not a JSON object, or its `fps` is not a number > 0 (the
+            message names the file).
+    """
+    path = Path(folder) / TRAINING_DATA
+    values = _read_object(path, "what the LM was trained on")
+    fps = (values or {}).get("fps")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < float("inf")):
+        raise ValueError(f"{path}: fps must be a number > 0, got {fps!r}")
+    return values
+
+
+def _read_object(path: Path, what: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
@@ -43,7 +65,7 @@ def read_generation_config(folder: str | Path) -> dict[str, Any] | None:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not valid JSON: {err}") from None
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a JSON object of sampling settings, got {type(values).__name__}")
+        raise ValueError(f"{path}: expected a JSON object of {what}, got {type(values).__name__}")
     return values
 
 
@@ -53,7 +75,8 @@ class VideoLM:
     `config.text_encoder` is set; then `text` is None), and its vocabulary.
 
     `generation_config` is the folder's `generation_config.json` as read (None when there is none
-    or the LM was built in memory); `folder` is where it was loaded from, for messages.
+    or the LM was built in memory), `training_data` its `training_data.json` (see the module's
+    docstring); `folder` is where it was loaded from, for messages.
 
     Raises:
         ValueError: a text tokenizer with more pieces than the model has room for, or the wrong
@@ -65,6 +88,7 @@ class VideoLM:
     generation_config: dict[str, Any] | None = None
     folder: Path | None = None
     encoder: TextEncoder | None = None
+    training_data: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         config = self.model.config
@@ -120,7 +144,7 @@ class VideoLM:
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write the folder atomically: config.json, model.safetensors, text_tokenizer.model (and
-        generation_config.json when the LM carries one)."""
+        generation_config.json and training_data.json when the LM carries them)."""
         with atomic_folder(path) as staging:
             self.write_files(staging)
 
@@ -133,6 +157,8 @@ class VideoLM:
             self.text.save(folder)
         if self.generation_config is not None:
             (folder / GENERATION_CONFIG).write_text(json.dumps(self.generation_config, indent=2) + "\n")
+        if self.training_data is not None:
+            write_json(folder / TRAINING_DATA, self.training_data)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> VideoLM:
@@ -155,9 +181,9 @@ class VideoLM:
             raise ValueError(f"{str(folder)!r} does not hold an LM config: {err}") from err
         model = Transformer(config).to(device)
         load_module_weights(model, folder, config)
+        read = dict(generation_config=read_generation_config(folder), training_data=read_training_data(folder),
+                    folder=folder)
         if config.text_encoder is not None:
-            encoder = TextEncoder.load(config.text_encoder, device=device)
-            return cls(model.eval(), None, generation_config=read_generation_config(folder), folder=folder,
-                       encoder=encoder)
+            return cls(model.eval(), None, encoder=TextEncoder.load(config.text_encoder, device=device), **read)
         text = TextTokenizer.load(folder)  # names the file when it is missing or corrupt
-        return cls(model.eval(), text, generation_config=read_generation_config(folder), folder=folder)
+        return cls(model.eval(), text, **read)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
-from arvid.data.shards import open_shards
+from arvid.data.shards import JoinedShards, TokenShards, open_shards
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
@@ -206,10 +206,26 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
                                      given_anchor_targets=cfg.given_anchor_targets, log=log)
                  for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),
                                    ("seen_loss", cfg.data if cfg.unseen_data else None)) if path}
-    task = LMTraining(config, info, text, train_examples, eval_sets, initial)
+    task = LMTraining(config, info, text, train_examples, eval_sets, initial,
+                      training_data=recorded_training_data(train_examples.shards, [e.shards for e in eval_sets.values()]))
     result = train_loop(task, cfg, device=info.device, run_config=config, name="lm", unit="tokens", resume=resume,
                         is_main=info.is_main)
     return TrainResult(result.checkpoint, task.lm.model, result.loss)
+
+
+def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[TokenShards | JoinedShards]) -> dict[str, Any]:
+    """What the checkpoint records of its videos (`arvid.lm.checkpoint`'s training_data.json): the
+    frame rate and the tokenizer the training `shards` recorded.
+
+    Raises:
+        ValueError: `held_out` shards read at another frame rate (their loss would score another pace).
+    """
+    for other in held_out:
+        if None not in (shards.fps, other.fps) and other.fps != shards.fps:
+            raise ValueError(f"the evaluation shards {str(other.path)!r} were read at {other.fps:g} fps, the training "
+                             f"shards at {shards.fps:g}")
+    return {key: value for key, value in (("fps", shards.fps), ("tokenizer", shards.tokenizer_name))
+            if value is not None}
 
 
 def with_encoder_width(config: LMConfig, encoder: TextEncoder) -> LMConfig:
@@ -240,13 +256,14 @@ class LMTraining:
 
     def __init__(self, config: LMRunConfig, info: DistInfo, text: TextTokenizer | TextEncoder,
                  train_examples: WindowExamples, eval_sets: dict[str, WindowExamples],
-                 initial: Transformer | None = None) -> None:
+                 initial: Transformer | None = None, training_data: dict[str, Any] | None = None) -> None:
         cfg = self.cfg = config.train
         self.info, self.train_examples, self.eval_sets = info, train_examples, eval_sets
         model = Transformer(config.model).to(info.device)
         if initial is not None:
             model.load_state_dict(initial.state_dict())
-        self.lm = (VideoLM(model, None, encoder=text) if isinstance(text, TextEncoder) else VideoLM(model, text))
+        self.lm = (VideoLM(model, None, encoder=text, training_data=training_data) if isinstance(text, TextEncoder)
+                   else VideoLM(model, text, training_data=training_data))
         self.trained = parallelize(self.lm.model, info, cfg.parallel)
         self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=cfg.lr, betas=cfg.betas,
                                            weight_decay=cfg.weight_decay)

@@ -36,7 +36,9 @@ def video_report(video: np.ndarray, prompt: str | None = None, *, window: int = 
 
     Args:
         video: uint8 (t h w 3) RGB, t >= 2.
-        prompt: its caption; prompt metrics are left out when it is None or names no attribute.
+        prompt: its caption; prompt metrics are left out when it is None or names no shape of the
+            shapes world (the detector reads only that world: "a red car moving left" on real
+            footage would score its colour and direction as confident zeros).
         expected: the attributes the prompt names, when its words are not the templates' (a
             paraphrase, `arvid.shapes.paraphrase`); None: read from the prompt (`parse_caption`).
     Returns:
@@ -56,7 +58,7 @@ def video_report(video: np.ndarray, prompt: str | None = None, *, window: int = 
         "scene_cuts": scene_cuts(video),
         "per_step": {"motion": _finite_list(flow.motion), "warp_error": _finite_list(flow.warp_error)},
     }
-    if expected or (prompt is not None and parse_caption(prompt)):
+    if expected or (prompt is not None and "shape" in parse_caption(prompt)):
         match = match_prompt(video, expected or prompt, window=window)
         accuracy = match.accuracy_over_time()
         report |= {

@@ -88,6 +88,54 @@ def test_a_resumed_run_goes_on_with_its_recorded_config(tokenizer_dir, tmp_path,
     assert json.loads(recorded.read_text())["train"]["data"] == str(tmp_path / "train")
 
 
+def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(tokenizer_dir, tmp_path, capsys):
+    """The shards record the frame rate and the tokenizer; the trained LM keeps them
+    (training_data.json), so its run folder is a `--model` of its own and its videos play at the
+    pace it learnt, through `arvid decode` too."""
+    from arvid.data.video import probe_video, write_video
+
+    rng = np.random.default_rng(0)
+    for name in ("a.mp4", "b.mp4"):
+        write_video(tmp_path / name, rng.integers(0, 256, (40, 32, 32, 3), np.uint8), fps=24)
+    (tmp_path / "m.jsonl").write_text('{"path": "a.mp4", "caption": "a red circle"}\n'
+                                      '{"path": "b.mp4", "caption": "a blue square"}\n')
+    assert main(["train-text-tokenizer", "-o", str(tmp_path / "text")]) == 0
+    assert main(["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--manifest", str(tmp_path / "m.jsonl"),
+                 "--frames", "13", "--fps", "12", "-o", str(tmp_path / "shards")]) == 0
+    shards = TokenShards(tmp_path / "shards")
+    assert shards.fps == 12 and shards.tokenizer_name == str(tokenizer_dir.resolve())
+    assert shards.records[1].source == {"path": str(tmp_path / "b.mp4"), "start": None, "end": None}  # traceable
+    native = ["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--frames", "13", "--fps", "native", "--manifest"]
+    assert main([*native, str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "native")]) == 0
+    assert TokenShards(tmp_path / "native").fps == 24  # the files' one rate
+    write_video(tmp_path / "c.mp4", rng.integers(0, 256, (40, 32, 32, 3), np.uint8), fps=30)
+    (tmp_path / "mixed.jsonl").write_text('{"path": "a.mp4", "caption": "a"}\n{"path": "c.mp4", "caption": "c"}\n')
+    capsys.readouterr()
+    assert main([*native, str(tmp_path / "mixed.jsonl"), "-o", str(tmp_path / "mixed")]) == 0
+    assert "play at 2 rates (24 to 30 fps)" in capsys.readouterr().err and TokenShards(tmp_path / "mixed").fps is None
+    assert main(["train-lm", "--config", "tiny", f"train.out_dir={tmp_path / 'lm'}", f"train.data={tmp_path / 'shards'}",
+                 "train.val_data=null", f"train.text_tokenizer={tmp_path / 'text'}", "train.steps=1", "train.batch_size=2",
+                 "train.threads=1", "train.compile=false", "model.dim=32", "model.n_layers=1", "model.n_heads=2",
+                 "model.n_kv_heads=1", "model.video_vocab_size=64", "model.tokens_per_frame=16", "model.frame_width=4",
+                 "model.window_frames=2"]) == 0
+    recorded = json.loads((tmp_path / "lm" / "checkpoint" / "training_data.json").read_text())
+    assert recorded == {"fps": 12.0, "tokenizer": str(tokenizer_dir.resolve())}
+    capsys.readouterr()
+    made = ["generate", "a red circle", "--model", str(tmp_path / "lm"), "--frames", "5", "--threads", "1"]
+    assert main([*made, "-o", str(tmp_path / "g.mp4"), "--tokens-out", str(tmp_path / "t.ndjson")]) == 0
+    assert probe_video(tmp_path / "g.mp4").fps == pytest.approx(12)
+    assert json.loads((tmp_path / "t.ndjson").read_text().splitlines()[0])["fps"] == 12
+    assert main(["decode", str(tmp_path / "t.ndjson"), "-o", str(tmp_path / "d.mp4")]) == 0  # its tokenizer, its rate
+    assert probe_video(tmp_path / "d.mp4").fps == pytest.approx(12)
+    capsys.readouterr()
+    assert main([*made, "-o", str(tmp_path / "fast.mp4"), "--fps", "24"]) == 0
+    assert "learnt its motion at 12 fps, so it plays 2x as fast" in capsys.readouterr().err
+    # An LM whose record names no tokenizer is no model on its own: it says what to give instead.
+    (tmp_path / "lm" / "checkpoint" / "training_data.json").write_text('{"fps": 12}')
+    assert main([*made, "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "names no tokenizer" in capsys.readouterr().err
+
+
 def test_token_shards_never_replace_other_files_and_replace_shards_only_when_asked(tokenizer_dir, tmp_path, capsys):
     make = ["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--videos", "1", "--frames", "5", "-o"]
     (tmp_path / "mine").mkdir()

@@ -171,6 +171,8 @@ def test_report_summary_and_plots(tmp_path):
     videos = [render(p.attrs, frames=33, seed=i).video for i, p in enumerate(prompts)]
     reports = [video_report(v, p.prompt) for v, p in zip(videos, prompts, strict=True)]
     reports.append(video_report(np.repeat(videos[0][:1], 33, axis=0), "a cat"))  # no attributes: no prompt scores
+    # Colour and direction but no shape: a prompt about another world, which the detector cannot read.
+    assert "windows" not in video_report(videos[0], "a red car moving left")
     json.dumps(reports, allow_nan=False)  # JSON-ready: no NaN, no numpy scalars
     summary = summarize(reports)
     assert summary["videos"] == 4 and summary["scored_first_window"] == 3

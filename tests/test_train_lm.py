@@ -120,6 +120,17 @@ def test_joined_shard_folders_read_as_one_dataset(data, tmp_path):
                          grid=(7, 2, 2), codebook_size=CODEBOOK, tokenizer_config={}, ends=False)
     with pytest.raises(ValueError, match="differ in 'grid'"):
         open_shards([data / "train", other])
+
+    def at(name: str, fps: float):  # one video of the first folder's kind, read at `fps`
+        return write_shards(tmp_path / name, [(first[0], first.records[0])], count=1, grid=first.grid,
+                            codebook_size=CODEBOOK, tokenizer_config=first.meta["tokenizer"], ends=first.ends, fps=fps)
+
+    with pytest.raises(ValueError, match=r"different frame rates \(8, 24 fps\)"):  # one LM learns one pace
+        open_shards([at("eight", 8.0), at("twenty-four", 24.0)])
+    assert first.fps is None and open_shards([data / "train", tmp_path / "eight"]).fps == 8.0  # unrecorded: any
+    with pytest.raises(ValueError, match="evaluation shards .* were read at 24 fps, the training shards at 8"):
+        train_lm(run_config(data, tmp_path / "paces", data=str(tmp_path / "eight"),
+                            val_data=str(tmp_path / "twenty-four"), steps=1))
     # Training takes the list from the config (`train.data=[a,b]`).
     result = train_lm(run_config(data, tmp_path / "run", data=(str(data / "train"), str(data / "val")), steps=2))
     assert np.isfinite(result.loss)

@@ -280,6 +280,9 @@ def test_a_captioned_manifest_reads_shots_at_the_lms_rate_and_reports_cuts(bikes
     manifest.write_text(json.dumps({"path": video, "caption": "too short", "start": 0, "end": 30}) + "\n")
     with pytest.raises(ValueError, match="captions.jsonl:1: .* has 10 frames in its shot at 8 fps; the dataset needs 17"):
         check_manifest_videos(manifest, frames=17, size=32, fps=8)
+    manifest.write_text(json.dumps({"path": video, "caption": "past the end", "start": 10000}) + "\n")
+    with pytest.raises(ValueError, match="captions.jsonl:1: start 10000 is past the end of .*bikes.mp4' \\(250 frames\\)"):
+        check_manifest_videos(manifest, frames=17, size=32, fps=8)
 
 
 def test_a_checkpoint_of_another_architecture_is_refused_before_any_file_is_read(tmp_path, capfd):

@@ -37,10 +37,11 @@ def encode_videos(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarray, 
 
 def tokenize_dataset(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarray, VideoRecord]], out: str | Path, *,
                      count: int, frames: int, ends: bool, batch_size: int = 8, precision: str = "fp32",
-                     fps: float | None = None) -> Path:
+                     fps: float | None = None, tokenizer_name: str | None = None) -> Path:
     """Encode `count` videos of `frames` frames each into a shard folder at `out` (see `arvid.data.shards`).
 
-    `precision`: see `encode_videos`; `fps`: the rate the videos were read at, recorded in the shards' meta.json.
+    `precision`: see `encode_videos`; `fps` (the rate the videos were read at) and `tokenizer_name` (how
+    to load `tokenizer` again: a shipped name or a folder) are recorded in the shards' meta.json.
 
     Raises:
         ValueError: `precision` is not one of `arvid.training.precision.PRECISIONS`, or `frames` is not a
@@ -52,4 +53,4 @@ def tokenize_dataset(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarra
     encoded = encode_videos(tokenizer, videos, batch_size=batch_size, precision=precision)
     progress = tqdm(encoded, total=count, desc="tokenize", unit="video", dynamic_ncols=True)
     return write_shards(out, progress, count=count, grid=grid, codebook_size=tokenizer.codebook_size,
-                        tokenizer_config=to_dict(tokenizer.config), ends=ends, fps=fps)
+                        tokenizer_config=to_dict(tokenizer.config), ends=ends, fps=fps, tokenizer_name=tokenizer_name)

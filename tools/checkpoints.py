@@ -1,11 +1,11 @@
-"""Loading models for subcommands: `--model DIR` (a folder with lm/ and tokenizer/) or `--tokenizer
-DIR`, or the shipped ones, onto the `--device` given. Cheap to import: torch and the models are
-imported when something is loaded."""
+"""Loading models for subcommands: `--model DIR` (a folder with lm/ and tokenizer/, or a trained LM
+that names its tokenizer) or `--tokenizer DIR`, or the shipped ones, onto the `--device` given. Cheap
+to import: torch and the models are imported when something is loaded."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from arvid.tools.errors import UsageError
 from arvid.weights import SHIPPED_TOKENIZERS, shipped_model_dir, shipped_or_folder, shipped_tokenizer_dir
@@ -46,6 +46,40 @@ def model_folder(model_dir: str | None) -> Path:
     return folder
 
 
+class ModelParts(NamedTuple):
+    """What `--model` names: the LM's folder, and its tokenizer as `--tokenizer` takes it (a folder or
+    a shipped tokenizer's name)."""
+
+    lm: Path
+    tokenizer: str
+
+
+def model_parts(model_dir: str | None) -> ModelParts:
+    """The LM and tokenizer `--model` names: a model folder (lm/ and tokenizer/; the shipped one for
+    None), or a trained LM alone (an LM folder, or a training run's folder holding checkpoint/)
+    whose training_data.json names the tokenizer of its token shards.
+
+    Raises:
+        UsageError: the folder does not exist, no model is shipped, or an LM that names no tokenizer.
+    """
+    from arvid.lm.checkpoint import TRAINING_DATA, read_training_data
+
+    folder = model_folder(model_dir)
+    if (folder / "lm").is_dir() or (folder / "tokenizer").is_dir():
+        return ModelParts(folder / "lm", str(folder / "tokenizer"))
+    lm = folder / "checkpoint" if (folder / "checkpoint" / "config.json").is_file() else folder
+    if not (lm / "config.json").is_file():
+        return ModelParts(folder / "lm", str(folder / "tokenizer"))  # loading says what is missing
+    try:
+        tokenizer = (read_training_data(lm) or {}).get("tokenizer")
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if not isinstance(tokenizer, str) or not tokenizer:
+        raise UsageError(f"{str(lm)!r} is an LM whose {TRAINING_DATA} names no tokenizer (token shards record "
+                         f"one since 2026-12-06); give a model folder holding lm/ and tokenizer/")
+    return ModelParts(lm, tokenizer)
+
+
 def recorded_tokenizer(name: str | None) -> str | None:
     """What a file of codes records for `--tokenizer NAME` (or `--model NAME`), once it loaded: None
     for the default; a shipped tokenizer's short name ("natural", "shapes") for it, named or reached
@@ -62,12 +96,12 @@ def recorded_tokenizer(name: str | None) -> str | None:
     return str(folder)
 
 
-def codes_origin(folder: Path, tokenizer):
-    """The `StreamOrigin` a token stream of the model in `folder` records: its tokenizer
-    (`recorded_tokenizer`) and that tokenizer's number of codes."""
+def codes_origin(parts: ModelParts, tokenizer, fps: float):
+    """The `StreamOrigin` a token stream of the model `parts` names records: its tokenizer
+    (`recorded_tokenizer`), that tokenizer's number of codes, and the video's frame rate `fps`."""
     from arvid.data.token_stream import StreamOrigin
 
-    return StreamOrigin(recorded_tokenizer(str(folder)), tokenizer.codebook_size)
+    return StreamOrigin(recorded_tokenizer(parts.tokenizer), tokenizer.codebook_size, fps)
 
 
 def _not_a_folder(path: Path) -> str:
@@ -133,8 +167,9 @@ def load_tokenizer(folder: str | None, device: str = "auto") -> VideoTokenizer:
 
 
 def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, VideoTokenizer]:
-    """The LM and tokenizer of a model folder (`DIR/lm` and `DIR/tokenizer`), or the shipped ones,
-    in eval mode on `device` (a `--device` name). The LM carries its generation config.
+    """The LM and tokenizer `--model` names (`model_parts`: a model folder, `DIR/lm` and
+    `DIR/tokenizer`, or a trained LM that names its tokenizer), or the shipped ones, in eval mode on
+    `device` (a `--device` name). The LM carries its generation config and training data record.
 
     Raises:
         UsageError: a missing folder; a missing, mismatched, truncated or corrupt checkpoint (the
@@ -154,18 +189,19 @@ def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoToke
     from arvid.sampling import check_compatible
     from arvid.tokenizer import VideoTokenizer
 
-    folder = model_folder(model_dir)
+    parts = model_parts(model_dir)
     target = resolve_device(device)
     try:
-        lm = VideoLM.from_pretrained(folder / "lm", device=target)
-        tokenizer = VideoTokenizer.from_pretrained(folder / "tokenizer", device=target)
+        lm = VideoLM.from_pretrained(parts.lm, device=target)
+        tokenizer = VideoTokenizer.from_pretrained(tokenizer_folder(parts.tokenizer), device=target)
     except TextEncoderNotFound as err:  # the folder is fine; this machine lacks the encoder it names
-        raise UsageError(f"{folder / 'lm'}: {err}") from err
+        raise UsageError(f"{parts.lm}: {err}") from err
     except (OSError, ValueError) as err:  # FileNotFoundError is an OSError
-        run = " (a training run's folder? Its LM is in checkpoint/)" if (folder / "checkpoint").is_dir() else ""
-        raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/){run}") from err
+        raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/, or is a trained LM that names its "
+                         f"tokenizer)") from err
     try:
         check_compatible(lm, tokenizer)
     except ValueError as err:
-        raise UsageError(f"the LM and the tokenizer of {str(folder)!r} do not fit together: {err}") from err
+        raise UsageError(f"the LM {str(parts.lm)!r} and the tokenizer {parts.tokenizer!r} do not fit together: "
+                         f"{err}") from err
     return lm, tokenizer

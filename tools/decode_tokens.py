@@ -20,7 +20,7 @@ import argparse
 import sys
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_fps
+from arvid.tools.options import DEFAULT_FPS, add_device_argument, add_tokenizer_argument, check_fps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="output video (.mp4 or .gif)")
     add_tokenizer_argument(parser, default="the one the stream names, else shapes")
     add_device_argument(parser)
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the output")
+    parser.add_argument("--fps", type=float, default=None,
+                        help=f"frame rate of the output (default: the one the stream records, else {DEFAULT_FPS:g})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
             return fail(f"{name}: its codes come from a tokenizer of {origin.codebook} codes{made_by}; "
                         f"{chosen or 'shapes'} has {tokenizer.codebook_size}: its video would be noise. Give "
                         f"--tokenizer {origin.tokenizer or 'DIR'} (the one that made the stream)")
-        return _decode(lines, name, tokenizer, output, args.fps)
+        return _decode(lines, name, tokenizer, output, args.fps or origin.fps or DEFAULT_FPS)
 
 
 def _first_line(lines):

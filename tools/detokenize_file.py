@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_fps
+from arvid.tools.options import DEFAULT_FPS, add_device_argument, add_tokenizer_argument, check_fps
 
 
 NPY_MAGIC = b"\x93NUMPY"
-DEFAULT_FPS = 8.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

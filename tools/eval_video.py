@@ -204,12 +204,12 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     import numpy as np
 
     from arvid.sampling import generate, stream_batch
-    from arvid.tools.checkpoints import load_models, model_folder
+    from arvid.tools.checkpoints import load_models, model_parts
 
-    folder = model_folder(args.model)
+    folder = model_parts(args.model).lm
     config = sampler_config(args, folder, seed=args.seed)  # checked once, before the models load
     levers = speed_levers(args) if args.batch == 1 else batch_levers(args, "--batch")
-    lm, tokenizer = load_models(str(folder), args.device)
+    lm, tokenizer = load_models(args.model, args.device)
     apply_runtime_options(args, lm)
     note_default_sampling(folder)
 
@@ -246,9 +246,9 @@ def _ground_truth(args: argparse.Namespace):
     tokenizer = None
     if args.source == "tokenizer":
         from arvid.tokenizer.evaluate import reconstruct
-        from arvid.tools.checkpoints import load_tokenizer, model_folder
+        from arvid.tools.checkpoints import load_tokenizer, model_parts
 
-        tokenizer = load_tokenizer(str(model_folder(args.model) / "tokenizer"), args.device)
+        tokenizer = load_tokenizer(model_parts(args.model).tokenizer, args.device)
         # The tokenizer takes 1 + 4k frames: render enough, reconstruct, then cut to length.
         rendered = tokenizer.video_frames(tokenizer.latent_frames_for(args.frames))
 
@@ -370,6 +370,13 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
         contact_sheet(sheet, out / "contact_sheet.png")
         written.append(out / "contact_sheet.png")
     _print_summary(summary)
+    unscored = sum(r.get("prompt") is not None and "windows" not in r for r in scored)
+    if unscored:
+        from arvid.shapes.world import SHAPES
+
+        print(f"note: {unscored} of {len(scored)} videos have a prompt that names no shape of the shapes world "
+              f"({', '.join(SHAPES)}): its prompt match is not scored (the detector reads only that world); motion, "
+              f"warp error, flicker and cuts are", file=sys.stderr)
     print(f"wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
     return 130 if interrupted else 1 if result["failed"] else 0
 

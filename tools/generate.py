@@ -34,7 +34,7 @@ from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.prompt_schedule import read_schedule
-from arvid.tools.options import (SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
+from arvid.tools.options import (DEFAULT_FPS, SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
                                  add_speed_arguments, apply_runtime_options, check_fps, check_runtime_options,
                                  note_default_sampling, sampler_config, speed_levers)
 
@@ -90,9 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", help="first frame, for image-to-video (default: none)")
     parser.add_argument("--continue", dest="continue_from", metavar="VIDEO",
                         help="video to continue (default: none)")
-    parser.add_argument("--fps", type=float, default=8.0,
-                        help="frame rate of the output, and the rate a --continue clip is read at (the LM was trained "
-                             "at 8)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate of the output, and the rate a --continue clip is read at (default: the rate "
+                             f"of the LM's training videos, from its training_data.json, else {DEFAULT_FPS:g}, the "
+                             "shipped LM's)")
     add_sampler_arguments(parser)
     add_speed_arguments(parser)
 
@@ -181,38 +182,39 @@ def _prepare(args: argparse.Namespace):
     with interrupts_deferred():  # torch and its kin import here (`load_models` says why)
         from arvid.data.video import read_video
         from arvid.sampling import stream
-        from arvid.tools.checkpoints import codes_origin, load_models, model_folder
+        from arvid.tools.checkpoints import codes_origin, load_models, model_parts
 
     try:
         video = _check_arguments(args)
         levers = speed_levers(args)
         schedule = read_schedule(args.prompt_schedule) if args.prompt_schedule else []
-        folder = model_folder(args.model)
-        config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
-        lm, tokenizer = load_models(str(folder), args.device)
+        parts = model_parts(args.model)
+        config = sampler_config(args, parts.lm, seed=args.seed)  # checked before the models load
+        lm, tokenizer = load_models(args.model, args.device)
         apply_runtime_options(args, lm)
+        fps = model_fps(args, lm)
         check_prompt(lm, args.prompt)
         for frame, text in schedule:
             check_prompt(lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
-        warn_unknown_content(folder / "lm", args.prompt)  # warnings once every prompt is known to be readable
+        warn_unknown_content(parts.lm, args.prompt)  # warnings once every prompt is known to be readable
         for frame, text in schedule:
-            warn_unknown_content(folder / "lm", text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
-        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, folder / "lm")
+            warn_unknown_content(parts.lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
+        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, parts.lm)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
             conditions["image"] = read_video(args.image, size=size, max_frames=1)[0]
         if args.continue_from:
-            conditions["video"] = read_video(args.continue_from, size=size, fps=args.fps)
+            conditions["video"] = read_video(args.continue_from, size=size, fps=fps)
         # `stream` checks everything (prompt length, window, frames) before returning its iterator.
         latent_frames = stream(lm, tokenizer, args.prompt, config, prompts=prompts, switch_from=args.switch_from or "window",
                                **levers, **conditions)
     except (UsageError, ValueError) as err:  # VideoReadError is a ValueError
         return fail(str(err))
-    note_default_sampling(folder)  # after every check: bad input stays one line
+    note_default_sampling(parts.lm)  # after every check: bad input stays one line
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
-    return latent_frames, Outputs(video, args.tokens_out, args.fps, codes_origin(folder, tokenizer)), \
+    return latent_frames, Outputs(video, args.tokens_out, fps, codes_origin(parts, tokenizer, fps)), \
         args.continue_from is not None
 
 
@@ -260,6 +262,19 @@ def check_prompt(lm, prompt: str, *, where: str = "the prompt") -> None:
     if unknown:
         print(f"warning: the text tokenizer does not know {', '.join(repr(part) for part in unknown)} in {where}; "
               f"the model reads each as the same unknown piece, which carries no meaning", file=sys.stderr)
+
+
+def model_fps(args: argparse.Namespace, lm) -> float:
+    """The frame rate a run writes and reads at: --fps, else the rate of the LM's training videos
+    (its training_data.json), else `DEFAULT_FPS`. A --fps other than the LM's recorded rate is
+    noted: the motion then plays faster or slower than it was learnt."""
+    learnt = (lm.training_data or {}).get("fps")
+    if args.fps is None:
+        return float(learnt or DEFAULT_FPS)
+    if learnt and abs(args.fps - learnt) > 1e-6 * learnt:
+        print(f"note: --fps {args.fps:g}: the LM learnt its motion at {learnt:g} fps, so it plays "
+              f"{args.fps / learnt:.2g}x as fast", file=sys.stderr)
+    return args.fps
 
 
 def warn_unknown_content(lm_folder: Path, prompt: str, *, where: str = "the prompt") -> None:
@@ -387,7 +402,7 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
             if first is None and len(keep):  # (seconds since the models loaded, since the start, frames by then)
                 first = (time.monotonic() - started, seconds_since_process_start(), outputs[0].frames)
             if len(keep):
-                progress.update(_progress(outputs[0].frames, args.frames, time.monotonic() - started, args.fps,
+                progress.update(_progress(outputs[0].frames, args.frames, time.monotonic() - started, outputs[0].fps,
                                           len(outputs)))
             if outputs[0].frames >= limit:
                 break
@@ -426,7 +441,7 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
         first_frame = f"; the first after {first[0]:.2f} s{since_start}"
         # The pace after it, once there is a second of it to go by (the first window's frames come at once).
         if frames > first[2] and elapsed - first[0] >= 1.0:
-            first_frame += f"; then {(frames - first[2]) / (elapsed - first[0]) / args.fps:.1f}x real time"
+            first_frame += f"; then {(frames - first[2]) / (elapsed - first[0]) / outputs[0].fps:.1f}x real time"
     print(f"{frames} frames{each} in {elapsed:.1f} s -> {where or 'nothing'}{first_frame}", file=sys.stderr)
     return status
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt,
+from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt, model_fps,
                                  warn_unknown_content, write_streams)
 from arvid.tools.options import apply_runtime_options, batch_levers, note_default_sampling, sampler_config
 
@@ -108,21 +108,22 @@ def _prepare(args: argparse.Namespace):
 
     with interrupts_deferred():  # torch and its kin import here (`load_models` says why)
         from arvid.sampling import stream_batch
-        from arvid.tools.checkpoints import codes_origin, load_models, model_folder
+        from arvid.tools.checkpoints import codes_origin, load_models, model_parts
 
     try:
         prompts, videos, tokens = _check_arguments(args)
         levers = batch_levers(args, "--prompts")
-        folder = model_folder(args.model)
-        config = sampler_config(args, folder, seed=args.seed)  # checked before the models load
-        lm, tokenizer = load_models(str(folder), args.device)
+        parts = model_parts(args.model)
+        config = sampler_config(args, parts.lm, seed=args.seed)  # checked before the models load
+        lm, tokenizer = load_models(args.model, args.device)
         apply_runtime_options(args, lm)
+        fps = model_fps(args, lm)
         for number, prompt in enumerate(prompts):
             check_prompt(lm, prompt, where=f"prompt {number}")
-            warn_unknown_content(folder / "lm", prompt, where=f"prompt {number}")
+            warn_unknown_content(parts.lm, prompt, where=f"prompt {number}")
         steps = stream_batch(lm, tokenizer, prompts, config, **levers)
     except (UsageError, ValueError) as err:
         return fail(str(err))
-    note_default_sampling(folder)  # after every check: bad input stays one line
-    origin = codes_origin(folder, tokenizer)
-    return steps, [Outputs(video, token, args.fps, origin) for video, token in zip(videos, tokens, strict=True)]
+    note_default_sampling(parts.lm)  # after every check: bad input stays one line
+    origin = codes_origin(parts, tokenizer, fps)
+    return steps, [Outputs(video, token, fps, origin) for video, token in zip(videos, tokens, strict=True)]

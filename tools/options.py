@@ -23,6 +23,9 @@ from arvid.tools.errors import UsageError
 if TYPE_CHECKING:
     from arvid.sampling import SamplerConfig
 
+# Frames a second for codes and models that record no rate: the shapes world's, the shipped LM's.
+DEFAULT_FPS = 8.0
+
 # flag, SamplerConfig field, type, help (the default is added from the shipped generation config)
 SAMPLER_FLAGS = (
     ("--cfg", "cfg_scale", float, "classifier-free guidance scale; 1 = off (each token then costs one forward "

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.data.shards import is_shard_folder
     from arvid.shapes.clips import shapes_videos
     from arvid.tokenizer.dataset import tokenize_dataset
-    from arvid.tools.checkpoints import load_tokenizer
+    from arvid.tools.checkpoints import load_tokenizer, recorded_tokenizer, tokenizer_folder
     from arvid.training.precision import check_precision
 
     given = [flag for flag, field in SHAPES_ONLY if getattr(args, field) is not None]
@@ -118,18 +118,36 @@ def run(args: argparse.Namespace) -> int:
         if args.manifest:
             count = _check_manifest(args.manifest, frames=args.frames, size=size, fps=fps)
             videos = manifest_videos(args.manifest, frames=args.frames, size=size, fps=fps)
+            recorded_fps = _common_rate(args.manifest) if fps is None else fps
         else:
             count = args.videos
             videos = shapes_videos(count, frames=args.frames, split=args.split, seed=args.seed, size=size,
                                    paraphrases=args.paraphrases, switches=args.switches, switch_after=args.switch_after,
                                    anywhere=args.anywhere, temporal_factor=tokenizer.config.temporal_factor)
+            recorded_fps = fps
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
-                                  ends=bool(args.manifest), batch_size=args.batch_size,
-                                  precision=args.precision, fps=fps)
+                                  ends=bool(args.manifest), batch_size=args.batch_size, precision=args.precision,
+                                  fps=recorded_fps, tokenizer_name=recorded_tokenizer(str(tokenizer_folder(args.tokenizer))))
     except (UsageError, FileNotFoundError, ValueError, OSError) as err:
         return fail(str(err))
     print(f"token shards: {folder}")
     return 0
+
+
+def _common_rate(manifest: str) -> float | None:
+    """The one frame rate of a manifest's videos read at their own (--fps native), recorded with
+    the shards (the LM's pace of motion, `arvid generate`'s rate); None, with a warning, where
+    they differ (an LM then learns one motion at several paces)."""
+    from arvid.data.captioned import captioned_videos
+    from arvid.data.video import probe_video
+
+    rates = {round(probe_video(video).fps, 3) for video in dict.fromkeys(e.video for e in captioned_videos(manifest))}
+    if len(rates) == 1 or 0 in rates:  # 0: a file that states no rate, so none is known
+        return None if 0 in rates else rates.pop()
+    print(f"warning: with --fps native the videos play at {len(rates)} rates ({min(rates):g} to {max(rates):g} fps): "
+          "the LM learns one motion at several paces, and the shards record no rate for `arvid generate` (give "
+          "--fps N to read them all at one)", file=sys.stderr)
+    return None
 
 
 def _check_manifest(manifest: str, *, frames: int, size: int, fps: float | None) -> int:
