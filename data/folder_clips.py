@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from arvid.data.cuts import hard_cuts
 from arvid.data.decoded import DecodedVideos, working_size
 from arvid.data.manifests import Photo, Shot
 from arvid.data.real_clips import DEFAULT_ZOOM, MixedClips, PhotoClips, ShotClips, decode_short_side
+from arvid.data.scan_index import Scanned, known_scans, save_scans
 
 
 # Seconds between the lines that say how far the first reading of a source's files has got.
@@ -37,17 +37,6 @@ SCAN_PROGRESS_EVERY_S = 10.0
 def warn_on_stderr(line: str) -> None:
     """Where `FileClips` says what it skipped and found, by default: one line on stderr."""
     print(line, file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class Scanned:
-    """What reading one file found: a video's shots (in frames at the training rate), an image, or
-    why it could not be read (`problem`, naming the file)."""
-
-    path: Path
-    shots: tuple[Shot, ...] = ()
-    photo: Photo | None = None
-    problem: str | None = None
 
 
 def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedVideos | None = None) -> Scanned:
@@ -99,7 +88,8 @@ class FileClips:
     images are drawn in proportion to their numbers of files. Each file is read when the source
     opens (`scan_files`, in `workers` processes when > 0), with a line to `log` every
     `SCAN_PROGRESS_EVERY_S` seconds while it goes on; one that cannot be read is skipped with one
-    line to `log`, and a last line to `log` sums up what was found and skipped.
+    line to `log`, and a last line to `log` sums up what was found and skipped. `index`, a JSON file
+    (`arvid.data.scan_index`), keeps what was found: a file unchanged since is not read again.
 
     Raises:
         FileNotFoundError, ValueError: as `media_paths`.
@@ -109,16 +99,19 @@ class FileClips:
 
     def __init__(self, source: str | Path, *, frames: int, size: int, fps: float | None = None,
                  zoom: tuple[float, float] = DEFAULT_ZOOM, cache: DecodedVideos | None = None, workers: int = 0,
-                 log: Callable[[str], None] = warn_on_stderr) -> None:
+                 log: Callable[[str], None] = warn_on_stderr, index: str | Path | None = None) -> None:
         self.frames, self.size, self.fps = frames, size, fps
         cache = DecodedVideos() if cache is None else cache
-        paths, scanned = media_paths(source), []
+        paths, short_side = media_paths(source), decode_short_side(size, zoom)
+        known = known_scans(index, paths, fps=fps, short_side=short_side) if index is not None else {}
+        unread = [path for path in paths if path not in known]
         started = said = time.monotonic()
-        for found in scan_files(paths, fps=fps, short_side=decode_short_side(size, zoom), cache=cache, workers=workers):
-            scanned.append(found)
-            if time.monotonic() - said >= SCAN_PROGRESS_EVERY_S and len(scanned) < len(paths):
+        for found in scan_files(unread, fps=fps, short_side=short_side, cache=cache, workers=workers):
+            known[found.path] = found
+            if time.monotonic() - said >= SCAN_PROGRESS_EVERY_S and len(known) < len(paths):
                 said = time.monotonic()  # every file is decoded whole: a large folder takes minutes
-                log(f"{source}: reading files, {len(scanned)} of {len(paths)} ({said - started:.0f} s)")
+                log(f"{source}: reading files, {len(known)} of {len(paths)} ({said - started:.0f} s)")
+        scanned = [known[path] for path in paths]
         unreadable = [found for found in scanned if found.problem is not None]
         if len(unreadable) == len(scanned):
             more = f" (and {len(unreadable) - 1} more unreadable files)" if len(unreadable) > 1 else ""
@@ -143,8 +136,11 @@ class FileClips:
                              "and it holds no image")
         self.clips = sources[0][0] if len(sources) == 1 else MixedClips(sources)
         videos = len({shot.path for shot in shots})
+        earlier = f", {len(paths) - len(unread)} of the files as read before ({index})" if len(unread) < len(paths) else ""
         log(f"{source}: videos: {videos} ({len(shots)} shots, {len(long_enough)} of {frames}+ frames{rate}), "
-            f"images: {len(photos)}, unreadable files skipped: {len(unreadable)}")
+            f"images: {len(photos)}, unreadable files skipped: {len(unreadable)}{earlier}")
+        if index is not None and unread:  # only for a source that opened: a failed start leaves no file
+            save_scans(index, scanned, fps=fps, short_side=short_side)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """-> uint8 (frames, size, size, 3), drawn only from `rng`.

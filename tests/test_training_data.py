@@ -316,3 +316,32 @@ def test_reading_a_large_source_says_how_far_it_has_got(mixed_folder, monkeypatc
     progress = [line for line in lines if "reading files" in line]
     assert [line.split("reading files, ")[1].split(" (")[0] for line in progress] == ["1 of 5", "2 of 5", "3 of 5",
                                                                                      "4 of 5"]
+
+
+def test_a_source_read_before_is_not_decoded_again_unless_a_file_changed(mixed_folder, tmp_path, monkeypatch):
+    """A resumed run opens its sources again: the index keeps what reading found (shots, image
+    sizes), so unchanged files are not decoded; a changed one is, and unreadable ones are tried again."""
+    import os
+
+    import arvid.data.folder_clips as folder_clips
+
+    index = tmp_path / "files.json"
+    first = FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]), index=index)
+    read = []
+    scan_file = folder_clips.scan_file
+    monkeypatch.setattr(folder_clips, "scan_file", lambda path, **kw: read.append(path.name) or scan_file(path, **kw))
+    lines = []
+    again = FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect(lines), index=index)
+    assert sorted(read) == ["broken.png", "cut_short.mp4", "notes.avi"]  # only the unreadable ones
+    assert again.clips.sources[0].shots == first.clips.sources[0].shots and "2 of the files as read before" in lines[-1]
+    for seed in range(3):
+        assert np.array_equal(again.sample(np.random.default_rng(seed)), first.sample(np.random.default_rng(seed)))
+    read.clear()
+    os.utime(mixed_folder / "bikes.mp4", ns=(1, 1))  # changed since: read again
+    FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]), index=index)
+    assert "bikes.mp4" in read and "photo.png" not in read
+    read.clear()
+    FileClips(mixed_folder, frames=9, size=32, fps=12, log=collect([]), index=index)  # another rate: read again
+    assert "bikes.mp4" in read and "photo.png" in read
+    index.write_text("not json")  # a damaged index is no error: everything is read again
+    FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]), index=index)

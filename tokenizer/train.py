@@ -143,13 +143,19 @@ def freeze_encoder(model: VideoTokenizer) -> None:
     model.quantizer.requires_grad_(False)
 
 
+# Under `train.out_dir`: what reading each source's files found (shots, image sizes), so that a
+# resumed run does not decode every unchanged video again (`arvid.data.scan_index`).
+FILE_INDEXES = {"train": "files_train.json", "val": "files_val.json"}
+
+
 def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
                     open_clips: Callable[..., ClipSource] = FileClips) -> Path:
     """Train a tokenizer as `config` says; returns the checkpoint folder.
 
-    `open_clips(name, frames=, size=, fps=, cache=, workers=)` opens the clip sources `train.data`
-    and `train.val_data` name (`workers`: processes it may read files in); the default reads folders
-    and text manifests of videos and images. The evaluation set is `eval_videos` clips of
+    `open_clips(name, frames=, size=, fps=, cache=, workers=, index=)` opens the clip sources
+    `train.data` and `train.val_data` name (`workers`: processes it may read files in; `index`: a
+    file under `out_dir` where it may keep what reading them found, `FILE_INDEXES`); the default
+    reads folders and text manifests of videos and images. The evaluation set is `eval_videos` clips of
     `eval_frames` frames drawn once from `val_data`, with a generator seeded by `10_000 + seed`.
     Training batches are drawn in `train.num_workers` processes (`arvid.data.step_batches`).
 
@@ -177,12 +183,12 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     if cfg.val_data is not None:
         with _naming_the_field("train.val_data", cfg.val_data, "or train.val_data=null for no evaluation"):
             source = open_clips(cfg.val_data, frames=cfg.eval_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
-                                **reading)
+                                index=Path(cfg.out_dir) / FILE_INDEXES["val"], **reading)
         rng = np.random.default_rng(10_000 + cfg.seed)
         eval_clips = [source.sample(rng) for _ in range(cfg.eval_videos)]  # fixed for the whole run
     with _naming_the_field("train.data", cfg.data):
         train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
-                                 **reading)
+                                 index=Path(cfg.out_dir) / FILE_INDEXES["train"], **reading)
     device = start_run(cfg)
     task = TokenizerTraining(config, device, train_clips, eval_clips)
     try:
