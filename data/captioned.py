@@ -109,6 +109,17 @@ def check_manifest_videos(path: str | Path, *, frames: int, size: int, fps: floa
     return cuts
 
 
+def manifest_rates(path: str | Path) -> set[float]:
+    """The frame rates a manifest's videos state (each file once; 0.0 for a file that states none).
+
+    Raises:
+        FileNotFoundError, ValueError: as `read_manifest`; a video that cannot be probed.
+    """
+    from arvid.data.video import probe_video
+
+    return {round(probe_video(video).fps, 3) for video in dict.fromkeys(entry.video for entry in captioned_videos(path))}
+
+
 def manifest_videos(path: str | Path, *, frames: int, size: int,
                     fps: float | None = None) -> Iterator[tuple[np.ndarray, VideoRecord]]:
     """The first `frames` frames of each manifest video's shot at `fps` (None: each file's own
@@ -121,5 +132,5 @@ def manifest_videos(path: str | Path, *, frames: int, size: int,
         clip = _read_clip(entry, frames=frames, size=size, fps=fps)
         if len(clip) < frames:
             raise ValueError(f"{str(entry.video)!r} has {len(clip)} frames; the dataset needs {frames}")
-        yield clip, VideoRecord((entry.caption,), source={"path": str(entry.video), "start": entry.start,
+        yield clip, VideoRecord((entry.caption,), source={"path": str(entry.video.absolute()), "start": entry.start,
                                                           "end": entry.end})

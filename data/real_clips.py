@@ -214,15 +214,21 @@ class MixedClips:
 VIDEO_MANIFEST_SUFFIX, IMAGE_MANIFEST_SUFFIX = "_videos.jsonl", "_images.jsonl"
 
 
-def _manifest_parts(name: str) -> list[tuple[str, str]]:
-    """`"A_videos.jsonl+B_images.jsonl@0.5"` -> [("A_videos.jsonl", ""), ("B_images.jsonl", "0.5")]."""
+def manifest_parts(name: str) -> list[tuple[str, str]]:
+    """`"A_videos.jsonl+B_images.jsonl@0.5"` -> [("A_videos.jsonl", ""), ("B_images.jsonl", "0.5")]
+    (`join_manifest_parts` puts them back)."""
     return [(part.rpartition("@")[0], part.rpartition("@")[2]) if "@" in part else (part, "") for part in name.split("+")]
+
+
+def join_manifest_parts(parts: list[tuple[str, str]]) -> str:
+    """[(path, weight text), ...] -> the name `manifest_parts` read them from."""
+    return "+".join(path + (f"@{weight}" if weight else "") for path, weight in parts)
 
 
 def is_manifest_name(name: str) -> bool:
     """Whether `name` names manifests (`open_manifests`): every `+`-joined part a path ending in
     `_videos.jsonl` or `_images.jsonl`, optionally followed by `@WEIGHT`."""
-    return all(path.endswith((VIDEO_MANIFEST_SUFFIX, IMAGE_MANIFEST_SUFFIX)) for path, _ in _manifest_parts(name))
+    return all(path.endswith((VIDEO_MANIFEST_SUFFIX, IMAGE_MANIFEST_SUFFIX)) for path, _ in manifest_parts(name))
 
 
 def open_manifests(name: str, *, frames: int, size: int, fps: float | None = None,
@@ -241,7 +247,7 @@ def open_manifests(name: str, *, frames: int, size: int, fps: float | None = Non
     """
     sources: list[tuple[ClipSource, float]] = []
     cache = DecodedVideos() if cache is None else cache
-    for path, weight_text in _manifest_parts(name):
+    for path, weight_text in manifest_parts(name):
         try:  # the weight first: a bad one fails before a slow source is built
             weight = float(weight_text) if weight_text else 1.0
         except ValueError:

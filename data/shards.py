@@ -182,6 +182,11 @@ class TokenShards(Sequence):
         return self.codes[index]
 
 
+def same_rate(first: float | None, second: float | None) -> bool:
+    """Whether two recorded frame rates can be one dataset's: equal to a millionth, or either unknown."""
+    return first is None or second is None or abs(first - second) <= 1e-6 * max(first, second)
+
+
 class JoinedShards(Sequence):
     """Several shard folders read as one dataset: video indices run through `parts` in order.
 
@@ -202,10 +207,10 @@ class JoinedShards(Sequence):
                 if part.meta.get(key) != first.meta.get(key):
                     raise ValueError(f"shard folders {str(first.path)!r} and {str(part.path)!r} differ in {key!r}: "
                                      f"{first.meta.get(key)!r} against {part.meta.get(key)!r}")
-        rates = {part.fps for part in parts} - {None}
-        if len(rates) > 1:  # one LM learns one pace of motion
+        rates = sorted({part.fps for part in parts} - {None})
+        if not all(same_rate(rate, rates[0]) for rate in rates):  # one LM learns one pace of motion
             raise ValueError(f"shard folders {' and '.join(str(part.path) for part in parts)} were read at different "
-                             f"frame rates ({', '.join(f'{rate:g}' for rate in sorted(rates))} fps)")
+                             f"frame rates ({', '.join(f'{rate:g}' for rate in rates)} fps)")
         self.parts = tuple(parts)
         self.path = " + ".join(str(part.path) for part in parts)  # names the dataset in error messages
         self.records = [record for part in parts for record in part.records]

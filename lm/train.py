@@ -14,6 +14,7 @@ which is then not read; `model.text_encoder_dim` is taken from the encoder when 
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
-from arvid.data.shards import JoinedShards, TokenShards, open_shards
-from arvid.lm.checkpoint import VideoLM
+from arvid.data.shards import JoinedShards, TokenShards, open_shards, same_rate
+from arvid.lm.checkpoint import GENERATION_CONFIG, VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
 from arvid.lm.model import Transformer
@@ -215,13 +216,13 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
 
 def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[TokenShards | JoinedShards]) -> dict[str, Any]:
     """What the checkpoint records of its videos (`arvid.lm.checkpoint`'s training_data.json): the
-    frame rate and the tokenizer the training `shards` recorded.
+    frame rate and the tokenizer the training `shards` recorded -> {"fps", "tokenizer"} (each where known).
 
     Raises:
         ValueError: `held_out` shards read at another frame rate (their loss would score another pace).
     """
     for other in held_out:
-        if None not in (shards.fps, other.fps) and other.fps != shards.fps:
+        if not same_rate(shards.fps, other.fps):
             raise ValueError(f"the evaluation shards {str(other.path)!r} were read at {other.fps:g} fps, the training "
                              f"shards at {shards.fps:g}")
     return {key: value for key, value in (("fps", shards.fps), ("tokenizer", shards.tokenizer_name))
@@ -302,6 +303,10 @@ class LMTraining:
 
         def write(folder: Path) -> dict[str, Any]:
             self.lm.write_files(folder, model_state=model_state)
+            # Sampling settings put beside the weights (docs/training.md) stay with the next checkpoint.
+            given = Path(self.cfg.out_dir) / "checkpoint" / GENERATION_CONFIG
+            if given.is_file():
+                shutil.copyfile(given, folder / GENERATION_CONFIG)
             tensors, meta = optimizer_state_to_files(optim_state)
             save_tensors(folder / "optimizer.safetensors", tensors)
             return {"optimizer": meta}

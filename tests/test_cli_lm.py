@@ -113,27 +113,40 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     capsys.readouterr()
     assert main([*native, str(tmp_path / "mixed.jsonl"), "-o", str(tmp_path / "mixed")]) == 0
     assert "play at 2 rates (24 to 30 fps)" in capsys.readouterr().err and TokenShards(tmp_path / "mixed").fps is None
-    assert main(["train-lm", "--config", "tiny", f"train.out_dir={tmp_path / 'lm'}", f"train.data={tmp_path / 'shards'}",
-                 "train.val_data=null", f"train.text_tokenizer={tmp_path / 'text'}", "train.steps=1", "train.batch_size=2",
-                 "train.threads=1", "train.compile=false", "model.dim=32", "model.n_layers=1", "model.n_heads=2",
-                 "model.n_kv_heads=1", "model.video_vocab_size=64", "model.tokens_per_frame=16", "model.frame_width=4",
-                 "model.window_frames=2"]) == 0
-    recorded = json.loads((tmp_path / "lm" / "checkpoint" / "training_data.json").read_text())
+    run = tmp_path / "mine" / "lm"  # a model folder's lm/ that is a training run's folder, with no tokenizer/ beside it
+    train = ["train-lm", "--config", "tiny", f"train.out_dir={run}", f"train.data={tmp_path / 'shards'}",
+             "train.val_data=null", f"train.text_tokenizer={tmp_path / 'text'}", "train.batch_size=2",
+             "train.threads=1", "train.compile=false", "model.dim=32", "model.n_layers=1", "model.n_heads=2",
+             "model.n_kv_heads=1", "model.video_vocab_size=64", "model.tokens_per_frame=16", "model.frame_width=4",
+             "model.window_frames=2"]
+    assert main([*train, "train.steps=1"]) == 0
+    recorded = json.loads((run / "checkpoint" / "training_data.json").read_text())
     assert recorded == {"fps": 12.0, "tokenizer": str(tokenizer_dir.resolve())}
+    # Sampling settings put beside the weights outlive the next checkpoint (a resumed run's).
+    (run / "checkpoint" / "generation_config.json").write_text('{"cfg_scale": 1.5}')
+    assert main(["train-lm", "--resume", f"train.out_dir={run}", "train.steps=2"]) == 0
+    assert json.loads((run / "checkpoint" / "generation_config.json").read_text()) == {"cfg_scale": 1.5}
     capsys.readouterr()
-    made = ["generate", "a red circle", "--model", str(tmp_path / "lm"), "--frames", "5", "--threads", "1"]
-    assert main([*made, "-o", str(tmp_path / "g.mp4"), "--tokens-out", str(tmp_path / "t.ndjson")]) == 0
-    assert probe_video(tmp_path / "g.mp4").fps == pytest.approx(12)
+    for number, model in enumerate((tmp_path / "mine", run / "checkpoint", run)):
+        made = ["generate", "a red circle", "--model", str(model), "--frames", "5", "--threads", "1"]
+        assert main([*made, "-o", str(tmp_path / f"g{number}.mp4"), "--tokens-out", str(tmp_path / "t.ndjson")]) == 0
+    assert probe_video(tmp_path / "g0.mp4").fps == pytest.approx(12)
     assert json.loads((tmp_path / "t.ndjson").read_text().splitlines()[0])["fps"] == 12
     assert main(["decode", str(tmp_path / "t.ndjson"), "-o", str(tmp_path / "d.mp4")]) == 0  # its tokenizer, its rate
     assert probe_video(tmp_path / "d.mp4").fps == pytest.approx(12)
-    capsys.readouterr()
+    assert main(["decode", str(tmp_path / "t.ndjson"), "-o", str(tmp_path / "d6.mp4"), "--fps", "6"]) == 0
+    assert probe_video(tmp_path / "d6.mp4").fps == pytest.approx(6)  # a rate given wins
+    assert main(["export-hf", "--model", str(run), "-o", str(tmp_path / "hf")]) == 2  # reaches the LM: grid positions
+    assert "cannot be exported" in capsys.readouterr().err
     assert main([*made, "-o", str(tmp_path / "fast.mp4"), "--fps", "24"]) == 0
     assert "learnt its motion at 12 fps, so it plays 2x as fast" in capsys.readouterr().err
     # An LM whose record names no tokenizer is no model on its own: it says what to give instead.
-    (tmp_path / "lm" / "checkpoint" / "training_data.json").write_text('{"fps": 12}')
+    (run / "checkpoint" / "training_data.json").write_text('{"fps": 12}')
     assert main([*made, "-o", str(tmp_path / "x.mp4")]) == 2
     assert "names no tokenizer" in capsys.readouterr().err
+    (run / "checkpoint" / "training_data.json").write_text('{"fps": true, "tokenizer": "shapes"}')
+    assert main([*made, "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "training_data.json: fps must be a number > 0, got True" in capsys.readouterr().err
 
 
 def test_token_shards_never_replace_other_files_and_replace_shards_only_when_asked(tokenizer_dir, tmp_path, capsys):

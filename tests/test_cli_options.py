@@ -107,3 +107,30 @@ def test_threads_and_compile_reach_the_loaded_lm():
         assert LoadedLM.model.compiled == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_run_records_its_data_paths_absolute_joined_manifests_and_names_included(tmp_path, monkeypatch):
+    """What `train-tokenizer` writes to run_config.json: each part of a `+`-joined, `@`-weighted
+    manifest name made absolute, the shapes world's names and missing paths left as they are."""
+    import argparse
+
+    from arvid.configs import resolve_preset
+    from arvid.tokenizer.train import TokenizerRunConfig
+    from arvid.tools.options import load_run_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m").mkdir()
+    for name in ("a_videos.jsonl", "b_images.jsonl"):
+        (tmp_path / "m" / name).write_text("")
+    (tmp_path / "shapes").mkdir()  # a folder of the world's name: the name still means the world
+
+    def recorded(data: str, val_data: str):
+        args = argparse.Namespace(resume=False, overwrite=False,
+                                  overrides=[f"train.data={data}", f"train.val_data={val_data}", "train.out_dir=run"])
+        train = load_run_config(TokenizerRunConfig, resolve_preset("tiny", "tokenizer"), args).train
+        return train.data, train.val_data
+
+    assert recorded("m/a_videos.jsonl+m/b_images.jsonl@0.5", "m/a_videos.jsonl@2") == (
+        f"{tmp_path}/m/a_videos.jsonl+{tmp_path}/m/b_images.jsonl@0.5", f"{tmp_path}/m/a_videos.jsonl@2")
+    assert recorded("shapes", "shapes:heldout") == ("shapes", "shapes:heldout")
+    assert recorded("m", "nowhere/") == (f"{tmp_path}/m", "nowhere/")

@@ -56,28 +56,36 @@ class ModelParts(NamedTuple):
 
 def model_parts(model_dir: str | None) -> ModelParts:
     """The LM and tokenizer `--model` names: a model folder (lm/ and tokenizer/; the shipped one for
-    None), or a trained LM alone (an LM folder, or a training run's folder holding checkpoint/)
-    whose training_data.json names the tokenizer of its token shards.
+    None), or a trained LM (an LM folder, or a training run's folder holding checkpoint/; alone, or
+    as a model folder's lm/ without tokenizer/) whose training_data.json names the tokenizer of its
+    token shards. A model folder's own tokenizer/ comes first.
 
     Raises:
-        UsageError: the folder does not exist, no model is shipped, or an LM that names no tokenizer.
+        UsageError: the folder does not exist, no model is shipped, or an LM without a tokenizer/
+            beside it that names none.
     """
     from arvid.lm.checkpoint import TRAINING_DATA, read_training_data
 
     folder = model_folder(model_dir)
-    if (folder / "lm").is_dir() or (folder / "tokenizer").is_dir():
-        return ModelParts(folder / "lm", str(folder / "tokenizer"))
-    lm = folder / "checkpoint" if (folder / "checkpoint" / "config.json").is_file() else folder
-    if not (lm / "config.json").is_file():
-        return ModelParts(folder / "lm", str(folder / "tokenizer"))  # loading says what is missing
+    lm = _lm_dir(folder / "lm" if (folder / "lm").is_dir() else folder)
+    if (folder / "tokenizer").is_dir() or not (lm / "config.json").is_file():
+        return ModelParts(lm, str(folder / "tokenizer"))  # loading says what is missing
     try:
         tokenizer = (read_training_data(lm) or {}).get("tokenizer")
     except ValueError as err:
         raise UsageError(str(err)) from err
     if not isinstance(tokenizer, str) or not tokenizer:
-        raise UsageError(f"{str(lm)!r} is an LM whose {TRAINING_DATA} names no tokenizer (token shards record "
-                         f"one since 2026-12-06); give a model folder holding lm/ and tokenizer/")
+        raise UsageError(f"{str(lm)!r} is an LM whose {TRAINING_DATA} names no tokenizer (token shards record one "
+                         f"since 2026-12-06): give a model folder, the LM as lm/ beside the tokenizer its shards were "
+                         f"encoded with as tokenizer/")
     return ModelParts(lm, tokenizer)
+
+
+def _lm_dir(folder: Path) -> Path:
+    """`folder`, or its checkpoint/ where it is a training run's folder (no config.json of its own)."""
+    if not (folder / "config.json").is_file() and (folder / "checkpoint" / "config.json").is_file():
+        return folder / "checkpoint"
+    return folder
 
 
 def recorded_tokenizer(name: str | None) -> str | None:
@@ -131,12 +139,13 @@ def tokenizer_folder(folder: str | None) -> Path:
 
 def lm_folder(folder: str | None) -> Path:
     """The LM folder in what `--model` names for a command that needs only the LM (an LM folder,
-    or a model folder holding lm/), or the shipped LM's when it is None.
+    a training run's folder holding checkpoint/, or a model folder holding lm/), or the shipped
+    LM's when it is None.
 
     Raises:
         UsageError: no model is shipped, or `folder` is not a folder.
     """
-    return _component_folder(folder, "lm")
+    return _lm_dir(_component_folder(folder, "lm"))
 
 
 def _component_folder(folder: str | None, component: str) -> Path:

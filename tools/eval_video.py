@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import (add_device_argument, add_model_argument, add_sampler_arguments, add_speed_arguments,
-                                 apply_runtime_options, batch_levers, check_runtime_options, note_default_sampling,
-                                 sampler_config, speed_levers)
+from arvid.tools.options import (DEFAULT_FPS, add_device_argument, add_model_argument, add_sampler_arguments,
+                                 add_speed_arguments, apply_runtime_options, batch_levers, check_runtime_options,
+                                 note_default_sampling, sampler_config, speed_levers)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -205,6 +205,7 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
 
     from arvid.sampling import generate, stream_batch
     from arvid.tools.checkpoints import load_models, model_parts
+    from arvid.tools.generate import learnt_fps
 
     folder = model_parts(args.model).lm
     config = sampler_config(args, folder, seed=args.seed)  # checked once, before the models load
@@ -212,6 +213,7 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     lm, tokenizer = load_models(args.model, args.device)
     apply_runtime_options(args, lm)
     note_default_sampling(folder)
+    args._fps = learnt_fps(lm)  # --save-videos plays them at the pace the LM learnt (not recorded as an argument)
 
     latent_frames = tokenizer.latent_frames_for(args.frames)
 
@@ -332,7 +334,7 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
                 if video is None:
                     continue
                 if make is not None and args.save_videos:
-                    with VideoWriter(out / "videos" / f"{job['name']}.mp4", fps=8.0) as writer:
+                    with VideoWriter(out / "videos" / f"{job['name']}.mp4", fps=getattr(args, "_fps", DEFAULT_FPS)) as writer:
                         writer.write_many(video)
                 if len(sheet) < _SHEET_VIDEOS:  # only the frames the sheet shows, not the whole video
                     sheet.append(sheet_frames(video))
@@ -370,7 +372,7 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
         contact_sheet(sheet, out / "contact_sheet.png")
         written.append(out / "contact_sheet.png")
     _print_summary(summary)
-    unscored = sum(r.get("prompt") is not None and "windows" not in r for r in scored)
+    unscored = sum(bool(r.get("prompt")) and "windows" not in r for r in scored)
     if unscored:
         from arvid.shapes.world import SHAPES
 

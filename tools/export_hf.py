@@ -17,7 +17,7 @@ from arvid.tools.options import add_model_argument, check_replaceable_folder
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`arvid export-hf`'s arguments."""
-    add_model_argument(parser, what="lm/, or an LM folder")
+    add_model_argument(parser, what="lm/, an LM folder, or a training run's folder")
     parser.add_argument("-o", "--out", required=True,
                         help="output folder: new or empty (a folder of other files is refused)")
     parser.add_argument("--overwrite", action="store_true", help="replace a transformers checkpoint already in -o")

@@ -264,13 +264,17 @@ def check_prompt(lm, prompt: str, *, where: str = "the prompt") -> None:
               f"the model reads each as the same unknown piece, which carries no meaning", file=sys.stderr)
 
 
+def learnt_fps(lm) -> float:
+    """The rate of the LM's training videos (its training_data.json), else `DEFAULT_FPS`."""
+    return float((lm.training_data or {}).get("fps") or DEFAULT_FPS)
+
+
 def model_fps(args: argparse.Namespace, lm) -> float:
-    """The frame rate a run writes and reads at: --fps, else the rate of the LM's training videos
-    (its training_data.json), else `DEFAULT_FPS`. A --fps other than the LM's recorded rate is
-    noted: the motion then plays faster or slower than it was learnt."""
+    """The frame rate a run writes and reads at: --fps, else `learnt_fps`. A --fps other than the
+    LM's recorded rate is noted: the motion then plays faster or slower than it was learnt."""
     learnt = (lm.training_data or {}).get("fps")
     if args.fps is None:
-        return float(learnt or DEFAULT_FPS)
+        return learnt_fps(lm)
     if learnt and abs(args.fps - learnt) > 1e-6 * learnt:
         print(f"note: --fps {args.fps:g}: the LM learnt its motion at {learnt:g} fps, so it plays "
               f"{args.fps / learnt:.2g}x as fast", file=sys.stderr)

@@ -186,11 +186,16 @@ def _folder_run_began_in(recorded_out_dir: str, found_in: Path) -> Path | None:
 def _paths_anchored(config, base: Callable[[str], Path | None]):
     """`config` with each relative path of `RUN_PATH_FIELDS` that exists under `base(field)` made
     absolute there (a field whose base is None, or a path not there, stays as it is)."""
+    from arvid.data.real_clips import is_manifest_name, join_manifest_parts, manifest_parts
+
     def anchored(value, folder: Path):
         if isinstance(value, (tuple, list)):
             return type(value)(anchored(item, folder) for item in value)
-        if not isinstance(value, str) or Path(value).is_absolute() or not (folder / value).exists() \
-                or value.partition(":")[0] == SHAPES_SOURCE:
+        if not isinstance(value, str) or value.partition(":")[0] == SHAPES_SOURCE:
+            return value
+        if not (folder / value).exists() and is_manifest_name(value):  # "a_videos.jsonl+b_images.jsonl@0.5"
+            return join_manifest_parts([(anchored(path, folder), weight) for path, weight in manifest_parts(value)])
+        if Path(value).is_absolute() or not (folder / value).exists():
             return value
         return str((folder / value).absolute())
 
@@ -222,7 +227,9 @@ def check_run_start(train, *, resume: bool) -> None:
     check_start(train, resume=resume)
 
 
-def add_model_argument(parser: argparse.ArgumentParser, *, what: str = "lm/ and tokenizer/") -> None:
+def add_model_argument(parser: argparse.ArgumentParser, *,
+                       what: str = "lm/ and tokenizer/, or a trained LM's run folder (its tokenizer the one its "
+                                   "token shards name)") -> None:
     """`--model DIR`: a model folder holding `what`."""
     parser.add_argument("--model", metavar="DIR", help=f"model folder with {what} (default: the shipped model)")
 

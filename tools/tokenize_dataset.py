@@ -137,16 +137,17 @@ def run(args: argparse.Namespace) -> int:
 def _common_rate(manifest: str) -> float | None:
     """The one frame rate of a manifest's videos read at their own (--fps native), recorded with
     the shards (the LM's pace of motion, `arvid generate`'s rate); None, with a warning, where
-    they differ (an LM then learns one motion at several paces)."""
-    from arvid.data.captioned import captioned_videos
-    from arvid.data.video import probe_video
+    they differ (an LM then learns one motion at several paces) or a file states none."""
+    from arvid.data.captioned import manifest_rates
 
-    rates = {round(probe_video(video).fps, 3) for video in dict.fromkeys(e.video for e in captioned_videos(manifest))}
-    if len(rates) == 1 or 0 in rates:  # 0: a file that states no rate, so none is known
-        return None if 0 in rates else rates.pop()
-    print(f"warning: with --fps native the videos play at {len(rates)} rates ({min(rates):g} to {max(rates):g} fps): "
-          "the LM learns one motion at several paces, and the shards record no rate for `arvid generate` (give "
-          "--fps N to read them all at one)", file=sys.stderr)
+    rates = manifest_rates(manifest)
+    if len(rates) == 1 and 0 not in rates:
+        return rates.pop()
+    stated = sorted(rates - {0.0})
+    what = (f"play at {len(stated)} rates ({stated[0]:g} to {stated[-1]:g} fps)" if len(stated) > 1 else
+            "include a file that states no frame rate")
+    print(f"warning: with --fps native the videos {what}: the LM may learn one motion at several paces, and the "
+          "shards record no rate for `arvid generate` (give --fps N to read them all at one)", file=sys.stderr)
     return None
 
 
