@@ -6,8 +6,9 @@ A shard folder holds
   world its `attrs`, and for a video whose prompt changes part way its `switch` (`CaptionSwitch`);
 - `meta.json`: the code grid, the codebook size, the tokenizer's config, `ends`: whether the
   videos really end at their last latent frame (files do; shapes clips are cuts of endless videos),
-  `fps`, the rate the videos were read at, and `tokenizer_name`, how to load that tokenizer again (a
-  shipped tokenizer's name or a folder; shards written before these were recorded have neither).
+  `fps`, the rate the videos were read at, `tokenizer_name`, how to load that tokenizer again (a
+  shipped tokenizer's name or a folder), and `tokenizer_codes`, its `codes_fingerprint` (shards
+  written before these were recorded have none of them).
 
 `write_shards` writes into a staging folder and moves it into place only when complete.
 `open_shards` reads one folder, or several as one dataset (`JoinedShards`).
@@ -83,9 +84,11 @@ def is_shard_folder(path: str | Path) -> bool:
 
 def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecord]], *, count: int,
                  grid: tuple[int, int, int], codebook_size: int, tokenizer_config: dict[str, Any], ends: bool,
-                 fps: float | None = None, tokenizer_name: str | None = None) -> Path:
+                 fps: float | None = None, tokenizer_name: str | None = None,
+                 tokenizer_codes: str | None = None) -> Path:
     """Write `count` videos, each (codes (t', h', w'), record), as a shard folder at `path` (`fps`:
-    the rate the videos were read at; `tokenizer_name`: how to load the tokenizer; each recorded when known).
+    the rate the videos were read at; `tokenizer_name`: how to load the tokenizer; `tokenizer_codes`:
+    its `VideoTokenizer.codes_fingerprint`; each recorded when known).
     The folder appears only once every video is written; an error or Ctrl-C leaves no partial folder.
 
     Raises:
@@ -117,7 +120,8 @@ def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecor
         write_json(staging / "meta.json", {"videos": count, "grid": list(grid), "codebook_size": codebook_size,
                                            "tokenizer": tokenizer_config, "ends": ends,
                                            **({} if fps is None else {"fps": fps}),
-                                           **({} if tokenizer_name is None else {"tokenizer_name": tokenizer_name})})
+                                           **({} if tokenizer_name is None else {"tokenizer_name": tokenizer_name}),
+                                           **({} if tokenizer_codes is None else {"tokenizer_codes": tokenizer_codes})})
     return Path(path)
 
 
@@ -175,6 +179,11 @@ class TokenShards(Sequence):
         """How to load the tokenizer that wrote the codes (a shipped name or a folder); None where unrecorded."""
         return self.meta.get("tokenizer_name")
 
+    @property
+    def tokenizer_codes(self) -> str | None:
+        """The `codes_fingerprint` of the tokenizer that wrote the codes; None where unrecorded."""
+        return self.meta.get("tokenizer_codes")
+
     def __len__(self) -> int:
         return len(self.records)
 
@@ -207,6 +216,9 @@ class JoinedShards(Sequence):
                 if part.meta.get(key) != first.meta.get(key):
                     raise ValueError(f"shard folders {str(first.path)!r} and {str(part.path)!r} differ in {key!r}: "
                                      f"{first.meta.get(key)!r} against {part.meta.get(key)!r}")
+            if None not in (first.tokenizer_codes, part.tokenizer_codes) and first.tokenizer_codes != part.tokenizer_codes:
+                raise ValueError(f"shard folders {str(first.path)!r} and {str(part.path)!r} were encoded by tokenizers "
+                                 f"of the same design but other encoder weights: their codes mean different things")
         rates = sorted({part.fps for part in parts} - {None})
         if not all(same_rate(rate, rates[0]) for rate in rates):  # one LM learns one pace of motion
             raise ValueError(f"shard folders {' and '.join(str(part.path) for part in parts)} were read at different "
@@ -222,6 +234,7 @@ class JoinedShards(Sequence):
     codebook_size = TokenShards.codebook_size
     ends = TokenShards.ends
     tokenizer_name = TokenShards.tokenizer_name
+    tokenizer_codes = TokenShards.tokenizer_codes
 
     @property
     def fps(self) -> float | None:

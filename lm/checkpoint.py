@@ -6,8 +6,9 @@ weights hold only the projection of the encoder's states), and may have `generat
 the sampling settings the model is meant to be used with. It is read here as a plain dict;
 `arvid.sampling.SamplerConfig` gives it meaning (this package does not know the sampler). A trained
 LM also has `training_data.json`, what its videos were: `fps`, the frame rate they were read at (the
-pace of motion it learnt), and `tokenizer`, the tokenizer that encoded them (a shipped tokenizer's
-name or a folder), each where its token shards recorded it.
+pace of motion it learnt), `tokenizer`, the tokenizer that encoded them (a shipped tokenizer's
+name or a folder), and `tokenizer_codes`, that tokenizer's `codes_fingerprint`, each where its token
+shards recorded it.
 """
 
 from __future__ import annotations

@@ -216,7 +216,8 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
 
 def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[TokenShards | JoinedShards]) -> dict[str, Any]:
     """What the checkpoint records of its videos (`arvid.lm.checkpoint`'s training_data.json): the
-    frame rate and the tokenizer the training `shards` recorded -> {"fps", "tokenizer"} (each where known).
+    frame rate and the tokenizer the training `shards` recorded -> {"fps", "tokenizer", "tokenizer_codes"}
+    (each where known).
 
     Raises:
         ValueError: `held_out` shards read at another frame rate (their loss would score another pace).
@@ -225,8 +226,8 @@ def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[To
         if not same_rate(shards.fps, other.fps):
             raise ValueError(f"the evaluation shards {str(other.path)!r} were read at {other.fps:g} fps, the training "
                              f"shards at {shards.fps:g}")
-    return {key: value for key, value in (("fps", shards.fps), ("tokenizer", shards.tokenizer_name))
-            if value is not None}
+    return {key: value for key, value in (("fps", shards.fps), ("tokenizer", shards.tokenizer_name),
+                                          ("tokenizer_codes", shards.tokenizer_codes)) if value is not None}
 
 
 def with_encoder_width(config: LMConfig, encoder: TextEncoder) -> LMConfig:

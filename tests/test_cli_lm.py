@@ -92,8 +92,11 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     """The shards record the frame rate and the tokenizer; the trained LM keeps them
     (training_data.json), so its run folder is a `--model` of its own and its videos play at the
     pace it learnt, through `arvid decode` too."""
+    import shutil
+
     from arvid.data.video import probe_video, write_video
 
+    tokenizer_dir = shutil.copytree(tokenizer_dir, tmp_path / "tokenizer")  # changed below: a copy of the fixture's
     rng = np.random.default_rng(0)
     for name in ("a.mp4", "b.mp4"):
         write_video(tmp_path / name, rng.integers(0, 256, (40, 32, 32, 3), np.uint8), fps=24)
@@ -121,7 +124,9 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
              "model.window_frames=2"]
     assert main([*train, "train.steps=1"]) == 0
     recorded = json.loads((run / "checkpoint" / "training_data.json").read_text())
-    assert recorded == {"fps": 12.0, "tokenizer": str(tokenizer_dir.resolve())}
+    tokenizer = VideoTokenizer.from_pretrained(tokenizer_dir)
+    assert recorded == {"fps": 12.0, "tokenizer": str(tokenizer_dir.resolve()),
+                        "tokenizer_codes": tokenizer.codes_fingerprint()}
     # Sampling settings put beside the weights outlive the next checkpoint (a resumed run's).
     (run / "checkpoint" / "generation_config.json").write_text('{"cfg_scale": 1.5}')
     assert main(["train-lm", "--resume", f"train.out_dir={run}", "train.steps=2"]) == 0
@@ -139,7 +144,18 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     assert main(["export-hf", "--model", str(run), "-o", str(tmp_path / "hf")]) == 2  # reaches the LM: grid positions
     assert "cannot be exported" in capsys.readouterr().err
     assert main([*made, "-o", str(tmp_path / "fast.mp4"), "--fps", "24"]) == 0
-    assert "learnt its motion at 12 fps, so it plays 2x as fast" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "learnt its motion at 12 fps, so it plays 2x as fast" in err and "warning" not in err
+    # A tokenizer trained further in its folder: a new decoder keeps the codes; a new encoder does not, and is said.
+    with torch.no_grad():
+        next(tokenizer.decoder.parameters()).mul_(0.5)
+    tokenizer.save_pretrained(tokenizer_dir)
+    assert main([*made, "-o", str(tmp_path / "decoder.mp4")]) == 0 and "warning" not in capsys.readouterr().err
+    with torch.no_grad():
+        next(tokenizer.encoder.parameters()).add_(0.1)
+    tokenizer.save_pretrained(tokenizer_dir)
+    assert main([*made, "-o", str(tmp_path / "encoder.mp4")]) == 0
+    assert "encodes videos otherwise than the one the LM's token shards were made with" in capsys.readouterr().err
     # An LM whose record names no tokenizer is no model on its own: it says what to give instead.
     (run / "checkpoint" / "training_data.json").write_text('{"fps": 12}')
     assert main([*made, "-o", str(tmp_path / "x.mp4")]) == 2

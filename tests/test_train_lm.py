@@ -121,9 +121,13 @@ def test_joined_shard_folders_read_as_one_dataset(data, tmp_path):
     with pytest.raises(ValueError, match="differ in 'grid'"):
         open_shards([data / "train", other])
 
-    def at(name: str, fps: float):  # one video of the first folder's kind, read at `fps`
+    def at(name: str, fps: float, codes: str | None = None):  # one video of the first folder's kind, read at `fps`
         return write_shards(tmp_path / name, [(first[0], first.records[0])], count=1, grid=first.grid,
-                            codebook_size=CODEBOOK, tokenizer_config=first.meta["tokenizer"], ends=first.ends, fps=fps)
+                            codebook_size=CODEBOOK, tokenizer_config=first.meta["tokenizer"], ends=first.ends, fps=fps,
+                            tokenizer_codes=codes)
+
+    with pytest.raises(ValueError, match="other encoder weights"):  # same design, other codes
+        open_shards([at("one", 8.0, "a1"), at("other", 8.0, "b2")])
 
     with pytest.raises(ValueError, match=r"different frame rates \(8, 24 fps\)"):  # one LM learns one pace
         open_shards([at("eight", 8.0), at("twenty-four", 24.0)])

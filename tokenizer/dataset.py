@@ -53,4 +53,5 @@ def tokenize_dataset(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarra
     encoded = encode_videos(tokenizer, videos, batch_size=batch_size, precision=precision)
     progress = tqdm(encoded, total=count, desc="tokenize", unit="video", dynamic_ncols=True)
     return write_shards(out, progress, count=count, grid=grid, codebook_size=tokenizer.codebook_size,
-                        tokenizer_config=to_dict(tokenizer.config), ends=ends, fps=fps, tokenizer_name=tokenizer_name)
+                        tokenizer_config=to_dict(tokenizer.config), ends=ends, fps=fps, tokenizer_name=tokenizer_name,
+                        tokenizer_codes=tokenizer.codes_fingerprint())

@@ -8,6 +8,7 @@ Codes are int64 `b t' h' w'`; `t = 1 + temporal_factor * (t' - 1)`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -220,6 +221,17 @@ class VideoTokenizer(nn.Module):
         model = cls(config)
         model.load_weights(folder)
         return model.to(device).eval()
+
+    def codes_fingerprint(self) -> str:
+        """A hash (hex) of what decides the codes, the encoder's and quantizer's weights: equal for
+        two tokenizers that encode every video alike, whatever their decoders (a decoder phase keeps
+        it), so token shards and an LM can tell whether a tokenizer still speaks their codes."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted({**{f"encoder.{k}": v for k, v in self.encoder.state_dict().items()},
+                                    **{f"quantizer.{k}": v for k, v in self.quantizer.state_dict().items()}}.items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write `config.json` and `model.safetensors` to the folder `path`, atomically."""

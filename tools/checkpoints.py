@@ -4,6 +4,7 @@ to import: torch and the models are imported when something is loaded."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -213,4 +214,9 @@ def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoToke
     except ValueError as err:
         raise UsageError(f"the LM {str(parts.lm)!r} and the tokenizer {parts.tokenizer!r} do not fit together: "
                          f"{err}") from err
+    learnt = (lm.training_data or {}).get("tokenizer_codes")
+    if learnt and learnt != tokenizer.codes_fingerprint():  # same design, other encoder weights
+        print(f"warning: the tokenizer {parts.tokenizer} encodes videos otherwise than the one the LM's token shards "
+              f"were made with (its encoder or quantizer weights changed since): the LM's codes mean other things to "
+              f"it", file=sys.stderr)
     return lm, tokenizer
