@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from arvid.configs import ConfigError, load_config, to_dict
-from arvid.training.checkpoint import atomic_folder
-from arvid.lm.checkpoint import VideoLM
+from arvid.training.checkpoint import atomic_folder, write_json
+from arvid.lm.checkpoint import TRAINING_DATA, VideoLM, read_training_data
 from arvid.lm.config import LMConfig
 from arvid.lm.model import Transformer
 from arvid.lm.text import FILE_NAME, TextTokenizer
@@ -67,11 +67,14 @@ def to_hf(model: Transformer):
 
 
 def export_hf(lm: VideoLM, path: str | Path) -> Path:
-    """Write a folder that `LlamaForCausalLM.from_pretrained` loads, plus the text tokenizer.
-    The folder is written next to its destination and moved into place at the end."""
+    """Write a folder that `LlamaForCausalLM.from_pretrained` loads, plus the text tokenizer (and
+    the LM's training_data.json, its videos' frame rate and tokenizer, when it has one). The folder
+    is written next to its destination and moved into place at the end."""
     with atomic_folder(path) as staging:
         to_hf(lm.model).save_pretrained(staging)
         lm.text.save(staging)
+        if lm.training_data is not None:
+            write_json(staging / TRAINING_DATA, lm.training_data)
     return Path(path)
 
 
@@ -80,7 +83,8 @@ def is_hf_export(path: str | Path) -> bool:
     config (with its `model_type`, which arvid's own checkpoints lack), its weights, the text tokenizer."""
     path = Path(path)
     names = {entry.name for entry in path.iterdir()} if path.is_dir() else set()
-    allowed = {"config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json", FILE_NAME}
+    allowed = {"config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json", FILE_NAME,
+               TRAINING_DATA}
     if "config.json" not in names or not all(name in allowed or name.startswith("model-") for name in names):
         return False
     try:
@@ -129,7 +133,7 @@ def from_hf(path: str | Path) -> VideoLM:
     model = Transformer(config)
     state = {k.removeprefix("model."): v for k, v in hf_model.state_dict().items()}
     model.load_state_dict(state, strict=True)
-    return VideoLM(model.eval(), TextTokenizer.load(path))
+    return VideoLM(model.eval(), TextTokenizer.load(path), training_data=read_training_data(path))
 
 
 def _rope_theta(hf_config) -> float:

@@ -271,7 +271,8 @@ def test_backbone_matches_transformers_llama():
 def test_export_hf_round_trip(tmp_path, text):
     from transformers import LlamaForCausalLM
 
-    lm = VideoLM(make_model(rope_theta=5000.0, bidirectional_prefix=False), text)
+    lm = VideoLM(make_model(rope_theta=5000.0, bidirectional_prefix=False), text,
+                 training_data={"fps": 24.0, "tokenizer": "natural"})
     export_hf(lm, tmp_path / "hf")
     hf_model = LlamaForCausalLM.from_pretrained(tmp_path / "hf")
     tokens = torch.randint(0, lm.config.vocab_size, (1, 17))
@@ -281,7 +282,7 @@ def test_export_hf_round_trip(tmp_path, text):
     with pytest.raises(ValueError, match="bidirectional_prefix"):
         to_hf(make_model(rope_theta=5000.0))
     back = from_hf(tmp_path / "hf")
-    assert back.config == lm.config
+    assert back.config == lm.config and back.training_data == lm.training_data  # its videos' rate travels with it
     for name, tensor in lm.model.state_dict().items():
         assert torch.equal(back.model.state_dict()[name], tensor), name
     assert back.text.encode("a red circle") == text.encode("a red circle")
