@@ -5,10 +5,12 @@ command's default sampling), written as a GIF so that no lossy H.264 step sits b
 generated frames and the figure.
 
     python scripts/first_video_figure.py            # -> docs/first_video.png
+    python scripts/first_video_figure.py -o x.png   # elsewhere
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,10 @@ def strip(video: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
-    out = Path(__file__).resolve().parent.parent / "docs" / "first_video.png"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "first_video.png",
+                        help="the PNG to write (default: docs/first_video.png, the README's figure)")
+    out = parser.parse_args().out
     with tempfile.TemporaryDirectory() as tmp:
         gif = Path(tmp) / "first.gif"
         # This interpreter's arvid, not whichever `arvid` comes first on PATH.
