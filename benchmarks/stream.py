@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         lm, tokenizer = load_models(args.model, args.device)
         source = args.model or "shipped model"
-    except UsageError:
+    except UsageError as err:
         if args.model:
-            raise
+            raise SystemExit(f"error: {err}") from None
         lm, tokenizer = preset_models()
         lm.model.to(args.device)
         tokenizer.to(args.device)
