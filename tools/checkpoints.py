@@ -43,7 +43,8 @@ def model_folder(model_dir: str | None) -> Path:
     except FileNotFoundError as err:
         raise UsageError(str(err)) from err
     if not folder.is_dir():
-        raise UsageError(f"{_not_a_folder(folder)}; expected a model folder (it holds lm/ and tokenizer/)")
+        raise UsageError(f"{_not_a_folder(folder)}; expected a model folder (lm/ and tokenizer/) or a trained LM's "
+                         f"run folder")
     return folder
 
 
