@@ -27,7 +27,7 @@ from arvid.data.cuts import hard_cuts
 from arvid.data.decoded import DecodedVideos, working_size
 from arvid.data.manifests import Photo, Shot
 from arvid.data.real_clips import DEFAULT_ZOOM, MixedClips, PhotoClips, ShotClips, decode_short_side
-from arvid.data.scan_index import Scanned, known_scans, save_scans
+from arvid.data.scan_index import Scanned, file_stamp, known_scans, save_scans
 
 
 # Seconds between the lines that say how far the first reading of a source's files has got.
@@ -42,9 +42,11 @@ def warn_on_stderr(line: str) -> None:
 def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedVideos | None = None) -> Scanned:
     """Read `path` once: an image (by suffix) is loaded; a video is decoded whole at `fps` (None: its
     own rate) with its short side `short_side`, kept in `cache` when it fits, and cut into shots at
-    its hard cuts. Never raises for a file that cannot be read: that is `Scanned.problem`."""
+    its hard cuts. Never raises for a file that cannot be read: that is `Scanned.problem`. The
+    result carries the file's stamp as it was before reading (`arvid.data.scan_index.file_stamp`)."""
     from arvid.data.video import VideoReadError, probe_video, read_video
 
+    stamp = file_stamp(path, fps, short_side)  # before reading: a file changed meanwhile is read again next time
     if is_image(path):
         try:
             with Image.open(path) as image:
@@ -52,7 +54,7 @@ def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedV
                 width, height = image.size
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # PIL's ways to refuse a file
             return Scanned(path, problem=f"{path}: not an image PIL can read ({err})")
-        return Scanned(path, photo=Photo(path=path, height=height, width=width))
+        return Scanned(path, photo=Photo(path=path, height=height, width=width), stamp=stamp)
     try:
         info = probe_video(path)
         size = working_size(info.height, info.width, short_side)
@@ -63,7 +65,8 @@ def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedV
         cache.put(path, fps=fps, size=size, video=video)
     bounds = [0, *hard_cuts(video), len(video)]
     return Scanned(path, shots=tuple(Shot(path=path, start=start, end=end, height=info.height, width=info.width,
-                                          fps=fps, file_frames=len(video)) for start, end in zip(bounds, bounds[1:])))
+                                          fps=fps, file_frames=len(video)) for start, end in zip(bounds, bounds[1:])),
+                   stamp=stamp)
 
 
 def scan_files(paths: Sequence[Path], *, fps: float | None, short_side: int, cache: DecodedVideos | None = None,
@@ -140,7 +143,7 @@ class FileClips:
         log(f"{source}: videos: {videos} ({len(shots)} shots, {len(long_enough)} of {frames}+ frames{rate}), "
             f"images: {len(photos)}, unreadable files skipped: {len(unreadable)}{earlier}")
         if index is not None and unread:  # only for a source that opened: a failed start leaves no file
-            save_scans(index, scanned, fps=fps, short_side=short_side)
+            save_scans(index, scanned)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """-> uint8 (frames, size, size, 3), drawn only from `rng`.

@@ -2,7 +2,7 @@
 resumed training run does not decode every unchanged video again to find its shots.
 
     found = known_scans("run/files.json", paths, fps=8, short_side=96)   # {path: Scanned} still valid
-    save_scans("run/files.json", scanned, fps=8, short_side=96)
+    save_scans("run/files.json", scanned)                                # each under its file_stamp
 
 An entry is valid while its file keeps its size and modification time and the reading its rate
 and size (`fps`, `short_side`); files that could not be read are not kept (they are tried again).
@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from arvid.data.manifests import Photo, Shot
 
-VERSION = 1  # of the file's layout: a file of another version is read as empty
+# Of the file's layout and of what its entries mean: raise it when shots would be found otherwise
+# (`arvid.data.cuts` changed), and every file is read again.
+VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,16 @@ class Scanned:
     shots: tuple[Shot, ...] = ()
     photo: Photo | None = None
     problem: str | None = None
+    stamp: dict | None = None  # `file_stamp` taken before the file was read (None: not kept)
 
 
-def _stamp(path: Path, fps: float | None, short_side: int) -> dict:
-    """What must not have changed for an entry to hold: the file's size and time, the reading's settings."""
-    stat = path.stat()
+def file_stamp(path: Path, fps: float | None, short_side: int) -> dict | None:
+    """What must not have changed for an entry to hold: the file's size and time, the reading's
+    settings (None for a file that cannot be looked at)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
     return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "fps": fps, "short_side": short_side}
 
 
@@ -49,29 +57,32 @@ def known_scans(index: str | Path, paths: Sequence[Path], *, fps: float | None, 
     found = {}
     for path in paths:
         entry = files.get(str(path)) if isinstance(files, dict) else None
+        stamp = file_stamp(path, fps, short_side)
         try:
-            if not isinstance(entry, dict) or entry.get("stamp") != _stamp(path, fps, short_side):
+            if not isinstance(entry, dict) or stamp is None or entry.get("stamp") != stamp:
                 continue
             if entry.get("photo") is not None:
                 height, width = entry["photo"]
-                found[path] = Scanned(path, photo=Photo(path=path, height=int(height), width=int(width)))
+                found[path] = Scanned(path, photo=Photo(path=path, height=int(height), width=int(width)), stamp=stamp)
             else:
                 found[path] = Scanned(path, shots=tuple(
                     Shot(path=path, start=int(start), end=int(end), height=int(height), width=int(width), fps=fps,
-                         file_frames=int(file_frames)) for start, end, height, width, file_frames in entry["shots"]))
-        except (OSError, ValueError, TypeError, KeyError):  # a file gone since, or a damaged entry: read again
+                         file_frames=int(file_frames)) for start, end, height, width, file_frames in entry["shots"]),
+                    stamp=stamp)
+        except (ValueError, TypeError, KeyError):  # a damaged entry: read again
             continue
     return found
 
 
-def save_scans(index: str | Path, scanned: Sequence[Scanned], *, fps: float | None, short_side: int) -> None:
-    """Write what `scanned` found (the readable files) to `index`, replacing it whole (a temporary
-    file renamed over it: a stop midway leaves the old one or the new one)."""
+def save_scans(index: str | Path, scanned: Sequence[Scanned]) -> None:
+    """Write what `scanned` found (the readable files, under the stamps taken before each was read)
+    to `index`, replacing it whole (a temporary file renamed over it: a stop midway leaves the old
+    one or the new one)."""
     files = {}
     for found in scanned:
-        if found.problem is not None:
+        if found.problem is not None or found.stamp is None:
             continue
-        entry: dict = {"stamp": _stamp(found.path, fps, short_side)}
+        entry: dict = {"stamp": found.stamp}
         if found.photo is not None:
             entry["photo"] = [found.photo.height, found.photo.width]
         else:
@@ -79,6 +90,7 @@ def save_scans(index: str | Path, scanned: Sequence[Scanned], *, fps: float | No
         files[str(found.path)] = entry
     index = Path(index)
     index.parent.mkdir(parents=True, exist_ok=True)
-    staging = index.with_name(index.name + ".partial")
-    staging.write_text(json.dumps({"version": VERSION, "files": files}) + "\n", encoding="utf-8")
-    os.replace(staging, index)
+    with tempfile.NamedTemporaryFile("w", dir=index.parent, prefix=index.name, suffix=".partial", delete=False,
+                                     encoding="utf-8") as staging:
+        staging.write(json.dumps({"version": VERSION, "files": files}) + "\n")
+    os.replace(staging.name, index)

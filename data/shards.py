@@ -216,9 +216,9 @@ class JoinedShards(Sequence):
                 if part.meta.get(key) != first.meta.get(key):
                     raise ValueError(f"shard folders {str(first.path)!r} and {str(part.path)!r} differ in {key!r}: "
                                      f"{first.meta.get(key)!r} against {part.meta.get(key)!r}")
-            if None not in (first.tokenizer_codes, part.tokenizer_codes) and first.tokenizer_codes != part.tokenizer_codes:
-                raise ValueError(f"shard folders {str(first.path)!r} and {str(part.path)!r} were encoded by tokenizers "
-                                 f"of the same design but other encoder weights: their codes mean different things")
+        if len({part.tokenizer_codes for part in parts} - {None}) > 1:
+            raise ValueError(f"shard folders {' and '.join(str(part.path) for part in parts)} were encoded by "
+                             f"tokenizers of the same design but other encoder weights: their codes mean different things")
         rates = sorted({part.fps for part in parts} - {None})
         if not all(same_rate(rate, rates[0]) for rate in rates):  # one LM learns one pace of motion
             raise ValueError(f"shard folders {' and '.join(str(part.path) for part in parts)} were read at different "
@@ -234,12 +234,16 @@ class JoinedShards(Sequence):
     codebook_size = TokenShards.codebook_size
     ends = TokenShards.ends
     tokenizer_name = TokenShards.tokenizer_name
-    tokenizer_codes = TokenShards.tokenizer_codes
 
     @property
     def fps(self) -> float | None:
         """The parts' frame rate (they agree where recorded); None where none records one."""
         return next((part.fps for part in self.parts if part.fps is not None), None)
+
+    @property
+    def tokenizer_codes(self) -> str | None:
+        """The parts' tokenizer fingerprint (they agree where recorded); None where none records one."""
+        return next((part.tokenizer_codes for part in self.parts if part.tokenizer_codes is not None), None)
 
     def __len__(self) -> int:
         return int(self._starts[-1])

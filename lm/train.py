@@ -173,7 +173,8 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
 
     Raises:
         ValueError: `train.data` not set, shards that do not fit the model, a batch not divisible by
-            the world size, or `resume` from a checkpoint of another architecture.
+            the world size, or `resume` from a checkpoint of another architecture (or of videos of
+            another frame rate or tokenizer encoder).
         FileNotFoundError: a shard folder, text tokenizer or `init_from` checkpoint that does not exist, or
             `resume` without a checkpoint.
         TextEncoderNotFound (a FileNotFoundError): `model.text_encoder` names an encoder this machine
@@ -220,12 +221,16 @@ def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[To
     (each where known).
 
     Raises:
-        ValueError: `held_out` shards read at another frame rate (their loss would score another pace).
+        ValueError: `held_out` shards read at another frame rate (their loss would score another pace)
+            or encoded by another encoder.
     """
     for other in held_out:
         if not same_rate(shards.fps, other.fps):
             raise ValueError(f"the evaluation shards {str(other.path)!r} were read at {other.fps:g} fps, the training "
                              f"shards at {shards.fps:g}")
+        if None not in (shards.tokenizer_codes, other.tokenizer_codes) and other.tokenizer_codes != shards.tokenizer_codes:
+            raise ValueError(f"the evaluation shards {str(other.path)!r} were encoded by another tokenizer's encoder "
+                             f"than the training shards: their codes mean other things")
     return {key: value for key, value in (("fps", shards.fps), ("tokenizer", shards.tokenizer_name),
                                           ("tokenizer_codes", shards.tokenizer_codes)) if value is not None}
 
@@ -318,11 +323,17 @@ class LMTraining:
         """Restore a checkpoint `checkpoint` wrote, on every rank.
 
         Raises:
-            ValueError: a checkpoint of another architecture than the configured model.
+            ValueError: a checkpoint of another architecture than the configured model, or one that
+                learnt from videos of another frame rate or tokenizer encoder than `train.data`'s.
         """
         saved = VideoLM.from_pretrained(folder)  # raises ValueError on another architecture
         if saved.config != self.lm.config:
             raise ValueError(f"checkpoint {str(folder)!r} is another architecture than the configured model")
+        was, now = saved.training_data or {}, self.lm.training_data or {}
+        if not same_rate(was.get("fps"), now.get("fps")) or None not in (was.get("tokenizer_codes"), now.get(
+                "tokenizer_codes")) and was["tokenizer_codes"] != now["tokenizer_codes"]:
+            raise ValueError(f"checkpoint {str(folder)!r} learnt from videos of another frame rate or tokenizer "
+                             f"encoder than train.data's ({was} against {now}): start a new run to train on these")
         optim_state = optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"), state["optimizer"])
         set_state_dict(self.trained, self.optimizer, model_state_dict=saved.model.state_dict(),
                        optim_state_dict=optim_state, options=StateDictOptions(full_state_dict=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -51,6 +52,7 @@ def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsy
     # A folder of its own output is replaced only with --overwrite; a folder of other files never.
     export = ["export-hf", "--model", str(tmp_path / "lm-rope" / "checkpoint"), "-o", str(tmp_path / "hf")]
     assert main(export) == 2 and "give --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "hf" / "training_data.json").is_file()  # the LM's videos' rate travels; still its own export
     assert main([*export, "--overwrite"]) == 0
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
@@ -92,8 +94,6 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     """The shards record the frame rate and the tokenizer; the trained LM keeps them
     (training_data.json), so its run folder is a `--model` of its own and its videos play at the
     pace it learnt, through `arvid decode` too."""
-    import shutil
-
     from arvid.data.video import probe_video, write_video
 
     tokenizer_dir = shutil.copytree(tokenizer_dir, tmp_path / "tokenizer")  # changed below: a copy of the fixture's
@@ -167,6 +167,22 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     (run / "checkpoint" / "training_data.json").write_text('{"fps": true, "tokenizer": "shapes"}')
     assert main([*made, "-o", str(tmp_path / "x.mp4")]) == 2
     assert "training_data.json: fps must be a number > 0, got True" in capsys.readouterr().err
+    # A tokenizer's folder is no model: said so, not "an LM that names no tokenizer".
+    assert main(["generate", "a red circle", "--model", str(tokenizer_dir), "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "is not a trained LM (its config.json is another model's)" in capsys.readouterr().err
+
+
+def test_a_recorded_shipped_tokenizer_is_the_shipped_one_whatever_the_working_folder(tmp_path, monkeypatch):
+    from arvid.tools.checkpoints import model_parts
+    from arvid.weights import shipped_model_dir, shipped_tokenizer_dir
+
+    lm = tmp_path / "lm"
+    shutil.copytree(shipped_model_dir() / "lm", lm)
+    (lm / "training_data.json").write_text('{"fps": 8, "tokenizer": "natural"}')
+    (tmp_path / "natural").mkdir()  # a folder of the same name here is not what the LM learnt from
+    (tmp_path / "natural" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert model_parts(str(lm)) == (lm, str(shipped_tokenizer_dir("natural")))
 
 
 def test_token_shards_never_replace_other_files_and_replace_shards_only_when_asked(tokenizer_dir, tmp_path, capsys):

@@ -128,6 +128,16 @@ def test_joined_shard_folders_read_as_one_dataset(data, tmp_path):
 
     with pytest.raises(ValueError, match="other encoder weights"):  # same design, other codes
         open_shards([at("one", 8.0, "a1"), at("other", 8.0, "b2")])
+    with pytest.raises(ValueError, match="other encoder weights"):  # an unrecorded part first hides nothing
+        open_shards([data / "train", tmp_path / "one", tmp_path / "other"])
+    assert open_shards([data / "train", tmp_path / "one"]).tokenizer_codes == "a1"
+    with pytest.raises(ValueError, match="encoded by another tokenizer's encoder"):
+        train_lm(run_config(data, tmp_path / "codes", data=str(tmp_path / "one"), val_data=str(tmp_path / "other"),
+                            steps=1))
+    train_lm(run_config(data, tmp_path / "paced", data=str(tmp_path / "one"), val_data=None, steps=1))
+    with pytest.raises(ValueError, match="learnt from videos of another frame rate or tokenizer encoder"):
+        train_lm(run_config(data, tmp_path / "paced", data=str(at("faster", 24.0, "a1")), val_data=None, steps=2),
+                 resume=True)
 
     with pytest.raises(ValueError, match=r"different frame rates \(8, 24 fps\)"):  # one LM learns one pace
         open_shards([at("eight", 8.0), at("twenty-four", 24.0)])

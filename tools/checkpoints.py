@@ -68,10 +68,18 @@ def model_parts(model_dir: str | None) -> ModelParts:
     """
     from arvid.lm.checkpoint import TRAINING_DATA, read_training_data
 
+    from arvid.configs import ConfigError, load_config
+    from arvid.lm.config import LMConfig
+
     folder = model_folder(model_dir)
     lm = _lm_dir(folder / "lm" if (folder / "lm").is_dir() else folder)
     if (folder / "tokenizer").is_dir() or not (lm / "config.json").is_file():
         return ModelParts(lm, str(folder / "tokenizer"))  # loading says what is missing
+    try:
+        load_config(LMConfig, lm / "config.json")
+    except ConfigError:
+        raise UsageError(f"{str(folder)!r} holds no lm/ and tokenizer/, and is not a trained LM (its config.json is "
+                         f"another model's)") from None
     try:
         tokenizer = (read_training_data(lm) or {}).get("tokenizer")
     except ValueError as err:
@@ -80,6 +88,11 @@ def model_parts(model_dir: str | None) -> ModelParts:
         raise UsageError(f"{str(lm)!r} is an LM whose {TRAINING_DATA} names no tokenizer (token shards record one "
                          f"since 2026-12-06): give a model folder, the LM as lm/ beside the tokenizer its shards were "
                          f"encoded with as tokenizer/")
+    if tokenizer in SHIPPED_TOKENIZERS:  # recorded by its short name: the shipped one, not a folder of that name here
+        try:
+            tokenizer = str(shipped_tokenizer_dir(tokenizer))
+        except FileNotFoundError as err:
+            raise UsageError(f"{str(lm)!r} names the shipped tokenizer {tokenizer!r}: {err}") from err
     return ModelParts(lm, tokenizer)
 
 

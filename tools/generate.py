@@ -272,10 +272,12 @@ def learnt_fps(lm) -> float:
 def model_fps(args: argparse.Namespace, lm) -> float:
     """The frame rate a run writes and reads at: --fps, else `learnt_fps`. A --fps other than the
     LM's recorded rate is noted: the motion then plays faster or slower than it was learnt."""
+    from arvid.data.shards import same_rate
+
     learnt = (lm.training_data or {}).get("fps")
     if args.fps is None:
         return learnt_fps(lm)
-    if learnt and abs(args.fps - learnt) > 1e-6 * learnt:
+    if not same_rate(args.fps, learnt):
         print(f"note: --fps {args.fps:g}: the LM learnt its motion at {learnt:g} fps, so it plays "
               f"{args.fps / learnt:.2g}x as fast", file=sys.stderr)
     return args.fps
