@@ -12,6 +12,7 @@ can be read is an error. Clips are then drawn as from the prepared manifests
 
 from __future__ import annotations
 
+import numbers
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -103,6 +104,8 @@ class FileClips:
     def __init__(self, source: str | Path, *, frames: int, size: int, fps: float | None = None,
                  zoom: tuple[float, float] = DEFAULT_ZOOM, cache: DecodedVideos | None = None, workers: int = 0,
                  log: Callable[[str], None] = warn_on_stderr, index: str | Path | None = None) -> None:
+        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in (frames, size)):
+            raise ValueError(f"frames and size must be ints >= 1, got {frames!r} and {size!r}")
         self.frames, self.size, self.fps = frames, size, fps
         cache = DecodedVideos() if cache is None else cache
         paths, short_side = media_paths(source), decode_short_side(size, zoom)
@@ -133,6 +136,9 @@ class FileClips:
                             len({shot.path for shot in long_enough})))
         if photos:
             sources.append((PhotoClips(photos, frames=frames, size=size), len(photos)))
+            if shots and not long_enough:
+                log(f"warning: no video in {source} has a shot of {frames} frames{rate} (longest: "
+                    f"{max(shot.end - shot.start for shot in shots)}): its clips come from the images alone")
         if not sources:
             longest = max((shot.end - shot.start for shot in shots), default=0)
             raise ValueError(f"no video in {str(source)!r} has a shot of {frames} frames{rate} (longest: {longest}), "

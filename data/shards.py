@@ -93,11 +93,12 @@ def write_shards(path: str | Path, videos: Iterable[tuple[np.ndarray, VideoRecor
 
     Raises:
         ValueError: a codebook too large for uint16, codes of another shape, or fewer than `count` videos.
+        FileExistsError: `path` holds anything but token shards (never replaced).
     """
     if codebook_size > 2**16:
         raise ValueError(f"codebook size {codebook_size} does not fit the shards' uint16 codes")
     records = []
-    with atomic_folder(path) as staging:
+    with atomic_folder(path, replaces=is_shard_folder) as staging:
         codes_file = np.lib.format.open_memmap(staging / "codes.npy", mode="w+", dtype=np.uint16,
                                                shape=(count, *grid))
         for codes, record in videos:

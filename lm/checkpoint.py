@@ -22,16 +22,20 @@ import torch
 from torch import Tensor
 
 from arvid.configs import ConfigError, load_config, to_dict
-from arvid.training.checkpoint import atomic_folder, load_module_weights, resolve_checkpoint, save_tensors, write_json
+from arvid.training.checkpoint import (atomic_folder, holds_only, load_module_weights, resolve_checkpoint,
+                                      save_tensors, write_json)
 from arvid.lm.config import LMConfig
 from arvid.lm.layout import Prefixes, encoder_prefixes, prefix_tokens
 from arvid.lm.model import Transformer
-from arvid.lm.text import TextTokenizer
+from arvid.lm.text import FILE_NAME, TextTokenizer
 from arvid.lm.text_encoder import TextEncoder
 from arvid.lm.vocabulary import Vocabulary
 
 GENERATION_CONFIG = "generation_config.json"
 TRAINING_DATA = "training_data.json"
+# What an LM folder may hold (content_words.json: the shipped model's, `arvid.shapes.content`): a save
+# replaces a folder of these alone.
+LM_FILES = ("config.json", "model.safetensors", FILE_NAME, GENERATION_CONFIG, TRAINING_DATA, "content_words.json")
 
 
 def read_generation_config(folder: str | Path) -> dict[str, Any] | None:
@@ -145,8 +149,12 @@ class VideoLM:
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write the folder atomically: config.json, model.safetensors, text_tokenizer.model (and
-        generation_config.json and training_data.json when the LM carries them)."""
-        with atomic_folder(path) as staging:
+        generation_config.json and training_data.json when the LM carries them).
+
+        Raises:
+            FileExistsError: `path` holds files other than an LM folder's (they are never replaced).
+        """
+        with atomic_folder(path, replaces=holds_only(LM_FILES)) as staging:
             self.write_files(staging)
 
     def write_files(self, folder: Path, *, model_state: dict[str, Tensor] | None = None) -> None:

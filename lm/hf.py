@@ -69,8 +69,13 @@ def to_hf(model: Transformer):
 def export_hf(lm: VideoLM, path: str | Path) -> Path:
     """Write a folder that `LlamaForCausalLM.from_pretrained` loads, plus the text tokenizer (and
     the LM's training_data.json, its videos' frame rate and tokenizer, when it has one). The folder
-    is written next to its destination and moved into place at the end."""
-    with atomic_folder(path) as staging:
+    is written next to its destination and moved into place at the end.
+
+    Raises:
+        ValueError: a model Llama cannot compute (`to_hf`).
+        FileExistsError: `path` holds anything but an export (never replaced).
+    """
+    with atomic_folder(path, replaces=is_hf_export) as staging:
         to_hf(lm.model).save_pretrained(staging)
         lm.text.save(staging)
         if lm.training_data is not None:

@@ -14,7 +14,7 @@ def test_interrupted_write_leaves_old_folder(tmp_path, interruption):
     target = tmp_path / "ckpt"
     with atomic_folder(target) as staging:
         (staging / "config.json").write_text("old")
-    with pytest.raises(interruption), atomic_folder(target) as staging:
+    with pytest.raises(interruption), atomic_folder(target, replaces=lambda _: True) as staging:
         (staging / "config.json").write_text("new")
         raise interruption
     assert (target / "config.json").read_text() == "old"

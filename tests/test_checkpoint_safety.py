@@ -34,7 +34,7 @@ class Killed(BaseException):
 
 
 def write_checkpoint(path: Path, label: str) -> None:
-    with atomic_folder(path) as staging:
+    with atomic_folder(path, replaces=lambda _: True) as staging:  # the swap itself, tested below
         (staging / "config.json").write_text(json.dumps({"label": label}))
         (staging / "weights.bin").write_bytes(label.encode() * 1000)
 
@@ -124,6 +124,24 @@ def test_a_checkpoint_folder_and_its_weights_get_the_umasks_permissions(tmp_path
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (tmp_path / "checkpoint", tmp_path / "checkpoint" /
              "model.safetensors", tmp_path / "checkpoint" / "sub")}
     assert modes == {"checkpoint": 0o755, "model.safetensors": 0o644, "sub": 0o755}
+
+
+def test_saving_into_a_folder_of_other_files_is_refused_and_keeps_them(tmp_path):
+    """`save_pretrained` (and shards, exports) swap a whole folder in: a folder of the user's own
+    files is refused before any work, not swapped away; one of the saver's own files is replaced."""
+    from arvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+    tokenizer = VideoTokenizer(TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4,
+                                               codebook_bits=6))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="holds other files \\('notes.txt'\\)"):
+        tokenizer.save_pretrained(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
+    tokenizer.save_pretrained(tmp_path / "tok")
+    tokenizer.save_pretrained(tmp_path / "tok")  # its own folder: replaced
+    (tmp_path / "empty").mkdir()
+    tokenizer.save_pretrained(tmp_path / "empty")
 
 
 def test_a_file_is_never_replaced_by_a_folder(tmp_path):

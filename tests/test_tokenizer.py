@@ -165,6 +165,7 @@ def test_training_forward_has_gradients_and_losses():
     ((2, 3, 0, 32, 32), "1 \\+ 4k frames"),
     ((2, 1, 5, 32, 32), "\\(b, 3, t, h, w\\)"),
     ((3, 5, 32, 32), "\\(b, 3, t, h, w\\)"),
+    ((0, 3, 5, 32, 32), "b >= 1"),
     ((2, 3, 5, 30, 32), "multiples of 8"),
 ])
 def test_bad_videos_raise(tokenizer, shape, message):

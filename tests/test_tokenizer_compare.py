@@ -68,6 +68,13 @@ def test_encode_file_at_native_and_other_sizes(tokenizer, carphone):
     assert tokenizer.encode_file(str(carphone), size=(48, 64), max_frames=1).shape == (1, 1, 6, 8)
     with pytest.raises(ValueError, match="spatial factor 8"):
         tokenizer.encode_file(str(carphone), size=60)
+    assert tokenizer.encode_file(carphone, size=np.int64(48), max_frames=1).shape == (1, 1, 6, 6)  # sizes from arrays
+    with pytest.raises(ValueError, match="an int, a \\(height, width\\) pair"):
+        tokenizer.encode_file(carphone, size=64.0)
+    from arvid.tokenizer.model import frames_to_video
+
+    with pytest.raises(ValueError, match="expected uint8 frames"):  # floats in [0, 1] would make a black video
+        frames_to_video(np.random.default_rng(0).random((5, 32, 32, 3)))
 
 
 def test_encode_file_streams_the_codes_of_the_whole_clip_and_reports_progress(tokenizer, carphone):

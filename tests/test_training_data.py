@@ -345,3 +345,12 @@ def test_a_source_read_before_is_not_decoded_again_unless_a_file_changed(mixed_f
     assert "bikes.mp4" in read and "photo.png" in read
     index.write_text("not json")  # a damaged index is no error: everything is read again
     FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]), index=index)
+
+
+def test_clip_lengths_are_checked_and_a_source_of_short_videos_says_it_trains_on_its_images(mixed_folder):
+    for frames in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="frames and size must be ints >= 1"):
+            FileClips(mixed_folder, frames=frames, size=32, log=collect([]))
+    lines = []
+    FileClips(mixed_folder, frames=1000, size=32, fps=8, log=collect(lines))  # bikes.mp4's shots are shorter
+    assert any("no video in" in line and "its clips come from the images alone" in line for line in lines)

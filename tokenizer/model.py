@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -21,7 +22,8 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from arvid.configs import ConfigError, load_config, to_dict
-from arvid.training.checkpoint import atomic_folder, load_module_weights, resolve_checkpoint, save_tensors, write_json
+from arvid.training.checkpoint import (atomic_folder, holds_only, load_module_weights, resolve_checkpoint,
+                                      save_tensors, write_json)
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.weights import shipped_or_folder
 from arvid.tokenizer.layers import CausalCache, CausalConv3d, Downsample, FrameGroupNorm, ResBlock, Upsample
@@ -163,10 +165,11 @@ class VideoTokenizer(nn.Module):
         latents = self.quantizer.indices_to_codes(codes.to(self._device(), torch.long)).to(self._dtype())
         return self.decoder(latents, CausalCache()).clamp(-1, 1)
 
-    def encode_file(self, path: str, *, size: int | tuple[int, int] | str | None = None, max_frames: int | None = None,
+    def encode_file(self, path: str | Path, *, size: int | tuple[int, int] | str | None = None, max_frames: int | None = None,
                     fps: float | None = None, progress: Callable[[int, int], None] | None = None) -> Tensor:
-        """Read a video file at `size`, keep the longest `1 + 4k` prefix (at most `max_frames`)
-        and encode it: -> codes (1 t' h' w'), (h', w') = the frame size / `spatial_factor`.
+        """Read a video file (or an image: one frame) at `size`, keep the longest `1 + 4k` prefix
+        (at most `max_frames`) and encode it: -> codes (1 t' h' w'), (h', w') = the frame size /
+        `spatial_factor`.
 
         The frames go through `streaming_encoder` a latent frame at a time (the codes `encode`
         gives on the whole clip), so memory holds the decoded frames and one step's activations,
@@ -185,10 +188,11 @@ class VideoTokenizer(nn.Module):
 
         if size is None:
             size = self.config.image_size
-        if isinstance(size, int) and not isinstance(size, bool):
+        if isinstance(size, numbers.Integral) and not isinstance(size, bool):  # numpy's integers too
             size = (size, size)
-        if isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(side, int) for side in size):
-            size = (size[0], size[1])
+        if isinstance(size, (tuple, list)) and len(size) == 2 and all(
+                isinstance(side, numbers.Integral) and not isinstance(side, bool) for side in size):
+            size = (int(size[0]), int(size[1]))
         elif size != NATIVE:
             raise ValueError(f"size must be None, an int, a (height, width) pair or {NATIVE!r}, got {size!r}")
         frames = read_frames(path, size, spatial_factor=self.config.spatial_factor, max_frames=max_frames, fps=fps)
@@ -234,8 +238,12 @@ class VideoTokenizer(nn.Module):
         return digest.hexdigest()
 
     def save_pretrained(self, path: str | Path) -> None:
-        """Write `config.json` and `model.safetensors` to the folder `path`, atomically."""
-        with atomic_folder(path) as staging:
+        """Write `config.json` and `model.safetensors` to the folder `path`, atomically.
+
+        Raises:
+            FileExistsError: `path` holds files other than a tokenizer's (they are never replaced).
+        """
+        with atomic_folder(path, replaces=holds_only(("config.json", "model.safetensors"))) as staging:
             self.write_files(staging)
 
     def write_files(self, folder: Path) -> None:
@@ -269,8 +277,8 @@ class VideoTokenizer(nn.Module):
     def _check_video(self, video: Tensor, *, values: bool = False) -> None:
         """Raise a ValueError for a malformed video; `values` also reads its range (`_check_values`)."""
         _check_tensor(video, "video")
-        if video.ndim != 5 or video.shape[1] != 3:
-            raise ValueError(f"expected a video of shape (b, 3, t, h, w), got {tuple(video.shape)}")
+        if video.ndim != 5 or video.shape[1] != 3 or video.shape[0] == 0:
+            raise ValueError(f"expected a video of shape (b, 3, t, h, w), b >= 1, got {tuple(video.shape)}")
         if not video.is_floating_point():
             raise ValueError(f"expected a float video in [-1, 1], got dtype {video.dtype}")
         self.latent_shape(*video.shape[2:])
@@ -407,8 +415,14 @@ def _same_stream_shape(first: tuple[int, int, int] | None, batch: int, height: i
 
 
 def frames_to_video(frames) -> Tensor:
-    """uint8 frames (t h w c), numpy or torch -> float video (1 c t h w) in [-1, 1]."""
+    """uint8 frames (t h w c), numpy or torch -> float video (1 c t h w) in [-1, 1].
+
+    Raises:
+        ValueError: not uint8 (floats in [0, 1] would become a black video), or not (t, h, w, 3).
+    """
     frames = torch.as_tensor(frames)
+    if frames.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 frames (t, h, w, 3) in [0, 255], got dtype {frames.dtype}")
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"expected frames of shape (t, h, w, 3), got {tuple(frames.shape)}")
     return rearrange(frames.float() / 127.5 - 1.0, "t h w c -> 1 c t h w")

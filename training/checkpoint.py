@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,13 @@ _STAGING_PREFIX = "."
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | Path) -> Iterator[Path]:
+def atomic_folder(path: str | Path, *, replaces: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; on normal exit it replaces `path`.
+
+    A folder already at `path` that holds anything is replaced only where `replaces(path)` says it
+    is one this writer may replace (say, a checkpoint it wrote: `holds_only`); None: only an empty
+    folder is. So a save into a folder of the user's own files is refused before any work, never
+    swapped away with them.
 
     The folder and its files get the permissions a plain `mkdir` and `open` would give (the umask's):
     the temporary folder is made owner-only, and safetensors writes owner-only files, which would
@@ -45,10 +50,15 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
 
     Raises:
         NotADirectoryError: `path` exists and is not a folder (a file is never replaced by a folder).
+        FileExistsError: `path` holds files that `replaces` does not allow to replace (names one).
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"{str(path)!r} is a file; expected a folder (or nothing) there")
+    held = sorted(entry.name for entry in path.iterdir()) if path.is_dir() else []
+    if held and not (replaces is not None and replaces(path)):
+        raise FileExistsError(f"{str(path)!r} holds other files ({held[0]!r}{', ...' if len(held) > 1 else ''}), "
+                              f"which saving there would replace: choose another folder, or empty it")
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{path.name}.", dir=path.parent))
     try:
@@ -65,6 +75,15 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     # Else `.old`, if there is one, is the only whole copy: it stays until the new folder is in place.
     os.replace(staging, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def holds_only(names: Collection[str]) -> Callable[[Path], bool]:
+    """A `replaces` test for `atomic_folder`: a folder whose entries are all files among `names`
+    (the files this kind of folder is written with)."""
+    def test(folder: Path) -> bool:
+        return all(entry.name in names and entry.is_file() for entry in folder.iterdir())
+
+    return test
 
 
 def _umask() -> int:
