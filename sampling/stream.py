@@ -19,6 +19,7 @@ the same settings as `arvid generate`'s defaults.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from itertools import islice
@@ -36,8 +37,25 @@ from arvid.sampling.window import check_window
 from arvid.tokenizer import VideoTokenizer, frames_to_video
 
 
+class TokenizerMismatchWarning(UserWarning):
+    """The tokenizer encodes videos otherwise than the one the LM's token shards were made with."""
+
+
+def tokenizer_mismatch(lm: VideoLM, tokenizer: VideoTokenizer) -> str | None:
+    """Why `tokenizer` reads the LM's codes otherwise than the tokenizer of its training videos did
+    (the fingerprints its training_data.json records and `codes_fingerprint` differ: the encoder or
+    quantizer changed since; a decoder phase keeps it), or None where they agree or none is recorded."""
+    learnt = (lm.training_data or {}).get("tokenizer_codes")
+    if not learnt or learnt == tokenizer.codes_fingerprint():
+        return None
+    return ("the tokenizer encodes videos otherwise than the one the LM's token shards were made with (its encoder or "
+            "quantizer weights changed since): the LM's codes mean other things to it")
+
+
 def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
-    """Raise `ValueError` unless the LM's video vocabulary, frame size and code digits are the tokenizer's."""
+    """Raise `ValueError` unless the LM's video vocabulary, frame size and code digits are the tokenizer's;
+    warn (`TokenizerMismatchWarning`) where the tokenizer's encoder is not the one the LM learnt from
+    (`tokenizer_mismatch`)."""
     _, height, width = tokenizer.latent_shape(1, tokenizer.config.image_size, tokenizer.config.image_size)
     if lm.config.video_vocab_size != tokenizer.codebook_size or lm.config.tokens_per_frame != height * width:
         raise ValueError(f"the LM expects {lm.config.video_vocab_size} codes and {lm.config.tokens_per_frame} "
@@ -47,6 +65,9 @@ def check_compatible(lm: VideoLM, tokenizer: VideoTokenizer) -> None:
     config = tokenizer.config
     lm.config.check_code_levels(tokenizer_code_levels(config.quantizer, config.fsq_levels, config.codebook_bits),
                                 "the tokenizer's")
+    mismatch = tokenizer_mismatch(lm, tokenizer)
+    if mismatch:
+        warnings.warn(mismatch, TokenizerMismatchWarning, stacklevel=3)
 
 
 def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerConfig | None = None, *,

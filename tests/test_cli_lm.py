@@ -160,6 +160,11 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     tokenizer.save_pretrained(tokenizer_dir)
     assert main([*made, "-o", str(tmp_path / "encoder.mp4")]) == 0
     assert "encodes videos otherwise than the one the LM's token shards were made with" in capsys.readouterr().err
+    from arvid.lm.checkpoint import VideoLM
+    from arvid.sampling.stream import TokenizerMismatchWarning, check_compatible
+
+    with pytest.warns(TokenizerMismatchWarning):  # from Python too, where `stream` checks its models
+        check_compatible(VideoLM.from_pretrained(run / "checkpoint"), VideoTokenizer.from_pretrained(tokenizer_dir))
     # An LM whose record names no tokenizer is no model on its own: it says what to give instead.
     (run / "checkpoint" / "training_data.json").write_text('{"fps": 12}')
     assert main([*made, "-o", str(tmp_path / "x.mp4")]) == 2

@@ -5,6 +5,7 @@ to import: torch and the models are imported when something is loaded."""
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -210,7 +211,7 @@ def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, V
 def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoTokenizer]:
     from arvid.lm.checkpoint import VideoLM
     from arvid.lm.text_encoder import TextEncoderNotFound
-    from arvid.sampling import check_compatible
+    from arvid.sampling.stream import TokenizerMismatchWarning, check_compatible, tokenizer_mismatch
     from arvid.tokenizer import VideoTokenizer
 
     parts = model_parts(model_dir)
@@ -223,14 +224,14 @@ def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoToke
     except (OSError, ValueError) as err:  # FileNotFoundError is an OSError
         raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/, or is a trained LM that names its "
                          f"tokenizer)") from err
+    # Said once here, as a command says things, and not again as a Python warning by every `stream` call.
+    warnings.filterwarnings("ignore", category=TokenizerMismatchWarning)
     try:
         check_compatible(lm, tokenizer)
     except ValueError as err:
         raise UsageError(f"the LM {str(parts.lm)!r} and the tokenizer {parts.tokenizer!r} do not fit together: "
                          f"{err}") from err
-    learnt = (lm.training_data or {}).get("tokenizer_codes")
-    if learnt and learnt != tokenizer.codes_fingerprint():  # same design, other encoder weights
-        print(f"warning: the tokenizer {parts.tokenizer} encodes videos otherwise than the one the LM's token shards "
-              f"were made with (its encoder or quantizer weights changed since): the LM's codes mean other things to "
-              f"it", file=sys.stderr)
+    mismatch = tokenizer_mismatch(lm, tokenizer)
+    if mismatch:
+        print(f"warning: {parts.tokenizer}: {mismatch}", file=sys.stderr)
     return lm, tokenizer
