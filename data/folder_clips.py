@@ -155,6 +155,9 @@ class FileClips:
         """-> uint8 (frames, size, size, 3), drawn only from `rng`.
 
         Raises:
+            TypeError: `rng` is not a `numpy.random.Generator` (`np.random.default_rng(seed)` makes one).
             arvid.data.video.VideoReadError: a file that changed since the source opened.
         """
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
         return self.clips.sample(rng)

@@ -51,8 +51,9 @@ class TextTokenizer:
         return self._processor.decode(pieces)
 
     def save(self, folder: str | Path) -> Path:
-        """Write `text_tokenizer.model` into `folder`; returns its path."""
+        """Write `text_tokenizer.model` into `folder` (made if missing, as every `save` here does); returns its path."""
         path = Path(folder) / FILE_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(self.model_proto)
         return path
 

@@ -300,6 +300,10 @@ def test_export_hf_round_trip(tmp_path, text):
     assert not from_hf(tmp_path / "hf").config.bidirectional_prefix
 
 
+def test_a_text_tokenizer_saves_into_a_folder_it_makes(tmp_path, text):
+    assert text.save(tmp_path / "new" / "folder").is_file()
+
+
 def test_save_load_round_trip_and_mismatch(tmp_path, text):
     lm = VideoLM(make_model(), text)
     lm.save_pretrained(tmp_path / "ckpt")

@@ -79,6 +79,14 @@ def test_streaming_decode_equals_full(tokenizer):
     torch.testing.assert_close(torch.cat(parts, dim=2), tokenizer.decode(codes), atol=STREAM_ATOL, rtol=0)
 
 
+def test_push_frames_takes_one_latent_frame_and_says_so(tokenizer):
+    codes = tokenizer.encode(random_video(5, batch=1))
+    stream = tokenizer.streaming_decoder()
+    assert stream.push_frames(codes[0, 0]).shape == (1, 32, 32, 3)
+    with pytest.raises(ValueError, match=r"one latent frame's codes, a tensor \(h', w'\), got \(2, 4, 4\)"):
+        stream.push_frames(codes[0, :2])
+
+
 def test_streaming_decode_in_uneven_chunks(tokenizer):
     codes = tokenizer.encode(random_video(17, batch=1))
     stream = tokenizer.streaming_decoder()

@@ -354,3 +354,9 @@ def test_clip_lengths_are_checked_and_a_source_of_short_videos_says_it_trains_on
     lines = []
     FileClips(mixed_folder, frames=1000, size=32, fps=8, log=collect(lines))  # bikes.mp4's shots are shorter
     assert any("no video in" in line and "its clips come from the images alone" in line for line in lines)
+
+
+def test_a_clip_source_asks_for_a_generator_by_name(mixed_folder):
+    source = FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]))
+    with pytest.raises(TypeError, match="numpy.random.Generator"):
+        source.sample(0)

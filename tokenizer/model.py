@@ -397,8 +397,12 @@ class StreamingDecoder:
         stream's first latent frame and `temporal_factor` after: the I/O edge of `push`.
 
         Raises:
-            ValueError: malformed codes.
+            ValueError: codes that are not one latent frame (h', w'), or malformed.
         """
+        if not isinstance(codes, Tensor) or codes.ndim != 2:
+            shape = tuple(codes.shape) if hasattr(codes, "shape") else type(codes).__name__
+            raise ValueError(f"push_frames takes one latent frame's codes, a tensor (h', w'), got {shape}; "
+                             f"`push` takes (b, t', h', w')")
         device = next(self.tokenizer.parameters()).device
         return video_to_frames(self.push(codes[None, None].to(device))).numpy()
 
