@@ -147,6 +147,14 @@ def test_quantizer_index_round_trip(quantizer):
     assert torch.equal(model.quantizer.codes_to_indices(quantized.codes), quantized.indices)
 
 
+def test_a_loaded_tokenizer_knows_how_to_be_loaded_again(tokenizer, tmp_path):
+    """What token shards record as the tokenizer's name: a shipped one's short name, else its folder."""
+    assert tokenizer.source is None  # built in memory
+    tokenizer.save_pretrained(tmp_path / "tok")
+    assert VideoTokenizer.from_pretrained(tmp_path / "tok").source == str((tmp_path / "tok").resolve())
+    assert VideoTokenizer.from_pretrained("shapes").source == "shapes"
+
+
 def test_save_load_round_trip_is_exact(tokenizer, tmp_path):
     tokenizer.save_pretrained(tmp_path / "tok")
     assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == ["config.json", "model.safetensors"]

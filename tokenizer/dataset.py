@@ -41,7 +41,9 @@ def tokenize_dataset(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarra
     """Encode `count` videos of `frames` frames each into a shard folder at `out` (see `arvid.data.shards`).
 
     `precision`: see `encode_videos`; `fps` (the rate the videos were read at) and `tokenizer_name` (how
-    to load `tokenizer` again: a shipped name or a folder) are recorded in the shards' meta.json.
+    to load `tokenizer` again: a shipped name or a folder; default: `tokenizer.source`, where
+    `from_pretrained` loaded it) are recorded in the shards' meta.json, as is the tokenizer's
+    `codes_fingerprint`. An LM trained on the shards keeps them (`arvid generate` writes at `fps`).
 
     Raises:
         ValueError: `precision` is not one of `arvid.training.precision.PRECISIONS`, or `frames` is not a
@@ -53,5 +55,5 @@ def tokenize_dataset(tokenizer: VideoTokenizer, videos: Iterable[tuple[np.ndarra
     encoded = encode_videos(tokenizer, videos, batch_size=batch_size, precision=precision)
     progress = tqdm(encoded, total=count, desc="tokenize", unit="video", dynamic_ncols=True)
     return write_shards(out, progress, count=count, grid=grid, codebook_size=tokenizer.codebook_size,
-                        tokenizer_config=to_dict(tokenizer.config), ends=ends, fps=fps, tokenizer_name=tokenizer_name,
-                        tokenizer_codes=tokenizer.codes_fingerprint())
+                        tokenizer_config=to_dict(tokenizer.config), ends=ends, fps=fps,
+                        tokenizer_name=tokenizer_name or tokenizer.source, tokenizer_codes=tokenizer.codes_fingerprint())

@@ -25,7 +25,7 @@ from arvid.configs import ConfigError, load_config, to_dict
 from arvid.training.checkpoint import (atomic_folder, holds_only, load_module_weights, resolve_checkpoint,
                                       save_tensors, write_json)
 from arvid.tokenizer.config import TokenizerConfig
-from arvid.weights import shipped_or_folder
+from arvid.weights import shipped_or_folder, tokenizer_name
 from arvid.tokenizer.layers import CausalCache, CausalConv3d, Downsample, FrameGroupNorm, ResBlock, Upsample
 from arvid.tokenizer.quantizer import Quantizer, QuantizerOutput
 
@@ -95,12 +95,15 @@ class VideoTokenizer(nn.Module):
 
     `forward` is the training entry; `encode` / `decode` are the inference API (no gradients);
     `streaming_encoder()` / `streaming_decoder()` work one latent frame at a time and give the
-    same result as whole clips. Images are one-frame videos.
+    same result as whole clips. Images are one-frame videos. `source` is how to load it again (a
+    shipped name or its absolute folder, `arvid.weights.tokenizer_name`) once `from_pretrained`
+    loaded it; None for one built in memory.
     """
 
     def __init__(self, config: TokenizerConfig) -> None:
         super().__init__()
         self.config = config
+        self.source: str | None = None
         self.encoder = Encoder(config)
         self.quantizer = Quantizer(config)
         self.decoder = Decoder(config)
@@ -224,6 +227,7 @@ class VideoTokenizer(nn.Module):
             raise ValueError(f"{str(folder)!r} does not hold a tokenizer config: {err}") from err
         model = cls(config)
         model.load_weights(folder)
+        model.source = tokenizer_name(folder)
         return model.to(device).eval()
 
     def codes_fingerprint(self) -> str:

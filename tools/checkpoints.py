@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from arvid.tools.errors import UsageError
-from arvid.weights import SHIPPED_TOKENIZERS, shipped_model_dir, shipped_or_folder, shipped_tokenizer_dir
+from arvid.weights import SHIPPED_TOKENIZERS, shipped_model_dir, shipped_or_folder, shipped_tokenizer_dir, tokenizer_name
 
 if TYPE_CHECKING:
     import torch
@@ -110,14 +110,7 @@ def recorded_tokenizer(name: str | None) -> str | None:
     by its folder; else the absolute folder it loaded from (the codes may be decoded elsewhere)."""
     if not name:
         return None
-    folder = tokenizer_folder(name).resolve()
-    for short in SHIPPED_TOKENIZERS:
-        try:
-            if shipped_tokenizer_dir(short).resolve() == folder:
-                return short
-        except FileNotFoundError:  # not in this installation: not the one loaded
-            continue
-    return str(folder)
+    return tokenizer_name(tokenizer_folder(name))
 
 
 def codes_origin(parts: ModelParts, tokenizer, fps: float):

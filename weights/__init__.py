@@ -62,6 +62,17 @@ def shipped_tokenizer_dir(name: str) -> Path:
     return folder
 
 
+def tokenizer_name(folder: str | Path) -> str:
+    """How a file of codes names the tokenizer loaded from `folder`: a shipped tokenizer's short name
+    ("natural", "shapes") when it is that one's folder, else the absolute folder (the codes may be
+    decoded from elsewhere)."""
+    found = Path(folder).resolve()
+    for name, relative in SHIPPED_TOKENIZERS.items():
+        if (_HERE / relative).resolve() == found and (found / "config.json").is_file():
+            return name
+    return str(found)
+
+
 def shipped_or_folder(path: str | Path) -> Path:
     """`path` as a folder, or the shipped tokenizer it names ("natural", "shapes") when no checkpoint
     folder of that name is here (a folder without config.json, like the source tree's `shapes/`,
