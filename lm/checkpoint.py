@@ -33,9 +33,9 @@ from arvid.lm.vocabulary import Vocabulary
 
 GENERATION_CONFIG = "generation_config.json"
 TRAINING_DATA = "training_data.json"
-# What an LM folder may hold (content_words.json: the shipped model's, `arvid.shapes.content`): a save
-# replaces a folder of these alone.
-LM_FILES = ("config.json", "model.safetensors", FILE_NAME, GENERATION_CONFIG, TRAINING_DATA, "content_words.json")
+# What an LM folder is written with: a save replaces a folder of these alone (not, say, the shipped
+# model's lm/, whose content_words.json a save would not write back).
+LM_FILES = ("config.json", "model.safetensors", FILE_NAME, GENERATION_CONFIG, TRAINING_DATA)
 
 
 def read_generation_config(folder: str | Path) -> dict[str, Any] | None:

@@ -1,8 +1,9 @@
 """arvid.sampling: next-token sampling, the sliding-window context, and streaming generation."""
 
 from arvid.sampling.logits import SamplerConfig, filter_logits, guide, sample
-from arvid.sampling.stream import LatentFrame, check_compatible, generate, stream, stream_batch
+from arvid.sampling.stream import (LatentFrame, TokenizerMismatchWarning, check_compatible, generate, stream,
+                                   stream_batch, tokenizer_mismatch)
 from arvid.sampling.window import WindowedContext
 
-__all__ = ["LatentFrame", "SamplerConfig", "WindowedContext", "check_compatible", "filter_logits", "generate",
-           "guide", "sample", "stream", "stream_batch"]
+__all__ = ["LatentFrame", "SamplerConfig", "TokenizerMismatchWarning", "WindowedContext", "check_compatible",
+           "filter_logits", "generate", "guide", "sample", "stream", "stream_batch", "tokenizer_mismatch"]

@@ -135,6 +135,7 @@ def test_saving_into_a_folder_of_other_files_is_refused_and_keeps_them(tmp_path)
                                                codebook_bits=6))
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("precious")
+    (tmp_path / "mine" / "config.json").write_text("{}")  # a file a tokenizer has too: the other one is named
     with pytest.raises(FileExistsError, match="holds other files \\('notes.txt'\\)"):
         tokenizer.save_pretrained(tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"

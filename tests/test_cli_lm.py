@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -158,8 +159,11 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     with torch.no_grad():
         next(tokenizer.encoder.parameters()).add_(0.1)
     tokenizer.save_pretrained(tokenizer_dir)
-    assert main([*made, "-o", str(tmp_path / "encoder.mp4")]) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*made, "-o", str(tmp_path / "encoder.mp4")]) == 0
     assert "encodes videos otherwise than the one the LM's token shards were made with" in capsys.readouterr().err
+    assert not [w for w in caught if "encodes videos otherwise" in str(w.message)]  # said once, as a line
     from arvid.lm.checkpoint import VideoLM
     from arvid.sampling.stream import TokenizerMismatchWarning, check_compatible
 

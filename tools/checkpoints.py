@@ -217,10 +217,10 @@ def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoToke
     except (OSError, ValueError) as err:  # FileNotFoundError is an OSError
         raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/, or is a trained LM that names its "
                          f"tokenizer)") from err
-    # Said once here, as a command says things, and not again as a Python warning by every `stream` call.
-    warnings.filterwarnings("ignore", category=TokenizerMismatchWarning)
     try:
-        check_compatible(lm, tokenizer)
+        with warnings.catch_warnings():  # said below as a line, as a command says things
+            warnings.simplefilter("ignore", TokenizerMismatchWarning)
+            check_compatible(lm, tokenizer)
     except ValueError as err:
         raise UsageError(f"the LM {str(parts.lm)!r} and the tokenizer {parts.tokenizer!r} do not fit together: "
                          f"{err}") from err

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from arvid.tools.options import HelpFormatter
 
@@ -56,13 +57,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+TOKENIZER_MISMATCH = "the tokenizer encodes videos otherwise"  # how `arvid.sampling.tokenizer_mismatch` begins
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `arvid ARGV` and return its exit code (0 done, 1 some inputs failed, 2 bad usage, 130 interrupted)."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         # The top-level parser takes no options but -h, so the first word that is not one names the subcommand.
         args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
-        code = args._run(args)
+        with warnings.catch_warnings():
+            # A command says a tokenizer mismatch once, as a line (`load_models`), not again as a Python
+            # warning from every `stream` call (by message: the class would import torch here).
+            warnings.filterwarnings("ignore", message=TOKENIZER_MISMATCH)
+            code = args._run(args)
     except KeyboardInterrupt:  # also while the command's module is imported or its arguments parsed
         print("interrupted", file=sys.stderr)
         code = 130

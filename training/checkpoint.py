@@ -55,16 +55,18 @@ def atomic_folder(path: str | Path, *, replaces: Callable[[Path], bool] | None =
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"{str(path)!r} is a file; expected a folder (or nothing) there")
-    held = sorted(entry.name for entry in path.iterdir()) if path.is_dir() else []
-    if held and not (replaces is not None and replaces(path)):
-        raise FileExistsError(f"{str(path)!r} holds other files ({held[0]!r}{', ...' if len(held) > 1 else ''}), "
-                              f"which saving there would replace: choose another folder, or empty it")
+    _check_replaceable(path, replaces)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{path.name}.", dir=path.parent))
     try:
         yield staging
         _umask_permissions(staging)
     except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:  # again: files may have come during a long write (hours of token shards)
+        _check_replaceable(path, replaces)
+    except FileExistsError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     old = _old(path)
@@ -83,7 +85,18 @@ def holds_only(names: Collection[str]) -> Callable[[Path], bool]:
     def test(folder: Path) -> bool:
         return all(entry.name in names and entry.is_file() for entry in folder.iterdir())
 
+    test.names = frozenset(names)  # what the refusal leaves out when it names a file
     return test
+
+
+def _check_replaceable(path: Path, replaces: Callable[[Path], bool] | None) -> None:
+    """Raise FileExistsError where a folder at `path` holds anything `replaces` does not allow."""
+    held = sorted(entry.name for entry in path.iterdir()) if path.is_dir() else []
+    if not held or (replaces is not None and replaces(path)):
+        return
+    foreign = [name for name in held if name not in getattr(replaces, "names", ())] or held
+    raise FileExistsError(f"{str(path)!r} holds other files ({foreign[0]!r}{', ...' if len(foreign) > 1 else ''}), "
+                          f"which saving there would replace: choose another folder, or empty it")
 
 
 def _umask() -> int:

@@ -270,8 +270,8 @@ def _save(task: TrainingTask, folder: Path, step: int, is_main: bool, started: f
     write = task.checkpoint()
     if is_main:
         minutes = (time.monotonic() - started) / 60
-        # The run's own checkpoint folder (`check_start` decided whether a fresh run may replace it).
-        with atomic_folder(folder, replaces=lambda _: True) as staging:
+        # A checkpoint (`check_start` decided whether a fresh run may replace one), never other files.
+        with atomic_folder(folder, replaces=lambda found: (found / "trainer_state.json").is_file()) as staging:
             write_json(staging / "trainer_state.json", {"step": step, "minutes": minutes, **write(staging)})
 
 
