@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from arvid.tools.errors import UsageError
-from arvid.weights import SHIPPED_TOKENIZERS, shipped_model_dir, shipped_or_folder, shipped_tokenizer_dir, tokenizer_name
+from arvid.weights import SHIPPED_TOKENIZERS, shipped_model_dir, shipped_or_folder, shipped_tokenizer_dir
 
 if TYPE_CHECKING:
     import torch
@@ -104,21 +104,12 @@ def _lm_dir(folder: Path) -> Path:
     return folder
 
 
-def recorded_tokenizer(name: str | None) -> str | None:
-    """What a file of codes records for `--tokenizer NAME` (or `--model NAME`), once it loaded: None
-    for the default; a shipped tokenizer's short name ("natural", "shapes") for it, named or reached
-    by its folder; else the absolute folder it loaded from (the codes may be decoded elsewhere)."""
-    if not name:
-        return None
-    return tokenizer_name(tokenizer_folder(name))
-
-
-def codes_origin(parts: ModelParts, tokenizer, fps: float):
-    """The `StreamOrigin` a token stream of the model `parts` names records: its tokenizer
-    (`recorded_tokenizer`), that tokenizer's number of codes, and the video's frame rate `fps`."""
+def codes_origin(tokenizer, fps: float):
+    """The `StreamOrigin` a token stream records: its tokenizer (`VideoTokenizer.source`: a shipped
+    name or its absolute folder), that tokenizer's number of codes, and the video's frame rate `fps`."""
     from arvid.data.token_stream import StreamOrigin
 
-    return StreamOrigin(recorded_tokenizer(parts.tokenizer), tokenizer.codebook_size, fps)
+    return StreamOrigin(tokenizer.source, tokenizer.codebook_size, fps)
 
 
 def _not_a_folder(path: Path) -> str:
@@ -204,7 +195,7 @@ def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, V
 def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoTokenizer]:
     from arvid.lm.checkpoint import VideoLM
     from arvid.lm.text_encoder import TextEncoderNotFound
-    from arvid.sampling.stream import TokenizerMismatchWarning, check_compatible, tokenizer_mismatch
+    from arvid.sampling.stream import TokenizerMismatchWarning, check_compatible
     from arvid.tokenizer import VideoTokenizer
 
     parts = model_parts(model_dir)
@@ -218,13 +209,12 @@ def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoToke
         raise UsageError(f"{err} (a model folder holds lm/ and tokenizer/, or is a trained LM that names its "
                          f"tokenizer)") from err
     try:
-        with warnings.catch_warnings():  # said below as a line, as a command says things
-            warnings.simplefilter("ignore", TokenizerMismatchWarning)
+        with warnings.catch_warnings(record=True) as caught:  # said below as a line, as a command says things
+            warnings.simplefilter("always", TokenizerMismatchWarning)
             check_compatible(lm, tokenizer)
     except ValueError as err:
         raise UsageError(f"the LM {str(parts.lm)!r} and the tokenizer {parts.tokenizer!r} do not fit together: "
                          f"{err}") from err
-    mismatch = tokenizer_mismatch(lm, tokenizer)
-    if mismatch:
-        print(f"warning: {parts.tokenizer}: {mismatch}", file=sys.stderr)
+    for mismatch in (w for w in caught if issubclass(w.category, TokenizerMismatchWarning)):
+        print(f"warning: {parts.tokenizer}: {mismatch.message}", file=sys.stderr)
     return lm, tokenizer

@@ -16,8 +16,8 @@ KIND = "arvid codes"
 
 @dataclasses.dataclass(frozen=True)
 class CodesMeta:
-    """What a codes file was made from. `tokenizer`: `recorded_tokenizer` of what `--tokenizer` named
-    (a shipped name or an absolute folder; None: the default); `fps`: the rate of the frames encoded
+    """What a codes file was made from. `tokenizer`: the `VideoTokenizer.source` of what `--tokenizer`
+    named (a shipped name or an absolute folder; None in older files: the default); `fps`: the rate of the frames encoded
     (None: unknown, a still image)."""
 
     tokenizer: str | None

@@ -214,7 +214,7 @@ def _prepare(args: argparse.Namespace):
     note_default_sampling(parts.lm)  # after every check: bad input stays one line
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
-    return latent_frames, Outputs(video, args.tokens_out, fps, codes_origin(parts, tokenizer, fps)), \
+    return latent_frames, Outputs(video, args.tokens_out, fps, codes_origin(tokenizer, fps)), \
         args.continue_from is not None
 
 

@@ -125,5 +125,5 @@ def _prepare(args: argparse.Namespace):
     except (UsageError, ValueError) as err:
         return fail(str(err))
     note_default_sampling(parts.lm)  # after every check: bad input stays one line
-    origin = codes_origin(parts, tokenizer, fps)
+    origin = codes_origin(tokenizer, fps)
     return steps, [Outputs(video, token, fps, origin) for video, token in zip(videos, tokens, strict=True)]

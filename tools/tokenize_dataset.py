@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.data.shards import is_shard_folder
     from arvid.shapes.clips import shapes_videos
     from arvid.tokenizer.dataset import tokenize_dataset
-    from arvid.tools.checkpoints import load_tokenizer, recorded_tokenizer, tokenizer_folder
+    from arvid.tools.checkpoints import load_tokenizer
     from arvid.training.precision import check_precision
 
     given = [flag for flag, field in SHAPES_ONLY if getattr(args, field) is not None]
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             recorded_fps = fps
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
                                   ends=bool(args.manifest), batch_size=args.batch_size, precision=args.precision,
-                                  fps=recorded_fps, tokenizer_name=recorded_tokenizer(str(tokenizer_folder(args.tokenizer))))
+                                  fps=recorded_fps)  # the tokenizer's name: its `source`
     except (UsageError, FileNotFoundError, ValueError, OSError) as err:
         return fail(str(err))
     print(f"token shards: {folder}")

@@ -42,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
 
     from arvid.data.video import VideoReadError, probe_video
     from arvid.data.clips import is_image
-    from arvid.tools.checkpoints import recorded_tokenizer
     from arvid.tools.codes_meta import CodesMeta, write_codes_meta
     from arvid.tools.progress import ProgressLine
     from arvid.tokenizer.sizes import check_frame_size, parse_frame_size
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     np.save(output, codes[0].cpu().numpy().astype(np.int32))
     t, h, w = codes.shape[1:]
     frames = tokenizer.video_frames(t)
-    meta = CodesMeta(tokenizer=recorded_tokenizer(args.tokenizer), fps=rate, frames=frames, height=h * factor,
+    meta = CodesMeta(tokenizer=tokenizer.source, fps=rate, frames=frames, height=h * factor,
                      width=w * factor, source=str(args.video))
     written = write_codes_meta(output, meta)
     print(f"{args.video}: {frames} frame{'s' * (frames != 1)} of {h * factor}x{w * factor} (h x w)"
