@@ -64,12 +64,11 @@ def _read_clip(entry: CaptionedVideo, *, frames: int, size: int, fps: float | No
     from arvid.data.video import probe_video, read_video
 
     start, end = entry.start or 0, entry.end
-    if start:  # said in the manifest's own units (the file's frames), before any conversion
-        stated = probe_video(entry.video).frames
-        if stated and start >= stated:
-            raise ValueError(f"{entry.where}: start {start} is past the end of {str(entry.video)!r} ({stated} frames)")
-    if fps is not None and (start or end is not None):
-        own = probe_video(entry.video).fps
+    info = probe_video(entry.video) if start or (fps is not None and end is not None) else None
+    if start and info.frames and start >= info.frames:  # said in the manifest's own units, the file's frames
+        raise ValueError(f"{entry.where}: start {start} is past the end of {str(entry.video)!r} ({info.frames} frames)")
+    if fps is not None and info is not None:
+        own = info.fps
         if not own:
             raise ValueError(f"{entry.where}: {str(entry.video)!r} states no frame rate, so its start and end "
                              f"cannot be read at {fps:g} fps")

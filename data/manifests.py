@@ -106,11 +106,17 @@ def read_shots(manifest: str | Path) -> list[Shot]:
         end = positive_int(record, "end", where)
         if end <= start:
             raise ValueError(f"{where}: end ({end}) must be > start ({start})")
-        rate = record.get("fps")  # optional: the file's own rate
-        rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0 else None
+        rate = frame_rate_or_none(record.get("fps"))  # optional: the file's own rate
         shots.append(Shot(path=record["path"], start=start, end=end, fps=rate,
                           height=positive_int(record, "height", where), width=positive_int(record, "width", where)))
     return shots
+
+
+def frame_rate_or_none(value) -> float | None:
+    """A recorded frame rate (a JSON value) as a float: a number > 0 and finite, else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf:
+        return float(value)
+    return None
 
 
 def range_at_rate(start: int, end: int | None, rate: float, fps: float) -> tuple[int, int | None]:

@@ -197,6 +197,20 @@ def same_rate(first: float | None, second: float | None) -> bool:
     return first is None or second is None or abs(first - second) <= 1e-6 * max(first, second)
 
 
+def same_videos(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two records of videos ({"fps", "tokenizer_codes"}, each optional: an LM's
+    training_data.json, `videos_record`) can be one dataset's: the same rate and encoder where both
+    record them."""
+    codes = (first.get("tokenizer_codes"), second.get("tokenizer_codes"))
+    return same_rate(first.get("fps"), second.get("fps")) and (None in codes or codes[0] == codes[1])
+
+
+def videos_record(shards: TokenShards | JoinedShards) -> dict[str, Any]:
+    """What `shards` record of their videos -> {"fps", "tokenizer", "tokenizer_codes"} (each where known)."""
+    return {key: value for key, value in (("fps", shards.fps), ("tokenizer", shards.tokenizer_name),
+                                          ("tokenizer_codes", shards.tokenizer_codes)) if value is not None}
+
+
 class JoinedShards(Sequence):
     """Several shard folders read as one dataset: video indices run through `parts` in order.
 

@@ -25,6 +25,8 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
+from arvid.data.manifests import frame_rate_or_none
+
 _MISSING = object()
 
 
@@ -119,8 +121,7 @@ def stream_origin(line: str | bytes) -> StreamOrigin:
     tokenizer, codebook, fps = record.get("tokenizer"), record.get("codebook"), record.get("fps")
     return StreamOrigin(tokenizer if isinstance(tokenizer, str) and tokenizer else None,
                         codebook if _is_int(codebook) and codebook > 0 else None,
-                        float(fps) if isinstance(fps, (int, float)) and not isinstance(fps, bool) and 0 < fps < float("inf")
-                        else None)
+                        frame_rate_or_none(fps))
 
 
 def _is_int(value: Any) -> bool:

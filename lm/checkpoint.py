@@ -24,6 +24,7 @@ from torch import Tensor
 from arvid.configs import ConfigError, load_config, to_dict
 from arvid.training.checkpoint import (atomic_folder, holds_only, load_module_weights, resolve_checkpoint,
                                       save_tensors, write_json)
+from arvid.data.manifests import frame_rate_or_none
 from arvid.lm.config import LMConfig
 from arvid.lm.layout import Prefixes, encoder_prefixes, prefix_tokens
 from arvid.lm.model import Transformer
@@ -57,7 +58,7 @@ def read_training_data(folder: str | Path) -> dict[str, Any] | None:
     path = Path(folder) / TRAINING_DATA
     values = _read_object(path, "what the LM was trained on")
     fps = (values or {}).get("fps")
-    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < float("inf")):
+    if fps is not None and frame_rate_or_none(fps) is None:
         raise ValueError(f"{path}: fps must be a number > 0, got {fps!r}")
     return values
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
-from arvid.data.shards import JoinedShards, TokenShards, open_shards, same_rate
+from arvid.data.shards import JoinedShards, TokenShards, open_shards, same_rate, same_videos, videos_record
 from arvid.lm.checkpoint import GENERATION_CONFIG, VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
@@ -224,15 +224,14 @@ def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[To
         ValueError: `held_out` shards read at another frame rate (their loss would score another pace)
             or encoded by another encoder.
     """
+    record = videos_record(shards)
     for other in held_out:
-        if not same_rate(shards.fps, other.fps):
-            raise ValueError(f"the evaluation shards {str(other.path)!r} were read at {other.fps:g} fps, the training "
-                             f"shards at {shards.fps:g}")
-        if None not in (shards.tokenizer_codes, other.tokenizer_codes) and other.tokenizer_codes != shards.tokenizer_codes:
-            raise ValueError(f"the evaluation shards {str(other.path)!r} were encoded by another tokenizer's encoder "
-                             f"than the training shards: their codes mean other things")
-    return {key: value for key, value in (("fps", shards.fps), ("tokenizer", shards.tokenizer_name),
-                                          ("tokenizer_codes", shards.tokenizer_codes)) if value is not None}
+        if not same_videos(record, videos_record(other)):
+            what = (f"were read at {other.fps:g} fps, the training shards at {shards.fps:g}"
+                    if not same_rate(shards.fps, other.fps) else
+                    "were encoded by another tokenizer's encoder than the training shards: their codes mean other things")
+            raise ValueError(f"the evaluation shards {str(other.path)!r} {what}")
+    return record
 
 
 def with_encoder_width(config: LMConfig, encoder: TextEncoder) -> LMConfig:
@@ -330,8 +329,7 @@ class LMTraining:
         if saved.config != self.lm.config:
             raise ValueError(f"checkpoint {str(folder)!r} is another architecture than the configured model")
         was, now = saved.training_data or {}, self.lm.training_data or {}
-        if not same_rate(was.get("fps"), now.get("fps")) or None not in (was.get("tokenizer_codes"), now.get(
-                "tokenizer_codes")) and was["tokenizer_codes"] != now["tokenizer_codes"]:
+        if not same_videos(was, now):
             raise ValueError(f"checkpoint {str(folder)!r} learnt from videos of another frame rate or tokenizer "
                              f"encoder than train.data's ({was} against {now}): start a new run to train on these")
         optim_state = optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"), state["optimizer"])

@@ -72,8 +72,7 @@ def model_parts(model_dir: str | None) -> ModelParts:
     from arvid.configs import ConfigError, load_config
     from arvid.lm.config import LMConfig
 
-    folder = model_folder(model_dir)
-    lm = _lm_dir(folder / "lm" if (folder / "lm").is_dir() else folder)
+    folder, lm = model_folder(model_dir), lm_folder(model_dir)
     if (folder / "tokenizer").is_dir() or not (lm / "config.json").is_file():
         return ModelParts(lm, str(folder / "tokenizer"))  # loading says what is missing
     try:
@@ -175,10 +174,11 @@ def load_tokenizer(folder: str | None, device: str = "auto") -> VideoTokenizer:
         raise UsageError(str(err)) from err
 
 
-def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, VideoTokenizer]:
+def load_models(model_dir: str | ModelParts | None, device: str = "auto") -> tuple[VideoLM, VideoTokenizer]:
     """The LM and tokenizer `--model` names (`model_parts`: a model folder, `DIR/lm` and
     `DIR/tokenizer`, or a trained LM that names its tokenizer), or the shipped ones, in eval mode on
-    `device` (a `--device` name). The LM carries its generation config and training data record.
+    `device` (a `--device` name); `model_dir` may be the `ModelParts` a command found already. The LM
+    carries its generation config and training data record.
 
     Raises:
         UsageError: a missing folder; a missing, mismatched, truncated or corrupt checkpoint (the
@@ -192,13 +192,13 @@ def load_models(model_dir: str | None, device: str = "auto") -> tuple[VideoLM, V
         return _load_models(model_dir, device)
 
 
-def _load_models(model_dir: str | None, device: str) -> tuple[VideoLM, VideoTokenizer]:
+def _load_models(model_dir: str | ModelParts | None, device: str) -> tuple[VideoLM, VideoTokenizer]:
     from arvid.lm.checkpoint import VideoLM
     from arvid.lm.text_encoder import TextEncoderNotFound
     from arvid.sampling.stream import TokenizerMismatchWarning, check_compatible
     from arvid.tokenizer import VideoTokenizer
 
-    parts = model_parts(model_dir)
+    parts = model_dir if isinstance(model_dir, ModelParts) else model_parts(model_dir)
     target = resolve_device(device)
     try:
         lm = VideoLM.from_pretrained(parts.lm, device=target)

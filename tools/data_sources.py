@@ -20,8 +20,6 @@ from arvid.shapes.clips import ShapesClips
 from arvid.shapes.world import Split
 from arvid.tools.options import SHAPES_SOURCE
 
-SHAPES = SHAPES_SOURCE
-
 
 def clip_source(name: str, *, frames: int, size: int, fps: float | None = None, cache: DecodedVideos | None = None,
                 workers: int = 0, index: str | Path | None = None
@@ -42,7 +40,7 @@ def clip_source(name: str, *, frames: int, size: int, fps: float | None = None, 
     if is_manifest_name(name):
         return open_manifests(name, frames=frames, size=size, fps=fps, cache=cache)
     world, _, split = name.partition(":")
-    if world != SHAPES:
+    if world != SHAPES_SOURCE:
         return FileClips(name, frames=frames, size=size, fps=fps, cache=cache, workers=workers, index=index)
     split = split or "train"
     if split not in get_args(Split):

@@ -207,10 +207,11 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     from arvid.tools.checkpoints import load_models, model_parts
     from arvid.tools.generate import learnt_fps
 
-    folder = model_parts(args.model).lm
+    parts = model_parts(args.model)
+    folder = parts.lm
     config = sampler_config(args, folder, seed=args.seed)  # checked once, before the models load
     levers = speed_levers(args) if args.batch == 1 else batch_levers(args, "--batch")
-    lm, tokenizer = load_models(args.model, args.device)
+    lm, tokenizer = load_models(parts, args.device)
     apply_runtime_options(args, lm)
     note_default_sampling(folder)
     args._fps = learnt_fps(lm)  # --save-videos plays them at the pace the LM learnt (not recorded as an argument)

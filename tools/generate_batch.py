@@ -115,7 +115,7 @@ def _prepare(args: argparse.Namespace):
         levers = batch_levers(args, "--prompts")
         parts = model_parts(args.model)
         config = sampler_config(args, parts.lm, seed=args.seed)  # checked before the models load
-        lm, tokenizer = load_models(args.model, args.device)
+        lm, tokenizer = load_models(parts, args.device)
         apply_runtime_options(args, lm)
         fps = model_fps(args, lm)
         for number, prompt in enumerate(prompts):

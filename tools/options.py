@@ -206,8 +206,8 @@ def _paths_anchored(config, base: Callable[[str], Path | None]):
         if folder is None or not hasattr(getattr(config, section), name):
             continue
         value = getattr(getattr(config, section), name)
-        if anchored(value, folder) != value:
-            sections.setdefault(section, {})[name] = anchored(value, folder)
+        if (absolute := anchored(value, folder)) != value:
+            sections.setdefault(section, {})[name] = absolute
     changed = {section: dataclasses.replace(getattr(config, section), **fields) for section, fields in sections.items()}
     return dataclasses.replace(config, **changed) if changed else config
 
