@@ -117,10 +117,13 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """A config dataclass as plain JSON/YAML-ready data (tuples become lists)."""
+    """A config dataclass as plain JSON/YAML-ready data (tuples become lists), without the fields a
+    config's `unused_fields()` names (settings its other choices make meaningless)."""
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+            unused = value.unused_fields() if hasattr(value, "unused_fields") else ()
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                    if f.init and f.name not in unused}
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
         return value

@@ -71,11 +71,16 @@ def test_the_first_candidate_is_the_plain_samplers_draw(models):
     assert not all(torch.equal(a, b) for a, b in zip(candidates[0].frames, candidates[1].frames))
 
 
-def test_the_stream_keeps_the_consensus_candidate_and_goes_on(models):
+@pytest.mark.parametrize("batched", [False, True])
+def test_the_stream_keeps_the_consensus_candidate_and_goes_on(models, batched):
+    """Sampled candidates (temperature 1), one after another or as one batch (`batched_candidates`):
+    they differ, and the stream keeps their motion medoid and goes on from it."""
     lm, tokenizer = models
     config = SamplerConfig(cfg_scale=2.0, top_k=20, seed=4, first_window_candidates=4)
-    frames = generate(lm, tokenizer, PROMPT, WINDOW + 3, config)
-    candidates = draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator().manual_seed(4), 4)
+    frames = generate(lm, tokenizer, PROMPT, WINDOW + 3, config, batched_candidates=batched)
+    candidates = draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator().manual_seed(4), 4,
+                                    batched=batched)
+    assert len({tuple(torch.cat(c.frames).tolist()) for c in candidates}) == 4  # four draws, not one copied
     videos = []
     for candidate in candidates:  # decoded frame by frame, as the stream decodes
         decoder = tokenizer.streaming_decoder()
@@ -84,7 +89,7 @@ def test_the_stream_keeps_the_consensus_candidate_and_goes_on(models):
     assert all(torch.equal(a.codes.flatten() + lm.vocab.video_offset, b) for a, b in zip(frames, chosen.frames))
     assert [f.index for f in frames] == list(range(WINDOW + 3)) and not any(f.given for f in frames)
     assert [f.frames.shape for f in frames] == [(1, 32, 32, 3)] + [(4, 32, 32, 3)] * (WINDOW + 2)
-    again = generate(lm, tokenizer, PROMPT, WINDOW + 3, config)
+    again = generate(lm, tokenizer, PROMPT, WINDOW + 3, config, batched_candidates=batched)
     assert all(torch.equal(a.codes, b.codes) for a, b in zip(frames, again))
 
 

@@ -166,6 +166,22 @@ def test_save_load_round_trip_is_exact(tokenizer, tmp_path):
     assert torch.equal(loaded.decode(tokenizer.encode(video)), tokenizer.decode(tokenizer.encode(video)))
 
 
+@pytest.mark.parametrize("quantizer, unused", [("fsq", "codebook_bits"), ("lfq", "fsq_levels")])
+def test_a_saved_config_leaves_out_the_setting_its_quantizer_does_not_read(quantizer, unused, tmp_path):
+    """An FSQ tokenizer's config.json has no `codebook_bits` (it would misstate its code count), an LFQ
+    one no `fsq_levels`; the folder loads again, also into a trainer whose config sets the unused one."""
+    from arvid.training.checkpoint import load_module_weights
+
+    config = small_config(quantizer=quantizer, fsq_levels=(4, 4, 3), codebook_bits=6)
+    VideoTokenizer(config).save_pretrained(tmp_path / "tok")
+    saved = json.loads((tmp_path / "tok" / "config.json").read_text())
+    assert unused not in saved and {"codebook_bits", "fsq_levels"} - {unused} <= set(saved)
+    assert VideoTokenizer.from_pretrained(tmp_path / "tok").codebook_size == (48 if quantizer == "fsq" else 64)
+    other = small_config(quantizer=quantizer, fsq_levels=(4, 4, 3) if quantizer == "fsq" else (8, 5),
+                         codebook_bits=6 if quantizer == "lfq" else 16)
+    load_module_weights(VideoTokenizer(other), tmp_path / "tok", other)
+
+
 def test_training_forward_has_gradients_and_losses():
     torch.manual_seed(0)
     model = VideoTokenizer(small_config()).train()

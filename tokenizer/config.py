@@ -33,8 +33,8 @@ class TokenizerConfig:
     patch_size: int = 2
     norm_groups: int = 8
     quantizer: Literal["lfq", "fsq"] = "lfq"
-    codebook_bits: int = 12
-    fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)
+    codebook_bits: int = 12  # LFQ only: 2 ** bits codes
+    fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)  # FSQ only: prod(levels) codes
 
     spatial_factor: int = field(init=False)
     temporal_factor: int = field(init=False)
@@ -73,6 +73,11 @@ class TokenizerConfig:
             if any(level < 3 for level in self.fsq_levels):
                 raise ValueError(f"fsq_levels must all be >= 3, got {self.fsq_levels}")
             self.codebook_size = math.prod(self.fsq_levels)
+
+    def unused_fields(self) -> tuple[str, ...]:
+        """The field the quantizer does not read, left out of saved configs (`arvid.configs.to_dict`):
+        an FSQ tokenizer's `codebook_bits` would misstate its code count."""
+        return ("fsq_levels",) if self.quantizer == "lfq" else ("codebook_bits",)
 
     @property
     def latent_channels(self) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from arvid.configs import ConfigError, load_config
+from arvid.configs import ConfigError, load_config, to_dict
 from arvid.training.checkpoint import resolve_checkpoint
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.tokenizer.layers import Upsample
@@ -64,7 +64,8 @@ def _levels(blocks: nn.ModuleList) -> list[list[nn.Module]]:
 def _only_deeper_decoder(saved: TokenizerConfig, wanted: TokenizerConfig) -> bool:
     """Whether `wanted` is the `saved` architecture with more decoder residual blocks, and nothing else."""
     more = wanted.decoder_res_blocks > saved.decoder_res_blocks
-    return more and dataclasses.replace(saved, decoder_res_blocks=wanted.decoder_res_blocks) == wanted
+    deeper = dataclasses.replace(saved, decoder_res_blocks=wanted.decoder_res_blocks)
+    return more and to_dict(deeper) == to_dict(wanted)  # as saved: a setting the quantizer ignores does not count
 
 
 @torch.no_grad()
