@@ -182,6 +182,24 @@ def test_a_saved_config_leaves_out_the_setting_its_quantizer_does_not_read(quant
     load_module_weights(VideoTokenizer(other), tmp_path / "tok", other)
 
 
+def test_the_codes_fingerprint_follows_the_encoder_and_quantizer_not_the_decoder():
+    """Equal for tokenizers that encode alike, whatever their decoders; a changed encoder weight (in
+    place, or loaded) changes it, also after it was read once (it is kept between calls)."""
+    torch.manual_seed(0)
+    first = VideoTokenizer(small_config())
+    second = VideoTokenizer(small_config())
+    second.encoder.load_state_dict(first.encoder.state_dict())
+    assert first.codes_fingerprint() == second.codes_fingerprint()  # decoders differ
+    before = first.codes_fingerprint()
+    with torch.no_grad():
+        next(first.encoder.parameters()).add_(1e-3)
+    assert first.codes_fingerprint() != before
+    first.load_state_dict(second.state_dict())
+    assert first.codes_fingerprint() == before
+    third = VideoTokenizer(small_config())
+    assert third.codes_fingerprint() != before
+
+
 def test_training_forward_has_gradients_and_losses():
     torch.manual_seed(0)
     model = VideoTokenizer(small_config()).train()

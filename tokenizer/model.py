@@ -104,6 +104,7 @@ class VideoTokenizer(nn.Module):
         super().__init__()
         self.config = config
         self.source: str | None = None
+        self._fingerprint: tuple | None = None  # (the weights' identity, their hash): `codes_fingerprint`
         self.encoder = Encoder(config)
         self.quantizer = Quantizer(config)
         self.decoder = Decoder(config)
@@ -233,13 +234,21 @@ class VideoTokenizer(nn.Module):
     def codes_fingerprint(self) -> str:
         """A hash (hex) of what decides the codes, the encoder's and quantizer's weights: equal for
         two tokenizers that encode every video alike, whatever their decoders (a decoder phase keeps
-        it), so token shards and an LM can tell whether a tokenizer still speaks their codes."""
+        it), so token shards and an LM can tell whether a tokenizer still speaks their codes.
+
+        Kept until a tensor is replaced or changed in place (its storage or version counter moves), so
+        every `stream(...)` call can check it without hashing the weights again (7 ms for `natural`)."""
+        tensors = sorted({**{f"encoder.{k}": v for k, v in self.encoder.state_dict().items()},
+                          **{f"quantizer.{k}": v for k, v in self.quantizer.state_dict().items()}}.items())
+        key = tuple((name, tensor.data_ptr(), tensor._version, tensor.dtype) for name, tensor in tensors)
+        if self._fingerprint is not None and self._fingerprint[0] == key:
+            return self._fingerprint[1]
         digest = hashlib.sha256()
-        for name, tensor in sorted({**{f"encoder.{k}": v for k, v in self.encoder.state_dict().items()},
-                                    **{f"quantizer.{k}": v for k, v in self.quantizer.state_dict().items()}}.items()):
+        for name, tensor in tensors:
             digest.update(name.encode())
             digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-        return digest.hexdigest()
+        self._fingerprint = (key, digest.hexdigest())
+        return self._fingerprint[1]
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write `config.json` and `model.safetensors` to the folder `path`, atomically.
