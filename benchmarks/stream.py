@@ -109,10 +109,11 @@ def main(argv: list[str] | None = None) -> None:
     except UsageError as err:
         if args.model:
             raise SystemExit(f"error: {err}") from None
+        print(f"the shipped model does not load here ({err}): timing the tiny presets with random weights")
         lm, tokenizer = preset_models()
         lm.model.to(args.device)
         tokenizer.to(args.device)
-        source = "tiny presets, random weights (no shipped model)"
+        source = "tiny presets, random weights (the shipped model did not load)"
     if args.compile:
         lm.model.compile_decode()
     cuda = torch.device(args.device).type == "cuda"

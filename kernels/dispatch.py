@@ -9,6 +9,9 @@ call, never at import. Triton modules are imported only when the Triton path run
   (training uses `scaled_dot_product_attention`).
 - Shapes or dtypes the kernels do not handle fall back to the reference with a one-time warning,
   or raise the kernels' `ValueError` when Triton was forced.
+- Code being compiled (`torch.compile`: the compiled decode step, `--fused` runs) takes the reference
+  and inductor writes its kernels: under `fullgraph` every line of a hand-written launch (autotuning,
+  device queries, the module import) would have to trace, and one that does not is a hard error.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def _warn_once(message: str) -> None:
 
 def use_triton(*tensors: Tensor) -> bool:
     """Whether this call runs the Triton kernels (see the module docstring for the rules)."""
+    if torch.compiler.is_compiling():
+        return False  # a compiled graph gets inductor's own kernels: see the module docstring
     backend = requested_backend()
     if backend == "reference" or (backend == "auto" and tensors[0].device.type != "cuda"):
         return False

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -297,13 +298,21 @@ class Transformer(nn.Module):
             x = layer(x, lambda attn, h: attn(h, cos, sin, spec))
         return self.norm(x)
 
-    def forward(self, tokens: Tensor, text: TextStates | None = None) -> Tensor:
-        """Training: tokens (b n) from position 0 -> logits (b n v), float32 on CPU. `text`: the
-        text slots' encoder states, hidden (b s d_enc) and mask (b s), s >= `text_tokens` (the
-        tokens' text slots hold `<pad>`; a slot the mask leaves out keeps it)."""
+    def forward(self, tokens: Tensor, text: TextStates | None = None, targets: Tensor | None = None) -> Tensor:
+        """Training: tokens (b n) from position 0 -> logits (b n v), float32 on CPU; or, given
+        `targets` (b n) int64 (-100 where a position is no target), their summed cross-entropy, a
+        float32 scalar (`summed_cross_entropy`: the logits never all at once). `text`: the text
+        slots' encoder states, hidden (b s d_enc) and mask (b s), s >= `text_tokens` (the tokens'
+        text slots hold `<pad>`; a slot the mask leaves out keeps it).
+
+        The loss is computed here, not by the caller, so that a wrapped model (DDP, FSDP) computes it
+        inside its own forward."""
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         spec, cells, _ = self._mask_and_cells(positions, text)
-        return self.lm_head(self.backbone(self.embed(tokens, cells, text), spec))
+        hidden = self.backbone(self.embed(tokens, cells, text), spec)
+        if targets is None:
+            return self.lm_head(hidden)
+        return summed_cross_entropy(hidden, self.lm_head, targets)
 
     def setup_cache(self, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None) -> None:
         """Allocate a static KV cache for `batch` sequences of at most `max_len` tokens
@@ -432,6 +441,36 @@ class Transformer(nn.Module):
         few-row step become fused loops (see `project`).
         `python benchmarks/lm_decode.py` measures the result against `transformers`."""
         self._decode_step = compile_for_inference(self._step, self)
+
+
+# Logits the training loss holds at once: 2^27 float32 values, 512 MB. Below it the loss reads all
+# logits in one product (the `tiny` preset's batch: 24M); above it, in chunks of positions.
+LOSS_CHUNK_LOGITS = 2**27
+
+
+def summed_cross_entropy(hidden: Tensor, head: nn.Linear, targets: Tensor) -> Tensor:
+    """Summed cross-entropy of `head(hidden)` (hidden (b n d)) against `targets` (b n) int64, -100
+    where a position is no target -> a float32 scalar.
+
+    Where b x n x vocabulary exceeds `LOSS_CHUNK_LOGITS`, the logits are made a chunk of positions
+    at a time and made again in the backward pass (activation checkpointing), so that no more than
+    about `LOSS_CHUNK_LOGITS` of them exist at once: the `base` preset's 262,144 codes make 2.9G
+    float32 logits for a batch of 8 (11.7 GB, twice that with their gradient) in one product."""
+    batch, length, _ = hidden.shape
+    chunk = max(1, LOSS_CHUNK_LOGITS // (batch * head.out_features))
+    if chunk >= length:
+        return _chunk_cross_entropy(hidden, head.weight, targets)
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, length, chunk):
+        part = slice(start, start + chunk)
+        total = total + torch.utils.checkpoint.checkpoint(_chunk_cross_entropy, hidden[:, part], head.weight,
+                                                          targets[:, part], use_reentrant=False)
+    return total
+
+
+def _chunk_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor) -> Tensor:
+    logits = F.linear(hidden, weight)
+    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum")
 
 
 # Graphs one compiled inference function may have before torch gives up (see `compile_for_inference`).

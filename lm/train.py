@@ -22,7 +22,6 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 from arvid.data.shards import JoinedShards, TokenShards, open_shards, same_rate, same_videos, videos_record
@@ -119,11 +118,11 @@ class TrainResult(NamedTuple):
 
 def summed_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                 text: TextStates | None = None) -> torch.Tensor:
-    """Summed cross-entropy of `model(inputs, text)` against `targets`, both (b n) int64, -100 where a
-    position is not a target: a scalar. Tensors only (`text` is a named tuple of them), so
-    `torch.compile` takes it whole."""
-    logits = model(inputs, text)
-    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum")
+    """Summed cross-entropy of `model(inputs, text)`'s logits against `targets`, both (b n) int64, -100
+    where a position is not a target: a scalar, computed by the model (`Transformer.forward` with
+    targets: chunked where the logits would be large). Tensors only (`text` is a named tuple of
+    them), so `torch.compile` takes it whole."""
+    return model(inputs, text, targets)
 
 
 def step_loss(compile: bool):

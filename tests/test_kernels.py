@@ -140,6 +140,19 @@ def test_auto_on_cpu_uses_the_reference_and_gradients_never_reach_triton(monkeyp
     assert q.grad is not None
 
 
+def test_compiled_code_takes_the_reference_even_where_triton_is_forced(monkeypatch):
+    """Under `torch.compile` (fullgraph) the dispatch never reaches the kernels' launch code, which
+    would have to trace: the compiled decode attention equals the eager reference."""
+    monkeypatch.setenv("ARVID_ATTENTION", "triton")
+    q, k, v = random_qkv(2, 4, 2, 1, 12, 32, torch.float32, seed=3, device="cpu")
+    lengths = torch.tensor([12, 5])
+    compiled = torch.compile(lambda *a: decode_attention(*a, MaskSpec()), fullgraph=True, dynamic=False)
+    monkeypatch.setenv("ARVID_ATTENTION", "reference")
+    expected = decode_attention(q, k, v, lengths, MaskSpec())
+    monkeypatch.setenv("ARVID_ATTENTION", "triton")
+    assert (compiled(q, k, v, lengths) - expected).abs().max() < 1e-5
+
+
 @pytest.mark.parametrize("backend", ["reference", "triton"])
 def test_both_paths_refuse_the_same_bad_inputs(monkeypatch, backend):
     """More queries than keys, and key lengths of the wrong shape or type, are `ValueError`s on either

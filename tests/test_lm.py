@@ -178,6 +178,29 @@ def test_compiled_decode_follows_a_new_cache_and_new_weights():
             assert (step[0] - step[1]).abs().max() < TOLERANCE
 
 
+def test_the_training_loss_in_chunks_equals_the_loss_over_all_logits(monkeypatch):
+    """Given targets, the model sums their cross-entropy itself; where the logits would be many it
+    makes them a chunk of positions at a time (here forced: 3 chunks of 7 positions, the last short),
+    with the same loss and gradients as one product over all logits."""
+    import arvid.lm.model as model_module
+
+    torch.manual_seed(0)
+    model = Transformer(tiny_config(grid_positions=True))
+    tokens = torch.randint(0, model.config.vocab_size, (2, 19))
+    targets = tokens.roll(-1, dims=1).masked_fill(torch.rand(2, 19) < 0.3, -100)
+    expected = torch.nn.functional.cross_entropy(model(tokens).flatten(0, 1), targets.flatten(), ignore_index=-100,
+                                                 reduction="sum")
+    expected.backward()
+    whole = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    monkeypatch.setattr(model_module, "LOSS_CHUNK_LOGITS", 2 * 7 * model.config.vocab_size)
+    loss = model(tokens, targets=targets)
+    loss.backward()
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-4)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, whole[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_grid_positions_name_the_cell_each_input_predicts():
     """Frames of 2 x 2 codes, 3 after the anchor: the input at position p is told the cell of the
     code at p + 1 (frame, row, column); text inputs and the inputs before the end tokens get zeros."""

@@ -66,5 +66,5 @@ class Quantizer(nn.Module):
         if self.kind == "lfq":
             bits = (codes > 0).long()
             weights = 2 ** torch.arange(bits.shape[1] - 1, -1, -1, device=codes.device)
-            return torch.einsum("bdthw,d->bthw", bits, weights)
+            return (bits * weights[:, None, None, None]).sum(1)  # no einsum: CUDA has no int64 matmul
         return self.fsq.codes_to_indices(codes.movedim(1, -1)).long()
