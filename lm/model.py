@@ -203,6 +203,7 @@ class Transformer(nn.Module):
         # Bidirectional over the text prefix and causal after it (or causal throughout, see `LMConfig`).
         self.mask = self._prefix_mask(config.prefix_len)
         self._rope_cache: tuple[Tensor, Tensor] | None = None
+        self._position_ids: Tensor | None = None  # 0..max_len-1 on the weights' device: `positions`
         # How far the cached sequence's prefix is longer than `config.prefix_len` (set by `prefill`).
         self._prefix_extra = 0
         # The `CacheState` that describes the cache now, when one was taken or restored since the
@@ -373,6 +374,26 @@ class Transformer(nn.Module):
             cache.keys[:, :, start - by:stop - by] = apply_rope(cache.keys[:, :, start:stop], cos, sin)
             cache.values[:, :, start - by:stop - by] = cache.values[:, :, start:stop].clone()
 
+    def positions(self, start: int, count: int = 1) -> Tensor:
+        """Positions start..start + count - 1, (count,) int64 on the weights' device, for `prefill` and
+        `decode`: a view of a table kept there, so that a generated token brings no host-to-device copy
+        (on a GPU such a copy waits for everything queued before it). Checked against the cache here,
+        on the host.
+
+        Raises:
+            RuntimeError: no cache set up. ValueError: positions outside the cache's slots.
+        """
+        cache = self.layers[0].self_attn.cache
+        if cache is None:
+            raise RuntimeError("call setup_cache(batch, max_len) before prefill or decode")
+        if start < 0 or count < 1 or start + count > cache.max_len:
+            raise ValueError(f"positions {start} to {start + count - 1} are outside the cache's {cache.max_len} slots")
+        device = self.lm_head.weight.device
+        table = self._position_ids
+        if table is None or table.numel() < cache.max_len or table.device != device:
+            self._position_ids = table = torch.arange(cache.max_len, device=device)
+        return table[start:start + count]
+
     def _check_cache(self, tokens: Tensor, positions: Tensor) -> None:
         cache = self.layers[0].self_attn.cache
         if cache is None:
@@ -382,7 +403,9 @@ class Transformer(nn.Module):
                              f"{tuple(positions.shape)}")
         if tokens.shape[0] != cache.keys.shape[0]:
             raise ValueError(f"the cache was set up for batch {cache.keys.shape[0]}, got {tokens.shape[0]}")
-        if int(positions[-1]) >= cache.max_len:
+        # Positions on another device than the CPU came from `positions`, which checked them; reading
+        # one back here would wait for the device.
+        if positions.device.type == "cpu" and int(positions[-1]) >= cache.max_len:
             raise ValueError(f"position {int(positions[-1])} is past the cache's {cache.max_len} slots")
 
     @torch.no_grad()
@@ -390,9 +413,9 @@ class Transformer(nn.Module):
         """Fill an empty cache with tokens (b n) at positions 0..n-1 -> logits (b n v); `text` as
         in `forward` (the cache remembers the prefix's length for `decode`)."""
         self._check_cache(tokens, positions)
-        positions = positions.to(tokens.device)
-        if int(positions[0]) != 0:
+        if positions.device.type == "cpu" and int(positions[0]) != 0:  # as `_check_cache` reads them
             raise ValueError("prefill starts at position 0; use decode for later tokens")
+        positions = positions.to(tokens.device)
         spec, cells, self._prefix_extra = self._mask_and_cells(positions, text)
         self._active_state = None  # the prefix's length may have changed: a state taken before is stale
         cos, sin = self._cached_tables(positions)

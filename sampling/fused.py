@@ -74,7 +74,7 @@ class FusedDraws:
         context.claim_cache()  # the runs below decode on the model's cache directly
         drawn = 0
         while tokens - 1 - drawn >= self.steps:
-            start = torch.tensor([context.length], device=context.logits.device)
+            start = self.model.positions(context.length)
             codes, logits = self.run(context.logits, start, uniforms[drawn:drawn + self.steps], context.rows_per_stream)
             context.commit(codes, logits)
             drawn += self.steps

@@ -147,7 +147,7 @@ class WindowedContext:
                              f"{self.tokens_per_frame} drawn, {len(tokens)} fed")
         rows = tokens[None].expand(self.prefixes.shape[0], -1)
         self.claim_cache()
-        return self.model.decode(rows, torch.arange(self.length, self.length + len(tokens)))
+        return self.model.decode(rows, self.model.positions(self.length, len(tokens)))
 
     def commit(self, tokens: Tensor, logits: Tensor) -> None:
         """Take in `tokens` (n,) of one stream or (n s), already fed through the model (the first
@@ -189,17 +189,17 @@ class WindowedContext:
         self.model.shift_cache(first_kept, self.length, shift)
         self.length -= shift
 
-    # Positions stay on the CPU on purpose: the model checks them against its cache on the host and
-    # moves them to the tokens' device itself.
+    # Positions come from the model's table on its device (`Transformer.positions`, checked on the
+    # host): a fresh host tensor a token would be a copy that waits for the GPU's queue.
     def _prefill(self) -> None:
         tokens = self.tokens()
         self.length = tokens.shape[1]
         self.claim_cache()
-        self.logits = self.model.prefill(tokens, torch.arange(self.length), self.text)[:, -1]
+        self.logits = self.model.prefill(tokens, self.model.positions(0, self.length), self.text)[:, -1]
         self._cache = self.model.cache_state()  # the prefix's extra length is the prefill's
 
     def _decode(self, tokens: Tensor) -> None:
         rows = tokens.repeat_interleave(self.rows_per_stream)[:, None]
         self.claim_cache()
-        self.logits = self.model.decode(rows, torch.tensor([self.length]))[:, -1]
+        self.logits = self.model.decode(rows, self.model.positions(self.length))[:, -1]
         self.length += 1

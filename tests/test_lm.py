@@ -201,6 +201,20 @@ def test_the_training_loss_in_chunks_equals_the_loss_over_all_logits(monkeypatch
         torch.testing.assert_close(p.grad, whole[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
+def test_positions_come_from_a_table_on_the_models_device_checked_against_the_cache():
+    torch.manual_seed(0)
+    model = Transformer(tiny_config()).eval()
+    with pytest.raises(RuntimeError, match="setup_cache"):
+        model.positions(0)
+    model.setup_cache(1, 40)
+    assert model.positions(3, 4).tolist() == [3, 4, 5, 6] and model.positions(39).tolist() == [39]
+    for start, count in ((40, 1), (38, 3), (-1, 1)):
+        with pytest.raises(ValueError, match="outside the cache's 40 slots"):
+            model.positions(start, count)
+    model.setup_cache(1, 60)  # a larger cache: a larger table
+    assert model.positions(59).tolist() == [59]
+
+
 def test_grid_positions_name_the_cell_each_input_predicts():
     """Frames of 2 x 2 codes, 3 after the anchor: the input at position p is told the cell of the
     code at p + 1 (frame, row, column); text inputs and the inputs before the end tokens get zeros."""
