@@ -146,6 +146,9 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     assert main(["generate", "--prompts", str(tmp_path / "prompts.txt"), "--model", str(run), "--frames", "5",
                  "--threads", "1", "-o", str(tmp_path / "batch{n}.mp4")]) == 0
     assert probe_video(tmp_path / "batch1.mp4").fps == pytest.approx(12)  # a batch of prompts too
+    assert main(["eval-video", "--model", str(run), "--prompts", str(tmp_path / "prompts.txt"), "--frames", "5",
+                 "--threads", "1", "--save-videos", "-o", str(tmp_path / "scored")]) == 0
+    assert probe_video(tmp_path / "scored" / "videos" / "0001.mp4").fps == pytest.approx(12)  # and what eval-video keeps
     assert main(["export-hf", "--model", str(run), "-o", str(tmp_path / "hf")]) == 2  # reaches the LM: grid positions
     assert "cannot be exported" in capsys.readouterr().err
     assert main([*made, "-o", str(tmp_path / "fast.mp4"), "--fps", "24"]) == 0

@@ -193,8 +193,9 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
 
 
 def _generator(args: argparse.Namespace, jobs: list[dict]):
-    """(make, config): make(job, index) -> uint8 (args.frames h w 3) video for job["prompt"], sampled
-    with `config` at seed + index; config is the model's generation config with the flags on top.
+    """(make, config, fps): make(job, index) -> uint8 (args.frames h w 3) video for job["prompt"],
+    sampled with `config` at seed + index; config is the model's generation config with the flags on
+    top; fps the rate of the LM's training videos (`learnt_fps`).
     With --batch N, the call for job i generates jobs i to i + N - 1 together (seed + i) and the
     next calls take their videos.
 
@@ -214,7 +215,6 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     lm, tokenizer = load_models(parts, args.device)
     apply_runtime_options(args, lm)
     note_default_sampling(folder)
-    args._fps = learnt_fps(lm)  # --save-videos plays them at the pace the LM learnt (not recorded as an argument)
 
     latent_frames = tokenizer.latent_frames_for(args.frames)
 
@@ -234,7 +234,8 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
             made.update({index + k: np.concatenate(frames)[: args.frames] for k, frames in enumerate(rows)})
         return made.pop(index)
 
-    return (make if args.batch == 1 else make_batched), config
+    # --save-videos plays them at the pace the LM learnt.
+    return (make if args.batch == 1 else make_batched), config, learnt_fps(lm)
 
 
 def _ground_truth(args: argparse.Namespace):
@@ -297,18 +298,20 @@ def run(args: argparse.Namespace) -> int:
         _check_weights(args)
         pretrained = PretrainedScorers(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip,
                                        device=resolve_device(args.device))
-        make, sampler = None, None
+        make, sampler, fps = None, None, DEFAULT_FPS
         if not args.videos:
-            make, sampler = _generator(args, jobs) if args.source == "model" else (_ground_truth(args), None)
+            make, sampler, fps = (_generator(args, jobs) if args.source == "model" else
+                                  (_ground_truth(args), None, DEFAULT_FPS))
     except (UsageError, ValueError, FileNotFoundError) as err:  # MissingWeights is a FileNotFoundError
         return fail(str(err))
     for reason in pretrained.skipped.values():
         print(reason, file=sys.stderr)
-    return _evaluate(args, jobs, make, pretrained, sampler)
+    return _evaluate(args, jobs, make, pretrained, sampler, fps)
 
 
-def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, sampler) -> int:
-    """Score every job, stopping early on an interruption, and write scores.json and the plots -> exit code."""
+def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, sampler, fps: float) -> int:
+    """Score every job, stopping early on an interruption, and write scores.json and the plots (and with
+    --save-videos the made videos, at `fps`) -> exit code."""
     from tqdm import tqdm
 
     from arvid.data.video import VideoWriter
@@ -335,7 +338,7 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
                 if video is None:
                     continue
                 if make is not None and args.save_videos:
-                    with VideoWriter(out / "videos" / f"{job['name']}.mp4", fps=getattr(args, "_fps", DEFAULT_FPS)) as writer:
+                    with VideoWriter(out / "videos" / f"{job['name']}.mp4", fps=fps) as writer:
                         writer.write_many(video)
                 if len(sheet) < _SHEET_VIDEOS:  # only the frames the sheet shows, not the whole video
                     sheet.append(sheet_frames(video))
