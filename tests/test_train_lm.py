@@ -192,6 +192,11 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str
                       MASTER_PORT=str(port))
     import pathlib
 
+    import arvid.lm.model
+
+    mode, chunked = mode.removesuffix(CHUNKED), mode.endswith(CHUNKED)
+    if chunked:
+        arvid.lm.model.LOSS_CHUNK_LOGITS = 1  # the loss a position at a time, recomputed in the backward pass
     result = train_lm(run_config(pathlib.Path(data), pathlib.Path(out), steps=6, parallel=mode))
     state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in result.model.state_dict().items()}
     torch.save({"state": state, "loss": result.loss}, f"{out}/rank{rank}.pt")
@@ -202,8 +207,17 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str
     os._exit(0)
 
 
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2"])
-def test_two_processes_equal_one(data, tmp_path, mode):
+CHUNKED = "-chunked-loss"
+
+
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2" + CHUNKED])
+def test_two_processes_equal_one(data, tmp_path, mode, monkeypatch):
+    """Also with the loss in chunks recomputed in the backward pass (`summed_cross_entropy`), which
+    under FSDP2 reads the output layer's weights again after the forward pass."""
+    if mode.endswith(CHUNKED):
+        import arvid.lm.model
+
+        monkeypatch.setattr(arvid.lm.model, "LOSS_CHUNK_LOGITS", 1)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
