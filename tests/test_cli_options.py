@@ -134,3 +134,6 @@ def test_a_run_records_its_data_paths_absolute_joined_manifests_and_names_includ
         f"{tmp_path}/m/a_videos.jsonl+{tmp_path}/m/b_images.jsonl@0.5", f"{tmp_path}/m/a_videos.jsonl@2")
     assert recorded("shapes", "shapes:heldout") == ("shapes", "shapes:heldout")
     assert recorded("m", "nowhere/") == (f"{tmp_path}/m", "nowhere/")
+    # Missing manifests stay as given (the trainer names them), one part or several.
+    assert recorded("nowhere_videos.jsonl", "m/a_videos.jsonl+gone_images.jsonl@0.5") == (
+        "nowhere_videos.jsonl", f"{tmp_path}/m/a_videos.jsonl+gone_images.jsonl@0.5")

@@ -193,8 +193,9 @@ def _paths_anchored(config, base: Callable[[str], Path | None]):
             return type(value)(anchored(item, folder) for item in value)
         if not isinstance(value, str) or value.partition(":")[0] == SHAPES_SOURCE:
             return value
-        if not (folder / value).exists() and is_manifest_name(value):  # "a_videos.jsonl+b_images.jsonl@0.5"
-            return join_manifest_parts([(anchored(path, folder), weight) for path, weight in manifest_parts(value)])
+        parts = manifest_parts(value) if is_manifest_name(value) else []
+        if parts and not (folder / value).exists() and [path for path, _ in parts] != [value]:  # "a_v.jsonl+b_i.jsonl@0.5"
+            return join_manifest_parts([(anchored(path, folder), weight) for path, weight in parts])
         if Path(value).is_absolute() or not (folder / value).exists():
             return value
         return str((folder / value).absolute())
