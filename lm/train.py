@@ -192,7 +192,9 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         text = TextEncoder.load(config.model.text_encoder, device=info.device)
         config = replace(config, model=with_encoder_width(config.model, text))
     initial = None
-    if cfg.init_from is not None:  # checked before the captions are encoded, which takes minutes
+    # Checked before the captions are encoded, which takes minutes; a resumed run's weights are its
+    # checkpoint's (init_from stays in its config as where it began).
+    if cfg.init_from is not None and not resume:
         initial = Transformer(config.model)
         # ValueError on another architecture; an LM without prompt onset may start one with it.
         load_module_weights(initial, cfg.init_from, config.model, grown={"prompt_onset": ("onset_embedding",)})

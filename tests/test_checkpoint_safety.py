@@ -207,6 +207,22 @@ def test_the_tokenizer_trainer_refuses_too(tmp_path, capfd):
     assert main([*run, "train.steps=2", "--resume"]) == 0 and saved_step(tmp_path) == 2
 
 
+def test_a_fine_tune_resumes_without_its_source_and_keeps_it_recorded(tmp_path, capfd):
+    """A resumed run's weights are its checkpoint's: `train.init_from` is not read again (the source may
+    be gone), and run_config.json still says where the run began."""
+    run = ["train-tokenizer", "--config", "tiny", "model.image_size=32", "model.channels=8", "model.norm_groups=4",
+           "model.codebook_bits=6", "train.clip_frames=5", "train.batch_size=1", "train.eval_every=100",
+           "train.eval_videos=2", "train.eval_frames=5", "train.max_minutes=null", "train.warmup_steps=1"]
+    source, tune = tmp_path / "source", tmp_path / "tune"
+    assert main([*run, f"train.out_dir={source}", "train.steps=1"]) == 0
+    assert main([*run, f"train.out_dir={tune}", f"train.init_from={source}/checkpoint", "train.steps=1"]) == 0
+    assert "starting from weights from" in capfd.readouterr().out
+    shutil.rmtree(source)
+    assert main(["train-tokenizer", "--resume", f"train.out_dir={tune}", "train.steps=2"]) == 0
+    assert saved_step(tune) == 2 and "starting from" not in capfd.readouterr().out
+    assert json.loads((tune / "run_config.json").read_text())["train"]["init_from"] == f"{source}/checkpoint"
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # kill -9 while training writes a checkpoint every step.
 

@@ -210,6 +210,19 @@ def test_init_from_takes_a_shipped_tokenizer_by_name():
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), natural.state_dict().values()))
 
 
+@pytest.mark.parametrize("name", ["shapes", "natural"])
+def test_the_init_from_hint_names_each_shipped_tokenizers_architecture(name):
+    """The preset and overrides an `init_from` error suggests describe the shipped folder exactly."""
+    import shlex
+
+    from arvid.configs import load_config, resolve_preset, to_dict
+    from arvid.tokenizer.train import SHIPPED_ARCHITECTURES, TokenizerRunConfig
+
+    _, preset, *overrides = shlex.split(SHIPPED_ARCHITECTURES[name])
+    config = load_config(TokenizerRunConfig, resolve_preset(preset, "tokenizer"), overrides).model
+    assert to_dict(config) == to_dict(VideoTokenizer.from_pretrained(name).config)
+
+
 def test_weight_average_is_saved_and_resumed(tmp_path):
     """With `ema_decay`, the checkpoint holds the averaged tokenizer as its own loadable folder,
     and a resumed run goes on averaging from it rather than starting over."""

@@ -33,7 +33,6 @@ from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_vid
 from arvid.training.checkpoint import (load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                        save_tensors)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
-from arvid.weights import SHIPPED_TOKENIZERS
 
 
 @dataclass(kw_only=True)
@@ -148,6 +147,10 @@ def freeze_encoder(model: VideoTokenizer) -> None:
 FILE_INDEXES = {"train": "files_train.json", "val": "files_val.json"}
 
 
+# The preset and overrides that describe each shipped tokenizer (tested), for `train.init_from` hints.
+SHIPPED_ARCHITECTURES = {"shapes": "--config tiny model.decoder_res_blocks=4", "natural": "--config natural"}
+
+
 def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
                     open_clips: Callable[..., ClipSource] = FileClips) -> Path:
     """Train a tokenizer as `config` says; returns the checkpoint folder.
@@ -167,14 +170,16 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     cfg, size = config.train, config.model.image_size
     if cfg.data is None:
         raise ValueError("train.data is not set: name the training clips (a folder or manifest of videos)")
-    if cfg.init_from is not None:  # fits the model? Before any clip is decoded (that can take minutes)
+    # Fits the model? Before any clip is decoded (that can take minutes). A resumed run's weights are its
+    # checkpoint's (init_from stays in its config as where it began).
+    if cfg.init_from is not None and not resume:
         try:
             init_weights(VideoTokenizer(config.model), cfg.init_from)
         except FileNotFoundError as err:
             raise FileNotFoundError(f"train.init_from={cfg.init_from}: {err}") from err
         except ValueError as err:
-            hint = (" (the shipped tokenizers train on with their presets: --config tiny for shapes, --config "
-                    "natural for natural)") if cfg.init_from in SHIPPED_TOKENIZERS else ""
+            hint = (f" (the shipped {cfg.init_from} tokenizer trains on with {SHIPPED_ARCHITECTURES[cfg.init_from]})"
+                    if cfg.init_from in SHIPPED_ARCHITECTURES else "")
             raise ValueError(f"train.init_from={cfg.init_from}: {err}{hint}") from err
     reading = dict(fps=cfg.fps, workers=cfg.num_workers)
     # The evaluation clips first: they are fewer, so a missing one (a preset's own, for a run on
@@ -190,7 +195,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
         train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
                                  index=Path(cfg.out_dir) / FILE_INDEXES["train"], **reading)
     device = start_run(cfg)
-    task = TokenizerTraining(config, device, train_clips, eval_clips)
+    task = TokenizerTraining(config, device, train_clips, eval_clips, resumed=resume)
     try:
         return train_loop(task, cfg, device=device, run_config=config, name="tokenizer", unit="clips",
                           resume=resume).checkpoint
@@ -217,12 +222,12 @@ class TokenizerTraining:
     and a weight average when the config asks for them), its step, evaluation and checkpoints."""
 
     def __init__(self, config: TokenizerRunConfig, device: torch.device, train_clips: ClipSource,
-                 eval_clips: list[np.ndarray]) -> None:
+                 eval_clips: list[np.ndarray], *, resumed: bool = False) -> None:
         cfg = self.cfg = config.train
         self.device, self.train_clips, self.eval_clips = device, train_clips, eval_clips
         self.batches = StepBatches(train_clips, batch_size=cfg.batch_size, seed=cfg.seed, workers=cfg.num_workers)
         self.model = VideoTokenizer(config.model).to(device)
-        if cfg.init_from is not None:
+        if cfg.init_from is not None and not resumed:  # a resumed run's weights are its checkpoint's
             # Raises ValueError on another architecture; a deeper decoder is grown from the checkpoint's.
             print(f"starting from {init_weights(self.model, cfg.init_from)}")  # init_weights resolves the folder
         if not cfg.train_encoder:

@@ -153,9 +153,9 @@ def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
         # Recorded absolute (run_config.json): a resume from any folder reads the same files.
         return _paths_anchored(config, lambda key: Path.cwd())
     print(f"resuming with the run's own config, {recorded}, and the overrides given", file=sys.stderr)
-    # The folder it was found in, wherever the run began (it may have been moved); and no init_from,
-    # whose weights the checkpoint replaces (a fine-tune resumes without its source checkpoint).
-    config = load_config(cls, recorded, [*overrides, f"train.out_dir={recorded.parent}", "train.init_from=null"])
+    # The folder it was found in, wherever the run began (it may have been moved). Its init_from stays
+    # recorded (where a fine-tune began); the trainers do not read it on a resume.
+    config = load_config(cls, recorded, [*overrides, f"train.out_dir={recorded.parent}"])
     # Paths given now are read from here; relative ones a run recorded (before paths were recorded
     # absolute) from the folder it began in, even where this folder has a file of the same name.
     given = {override.partition("=")[0] for override in overrides}
