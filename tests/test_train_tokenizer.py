@@ -210,6 +210,25 @@ def test_init_from_takes_a_shipped_tokenizer_by_name():
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), natural.state_dict().values()))
 
 
+def test_init_from_takes_weights_trained_on_other_crops(tmp_path):
+    """The frame size is the training crops', not the architecture's: a fine-tune on larger crops starts
+    from the same weights (grown too, where it asks for a deeper decoder); other changes are refused."""
+    import dataclasses
+
+    from arvid.tokenizer.grow import init_weights
+
+    torch.manual_seed(0)
+    small = VideoTokenizer(small_run(tmp_path).model)
+    small.save_pretrained(tmp_path / "small")
+    larger = VideoTokenizer(dataclasses.replace(small.config, image_size=64))
+    assert "trained on 32x32 crops, now on 64x64" in init_weights(larger, tmp_path / "small")
+    assert all(torch.equal(a, b) for a, b in zip(larger.state_dict().values(), small.state_dict().values()))
+    deeper = VideoTokenizer(dataclasses.replace(small.config, image_size=64, decoder_res_blocks=3))
+    assert "decoder grown from 2 to 3" in init_weights(deeper, tmp_path / "small")
+    with pytest.raises(ValueError, match="another architecture"):
+        init_weights(VideoTokenizer(dataclasses.replace(small.config, image_size=64, channels=16)), tmp_path / "small")
+
+
 @pytest.mark.parametrize("name", ["shapes", "natural"])
 def test_the_init_from_hint_names_each_shipped_tokenizers_architecture(name):
     """The preset and overrides an `init_from` error suggests describe the shipped folder exactly."""

@@ -61,31 +61,40 @@ def _levels(blocks: nn.ModuleList) -> list[list[nn.Module]]:
     return levels
 
 
-def _only_deeper_decoder(saved: TokenizerConfig, wanted: TokenizerConfig) -> bool:
-    """Whether `wanted` is the `saved` architecture with more decoder residual blocks, and nothing else."""
-    more = wanted.decoder_res_blocks > saved.decoder_res_blocks
-    deeper = dataclasses.replace(saved, decoder_res_blocks=wanted.decoder_res_blocks)
-    return more and to_dict(deeper) == to_dict(wanted)  # as saved: a setting the quantizer ignores does not count
+def _fits(saved: TokenizerConfig, wanted: TokenizerConfig) -> bool:
+    """Whether `saved`'s weights serve `wanted` as they are or grown: the same architecture but for as
+    many or more decoder residual blocks and the frame size (the training crops: the network is
+    convolutional, its weights the same at any size)."""
+    like_wanted = dataclasses.replace(saved, decoder_res_blocks=wanted.decoder_res_blocks, image_size=wanted.image_size)
+    return (wanted.decoder_res_blocks >= saved.decoder_res_blocks
+            and to_dict(like_wanted) == to_dict(wanted))  # as saved: a setting the quantizer ignores does not count
 
 
 @torch.no_grad()
 def init_weights(model: VideoTokenizer, folder: str | Path) -> str:
-    """Load the tokenizer checkpoint `folder` into `model`: as it is when the architectures match, or
-    grown (`grow_decoder`) when `model` only has more decoder residual blocks. Returns what was done.
+    """Load the tokenizer checkpoint `folder` into `model`: as it is when the architectures match
+    (its training frame size may differ), grown (`grow_decoder`) when `model` has more decoder
+    residual blocks. Returns what was done.
 
     Raises:
         FileNotFoundError: no checkpoint at `folder`.
-        ValueError: another architecture (beyond a deeper decoder).
+        ValueError: another architecture (beyond a deeper decoder and another frame size).
     """
     folder = resolve_checkpoint(shipped_or_folder(folder))  # a shipped name ("natural") too
     try:  # only the config is read to decide; the weights are read once, below
         saved = load_config(TokenizerConfig, folder / "config.json")
     except ConfigError:
         saved = None  # not a tokenizer config: load_weights names what is wrong
-    if saved is None or not _only_deeper_decoder(saved, model.config):
+    if saved is None or not _fits(saved, model.config):
         model.load_weights(folder)  # raises ValueError naming the first difference
         return f"weights from {folder}"
-    grown = grow_decoder(VideoTokenizer.from_pretrained(folder), model.config.decoder_res_blocks)
-    model.load_state_dict(grown.state_dict())
-    return (f"weights from {folder}, decoder grown from {saved.decoder_res_blocks} to "
-            f"{model.config.decoder_res_blocks} residual blocks per level (the new ones start as identities)")
+    loaded, done = VideoTokenizer.from_pretrained(folder), [f"weights from {folder}"]
+    if model.config.decoder_res_blocks > saved.decoder_res_blocks:
+        loaded = grow_decoder(loaded, model.config.decoder_res_blocks)
+        done.append(f"decoder grown from {saved.decoder_res_blocks} to {model.config.decoder_res_blocks} residual "
+                    "blocks per level (the new ones start as identities)")
+    if model.config.image_size != saved.image_size:
+        done.append(f"trained on {saved.image_size}x{saved.image_size} crops, now on "
+                    f"{model.config.image_size}x{model.config.image_size}")
+    model.load_state_dict(loaded.state_dict())
+    return ", ".join(done)
