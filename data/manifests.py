@@ -42,10 +42,11 @@ class Photo:
     width: int
 
 
-def read_jsonl(manifest: str | Path, required: Sequence[str]) -> list[tuple[int, dict]]:
+def read_jsonl(manifest: str | Path, required: Sequence[str], *, missing_hint: str = "") -> list[tuple[int, dict]]:
     """The records of a JSON-lines manifest -> [(line number, record)], each record the line's
     object with its `path` made absolute (relative paths are relative to the manifest's folder).
-    Blank lines are skipped; messages name a line as "MANIFEST:LINE".
+    Blank lines are skipped; messages name a line as "MANIFEST:LINE" (and end a missing key's with
+    `missing_hint`).
 
     Raises:
         FileNotFoundError: the manifest, or a file a line lists, is missing or a folder (names the line).
@@ -75,7 +76,7 @@ def read_jsonl(manifest: str | Path, required: Sequence[str]) -> list[tuple[int,
             raise ValueError(f"{where}: expected a JSON object with {', '.join(keys)}, got {line[:80]!r}")
         missing = [key for key in keys if key not in record]
         if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}")
+            raise ValueError(f"{where}: missing {', '.join(missing)}{missing_hint}")
         if not isinstance(record["path"], str):
             raise ValueError(f"{where}: path must be a string, got {record['path']!r}"[:200])
         record["path"] = manifest.parent / record["path"]
@@ -96,11 +97,17 @@ def positive_int(record: dict, key: str, where: str, minimum: int = 1) -> int:
     return value
 
 
+# Why a list of your own files can be read as a prepared manifest: its name.
+PREPARED_HINT = (" (a file named ..._videos.jsonl or ..._images.jsonl is read as a prepared manifest of shots or "
+                 "photographs, as scripts/fetch_real_data.py writes; a list of your own files is a folder or a "
+                 "manifest named otherwise)")
+
+
 def read_shots(manifest: str | Path) -> list[Shot]:
     """The shots a video manifest lists, in the frames of each file's own rate. Raises as
     `read_jsonl`, and ValueError for a bad range."""
     shots = []
-    for number, record in read_jsonl(manifest, ("start", "end", "width", "height")):
+    for number, record in read_jsonl(manifest, ("start", "end", "width", "height"), missing_hint=PREPARED_HINT):
         where = f"{manifest}:{number}"
         start = positive_int(record, "start", where, minimum=0)
         end = positive_int(record, "end", where)
@@ -158,7 +165,7 @@ def shots_at_rate(shots: Sequence[Shot], fps: float) -> list[Shot]:
 def read_photos(manifest: str | Path) -> list[Photo]:
     """The photographs an image manifest lists. Raises as `read_jsonl`."""
     photos = []
-    for number, record in read_jsonl(manifest, ("width", "height")):
+    for number, record in read_jsonl(manifest, ("width", "height"), missing_hint=PREPARED_HINT):
         where = f"{manifest}:{number}"
         photos.append(Photo(path=record["path"], height=positive_int(record, "height", where),
                             width=positive_int(record, "width", where)))

@@ -102,6 +102,9 @@ def test_shots_shorter_than_a_clip_are_skipped(tmp_path, two_shots):
 @pytest.mark.parametrize("line, error, message", [
     ("not json", ValueError, r":1: not JSON"),
     ('{"path": "cut.mp4", "start": 0, "width": 64, "height": 48}', ValueError, r":1: missing end"),
+    # A list of your own captioned files that happens to be named ..._videos.jsonl: the name is why.
+    ('{"path": "cut.mp4", "caption": "a cut"}', ValueError, r":1: missing start, end, width, height \(a file named "
+                                                            r"\.\.\._videos\.jsonl .* is read as a prepared manifest"),
     ('{"path": "cut.mp4", "start": 5, "end": 5, "width": 64, "height": 48}', ValueError, r"end \(5\) must be > start"),
     ('{"path": "gone.mp4", "start": 0, "end": 5, "width": 64, "height": 48}', FileNotFoundError, r":1: lists missing file"),
 ])
