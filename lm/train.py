@@ -212,7 +212,7 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     task = LMTraining(config, info, text, train_examples, eval_sets, initial,
                       training_data=recorded_training_data(train_examples.shards, [e.shards for e in eval_sets.values()]))
     result = train_loop(task, cfg, device=info.device, run_config=config, name="lm", unit="tokens", resume=resume,
-                        is_main=info.is_main)
+                        is_main=info.is_main, evaluate_first=initial is not None)
     return TrainResult(result.checkpoint, task.lm.model, result.loss)
 
 

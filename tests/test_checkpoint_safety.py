@@ -217,6 +217,8 @@ def test_a_fine_tune_resumes_without_its_source_and_keeps_it_recorded(tmp_path, 
     assert main([*run, f"train.out_dir={source}", "train.steps=1"]) == 0
     assert main([*run, f"train.out_dir={tune}", f"train.init_from={source}/checkpoint", "train.steps=1"]) == 0
     assert "starting from weights from" in capfd.readouterr().out
+    scored = [json.loads(line)["step"] for line in (tune / "eval.jsonl").read_text().splitlines()]
+    assert scored[0] == 0 and scored[-1] == 1  # the weights it started from, scored: a fine-tune's baseline
     shutil.rmtree(source)
     assert main(["train-tokenizer", "--resume", f"train.out_dir={tune}", "train.steps=2"]) == 0
     assert saved_step(tune) == 2 and "starting from" not in capfd.readouterr().out

@@ -198,7 +198,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     task = TokenizerTraining(config, device, train_clips, eval_clips, resumed=resume)
     try:
         return train_loop(task, cfg, device=device, run_config=config, name="tokenizer", unit="clips",
-                          resume=resume).checkpoint
+                          resume=resume, evaluate_first=cfg.init_from is not None and not resume).checkpoint
     finally:
         task.batches.close()  # the data loader's workers, on a stop by an error too
 

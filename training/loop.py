@@ -175,11 +175,13 @@ def check_start(config: LoopConfig, *, resume: bool) -> None:
 
 
 def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, run_config: Any, name: str,
-               unit: str, resume: bool = False, is_main: bool = True) -> LoopResult:
+               unit: str, resume: bool = False, is_main: bool = True, evaluate_first: bool = False) -> LoopResult:
     """Train `task` for `config.steps` steps (or until `config.max_minutes`), writing
     `run_config.json` (`run_config`, a config dataclass), `eval.jsonl` and the checkpoint folder
     `checkpoint/` under `config.out_dir`. `resume` continues from that checkpoint. `name` labels
     the progress bar, `unit` its throughput; `is_main` is rank 0, the only one that writes.
+    `evaluate_first` scores the starting weights before the first step (step 0 in eval.jsonl: a
+    fine-tune's baseline).
 
     A fresh start where a checkpoint is, is refused unless `config.overwrite` (`check_start`). Staging
     folders that a process killed mid-save left (`arvid.training.checkpoint.remove_stale_staging`)
@@ -227,6 +229,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     try:
         with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main,
                   file=progress) as bar:
+            if evaluate_first and step == 0:
+                evaluate(bar)
             while step < config.steps:
                 if config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes:
                     if is_main:
