@@ -81,8 +81,9 @@ def media_paths(source: str | Path) -> list[Path]:
             what = "a folder, not a file" if missing[0].is_dir() else "missing file"
             raise FileNotFoundError(f"manifest {str(source)!r} lists {what} {str(missing[0])!r}")
     else:
-        broken = " (a broken symbolic link)" if source.is_symlink() else ""
-        raise FileNotFoundError(f"video source {str(source)!r} is neither a folder nor a manifest file{broken}")
+        what = ("is a broken symbolic link" if source.is_symlink() else "does not exist" if not source.exists()
+                else "is neither a folder nor a manifest file")
+        raise FileNotFoundError(f"video source {str(source)!r} {what}")
     if not paths:
         raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) or images ({', '.join(IMAGE_SUFFIXES)}) "
                          f"found in {str(source)!r}")

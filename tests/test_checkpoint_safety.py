@@ -200,6 +200,8 @@ def test_the_tokenizer_trainer_refuses_too(tmp_path, capfd):
            "model.codebook_bits=6", "train.clip_frames=5", "train.batch_size=1", "train.eval_every=100",
            "train.eval_videos=2", "train.eval_frames=5",
            "train.max_minutes=null", "train.warmup_steps=1", f"train.out_dir={tmp_path}"]
+    assert main([*run, "train.steps=1", "--resume"]) == 2  # nothing to resume yet: said, with what to do
+    assert "nothing to resume in train.out_dir" in capfd.readouterr().err
     assert main([*run, "train.steps=1"]) == 0
     capfd.readouterr()
     assert main([*run, "train.steps=1"]) == 2

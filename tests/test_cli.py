@@ -299,3 +299,15 @@ def test_tokenize_round_trip_on_cuda(ckpt, clip, tmp_path):
     assert np.load(codes).shape == np.load(on_cpu).shape
     assert main(["detokenize", str(codes), "-o", str(tmp_path / "v.gif"), "--tokenizer", ckpt,
                  "--device", "cuda:0"]) == 0
+
+
+def test_a_folder_named_like_a_shipped_tokenizer_wins_and_is_said(tmp_path, monkeypatch, capsys):
+    from arvid.tools.checkpoints import tokenizer_folder
+    from arvid.weights import shipped_tokenizer_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert tokenizer_folder("natural") == shipped_tokenizer_dir("natural") and capsys.readouterr().err == ""
+    (tmp_path / "natural").mkdir()
+    (tmp_path / "natural" / "config.json").write_text("{}")
+    assert tokenizer_folder("natural") == Path("natural")
+    assert "reads the folder " + str(tmp_path / "natural") + " here, not the shipped natural" in capsys.readouterr().err

@@ -130,9 +130,14 @@ def tokenizer_folder(folder: str | None) -> Path:
     """
     if folder:
         try:
-            folder = str(shipped_or_folder(folder))
+            found = shipped_or_folder(folder)
         except FileNotFoundError as err:
             raise UsageError(str(err)) from None
+        if folder in SHIPPED_TOKENIZERS and found == Path(folder):  # a folder of that name here wins: say so
+            print(f"note: --tokenizer {folder} reads the folder {found.resolve()} here, not the shipped {folder} "
+                  "tokenizer (give the shipped one's path, `python -c \"from arvid.weights import "
+                  f"shipped_tokenizer_dir; print(shipped_tokenizer_dir('{folder}'))\"`, to use it)", file=sys.stderr)
+        folder = str(found)
     return _component_folder(folder, "tokenizer")
 
 

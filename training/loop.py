@@ -158,7 +158,11 @@ def check_start(config: LoopConfig, *, resume: bool) -> None:
     """
     folder = Path(config.out_dir) / "checkpoint"
     if resume:
-        resolve_checkpoint(folder)
+        try:
+            resolve_checkpoint(folder)
+        except FileNotFoundError as err:  # a run stopped before its first checkpoint has nothing to go on from
+            raise FileNotFoundError(f"{err}: nothing to resume in train.out_dir={config.out_dir}; start the run "
+                                    "without --resume") from None
         return
     if config.overwrite:
         return
