@@ -180,6 +180,9 @@ def test_a_saved_config_leaves_out_the_setting_its_quantizer_does_not_read(quant
     other = small_config(quantizer=quantizer, fsq_levels=(4, 4, 3) if quantizer == "fsq" else (8, 5),
                          codebook_bits=6 if quantizer == "lfq" else 16)
     load_module_weights(VideoTokenizer(other), tmp_path / "tok", other)
+    swapped = small_config(quantizer="lfq" if quantizer == "fsq" else "fsq", fsq_levels=(4, 4, 3), codebook_bits=6)
+    with pytest.raises(ValueError, match=f"another architecture: quantizer is '{quantizer}' there"):
+        load_module_weights(VideoTokenizer(swapped), tmp_path / "tok", swapped)
 
 
 def test_the_codes_fingerprint_follows_the_encoder_and_quantizer_not_the_decoder():

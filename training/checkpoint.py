@@ -253,10 +253,12 @@ def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any
     grown = grown or {}
     turned_on = {k for k in grown if expected.get(k) is True and saved.get(k) is False}
     added = {name for field in turned_on for name in grown[field]}
-    diff = sorted(k for k in expected if saved[k] != expected[k] and k not in turned_on)  # one dataclass: same keys
+    # Over both configs' keys: a config leaves out the fields its other choices make unused (`to_dict`).
+    diff = sorted((k for k in {*expected, *saved} if saved.get(k) != expected.get(k) and k not in turned_on),
+                  key=lambda k: (k not in saved or k not in expected, k))  # one both have first: "quantizer"
     if diff:
         raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {diff[0]} is "
-                         f"{saved[diff[0]]!r} there and {expected[diff[0]]!r} here")
+                         f"{saved.get(diff[0], '(unset)')!r} there and {expected.get(diff[0], '(unset)')!r} here")
     device = next(module.parameters()).device
     weights = folder / "model.safetensors"
     tensors = load_tensors(weights, device)
