@@ -311,3 +311,20 @@ def test_a_folder_named_like_a_shipped_tokenizer_wins_and_is_said(tmp_path, monk
     (tmp_path / "natural" / "config.json").write_text("{}")
     assert tokenizer_folder("natural") == Path("natural")
     assert "reads the folder " + str(tmp_path / "natural") + " here, not the shipped natural" in capsys.readouterr().err
+
+
+def test_eval_tokenizer_notes_an_h264_row_that_took_far_more_bits_than_asked(capsys):
+    from arvid.tools.eval_tokenizer import _print_size
+
+    def figures(taken, target):
+        return {"psnr": 20.0, "ssim": 0.5, "detail": 0.3, "bits_per_second": taken, "target_bits_per_second": target,
+                "codebook_usage": None, "encode_fps": None, "decode_fps": None}
+
+    clip = {"frames": 9, "height": 64, "width": 64, "fps": 8.0, "fps_assumed": False}
+    result = {"clips": {"short.avi": {**clip, "methods": {"h264": figures(14769, 7860)}},
+                        "long.mp4": {**clip, "methods": {"h264": figures(8000, 7860)}}},
+              "mean": {"h264": figures(11000, 7860)}}
+    _print_size("64", result)
+    out = capsys.readouterr().out
+    assert "note: H.264 took over 1.25x the bits asked on short.avi (14,769 against 7,860) bits/s" in out
+    assert "long.mp4 (" not in out
