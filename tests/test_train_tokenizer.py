@@ -227,6 +227,10 @@ def test_init_from_takes_weights_trained_on_other_crops(tmp_path):
     assert "decoder grown from 2 to 3" in init_weights(deeper, tmp_path / "small")
     with pytest.raises(ValueError, match="another architecture"):
         init_weights(VideoTokenizer(dataclasses.replace(small.config, image_size=64, channels=16)), tmp_path / "small")
+    from arvid.weights import default_model_dir
+
+    with pytest.raises(ValueError, match="does not hold a tokenizer config"):  # an LM's folder
+        init_weights(larger, default_model_dir("lm"))
 
 
 @pytest.mark.parametrize("name", ["shapes", "natural"])

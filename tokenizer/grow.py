@@ -83,9 +83,9 @@ def init_weights(model: VideoTokenizer, folder: str | Path) -> str:
     folder = resolve_checkpoint(shipped_or_folder(folder))  # a shipped name ("natural") too
     try:  # only the config is read to decide; the weights are read once, below
         saved = load_config(TokenizerConfig, folder / "config.json")
-    except ConfigError:
-        saved = None  # not a tokenizer config: load_weights names what is wrong
-    if saved is None or not _fits(saved, model.config):
+    except ConfigError as err:  # an LM's folder, say
+        raise ValueError(f"{str(folder)!r} does not hold a tokenizer config: {err}") from err
+    if not _fits(saved, model.config):
         model.load_weights(folder)  # raises ValueError naming the first difference
         return f"weights from {folder}"
     loaded, done = VideoTokenizer.from_pretrained(folder), [f"weights from {folder}"]
