@@ -10,8 +10,9 @@ last latent frame short, 0 for a continued clip's frames. `prompt`, on the lines
 changed mid-stream, is the prompt that took over from that latent frame on, and `anchor`, where the
 stream went on from the frame on screen (`--switch-from frame`), the codes (h' w') of the new anchor
 a decoder starts afresh from before that line's codes. `tokenizer` (a shipped tokenizer's name or
-a folder) and `codebook` (its number of codes) say what made the codes, so that `arvid decode`
-picks that tokenizer and refuses one whose codes these cannot be (`stream_origin`); `fps` is the
+a folder), `codebook` (its number of codes) and `tokenizer_codes` (its `codes_fingerprint`) say
+what made the codes, so that `arvid decode` picks that tokenizer, refuses one whose codes these
+cannot be and warns of one whose encoder changed since (`stream_origin`); `fps` is the
 rate the writer's video plays at, which `arvid decode` keeps. Streams written
 before `frames` existed lack it: every frame is kept; before `tokenizer`, a decoder is told which.
 Streams can be piped between programs (`arvid generate --tokens-out - | arvid decode - -o out.mp4`).
@@ -42,12 +43,13 @@ class TokenFrame(NamedTuple):
 
 
 class StreamOrigin(NamedTuple):
-    """What made a stream's codes: the tokenizer (a shipped name, or a folder) and its number of
-    codes; and the frame rate its video plays at."""
+    """What made a stream's codes: the tokenizer (a shipped name, or a folder), its number of codes
+    and its `codes_fingerprint`; and the frame rate its video plays at."""
 
     tokenizer: str | None
     codebook: int | None
     fps: float | None = None
+    tokenizer_codes: str | None = None
 
 
 def write_token_frame(out: IO[str], index: int, codes: np.ndarray, *, given: bool = False,
@@ -110,8 +112,8 @@ def read_token_frames(lines: Iterable[str | bytes], name: str = "<stream>", *, g
 
 
 def stream_origin(line: str | bytes) -> StreamOrigin:
-    """The `tokenizer`, `codebook` and `fps` a stream's line records (None each where it records none,
-    or the line is not a well-formed object: `read_token_frames` reports that)."""
+    """The `tokenizer`, `codebook`, `fps` and `tokenizer_codes` a stream's line records (None each where
+    it records none, or the line is not a well-formed object: `read_token_frames` reports that)."""
     try:
         record = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -119,9 +121,10 @@ def stream_origin(line: str | bytes) -> StreamOrigin:
     if not isinstance(record, dict):
         return StreamOrigin(None, None)
     tokenizer, codebook, fps = record.get("tokenizer"), record.get("codebook"), record.get("fps")
+    codes = record.get("tokenizer_codes")
     return StreamOrigin(tokenizer if isinstance(tokenizer, str) and tokenizer else None,
                         codebook if _is_int(codebook) and codebook > 0 else None,
-                        frame_rate_or_none(fps))
+                        frame_rate_or_none(fps), codes if isinstance(codes, str) and codes else None)
 
 
 def _is_int(value: Any) -> bool:

@@ -88,6 +88,39 @@ def test_detokenize_takes_the_tokenizer_and_rate_tokenize_recorded(ckpt, carphon
     assert main(["detokenize", str(codes_path), "-o", str(video_path), "--tokenizer", ckpt, "--fps", "10"]) == 0
 
 
+def test_codes_decoded_by_a_tokenizer_whose_encoder_changed_since_are_warned_of(ckpt, clip, tmp_path, capsys):
+    """codes.meta.json records the encoder's fingerprint: a tokenizer trained further in its folder
+    decodes them with a warning once its encoder (not only its decoder) changed; older files (without
+    the record) decode in silence."""
+    import shutil
+
+    import torch
+
+    from arvid.tokenizer import VideoTokenizer
+
+    folder = tmp_path / "tok"
+    shutil.copytree(ckpt, folder)
+    codes_path = tmp_path / "codes.npy"
+    assert main(["tokenize", clip, "-o", str(codes_path), "--tokenizer", str(folder)]) == 0
+    tokenizer = VideoTokenizer.from_pretrained(folder)
+    meta = json.loads((tmp_path / "codes.meta.json").read_text())
+    assert meta["tokenizer_codes"] == tokenizer.codes_fingerprint()
+    detokenize = ["detokenize", str(codes_path), "-o", str(tmp_path / "out.mp4")]
+    with torch.no_grad():
+        next(tokenizer.decoder.parameters()).mul_(0.5)
+    tokenizer.save_pretrained(folder)
+    capsys.readouterr()
+    assert main(detokenize) == 0 and "warning" not in capsys.readouterr().err  # a decoder phase keeps the codes
+    with torch.no_grad():
+        next(tokenizer.encoder.parameters()).add_(0.1)
+    tokenizer.save_pretrained(folder)
+    assert main(detokenize) == 0
+    assert "encodes videos otherwise than the one that wrote these codes" in capsys.readouterr().err
+    del meta["tokenizer_codes"]  # a file written before the record
+    (tmp_path / "codes.meta.json").write_text(json.dumps(meta))
+    assert main(detokenize) == 0 and "warning" not in capsys.readouterr().err
+
+
 def test_an_image_round_trips_to_an_image(ckpt, tmp_path, capsys):
     from arvid.data.images import save_png
 

@@ -167,6 +167,11 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
         assert main([*made, "-o", str(tmp_path / "encoder.mp4")]) == 0
     assert "encodes videos otherwise than the one the LM's token shards were made with" in capsys.readouterr().err
     assert not [w for w in caught if "encodes videos otherwise" in str(w.message)]  # said once, as a line
+    # A token stream written before the encoder changed decodes with a warning: its codes mean other pictures now.
+    assert json.loads((tmp_path / "t.ndjson").read_text().splitlines()[0])["tokenizer_codes"] != \
+        tokenizer.codes_fingerprint()
+    assert main(["decode", str(tmp_path / "t.ndjson"), "-o", str(tmp_path / "d2.mp4")]) == 0
+    assert "encodes videos otherwise than the one that wrote these codes" in capsys.readouterr().err
     from arvid.lm.checkpoint import VideoLM
     from arvid.sampling.stream import TokenizerMismatchWarning, check_compatible
 

@@ -105,10 +105,21 @@ def _lm_dir(folder: Path) -> Path:
 
 def codes_origin(tokenizer, fps: float):
     """The `StreamOrigin` a token stream records: its tokenizer (`VideoTokenizer.source`: a shipped
-    name or its absolute folder), that tokenizer's number of codes, and the video's frame rate `fps`."""
+    name or its absolute folder), that tokenizer's number of codes, the video's frame rate `fps`, and
+    the tokenizer's `codes_fingerprint`."""
     from arvid.data.token_stream import StreamOrigin
 
-    return StreamOrigin(tokenizer.source, tokenizer.codebook_size, fps)
+    return StreamOrigin(tokenizer.source, tokenizer.codebook_size, fps, tokenizer.codes_fingerprint())
+
+
+def other_encoder(recorded: str | None, tokenizer) -> str | None:
+    """Why `tokenizer` decodes codes recorded with the fingerprint `recorded` (a token stream's or a
+    codes file's `tokenizer_codes`) into other pictures than their encoder meant, or None where it is
+    the same encoder or none is recorded."""
+    if recorded is None or recorded == tokenizer.codes_fingerprint():
+        return None
+    return ("the tokenizer encodes videos otherwise than the one that wrote these codes (its encoder or quantizer "
+            "weights changed since): they decode to other pictures")
 
 
 def _not_a_folder(path: Path) -> str:

@@ -18,7 +18,7 @@ KIND = "arvid codes"
 class CodesMeta:
     """What a codes file was made from. `tokenizer`: the `VideoTokenizer.source` of what `--tokenizer`
     named (a shipped name or an absolute folder; None in older files: the default); `fps`: the rate of the frames encoded
-    (None: unknown, a still image)."""
+    (None: unknown, a still image); `tokenizer_codes`: that tokenizer's `codes_fingerprint` (None in older files)."""
 
     tokenizer: str | None
     fps: float | None
@@ -26,6 +26,7 @@ class CodesMeta:
     height: int
     width: int
     source: str
+    tokenizer_codes: str | None = None
 
 
 def meta_path(codes_path: str | Path) -> Path:
@@ -61,7 +62,8 @@ def read_codes_meta(codes_path: str | Path) -> CodesMeta | None:
         return None
     if not isinstance(record, dict) or record.get("kind") != KIND:
         return None
-    try:
-        return CodesMeta(**{field.name: record[field.name] for field in dataclasses.fields(CodesMeta)})
+    try:  # a field with a default may be missing (written before it existed)
+        return CodesMeta(**{field.name: record[field.name] if field.default is dataclasses.MISSING
+                            else record.get(field.name, field.default) for field in dataclasses.fields(CodesMeta)})
     except (KeyError, TypeError):
         return None

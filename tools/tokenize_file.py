@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     t, h, w = codes.shape[1:]
     frames = tokenizer.video_frames(t)
     meta = CodesMeta(tokenizer=tokenizer.source, fps=rate, frames=frames, height=h * factor,
-                     width=w * factor, source=str(args.video))
+                     width=w * factor, source=str(args.video), tokenizer_codes=tokenizer.codes_fingerprint())
     written = write_codes_meta(output, meta)
     print(f"{args.video}: {frames} frame{'s' * (frames != 1)} of {h * factor}x{w * factor} (h x w)"
           f"{f' at {rate:g} fps' if rate else ''} -> codes {t}x{h}x{w} in {output}"
