@@ -56,6 +56,29 @@ def test_generate_writes_video_and_tokens_that_decode_to_the_same_video(model_di
     assert "come from a tokenizer of 64 codes" in capsys.readouterr().err and not (tmp_path / "noise.gif").exists()
 
 
+def test_the_lm_in_bfloat16_generates_what_float32_would_give_greedy(model_dir, tmp_path, monkeypatch):
+    """--bf16-lm: the LM's weights (and so its KV cache) in bfloat16, compiled or not; greedy tokens
+    agree with float32's in most cells (bfloat16 rounding moves a near tie now and then)."""
+    import torch
+
+    from arvid.tools import options
+
+    dtypes = []
+    apply = options.apply_runtime_options
+    monkeypatch.setattr(options, "apply_runtime_options",
+                        lambda args, lm: (apply(args, lm), dtypes.append(next(lm.model.parameters()).dtype)))
+    made = {}
+    for name, extra in (("fp32", []), ("bf16", ["--bf16-lm"])):
+        tokens = tmp_path / f"{name}.ndjson"
+        assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--frames", "9",
+                     "--temperature", "0", "--first-window-temperature", "0", "-o", str(tmp_path / f"{name}.gif"),
+                     "--tokens-out", str(tokens), *extra]) == 0
+        with open(tokens) as lines:
+            made[name] = np.stack([frame.codes for frame in read_token_frames(lines)])
+    assert dtypes == [torch.float32, torch.bfloat16]
+    assert (made["fp32"] == made["bf16"]).mean() > 0.5
+
+
 def test_trims_to_the_frame_count_and_conditions(model_dir, tmp_path, capsys):
     out = tmp_path / "a.gif"
     assert main(["generate", "", "--model", str(model_dir), "--frames", "6", "-o", str(out)]) == 0

@@ -289,6 +289,10 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=int, metavar="N",
                        help="torch threads for the LM (default: torch's choice; 1 is fastest for the shipped LM's "
                             "decode, and leaves the second core to --pipelined)")
+    group.add_argument("--bf16-lm", dest="bf16_lm", action="store_true",
+                       help="the LM's weights and KV cache in bfloat16 (for GPUs: half the memory and bytes a token "
+                            "reads; on a CPU no faster, and greedy tokens differ from float32's in a few percent: "
+                            "docs/results/streaming_and_speed.md)")
 
 
 def check_runtime_options(args: argparse.Namespace) -> None:
@@ -298,12 +302,15 @@ def check_runtime_options(args: argparse.Namespace) -> None:
 
 
 def apply_runtime_options(args: argparse.Namespace, lm) -> None:
-    """--threads and --compile on a loaded `arvid.lm.checkpoint.VideoLM` (`lm`): the thread count for
-    this process, and the decode step compiled (its first calls then compile)."""
+    """--threads, --bf16-lm and --compile on a loaded `arvid.lm.checkpoint.VideoLM` (`lm`): the thread
+    count for this process, the LM in bfloat16, and the decode step compiled (its first calls then
+    compile)."""
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.bf16_lm:  # before compiling: the graphs are made for the weights' dtype
+        lm.model.to(torch.bfloat16)
     if args.compile:
         lm.model.compile_decode()
 
