@@ -211,6 +211,16 @@ def videos_record(shards: TokenShards | JoinedShards) -> dict[str, Any]:
                                           ("tokenizer_codes", shards.tokenizer_codes)) if value is not None}
 
 
+def _comparable(meta: dict[str, Any], key: str) -> Any:
+    """`meta[key]` as two shard folders compare it: a tokenizer record without the field its quantizer
+    does not read (folders written before configs left it out still hold it: FSQ's `codebook_bits`)."""
+    value = meta.get(key)
+    if key != "tokenizer" or not isinstance(value, dict):
+        return value
+    unused = {"fsq": "codebook_bits", "lfq": "fsq_levels"}.get(value.get("quantizer"))
+    return {field: setting for field, setting in value.items() if field != unused}
+
+
 class JoinedShards(Sequence):
     """Several shard folders read as one dataset: video indices run through `parts` in order.
 
@@ -228,7 +238,7 @@ class JoinedShards(Sequence):
         first = parts[0]
         for part in parts[1:]:
             for key in ("grid", "codebook_size", "ends", "tokenizer"):
-                if part.meta.get(key) != first.meta.get(key):
+                if _comparable(part.meta, key) != _comparable(first.meta, key):
                     raise ValueError(f"shard folders {str(first.path)!r} and {str(part.path)!r} differ in {key!r}: "
                                      f"{first.meta.get(key)!r} against {part.meta.get(key)!r}")
         if len({part.tokenizer_codes for part in parts} - {None}) > 1:

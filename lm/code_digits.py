@@ -23,10 +23,11 @@ import torch
 from torch import Tensor, nn
 
 
-def tokenizer_code_levels(quantizer: str, fsq_levels: tuple[int, ...], codebook_bits: int) -> tuple[int, ...]:
+def tokenizer_code_levels(quantizer: str, fsq_levels: tuple[int, ...] | None,
+                          codebook_bits: int | None) -> tuple[int, ...]:
     """The digits of a tokenizer's codes, least significant first, from its config fields: FSQ's
     levels, or one binary digit per LFQ bit (LFQ numbers the bits the other way round, which only
-    renames the digits)."""
+    renames the digits). Only the field of `quantizer` is read."""
     return tuple(fsq_levels) if quantizer == "fsq" else (2,) * codebook_bits
 
 

@@ -101,8 +101,9 @@ class WindowExamples:
         config.check_frame_shape(height, width, f"the shards' in {shards.path}")
         tokenizer = shards.meta.get("tokenizer") or {}
         if config.code_levels is not None and "quantizer" in tokenizer:  # test shards carry no tokenizer
-            config.check_code_levels(tokenizer_code_levels(tokenizer["quantizer"], tokenizer["fsq_levels"],
-                                                           tokenizer["codebook_bits"]), f"{shards.path}'s")
+            # Each record holds the field its quantizer reads (older ones hold both).
+            config.check_code_levels(tokenizer_code_levels(tokenizer["quantizer"], tokenizer.get("fsq_levels"),
+                                                           tokenizer.get("codebook_bits")), f"{shards.path}'s")
         if shards.codebook_size != config.video_vocab_size:
             raise ValueError(f"{shards.path}: codebook of {shards.codebook_size} codes, the model expects "
                              f"video_vocab_size={config.video_vocab_size} (for these shards set "

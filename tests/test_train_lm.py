@@ -185,6 +185,22 @@ def test_code_levels_must_be_the_digits_of_the_shards_tokenizer(tmp_path):
     with pytest.raises(ValueError, match=r"code_levels \[4, 4\] are not the digits of .*lfq's codes \[2, 2, 2, 2\]"):
         WindowExamples(shards, text, tiny_config(code_levels=(4, 4)))
     WindowExamples(shards, text, tiny_config(code_levels=(2, 2, 2, 2)))
+    # Records as `tokenize-dataset` writes them (`to_dict`: only the field the quantizer reads), and as
+    # older shards hold them (both fields): one tokenizer, one record, folders of both kinds join.
+    from arvid.configs import to_dict
+    from arvid.tokenizer import TokenizerConfig
+
+    fsq = TokenizerConfig(image_size=32, channels=8, channel_multipliers=(1, 2, 2), norm_groups=4, quantizer="fsq",
+                          fsq_levels=(4, 4))
+    written, older = to_dict(fsq), {**to_dict(fsq), "codebook_bits": 12}
+    assert "codebook_bits" not in written
+    folders = [TokenShards(write_shards(tmp_path / name, zip(codes, records, strict=True), count=len(records), grid=GRID,
+                                        codebook_size=CODEBOOK, tokenizer_config=record, ends=False))
+               for name, record in (("new", written), ("old", older))]
+    WindowExamples(folders[0], text, tiny_config(code_levels=(4, 4)))
+    assert len(open_shards([folders[1].path, folders[0].path])) == 2 * len(records)
+    with pytest.raises(ValueError, match="differ in 'tokenizer'"):  # another quantizer is another tokenizer
+        open_shards([folders[0].path, shards.path])
 
 
 def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str) -> None:
