@@ -116,11 +116,12 @@ def masked_sdpa(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     """`scaled_dot_product_attention` of q (b h n d) over k, v (b g m d), h a multiple of g, under a
     boolean `mask` broadcastable to (b h n m) -> (b h n d).
 
-    On CUDA the keys and values are repeated to h heads first: with `enable_gqa` and a mask, CUDA's
-    fused kernels decline and the math kernel runs, which keeps b x h x n x m float32 scores (for the
-    `base` preset's training batch of 8, about 22 GB over its 24 layers)."""
+    On CUDA, for several queries, the keys and values are repeated to h heads first: with `enable_gqa`
+    and a mask, CUDA's fused kernels decline and the math kernel runs, which keeps b x h x n x m float32
+    scores (for the `base` preset's training batch of 8, about 22 GB over its 24 layers). One query's
+    scores are small, and repeating a whole KV cache each decode step would cost more."""
     groups = q.shape[1] // k.shape[1]
-    if groups > 1 and q.device.type == "cuda":
+    if groups > 1 and q.device.type == "cuda" and q.shape[2] > 1:
         k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=k.shape[1] != q.shape[1])
 

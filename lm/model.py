@@ -321,8 +321,10 @@ class Transformer(nn.Module):
         max_len = self.config.max_seq_len if max_len is None else max_len
         weight = self.lm_head.weight
         self._active_state = None
-        self._rope_cache = rope_tables(torch.arange(max_len, device=weight.device), self.config.head_dim,
-                                       self.config.rope_theta)
+        table = torch.arange(max_len, device=weight.device)
+        self._rope_cache = rope_tables(table, self.config.head_dim, self.config.rope_theta)
+        if self._position_ids is None or self._position_ids.numel() < max_len or self._position_ids.device != table.device:
+            self._position_ids = table  # `positions` slices it (kept when larger: a cache restored later may be)
         for layer in self.layers:
             layer.self_attn.cache = KVCache(batch=batch, kv_heads=self.config.n_kv_heads, max_len=max_len,
                                             head_dim=self.config.head_dim, dtype=dtype or weight.dtype,
@@ -426,7 +428,9 @@ class Transformer(nn.Module):
 
     @torch.no_grad()
     def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
-        """Next tokens (b n), usually n = 1, at `positions` right after the cached ones -> logits (b n v)."""
+        """Next tokens (b n), usually n = 1, at `positions` right after the cached ones -> logits (b n v).
+        Positions on the CPU are checked against the cache here; on another device, make them with
+        `positions`, which checks them (reading them back from a GPU would wait for it)."""
         self._check_cache(tokens, positions)
         positions = positions.to(tokens.device)
         return self._decode_step(tokens, positions, self._cells(positions))

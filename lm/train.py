@@ -14,6 +14,7 @@ which is then not read; `model.text_encoder_dim` is taken from the encoder when 
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -298,9 +299,10 @@ class LMTraining:
             return None
         losses = {key: evaluate_loss(self.trained, examples, self.cfg, self.info, self.rows, autocast)
                   for key, examples in self.eval_sets.items()}
-        message = (f"step {step}: train loss {self.last_loss:.4f}, "
+        trained = math.isfinite(self.last_loss)  # no step yet (a fine-tune's baseline at step 0): no train loss
+        message = (f"step {step}: " + (f"train loss {self.last_loss:.4f}, " if trained else "")
                    + ", ".join(f"{_EVAL_NAMES[key]} {value:.4f}" for key, value in losses.items()))
-        return Evaluation({"train_loss": self.last_loss, **losses}, message)
+        return Evaluation({**({"train_loss": self.last_loss} if trained else {}), **losses}, message)
 
     def checkpoint(self) -> Callable[[Path], dict[str, Any]]:
         """Gathers the full model and optimizer state (collective under FSDP2); the writer stores the

@@ -45,8 +45,7 @@ def tokenizer_mismatch(lm: VideoLM, tokenizer: VideoTokenizer) -> str | None:
     """Why `tokenizer` reads the LM's codes otherwise than the tokenizer of its training videos did
     (the fingerprints its training_data.json records and `codes_fingerprint` differ: the encoder or
     quantizer changed since; a decoder phase keeps it), or None where they agree or none is recorded."""
-    learnt = (lm.training_data or {}).get("tokenizer_codes")
-    if not learnt or learnt == tokenizer.codes_fingerprint():
+    if not tokenizer.encodes_otherwise((lm.training_data or {}).get("tokenizer_codes")):
         return None
     return ("the tokenizer encodes videos otherwise than the one the LM's token shards were made with (its encoder or "
             "quantizer weights changed since): the LM's codes mean other things to it")

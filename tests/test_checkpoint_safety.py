@@ -202,6 +202,11 @@ def test_the_tokenizer_trainer_refuses_too(tmp_path, capfd):
            "train.max_minutes=null", "train.warmup_steps=1", f"train.out_dir={tmp_path}"]
     assert main([*run, "train.steps=1", "--resume"]) == 2  # nothing to resume yet: said, with what to do
     assert "nothing to resume in train.out_dir" in capfd.readouterr().err
+    (tmp_path / "checkpoint").mkdir()  # a damaged checkpoint: what is there is said, never "start over"
+    assert main([*run, "train.steps=1", "--resume"]) == 2
+    err = capfd.readouterr().err
+    assert "has no config.json" in err and "nothing to resume" not in err
+    (tmp_path / "checkpoint").rmdir()
     assert main([*run, "train.steps=1"]) == 0
     capfd.readouterr()
     assert main([*run, "train.steps=1"]) == 2

@@ -359,5 +359,5 @@ def test_eval_tokenizer_notes_an_h264_row_that_took_far_more_bits_than_asked(cap
               "mean": {"h264": figures(11000, 7860)}}
     _print_size("64", result)
     out = capsys.readouterr().out
-    assert "note: H.264 took over 1.25x the bits asked on short.avi (14,769 against 7,860) bits/s" in out
+    assert "note: H.264 took over 1.25x the tokenizer's rate on short.avi (14,769 against 7,860) bits/s" in out
     assert "long.mp4 (" not in out

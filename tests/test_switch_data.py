@@ -5,6 +5,7 @@ a fine-tuning run that starts from an LM's weights."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -125,9 +126,14 @@ def test_a_fine_tuning_run_starts_from_the_weights_it_is_given(tmp_path):
 
     first = train_lm(config(tmp_path / "first"))
     # A learning rate of zero leaves the starting weights as they are (weight decay scales with it).
-    tuned = train_lm(config(tmp_path / "tuned", init_from=str(first.checkpoint), lr=0.0, steps=1))
+    tuned = train_lm(config(tmp_path / "tuned", init_from=str(first.checkpoint), lr=0.0, steps=1,
+                            val_data=str(tmp_path / "train")))
     for name, tensor in first.model.state_dict().items():
         assert torch.equal(tuned.model.state_dict()[name], tensor), name
+    # The weights it starts from are scored first (step 0, no training loss yet), then after its step.
+    scored = [json.loads(line) for line in (tmp_path / "tuned" / "eval.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in scored] == [0, 1] and "train_loss" not in scored[0] and "train_loss" in scored[1]
+    assert scored[0]["val_loss"] == pytest.approx(scored[1]["val_loss"], rel=1e-5)  # learning rate 0: the same weights
     other = dataclasses.replace(config(tmp_path / "other", init_from=str(first.checkpoint)),
                                 model=tiny_config(dim=32))
     with pytest.raises(ValueError, match="another architecture: dim"):

@@ -201,6 +201,10 @@ def test_the_codes_fingerprint_follows_the_encoder_and_quantizer_not_the_decoder
     assert first.codes_fingerprint() == before
     third = VideoTokenizer(small_config())
     assert third.codes_fingerprint() != before
+    with torch.inference_mode():  # tensors without a version counter: hashed every time, not kept
+        built = VideoTokenizer(small_config())
+        built.load_state_dict(second.state_dict())
+        assert built.codes_fingerprint() == before == built.codes_fingerprint()
 
 
 def test_training_forward_has_gradients_and_losses():

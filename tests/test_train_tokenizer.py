@@ -14,6 +14,7 @@ from arvid.tokenizer import train as tokenizer_train
 from arvid.tokenizer.train import TokenizerRunConfig
 from arvid.tools.data_sources import clip_source
 from arvid.training.loop import TrainingDiverged
+from arvid.weights import SHIPPED_TOKENIZERS
 
 SMALL = ["model.image_size=32", "model.channels=8", "model.norm_groups=4", "model.codebook_bits=6",
          "train.clip_frames=5", "train.batch_size=2", "train.eval_videos=2", "train.eval_frames=5",
@@ -225,15 +226,17 @@ def test_init_from_takes_weights_trained_on_other_crops(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(larger.state_dict().values(), small.state_dict().values()))
     deeper = VideoTokenizer(dataclasses.replace(small.config, image_size=64, decoder_res_blocks=3))
     assert "decoder grown from 2 to 3" in init_weights(deeper, tmp_path / "small")
-    with pytest.raises(ValueError, match="another architecture"):
+    with pytest.raises(ValueError, match="another architecture: channels is 8 there and 16 here"):  # not image_size
         init_weights(VideoTokenizer(dataclasses.replace(small.config, image_size=64, channels=16)), tmp_path / "small")
+    with pytest.raises(ValueError, match="decoder_res_blocks is 2 there and 1 here"):
+        init_weights(VideoTokenizer(dataclasses.replace(small.config, decoder_res_blocks=1)), tmp_path / "small")
     from arvid.weights import default_model_dir
 
     with pytest.raises(ValueError, match="does not hold a tokenizer config"):  # an LM's folder
         init_weights(larger, default_model_dir("lm"))
 
 
-@pytest.mark.parametrize("name", ["shapes", "natural"])
+@pytest.mark.parametrize("name", sorted(SHIPPED_TOKENIZERS))
 def test_the_init_from_hint_names_each_shipped_tokenizers_architecture(name):
     """The preset and overrides an `init_from` error suggests describe the shipped folder exactly."""
     import shlex

@@ -61,13 +61,25 @@ def _levels(blocks: nn.ModuleList) -> list[list[nn.Module]]:
     return levels
 
 
-def _fits(saved: TokenizerConfig, wanted: TokenizerConfig) -> bool:
-    """Whether `saved`'s weights serve `wanted` as they are or grown: the same architecture but for as
-    many or more decoder residual blocks and the frame size (the training crops: the network is
-    convolutional, its weights the same at any size)."""
-    like_wanted = dataclasses.replace(saved, decoder_res_blocks=wanted.decoder_res_blocks, image_size=wanted.image_size)
-    return (wanted.decoder_res_blocks >= saved.decoder_res_blocks
-            and to_dict(like_wanted) == to_dict(wanted))  # as saved: a setting the quantizer ignores does not count
+def _difference(saved: TokenizerConfig, wanted: TokenizerConfig) -> str | None:
+    """What keeps `saved`'s weights from serving `wanted` ("X is A there and B here"), or None where
+    they serve it as they are or grown: the same architecture but for as many or more decoder residual
+    blocks and the frame size (the training crops: the network is convolutional, its weights the
+    same at any size)."""
+    if wanted.decoder_res_blocks < saved.decoder_res_blocks:
+        return (f"decoder_res_blocks is {saved.decoder_res_blocks} there and {wanted.decoder_res_blocks} here (a "
+                "decoder is grown, never shrunk)")
+    # Compared as saved: a setting the quantizer ignores does not count; a key both have is named first.
+    there = to_dict(dataclasses.replace(saved, decoder_res_blocks=wanted.decoder_res_blocks,
+                                        image_size=wanted.image_size))
+    here = to_dict(wanted)
+    differ = sorted((key for key in {*there, *here} if there.get(key) != here.get(key)),
+                    key=lambda key: (key not in there or key not in here, key))
+    if not differ:
+        return None
+    key = differ[0]
+    saved_value, wanted_value = (repr(config[key]) if key in config else "unset" for config in (there, here))
+    return f"{key} is {saved_value} there and {wanted_value} here"
 
 
 @torch.no_grad()
@@ -85,9 +97,8 @@ def init_weights(model: VideoTokenizer, folder: str | Path) -> str:
         saved = load_config(TokenizerConfig, folder / "config.json")
     except ConfigError as err:  # an LM's folder, say
         raise ValueError(f"{str(folder)!r} does not hold a tokenizer config: {err}") from err
-    if not _fits(saved, model.config):
-        model.load_weights(folder)  # raises ValueError naming the first difference
-        return f"weights from {folder}"
+    if (difference := _difference(saved, model.config)) is not None:
+        raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {difference}")
     loaded, done = VideoTokenizer.from_pretrained(folder), [f"weights from {folder}"]
     if model.config.decoder_res_blocks > saved.decoder_res_blocks:
         loaded = grow_decoder(loaded, model.config.decoder_res_blocks)

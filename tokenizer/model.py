@@ -236,12 +236,18 @@ class VideoTokenizer(nn.Module):
         two tokenizers that encode every video alike, whatever their decoders (a decoder phase keeps
         it), so token shards and an LM can tell whether a tokenizer still speaks their codes.
 
-        Kept until a tensor is replaced or changed in place (its storage or version counter moves), so
-        every `stream(...)` call can check it without hashing the weights again (7 ms for `natural`)."""
+        Kept until a tensor is replaced or changed in place through autograd's view of it (its storage
+        or version counter moves), so every `stream(...)` call can check it without hashing the
+        weights again (7 ms for `natural`). Changes through `tensor.data` move no counter: after such
+        a change, `load_state_dict` (or a new tokenizer) gives a fresh fingerprint. Tensors made under
+        `torch.inference_mode` have no counter: their hash is never kept."""
         tensors = sorted({**{f"encoder.{k}": v for k, v in self.encoder.state_dict().items()},
                           **{f"quantizer.{k}": v for k, v in self.quantizer.state_dict().items()}}.items())
-        key = tuple((name, tensor.data_ptr(), tensor._version, tensor.dtype) for name, tensor in tensors)
-        if self._fingerprint is not None and self._fingerprint[0] == key:
+        try:
+            key = tuple((name, tensor.data_ptr(), tensor._version, tensor.dtype) for name, tensor in tensors)
+        except RuntimeError:  # inference tensors track no version
+            key = None
+        if key is not None and self._fingerprint is not None and self._fingerprint[0] == key:
             return self._fingerprint[1]
         digest = hashlib.sha256()
         for name, tensor in tensors:
@@ -249,6 +255,12 @@ class VideoTokenizer(nn.Module):
             digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
         self._fingerprint = (key, digest.hexdigest())
         return self._fingerprint[1]
+
+    def encodes_otherwise(self, recorded: str | None) -> bool:
+        """Whether this tokenizer encodes videos otherwise than the one whose `codes_fingerprint` is
+        `recorded` (a record of codes: token shards, an LM's training data, a token stream, a codes
+        file): its encoder or quantizer weights are other ones. False where nothing is recorded."""
+        return recorded is not None and recorded != self.codes_fingerprint()
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write `config.json` and `model.safetensors` to the folder `path`, atomically.

@@ -82,10 +82,10 @@ class TokenizerTrainConfig(LoopConfig):
     ema_decay: float | None = None
     ema_start_step: int = 0
     # A second phase: `init_from` (a tokenizer folder of the same architecture, or one whose decoder
-    # has fewer residual blocks per level: it is grown, `arvid.tokenizer.grow`) gives the starting
-    # weights, and with `train_encoder: false` only the decoder learns. The encoder and quantizer
-    # are then frozen, so every video keeps exactly the codes it had: token shards and an LM
-    # trained on them stay valid while the decoder draws those codes more sharply.
+    # has fewer residual blocks per level: it is grown, `arvid.tokenizer.grow`; its training crops may
+    # have another size) gives the starting weights, and with `train_encoder: false` only the decoder
+    # learns. The encoder and quantizer are then frozen, so every video keeps exactly the codes it
+    # had: token shards and an LM trained on them stay valid while the decoder draws them more sharply.
     init_from: str | None = None
     train_encoder: bool = True
     # `compile` (LoopConfig's) compiles the step's forward pass and its reconstruction and quantizer

@@ -112,14 +112,14 @@ def codes_origin(tokenizer, fps: float):
     return StreamOrigin(tokenizer.source, tokenizer.codebook_size, fps, tokenizer.codes_fingerprint())
 
 
-def other_encoder(recorded: str | None, tokenizer) -> str | None:
+def other_encoder_note(recorded: str | None, tokenizer) -> str | None:
     """Why `tokenizer` decodes codes recorded with the fingerprint `recorded` (a token stream's or a
     codes file's `tokenizer_codes`) into other pictures than their encoder meant, or None where it is
-    the same encoder or none is recorded."""
-    if recorded is None or recorded == tokenizer.codes_fingerprint():
+    the same encoder or none is recorded (`VideoTokenizer.encodes_otherwise`)."""
+    if not tokenizer.encodes_otherwise(recorded):
         return None
-    return ("the tokenizer encodes videos otherwise than the one that wrote these codes (its encoder or quantizer "
-            "weights changed since): they decode to other pictures")
+    return ("the tokenizer encodes videos otherwise than the one that wrote these codes (other encoder or quantizer "
+            "weights: trained further since, or another tokenizer of the same codebook): they decode to other pictures")
 
 
 def _not_a_folder(path: Path) -> str:

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from arvid.data.token_stream import StreamOrigin, stream_origin
-    from arvid.tools.checkpoints import load_tokenizer, other_encoder
+    from arvid.tools.checkpoints import load_tokenizer, other_encoder_note
     from arvid.tools.paths import check_video_output
 
     name = "<stdin>" if args.tokens == "-" else args.tokens
@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
             return fail(f"{name}: its codes come from a tokenizer of {origin.codebook} codes{made_by}; "
                         f"{chosen or 'shapes'} has {tokenizer.codebook_size}: its video would be noise. Give "
                         f"--tokenizer {origin.tokenizer or 'DIR'} (the one that made the stream)")
-        if changed := other_encoder(origin.tokenizer_codes, tokenizer):
+        if changed := other_encoder_note(origin.tokenizer_codes, tokenizer):
             print(f"warning: {name}: {changed}", file=sys.stderr)
         return _decode(lines, name, tokenizer, output, args.fps or origin.fps or DEFAULT_FPS)
 

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.data.video import VideoWriter
     from arvid.tools.codes_meta import meta_path, read_codes_meta
     from arvid.tools.progress import ProgressLine
-    from arvid.tools.checkpoints import load_tokenizer, other_encoder
+    from arvid.tools.checkpoints import load_tokenizer, other_encoder_note
     from arvid.tools.paths import check_video_output, check_writable
 
     try:
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{meta_path(args.codes)} describes {meta.frames} frames of {meta.height}x{meta.width}, not these "
                     f"codes ({tokenizer.video_frames(len(codes))} of {height}x{width}): remove it, or give "
                     f"--tokenizer and --fps")
-    if meta is not None and (changed := other_encoder(meta.tokenizer_codes, tokenizer)):
+    if meta is not None and (changed := other_encoder_note(meta.tokenizer_codes, tokenizer)):
         print(f"warning: {args.codes}: {changed}", file=sys.stderr)
     if output.suffix.lower() == ".mp4" and (height % 2 or width % 2):
         return fail(f"{args.codes!r}: codes of grid {codes.shape[1]}x{codes.shape[2]} make {height}x{width} (h x w) "

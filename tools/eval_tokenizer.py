@@ -18,7 +18,7 @@ then center-crop), three rows per clip and a mean row per size:
   h264     libx264 (yuv420p, one-pass average bitrate) at the tokenizer's bits per second (x264 takes
            whole kbit/s: rounded, at least 1); "bits/s" is what the stream took (x264 cannot reach
            very low rates on small clips, and misses on short ones: a note under the table names
-           clips where it took over 1.25x the target), "target" the tokenizer's rate
+           clips where it took over 1.25x the tokenizer's rate), "target" the tokenizer's rate
 "detail" (every row) is the energy of a reconstruction's pixel-to-pixel differences over the
 clip's (`arvid.metrics.detail_ratio`): 1 keeps the clip's detail, blur reads below 1, noise above.
 fps is the clip's own frame rate, or 8 where the file states none (marked * in the table). All rows
@@ -254,15 +254,15 @@ def _print_size(name: str, result: dict) -> None:
     clips = len(result["clips"])
     for method, figures in result["mean"].items():
         row(f"mean of {clips} clip{'s' * (clips != 1)}", "", "", "", method, figures)
-    over = [f"{name} ({h264['bits_per_second']:,.0f} against {h264['target_bits_per_second']:,.0f})"
-            for name, clip in result["clips"].items() if _overshot(h264 := clip["methods"]["h264"])]
+    over = [f"{clip_name} ({h264['bits_per_second']:,.0f} against {h264['target_bits_per_second']:,.0f})"
+            for clip_name, clip in result["clips"].items() if _overshot(h264 := clip["methods"]["h264"])]
     if over:
-        print(f"note: H.264 took over {H264_OVERSHOOT:g}x the bits asked on {', '.join(over)} bits/s: "
-              "those rows are not at the tokenizer's rate")
+        print(f"note: H.264 took over {H264_OVERSHOOT:g}x the tokenizer's rate on {', '.join(over)} bits/s: "
+              "those rows are not at equal bits")
     print()
 
 
-# H.264 rows whose stream took more than this many times the bits asked are noted under the table.
+# H.264 rows whose stream took more than this many times the tokenizer's rate are noted under the table.
 H264_OVERSHOOT = 1.25
 
 

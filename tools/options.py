@@ -166,7 +166,7 @@ def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
 # Fields that name files or folders. Not `model.text_encoder`: the model records it (its config.json),
 # and a resume checks that record against the run's.
 RUN_PATH_FIELDS = ("train.data", "train.val_data", "train.unseen_data", "train.text_tokenizer",
-                   "train.perceptual_weights")
+                   "train.perceptual_weights", "train.init_from")
 SHAPES_SOURCE = "shapes"  # the trainers' name for the shapes world ("shapes", "shapes:heldout"), never a path
 
 

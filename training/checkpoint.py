@@ -257,8 +257,9 @@ def load_module_weights(module: torch.nn.Module, folder: str | Path, config: Any
     diff = sorted((k for k in {*expected, *saved} if saved.get(k) != expected.get(k) and k not in turned_on),
                   key=lambda k: (k not in saved or k not in expected, k))  # one both have first: "quantizer"
     if diff:
-        raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {diff[0]} is "
-                         f"{saved.get(diff[0], '(unset)')!r} there and {expected.get(diff[0], '(unset)')!r} here")
+        key = diff[0]
+        there, here = (repr(config[key]) if key in config else "unset" for config in (saved, expected))
+        raise ValueError(f"checkpoint {str(folder)!r} is another architecture: {key} is {there} there and {here} here")
     device = next(module.parameters()).device
     weights = folder / "model.safetensors"
     tensors = load_tensors(weights, device)

@@ -160,7 +160,10 @@ def check_start(config: LoopConfig, *, resume: bool) -> None:
     if resume:
         try:
             resolve_checkpoint(folder)
-        except FileNotFoundError as err:  # a run stopped before its first checkpoint has nothing to go on from
+        except FileNotFoundError as err:
+            if folder.exists() or folder.with_name(folder.name + ".old").exists():
+                raise  # a damaged checkpoint: the message says what is there (never a hint to start over)
+            # A run stopped before its first checkpoint has nothing to go on from.
             raise FileNotFoundError(f"{err}: nothing to resume in train.out_dir={config.out_dir}; start the run "
                                     "without --resume") from None
         return
