@@ -10,6 +10,7 @@ Writes checkpoints (atomic folders with the text tokenizer inside) and eval.json
 from __future__ import annotations
 
 import argparse
+import os
 
 from arvid.configs import ConfigError, resolve_preset
 from arvid.tools.errors import UsageError, fail
@@ -43,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(err))
     # Only after success: a rank that failed would wait at the barrier for ranks that may never come.
     finish_distributed()  # a no-op in a world of one
-    print(f"checkpoint: {result.checkpoint}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run, not one a rank
+        print(f"checkpoint: {result.checkpoint}")
     return 0
