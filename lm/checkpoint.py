@@ -8,7 +8,8 @@ the sampling settings the model is meant to be used with. It is read here as a p
 LM also has `training_data.json`, what its videos were: `fps`, the frame rate they were read at (the
 pace of motion it learnt), `tokenizer`, the tokenizer that encoded them (a shipped tokenizer's
 name or a folder), and `tokenizer_codes`, that tokenizer's `codes_fingerprint`, each where its token
-shards recorded it.
+shards recorded it; and `caption_words`, the content words of its training captions
+(`arvid.data.caption_words`).
 """
 
 from __future__ import annotations
@@ -52,14 +53,17 @@ def read_training_data(folder: str | Path) -> dict[str, Any] | None:
     """The `training_data.json` of an LM folder as a plain dict, or None when it has none.
 
     Raises:
-        ValueError: the file is not JSON, not a JSON object, or its `fps` is not a number > 0 (the
-            message names the file).
+        ValueError: the file is not JSON, not a JSON object, its `fps` is not a number > 0 or its
+            `caption_words` not a list of words (the message names the file).
     """
     path = Path(folder) / TRAINING_DATA
     values = _read_object(path, "what the LM was trained on")
     fps = (values or {}).get("fps")
     if fps is not None and frame_rate_or_none(fps) is None:
         raise ValueError(f"{path}: fps must be a number > 0, got {fps!r}")
+    words = (values or {}).get("caption_words")
+    if words is not None and not (isinstance(words, list) and all(isinstance(word, str) for word in words)):
+        raise ValueError(f"{path}: caption_words must be a list of words")
     return values
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
+from arvid.data.caption_words import caption_vocabulary
 from arvid.data.shards import JoinedShards, TokenShards, open_shards, same_rate, same_videos, videos_record
 from arvid.lm.checkpoint import GENERATION_CONFIG, VideoLM
 from arvid.lm.config import LMConfig
@@ -219,8 +220,8 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
 
 def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[TokenShards | JoinedShards]) -> dict[str, Any]:
     """What the checkpoint records of its videos (`arvid.lm.checkpoint`'s training_data.json): the
-    frame rate and the tokenizer the training `shards` recorded -> {"fps", "tokenizer", "tokenizer_codes"}
-    (each where known).
+    frame rate and the tokenizer the training `shards` recorded, and the content words of their
+    captions -> {"fps", "tokenizer", "tokenizer_codes", "caption_words"} (each where known).
 
     Raises:
         ValueError: `held_out` shards read at another frame rate (their loss would score another pace)
@@ -233,6 +234,10 @@ def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[To
                     if not same_rate(shards.fps, other.fps) else
                     "were encoded by another tokenizer's encoder than the training shards: their codes mean other things")
             raise ValueError(f"the evaluation shards {str(other.path)!r} {what}")
+    captions = (caption for video in shards.records
+                for caption in (*video.captions, *(video.switch.captions if video.switch else ())))
+    if words := caption_vocabulary(captions):  # `arvid generate` says when a prompt names none of them
+        record["caption_words"] = words
     return record
 
 

@@ -127,7 +127,7 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     recorded = json.loads((run / "checkpoint" / "training_data.json").read_text())
     tokenizer = VideoTokenizer.from_pretrained(tokenizer_dir)
     assert recorded == {"fps": 12.0, "tokenizer": str(tokenizer_dir.resolve()),
-                        "tokenizer_codes": tokenizer.codes_fingerprint()}
+                        "tokenizer_codes": tokenizer.codes_fingerprint(), "caption_words": ["blue", "circle", "red", "square"]}
     # Sampling settings put beside the weights outlive the next checkpoint (a resumed run's).
     (run / "checkpoint" / "generation_config.json").write_text('{"cfg_scale": 1.5}')
     assert main(["train-lm", "--resume", f"train.out_dir={run}", "train.steps=2"]) == 0
@@ -154,6 +154,13 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     assert main([*made, "-o", str(tmp_path / "fast.mp4"), "--fps", "24"]) == 0
     err = capsys.readouterr().err
     assert "learnt its motion at 12 fps, so it plays 2x as fast" in err and "warning" not in err
+    # A prompt that names nothing its captions named is said (a word they share is enough).
+    unknown = ["generate", "a cat on the grass", "--model", str(run), "--frames", "5", "--threads", "1"]
+    assert main([*unknown, "-o", str(tmp_path / "cat.mp4")]) == 0
+    assert ("warning: the prompt shares no word with this model's training captions (such as blue, circle, red, "
+            "square)") in capsys.readouterr().err
+    assert main(["generate", "a red cat", *unknown[2:], "-o", str(tmp_path / "red.mp4")]) == 0
+    assert "warning" not in capsys.readouterr().err
     # A tokenizer trained further in its folder: a new decoder keeps the codes; a new encoder does not, and is said.
     with torch.no_grad():
         next(tokenizer.decoder.parameters()).mul_(0.5)

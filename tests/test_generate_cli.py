@@ -61,11 +61,11 @@ def test_the_lm_in_bfloat16_generates_what_float32_would_give_greedy(model_dir, 
     agree with float32's in most cells (bfloat16 rounding moves a near tie now and then)."""
     import torch
 
-    from arvid.tools import options
+    from arvid.tools import generate as generate_command
 
     dtypes = []
-    apply = options.apply_runtime_options
-    monkeypatch.setattr(options, "apply_runtime_options",
+    apply = generate_command.apply_runtime_options  # where the command calls it
+    monkeypatch.setattr(generate_command, "apply_runtime_options",
                         lambda args, lm: (apply(args, lm), dtypes.append(next(lm.model.parameters()).dtype)))
     made = {}
     for name, extra in (("fp32", []), ("bf16", ["--bf16-lm"])):

@@ -285,12 +285,18 @@ def model_fps(args: argparse.Namespace, lm) -> float:
 
 def warn_unknown_content(lm_folder: Path, prompt: str, *, where: str = "the prompt") -> None:
     """Warn when the prompt names none of the shape, colour and direction words of the model's
-    training captions (its `content_words.json`, `arvid.shapes.content`; models without one are
-    not checked): the model will draw what it knows, not what was asked. `where` names the prompt."""
+    training captions (a shapes-world LM's `content_words.json`, `arvid.shapes.content`), or, for
+    another LM, none of the content words of its training captions (its training_data.json's
+    `caption_words`; LMs that record neither are not checked): the model will draw what it knows,
+    not what was asked. `where` names the prompt."""
     from arvid.shapes.content import CONTENT_FILE, normalized, word_examples
 
     path = lm_folder / CONTENT_FILE
-    if not prompt.strip() or not path.is_file():
+    named = "" if where == "the prompt" else f" ({where}: {prompt!r})"
+    if not prompt.strip():
+        return
+    if not path.is_file():
+        _warn_unknown_words(lm_folder, prompt, named)
         return
     try:
         words = json.loads(path.read_text(encoding="utf-8"))
@@ -299,9 +305,23 @@ def warn_unknown_content(lm_folder: Path, prompt: str, *, where: str = "the prom
         raise UsageError(f"{path}: not a JSON object of word lists (category -> words)") from None
     text = normalized(prompt)
     if not any(f" {word} " in text for word in known):
-        named = "" if where == "the prompt" else f" ({where}: {prompt!r})"
         print(f"warning: the prompt{named} names no shape, colour or direction this model was trained on "
               f"({word_examples(words)}); it will draw what it knows, not what the prompt asks", file=sys.stderr)
+
+
+def _warn_unknown_words(lm_folder: Path, prompt: str, named: str) -> None:
+    """The check of `warn_unknown_content` for an LM of other captions: their content words."""
+    from arvid.data.caption_words import names_nothing_known
+    from arvid.lm.checkpoint import read_training_data
+
+    try:
+        words = (read_training_data(lm_folder) or {}).get("caption_words")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if words and names_nothing_known(prompt, words):
+        examples = ", ".join(words[:: max(1, len(words) // 6)][:6])
+        print(f"warning: the prompt{named} shares no word with this model's training captions (such as {examples}); "
+              "it will draw what it knows, not what the prompt asks", file=sys.stderr)
 
 
 class Outputs:
