@@ -6,8 +6,9 @@
 `given` marks frames that came from the caller's video or image rather than from the model;
 `frames` is how many of the latent frame's decoded video frames the writer kept (the first ones),
 so that a decoder writes exactly the video the writer wrote: fewer than all when `--frames` cut the
-last latent frame short, 0 for a continued clip's frames. `prompt`, on the lines where the prompt
-changed mid-stream, is the prompt that took over from that latent frame on, and `anchor`, where the
+last latent frame short, 0 for a continued clip's frames. `prompt`, on the first line `arvid generate`
+writes and on lines where the prompt changed mid-stream, is the prompt in force from that latent
+frame on, and `anchor`, where the
 stream went on from the frame on screen (`--switch-from frame`), the codes (h' w') of the new anchor
 a decoder starts afresh from before that line's codes. `tokenizer` (a shipped tokenizer's name or
 a folder), `codebook` (its number of codes) and `tokenizer_codes` (its `codes_fingerprint`) say

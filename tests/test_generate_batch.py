@@ -3,6 +3,8 @@ and what bad usage gets."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from lm_fixtures import write_tiny_model
 
@@ -31,14 +33,24 @@ def test_a_prompts_file_writes_a_video_and_a_token_file_per_prompt(model_dir, tm
 
 
 def test_a_prompts_files_comments_are_not_prompts_and_n_counts_prompts(model_dir, tmp_path, capsys):
-    from arvid.tools.generate_batch import read_prompts
+    from arvid.tools.text_files import read_prompts
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("# my prompts\na red circle moving left\n\na blue square moving up\n")
-    assert read_prompts(str(prompts)) == ["a red circle moving left", "a blue square moving up"]
+    assert read_prompts(str(prompts)) == [(2, "a red circle moving left"), (4, "a blue square moving up")]
     assert main(["generate", "--prompts", str(prompts), "--model", str(model_dir), "--frames", "1",
                  "-o", str(tmp_path / "v{n}.gif")]) == 0
     assert sorted(path.name for path in tmp_path.glob("v*.gif")) == ["v0.gif", "v1.gif"]
+    # eval-video reads the same file the same way: the comment is no prompt.
+    assert main(["eval-video", "--prompts", str(prompts), "--model", str(model_dir), "--frames", "5",
+                 "-o", str(tmp_path / "scored")]) == 0
+    scored = json.loads((tmp_path / "scored" / "scores.json").read_text())
+    assert [video["prompt"] for video in scored["videos"]] == ["a red circle moving left", "a blue square moving up"]
+    # A prompt the model cannot read is named by its file and line.
+    prompts.write_text("a red circle\n# a comment\n" + "word " * 600 + "\n")
+    assert main(["generate", "--prompts", str(prompts), "--model", str(model_dir), "--frames", "1",
+                 "-o", str(tmp_path / "w{n}.gif")]) == 2
+    assert f"{prompts}:3" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -53,10 +53,11 @@ def test_a_schedule_says_which_lines_will_never_be_used():
     warnings = schedule_warnings([(5, "a"), (10, "b"), (11, "c"), (30, "d"), (40, "e")], temporal_factor=4, frames=24)
     assert warnings == ["the prompts at frames 10 and 11 both take over at frame 13 (a latent frame's first): the one "
                         "at frame 10 is never used",
-                        "the switches at frames 30, 40 come after the video's last frame (--frames 24): never used"]
+                        "a switch takes over at a latent frame's first frame (30 at 33, 40 at 41), after the video's "
+                        "last frame (23, with --frames 24): never used"]
     assert schedule_warnings([(5, "a"), (9, "b")], temporal_factor=4, frames=0) == []  # --frames 0: no end
     # Frame 22 is before the end of 24 frames, but its line takes over at frame 25: never shown.
-    assert schedule_warnings([(22, "a")], temporal_factor=4, frames=24)[0].startswith("the switch at frame 22 comes after")
+    assert "(22 at 25), after the video's last frame (23" in schedule_warnings([(22, "a")], temporal_factor=4, frames=24)[0]
     assert schedule_warnings([(8, "")], temporal_factor=4, frames=0) == [
         "the prompt at frame 8 is empty: from there the video is drawn unconditionally"]
 
@@ -82,7 +83,8 @@ def test_generate_records_each_switch_in_the_token_stream(model_dir, tmp_path, c
                  "--first-window-candidates", "1", "--prompt-schedule", str(schedule),
                  "--tokens-out", str(tokens)]) == 0
     switched = [json.loads(line).get("prompt") for line in tokens.read_text().splitlines()]
-    assert switched[2] == "a blue square moving up" and switched.count(None) == len(switched) - 1
+    assert switched[0] == "a red circle moving left" and switched[2] == "a blue square moving up"  # began with, then
+    assert switched.count(None) == len(switched) - 2
     assert "from frame 5: 'a blue square moving up'" in capsys.readouterr().err  # said as it happens
     with open(tokens, "rb") as lines:
         assert len(list(read_token_frames(lines, str(tokens)))) == len(switched)  # the decoder reads it as before
@@ -91,6 +93,15 @@ def test_generate_records_each_switch_in_the_token_stream(model_dir, tmp_path, c
     assert main(["generate", "a red circle", "--model", str(model_dir), "--prompt-schedule", str(schedule),
                  "--interactive", "--tokens-out", str(tokens)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_switches_inside_a_first_window_of_candidates_say_which_one_is_used(model_dir, tmp_path, capsys):
+    schedule = tmp_path / "early.tsv"
+    schedule.write_text("2\ta blue square moving up\n3\ta green triangle moving down\n")
+    assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--frames", "16",
+                 "--first-window-candidates", "2", "--prompt-schedule", str(schedule), "-o", str(tmp_path / "x.gif")]) == 0
+    err = capsys.readouterr().err
+    assert "the switch at frame 3 takes effect at frame" in err and "the one at frame 2 before it is never used" in err
 
 
 def test_a_switch_from_the_frame_on_screen_records_its_anchor_and_decodes_to_the_same_video(model_dir, tmp_path,

@@ -82,13 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_prompts(path: str) -> list[str]:
-    from arvid.tools.text_files import read_lines
+    from arvid.tools.text_files import read_prompts
 
-    lines = read_lines(path, "prompts file")
-    prompts = [line.strip() for line in lines if line.strip()]
-    if not prompts:
-        raise UsageError(f"prompts file {path!r} has no prompts")
-    return prompts
+    return [prompt for _, prompt in read_prompts(path)]  # blank lines and # comments skipped, as generate's
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -380,9 +376,10 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
     if unscored:
         from arvid.shapes.world import SHAPES
 
-        print(f"note: {unscored} of {len(scored)} videos have a prompt that names no shape of the shapes world "
-              f"({', '.join(SHAPES)}): its prompt match is not scored (the detector reads only that world); motion, "
-              f"warp error, flicker and cuts are", file=sys.stderr)
+        print(f"note: {unscored} of {len(scored)} videos have a prompt that names none of the template words "
+              f"for shapes ({', '.join(SHAPES)}): its prompt match is not scored (the detector reads the shapes "
+              f"world's template captions; --prompt-set paraphrase scores paraphrases); motion, warp error, flicker "
+              f"and cuts are", file=sys.stderr)
     print(f"wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
     return 130 if interrupted else 1 if result["failed"] else 0
 

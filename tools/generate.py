@@ -214,7 +214,7 @@ def _prepare(args: argparse.Namespace):
     note_default_sampling(parts.lm)  # after every check: bad input stays one line
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
-    return latent_frames, Outputs(video, args.tokens_out, fps, codes_origin(tokenizer, fps)), \
+    return latent_frames, Outputs(video, args.tokens_out, fps, codes_origin(tokenizer, fps), args.prompt), \
         args.continue_from is not None
 
 
@@ -231,8 +231,11 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
         first_window_ends = tokenizer.video_frames(window + 1)  # drawn whole when candidates are compared
         early = [frame for frame, _ in schedule if frame < first_window_ends]
         if early and config.first_window_candidates > 1:  # the last early line is the one in force then
+            unused = (f"; the one{'s' * (len(early) > 2)} at frame{'s' * (len(early) > 2)} "
+                      f"{', '.join(map(str, early[:-1]))} before it {'are' if len(early) > 2 else 'is'} never used"
+                      if len(early) > 1 else "")
             print(f"warning: the first window (frames 0-{first_window_ends - 1}) is drawn whole, as several "
-                  f"candidates; the switch at frame {early[-1]} takes effect at frame {first_window_ends}",
+                  f"candidates; the switch at frame {early[-1]} takes effect at frame {first_window_ends}{unused}",
                   file=sys.stderr)
         return scheduled_prompts(args.prompt, schedule, tokenizer.config.temporal_factor)
     if args.interactive:
@@ -330,9 +333,11 @@ class Outputs:
     its token line: an interruption lands between latent frames, and even a process killed outright
     leaves no token line whose frames were not handed to the video."""
 
-    def __init__(self, video: Path | None, tokens_out: str | None, fps: float, origin=None) -> None:
+    def __init__(self, video: Path | None, tokens_out: str | None, fps: float, origin=None,
+                 prompt: str | None = None) -> None:
         self.video_path, self.tokens_out, self.fps = video, tokens_out, fps
         self.origin = origin  # the `StreamOrigin` each token line records
+        self.prompt = prompt  # the prompt the stream begins with: its first token line records it
         self.writer = None
         self.tokens = sys.stdout if tokens_out == "-" else None
         self.opened: list[str] = []  # names of the files made, for the closing message
@@ -362,8 +367,9 @@ class Outputs:
                 if self.tokens is None:
                     self.tokens = open(self.tokens_out, "w")
                     self.opened.append(self.tokens_out)
+                prompt, self.prompt = frame.prompt if frame.prompt is not None else self.prompt, None
                 write_token_frame(self.tokens, frame.index, frame.codes.numpy(), given=frame.given, frames=len(keep),
-                                  prompt=frame.prompt, anchor=None if frame.anchor is None else frame.anchor.numpy(),
+                                  prompt=prompt, anchor=None if frame.anchor is None else frame.anchor.numpy(),
                                   origin=self.origin)
 
     def close(self) -> None:

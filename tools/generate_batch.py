@@ -17,6 +17,7 @@ from pathlib import Path
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt, model_fps,
                                  warn_unknown_content, write_streams)
+from arvid.tools.text_files import read_prompts
 from arvid.tools.options import apply_runtime_options, batch_levers, note_default_sampling, sampler_config
 
 PLACEHOLDER = "{n}"
@@ -43,22 +44,6 @@ def run_batch(args: argparse.Namespace) -> int:
             return 130
 
 
-def read_prompts(path: str) -> list[str]:
-    """The prompts of a prompts file: its lines, stripped, but for blank lines and `#` comments
-    (as a prompt schedule's). A prompt's {n} is its number in this list.
-
-    Raises:
-        UsageError: an unreadable file, or one without a prompt.
-    """
-    from arvid.tools.text_files import read_lines
-
-    lines = (line.strip() for line in read_lines(path, "prompts file"))
-    prompts = [line for line in lines if line and not line.startswith("#")]
-    if not prompts:
-        raise UsageError(f"prompts file {path!r} has no prompt (one per line)")
-    return prompts
-
-
 def file_names(pattern: str | None, flag: str, count: int) -> list[str | None]:
     """`pattern` with {n} replaced by 0 .. count - 1 (None: no such files).
 
@@ -73,8 +58,8 @@ def file_names(pattern: str | None, flag: str, count: int) -> list[str | None]:
     return [pattern.replace(PLACEHOLDER, str(n)) for n in range(count)]
 
 
-def _check_arguments(args: argparse.Namespace) -> tuple[list[str], list[Path | None], list[str | None]]:
-    """The checks that need no model -> (prompts, video paths, token paths).
+def _check_arguments(args: argparse.Namespace) -> tuple[list[tuple[int, str]], list[Path | None], list[str | None]]:
+    """The checks that need no model -> ((line number, prompt) of each prompt, video paths, token paths).
 
     Raises:
         UsageError: the first problem found.
@@ -91,7 +76,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[str], list[Path | N
     if args.output is None and args.tokens_out is None:
         raise UsageError("nothing to write: give -o VIDEO and/or --tokens-out FILE, each with {n}")
     check_common_arguments(args)
-    prompts = read_prompts(args.prompts)
+    prompts = read_prompts(args.prompts)  # a prompt's {n} is its number in this list
     videos = [None if name is None else check_video_output(name)
               for name in file_names(args.output, "-o", len(prompts))]
     tokens = [None if name is None else str(check_writable(name))
@@ -111,19 +96,21 @@ def _prepare(args: argparse.Namespace):
         from arvid.tools.checkpoints import codes_origin, load_models, model_parts
 
     try:
-        prompts, videos, tokens = _check_arguments(args)
+        numbered, videos, tokens = _check_arguments(args)
+        prompts = [prompt for _, prompt in numbered]
         levers = batch_levers(args, "--prompts")
         parts = model_parts(args.model)
         config = sampler_config(args, parts.lm, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(parts, args.device)
         apply_runtime_options(args, lm)
         fps = model_fps(args, lm)
-        for number, prompt in enumerate(prompts):
-            check_prompt(lm, prompt, where=f"prompt {number}")
-            warn_unknown_content(parts.lm, prompt, where=f"prompt {number}")
+        for line, prompt in numbered:
+            check_prompt(lm, prompt, where=f"{args.prompts}:{line}")
+            warn_unknown_content(parts.lm, prompt, where=f"{args.prompts}:{line}")
         steps = stream_batch(lm, tokenizer, prompts, config, **levers)
     except (UsageError, ValueError) as err:
         return fail(str(err))
     note_default_sampling(parts.lm)  # after every check: bad input stays one line
     origin = codes_origin(tokenizer, fps)
-    return steps, [Outputs(video, token, fps, origin) for video, token in zip(videos, tokens, strict=True)]
+    return steps, [Outputs(video, token, fps, origin, prompt)
+                   for video, token, prompt in zip(videos, tokens, prompts, strict=True)]

@@ -57,9 +57,9 @@ def schedule_warnings(schedule: list[tuple[int, str]], temporal_factor: int, fra
     takes_over = {frame: 1 + temporal_factor * (_latent_start(frame, temporal_factor) - 1) for frame, _ in schedule}
     past = [frame for frame, _ in schedule if frames and takes_over[frame] >= frames]
     if past:
-        warnings.append(f"the switch{'es' * (len(past) > 1)} at frame{'s' * (len(past) > 1)} "
-                        f"{', '.join(map(str, past))} come{'s' * (len(past) == 1)} after the video's last frame "
-                        f"(--frames {frames}): never used")
+        landing = ", ".join(f"{frame} at {takes_over[frame]}" for frame in past)
+        warnings.append(f"a switch takes over at a latent frame's first frame ({landing}), after the video's last "
+                        f"frame ({frames - 1}, with --frames {frames}): never used")
     return warnings
 
 
