@@ -171,10 +171,11 @@ def stream_batch(lm: VideoLM, tokenizer: VideoTokenizer, prompts: list[str], con
 
     Raises:
         ValueError: no prompts, or as `stream`.
-        TypeError: `prompts` that is a string, not a list of them.
+        TypeError: `prompts` that is a string (or bytes, or no sequence at all), not a list of them.
     """
-    if isinstance(prompts, str):
-        raise TypeError(f"prompts must be a list of prompts, got the string {prompts!r}: pass [prompt] for one")
+    if isinstance(prompts, (str, bytes)) or not isinstance(prompts, (list, tuple)):
+        got = f"the string {prompts!r}" if isinstance(prompts, (str, bytes)) else type(prompts).__name__
+        raise TypeError(f"prompts must be a list of prompts, got {got}: pass [prompt] for one")
     if not prompts:
         raise ValueError("give at least one prompt")
     config = _config_with_seed(lm, config, seed)

@@ -78,7 +78,8 @@ def test_typed_prompts_take_each_line_and_refuse_what_the_model_cannot_read(caps
 
 def test_generate_records_each_switch_in_the_token_stream(model_dir, tmp_path, capsys):
     schedule, tokens = tmp_path / "schedule.tsv", tmp_path / "tokens.ndjson"
-    schedule.write_text("5\ta blue square moving up\n")
+    # The line at 13 differs from the one before only in spacing: the same prompt, no switch.
+    schedule.write_text("5\ta blue square moving up\n13\ta blue  square moving up \n")
     assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--frames", "16",
                  "--first-window-candidates", "1", "--prompt-schedule", str(schedule),
                  "--tokens-out", str(tokens)]) == 0

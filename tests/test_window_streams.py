@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -338,8 +340,10 @@ def test_mistaken_arguments_are_refused_before_the_first_frame():
     lm, tokenizer = _switch_models()
     config = SamplerConfig(temperature=0)
     image = np.zeros((32, 32, 3), np.uint8)
-    with pytest.raises(TypeError, match="list of prompts"):
-        stream_batch(lm, tokenizer, "a red circle", config)
+    for wrong, named in (("a red circle", "the string 'a red circle'"), (b"a red circle", "the string b'a red"),
+                         (3, "got int"), (None, "got NoneType")):
+        with pytest.raises(TypeError, match=f"list of prompts, .*{re.escape(named)}"):
+            stream_batch(lm, tokenizer, wrong, config)
     with pytest.raises(TypeError, match="prompts must be a function"):
         stream(lm, tokenizer, "a red circle", config, prompts="a blue square")
     with pytest.raises(ValueError, match="image must be one frame"):

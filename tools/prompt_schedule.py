@@ -31,7 +31,7 @@ def read_schedule(path: str) -> list[tuple[int, str]]:
             raise UsageError(f"{path}:{number}: expected FRAME<TAB>PROMPT with FRAME an integer >= 1, got {line[:80]!r}")
         if schedule and int(frame) <= schedule[-1][0]:
             raise UsageError(f"{path}:{number}: frame {int(frame)} is not after frame {schedule[-1][0]}")
-        schedule.append((int(frame), prompt.strip()))
+        schedule.append((int(frame), " ".join(prompt.split())))  # spacing alone is no new prompt
     if not schedule:
         raise UsageError(f"prompt schedule {path!r} has no FRAME<TAB>PROMPT line")
     return schedule
@@ -93,7 +93,7 @@ def typed_prompts(first: str, *, check: Callable[[str], object], stdin=None) -> 
             except ValueError as err:
                 print(f"warning: prompt not taken: {err}", file=sys.stderr)
                 continue
-            latest[0] = line.strip()
+            latest[0] = " ".join(line.split())  # spacing alone is no new prompt
 
     threading.Thread(target=read, name="arvid-prompts", daemon=True).start()
     return lambda index: latest[0]
