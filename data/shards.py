@@ -211,14 +211,12 @@ def videos_record(shards: TokenShards | JoinedShards) -> dict[str, Any]:
                                           ("tokenizer_codes", shards.tokenizer_codes)) if value is not None}
 
 
-def _comparable(meta: dict[str, Any], key: str) -> Any:
-    """`meta[key]` as two shard folders compare it: a tokenizer record without the field its quantizer
-    does not read (folders written before configs left it out still hold it: FSQ's `codebook_bits`)."""
-    value = meta.get(key)
-    if key != "tokenizer" or not isinstance(value, dict):
-        return value
-    unused = {"fsq": "codebook_bits", "lfq": "fsq_levels"}.get(value.get("quantizer"))
-    return {field: setting for field, setting in value.items() if field != unused}
+def _same_record(first: Any, second: Any) -> bool:
+    """Whether two folders' values of one meta key agree; two dicts (the tokenizer records) over the
+    fields both hold: a config leaves out the field its choices make unused, and older folders hold it."""
+    if isinstance(first, dict) and isinstance(second, dict):
+        return all(first[field] == second[field] for field in first.keys() & second.keys())
+    return first == second
 
 
 class JoinedShards(Sequence):
@@ -238,7 +236,7 @@ class JoinedShards(Sequence):
         first = parts[0]
         for part in parts[1:]:
             for key in ("grid", "codebook_size", "ends", "tokenizer"):
-                if _comparable(part.meta, key) != _comparable(first.meta, key):
+                if not _same_record(part.meta.get(key), first.meta.get(key)):
                     raise ValueError(f"shard folders {str(first.path)!r} and {str(part.path)!r} differ in {key!r}: "
                                      f"{first.meta.get(key)!r} against {part.meta.get(key)!r}")
         if len({part.tokenizer_codes for part in parts} - {None}) > 1:

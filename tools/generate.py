@@ -196,9 +196,9 @@ def _prepare(args: argparse.Namespace):
         check_prompt(lm, args.prompt)
         for frame, text in schedule:
             check_prompt(lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
-        warn_unknown_content(parts.lm, args.prompt)  # warnings once every prompt is known to be readable
+        warn_unknown_content(lm, parts.lm, args.prompt)  # warnings once every prompt is known to be readable
         for frame, text in schedule:
-            warn_unknown_content(parts.lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
+            warn_unknown_content(lm, parts.lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
         prompts = _prompt_changes(args, schedule, lm, tokenizer, config, parts.lm)
         size = tokenizer.config.image_size
         conditions = {}
@@ -243,7 +243,7 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
               "last line typed by then; each switch is shown as it happens)", file=sys.stderr)
         def check(prompt: str) -> None:
             lm.prefixes([prompt])  # raises ValueError for one too long: the line is refused
-            warn_unknown_content(lm_folder, prompt, where="the typed prompt")
+            warn_unknown_content(lm, lm_folder, prompt, where="the typed prompt")
 
         return typed_prompts(args.prompt, check=check)
     return None
@@ -286,12 +286,12 @@ def model_fps(args: argparse.Namespace, lm) -> float:
     return args.fps
 
 
-def warn_unknown_content(lm_folder: Path, prompt: str, *, where: str = "the prompt") -> None:
+def warn_unknown_content(lm, lm_folder: Path, prompt: str, *, where: str = "the prompt") -> None:
     """Warn when the prompt names none of the shape, colour and direction words of the model's
     training captions (a shapes-world LM's `content_words.json`, `arvid.shapes.content`), or, for
-    another LM, none of the content words of its training captions (its training_data.json's
-    `caption_words`; LMs that record neither are not checked): the model will draw what it knows,
-    not what was asked. `where` names the prompt."""
+    another LM (`lm`, loaded from `lm_folder`), none of the content words of its training captions
+    (its training data record's `caption_words`; LMs that record neither are not checked): the model
+    will draw what it knows, not what was asked. `where` names the prompt."""
     from arvid.shapes.content import CONTENT_FILE, normalized, word_examples
 
     path = lm_folder / CONTENT_FILE
@@ -299,7 +299,7 @@ def warn_unknown_content(lm_folder: Path, prompt: str, *, where: str = "the prom
     if not prompt.strip():
         return
     if not path.is_file():
-        _warn_unknown_words(lm_folder, prompt, named)
+        _warn_unknown_words((lm.training_data or {}).get("caption_words"), prompt, named)
         return
     try:
         words = json.loads(path.read_text(encoding="utf-8"))
@@ -312,15 +312,10 @@ def warn_unknown_content(lm_folder: Path, prompt: str, *, where: str = "the prom
               f"({word_examples(words)}); it will draw what it knows, not what the prompt asks", file=sys.stderr)
 
 
-def _warn_unknown_words(lm_folder: Path, prompt: str, named: str) -> None:
-    """The check of `warn_unknown_content` for an LM of other captions: their content words."""
+def _warn_unknown_words(words: list[str] | None, prompt: str, named: str) -> None:
+    """The check of `warn_unknown_content` for an LM of other captions: their content words `words`."""
     from arvid.data.caption_words import names_nothing_known
-    from arvid.lm.checkpoint import read_training_data
 
-    try:
-        words = (read_training_data(lm_folder) or {}).get("caption_words")
-    except ValueError as err:
-        raise UsageError(str(err)) from None
     if words and names_nothing_known(prompt, words):
         examples = ", ".join(words[:: max(1, len(words) // 6)][:6])
         print(f"warning: the prompt{named} shares no word with this model's training captions (such as {examples}); "
