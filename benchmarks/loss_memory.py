@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
+
+from child_runs import peak_rss_mib, run_child  # benchmarks/child_runs.py, beside this script
 
 VARIANTS = {"one product over all logits": 2**62, "chunks (LOSS_CHUNK_LOGITS, the default)": None}
 
@@ -39,13 +39,12 @@ def one_step(vocab: int, batch: int, chunk_logits: int | None, threads: int) -> 
     tokens = torch.randint(0, config.vocab_size, (batch, config.max_seq_len))
     targets = tokens.roll(-1, dims=1)
     targets[:, :config.prefix_len] = -100
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_mib()
     start = time.perf_counter()
     loss = summed_loss(model, tokens, targets)
     loss.backward()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"peak_rise_mib": (peak - before) / 1024, "seconds": seconds, "loss": loss.item()}
+    return {"peak_rise_mib": peak_rss_mib() - before, "seconds": seconds, "loss": loss.item()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,10 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tiny preset, {args.vocab} video codes, batch {args.batch} x 349 tokens, {args.threads} threads")
     print(f"{'loss':<42} {'peak rise MiB':>13} {'step s':>8} {'loss value':>12}")
     for name, chunk in VARIANTS.items():
-        child = subprocess.run([sys.executable, __file__, "--vocab", str(args.vocab), "--batch", str(args.batch),
-                                "--threads", str(args.threads), "--one", "default" if chunk is None else str(chunk)],
-                               capture_output=True, text=True, check=True)
-        row = json.loads(child.stdout.strip().splitlines()[-1])
+        row = run_child(__file__, ["--vocab", str(args.vocab), "--batch", str(args.batch), "--threads", str(args.threads),
+                                   "--one", "default" if chunk is None else str(chunk)])
         print(f"{name:<42} {row['peak_rise_mib']:>13.0f} {row['seconds']:>8.2f} {row['loss']:>12.2f}")
     return 0
 

@@ -7,6 +7,8 @@ single-device.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from typing import Literal, NamedTuple
 
@@ -68,6 +70,17 @@ def parallelize(model: nn.Module, info: DistInfo, mode: Literal["ddp", "fsdp2"])
             fully_shard(layer)
         return fully_shard(model)
     raise ValueError(f"unknown parallel mode {mode!r}; expected 'ddp' or 'fsdp2'")
+
+
+def gradient_sync(model: nn.Module, last: bool) -> contextlib.AbstractContextManager:
+    """Around one micro-batch's forward and backward pass through the trained `model`: under DDP the
+    gradients are all-reduced only in the `last` micro-batch's backward pass (`no_sync` before it,
+    each rank adding its micro-batches' gradients locally). FSDP2 reduce-scatters every micro-batch
+    (its sharded gradients add up; not syncing would hold every layer's full gradient), and one
+    process has nothing to sync."""
+    if not last and isinstance(model, nn.parallel.DistributedDataParallel):
+        return model.no_sync()
+    return contextlib.nullcontext()
 
 
 def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -31,13 +31,14 @@ from arvid.lm.checkpoint import GENERATION_CONFIG, VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
 from arvid.lm.model import Transformer
-from arvid.lm.parallel import DistInfo, all_reduce_sum, init_distributed, parallelize
+from arvid.lm.parallel import DistInfo, all_reduce_sum, gradient_sync, init_distributed, parallelize
 from arvid.lm.text import TextTokenizer
 from arvid.lm.text_encoder import TextEncoder, TextStates
 from arvid.lm.vocabulary import TASKS, Vocabulary
 from arvid.training.checkpoint import (load_module_weights, load_tensors, optimizer_state_from_files,
                                      optimizer_state_to_files, save_tensors)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
+from arvid.training.micro_batches import micro_slices
 
 
 @dataclass(kw_only=True)
@@ -155,18 +156,26 @@ def with_context_noise(batch: Batch, rate: float, vocab: Vocabulary, rng: np.ran
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, *, targets: int, autocast,
-               grad_clip: float, loss=summed_loss, world: int = 1) -> torch.Tensor:
+               grad_clip: float, loss=summed_loss, world: int = 1, micro_batch_size: int | None = None) -> torch.Tensor:
     """One optimiser step on this rank's `batch`: the loss is its summed cross-entropy over `targets`
-    (the global batch's target count), gradients are clipped to `grad_clip`. Returns the summed
-    loss of `batch`, detached (a scalar)."""
-    with autocast:
-        loss_sum, _ = token_loss_sum(model, batch, loss)
-    # DDP averages gradients over ranks, so scale by the world size to get the global token mean.
+    (the global batch's target count), gradients are clipped to `grad_clip`. With `micro_batch_size`,
+    `micro_batch_size` rows at a time go forward and backward and their gradients add up (each
+    micro-batch's sum is over the same global count, so the update is the whole batch's). Returns the
+    summed loss of `batch`, detached (a scalar)."""
     optimizer.zero_grad(set_to_none=True)
-    (loss_sum * world / targets).backward()
+    parts = micro_slices(len(batch.tokens), micro_batch_size)
+    total = torch.zeros((), device=batch.tokens.device)
+    for index, rows in enumerate(parts):
+        part = batch if len(parts) == 1 else batch.rows(rows, batch.tokens.device)
+        with gradient_sync(model, last=index == len(parts) - 1):
+            with autocast:
+                loss_sum, _ = token_loss_sum(model, part, loss)
+            # DDP averages gradients over ranks, so scale by the world size to get the global token mean.
+            (loss_sum * world / targets).backward()
+        total = total + loss_sum.detach().float()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
-    return loss_sum.detach()
+    return total
 
 
 def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
@@ -293,7 +302,8 @@ class LMTraining:
         targets = int(batch.loss_mask[:, 1:].sum())  # over the global batch, the same on every rank
         local = batch.rows(self.rows, self.info.device)
         loss_sum = train_step(self.trained, self.optimizer, local, targets=targets, autocast=autocast,
-                              grad_clip=self.cfg.grad_clip, loss=self.loss, world=self.info.world)
+                              grad_clip=self.cfg.grad_clip, loss=self.loss, world=self.info.world,
+                              micro_batch_size=self.cfg.micro_batch_size)
         self.last_loss = all_reduce_sum(loss_sum, self.info).item() / targets
         return StepResult(self.last_loss, batch.tokens.numel(), {})
 
@@ -349,15 +359,17 @@ class LMTraining:
 def evaluate_loss(model: torch.nn.Module, examples: WindowExamples, cfg: LMTrainConfig, info: DistInfo,
                   rows: slice = slice(None), autocast=None) -> float:
     """Mean next-token loss over `eval_batches` fixed batches of `examples` (the same batches every
-    time). Each rank scores its `rows` of every batch; the sums are added over ranks."""
+    time). Each rank scores its `rows` of every batch, `micro_batch_size` rows a pass; the sums are
+    added over ranks."""
     model.eval()
     total = torch.zeros((), device=info.device)
     count = torch.zeros((), device=info.device)
     for index in range(cfg.eval_batches):
         batch = examples.batch(np.random.default_rng([cfg.seed, 10**9 + index]), cfg.batch_size)
-        local = batch.rows(rows, info.device)
-        with autocast or contextlib.nullcontext():
-            loss_sum, targets = token_loss_sum(model, local)
-        total, count = total + loss_sum.float(), count + targets
+        local = batch.rows(rows, "cpu")
+        for part in micro_slices(len(local.tokens), cfg.micro_batch_size):  # as many rows a pass as a step
+            with autocast or contextlib.nullcontext():
+                loss_sum, targets = token_loss_sum(model, local.rows(part, info.device))
+            total, count = total + loss_sum.float(), count + targets
     model.train()
     return (all_reduce_sum(total, info) / all_reduce_sum(count, info)).item()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -87,6 +88,35 @@ def test_compiled_training_matches_eager(data, tmp_path):
     assert counters["stats"]["unique_graphs"] >= 1  # the step did go through torch.compile
     for name, tensor in eager.items():
         assert torch.allclose(compiled[name], tensor, rtol=1e-4, atol=1e-5), name
+
+
+def test_micro_batches_train_as_the_whole_batch(data, tmp_path):
+    """`train.micro_batch_size` 3 of a batch of 8: passes of 3, 3 and 2 rows whose gradients add up to
+    the whole batch's, so the weights, the loss and the held-out loss are a whole-batch run's to
+    float32 rounding (the sums are added in another order)."""
+    from arvid.lm.train import train_step
+
+    whole = train_lm(run_config(data, tmp_path / "whole", steps=6, eval_every=3))
+    micro = train_lm(run_config(data, tmp_path / "micro", steps=6, eval_every=3, micro_batch_size=3))
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.allclose(micro.model.state_dict()[name], tensor, rtol=1e-4, atol=1e-5), name
+    assert micro.loss == pytest.approx(whole.loss, rel=1e-5)
+    scores = [[json.loads(line)["val_loss"] for line in (tmp_path / run / "eval.jsonl").read_text().splitlines()]
+              for run in ("whole", "micro")]
+    assert scores[1] == pytest.approx(scores[0], rel=1e-5) and len(scores[0]) == 2
+
+    # The passes really are 3, 3 and 2 rows.
+    config = run_config(data, tmp_path / "rows")
+    examples = WindowExamples(TokenShards(data / "train"), shapes_text_tokenizer(), config.model, caption_dropout=0)
+    batch = examples.batch(np.random.default_rng(0), 8)
+    model = whole.model
+    seen = []
+    hook = model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    train_step(model, optimizer, batch, targets=int(batch.loss_mask[:, 1:].sum()), autocast=contextlib.nullcontext(),
+               grad_clip=1.0, micro_batch_size=3)
+    hook.remove()
+    assert seen == [3, 3, 2]
 
 
 def test_resume_with_more_steps_stretches_the_schedule(data, tmp_path):
@@ -213,7 +243,9 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str
     mode, chunked = mode.removesuffix(CHUNKED), mode.endswith(CHUNKED)
     if chunked:
         arvid.lm.model.LOSS_CHUNK_LOGITS = 1  # the loss a position at a time, recomputed in the backward pass
-    result = train_lm(run_config(pathlib.Path(data), pathlib.Path(out), steps=6, parallel=mode))
+    mode, micro = mode.removesuffix(MICRO), mode.endswith(MICRO)
+    result = train_lm(run_config(pathlib.Path(data), pathlib.Path(out), steps=6, parallel=mode,
+                                 micro_batch_size=3 if micro else None))
     state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in result.model.state_dict().items()}
     torch.save({"state": state, "loss": result.loss}, f"{out}/rank{rank}.pt")
     finish_distributed()
@@ -224,12 +256,14 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str
 
 
 CHUNKED = "-chunked-loss"
+MICRO = "-micro-batches"
 
 
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2" + CHUNKED])
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2" + CHUNKED, "ddp" + MICRO, "fsdp2" + MICRO])
 def test_two_processes_equal_one(data, tmp_path, mode, monkeypatch):
     """Also with the loss in chunks recomputed in the backward pass (`summed_cross_entropy`), which
-    under FSDP2 reads the output layer's weights again after the forward pass."""
+    under FSDP2 reads the output layer's weights again after the forward pass, and with each rank's 4
+    rows in passes of 3 and 1 (DDP all-reduces in the last pass only, FSDP2 in each)."""
     if mode.endswith(CHUNKED):
         import arvid.lm.model
 

@@ -117,6 +117,47 @@ def test_adversarial_training_runs_and_resumes(tmp_path):
                        / "trainer_state.json").read_text())["step"] == 3
 
 
+def test_micro_batches_train_as_the_whole_batch(tmp_path):
+    """`train.micro_batch_size` 3 of a batch of 4 (passes of 3 and 1 clips), with the adversarial term
+    on: one step's gradients of the tokenizer and of the discriminator are the whole batch's to float32
+    rounding (4e-5 and 2e-5 of their norms; the same step in float64 differs by 1e-16, so this is the
+    convolutions' rounding at 3 rows against 4). Compared before Adam, which turns the rounding of
+    near-zero gradients (a bias before a norm) into whole steps. A run's checkpoint keeps LeCAM's
+    averages and a resumed run reads them."""
+    import contextlib
+
+    import numpy as np
+    from safetensors.torch import load_file
+
+    from arvid.shapes.clips import ShapesClips
+
+    extra = ["train.batch_size=4", "train.adversarial_weight=0.1", "train.adversarial_start_step=0",
+             "train.eval_every=100", "train.precision=fp32"]
+    gradients, losses, passes = [], [], []
+    for more in ([], ["train.micro_batch_size=3"]):
+        torch.manual_seed(0)
+        training = tokenizer_train.TokenizerTraining(small_run(tmp_path, *extra, *more), torch.device("cpu"),
+                                                     ShapesClips(frames=5, size=32), [])
+        seen = []
+        training.model.register_forward_pre_hook(lambda module, args, seen=seen: seen.append(len(args[0])))
+        losses.append(training.step(0, np.random.default_rng([0, 0]), contextlib.nullcontext()).loss)
+        passes.append(seen)
+        gradients.append([torch.cat([p.grad.flatten() for p in module.parameters()])
+                          for module in (training.model, training.discriminator)])
+    assert passes == [[4], [3, 1]]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    for whole, micro in zip(*gradients):
+        assert whole.norm() > 0 and (micro - whole).norm() <= 1e-4 * whole.norm()
+
+    folder = train_tokenizer(small_run(tmp_path, *extra, "train.micro_batch_size=3", "train.steps=2"))
+    lecam = load_file(folder / "lecam.safetensors")
+    assert lecam["ema_real"] != 0 and lecam["ema_fake"] != 0
+    training = tokenizer_train.TokenizerTraining(small_run(tmp_path, *extra), torch.device("cpu"),
+                                                 ShapesClips(frames=5, size=32), [], resumed=True)
+    training.load(folder, json.loads((folder / "trainer_state.json").read_text()))
+    assert training.lecam.ema_real == lecam["ema_real"] and training.lecam.ema_fake == lecam["ema_fake"]
+
+
 def test_the_discriminator_judges_in_float32_inside_bf16_autocast(tmp_path):
     # Under bf16 autocast its losses turned NaN within four steps on natural footage (2026-12-05).
     from arvid.shapes.clips import ShapesClips

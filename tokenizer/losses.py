@@ -61,7 +61,11 @@ def generator_adversarial_loss(fake_logits: Tensor) -> Tensor:
 
 class LeCAMRegularizer(nn.Module):
     """LeCAM regularization (Tseng et al. 2021), used by MAGVIT-v2 to keep the discriminator from
-    running away on small data: anchors real and fake logits to EMAs of each other."""
+    running away on small data: anchors real and fake logits to EMAs of each other.
+
+    The penalty (`forward`) reads the EMAs as they stand and `update` moves them once a step, after
+    it: a step's micro-batches (`train.micro_batch_size`) all meet the same EMAs, so their penalties
+    add up to the whole batch's."""
 
     def __init__(self, decay: float = 0.999) -> None:
         super().__init__()
@@ -70,10 +74,16 @@ class LeCAMRegularizer(nn.Module):
         self.register_buffer("ema_fake", torch.zeros(()))
 
     def forward(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        with torch.no_grad():
-            self.ema_real.lerp_(real_logits.mean(), 1 - self.decay)
-            self.ema_fake.lerp_(fake_logits.mean(), 1 - self.decay)
+        """The penalty on a batch's real and fake logits (any equal shapes): a scalar."""
         return F.relu(real_logits - self.ema_fake).pow(2).mean() + F.relu(self.ema_real - fake_logits).pow(2).mean()
+
+    @torch.no_grad()
+    def update(self, real_mean: Tensor | float, fake_mean: Tensor | float) -> None:
+        """Move the EMAs toward a step's mean real and fake logits (scalars)."""
+        self.ema_real.lerp_(torch.as_tensor(real_mean, dtype=self.ema_real.dtype, device=self.ema_real.device),
+                            1 - self.decay)
+        self.ema_fake.lerp_(torch.as_tensor(fake_mean, dtype=self.ema_fake.dtype, device=self.ema_fake.device),
+                            1 - self.decay)
 
 
 # torchvision's VGG16 `features` layout: conv widths, "M" a 2x2 max-pool.

@@ -33,6 +33,7 @@ from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_vid
 from arvid.training.checkpoint import (load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                        save_tensors)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
+from arvid.training.micro_batches import micro_slices
 
 
 @dataclass(kw_only=True)
@@ -249,39 +250,60 @@ class TokenizerTraining:
 
     def step(self, step: int, rng: np.random.Generator, autocast: AbstractContextManager) -> StepResult:
         """One generator step on `batch_size` clips, then (from `adversarial_start_step`) one
-        discriminator step and the weight average's update."""
+        discriminator step and the weight average's update. With `micro_batch_size`, that many clips
+        go forward and backward at a time, each pass's losses weighed by its share of the batch, so the
+        gradients add up to the whole batch's (LFQ's batch-entropy term excepted: it is each pass's)."""
         cfg = self.cfg
         batch = torch.cat([frames_to_video(clip) for clip in self.batches.batch(step, rng)]).to(self.device)
-        with autocast:
-            loss, out = self.objective(self.model, batch, frozen_encoder=not cfg.train_encoder,
-                                       edge_weight=cfg.edge_weight, entropy_weight=cfg.entropy_weight,
-                                       commitment_weight=cfg.commitment_weight)
-            if self.perceptual is not None:
-                loss = loss + cfg.perceptual_weight * self.perceptual(out.reconstruction.float(), batch)
-            use_gan = self.discriminator is not None and step >= cfg.adversarial_start_step
-            if use_gan:
-                loss = loss + cfg.adversarial_weight * losses.generator_adversarial_loss(self._judge(out.reconstruction))
-        if not torch.isfinite(loss):
-            return StepResult(loss.item(), cfg.batch_size, {})  # no update: the loop stops here
+        use_gan = self.discriminator is not None and step >= cfg.adversarial_start_step
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_sum, fakes, codes, quality = 0.0, [], [], 0.0
+        for rows in micro_slices(len(batch), cfg.micro_batch_size):
+            part, share = batch[rows], (rows.stop - rows.start) / len(batch)
+            with autocast:
+                loss, out = self.objective(self.model, part, frozen_encoder=not cfg.train_encoder,
+                                           edge_weight=cfg.edge_weight, entropy_weight=cfg.entropy_weight,
+                                           commitment_weight=cfg.commitment_weight)
+                if self.perceptual is not None:
+                    loss = loss + cfg.perceptual_weight * self.perceptual(out.reconstruction.float(), part)
+                if use_gan:
+                    loss = loss + cfg.adversarial_weight * losses.generator_adversarial_loss(self._judge(out.reconstruction))
+            if not torch.isfinite(loss):
+                return StepResult(loss.item(), cfg.batch_size, {})  # no update: the loop stops here
+            (loss * share).backward()
+            loss_sum += loss.item() * share
+            fakes.append(out.reconstruction.detach())
+            codes.append(out.quantized.indices.detach().flatten().cpu())
+            quality += psnr(fakes[-1], part).sum().item()
         torch.nn.utils.clip_grad_norm_(self.trained, cfg.grad_clip)
         self.optimizer.step()
 
         if use_gan:
-            real_logits = self._judge(batch)
-            fake_logits = self._judge(out.reconstruction.detach())
-            disc_loss = (losses.discriminator_hinge_loss(real_logits, fake_logits)
-                         + cfg.lecam_weight * self.lecam(real_logits, fake_logits))
-            self.disc_optimizer.zero_grad(set_to_none=True)
-            disc_loss.backward()
-            self.disc_optimizer.step()
+            self._discriminator_step(batch, fakes)
         if self.ema is not None and step >= cfg.ema_start_step:
             self.ema.update_parameters(self.model)  # the first update copies the weights
-        self.recent_codes = (self.recent_codes + [out.quantized.indices.detach().flatten().cpu()])[-50:]
+        self.recent_codes = (self.recent_codes + [torch.cat(codes)])[-50:]
         usage = codebook_usage(torch.cat(self.recent_codes), self.model.codebook_size).usage
-        quality = psnr(out.reconstruction.detach(), batch).mean().item()
-        return StepResult(loss.item(), cfg.batch_size, {"psnr": f"{quality:.1f}", "usage": f"{usage:.3f}"})
+        return StepResult(loss_sum, cfg.batch_size, {"psnr": f"{quality / len(batch):.1f}", "usage": f"{usage:.3f}"})
+
+    def _discriminator_step(self, batch: torch.Tensor, fakes: list[torch.Tensor]) -> None:
+        """One discriminator step on the real clips `batch` (b c t h w) and the step's reconstructions
+        `fakes` (one per micro-batch, before the generator's update), a micro-batch at a time; then
+        LeCAM's averages move once toward the step's mean logits."""
+        cfg = self.cfg
+        self.disc_optimizer.zero_grad(set_to_none=True)
+        real_mean, fake_mean, start = 0.0, 0.0, 0
+        for fake in fakes:
+            real, share = batch[start:start + len(fake)], len(fake) / len(batch)
+            start += len(fake)
+            real_logits, fake_logits = self._judge(real), self._judge(fake)
+            disc_loss = (losses.discriminator_hinge_loss(real_logits, fake_logits)
+                         + cfg.lecam_weight * self.lecam(real_logits, fake_logits))
+            (disc_loss * share).backward()
+            real_mean += real_logits.detach().mean() * share
+            fake_mean += fake_logits.detach().mean() * share
+        self.disc_optimizer.step()
+        self.lecam.update(real_mean, fake_mean)
 
     def _judge(self, video: torch.Tensor) -> torch.Tensor:
         """The discriminator's logits for `video` (b c t h w), in float32 even inside bf16 autocast:
@@ -322,6 +344,7 @@ class TokenizerTraining:
         state = {"optimizer": meta}
         if self.discriminator is not None:
             save_tensors(folder / "discriminator.safetensors", self.discriminator.state_dict())
+            save_tensors(folder / "lecam.safetensors", self.lecam.state_dict())
             disc_tensors, disc_meta = optimizer_state_to_files(self.disc_optimizer.state_dict())
             save_tensors(folder / "discriminator_optimizer.safetensors", disc_tensors)
             state["discriminator_optimizer"] = disc_meta
@@ -337,6 +360,8 @@ class TokenizerTraining:
                                                                   state["optimizer"]))
         if self.discriminator is not None and (folder / "discriminator.safetensors").is_file():
             self.discriminator.load_state_dict(load_tensors(folder / "discriminator.safetensors"))
+            if (folder / "lecam.safetensors").is_file():  # checkpoints before 2026-12-06 lack it: averages from 0
+                self.lecam.load_state_dict(load_tensors(folder / "lecam.safetensors"))
             self.disc_optimizer.load_state_dict(optimizer_state_from_files(
                 load_tensors(folder / "discriminator_optimizer.safetensors"), state["discriminator_optimizer"]))
 

@@ -63,6 +63,10 @@ class LoopConfig:
     # "auto": bf16 autocast on CUDA and on CPUs with native bf16, float32 elsewhere.
     precision: str = "auto"
     threads: int | None = None
+    # Rows of the batch in one forward and backward pass; their gradients add up before the one
+    # optimiser step, so a `batch_size` larger than a GPU's memory holds still trains as itself (the
+    # same update, to float rounding). None: the whole batch (a rank's share of it) at once.
+    micro_batch_size: int | None = None
     # Compile the training step with torch.compile (each trainer says which part of it); the first
     # step waits while it compiles.
     compile: bool = False
@@ -81,6 +85,8 @@ class LoopConfig:
             raise ValueError(f"max_minutes must be positive (or null: no limit), got {self.max_minutes}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1 (or null: torch's default), got {self.threads}")
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            raise ValueError(f"micro_batch_size must be >= 1 (or null: the whole batch at once), got {self.micro_batch_size}")
         check_precision(self.precision)
 
 
