@@ -25,6 +25,10 @@ very just there here while
 # Kept in a model's training record: enough for any caption set of words, bounded for a huge one.
 MAX_WORDS = 20_000
 
+# Beside an LM's weights, the words and phrases its captions named by category (category -> words;
+# the shipped shapes-world LM's shape, colour and direction words, written by `arvid.shapes.content`).
+CONTENT_FILE = "content_words.json"
+
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 
@@ -47,3 +51,15 @@ def names_nothing_known(prompt: str, vocabulary: Iterable[str]) -> bool:
     """Whether `prompt` has content words and none of them is in `vocabulary`."""
     words = content_words(prompt)
     return bool(words) and words.isdisjoint(vocabulary)
+
+
+def normalized(text: str) -> str:
+    """Lower-case words separated by single spaces, padded by one each side (for phrase search)."""
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
+def names_no_phrase(prompt: str, phrases: Iterable[str]) -> bool:
+    """Whether `prompt` holds none of `phrases` as whole words ("towards the top" in "moving towards
+    the top", not "red" in "redwood")."""
+    text = normalized(prompt)
+    return not any(f" {phrase} " in text for phrase in phrases)

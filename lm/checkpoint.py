@@ -9,7 +9,9 @@ LM also has `training_data.json`, what its videos were: `fps`, the frame rate th
 pace of motion it learnt), `tokenizer`, the tokenizer that encoded them (a shipped tokenizer's
 name or a folder), and `tokenizer_codes`, that tokenizer's `codes_fingerprint`, each where its token
 shards recorded it; and `caption_words`, the content words of its training captions
-(`arvid.data.caption_words`).
+(`arvid.data.caption_words`). A folder may also have `content_words.json`, the words and phrases its
+captions named by category (the shipped shapes-world LM's shape, colour and direction words). Either
+lets `VideoLM.names_nothing_known` tell a prompt that names nothing the LM learnt.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch import Tensor
 from arvid.configs import ConfigError, load_config, to_dict
 from arvid.training.checkpoint import (atomic_folder, holds_only, load_module_weights, resolve_checkpoint,
                                       save_tensors, write_json)
+from arvid.data.caption_words import CONTENT_FILE, names_no_phrase, names_nothing_known
 from arvid.data.manifests import frame_rate_or_none
 from arvid.lm.config import LMConfig
 from arvid.lm.layout import Prefixes, encoder_prefixes, prefix_tokens
@@ -35,9 +38,9 @@ from arvid.lm.vocabulary import Vocabulary
 
 GENERATION_CONFIG = "generation_config.json"
 TRAINING_DATA = "training_data.json"
-# What an LM folder is written with: a save replaces a folder of these alone (not, say, the shipped
-# model's lm/, whose content_words.json a save would not write back).
-LM_FILES = ("config.json", "model.safetensors", FILE_NAME, GENERATION_CONFIG, TRAINING_DATA)
+# What an LM folder is written with: a save replaces a folder of these alone (never one holding a
+# file of its own beside them).
+LM_FILES = ("config.json", "model.safetensors", FILE_NAME, GENERATION_CONFIG, TRAINING_DATA, CONTENT_FILE)
 
 
 def read_generation_config(folder: str | Path) -> dict[str, Any] | None:
@@ -67,6 +70,21 @@ def read_training_data(folder: str | Path) -> dict[str, Any] | None:
     return values
 
 
+def read_content_words(folder: str | Path) -> dict[str, list[str]] | None:
+    """The `content_words.json` of an LM folder (category -> the words and phrases its captions
+    named), or None when it has none.
+
+    Raises:
+        ValueError: the file is not a JSON object of word lists (the message names the file).
+    """
+    path = Path(folder) / CONTENT_FILE
+    values = _read_object(path, "word lists (category -> words)")
+    if values is not None and not all(isinstance(words, list) and all(isinstance(word, str) for word in words)
+                                      for words in values.values()):
+        raise ValueError(f"{path}: not a JSON object of word lists (category -> words)")
+    return values
+
+
 def _read_object(path: Path, what: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
@@ -86,7 +104,8 @@ class VideoLM:
 
     `generation_config` is the folder's `generation_config.json` as read (None when there is none
     or the LM was built in memory), `training_data` its `training_data.json` (see the module's
-    docstring); `folder` is where it was loaded from, for messages.
+    docstring), `content_words` its `content_words.json` (category -> words and phrases; the shipped
+    shapes-world LM's); `folder` is where it was loaded from, for messages.
 
     Raises:
         ValueError: a text tokenizer with more pieces than the model has room for, or the wrong
@@ -99,6 +118,7 @@ class VideoLM:
     folder: Path | None = None
     encoder: TextEncoder | None = None
     training_data: dict[str, Any] | None = None
+    content_words: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         config = self.model.config
@@ -122,6 +142,18 @@ class VideoLM:
     def config(self) -> LMConfig:
         """The transformer's config."""
         return self.model.config
+
+    def names_nothing_known(self, prompt: str) -> bool:
+        """Whether `prompt` names none of what this LM's training captions named: none of the words
+        and phrases of its `content_words`, or where it has none, none of its training record's
+        `caption_words` (a prompt of function words alone names nothing either way). False for a
+        blank prompt (unconditional) and for an LM that records neither (nothing to check)."""
+        if not prompt.strip():
+            return False
+        if self.content_words is not None:
+            return names_no_phrase(prompt, (word for words in self.content_words.values() for word in words))
+        words = (self.training_data or {}).get("caption_words")
+        return bool(words) and names_nothing_known(prompt, words)
 
     def prompt_tokens(self, prompt: str, *, task: str = "text-to-video") -> Tensor:
         """`[BOS][TASK][BOT] text [EOT][BOV]` for `prompt` (prefix_len,); "" is unconditional.
@@ -173,6 +205,8 @@ class VideoLM:
             (folder / GENERATION_CONFIG).write_text(json.dumps(self.generation_config, indent=2) + "\n")
         if self.training_data is not None:
             write_json(folder / TRAINING_DATA, self.training_data)
+        if self.content_words is not None:
+            write_json(folder / CONTENT_FILE, self.content_words)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> VideoLM:
@@ -196,7 +230,7 @@ class VideoLM:
         model = Transformer(config).to(device)
         load_module_weights(model, folder, config)
         read = dict(generation_config=read_generation_config(folder), training_data=read_training_data(folder),
-                    folder=folder)
+                    content_words=read_content_words(folder), folder=folder)
         if config.text_encoder is not None:
             return cls(model.eval(), None, encoder=TextEncoder.load(config.text_encoder, device=device), **read)
         text = TextTokenizer.load(folder)  # names the file when it is missing or corrupt

@@ -41,6 +41,22 @@ class TokenizerMismatchWarning(UserWarning):
     """The tokenizer encodes videos otherwise than the one the LM's token shards were made with."""
 
 
+class UnknownPromptWarning(UserWarning):
+    """A prompt names nothing the LM's training captions named (`VideoLM.names_nothing_known`): the
+    LM will draw what it knows, not what the prompt asks."""
+
+
+# How the warning's message goes on after the prompt (`arvid` commands say it their own way).
+UNKNOWN_PROMPT = "names nothing this LM's training captions named"
+
+
+def warn_unknown_prompt(lm: VideoLM, prompt: str) -> None:
+    """Warn (`UnknownPromptWarning`) when `prompt` names nothing the LM learnt."""
+    if lm.names_nothing_known(prompt):
+        warnings.warn(f"{prompt!r} {UNKNOWN_PROMPT}; it will draw what it knows, not what the prompt asks",
+                      UnknownPromptWarning, stacklevel=3)
+
+
 def tokenizer_mismatch(lm: VideoLM, tokenizer: VideoTokenizer) -> str | None:
     """Why `tokenizer` reads the LM's codes otherwise than the tokenizer of its training videos did
     (the fingerprints its training_data.json records and `codes_fingerprint` differ: the encoder or
@@ -143,6 +159,7 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     task = "image-to-video" if image is not None else "continuation" if video is not None else "text-to-video"
     # The prompt's row, then (under guidance) the unconditional one.
     prefixes = lm.prefixes([prompt, ""] if config.guided else [prompt], task=task)
+    warn_unknown_prompt(lm, prompt)
     given = image if image is not None else None if video is None else _continuation_frames(tokenizer, video, window)
     given_codes = _encode_given(tokenizer, given)
     switch = None
@@ -151,7 +168,9 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
         switch_task = "image-to-video" if switch_from == "frame" else task
 
         def switch(prompt: str) -> Prefixes:  # the new prompt's rows, checked as the first prompt's were
-            return lm.prefixes([prompt, ""] if config.guided else [prompt], task=switch_task)
+            rows = lm.prefixes([prompt, ""] if config.guided else [prompt], task=switch_task)
+            warn_unknown_prompt(lm, prompt)
+            return rows
     levers = checked_levers(Levers(pipelined, rolling_cache, batched_candidates, bf16_decoder, jacobi_block,
                                    fused_steps))
     switches = PromptSwitches(prompt, prompts, switch, switch_from)
@@ -184,6 +203,8 @@ def stream_batch(lm: VideoLM, tokenizer: VideoTokenizer, prompts: list[str], con
     check_window(window, lm.config.window_frames)
     rows = [row for prompt in prompts for row in ([prompt, ""] if config.guided else [prompt])]  # stream-major
     prefixes = lm.prefixes(rows)
+    for prompt in dict.fromkeys(prompts):  # each distinct prompt once
+        warn_unknown_prompt(lm, prompt)
     levers = checked_levers(Levers(pipelined, rolling_cache, True, bf16_decoder, fused_steps=fused_steps))
     return latent_frames(lm, tokenizer, prefixes, [], config, window, levers)
 

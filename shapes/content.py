@@ -6,14 +6,13 @@ when a prompt names none of them ("a cat walking on the grass") instead of drawi
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from arvid.data.caption_words import CONTENT_FILE, normalized
 from arvid.shapes.paraphrase import vocabulary
 from arvid.shapes.world import COLOURS, DIRECTIONS, SHAPES, all_phrasings, attribute_combinations, direction_words
 
-CONTENT_FILE = "content_words.json"
 CATEGORIES = ("shape", "colour", "direction")
 
 
@@ -25,11 +24,6 @@ def _known_words() -> dict[str, set[str]]:
             for options in vocabulary(pool)[category].values():
                 words[category].update(options)
     return words
-
-
-def normalized(text: str) -> str:
-    """Lower-case words separated by single spaces, padded by one each side (for phrase search)."""
-    return " " + " ".join(re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())) + " "
 
 
 def content_words(captions: Iterable[str]) -> dict[str, list[str]]:

@@ -426,6 +426,43 @@ def test_a_prompt_of_content_the_model_never_saw_is_warned_about(model_dir, tmp_
     assert warnings["a red circle moving up"] == warnings["a ball drifting to the right"] == []
 
 
+def test_python_callers_are_warned_of_a_prompt_of_unknown_content(model_dir, tmp_path):
+    """`stream`, its prompt switches and `stream_batch` warn `UnknownPromptWarning` (the commands print
+    their own line instead: the test above sees exactly one); the LM's content words survive a save."""
+    import shutil
+    import warnings
+    from itertools import islice
+
+    from arvid.sampling import UnknownPromptWarning, stream_batch
+    from arvid.shapes.content import template_content_words, write_content_words
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    write_content_words(model / "lm", template_content_words())
+    lm, tokenizer = VideoLM.from_pretrained(model / "lm"), VideoTokenizer.from_pretrained(model / "tokenizer")
+    config = SamplerConfig(first_window_candidates=1)
+    with pytest.warns(UnknownPromptWarning, match="^'a cat walking on the grass' names nothing this LM's training"):
+        stream(lm, tokenizer, "a cat walking on the grass", config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownPromptWarning)
+        stream(lm, tokenizer, "a red circle moving up", config)
+        stream(lm, tokenizer, "", config)  # unconditional: nothing to name
+        first = list(islice(stream(lm, tokenizer, "a red circle moving up", config,
+                                   prompts=lambda index: "a dog" if index >= 5 else "a red circle moving up"), 5))
+    with pytest.warns(UnknownPromptWarning, match="^'a dog' names nothing"):
+        list(islice(stream(lm, tokenizer, "a red circle moving up", config,
+                           prompts=lambda index: "a dog" if index >= 5 else "a red circle moving up"), len(first) + 1))
+    with pytest.warns(UnknownPromptWarning) as caught:
+        stream_batch(lm, tokenizer, ["a blue square", "a dog", "a dog"], config)
+    assert [str(warning.message).split(" names")[0] for warning in caught] == ["'a dog'"]
+
+    lm.save_pretrained(tmp_path / "saved")
+    assert VideoLM.from_pretrained(tmp_path / "saved").content_words == lm.content_words
+    (tmp_path / "saved" / "content_words.json").write_text('{"shape": "circle"}')
+    with pytest.raises(ValueError, match="content_words.json: not a JSON object of word lists"):
+        VideoLM.from_pretrained(tmp_path / "saved")
+
+
 def test_a_prompt_over_the_limit_is_an_error_that_says_the_limit(model_dir, tmp_path, capsys):
     limit = VideoLM.from_pretrained(model_dir / "lm").config.text_tokens
     prompt = " ".join(["red circle"] * limit)

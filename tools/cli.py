@@ -58,6 +58,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 TOKENIZER_MISMATCH = "the tokenizer encodes videos otherwise"  # how `arvid.sampling.tokenizer_mismatch` begins
+# What `arvid.sampling.stream.UNKNOWN_PROMPT` says after the prompt (the commands say it with examples).
+UNKNOWN_PROMPT = r".* names nothing this LM's training captions named"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         # The top-level parser takes no options but -h, so the first word that is not one names the subcommand.
         args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
         with warnings.catch_warnings():
-            # A command says a tokenizer mismatch once, as a line (`load_models`), not again as a Python
-            # warning from every `stream` call (by message: the class would import torch here).
+            # A command says a tokenizer mismatch once, as a line (`load_models`), and an unknown prompt
+            # with examples of known words (`warn_unknown_content`), not again as Python warnings from
+            # every `stream` call (by message: the classes would import torch here).
             warnings.filterwarnings("ignore", message=TOKENIZER_MISMATCH)
+            warnings.filterwarnings("ignore", message=UNKNOWN_PROMPT)
             code = args._run(args)
     except KeyboardInterrupt:  # also while the command's module is imported or its arguments parsed
         print("interrupted", file=sys.stderr)

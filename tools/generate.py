@@ -196,10 +196,10 @@ def _prepare(args: argparse.Namespace):
         check_prompt(lm, args.prompt)
         for frame, text in schedule:
             check_prompt(lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
-        warn_unknown_content(lm, parts.lm, args.prompt)  # warnings once every prompt is known to be readable
+        warn_unknown_content(lm, args.prompt)  # warnings once every prompt is known to be readable
         for frame, text in schedule:
-            warn_unknown_content(lm, parts.lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
-        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, parts.lm)
+            warn_unknown_content(lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
+        prompts = _prompt_changes(args, schedule, lm, tokenizer, config)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
@@ -218,10 +218,9 @@ def _prepare(args: argparse.Namespace):
         args.continue_from is not None
 
 
-def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config,
-                    lm_folder: Path):
+def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config):
     """The `prompts(index)` function of --prompt-schedule (its lines: `schedule`) or --interactive, or
-    None; `config` is the run's SamplerConfig, `lm_folder` the LM's (for the unknown-content warning)."""
+    None; `config` is the run's SamplerConfig."""
     from arvid.tools.prompt_schedule import schedule_warnings, scheduled_prompts, typed_prompts
 
     if schedule:
@@ -243,7 +242,7 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
               "last line typed by then; each switch is shown as it happens)", file=sys.stderr)
         def check(prompt: str) -> None:
             lm.prefixes([prompt])  # raises ValueError for one too long: the line is refused
-            warn_unknown_content(lm, lm_folder, prompt, where="the typed prompt")
+            warn_unknown_content(lm, prompt, where="the typed prompt")
 
         return typed_prompts(args.prompt, check=check)
     return None
@@ -286,40 +285,25 @@ def model_fps(args: argparse.Namespace, lm) -> float:
     return args.fps
 
 
-def warn_unknown_content(lm, lm_folder: Path, prompt: str, *, where: str = "the prompt") -> None:
-    """Warn when the prompt names none of the shape, colour and direction words of the model's
-    training captions (a shapes-world LM's `content_words.json`, `arvid.shapes.content`), or, for
-    another LM (`lm`, loaded from `lm_folder`), none of the content words of its training captions
-    (its training data record's `caption_words`; LMs that record neither are not checked): the model
-    will draw what it knows, not what was asked. `where` names the prompt."""
-    from arvid.shapes.content import CONTENT_FILE, normalized, word_examples
-
-    path = lm_folder / CONTENT_FILE
+def warn_unknown_content(lm, prompt: str, *, where: str = "the prompt") -> None:
+    """Print a warning line when the prompt names nothing the LM's training captions named
+    (`VideoLM.names_nothing_known`: a shapes-world LM's shape, colour and direction words, or another
+    LM's recorded caption words; LMs that record neither are not checked), with examples of what it
+    knows: the model will draw that, not what was asked. `where` names the prompt."""
+    if not lm.names_nothing_known(prompt):
+        return
     named = "" if where == "the prompt" else f" ({where}: {prompt!r})"
-    if not prompt.strip():
-        return
-    if not path.is_file():
-        _warn_unknown_words((lm.training_data or {}).get("caption_words"), prompt, named)
-        return
-    try:
-        words = json.loads(path.read_text(encoding="utf-8"))
-        known = [word for category in words.values() for word in category]
-    except (ValueError, AttributeError, TypeError):
-        raise UsageError(f"{path}: not a JSON object of word lists (category -> words)") from None
-    text = normalized(prompt)
-    if not any(f" {word} " in text for word in known):
+    if lm.content_words is not None:
+        from arvid.shapes.content import word_examples
+
         print(f"warning: the prompt{named} names no shape, colour or direction this model was trained on "
-              f"({word_examples(words)}); it will draw what it knows, not what the prompt asks", file=sys.stderr)
-
-
-def _warn_unknown_words(words: list[str] | None, prompt: str, named: str) -> None:
-    """The check of `warn_unknown_content` for an LM of other captions: their content words `words`."""
-    from arvid.data.caption_words import names_nothing_known
-
-    if words and names_nothing_known(prompt, words):
-        examples = ", ".join(words[:: max(1, len(words) // 6)][:6])
-        print(f"warning: the prompt{named} shares no word with this model's training captions (such as {examples}); "
-              "it will draw what it knows, not what the prompt asks", file=sys.stderr)
+              f"({word_examples(lm.content_words)}); it will draw what it knows, not what the prompt asks",
+              file=sys.stderr)
+        return
+    words = lm.training_data["caption_words"]
+    examples = ", ".join(words[:: max(1, len(words) // 6)][:6])
+    print(f"warning: the prompt{named} shares no word with this model's training captions (such as {examples}); "
+          "it will draw what it knows, not what the prompt asks", file=sys.stderr)
 
 
 class Outputs:

@@ -106,7 +106,7 @@ def _prepare(args: argparse.Namespace):
         fps = model_fps(args, lm)
         for line, prompt in numbered:
             check_prompt(lm, prompt, where=f"{args.prompts}:{line}")
-            warn_unknown_content(lm, parts.lm, prompt, where=f"{args.prompts}:{line}")
+            warn_unknown_content(lm, prompt, where=f"{args.prompts}:{line}")
         steps = stream_batch(lm, tokenizer, prompts, config, **levers)
     except (UsageError, ValueError) as err:
         return fail(str(err))
