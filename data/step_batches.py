@@ -1,13 +1,13 @@
 """Training batches drawn ahead of the steps in worker processes, the same as drawn in the training
-process: `StepBatches(source, batch_size=4, seed=0, workers=4).batch(step, rng)`.
+process: `StepBatches(source, batch_size=4, seed=0, workers=4).batch(step)`.
 
-The batch of step s is `batch_size` clips drawn in turn from `np.random.default_rng([seed, s])`, the
-generator `arvid.training.loop.train_loop` gives step s. It depends on (seed, s) and the files alone,
-so it is the same with no worker (drawn from the loop's generator, between steps) and with any
-number of them (`torch.utils.data.DataLoader` workers, each building whole batches of the steps
-ahead), and a resumed run draws the batches the interrupted one would have. What differs with
-workers: the training process no longer waits for decoding, and up to `2 * workers` batches are
-drawn ahead (past the last step too, then thrown away).
+Clip i of step s's batch is drawn from its own generator, `np.random.default_rng([seed, s, i])`. So
+a batch depends on (seed, s) and the files alone: it is the same with no worker (drawn between
+steps) and with any number of them (`torch.utils.data.DataLoader` workers, each building whole
+batches of the steps ahead), a resumed run draws the batches the interrupted one would have, and a
+process of a `torchrun` launch draws its rows of the global batch alone (`rows`), the very clips one
+process would draw there. What differs with workers: the training process no longer waits for
+decoding, and up to `2 * workers` batches are drawn ahead (past the last step too, then thrown away).
 """
 
 from __future__ import annotations
@@ -20,55 +20,59 @@ import torch
 from arvid.data.clips import ClipSource
 
 
-def draw_batch(source: ClipSource, rng: np.random.Generator, batch_size: int) -> np.ndarray:
-    """`batch_size` clips drawn in turn from `rng` -> uint8 (b t h w c)."""
-    return np.stack([source.sample(rng) for _ in range(batch_size)])
+def draw_batch(source: ClipSource, seed: int, step: int, rows: range) -> np.ndarray:
+    """Clips `rows` of step `step`'s batch, clip i from `default_rng([seed, step, i])` -> uint8 (b t h w c)."""
+    return np.stack([source.sample(np.random.default_rng([seed, step, row])) for row in rows])
 
 
 class _StepDataset(torch.utils.data.Dataset):
-    """Item s: (s, the batch of step s), or (s, the error drawing it raised): an error crosses back
-    to the training process as itself, one line, not as a DataLoader traceback."""
+    """Item s: (s, rows `rows` of the batch of step s), or (s, the error drawing it raised): an error
+    crosses back to the training process as itself, one line, not as a DataLoader traceback."""
 
-    def __init__(self, source: ClipSource, *, batch_size: int, seed: int) -> None:
-        self.source, self.batch_size, self.seed = source, batch_size, seed
+    def __init__(self, source: ClipSource, *, rows: range, seed: int) -> None:
+        self.source, self.rows, self.seed = source, rows, seed
 
     def __getitem__(self, step: int) -> tuple[int, np.ndarray | Exception]:
         try:
-            return step, draw_batch(self.source, np.random.default_rng([self.seed, step]), self.batch_size)
+            return step, draw_batch(self.source, self.seed, step, self.rows)
         except (ValueError, OSError) as err:  # unreadable data (VideoReadError is a ValueError); bugs keep their traceback
             return step, err
 
 
 class StepBatches:
     """The training batches of `source`, `batch_size` clips a step, drawn in `workers` processes
-    (0: in this one, when asked). See the module docstring for what is the same either way.
+    (0: in this one, when asked); `rows` (a slice of the batch's rows, None: all) are the ones this
+    process draws and trains on, a rank's share. See the module docstring for what is the same either way.
 
     Raises:
-        ValueError: `workers` < 0 or `batch_size` < 1.
+        ValueError: `workers` < 0, `batch_size` < 1 or no rows.
     """
 
-    def __init__(self, source: ClipSource, *, batch_size: int, seed: int, workers: int = 0) -> None:
+    def __init__(self, source: ClipSource, *, batch_size: int, seed: int, workers: int = 0,
+                 rows: slice | None = None) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.rows = range(batch_size)[rows or slice(None)]
+        if not self.rows:
+            raise ValueError(f"rows {rows} of a batch of {batch_size} hold no row")
         self.source, self.batch_size, self.seed, self.workers = source, batch_size, seed, workers
         self._ahead = None  # the workers' iterator, from the step `_next_step` on
         self._next_step = -1
 
-    def batch(self, step: int, rng: np.random.Generator) -> np.ndarray:
-        """The batch of step `step` -> uint8 (b t h w c). `rng` is the loop's generator for this step,
-        `np.random.default_rng([seed, step])`: without workers the clips are drawn from it.
+    def batch(self, step: int) -> np.ndarray:
+        """This process's rows of the batch of step `step` -> uint8 (b t h w c).
 
         Raises:
             ValueError, OSError: as the source's `sample` (from a worker too).
         """
         if self.workers == 0:
-            return draw_batch(self.source, rng, self.batch_size)
+            return draw_batch(self.source, self.seed, step, self.rows)
         if self._ahead is None or step != self._next_step:  # the first step, or a jump: start from `step`
             self.close()
             loader = torch.utils.data.DataLoader(
-                _StepDataset(self.source, batch_size=self.batch_size, seed=self.seed), batch_size=None,
+                _StepDataset(self.source, rows=self.rows, seed=self.seed), batch_size=None,
                 sampler=itertools.count(step), num_workers=self.workers, prefetch_factor=2)
             self._ahead = iter(loader)
         drawn_step, batch = next(self._ahead)

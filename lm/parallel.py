@@ -1,58 +1,15 @@
-"""Scale-out with PyTorch's own engine, applied from outside the model.
-
-Under `torchrun` (WORLD_SIZE > 1) `init_distributed` joins the process group (NCCL on CUDA, gloo
-on CPU) and `parallelize` wraps the model in DDP or shards it with FSDP2. Model files stay
-single-device.
+"""Scale-out of the LM with PyTorch's own engine, applied from outside the model: `parallelize`
+wraps it in DDP or shards it with FSDP2 (the process group: `arvid.training.distributed`). Model
+files stay single-device.
 """
 
 from __future__ import annotations
 
-import contextlib
+from typing import Literal
 
-import os
-from typing import Literal, NamedTuple
-
-import torch
-import torch.distributed as dist
 from torch import nn
 
-
-class DistInfo(NamedTuple):
-    """This process's `rank` in a `world` of processes, and the device it trains on."""
-
-    rank: int
-    world: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        """Rank 0, the one that writes logs and checkpoints."""
-        return self.rank == 0
-
-
-def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group when launched by `torchrun`; otherwise a world of one on `device`."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return DistInfo(0, 1, device)
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), device)
-
-
-def finish_distributed() -> None:
-    """Leave the process group, if this process joined one, once every rank has got here.
-
-    The barrier keeps one rank from closing its connections while another still tears down. Two-process
-    FSDP2 runs over gloo on this CPU (the test `test_two_processes_equal_one`) aborted at exit in 2 of
-    85 runs without it ("terminate called without an active exception"), in none of 80 with it.
-    """
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+from arvid.training.distributed import DistInfo, wrap_ddp
 
 
 def parallelize(model: nn.Module, info: DistInfo, mode: Literal["ddp", "fsdp2"]) -> nn.Module:
@@ -61,8 +18,7 @@ def parallelize(model: nn.Module, info: DistInfo, mode: Literal["ddp", "fsdp2"])
     if info.world == 1:
         return model
     if mode == "ddp":
-        device_ids = [info.device.index] if info.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        return wrap_ddp(model, info)
     if mode == "fsdp2":
         from torch.distributed.fsdp import fully_shard
 
@@ -70,22 +26,3 @@ def parallelize(model: nn.Module, info: DistInfo, mode: Literal["ddp", "fsdp2"])
             fully_shard(layer)
         return fully_shard(model)
     raise ValueError(f"unknown parallel mode {mode!r}; expected 'ddp' or 'fsdp2'")
-
-
-def gradient_sync(model: nn.Module, last: bool) -> contextlib.AbstractContextManager:
-    """Around one micro-batch's forward and backward pass through the trained `model`: under DDP the
-    gradients are all-reduced only in the `last` micro-batch's backward pass (`no_sync` before it,
-    each rank adding its micro-batches' gradients locally). FSDP2 reduce-scatters every micro-batch
-    (its sharded gradients add up; not syncing would hold every layer's full gradient), and one
-    process has nothing to sync."""
-    if not last and isinstance(model, nn.parallel.DistributedDataParallel):
-        return model.no_sync()
-    return contextlib.nullcontext()
-
-
-def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Sum of `value` over all ranks (itself in a world of one)."""
-    if info.world > 1:
-        value = value.clone()
-        dist.all_reduce(value)
-    return value

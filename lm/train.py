@@ -31,12 +31,13 @@ from arvid.lm.checkpoint import GENERATION_CONFIG, VideoLM
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
 from arvid.lm.model import Transformer
-from arvid.lm.parallel import DistInfo, all_reduce_sum, gradient_sync, init_distributed, parallelize
+from arvid.lm.parallel import parallelize
 from arvid.lm.text import TextTokenizer
 from arvid.lm.text_encoder import TextEncoder, TextStates
 from arvid.lm.vocabulary import TASKS, Vocabulary
 from arvid.training.checkpoint import (load_module_weights, load_tensors, optimizer_state_from_files,
                                      optimizer_state_to_files, save_tensors)
+from arvid.training.distributed import DistInfo, all_reduce_sum, gradient_sync, init_distributed
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
 from arvid.training.micro_batches import micro_slices
 

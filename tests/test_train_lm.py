@@ -18,7 +18,7 @@ from arvid.shapes.clips import shapes_videos
 from arvid.data.shards import JoinedShards, TokenShards, open_shards, write_shards
 from arvid.training.schedule import warmup_cosine
 from arvid.lm.examples import WindowExamples
-from arvid.lm.parallel import finish_distributed
+from arvid.training.distributed import finish_distributed
 from arvid.lm.train import LMRunConfig, LMTrainConfig, evaluate_loss, train_lm
 
 
@@ -45,7 +45,7 @@ def test_training_lowers_the_held_out_loss(data, tmp_path):
     examples = WindowExamples(TokenShards(data / "val"), shapes_text_tokenizer(), config.model, caption_dropout=0)
     torch.manual_seed(config.train.seed)
     from arvid.lm.model import Transformer
-    from arvid.lm.parallel import DistInfo
+    from arvid.training.distributed import DistInfo
 
     info = DistInfo(0, 1, torch.device("cpu"))
     before = evaluate_loss(Transformer(config.model), examples, config.train, info)

@@ -166,7 +166,7 @@ def test_the_discriminator_judges_in_float32_inside_bf16_autocast(tmp_path):
     training = tokenizer_train.TokenizerTraining(config, torch.device("cpu"), ShapesClips(frames=5, size=32), [])
     video = torch.rand(1, 3, 5, 32, 32) * 2 - 1
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = training._judge(video.bfloat16())
+        logits = training._judge(training.discriminator, video.bfloat16())
     assert logits.dtype == torch.float32
     assert torch.allclose(logits, training.discriminator(video.bfloat16().float()), atol=1e-6)
 
@@ -430,3 +430,73 @@ def test_shapes_sources_by_name():
     assert clip_source("shapes", frames=5, size=32).split == "train"
     with pytest.raises(ValueError, match="unknown shapes split 'test'"):
         clip_source("shapes:test", frames=5, size=32)
+
+
+def _two_process_worker(rank: int, world: int, port: int, out: str, micro: str) -> None:
+    import contextlib
+    import os
+    import pathlib
+
+    from arvid.shapes.clips import ShapesClips
+    from arvid.training.distributed import finish_distributed, init_distributed
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    info = init_distributed(torch.device("cpu"))
+    out = pathlib.Path(out)
+    torch.manual_seed(0)
+    training = tokenizer_train.TokenizerTraining(small_run(out, *TWO_PROCESS_RUN, micro), torch.device("cpu"),
+                                                 ShapesClips(frames=5, size=32), [], info=info)
+    loss = training.step(0, None, contextlib.nullcontext()).loss
+    gradients = [torch.cat([p.grad.flatten() for p in module.parameters()])
+                 for module in (training.model, training.discriminator)]
+    # A whole run too: the loop's collective stop, evaluation and checkpoints on the first process.
+    folder = train_tokenizer(small_run(out / "run", *TWO_PROCESS_RUN, micro, "train.steps=2"))
+    state = VideoTokenizer.from_pretrained(folder).state_dict() if rank == 0 else None
+    torch.save({"loss": loss, "gradients": gradients, "lecam": training.lecam.state_dict(), "state": state,
+                "weights": training.model.state_dict(), "clips": len(training.batches.batch(0))}, out / f"rank{rank}.pt")
+    finish_distributed()
+    os._exit(0)  # as the LM's two-process test: skip a teardown that may abort after the results are on disk
+
+
+TWO_PROCESS_RUN = ["train.batch_size=4", "train.adversarial_weight=0.1", "train.adversarial_start_step=0",
+                   "train.eval_every=2", "train.precision=fp32", "train.threads=1"]
+
+
+@pytest.mark.parametrize("micro", ["train.micro_batch_size=null", "train.micro_batch_size=1"])
+def test_two_processes_train_as_one(tmp_path, micro):
+    """Under torchrun (two gloo processes, DDP) each process draws its 2 of the 4 clips one process
+    would and the step's all-reduced gradients, of the tokenizer and of the discriminator, are one
+    process's to float32 rounding, as are LeCAM's averages; a short run checkpoints once, from the
+    first process (with passes of one clip too)."""
+    import contextlib
+    import socket
+
+    import numpy as np
+    import torch.multiprocessing as mp
+
+    from arvid.shapes.clips import ShapesClips
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.spawn(_two_process_worker, args=(2, port, str(tmp_path), micro), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
+    torch.manual_seed(0)
+    single = tokenizer_train.TokenizerTraining(small_run(tmp_path / "single", *TWO_PROCESS_RUN), torch.device("cpu"),
+                                               ShapesClips(frames=5, size=32), [])
+    loss = single.step(0, np.random.default_rng([0, 0]), contextlib.nullcontext()).loss
+    expected = [torch.cat([p.grad.flatten() for p in module.parameters()])
+                for module in (single.model, single.discriminator)]
+    for rank in ranks:
+        assert rank["clips"] == 2
+        assert rank["loss"] == pytest.approx(loss, rel=1e-5)
+        for got, want in zip(rank["gradients"], expected):
+            assert (got - want).norm() <= 1e-4 * want.norm()
+        for name, value in single.lecam.state_dict().items():
+            assert torch.allclose(rank["lecam"][name], value, rtol=1e-5), name
+    for name, tensor in ranks[0]["weights"].items():  # DDP keeps the processes' weights equal
+        assert torch.equal(ranks[1]["weights"][name], tensor), name
+    assert ranks[0]["state"] is not None and json.loads(
+        (tmp_path / "run" / "run" / "checkpoint" / "trainer_state.json").read_text())["step"] == 2

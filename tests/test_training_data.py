@@ -207,19 +207,24 @@ def test_a_source_with_no_readable_file_is_exit_2(tmp_path, capfd):
 
 
 def test_workers_draw_the_batches_drawn_without_them(bikes_folder):
-    """Steps 5 to 8 (as after a resume at 5), then a jump to 20: the same arrays for 0 and 2 workers."""
+    """Steps 5 to 8 (as after a resume at 5), then a jump to 20: the same arrays for 0 and 2 workers,
+    and a process drawing some rows alone (a rank's share) draws those rows of the whole batch."""
     source = FileClips(bikes_folder, frames=9, size=32, fps=8, log=collect([]))
     steps = [5, 6, 7, 8, 20]
     alone = StepBatches(source, batch_size=3, seed=7)
-    expected = [alone.batch(step, np.random.default_rng([7, step])) for step in steps]
+    expected = [alone.batch(step) for step in steps]
     assert expected[0].shape == (3, 9, 32, 32, 3)
-    assert np.array_equal(expected[0][0], source.sample(np.random.default_rng([7, 5])))  # the trainer's old draw
+    assert np.array_equal(expected[0][2], source.sample(np.random.default_rng([7, 5, 2])))  # clip i's own generator
     ahead = StepBatches(source, batch_size=3, seed=7, workers=2)
     try:
         for step, batch in zip(steps, expected):
-            np.testing.assert_array_equal(ahead.batch(step, np.random.default_rng([7, step])), batch)
+            np.testing.assert_array_equal(ahead.batch(step), batch)
     finally:
         ahead.close()
+    for rows in (slice(0, 1), slice(1, 3)):
+        np.testing.assert_array_equal(StepBatches(source, batch_size=3, seed=7, rows=rows).batch(20), expected[-1][rows])
+    with pytest.raises(ValueError, match="hold no row"):
+        StepBatches(source, batch_size=3, seed=7, rows=slice(3, 4))
 
 
 class Unreadable:
@@ -236,7 +241,7 @@ def test_an_error_in_a_worker_arrives_as_itself():
 
     batches = StepBatches(Unreadable(), batch_size=2, seed=0, workers=1)
     with pytest.raises(VideoReadError, match=r"^gone.mp4: corrupt or truncated video$"):
-        batches.batch(0, np.random.default_rng([0, 0]))
+        batches.batch(0)
     batches.close()
 
 

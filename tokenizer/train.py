@@ -1,13 +1,15 @@
 """Training of the video tokenizer: `train_tokenizer(run_config)`.
 
-One process, CPU or one CUDA device, in the shared loop (`arvid.training.loop`): bf16 autocast on
-CUDA and on CPUs with native bf16, atomic checkpoint folders that `VideoTokenizer.from_pretrained`
-reads directly, and `resume=True` continuing on exactly the batches the interrupted run would have drawn.
+One process (CPU or one CUDA device) or every process of a `torchrun` launch (DDP), in the shared
+loop (`arvid.training.loop`): bf16 autocast on CUDA and on CPUs with native bf16, atomic checkpoint
+folders that `VideoTokenizer.from_pretrained` reads directly, and `resume=True` continuing on exactly
+the batches the interrupted run would have drawn.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from arvid.tokenizer.grow import init_weights
 from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_video
 from arvid.training.checkpoint import (load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                        save_tensors)
+from arvid.training.distributed import DistInfo, all_reduce_sum, any_rank, gradient_sync, init_distributed, wrap_ddp
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
 from arvid.training.micro_batches import micro_slices
 
@@ -163,8 +166,13 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     `eval_frames` frames drawn once from `val_data`, with a generator seeded by `10_000 + seed`.
     Training batches are drawn in `train.num_workers` processes (`arvid.data.step_batches`).
 
+    Under `torchrun` every process trains its share of each step's batch (the rows one process would
+    draw there, `batch_size` divided among the processes) with the gradients all-reduced by DDP, the
+    discriminator's too; the first process evaluates and writes.
+
     Raises:
-        ValueError: `train.data` not set, or `resume` with a checkpoint of another architecture.
+        ValueError: `train.data` not set, a batch not divisible by the processes, or `resume` with a
+            checkpoint of another architecture.
         FileNotFoundError: a data source that does not exist, or `resume` without a checkpoint.
         TrainingDiverged: a non-finite loss (the message names the step).
     """
@@ -195,11 +203,14 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     with _naming_the_field("train.data", cfg.data):
         train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
                                  index=Path(cfg.out_dir) / FILE_INDEXES["train"], **reading)
-    device = start_run(cfg)
-    task = TokenizerTraining(config, device, train_clips, eval_clips, resumed=resume)
+    info = init_distributed(start_run(cfg))
+    if cfg.batch_size % info.world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {info.world} processes")
+    task = TokenizerTraining(config, info.device, train_clips, eval_clips, resumed=resume, info=info)
     try:
-        return train_loop(task, cfg, device=device, run_config=config, name="tokenizer", unit="clips",
-                          resume=resume, evaluate_first=cfg.init_from is not None and not resume).checkpoint
+        return train_loop(task, cfg, device=info.device, run_config=config, name="tokenizer", unit="clips",
+                          resume=resume, is_main=info.is_main,
+                          evaluate_first=cfg.init_from is not None and not resume).checkpoint
     finally:
         task.batches.close()  # the data loader's workers, on a stop by an error too
 
@@ -223,20 +234,30 @@ class TokenizerTraining:
     and a weight average when the config asks for them), its step, evaluation and checkpoints."""
 
     def __init__(self, config: TokenizerRunConfig, device: torch.device, train_clips: ClipSource,
-                 eval_clips: list[np.ndarray], *, resumed: bool = False) -> None:
+                 eval_clips: list[np.ndarray], *, resumed: bool = False, info: DistInfo | None = None) -> None:
         cfg = self.cfg = config.train
+        self.info = info = info or DistInfo(0, 1, device)
         self.device, self.train_clips, self.eval_clips = device, train_clips, eval_clips
-        self.batches = StepBatches(train_clips, batch_size=cfg.batch_size, seed=cfg.seed, workers=cfg.num_workers)
+        share = cfg.batch_size // info.world  # `train_tokenizer` checks that it divides
+        self.batches = StepBatches(train_clips, batch_size=cfg.batch_size, seed=cfg.seed, workers=cfg.num_workers,
+                                   rows=slice(info.rank * share, (info.rank + 1) * share))
         self.model = VideoTokenizer(config.model).to(device)
         if cfg.init_from is not None and not resumed:  # a resumed run's weights are its checkpoint's
             # Raises ValueError on another architecture; a deeper decoder is grown from the checkpoint's.
-            print(f"starting from {init_weights(self.model, cfg.init_from)}")  # init_weights resolves the folder
+            started_from = init_weights(self.model, cfg.init_from)  # init_weights resolves the folder
+            if info.is_main:
+                print(f"starting from {started_from}")
         if not cfg.train_encoder:
             freeze_encoder(self.model)
+        # Under torchrun, DDP all-reduces the gradients; the module itself is what is saved and scored.
+        self.trained_model = wrap_ddp(self.model, info)
         self.trained = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trained, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         adversarial = cfg.adversarial_weight > 0
         self.discriminator = Discriminator3d().to(device) if adversarial else None
+        # The discriminator's own step goes through DDP; the generator's adversarial term reads the
+        # module itself (the gradients it leaves in the discriminator are cleared before its step).
+        self.trained_discriminator = wrap_ddp(self.discriminator, info) if adversarial else None
         self.lecam = losses.LeCAMRegularizer().to(device) if adversarial else None
         # The discriminator keeps a constant learning rate: only `optimizer` follows the schedule.
         self.disc_optimizer = (torch.optim.AdamW(self.discriminator.parameters(), lr=cfg.lr, betas=cfg.betas)
@@ -254,24 +275,30 @@ class TokenizerTraining:
         go forward and backward at a time, each pass's losses weighed by its share of the batch, so the
         gradients add up to the whole batch's (LFQ's batch-entropy term excepted: it is each pass's)."""
         cfg = self.cfg
-        batch = torch.cat([frames_to_video(clip) for clip in self.batches.batch(step, rng)]).to(self.device)
+        batch = torch.cat([frames_to_video(clip) for clip in self.batches.batch(step)]).to(self.device)
         use_gan = self.discriminator is not None and step >= cfg.adversarial_start_step
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, fakes, codes, quality = 0.0, [], [], 0.0
-        for rows in micro_slices(len(batch), cfg.micro_batch_size):
+        parts = micro_slices(len(batch), cfg.micro_batch_size)
+        for index, rows in enumerate(parts):
             part, share = batch[rows], (rows.stop - rows.start) / len(batch)
-            with autocast:
-                loss, out = self.objective(self.model, part, frozen_encoder=not cfg.train_encoder,
-                                           edge_weight=cfg.edge_weight, entropy_weight=cfg.entropy_weight,
-                                           commitment_weight=cfg.commitment_weight)
-                if self.perceptual is not None:
-                    loss = loss + cfg.perceptual_weight * self.perceptual(out.reconstruction.float(), part)
-                if use_gan:
-                    loss = loss + cfg.adversarial_weight * losses.generator_adversarial_loss(self._judge(out.reconstruction))
-            if not torch.isfinite(loss):
-                return StepResult(loss.item(), cfg.batch_size, {})  # no update: the loop stops here
-            (loss * share).backward()
-            loss_sum += loss.item() * share
+            with gradient_sync(self.trained_model, last=index == len(parts) - 1):
+                with autocast:
+                    loss, out = self.objective(self.trained_model, part, frozen_encoder=not cfg.train_encoder,
+                                               edge_weight=cfg.edge_weight, entropy_weight=cfg.entropy_weight,
+                                               commitment_weight=cfg.commitment_weight)
+                    if self.perceptual is not None:
+                        loss = loss + cfg.perceptual_weight * self.perceptual(out.reconstruction.float(), part)
+                    if use_gan:
+                        loss = loss + cfg.adversarial_weight * losses.generator_adversarial_loss(
+                            self._judge(self.discriminator, out.reconstruction))
+                # Every rank stops together on a non-finite loss, before a backward pass would wait on the others.
+                value = loss.item()
+                if any_rank(not math.isfinite(value), self.device):  # no update: the loop stops here
+                    return StepResult(value if not math.isfinite(value) else float("nan"), cfg.batch_size, {})
+                # Each rank's loss is its rows' mean; DDP averages the ranks' gradients: the global mean.
+                (loss * share).backward()
+            loss_sum += value * share
             fakes.append(out.reconstruction.detach())
             codes.append(out.quantized.indices.detach().flatten().cpu())
             quality += psnr(fakes[-1], part).sum().item()
@@ -280,6 +307,7 @@ class TokenizerTraining:
 
         if use_gan:
             self._discriminator_step(batch, fakes)
+        loss_sum = all_reduce_sum(torch.tensor(loss_sum, device=self.device), self.info).item() / self.info.world
         if self.ema is not None and step >= cfg.ema_start_step:
             self.ema.update_parameters(self.model)  # the first update copies the weights
         self.recent_codes = (self.recent_codes + [torch.cat(codes)])[-50:]
@@ -288,33 +316,36 @@ class TokenizerTraining:
 
     def _discriminator_step(self, batch: torch.Tensor, fakes: list[torch.Tensor]) -> None:
         """One discriminator step on the real clips `batch` (b c t h w) and the step's reconstructions
-        `fakes` (one per micro-batch, before the generator's update), a micro-batch at a time; then
-        LeCAM's averages move once toward the step's mean logits."""
+        `fakes` (one per micro-batch, before the generator's update), a micro-batch at a time, its real
+        and fake clips judged in one pass; then LeCAM's averages move once toward the step's mean
+        logits (over every rank's)."""
         cfg = self.cfg
         self.disc_optimizer.zero_grad(set_to_none=True)
-        real_mean, fake_mean, start = 0.0, 0.0, 0
-        for fake in fakes:
+        means, start = torch.zeros(2, device=self.device), 0
+        for index, fake in enumerate(fakes):
             real, share = batch[start:start + len(fake)], len(fake) / len(batch)
             start += len(fake)
-            real_logits, fake_logits = self._judge(real), self._judge(fake)
-            disc_loss = (losses.discriminator_hinge_loss(real_logits, fake_logits)
-                         + cfg.lecam_weight * self.lecam(real_logits, fake_logits))
-            (disc_loss * share).backward()
-            real_mean += real_logits.detach().mean() * share
-            fake_mean += fake_logits.detach().mean() * share
+            with gradient_sync(self.trained_discriminator, last=index == len(fakes) - 1):
+                real_logits, fake_logits = self._judge(self.trained_discriminator, torch.cat([real, fake])).chunk(2)
+                disc_loss = (losses.discriminator_hinge_loss(real_logits, fake_logits)
+                             + cfg.lecam_weight * self.lecam(real_logits, fake_logits))
+                (disc_loss * share).backward()
+            means += torch.stack([real_logits.detach().mean(), fake_logits.detach().mean()]) * share
         self.disc_optimizer.step()
+        real_mean, fake_mean = all_reduce_sum(means, self.info) / self.info.world
         self.lecam.update(real_mean, fake_mean)
 
-    def _judge(self, video: torch.Tensor) -> torch.Tensor:
-        """The discriminator's logits for `video` (b c t h w), in float32 even inside bf16 autocast:
+    @staticmethod
+    def _judge(discriminator: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
+        """The `discriminator`'s logits for `video` (b c t h w), in float32 even inside bf16 autocast:
         under bf16 its losses turned NaN within four steps (natural preset, 2026-12-05)."""
         with torch.autocast(video.device.type, enabled=False):
-            return self.discriminator(video.float())
+            return discriminator(video.float())
 
     def evaluate(self, step: int, autocast: AbstractContextManager) -> Evaluation | None:
         """Scores on the evaluation clips (and the weight average's PSNR once it has started); writes
         the first clip's reconstruction beside the original under `samples/`."""
-        if not self.eval_clips:
+        if not self.eval_clips or not self.info.is_main:  # under torchrun the first process scores
             return None
         record = evaluate(self.model, self.eval_clips)
         message = (f"step {step}: held-out PSNR {record['psnr']:.2f} dB, SSIM {record['ssim']:.4f}, "

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from arvid.training.loop import CheckpointExists, TrainingDiverged
-    from arvid.lm.parallel import finish_distributed
+    from arvid.training.distributed import finish_distributed
     from arvid.lm.train import LMRunConfig, train_lm
     from arvid.tools.interrupts import sigterm_raises
 

@@ -7,12 +7,15 @@
 train.fps, split at hard cuts, unreadable files skipped with a warning), prepared `_videos.jsonl` /
 `_images.jsonl` manifests, or the shapes world ("shapes", "shapes:heldout"; `arvid.tools.data_sources`).
 train.num_workers processes draw the batches ahead, the same batches as without them. Writes
-checkpoints (atomic folders), eval.jsonl and sample strips under train.out_dir.
+checkpoints (atomic folders), eval.jsonl and sample strips under train.out_dir. Under
+`torchrun --nproc_per_node N -m arvid.tools.cli train-tokenizer ...` each process trains its share of
+every batch (DDP).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from arvid.configs import ConfigError, resolve_preset
 from arvid.tools.errors import UsageError, fail
@@ -35,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tokenizer.train import TokenizerRunConfig, train_tokenizer
     from arvid.tools.data_sources import clip_source
     from arvid.tools.interrupts import sigterm_raises
+    from arvid.training.distributed import finish_distributed
     from arvid.training.loop import CheckpointExists, TrainingDiverged
 
     try:
@@ -47,5 +51,8 @@ def run(args: argparse.Namespace) -> int:
             folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
     except (FileNotFoundError, ValueError, TrainingDiverged) as err:
         return fail(str(err))
-    print(f"checkpoint: {folder}")
+    # Only after success: a rank that failed would wait at the barrier for ranks that may never come.
+    finish_distributed()  # a no-op in a world of one
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run, not one a rank
+        print(f"checkpoint: {folder}")
     return 0

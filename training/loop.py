@@ -30,6 +30,7 @@ from tqdm import tqdm
 from arvid.configs import to_dict
 from arvid.training.checkpoint import atomic_folder, remove_stale_staging, resolve_checkpoint, write_json
 from arvid.training.device import resolve_device
+from arvid.training.distributed import any_rank
 from arvid.training.precision import check_precision, mixed_precision
 from arvid.training.progress import LineFile, progress_file
 from arvid.training.schedule import warmup_cosine
@@ -245,7 +246,9 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
             if evaluate_first and step == 0:
                 evaluate(bar)
             while step < config.steps:
-                if config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes:
+                # Every rank stops at the same step, whichever clock passes the budget first.
+                if config.max_minutes is not None and any_rank(time.monotonic() - started > 60 * config.max_minutes,
+                                                               device):
                     if is_main:
                         bar.write(f"time budget of {config.max_minutes} min (max_minutes, counted over every "
                                   f"resume) reached at step {step}; to train on, resume with a larger max_minutes")
