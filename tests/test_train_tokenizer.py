@@ -438,7 +438,7 @@ def _two_process_worker(rank: int, world: int, port: int, out: str, micro: str) 
     import pathlib
 
     from arvid.shapes.clips import ShapesClips
-    from arvid.training.distributed import finish_distributed, init_distributed
+    from arvid.training.distributed import any_rank, finish_distributed, init_distributed
 
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -455,7 +455,9 @@ def _two_process_worker(rank: int, world: int, port: int, out: str, micro: str) 
     folder = train_tokenizer(small_run(out / "run", *TWO_PROCESS_RUN, micro, "train.steps=2"))
     state = VideoTokenizer.from_pretrained(folder).state_dict() if rank == 0 else None
     torch.save({"loss": loss, "gradients": gradients, "lecam": training.lecam.state_dict(), "state": state,
-                "weights": training.model.state_dict(), "clips": len(training.batches.batch(0))}, out / f"rank{rank}.pt")
+                "weights": training.model.state_dict(), "clips": len(training.batches.batch(0)),
+                # what the loop asks when one process's clock has passed the time budget
+                "stop": (any_rank(rank == 0, info.device), any_rank(False, info.device))}, out / f"rank{rank}.pt")
     finish_distributed()
     os._exit(0)  # as the LM's two-process test: skip a teardown that may abort after the results are on disk
 
@@ -490,7 +492,7 @@ def test_two_processes_train_as_one(tmp_path, micro):
     expected = [torch.cat([p.grad.flatten() for p in module.parameters()])
                 for module in (single.model, single.discriminator)]
     for rank in ranks:
-        assert rank["clips"] == 2
+        assert rank["clips"] == 2 and rank["stop"] == (True, False)
         assert rank["loss"] == pytest.approx(loss, rel=1e-5)
         for got, want in zip(rank["gradients"], expected):
             assert (got - want).norm() <= 1e-4 * want.norm()
