@@ -1,7 +1,7 @@
 """Training batches drawn ahead of the steps in worker processes, the same as drawn in the training
 process: `StepBatches(source, batch_size=4, seed=0, workers=4).batch(step)`.
 
-Clip i of step s's batch is drawn from its own generator, `np.random.default_rng([seed, s, i])`. So
+Clip i of step s's batch is drawn from its own generator (`clip_generator(seed, s, i)`). So
 a batch depends on (seed, s) and the files alone: it is the same with no worker (drawn between
 steps) and with any number of them (`torch.utils.data.DataLoader` workers, each building whole
 batches of the steps ahead), a resumed run draws the batches the interrupted one would have, and a
@@ -20,9 +20,17 @@ import torch
 from arvid.data.clips import ClipSource
 
 
+def clip_generator(seed: int, step: int, row: int) -> np.random.Generator:
+    """The generator of clip `row` of step `step`'s batch: a child stream (`spawn_key`) of the step's
+    seed, never the step's own generator (`default_rng([seed, step])`, the loop's) nor another row's.
+    (A plain `[seed, step, row]` would not do: numpy reads trailing zeros as absent, so row 0 would
+    be the step's generator.)"""
+    return np.random.default_rng(np.random.SeedSequence([seed, step], spawn_key=(row,)))
+
+
 def draw_batch(source: ClipSource, seed: int, step: int, rows: range) -> np.ndarray:
-    """Clips `rows` of step `step`'s batch, clip i from `default_rng([seed, step, i])` -> uint8 (b t h w c)."""
-    return np.stack([source.sample(np.random.default_rng([seed, step, row])) for row in rows])
+    """Clips `rows` of step `step`'s batch, each from its `clip_generator` -> uint8 (b t h w c)."""
+    return np.stack([source.sample(clip_generator(seed, step, row)) for row in rows])
 
 
 class _StepDataset(torch.utils.data.Dataset):

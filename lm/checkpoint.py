@@ -27,7 +27,8 @@ from torch import Tensor
 from arvid.configs import ConfigError, load_config, to_dict
 from arvid.training.checkpoint import (atomic_folder, holds_only, load_module_weights, resolve_checkpoint,
                                       save_tensors, write_json)
-from arvid.data.caption_words import CONTENT_FILE, names_no_phrase, names_nothing_known
+from arvid.data import caption_words
+from arvid.data.caption_words import CONTENT_FILE
 from arvid.data.manifests import frame_rate_or_none
 from arvid.lm.config import LMConfig
 from arvid.lm.layout import Prefixes, encoder_prefixes, prefix_tokens
@@ -39,7 +40,8 @@ from arvid.lm.vocabulary import Vocabulary
 GENERATION_CONFIG = "generation_config.json"
 TRAINING_DATA = "training_data.json"
 # What an LM folder is written with: a save replaces a folder of these alone (never one holding a
-# file of its own beside them).
+# file of its own beside them). An LM without content words saved over one with them drops the file
+# with the weights it described.
 LM_FILES = ("config.json", "model.safetensors", FILE_NAME, GENERATION_CONFIG, TRAINING_DATA, CONTENT_FILE)
 
 
@@ -144,16 +146,17 @@ class VideoLM:
         return self.model.config
 
     def names_nothing_known(self, prompt: str) -> bool:
-        """Whether `prompt` names none of what this LM's training captions named: none of the words
-        and phrases of its `content_words`, or where it has none, none of its training record's
-        `caption_words` (a prompt of function words alone names nothing either way). False for a
-        blank prompt (unconditional) and for an LM that records neither (nothing to check)."""
-        if not prompt.strip():
+        """Whether `prompt` names something, and none of what this LM's training captions named: none
+        of the words and phrases of its `content_words`, or where it has none, none of its training
+        record's `caption_words`. False for a prompt without content words (blank: unconditional; or
+        function words alone, "the a": it asks for nothing) and for an LM that records neither
+        (nothing to check)."""
+        if not caption_words.content_words(prompt):
             return False
         if self.content_words is not None:
-            return names_no_phrase(prompt, (word for words in self.content_words.values() for word in words))
+            return caption_words.names_no_phrase(prompt, (word for words in self.content_words.values() for word in words))
         words = (self.training_data or {}).get("caption_words")
-        return bool(words) and names_nothing_known(prompt, words)
+        return bool(words) and caption_words.names_nothing_known(prompt, words)
 
     def prompt_tokens(self, prompt: str, *, task: str = "text-to-video") -> Tensor:
         """`[BOS][TASK][BOT] text [EOT][BOV]` for `prompt` (prefix_len,); "" is unconditional.

@@ -37,7 +37,7 @@ from arvid.lm.text_encoder import TextEncoder, TextStates
 from arvid.lm.vocabulary import TASKS, Vocabulary
 from arvid.training.checkpoint import (load_module_weights, load_tensors, optimizer_state_from_files,
                                      optimizer_state_to_files, save_tensors)
-from arvid.training.distributed import DistInfo, all_reduce_sum, gradient_sync, init_distributed
+from arvid.training.distributed import DistInfo, all_reduce_sum, gradient_sync, init_distributed, rank_rows
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
 from arvid.training.micro_batches import micro_slices
 
@@ -196,8 +196,7 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     if cfg.data is None:
         raise ValueError("train.data is not set: name the token-shard folder(s) to train on")
     info = init_distributed(start_run(cfg))
-    if cfg.batch_size % info.world:
-        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {info.world} processes")
+    rank_rows(cfg.batch_size, info)  # a batch that does not divide among the processes fails here
     if config.model.text_encoder is None:
         text = TextTokenizer.load(cfg.text_tokenizer)
     else:
@@ -291,7 +290,7 @@ class LMTraining:
         self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=cfg.lr, betas=cfg.betas,
                                            weight_decay=cfg.weight_decay)
         self.loss = step_loss(cfg.compile)
-        self.rows = slice(info.rank * cfg.batch_size // info.world, (info.rank + 1) * cfg.batch_size // info.world)
+        self.rows = rank_rows(cfg.batch_size, info)
         self.last_loss = float("nan")
         self.trained.train()
 

@@ -6,5 +6,5 @@ from arvid.sampling.stream import (LatentFrame, TokenizerMismatchWarning, Unknow
 from arvid.sampling.window import WindowedContext
 
 __all__ = ["LatentFrame", "SamplerConfig", "TokenizerMismatchWarning", "UnknownPromptWarning", "WindowedContext",
-           "check_compatible",
-           "filter_logits", "generate", "guide", "sample", "stream", "stream_batch", "tokenizer_mismatch"]
+           "check_compatible", "filter_logits", "generate", "guide", "sample", "stream", "stream_batch",
+           "tokenizer_mismatch"]

@@ -447,6 +447,7 @@ def test_python_callers_are_warned_of_a_prompt_of_unknown_content(model_dir, tmp
         warnings.simplefilter("error", UnknownPromptWarning)
         stream(lm, tokenizer, "a red circle moving up", config)
         stream(lm, tokenizer, "", config)  # unconditional: nothing to name
+        stream(lm, tokenizer, "the a", config)  # function words alone ask for nothing
         first = list(islice(stream(lm, tokenizer, "a red circle moving up", config,
                                    prompts=lambda index: "a dog" if index >= 5 else "a red circle moving up"), 5))
     with pytest.warns(UnknownPromptWarning, match="^'a dog' names nothing"):

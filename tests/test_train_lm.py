@@ -117,6 +117,20 @@ def test_micro_batches_train_as_the_whole_batch(data, tmp_path):
                grad_clip=1.0, micro_batch_size=3)
     hook.remove()
     assert seen == [3, 3, 2]
+    with pytest.raises(ValueError, match="micro_batch_size must be >= 1"):
+        train_step(model, optimizer, batch, targets=1, autocast=contextlib.nullcontext(), grad_clip=1.0,
+                   micro_batch_size=0)
+    with pytest.raises(ValueError, match="micro_batch_size must be >= 1"):
+        run_config(data, tmp_path / "zero", micro_batch_size=0)
+
+
+def test_a_batch_is_shared_equally_among_processes_or_refused():
+    from arvid.training.distributed import DistInfo, rank_rows
+
+    cpu = torch.device("cpu")
+    assert [rank_rows(8, DistInfo(rank, 4, cpu)) for rank in (0, 3)] == [slice(0, 2), slice(6, 8)]
+    with pytest.raises(ValueError, match=r"batch_size 5 is not divisible by the 2 processes \(set train.batch_size to a mul"):
+        rank_rows(5, DistInfo(1, 2, cpu))
 
 
 def test_resume_with_more_steps_stretches_the_schedule(data, tmp_path):

@@ -17,7 +17,7 @@ from arvid.data.folder_clips import FileClips
 from arvid.data.manifests import Shot, shots_at_rate
 from arvid.data.real_clips import ManifestClips, ShotClips
 from arvid.data.samples import sample_clip_path
-from arvid.data.step_batches import StepBatches
+from arvid.data.step_batches import StepBatches, clip_generator
 from arvid.data.video import read_video, write_video
 
 # bikes.mp4: 25 fps, 250 frames, hard cuts at frames 30, 76, 137, 187 and 242 (PySceneDetect, at 25 fps).
@@ -214,7 +214,9 @@ def test_workers_draw_the_batches_drawn_without_them(bikes_folder):
     alone = StepBatches(source, batch_size=3, seed=7)
     expected = [alone.batch(step) for step in steps]
     assert expected[0].shape == (3, 9, 32, 32, 3)
-    assert np.array_equal(expected[0][2], source.sample(np.random.default_rng([7, 5, 2])))  # clip i's own generator
+    assert np.array_equal(expected[0][2], source.sample(clip_generator(7, 5, 2)))  # clip i's own generator
+    draws = [clip_generator(7, 5, row).random() for row in range(3)] + [np.random.default_rng([7, 5]).random()]
+    assert len(set(draws)) == 4  # row 0's too differs from the step's generator (the loop's)
     ahead = StepBatches(source, batch_size=3, seed=7, workers=2)
     try:
         for step, batch in zip(steps, expected):

@@ -9,6 +9,7 @@ the batches the interrupted run would have drawn.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -34,7 +35,8 @@ from arvid.tokenizer.grow import init_weights
 from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_video
 from arvid.training.checkpoint import (load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                        save_tensors)
-from arvid.training.distributed import DistInfo, all_reduce_sum, any_rank, gradient_sync, init_distributed, wrap_ddp
+from arvid.training.distributed import (DistInfo, all_reduce_sum, any_rank, gradient_sync, init_distributed, rank_rows,
+                                       wrap_ddp)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
 from arvid.training.micro_batches import micro_slices
 
@@ -136,7 +138,8 @@ def generator_objective(model: VideoTokenizer, batch: torch.Tensor, *, frozen_en
 
 def step_objective(compile: bool):
     """The training step's objective: `generator_objective`, or with `compile` a `torch.compile` copy
-    of it (dynamic=False: every training batch has one shape, so it compiles once)."""
+    of it (dynamic=False: every training batch has one shape, so it compiles once, and once more for a
+    shorter last micro-batch)."""
     return torch.compile(generator_objective, dynamic=False) if compile else generator_objective
 
 
@@ -190,23 +193,30 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
             hint = (f" (the shipped {cfg.init_from} tokenizer trains on with {SHIPPED_ARCHITECTURES[cfg.init_from]})"
                     if cfg.init_from in SHIPPED_ARCHITECTURES else "")
             raise ValueError(f"train.init_from={cfg.init_from}: {err}{hint}") from err
-    reading = dict(fps=cfg.fps, workers=cfg.num_workers)
-    # The evaluation clips first: they are fewer, so a missing one (a preset's own, for a run on
-    # your data) fails before the training files are all decoded.
-    eval_clips = []
-    if cfg.val_data is not None:
-        with _naming_the_field("train.val_data", cfg.val_data, "or train.val_data=null for no evaluation"):
-            source = open_clips(cfg.val_data, frames=cfg.eval_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
-                                index=Path(cfg.out_dir) / FILE_INDEXES["val"], **reading)
-        rng = np.random.default_rng(10_000 + cfg.seed)
-        eval_clips = [source.sample(rng) for _ in range(cfg.eval_videos)]  # fixed for the whole run
-    with _naming_the_field("train.data", cfg.data):
-        train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
-                                 index=Path(cfg.out_dir) / FILE_INDEXES["train"], **reading)
     info = init_distributed(start_run(cfg))
-    if cfg.batch_size % info.world:
-        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {info.world} processes")
-    task = TokenizerTraining(config, info.device, train_clips, eval_clips, resumed=resume, info=info)
+    rows = rank_rows(cfg.batch_size, info)  # a batch that does not divide among the processes fails here
+    reading = dict(fps=cfg.fps, workers=cfg.num_workers)
+    # Under torchrun every process opens the sources itself (each first reads a folder it has not
+    # indexed in its own worker processes: no process waits on another's reading past a collective's
+    # timeout); the others quietly, as the first says what they hold, and only the first evaluates.
+    with contextlib.nullcontext() if info.is_main else contextlib.redirect_stderr(io.StringIO()):
+        # The evaluation clips first: they are fewer, so a missing one (a preset's own, for a run on
+        # your data) fails before the training files are all decoded.
+        eval_clips = []
+        if cfg.val_data is not None and info.is_main:
+            with _naming_the_field("train.val_data", cfg.val_data, "or train.val_data=null for no evaluation"):
+                source = open_clips(cfg.val_data, frames=cfg.eval_frames, size=size,
+                                    cache=DecodedVideos(cfg.cache_mb), index=Path(cfg.out_dir) / FILE_INDEXES["val"],
+                                    **reading)
+            rng = np.random.default_rng(10_000 + cfg.seed)
+            eval_clips = [source.sample(rng) for _ in range(cfg.eval_videos)]  # fixed for the whole run
+        with _naming_the_field("train.data", cfg.data):
+            train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
+                                     index=Path(cfg.out_dir) / FILE_INDEXES["train"], **reading)
+    # The initial weights from the run's seed alone, whatever opening the sources drew from torch's
+    # generator (a DataLoader draws its workers' seeds from it).
+    torch.manual_seed(cfg.seed)
+    task = TokenizerTraining(config, info.device, train_clips, eval_clips, resumed=resume, info=info, rows=rows)
     try:
         return train_loop(task, cfg, device=info.device, run_config=config, name="tokenizer", unit="clips",
                           resume=resume, is_main=info.is_main,
@@ -234,13 +244,13 @@ class TokenizerTraining:
     and a weight average when the config asks for them), its step, evaluation and checkpoints."""
 
     def __init__(self, config: TokenizerRunConfig, device: torch.device, train_clips: ClipSource,
-                 eval_clips: list[np.ndarray], *, resumed: bool = False, info: DistInfo | None = None) -> None:
+                 eval_clips: list[np.ndarray], *, resumed: bool = False, info: DistInfo | None = None,
+                 rows: slice | None = None) -> None:
         cfg = self.cfg = config.train
         self.info = info = info or DistInfo(0, 1, device)
         self.device, self.train_clips, self.eval_clips = device, train_clips, eval_clips
-        share = cfg.batch_size // info.world  # `train_tokenizer` checks that it divides
         self.batches = StepBatches(train_clips, batch_size=cfg.batch_size, seed=cfg.seed, workers=cfg.num_workers,
-                                   rows=slice(info.rank * share, (info.rank + 1) * share))
+                                   rows=rank_rows(cfg.batch_size, info) if rows is None else rows)
         self.model = VideoTokenizer(config.model).to(device)
         if cfg.init_from is not None and not resumed:  # a resumed run's weights are its checkpoint's
             # Raises ValueError on another architecture; a deeper decoder is grown from the checkpoint's.
@@ -306,27 +316,28 @@ class TokenizerTraining:
         self.optimizer.step()
 
         if use_gan:
-            self._discriminator_step(batch, fakes)
-        loss_sum = all_reduce_sum(torch.tensor(loss_sum, device=self.device), self.info).item() / self.info.world
+            self._discriminator_step(batch, parts, fakes)
+        # The loss and PSNR over every process's clips (the codebook usage is this process's codes).
+        loss_sum, quality = (all_reduce_sum(torch.tensor([loss_sum, quality / len(batch)], device=self.device), self.info)
+                             / self.info.world).tolist()
         if self.ema is not None and step >= cfg.ema_start_step:
             self.ema.update_parameters(self.model)  # the first update copies the weights
         self.recent_codes = (self.recent_codes + [torch.cat(codes)])[-50:]
         usage = codebook_usage(torch.cat(self.recent_codes), self.model.codebook_size).usage
-        return StepResult(loss_sum, cfg.batch_size, {"psnr": f"{quality / len(batch):.1f}", "usage": f"{usage:.3f}"})
+        return StepResult(loss_sum, cfg.batch_size, {"psnr": f"{quality:.1f}", "usage": f"{usage:.3f}"})
 
-    def _discriminator_step(self, batch: torch.Tensor, fakes: list[torch.Tensor]) -> None:
+    def _discriminator_step(self, batch: torch.Tensor, parts: list[slice], fakes: list[torch.Tensor]) -> None:
         """One discriminator step on the real clips `batch` (b c t h w) and the step's reconstructions
-        `fakes` (one per micro-batch, before the generator's update), a micro-batch at a time, its real
-        and fake clips judged in one pass; then LeCAM's averages move once toward the step's mean
-        logits (over every rank's)."""
+        `fakes` (of the micro-batches `parts`, before the generator's update), a micro-batch at a time,
+        its real and fake clips judged in one pass; then LeCAM's averages move once toward the step's
+        mean logits (over every process's)."""
         cfg = self.cfg
         self.disc_optimizer.zero_grad(set_to_none=True)
-        means, start = torch.zeros(2, device=self.device), 0
-        for index, fake in enumerate(fakes):
-            real, share = batch[start:start + len(fake)], len(fake) / len(batch)
-            start += len(fake)
-            with gradient_sync(self.trained_discriminator, last=index == len(fakes) - 1):
-                real_logits, fake_logits = self._judge(self.trained_discriminator, torch.cat([real, fake])).chunk(2)
+        means = torch.zeros(2, device=self.device)
+        for index, (rows, fake) in enumerate(zip(parts, fakes)):
+            share = len(fake) / len(batch)
+            with gradient_sync(self.trained_discriminator, last=index == len(parts) - 1):
+                real_logits, fake_logits = self._judge(self.trained_discriminator, torch.cat([batch[rows], fake])).chunk(2)
                 disc_loss = (losses.discriminator_hinge_loss(real_logits, fake_logits)
                              + cfg.lecam_weight * self.lecam(real_logits, fake_logits))
                 (disc_loss * share).backward()

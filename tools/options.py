@@ -228,6 +228,19 @@ def check_run_start(train, *, resume: bool) -> None:
     check_start(train, resume=resume)
 
 
+def finish_run(folder: Path) -> None:
+    """After a trainer returned: leave the process group once every process got here (a no-op in a
+    world of one; only after success, as a process that failed would leave the others waiting at the
+    barrier) and print the checkpoint folder, once for the run (the first process under torchrun)."""
+    import os
+
+    from arvid.training.distributed import finish_distributed
+
+    finish_distributed()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"checkpoint: {folder}")
+
+
 def add_model_argument(parser: argparse.ArgumentParser, *,
                        what: str = "lm/ and tokenizer/, or a trained LM's run folder (its tokenizer the one its "
                                    "token shards name)") -> None:

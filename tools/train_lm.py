@@ -10,11 +10,10 @@ Writes checkpoints (atomic folders with the text tokenizer inside) and eval.json
 from __future__ import annotations
 
 import argparse
-import os
 
 from arvid.configs import ConfigError, resolve_preset
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import check_run_start, load_run_config
+from arvid.tools.options import check_run_start, finish_run, load_run_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from arvid.training.loop import CheckpointExists, TrainingDiverged
-    from arvid.training.distributed import finish_distributed
     from arvid.lm.train import LMRunConfig, train_lm
     from arvid.tools.interrupts import sigterm_raises
 
@@ -42,8 +40,5 @@ def run(args: argparse.Namespace) -> int:
             result = train_lm(config, resume=args.resume)
     except (ConfigError, UsageError, CheckpointExists, FileNotFoundError, ValueError, TrainingDiverged) as err:
         return fail(str(err))
-    # Only after success: a rank that failed would wait at the barrier for ranks that may never come.
-    finish_distributed()  # a no-op in a world of one
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run, not one a rank
-        print(f"checkpoint: {result.checkpoint}")
+    finish_run(result.checkpoint)
     return 0

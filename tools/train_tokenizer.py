@@ -15,11 +15,10 @@ every batch (DDP).
 from __future__ import annotations
 
 import argparse
-import os
 
 from arvid.configs import ConfigError, resolve_preset
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.options import check_run_start, load_run_config
+from arvid.tools.options import check_run_start, finish_run, load_run_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tokenizer.train import TokenizerRunConfig, train_tokenizer
     from arvid.tools.data_sources import clip_source
     from arvid.tools.interrupts import sigterm_raises
-    from arvid.training.distributed import finish_distributed
     from arvid.training.loop import CheckpointExists, TrainingDiverged
 
     try:
@@ -51,8 +49,5 @@ def run(args: argparse.Namespace) -> int:
             folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
     except (FileNotFoundError, ValueError, TrainingDiverged) as err:
         return fail(str(err))
-    # Only after success: a rank that failed would wait at the barrier for ranks that may never come.
-    finish_distributed()  # a no-op in a world of one
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run, not one a rank
-        print(f"checkpoint: {folder}")
+    finish_run(folder)
     return 0

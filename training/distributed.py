@@ -55,6 +55,19 @@ def finish_distributed() -> None:
         dist.destroy_process_group()
 
 
+def rank_rows(batch_size: int, info: DistInfo) -> slice:
+    """This process's rows of a global batch of `batch_size` rows: an equal share each.
+
+    Raises:
+        ValueError: `batch_size` is not a multiple of the number of processes.
+    """
+    if batch_size % info.world:
+        raise ValueError(f"batch_size {batch_size} is not divisible by the {info.world} processes (set "
+                         f"train.batch_size to a multiple of {info.world})")
+    share = batch_size // info.world
+    return slice(info.rank * share, (info.rank + 1) * share)
+
+
 def gradient_sync(model: nn.Module, last: bool) -> contextlib.AbstractContextManager:
     """Around one micro-batch's forward and backward pass through the trained `model`: under DDP the
     gradients are all-reduced only in the `last` micro-batch's backward pass (`no_sync` before it,

@@ -3,12 +3,13 @@
 The loop owns what every run does alike: the time budget, step-seeded batches, the warm-up and
 cosine learning rate, autocast, the progress bar, the stop on a non-finite loss, evaluation and
 checkpoint cadence, atomic checkpoint folders, exact resume and a final checkpoint. A
-`TrainingTask` does what differs: it holds the model(s), draws a batch from the step's generator
-and trains on it, evaluates, and says what a checkpoint holds.
+`TrainingTask` does what differs: it holds the model(s), draws a batch for the step and trains on
+it, evaluates, and says what a checkpoint holds.
 
-Each step's batch comes from `np.random.default_rng([seed, step])`, so a resumed run trains on
-exactly the batches the interrupted one would have drawn, and every rank of a multi-process run
-draws the same global batch.
+The loop hands each step the generator `np.random.default_rng([seed, step])`; a task draws its batch
+from it or from generators of its own seeded by the step alike (the tokenizer's, a generator a
+clip, `arvid.data.step_batches`), so a resumed run trains on exactly the batches the interrupted one
+would have drawn, and the processes of a multi-process run draw their shares of one global batch.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class LoopConfig:
     threads: int | None = None
     # Rows of the batch in one forward and backward pass; their gradients add up before the one
     # optimiser step, so a `batch_size` larger than a GPU's memory holds still trains as itself (the
-    # same update, to float rounding). None: the whole batch (a rank's share of it) at once.
+    # same update, to float rounding; an LFQ tokenizer's batch-entropy term excepted, which reads
+    # each pass). None: the whole batch (a rank's share of it) at once.
     micro_batch_size: int | None = None
     # Compile the training step with torch.compile (each trainer says which part of it); the first
     # step waits while it compiles.
@@ -114,8 +116,9 @@ class TrainingTask(Protocol):
     optimizer: torch.optim.Optimizer
 
     def step(self, step: int, rng: np.random.Generator, autocast: contextlib.AbstractContextManager) -> StepResult:
-        """Draw step `step`'s batch from `rng` and train on it, forward passes under `autocast`.
-        A non-finite loss may be returned before any update: the loop stops on it."""
+        """Draw step `step`'s batch (from `rng`, the step's generator, or from generators seeded by
+        the step alike) and train on it, forward passes under `autocast`. A non-finite loss may be
+        returned before any update: the loop stops on it."""
 
     def evaluate(self, step: int, autocast: contextlib.AbstractContextManager) -> Evaluation | None:
         """Evaluate after `step` steps; None when there is nothing to evaluate on."""
