@@ -57,6 +57,24 @@ def captioned_videos(path: str | Path) -> list[CaptionedVideo]:
     return entries
 
 
+def manifest_part(entries: list[CaptionedVideo], part: tuple[int, int] | None) -> list[CaptionedVideo]:
+    """Part `part` = (i, n) of a manifest's entries: the i-th (1 to n) of n contiguous blocks of
+    nearly equal size, so that n runs (one a GPU, or one after another) encode a dataset between
+    them; None: every entry.
+
+    Raises:
+        ValueError: not 1 <= i <= n, or more parts than entries (a part would hold none).
+    """
+    if part is None:
+        return entries
+    index, parts = part
+    if not 1 <= index <= parts:
+        raise ValueError(f"part {index}/{parts}: expected I/N with 1 <= I <= N")
+    if parts > len(entries):
+        raise ValueError(f"{parts} parts of a manifest of {len(entries)} videos: a part would hold none")
+    return entries[(index - 1) * len(entries) // parts:index * len(entries) // parts]
+
+
 def _read_clip(entry: CaptionedVideo, *, frames: int, size: int, fps: float | None) -> np.ndarray:
     """The first `frames` frames of an entry's shot at `fps` (None: the file's own rate), resized
     and centre-cropped to `size`. A shot's range, in the file's own frames, becomes times and then
@@ -79,20 +97,22 @@ def _read_clip(entry: CaptionedVideo, *, frames: int, size: int, fps: float | No
 
 
 def check_manifest_videos(path: str | Path, *, frames: int, size: int, fps: float | None = None,
-                          progress: Callable[[int, int], None] | None = None) -> list[tuple[str, int]]:
+                          progress: Callable[[int, int], None] | None = None,
+                          part: tuple[int, int] | None = None) -> list[tuple[str, int]]:
     """Read every manifest video's clip (its first `frames` frames at `fps`), keeping none, so that a
     video that cannot be read (or is too short) fails before any work rather than after the videos
     before it -> the hard cuts inside the clips, as (line, frame of the clip) pairs
     (`arvid.data.cuts.hard_cuts`): a clip spanning two shots teaches an LM to cut. `progress(done,
     total)` is called after each video: this pass decodes every clip once more than encoding does.
+    `part`: only that part's videos (`manifest_part`).
 
     Raises:
         FileNotFoundError, ValueError: as `read_manifest`; a video that cannot be read or is shorter
-            than `frames` (names the manifest's line and the video).
+            than `frames` (names the manifest's line and the video); a bad `part`.
     """
     from arvid.data.cuts import hard_cuts
 
-    entries, cuts = captioned_videos(path), []
+    entries, cuts = manifest_part(captioned_videos(path), part), []
     for done, entry in enumerate(entries, start=1):
         try:
             clip = _read_clip(entry, frames=frames, size=size, fps=fps)
@@ -119,15 +139,16 @@ def manifest_rates(path: str | Path) -> set[float]:
     return {round(probe_video(video).fps, 3) for video in dict.fromkeys(entry.video for entry in captioned_videos(path))}
 
 
-def manifest_videos(path: str | Path, *, frames: int, size: int,
-                    fps: float | None = None) -> Iterator[tuple[np.ndarray, VideoRecord]]:
+def manifest_videos(path: str | Path, *, frames: int, size: int, fps: float | None = None,
+                    part: tuple[int, int] | None = None) -> Iterator[tuple[np.ndarray, VideoRecord]]:
     """The first `frames` frames of each manifest video's shot at `fps` (None: each file's own
-    rate), resized and centre-cropped to `size`.
+    rate), resized and centre-cropped to `size` -> (frames (t h w c) uint8, record); `part`: only
+    that part's videos (`manifest_part`).
 
     Raises:
-        ValueError: a video shorter than `frames` (names it).
+        ValueError: a video shorter than `frames` (names it); a bad `part`.
     """
-    for entry in captioned_videos(path):
+    for entry in manifest_part(captioned_videos(path), part):
         clip = _read_clip(entry, frames=frames, size=size, fps=fps)
         if len(clip) < frames:
             raise ValueError(f"{str(entry.video)!r} has {len(clip)} frames; the dataset needs {frames}")

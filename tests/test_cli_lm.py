@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from arvid.data.shards import TokenShards
+from arvid.data.shards import TokenShards, open_shards
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
 from arvid.tools.cli import main
 
@@ -223,6 +223,39 @@ def test_token_shards_never_replace_other_files_and_replace_shards_only_when_ask
     assert (tmp_path / "shards" / "notes.txt").is_file()
     (tmp_path / "empty").mkdir()
     assert main([*make, str(tmp_path / "empty")]) == 0
+
+
+def test_a_manifest_encoded_in_parts_trains_as_the_whole(tokenizer_dir, tmp_path, capsys):
+    """`--part I/N` encodes contiguous parts of a manifest's lines into folders of their own, which
+    `train.data=[...]` joins into the very videos and codes of one run over the whole manifest."""
+    from arvid.data.video import write_video
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for index in range(5):
+        write_video(tmp_path / f"v{index}.mp4", rng.integers(0, 256, (16, 32, 32, 3), np.uint8), fps=8)
+        lines.append(json.dumps({"path": f"v{index}.mp4", "caption": f"video {index}"}))
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    make = ["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--manifest", str(tmp_path / "m.jsonl"),
+            "--frames", "13", "--precision", "fp32", "--batch-size", "1"]
+    assert main([*make, "-o", str(tmp_path / "whole")]) == 0
+    for part in ("1/2", "2/2"):
+        assert main([*make, "--part", part, "-o", str(tmp_path / f"part{part[0]}")]) == 0
+    whole, parts = TokenShards(tmp_path / "whole"), open_shards([str(tmp_path / "part1"), str(tmp_path / "part2")])
+    assert [len(TokenShards(tmp_path / f"part{index}")) for index in (1, 2)] == [2, 3]
+    assert [record.captions for record in parts.records] == [record.captions for record in whole.records]
+    assert all(np.array_equal(parts[index], whole[index]) for index in range(5))
+    capsys.readouterr()
+    for part, message in (("3/2", "--part 3/2: expected I/N with 1 <= I <= N"),
+                          ("1/6", "6 parts of a manifest of 5 videos: a part would hold none")):
+        assert main([*make, "--part", part, "-o", str(tmp_path / "bad")]) == 2
+        assert message in capsys.readouterr().err
+    assert main([*make[:3], "--part", "1/2", "-o", str(tmp_path / "bad")]) == 2
+    assert "--part splits a manifest's lines" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:  # argparse's own error, as for every flag's value
+        main([*make, "--part", "one", "-o", str(tmp_path / "bad")])
+    assert exit.value.code == 2 and "--part: expected I/N, such as 2/8, got 'one'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):

@@ -3,6 +3,7 @@
     arvid tokenize-dataset --videos 2000 --frames 49 -o runs/shapes-tokens/train
     arvid tokenize-dataset --split heldout --videos 64 --frames 49 -o runs/shapes-tokens/heldout
     arvid tokenize-dataset --manifest videos.jsonl --frames 49 -o runs/my-tokens
+    arvid tokenize-dataset --manifest videos.jsonl --frames 49 --part 2/8 -o runs/my-tokens/part2
 
 Shapes videos come from the given split of attribute combinations; a manifest is JSON lines
 {"path": ..., "caption": ...}. `--tokenizer` picks the tokenizer (default: the shipped one).
@@ -26,6 +27,15 @@ NATIVE = "native"
 def _rate(text: str) -> float | str:
     """--fps: a number, or "native" (each file's own rate)."""
     return NATIVE if text.strip().lower() == NATIVE else float(text)
+
+
+def _part(text: str) -> tuple[int, int]:
+    """--part: "I/N", two whole numbers (checked against each other and the manifest later)."""
+    index, slash, parts = text.partition("/")
+    try:
+        return int(index), int(parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, such as 2/8, got {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of shapes videos (of those that do not switch) that start anywhere in the room, "
                              "a wall turning the object at once, as image-to-video examples: teaches an LM to go on "
                              "from a first frame it did not draw (stream(switch_from='frame'))")
+    parser.add_argument("--part", type=_part, metavar="I/N",
+                        help="with --manifest, encode only the I-th of N contiguous parts of its lines, so that N runs "
+                             "share a large dataset (one a GPU, or one after another: an interrupted part is encoded "
+                             "again alone); each into its own -o, trained on together: train.data=[DIR1,DIR2,...]")
     parser.add_argument("--batch-size", type=int, default=8, help="videos encoded at once")
     # No `choices`: the names live in arvid.training.precision, which imports torch; tokenize_dataset checks them.
     parser.add_argument("--precision", default="auto", metavar="{auto,bf16,fp32}",
@@ -100,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     if args.fps is not None and not args.manifest:
         return fail(f"--fps reads a manifest's videos; shapes videos are {FPS} fps")
     fps = float(FPS) if args.fps is None else None if args.fps == NATIVE else args.fps
+    if args.part is not None and not args.manifest:
+        return fail("--part splits a manifest's lines; give --manifest (shapes videos are cheap to make whole)")
+    if args.part is not None and not 1 <= args.part[0] <= args.part[1]:
+        return fail(f"--part {args.part[0]}/{args.part[1]}: expected I/N with 1 <= I <= N")
     for flag, value, kept in (("--switches", args.switches, "keep their one caption"),
                               ("--anywhere", args.anywhere, "start where they start")):
         if value and args.manifest:
@@ -116,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise UsageError(f"--frames {args.frames}: {err}") from None
         if args.manifest:
-            count = _check_manifest(args.manifest, frames=args.frames, size=size, fps=fps)
-            videos = manifest_videos(args.manifest, frames=args.frames, size=size, fps=fps)
+            count = _check_manifest(args.manifest, frames=args.frames, size=size, fps=fps, part=args.part)
+            videos = manifest_videos(args.manifest, frames=args.frames, size=size, fps=fps, part=args.part)
             recorded_fps = _common_rate(args.manifest) if fps is None else fps
         else:
             count = args.videos
@@ -151,20 +169,21 @@ def _common_rate(manifest: str) -> float | None:
     return None
 
 
-def _check_manifest(manifest: str, *, frames: int, size: int, fps: float | None) -> int:
-    """Read every video of the manifest once before any work (a bad one fails first), with a
-    progress line, and warn of clips that span a hard cut and of empty captions -> the video count.
+def _check_manifest(manifest: str, *, frames: int, size: int, fps: float | None,
+                    part: tuple[int, int] | None = None) -> int:
+    """Read every video of the manifest (of its `part`) once before any work (a bad one fails first),
+    with a progress line, and warn of clips that span a hard cut and of empty captions -> the video count.
 
     Raises:
         FileNotFoundError, ValueError: as `arvid.data.captioned.check_manifest_videos`.
     """
-    from arvid.data.captioned import captioned_videos, check_manifest_videos
+    from arvid.data.captioned import captioned_videos, check_manifest_videos, manifest_part
     from arvid.tools.progress import ProgressLine
 
-    entries = captioned_videos(manifest)
+    entries = manifest_part(captioned_videos(manifest), part)
     progress = ProgressLine()
     try:
-        cuts = check_manifest_videos(manifest, frames=frames, size=size, fps=fps,
+        cuts = check_manifest_videos(manifest, frames=frames, size=size, fps=fps, part=part,
                                      progress=lambda done, total: progress.update(f"checking videos: {done}/{total}"))
     finally:
         progress.end()
