@@ -441,7 +441,7 @@ def _two_process_worker(rank: int, world: int, port: int, out: str, micro: str) 
     from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
     from arvid.shapes.clips import ShapesClips
-    from arvid.training.distributed import any_rank, finish_distributed, init_distributed
+    from arvid.training.distributed import OtherProcessFailed, any_rank, finish_distributed, init_distributed
 
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -466,8 +466,14 @@ def _two_process_worker(rank: int, world: int, port: int, out: str, micro: str) 
     # A whole run too: the loop's collective check of the time budget, evaluation and checkpoints on
     # the first process.
     train_tokenizer(small_run(out / "run", *TWO_PROCESS_RUN, micro, "train.steps=2", "train.max_minutes=1000"))
+    # Evaluation clips only the first process reads, missing: each process stops at once, neither waits.
+    try:
+        train_tokenizer(small_run(out / "missing", *TWO_PROCESS_RUN, f"train.val_data={out / 'nothing'}"))
+        failed = None
+    except (FileNotFoundError, OtherProcessFailed) as err:
+        failed = type(err).__name__
     torch.save({"loss": loss, "gradients": gradients, "lecam": training.lecam.state_dict(), "events": events,
-                "weights": training.model.state_dict(), "clips": len(training.batches.batch(0)),
+                "weights": training.model.state_dict(), "clips": len(training.batches.batch(0)), "failed": failed,
                 # what the loop asks when one process's clock has passed the time budget
                 "stop": (any_rank(rank == 0, info.device), any_rank(False, info.device))}, out / f"rank{rank}.pt")
     finish_distributed()
@@ -517,3 +523,4 @@ def test_two_processes_train_as_one(tmp_path, micro):
     for name, tensor in ranks[0]["weights"].items():  # DDP keeps the processes' weights equal
         assert torch.equal(ranks[1]["weights"][name], tensor), name
     assert json.loads((tmp_path / "run" / "run" / "checkpoint" / "trainer_state.json").read_text())["step"] == 2
+    assert [rank["failed"] for rank in ranks] == ["FileNotFoundError", "OtherProcessFailed"]

@@ -35,8 +35,8 @@ from arvid.tokenizer.grow import init_weights
 from arvid.tokenizer.model import TokenizerOutput, VideoTokenizer, frames_to_video
 from arvid.training.checkpoint import (load_tensors, optimizer_state_from_files, optimizer_state_to_files,
                                        save_tensors)
-from arvid.training.distributed import (DistInfo, all_reduce_sum, any_rank, gradient_sync, init_distributed, rank_rows,
-                                       wrap_ddp)
+from arvid.training.distributed import (DistInfo, all_reduce_sum, any_rank, failing_together, gradient_sync,
+                                       init_distributed, rank_rows, wrap_ddp)
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
 from arvid.training.micro_batches import micro_slices
 
@@ -199,7 +199,8 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     # Under torchrun every process opens the sources itself (each first reads a folder it has not
     # indexed in its own worker processes: no process waits on another's reading past a collective's
     # timeout); the others quietly, as the first says what they hold, and only the first evaluates.
-    with contextlib.nullcontext() if info.is_main else contextlib.redirect_stderr(io.StringIO()):
+    # Only the first process reads the evaluation clips: should they fail, every process stops there.
+    with failing_together(info), contextlib.nullcontext() if info.is_main else contextlib.redirect_stderr(io.StringIO()):
         # The evaluation clips first: they are fewer, so a missing one (a preset's own, for a run on
         # your data) fails before the training files are all decoded.
         eval_clips = []

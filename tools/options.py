@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -152,7 +153,8 @@ def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
     if not (args.resume and recorded.is_file()):
         # Recorded absolute (run_config.json): a resume from any folder reads the same files.
         return _paths_anchored(config, lambda key: Path.cwd())
-    print(f"resuming with the run's own config, {recorded}, and the overrides given", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # once for a torchrun launch, not once a process
+        print(f"resuming with the run's own config, {recorded}, and the overrides given", file=sys.stderr)
     # The folder it was found in, wherever the run began (it may have been moved). Its init_from stays
     # recorded (where a fine-tune began); the trainers do not read it on a resume.
     config = load_config(cls, recorded, [*overrides, f"train.out_dir={recorded.parent}"])
@@ -232,8 +234,6 @@ def finish_run(folder: Path) -> None:
     """After a trainer returned: leave the process group once every process got here (a no-op in a
     world of one; only after success, as a process that failed would leave the others waiting at the
     barrier) and print the checkpoint folder, once for the run (the first process under torchrun)."""
-    import os
-
     from arvid.training.distributed import finish_distributed
 
     finish_distributed()

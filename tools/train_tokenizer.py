@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tokenizer.train import TokenizerRunConfig, train_tokenizer
     from arvid.tools.data_sources import clip_source
     from arvid.tools.interrupts import sigterm_raises
+    from arvid.training.distributed import OtherProcessFailed
     from arvid.training.loop import CheckpointExists, TrainingDiverged
 
     try:
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with sigterm_raises():  # a scheduler's stop ends the run as Ctrl-C does (exit 130, a message)
             folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
-    except (FileNotFoundError, ValueError, TrainingDiverged) as err:
+    except (FileNotFoundError, ValueError, TrainingDiverged, OtherProcessFailed) as err:
         return fail(str(err))
     finish_run(folder)
     return 0

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+
+class OtherProcessFailed(RuntimeError):
+    """Another process of a `torchrun` launch stopped on an error of its own (which it reports); this
+    one stops with it rather than wait for it in a collective call."""
 
 
 class DistInfo(NamedTuple):
@@ -106,3 +112,21 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     value = torch.tensor(float(flag), device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
+
+
+@contextlib.contextmanager
+def failing_together(info: DistInfo) -> Iterator[None]:
+    """Around work that may fail on some processes only (reading data that only the first reads):
+    afterwards every process learns whether any failed; the one that failed raises its own error,
+    the others `OtherProcessFailed`, so that none waits for the rest in a later collective call. A
+    no-op in a world of one."""
+    if info.world == 1:
+        yield
+        return
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        if any_rank(failed, info.device) and not failed:
+            raise OtherProcessFailed("another process of the run stopped on an error (it reports it)")
