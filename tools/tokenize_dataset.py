@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part", type=_part, metavar="I/N",
                         help="with --manifest, encode only the I-th of N contiguous parts of its lines, so that N runs "
                              "share a large dataset (one a GPU, or one after another: an interrupted part is encoded "
-                             "again alone); each into its own -o, trained on together: train.data=[DIR1,DIR2,...]")
+                             "again alone); each into its own -o, trained on together: train.data=[DIR1,DIR2,...] (default: the "
+                             "whole manifest)")
     parser.add_argument("--batch-size", type=int, default=8, help="videos encoded at once")
     # No `choices`: the names live in arvid.training.precision, which imports torch; tokenize_dataset checks them.
     parser.add_argument("--precision", default="auto", metavar="{auto,bf16,fp32}",
