@@ -1,10 +1,12 @@
-"""Memory and time of a training step split into micro-batches (`train.micro_batch_size`).
+"""Memory and time of a training step split into micro-batches (`train.micro_batch_size`), and of
+the LM's with activation checkpointing (`train.activation_checkpointing`).
 
     python benchmarks/micro_batches.py [--threads 2] [--lm-batch 32] [--tokenizer-batch 8]
 
 The `tiny` LM preset (random tokens of its 349-token sequences) and the `tiny` tokenizer preset
-(shapes clips, 17 frames at 64x64), each with its whole batch in one pass and in smaller passes,
-under the trainer's autocast and AdamW. Each variant runs in a process of its own, which reports how
+(shapes clips, 17 frames at 64x64), each with its whole batch in one pass and in smaller passes (the
+LM also with its blocks' activations made again in the backward pass), under the trainer's autocast
+and AdamW. Each variant runs in a process of its own, which reports how
 far its peak resident memory rose during its first step (the model and optimizer built; the first
 step also makes AdamW's state, alike in every variant) and the median time of the next three steps.
 Prints a table; a benchmark, not a test.
@@ -23,7 +25,7 @@ from child_runs import peak_rss_mib, run_child  # benchmarks/child_runs.py, besi
 TIMED_STEPS = 3
 
 
-def lm_steps(batch: int, micro: int | None) -> list:
+def lm_steps(batch: int, micro: int | None, checkpointed: bool = False) -> list:
     """The LM's step on random tokens, as a list of callables (one per step)."""
     import torch
 
@@ -36,6 +38,7 @@ def lm_steps(batch: int, micro: int | None) -> list:
     config = load_config(LMRunConfig, resolve_preset("tiny", "lm"), [f"train.batch_size={batch}"])
     torch.manual_seed(0)
     model = Transformer(config.model)
+    model.checkpoint_blocks = checkpointed
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr)
     autocast = mixed_precision(torch.device("cpu"), config.train.precision)
 
@@ -66,11 +69,13 @@ def tokenizer_steps(batch: int, micro: int | None) -> list:
 
 
 def one_variant(kind: str, batch: int, micro: int | None, threads: int) -> dict:
-    """Build, run the first step (memory), then time the rest -> {"peak_rise_mib", "seconds"}."""
+    """Build, run the first step (memory), then time the rest -> {"peak_rise_mib", "seconds"}.
+    `kind`: "lm", "lm-checkpointed" or "tokenizer"."""
     import torch
 
     torch.set_num_threads(threads)
-    steps = (lm_steps if kind == "lm" else tokenizer_steps)(batch, micro)
+    steps = (tokenizer_steps(batch, micro) if kind == "tokenizer" else
+             lm_steps(batch, micro, checkpointed=kind == "lm-checkpointed"))
     before = peak_rss_mib()
     steps[0]()
     rise = peak_rss_mib() - before
@@ -94,12 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(one_variant(kind, int(batch), None if micro == "none" else int(micro), args.threads)))
         return 0
     variants = [("lm", args.lm_batch, micro) for micro in (None, args.lm_batch // 4, args.lm_batch // 16)]
+    variants += [("lm-checkpointed", args.lm_batch, micro) for micro in (None, args.lm_batch // 4)]
     variants += [("tokenizer", args.tokenizer_batch, micro) for micro in (None, args.tokenizer_batch // 4)]
     print(f"tiny presets, {args.threads} threads; peak rise over the first step, median of {TIMED_STEPS} steps after")
-    print(f"{'preset':<10} {'batch':>6} {'rows a pass':>12} {'peak rise MiB':>14} {'step s':>8}")
+    print(f"{'preset':<16} {'batch':>6} {'rows a pass':>12} {'peak rise MiB':>14} {'step s':>8}")
     for kind, batch, micro in variants:
         row = run_child(__file__, ["--threads", str(args.threads), "--one", f"{kind},{batch},{micro or 'none'}"])
-        print(f"{kind:<10} {batch:>6} {micro or batch:>12} {row['peak_rise_mib']:>14.0f} {row['seconds']:>8.2f}",
+        print(f"{kind:<16} {batch:>6} {micro or batch:>12} {row['peak_rise_mib']:>14.0f} {row['seconds']:>8.2f}",
               flush=True)
     return 0
 

@@ -209,6 +209,9 @@ class Transformer(nn.Module):
         # The `CacheState` that describes the cache now, when one was taken or restored since the
         # cache last changed (`setup_cache`, `prefill`); a plain attribute, read once a token.
         self._active_state: CacheState | None = None
+        # Training memory (`train.activation_checkpointing`): each block's activations are not kept
+        # for the backward pass but made again there, where gradients are taken.
+        self.checkpoint_blocks = False
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -295,8 +298,14 @@ class Transformer(nn.Module):
         cos, sin = rope_tables(torch.arange(embeddings.shape[1], device=embeddings.device), self.config.head_dim,
                                self.config.rope_theta)
         x = embeddings
+
+        def attend(attn: Attention, h: Tensor) -> Tensor:
+            return attn(h, cos, sin, spec)
+
+        recompute = self.checkpoint_blocks and torch.is_grad_enabled()
         for layer in self.layers:
-            x = layer(x, lambda attn, h: attn(h, cos, sin, spec))
+            x = (torch.utils.checkpoint.checkpoint(layer, x, attend, use_reentrant=False) if recompute
+                 else layer(x, attend))
         return self.norm(x)
 
     def forward(self, tokens: Tensor, text: TextStates | None = None, targets: Tensor | None = None) -> Tensor:

@@ -124,6 +124,25 @@ def test_micro_batches_train_as_the_whole_batch(data, tmp_path):
         run_config(data, tmp_path / "zero", micro_batch_size=0)
 
 
+def test_activation_checkpointing_trains_as_without(data, tmp_path):
+    """`train.activation_checkpointing`: each block's forward runs again in the backward pass (twice a
+    step), and the run ends with the weights of one without it, to float32 rounding."""
+    from arvid.lm.model import Block
+
+    plain = train_lm(run_config(data, tmp_path / "plain", steps=4))
+    calls = []
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: calls.append(1) if isinstance(module, Block) else None)
+    try:
+        recomputed = train_lm(run_config(data, tmp_path / "recomputed", steps=4, activation_checkpointing=True,
+                                         val_data=None))  # no evaluation: its forward passes keep nothing
+    finally:
+        hook.remove()
+    assert len(calls) == 4 * 2 * plain.model.config.n_layers  # steps x (forward, again in backward) x blocks
+    for name, tensor in plain.model.state_dict().items():
+        assert torch.allclose(recomputed.model.state_dict()[name], tensor, rtol=1e-4, atol=1e-5), name
+
+
 def test_a_batch_is_shared_equally_among_processes_or_refused():
     from arvid.training.distributed import DistInfo, rank_rows
 
@@ -257,9 +276,10 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str
     mode, chunked = mode.removesuffix(CHUNKED), mode.endswith(CHUNKED)
     if chunked:
         arvid.lm.model.LOSS_CHUNK_LOGITS = 1  # the loss a position at a time, recomputed in the backward pass
+    mode, checkpointed = mode.removesuffix(CHECKPOINTED), mode.endswith(CHECKPOINTED)
     mode, micro = mode.removesuffix(MICRO), mode.endswith(MICRO)
     result = train_lm(run_config(pathlib.Path(data), pathlib.Path(out), steps=6, parallel=mode,
-                                 micro_batch_size=3 if micro else None))
+                                 micro_batch_size=3 if micro else None, activation_checkpointing=checkpointed))
     state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in result.model.state_dict().items()}
     torch.save({"state": state, "loss": result.loss}, f"{out}/rank{rank}.pt")
     finish_distributed()
@@ -271,13 +291,15 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, mode: str
 
 CHUNKED = "-chunked-loss"
 MICRO = "-micro-batches"
+CHECKPOINTED = "-checkpointed"
 
 
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2" + CHUNKED, "ddp" + MICRO, "fsdp2" + MICRO])
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp2" + CHUNKED, "ddp" + MICRO, "fsdp2" + MICRO + CHECKPOINTED])
 def test_two_processes_equal_one(data, tmp_path, mode, monkeypatch):
     """Also with the loss in chunks recomputed in the backward pass (`summed_cross_entropy`), which
     under FSDP2 reads the output layer's weights again after the forward pass, and with each rank's 4
-    rows in passes of 3 and 1 (DDP all-reduces in the last pass only, FSDP2 in each)."""
+    rows in passes of 3 and 1 (DDP all-reduces in the last pass only, FSDP2 in each), under FSDP2
+    with activation checkpointing too (its blocks gather their weights again to run again)."""
     if mode.endswith(CHUNKED):
         import arvid.lm.model
 
