@@ -43,6 +43,21 @@ def test_train_then_resume(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(), resumed.state_dict().values()))
 
 
+def test_a_resumed_run_ends_where_a_straight_one_does(tmp_path):
+    """With the adversarial term, LeCAM's averages and a weight average all in play: 2 steps, a
+    checkpoint, 2 more on resume give the weights of 4 steps straight, bit for bit."""
+    extra = ["train.adversarial_weight=0.1", "train.adversarial_start_step=0", "train.ema_decay=0.5",
+             "train.eval_every=100", "train.checkpoint_every=2", "train.micro_batch_size=1"]
+    straight = train_tokenizer(small_run(tmp_path / "straight", "train.steps=4", *extra))
+    train_tokenizer(small_run(tmp_path / "resumed", "train.steps=2", *extra))
+    resumed = train_tokenizer(small_run(tmp_path / "resumed", "train.steps=4", *extra), resume=True)
+    from safetensors.torch import load_file
+
+    for file in ("model.safetensors", "discriminator.safetensors", "lecam.safetensors", "ema/model.safetensors"):
+        want, got = load_file(straight / file), load_file(resumed / file)
+        assert all(torch.equal(got[name], tensor) for name, tensor in want.items()), file
+
+
 def test_resume_with_other_architecture_fails(tmp_path):
     train_tokenizer(small_run(tmp_path, "train.steps=1", "train.eval_every=100"))
     with pytest.raises(ValueError, match="another architecture"):
