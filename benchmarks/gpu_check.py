@@ -23,7 +23,8 @@ overall `--budget`), so a hang or a crash costs that part alone:
 7. decode-compiled: `lm_decode.py` again with `Transformer.compile_decode` (after the required parts:
    compilation can take minutes).
 8. cli: `arvid generate`, `decode`, `tokenize` and `detokenize` with `--device cuda`, on 16 frames
-   (needs PyAV).
+   (needs PyAV), then 2 steps of `arvid train-tokenizer --config base` on the GPU (batch 8 in passes
+   of 4, the adversarial term on).
 
 The table (markdown, dated, with the GPU's name), the figures of every part (JSON) and the whole log
 are written to `$OUT` when that variable is set, else to `runs/gpu-check/`: `gpu_check.md`,
@@ -348,7 +349,8 @@ class Check:
         self.rows.append(Row("kernels", title, summary, notes=notes))
 
     def cli(self) -> None:
-        title = f"arvid generate, decode, tokenize, detokenize --device {self.device}, 16 frames, shipped model"
+        title = (f"arvid generate, decode, tokenize, detokenize --device {self.device}, 16 frames, shipped model; "
+                 f"train-tokenizer, base preset, 2 steps")
         self.say(f"\n== cli: {title}")
         if self.env_info.get("modules", {}).get("av") is None:
             self.record("cli", title, None, note="PyAV missing")
@@ -370,12 +372,24 @@ class Check:
                  ("tokenize", [*cli, "tokenize", str(folder / "out.mp4"), "--device", self.device,
                                "-o", str(folder / "codes.npy")]),
                  ("detokenize", [*cli, "detokenize", str(folder / "codes.npy"), "--device", self.device,
-                                 "-o", str(folder / "back.mp4")])]
+                                 "-o", str(folder / "back.mp4")]),
+                 # The tokenizer trainer on the device: the base preset (LFQ 2^18, bf16 autocast, the
+                 # discriminator in float32 from the first step) in passes of 4 clips; shrunk on the CPU.
+                 ("train-tokenizer", [*cli, "train-tokenizer", "--config", "base", f"train.device={self.device}",
+                                      "train.data=shapes", "train.val_data=null", "train.steps=2",
+                                      "train.adversarial_start_step=0", "train.num_workers=0", "train.batch_size=8",
+                                      "train.micro_batch_size=4", f"train.out_dir={folder / 'tokenizer'}",
+                                      *(["model.image_size=32", "model.channels=8", "model.norm_groups=4",
+                                         "model.codebook_bits=6", "train.clip_frames=5", "train.batch_size=2",
+                                         "train.micro_batch_size=1"] if self.args.cpu_dry_run else [])])]
         started = time.monotonic()
         for label, command in steps:
             outcome = self.run(command, self.environment(), f"cli {label}", timeout - (time.monotonic() - started))
-            status = self.record(f"cli-{label}", f"arvid {label} --device {self.device}", outcome)
-            self.rows.append(Row("cli", f"arvid {label} --device {self.device}" + (", 16 frames" if label == "generate" else ""),
+            case = (f"arvid train-tokenizer --config base train.device={self.device}, 2 steps"
+                    if label == "train-tokenizer" else
+                    f"arvid {label} --device {self.device}" + (", 16 frames" if label == "generate" else ""))
+            status = self.record(f"cli-{label}", case, outcome)
+            self.rows.append(Row("cli", case,
                                  "ok" if status == "ok" else status.split(":")[0],
                                  notes=f"{outcome.seconds:.1f} s wall, start-up included"
                                  + ("" if status == "ok" else "; " + status.partition(":")[2].strip())))
@@ -511,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel-tests", default=None, help="a pytest -k expression (default: all; dry run: a few)")
     parser.add_argument("--env-timeout", type=float, default=120)
     parser.add_argument("--kernels-timeout", type=float, default=200)
-    parser.add_argument("--cli-timeout", type=float, default=90)
+    parser.add_argument("--cli-timeout", type=float, default=150)
     args = parser.parse_args(argv)
     args.argv = ["bash benchmarks/gpu_check.sh", *(sys.argv[1:] if argv is None else argv)]
     if args.budget is None:
