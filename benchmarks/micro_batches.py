@@ -31,14 +31,16 @@ def lm_steps(batch: int, micro: int | None, checkpointed: bool = False) -> list:
 
     from arvid.configs import load_config, resolve_preset
     from arvid.lm.model import Transformer
+    from arvid.lm.parallel import parallelize
     from arvid.lm.train import LMRunConfig, train_step
+    from arvid.training.distributed import DistInfo
     from arvid.training.precision import mixed_precision
     from train_lm import random_batches  # benchmarks/train_lm.py
 
     config = load_config(LMRunConfig, resolve_preset("tiny", "lm"), [f"train.batch_size={batch}"])
     torch.manual_seed(0)
-    model = Transformer(config.model)
-    model.checkpoint_blocks = checkpointed
+    model = parallelize(Transformer(config.model), DistInfo(0, 1, torch.device("cpu")), "ddp",
+                        activation_checkpointing=checkpointed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr)
     autocast = mixed_precision(torch.device("cpu"), config.train.precision)
 

@@ -136,10 +136,10 @@ class TokenShards(Sequence):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{str(self.path)!r} does not exist: expected a token shard folder (write "
+                                    "one with `arvid tokenize-dataset`)")
         for name in SHARD_FILES:
-            if not self.path.exists():
-                raise FileNotFoundError(f"{str(self.path)!r} does not exist: expected a token shard folder (write "
-                                        "one with `arvid tokenize-dataset`)")
             if not (self.path / name).is_file():
                 raise FileNotFoundError(f"{str(self.path)!r} is not a token shard folder: {name} is missing "
                                         "(write one with `arvid tokenize-dataset`)")

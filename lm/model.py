@@ -209,8 +209,8 @@ class Transformer(nn.Module):
         # The `CacheState` that describes the cache now, when one was taken or restored since the
         # cache last changed (`setup_cache`, `prefill`); a plain attribute, read once a token.
         self._active_state: CacheState | None = None
-        # Training memory (`train.activation_checkpointing`): each block's activations are not kept
-        # for the backward pass but made again there, where gradients are taken.
+        # Training memory (`train.activation_checkpointing`, set by `arvid.lm.parallel.parallelize`):
+        # each block's activations are not kept for the backward pass but made again there.
         self.checkpoint_blocks = False
 
     @staticmethod
@@ -293,7 +293,9 @@ class Transformer(nn.Module):
 
     def backbone(self, embeddings: Tensor, spec: MaskSpec | None = None) -> Tensor:
         """Hidden states after the final norm, (b n d) -> (b n d), positions 0..n-1.
-        This is what `transformers`' `LlamaModel` computes from `inputs_embeds` (with a causal `spec`)."""
+        This is what `transformers`' `LlamaModel` computes from `inputs_embeds` (with a causal `spec`).
+        With `checkpoint_blocks` and gradients on, each block runs again in the backward pass instead
+        of keeping its activations (the same values)."""
         spec = self.mask if spec is None else spec
         cos, sin = rope_tables(torch.arange(embeddings.shape[1], device=embeddings.device), self.config.head_dim,
                                self.config.rope_theta)

@@ -12,9 +12,15 @@ from torch import nn
 from arvid.training.distributed import DistInfo, wrap_ddp
 
 
-def parallelize(model: nn.Module, info: DistInfo, mode: Literal["ddp", "fsdp2"]) -> nn.Module:
+def parallelize(model: nn.Module, info: DistInfo, mode: Literal["ddp", "fsdp2"], *,
+                activation_checkpointing: bool = False) -> nn.Module:
     """The module to train: `model` itself in a world of one, else wrapped by DDP or sharded by FSDP2
-    (each transformer block its own unit, then the root)."""
+    (each transformer block its own unit, then the root). With `activation_checkpointing` each block
+    keeps no activations for the backward pass and runs again there (`Transformer.checkpoint_blocks`:
+    a switch inside the model, as PyTorch's module-level `torch.distributed._composable.checkpoint`
+    recomputes other shapes under torch.compile, a CheckpointError on the `tiny` preset's compiled
+    step, 2026-12-06)."""
+    model.checkpoint_blocks = activation_checkpointing
     if info.world == 1:
         return model
     if mode == "ddp":

@@ -80,8 +80,9 @@ class LMTrainConfig(LoopConfig):
     given_anchor_targets: bool = True
     eval_batches: int = 4
     # Keep no block's activations for the backward pass: each transformer block's forward runs again
-    # there (about a third more compute a step) for a fraction of the memory; with micro-batches, a
-    # lever for a model whose batch does not fit a GPU (docs/training.md).
+    # there (about a third more compute a step, by the count of operations; unmeasured on a GPU) for a
+    # fraction of the memory; with micro-batches, a lever for a model whose batch does not fit a GPU
+    # (docs/training.md).
     activation_checkpointing: bool = False
     # Start from this LM folder's weights (the same architecture) with a fresh optimiser and schedule:
     # a fine-tuning stage, as the prompt-switch fine-tune of docs/results/lm.md.
@@ -288,10 +289,9 @@ class LMTraining:
         model = Transformer(config.model).to(info.device)
         if initial is not None:
             model.load_state_dict(initial.state_dict())
-        model.checkpoint_blocks = cfg.activation_checkpointing
         self.lm = (VideoLM(model, None, encoder=text, training_data=training_data) if isinstance(text, TextEncoder)
                    else VideoLM(model, text, training_data=training_data))
-        self.trained = parallelize(self.lm.model, info, cfg.parallel)
+        self.trained = parallelize(self.lm.model, info, cfg.parallel, activation_checkpointing=cfg.activation_checkpointing)
         self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=cfg.lr, betas=cfg.betas,
                                            weight_decay=cfg.weight_decay)
         self.loss = step_loss(cfg.compile)

@@ -225,9 +225,10 @@ def test_token_shards_never_replace_other_files_and_replace_shards_only_when_ask
     assert main([*make, str(tmp_path / "empty")]) == 0
 
 
-def test_a_manifest_encoded_in_parts_trains_as_the_whole(tokenizer_dir, tmp_path, capsys):
+def test_a_manifest_encoded_in_parts_joins_into_the_whole(tokenizer_dir, tmp_path, capsys):
     """`--part I/N` encodes contiguous parts of a manifest's lines into folders of their own, which
-    `train.data=[...]` joins into the very videos and codes of one run over the whole manifest."""
+    `open_shards` (`train.data=[...]`) joins into the very videos and codes of one run over the whole
+    manifest."""
     from arvid.data.video import write_video
 
     rng = np.random.default_rng(0)
@@ -246,15 +247,15 @@ def test_a_manifest_encoded_in_parts_trains_as_the_whole(tokenizer_dir, tmp_path
     assert [record.captions for record in parts.records] == [record.captions for record in whole.records]
     assert all(np.array_equal(parts[index], whole[index]) for index in range(5))
     capsys.readouterr()
-    for part, message in (("3/2", "--part 3/2: expected I/N with 1 <= I <= N"),
-                          ("1/6", "6 parts of a manifest of 5 videos: a part would hold none")):
-        assert main([*make, "--part", part, "-o", str(tmp_path / "bad")]) == 2
-        assert message in capsys.readouterr().err
+    assert main([*make, "--part", "1/6", "-o", str(tmp_path / "bad")]) == 2
+    assert "6 parts of a manifest of 5 videos: a part would hold none" in capsys.readouterr().err
     assert main([*make[:3], "--part", "1/2", "-o", str(tmp_path / "bad")]) == 2
     assert "--part splits a manifest's lines" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit:  # argparse's own error, as for every flag's value
-        main([*make, "--part", "one", "-o", str(tmp_path / "bad")])
-    assert exit.value.code == 2 and "--part: expected I/N, such as 2/8, got 'one'" in capsys.readouterr().err
+    for part in ("one", "3/2", "0/2"):
+        with pytest.raises(SystemExit) as exit:  # argparse's own error, as for every flag's value
+            main([*make, "--part", part, "-o", str(tmp_path / "bad")])
+        assert exit.value.code == 2
+        assert f"--part: expected I/N with 1 <= I <= N, such as 2/8, got '{part}'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
 

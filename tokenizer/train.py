@@ -176,6 +176,8 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     Raises:
         ValueError: `train.data` not set, a batch not divisible by the processes, or `resume` with a
             checkpoint of another architecture.
+        OtherProcessFailed: under torchrun, the first process could not open the evaluation clips
+            (it raises that error itself).
         FileNotFoundError: a data source that does not exist, or `resume` without a checkpoint.
         TrainingDiverged: a non-finite loss (the message names the step).
     """
@@ -196,14 +198,15 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     info = init_distributed(start_run(cfg))
     rows = rank_rows(cfg.batch_size, info)  # a batch that does not divide among the processes fails here
     reading = dict(fps=cfg.fps, workers=cfg.num_workers)
-    # Under torchrun every process opens the sources itself (each first reads a folder it has not
-    # indexed in its own worker processes: no process waits on another's reading past a collective's
-    # timeout); the others quietly, as the first says what they hold, and only the first evaluates.
-    # Only the first process reads the evaluation clips: should they fail, every process stops there.
-    with failing_together(info), contextlib.nullcontext() if info.is_main else contextlib.redirect_stderr(io.StringIO()):
-        # The evaluation clips first: they are fewer, so a missing one (a preset's own, for a run on
-        # your data) fails before the training files are all decoded.
-        eval_clips = []
+    # Under torchrun every process opens the training data itself (each first reads a folder it has
+    # not indexed in its own worker processes: no process waits on another's reading in a collective
+    # call); the others quietly, as the first says what the data holds.
+    quiet = contextlib.nullcontext() if info.is_main else contextlib.redirect_stderr(io.StringIO())
+    # The evaluation clips first: they are fewer, so a missing one (a preset's own, for a run on your
+    # data) fails before the training files are all decoded. Only the first process reads them:
+    # should they fail, every process stops there, the others at once.
+    eval_clips = []
+    with failing_together(info):
         if cfg.val_data is not None and info.is_main:
             with _naming_the_field("train.val_data", cfg.val_data, "or train.val_data=null for no evaluation"):
                 source = open_clips(cfg.val_data, frames=cfg.eval_frames, size=size,
@@ -211,9 +214,9 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
                                     **reading)
             rng = np.random.default_rng(10_000 + cfg.seed)
             eval_clips = [source.sample(rng) for _ in range(cfg.eval_videos)]  # fixed for the whole run
-        with _naming_the_field("train.data", cfg.data):
-            train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
-                                     index=Path(cfg.out_dir) / FILE_INDEXES["train"], **reading)
+    with quiet, _naming_the_field("train.data", cfg.data):
+        train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
+                                 index=Path(cfg.out_dir) / FILE_INDEXES["train"], **reading)
     # The initial weights from the run's seed alone, whatever opening the sources drew from torch's
     # generator (a DataLoader draws its workers' seeds from it).
     torch.manual_seed(cfg.seed)

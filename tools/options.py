@@ -153,7 +153,7 @@ def load_run_config(cls: type, preset: Path, args: argparse.Namespace):
     if not (args.resume and recorded.is_file()):
         # Recorded absolute (run_config.json): a resume from any folder reads the same files.
         return _paths_anchored(config, lambda key: Path.cwd())
-    if os.environ.get("RANK", "0") == "0":  # once for a torchrun launch, not once a process
+    if first_process():  # once for a torchrun launch, not once a process
         print(f"resuming with the run's own config, {recorded}, and the overrides given", file=sys.stderr)
     # The folder it was found in, wherever the run began (it may have been moved). Its init_from stays
     # recorded (where a fine-tune began); the trainers do not read it on a resume.
@@ -237,8 +237,13 @@ def finish_run(folder: Path) -> None:
     from arvid.training.distributed import finish_distributed
 
     finish_distributed()
-    if int(os.environ.get("RANK", "0")) == 0:
+    if first_process():
         print(f"checkpoint: {folder}")
+
+
+def first_process() -> bool:
+    """Whether this is the first process of a `torchrun` launch (RANK 0), or the only process."""
+    return os.environ.get("RANK", "0").strip() in ("", "0")
 
 
 def add_model_argument(parser: argparse.ArgumentParser, *,

@@ -30,12 +30,15 @@ def _rate(text: str) -> float | str:
 
 
 def _part(text: str) -> tuple[int, int]:
-    """--part: "I/N", two whole numbers (checked against each other and the manifest later)."""
-    index, slash, parts = text.partition("/")
+    """--part: "I/N", whole numbers with 1 <= I <= N (checked against the manifest later)."""
+    index, _, parts = text.partition("/")
     try:
-        return int(index), int(parts)
+        part = int(index), int(parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected I/N, such as 2/8, got {text!r}") from None
+        part = None
+    if part is None or not 1 <= part[0] <= part[1]:
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N, such as 2/8, got {text!r}")
+    return part
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,8 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part", type=_part, metavar="I/N",
                         help="with --manifest, encode only the I-th of N contiguous parts of its lines, so that N runs "
                              "share a large dataset (one a GPU, or one after another: an interrupted part is encoded "
-                             "again alone); each into its own -o, trained on together: train.data=[DIR1,DIR2,...] (default: the "
-                             "whole manifest)")
+                             "again alone); each into its own -o, trained on together: "
+                             "train.data=[DIR1,DIR2,...]; with --fps native each part reads every file's rate, as "
+                             "a whole run records it (default: the whole manifest)")
     parser.add_argument("--batch-size", type=int, default=8, help="videos encoded at once")
     # No `choices`: the names live in arvid.training.precision, which imports torch; tokenize_dataset checks them.
     parser.add_argument("--precision", default="auto", metavar="{auto,bf16,fp32}",
@@ -117,8 +121,6 @@ def run(args: argparse.Namespace) -> int:
     fps = float(FPS) if args.fps is None else None if args.fps == NATIVE else args.fps
     if args.part is not None and not args.manifest:
         return fail("--part splits a manifest's lines; give --manifest (shapes videos are cheap to make whole)")
-    if args.part is not None and not 1 <= args.part[0] <= args.part[1]:
-        return fail(f"--part {args.part[0]}/{args.part[1]}: expected I/N with 1 <= I <= N")
     for flag, value, kept in (("--switches", args.switches, "keep their one caption"),
                               ("--anywhere", args.anywhere, "start where they start")):
         if value and args.manifest:

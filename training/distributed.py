@@ -19,8 +19,8 @@ from torch import nn
 
 
 class OtherProcessFailed(RuntimeError):
-    """Another process of a `torchrun` launch stopped on an error of its own (which it reports); this
-    one stops with it rather than wait for it in a collective call."""
+    """Another process of a `torchrun` launch stopped (on an error of its own, which it reports, or an
+    interrupt); this one stops with it rather than wait for it in a collective call."""
 
 
 class DistInfo(NamedTuple):
@@ -117,9 +117,14 @@ def any_rank(flag: bool, device: torch.device) -> bool:
 @contextlib.contextmanager
 def failing_together(info: DistInfo) -> Iterator[None]:
     """Around work that may fail on some processes only (reading data that only the first reads):
-    afterwards every process learns whether any failed; the one that failed raises its own error,
-    the others `OtherProcessFailed`, so that none waits for the rest in a later collective call. A
-    no-op in a world of one."""
+    afterwards every process learns whether any stopped; the one that did raises its own error, the
+    others `OtherProcessFailed`, so that none waits for the rest in a later collective call. Keep the
+    work short on the processes that do not fail: they wait here for the others. A no-op in a world
+    of one.
+
+    Raises:
+        OtherProcessFailed: another process stopped (an error or an interrupt) inside its block.
+    """
     if info.world == 1:
         yield
         return
@@ -128,5 +133,11 @@ def failing_together(info: DistInfo) -> Iterator[None]:
         yield
         failed = False
     finally:
-        if any_rank(failed, info.device) and not failed:
-            raise OtherProcessFailed("another process of the run stopped on an error (it reports it)")
+        try:
+            others = any_rank(failed, info.device)
+        except Exception:  # the group already broken: a process that failed keeps its own error
+            if not failed:
+                raise
+            others = True
+        if others and not failed:
+            raise OtherProcessFailed("another process of the run stopped (an error or an interrupt; it says which)")
