@@ -24,8 +24,11 @@ arvid, peer).
 
 Why it is fair:
 - Same data and the same batches: the peer draws from the same `train.data` source
-  (`arvid.tools.data_sources.clip_source`), batch size 4 of 17 frames, step `s`'s clips from
-  `np.random.default_rng([seed, s])` as arvid's loop does, so step for step both see the same clips.
+  (`arvid.tools.data_sources.clip_source`), batch size 4 of 17 frames, step `s`'s clips drawn as
+  arvid's trainer draws them (`arvid.data.step_batches.draw_batch`), so step for step both see the
+  same clips. (Since 2026-12-06 each clip from a generator of its own; the run recorded in
+  docs/results/tokenizer.md drew a step's clips in turn from `np.random.default_rng([seed, s])`, as
+  arvid's trainer then did.)
 - Same optimizer settings: Adam (arvid's AdamW with its weight decay 0) at the preset's learning
   rate, betas, warm-up and cosine schedule (`arvid.training.schedule.warmup_cosine`, over the preset's
   steps), gradient clipping and autocast (`arvid.training.precision.mixed_precision`), all read
@@ -64,6 +67,7 @@ from torch import nn
 
 from arvid.configs import load_config, resolve_preset
 from arvid.data.decoded import DecodedVideos
+from arvid.data.step_batches import draw_batch
 from arvid.data.images import frame_strip, save_png
 from arvid.data.manifests import read_shots
 from arvid.data.video import read_video
@@ -147,8 +151,8 @@ def train_peer(config: TokenizerRunConfig, out_dir: Path) -> None:
         for group in optimizer.param_groups:
             group["lr"] = warmup_cosine(step, lr=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps,
                                         min_lr_ratio=cfg.min_lr_ratio)
-        rng = np.random.default_rng([cfg.seed, step])  # arvid's loop draws step `step`'s batch from this
-        batch = torch.cat([frames_to_video(clips.sample(rng)) for _ in range(cfg.batch_size)])
+        # Step `step`'s clips as arvid's trainer draws them (`arvid.data.step_batches`).
+        batch = torch.cat([frames_to_video(clip) for clip in draw_batch(clips, cfg.seed, step, range(cfg.batch_size))])
         with autocast:
             loss, breakdown = model(batch, return_loss=True)
         if not torch.isfinite(loss):
