@@ -137,3 +137,13 @@ def test_a_run_records_its_data_paths_absolute_joined_manifests_and_names_includ
     # Missing manifests stay as given (the trainer names them), one part or several.
     assert recorded("nowhere_videos.jsonl", "m/a_videos.jsonl+gone_images.jsonl@0.5") == (
         "nowhere_videos.jsonl", f"{tmp_path}/m/a_videos.jsonl+gone_images.jsonl@0.5")
+
+
+@pytest.mark.parametrize("command", ["train-lm", "train-tokenizer"])
+def test_a_bad_setting_under_torchrun_is_said_once_not_once_a_process(command, monkeypatch, capsys):
+    """Every process of a launch meets a bad setting alike: the first says it, the others exit 2 quietly."""
+    for rank, said in (("0", True), ("1", False)):
+        monkeypatch.setenv("RANK", rank)
+        assert main([command, "--config", "tiny", "train.stepz=3"]) == 2
+        err = capsys.readouterr().err
+        assert ("unknown key 'train.stepz'" in err) == said and (err == "") != said

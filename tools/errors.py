@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -13,3 +14,16 @@ def fail(message: str) -> int:
     """Print `arvid: error: <message>` on stderr and return exit code 2, for `run` to return."""
     print(f"arvid: error: {message}", file=sys.stderr)
     return 2
+
+
+def fail_once(message: str) -> int:
+    """`fail` for an error every process of a `torchrun` launch meets alike (a bad setting, a run
+    folder that holds a checkpoint): said by the first process alone; every process returns 2."""
+    if first_process():
+        return fail(message)
+    return 2
+
+
+def first_process() -> bool:
+    """Whether this is the first process of a `torchrun` launch (RANK 0), or the only process."""
+    return os.environ.get("RANK", "0").strip() in ("", "0")

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from arvid.tools.errors import UsageError
+from arvid.tools.errors import UsageError, first_process
 
 if TYPE_CHECKING:
     from arvid.sampling import SamplerConfig
@@ -240,10 +239,6 @@ def finish_run(folder: Path) -> None:
     if first_process():
         print(f"checkpoint: {folder}")
 
-
-def first_process() -> bool:
-    """Whether this is the first process of a `torchrun` launch (RANK 0), or the only process."""
-    return os.environ.get("RANK", "0").strip() in ("", "0")
 
 
 def add_model_argument(parser: argparse.ArgumentParser, *,

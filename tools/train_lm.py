@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from arvid.configs import ConfigError, resolve_preset
-from arvid.tools.errors import UsageError, fail
+from arvid.tools.errors import UsageError, fail, fail_once
 from arvid.tools.options import check_run_start, finish_run, load_run_config
 
 
@@ -33,12 +33,15 @@ def run(args: argparse.Namespace) -> int:
     from arvid.lm.train import LMRunConfig, train_lm
     from arvid.tools.interrupts import sigterm_raises
 
-    try:
+    try:  # the settings and the run folder: the same in every process of a torchrun launch, said once
         config = load_run_config(LMRunConfig, resolve_preset(args.config, "lm"), args)
         check_run_start(config.train, resume=args.resume)
+    except (ConfigError, UsageError, CheckpointExists, FileNotFoundError, ValueError) as err:
+        return fail_once(str(err))
+    try:
         with sigterm_raises():  # a scheduler's stop ends the run as Ctrl-C does (exit 130, a message)
             result = train_lm(config, resume=args.resume)
-    except (ConfigError, UsageError, CheckpointExists, FileNotFoundError, ValueError, TrainingDiverged) as err:
+    except (FileNotFoundError, ValueError, TrainingDiverged) as err:
         return fail(str(err))
     finish_run(result.checkpoint)
     return 0

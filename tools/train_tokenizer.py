@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 
 from arvid.configs import ConfigError, resolve_preset
-from arvid.tools.errors import UsageError, fail
+from arvid.tools.errors import UsageError, fail, fail_once
 from arvid.tools.options import check_run_start, finish_run, load_run_config
 
 
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_run_config(TokenizerRunConfig, resolve_preset(args.config, "tokenizer"), args)
         check_run_start(config.train, resume=args.resume)
-    except (ConfigError, UsageError, CheckpointExists, FileNotFoundError) as err:
-        return fail(str(err))
+    except (ConfigError, UsageError, CheckpointExists, FileNotFoundError) as err:  # alike in every process
+        return fail_once(str(err))
     try:
         with sigterm_raises():  # a scheduler's stop ends the run as Ctrl-C does (exit 130, a message)
             folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
