@@ -67,9 +67,9 @@ from torch import nn
 
 from arvid.configs import load_config, resolve_preset
 from arvid.data.decoded import DecodedVideos
-from arvid.data.step_batches import draw_batch
 from arvid.data.images import frame_strip, save_png
 from arvid.data.manifests import read_shots
+from arvid.data.step_batches import draw_batch
 from arvid.data.video import read_video
 from arvid.metrics import psnr, ssim
 from arvid.tokenizer import VideoTokenizer

@@ -240,7 +240,6 @@ def finish_run(folder: Path) -> None:
         print(f"checkpoint: {folder}")
 
 
-
 def add_model_argument(parser: argparse.ArgumentParser, *,
                        what: str = "lm/ and tokenizer/, or a trained LM's run folder (its tokenizer the one its "
                                    "token shards name)") -> None:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with sigterm_raises():  # a scheduler's stop ends the run as Ctrl-C does (exit 130, a message)
             result = train_lm(config, resume=args.resume)
-    except (FileNotFoundError, ValueError, TrainingDiverged) as err:
+    except (FileNotFoundError, ValueError, TrainingDiverged, CheckpointExists) as err:
         return fail(str(err))
     finish_run(result.checkpoint)
     return 0

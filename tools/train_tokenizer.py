@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with sigterm_raises():  # a scheduler's stop ends the run as Ctrl-C does (exit 130, a message)
             folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
-    except (FileNotFoundError, ValueError, TrainingDiverged, OtherProcessFailed) as err:
+    except (FileNotFoundError, ValueError, TrainingDiverged, OtherProcessFailed, CheckpointExists) as err:
         return fail(str(err))
     finish_run(folder)
     return 0
