@@ -147,3 +147,17 @@ def test_a_bad_setting_under_torchrun_is_said_once_not_once_a_process(command, m
         assert main([command, "--config", "tiny", "train.stepz=3"]) == 2
         err = capsys.readouterr().err
         assert ("unknown key 'train.stepz'" in err) == said and (err == "") != said
+
+
+def test_the_commands_filters_match_the_library_warnings_they_replace():
+    """`arvid` filters two of the sampler's Python warnings by message (their classes would import torch
+    at start-up) and says them its own way: the filters must match what the library says."""
+    import importlib
+    import inspect
+    import re
+
+    from arvid.tools import cli
+
+    stream = importlib.import_module("arvid.sampling.stream")  # the module (the package exports a function of its name)
+    assert re.match(cli.UNKNOWN_PROMPT, f"'a cat' {stream.UNKNOWN_PROMPT}; it will draw what it knows")
+    assert f'("{cli.TOKENIZER_MISMATCH}' in inspect.getsource(stream.tokenizer_mismatch)  # how its message begins

@@ -196,7 +196,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
                     if cfg.init_from in SHIPPED_ARCHITECTURES else "")
             raise ValueError(f"train.init_from={cfg.init_from}: {err}{hint}") from err
     info = init_distributed(start_run(cfg))
-    rows = rank_rows(cfg.batch_size, info)  # a batch that does not divide among the processes fails here
+    rank_rows(cfg.batch_size, info)  # a batch that does not divide among the processes fails before any reading
     reading = dict(fps=cfg.fps, workers=cfg.num_workers)
     # Under torchrun every process opens the training data itself (each first reads a folder it has
     # not indexed in its own worker processes: no process waits on another's reading in a collective
@@ -220,7 +220,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     # The initial weights from the run's seed alone, whatever opening the sources drew from torch's
     # generator (a DataLoader draws its workers' seeds from it).
     torch.manual_seed(cfg.seed)
-    task = TokenizerTraining(config, info.device, train_clips, eval_clips, resumed=resume, info=info, rows=rows)
+    task = TokenizerTraining(config, info.device, train_clips, eval_clips, resumed=resume, info=info)
     try:
         return train_loop(task, cfg, device=info.device, run_config=config, name="tokenizer", unit="clips",
                           resume=resume, is_main=info.is_main,
@@ -248,13 +248,12 @@ class TokenizerTraining:
     and a weight average when the config asks for them), its step, evaluation and checkpoints."""
 
     def __init__(self, config: TokenizerRunConfig, device: torch.device, train_clips: ClipSource,
-                 eval_clips: list[np.ndarray], *, resumed: bool = False, info: DistInfo | None = None,
-                 rows: slice | None = None) -> None:
+                 eval_clips: list[np.ndarray], *, resumed: bool = False, info: DistInfo | None = None) -> None:
         cfg = self.cfg = config.train
         self.info = info = info or DistInfo(0, 1, device)
         self.device, self.train_clips, self.eval_clips = device, train_clips, eval_clips
         self.batches = StepBatches(train_clips, batch_size=cfg.batch_size, seed=cfg.seed, workers=cfg.num_workers,
-                                   rows=rank_rows(cfg.batch_size, info) if rows is None else rows)
+                                   rows=rank_rows(cfg.batch_size, info))
         self.model = VideoTokenizer(config.model).to(device)
         if cfg.init_from is not None and not resumed:  # a resumed run's weights are its checkpoint's
             # Raises ValueError on another architecture; a deeper decoder is grown from the checkpoint's.
