@@ -21,6 +21,12 @@ normalised states (`arvid.shapes.paraphrase`'s word pools):
   reading of the states. A linear probe (softmax regression on the normalised states) is trained
   on the words of the training pool, or of the wider pool, and reads the same validation words.
 
+- rewriting (`--rewrite`, no encoder): `arvid.data.synonyms` reads each word of `WIDER` outside the
+  training pool, in its frame, into the shipped LM's caption words through WordNet, 0, 1 and 2
+  relations deep (and as written, for scale); right when the text holds a training-pool word of the word's value (the longest
+  one found decides), wrong when of another value, unread when none. This chose the depth the
+  commands use; the held-out pool plays no part.
+
 Chance is one over the attribute's values (colour 1/8, direction 1/8, shape 1/3). A benchmark, not a test.
 """
 
@@ -106,7 +112,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="instead: would a wider training vocabulary help? (validation words of WIDER)")
     parser.add_argument("--probe", action="store_true",
                         help="with --wider: read the validation words with a linear probe, not nearest neighbours")
+    parser.add_argument("--rewrite", action="store_true",
+                        help="instead: WIDER's words outside the training pool rewritten through WordNet (no encoder)")
     args = parser.parse_args(argv)
+    if args.rewrite:
+        rewrite_validation()
+        return
 
     from arvid.lm.text_encoder import TextEncoder
     from arvid.shapes.paraphrase import heldout_paraphrase_set, paraphrase, vocabulary
@@ -175,6 +186,38 @@ def wider_vocabulary(embed, train: dict[str, dict[str, tuple[str, ...]]], *, pro
             right = sum(guess == value for (value, _), guess in zip(validation, read))
             scores.append(f"{right}/{len(validation)} ({len(pairs)} words)")
         print(f"  {name:<11} {scores[0]} -> {scores[1]}")
+
+
+def rewrite_validation(depths: tuple[int | None, ...] = (None, 0, 1, 2)) -> None:
+    """`WIDER`'s words outside the training pool, each in its frame, rewritten into the shipped LM's
+    caption words at each WordNet depth (None: as written); prints right / wrong / unread per attribute."""
+    from arvid.data.caption_words import normalized
+    from arvid.data.synonyms import WordNet, rewrite_prompt
+    from arvid.shapes.content import training_caption_words
+    from arvid.shapes.paraphrase import vocabulary
+
+    train, known = vocabulary("train"), training_caption_words()
+
+    def value_read(text: str, name: str) -> str | None:
+        found = [(len(word), value) for value, words in train[name].items() for word in words
+                 if normalized(word) in normalized(text)]
+        return max(found)[1] if found else None
+
+    print("WIDER's words outside the training pool, rewritten: right / wrong / unread (of all)")
+    for depth in depths:
+        lexicon = None if depth is None else WordNet(depth=depth)
+        cells = []
+        for name, values in WIDER.items():
+            tally = [0, 0, 0]
+            for value, words in values.items():
+                for word in words:
+                    if word in train[name][value]:
+                        continue
+                    text = FRAMES[name].format(word)
+                    read = value_read(text if lexicon is None else rewrite_prompt(text, known, lexicon).prompt, name)
+                    tally[0 if read == value else 2 if read is None else 1] += 1
+            cells.append(f"{name} {tally[0]}/{tally[1]}/{tally[2]}")
+        print(f"  {'as written' if depth is None else f'depth {depth}'}: " + ", ".join(cells))
 
 
 def linear_probe(features: torch.Tensor, labels: list[int], classes: int, asked: torch.Tensor,

@@ -158,6 +158,16 @@ class VideoLM:
         words = (self.training_data or {}).get("caption_words")
         return bool(words) and caption_words.names_nothing_known(prompt, words)
 
+    def caption_vocabulary(self) -> set[str]:
+        """The words of this LM's training captions it records: its training record's
+        `caption_words` and the words of its `content_words` phrases (empty when it records neither);
+        what `arvid.data.synonyms.rewrite_prompt` rewrites prompts into."""
+        words = set((self.training_data or {}).get("caption_words") or ())
+        for phrases in (self.content_words or {}).values():
+            for phrase in phrases:
+                words |= caption_words.content_words(phrase)
+        return words
+
     def prompt_tokens(self, prompt: str, *, task: str = "text-to-video") -> Tensor:
         """`[BOS][TASK][BOT] text [EOT][BOV]` for `prompt` (prefix_len,); "" is unconditional.
         Sentencepiece LMs only (an encoder's prompt is more than tokens: see `prefixes`).

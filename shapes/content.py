@@ -6,11 +6,12 @@ when a prompt names none of them ("a cat walking on the grass") instead of drawi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from arvid.data.caption_words import CONTENT_FILE, normalized
-from arvid.shapes.paraphrase import vocabulary
+from arvid.data.caption_words import CONTENT_FILE, caption_vocabulary, normalized
+from arvid.shapes.paraphrase import sentence_shapes, vocabulary
 from arvid.shapes.world import COLOURS, DIRECTIONS, SHAPES, all_phrasings, attribute_combinations, direction_words
 
 CATEGORIES = ("shape", "colour", "direction")
@@ -40,6 +41,17 @@ def content_words(captions: Iterable[str]) -> dict[str, list[str]]:
 def template_content_words() -> dict[str, list[str]]:
     """`content_words` of every template caption: what the shipped model's captions hold."""
     return content_words(caption for attrs in attribute_combinations("all") for caption in all_phrasings(attrs))
+
+
+def training_caption_words() -> list[str]:
+    """The caption words (`arvid.data.caption_words.caption_vocabulary`) of the shipped LM's training
+    captions: the six templates of every combination and the training paraphrase pool's sentence
+    shapes and words (its 96,000 paraphrases use every one). What `train-lm` records as
+    `caption_words` today; the shipped LM predates that record, so its folder's was written from this."""
+    texts = [caption for attrs in attribute_combinations("all") for caption in all_phrasings(attrs)]
+    texts += [re.sub(r"\{\w+\}", " ", shape) for shape in sentence_shapes("train")]
+    texts += [word for values in vocabulary("train").values() for words in values.values() for word in words]
+    return caption_vocabulary(texts)
 
 
 def word_examples(words: dict[str, list[str]], per_category: int = 3) -> str:

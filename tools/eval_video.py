@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.prompt_rewriting import add_rewrite_argument, prompt_reader
 from arvid.tools.options import (DEFAULT_FPS, add_device_argument, add_model_argument, add_sampler_arguments,
                                  add_speed_arguments, apply_runtime_options, batch_levers, check_runtime_options,
                                  note_default_sampling, sampler_config, speed_levers)
@@ -77,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lpips", metavar="FILE", help="local TorchScript LPIPS network (default: none, no LPIPS)")
     parser.add_argument("--clip", metavar="DIR",
                         help="local folder of a transformers CLIP model (default: none, no CLIP score)")
+    add_rewrite_argument(parser)
     add_sampler_arguments(parser)
     add_speed_arguments(parser)
 
@@ -99,6 +101,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--source truth|tokenizer needs --prompt-set (the ground truth comes from its attributes)")
     if args.videos and args.prompt_set:
         raise UsageError("give videos to score or --prompt-set to generate, not both")
+    if args.rewrite_prompts and (args.videos or args.source != "model"):
+        raise UsageError("--rewrite-prompts rewrites the prompts the model generates from: give no videos, and no --source")
     if not args.videos and not args.prompts and not args.prompt_set and args.prompt is None:
         raise UsageError("nothing to score: give video files, --prompt TEXT, --prompts FILE or --prompt-set SPLIT")
     if args.prompts and args.prompt_set:
@@ -211,12 +215,20 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     lm, tokenizer = load_models(parts, args.device)
     apply_runtime_options(args, lm)
     note_default_sampling(folder)
+    read = prompt_reader(args, lm, say=False)  # --rewrite-prompts; each report records what the LM read
+    for job in jobs:
+        read_as = read(job["prompt"])
+        if read_as != job["prompt"]:
+            job["read_as"] = read_as
+    if args.rewrite_prompts:
+        print(f"note: --rewrite-prompts rewrote {sum('read_as' in job for job in jobs)} of {len(jobs)} prompts "
+              f"(each report's read_as)", file=sys.stderr)
 
     latent_frames = tokenizer.latent_frames_for(args.frames)
 
     def make(job: dict, index: int) -> np.ndarray:
-        latents = generate(lm, tokenizer, job["prompt"], latent_frames, dataclasses.replace(config, seed=args.seed + index),
-                           **levers)
+        prompt = job.get("read_as", job["prompt"])
+        latents = generate(lm, tokenizer, prompt, latent_frames, dataclasses.replace(config, seed=args.seed + index), **levers)
         return np.concatenate([latent.frames for latent in latents])[: args.frames]
 
     made: dict[int, np.ndarray] = {}  # videos of the batch in progress, by job index
@@ -224,7 +236,7 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     def make_batched(job: dict, index: int) -> np.ndarray:
         if index not in made:
             made.clear()
-            chunk = [job["prompt"] for job in jobs[index:index + args.batch]]
+            chunk = [job.get("read_as", job["prompt"]) for job in jobs[index:index + args.batch]]
             steps = stream_batch(lm, tokenizer, chunk, dataclasses.replace(config, seed=args.seed + index), **levers)
             rows = zip(*[[latent.frames for latent in step] for step in islice(steps, latent_frames)])
             made.update({index + k: np.concatenate(frames)[: args.frames] for k, frames in enumerate(rows)})
@@ -397,6 +409,8 @@ def _score(args: argparse.Namespace, job: dict, index: int, make, pretrained) ->
         video = read_video(job["path"]) if make is None else make(job, index)
         report["generation_seconds"] = None if make is None else round(time.monotonic() - tick, 3)
         report |= video_report(video, job["prompt"], expected=job.get("expected"))
+        if "read_as" in job:
+            report["read_as"] = job["read_as"]
         reference = (render(job["attrs"], frames=len(video), seed=args.seed + index).video
                      if "attrs" in job and pretrained.i3d is not None else None)
         report |= pretrained.score(video, job["prompt"], reference)

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
+from arvid.tools.prompt_rewriting import add_rewrite_argument, prompt_reader
 from arvid.tools.prompt_schedule import read_schedule
 from arvid.tools.options import (DEFAULT_FPS, SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
                                  add_speed_arguments, apply_runtime_options, check_fps, check_runtime_options,
@@ -94,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame rate of the output, and the rate a --continue clip is read at (default: the rate "
                              f"of the LM's training videos, from its training_data.json, else {DEFAULT_FPS:g}, the "
                              "shipped LM's)")
+    add_rewrite_argument(parser)
     add_sampler_arguments(parser)
     add_speed_arguments(parser)
 
@@ -193,13 +195,16 @@ def _prepare(args: argparse.Namespace):
         lm, tokenizer = load_models(parts, args.device)
         apply_runtime_options(args, lm)
         fps = model_fps(args, lm)
+        read = prompt_reader(args, lm)  # --rewrite-prompts: the prompts as the LM will read them
+        args.prompt = read(args.prompt)
+        schedule = [(frame, read(text, f"{args.prompt_schedule}, the prompt at frame {frame}")) for frame, text in schedule]
         check_prompt(lm, args.prompt)
         for frame, text in schedule:
             check_prompt(lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
         warn_unknown_content(lm, args.prompt)  # warnings once every prompt is known to be readable
         for frame, text in schedule:
             warn_unknown_content(lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
-        prompts = _prompt_changes(args, schedule, lm, tokenizer, config)
+        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, read)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
@@ -218,9 +223,9 @@ def _prepare(args: argparse.Namespace):
         args.continue_from is not None
 
 
-def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config):
+def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config, read):
     """The `prompts(index)` function of --prompt-schedule (its lines: `schedule`) or --interactive, or
-    None; `config` is the run's SamplerConfig."""
+    None; `config` is the run's SamplerConfig, `read` the `prompt_reader` typed lines go through."""
     from arvid.tools.prompt_schedule import schedule_warnings, scheduled_prompts, typed_prompts
 
     if schedule:
@@ -244,7 +249,7 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
             lm.prefixes([prompt])  # raises ValueError for one too long: the line is refused
             warn_unknown_content(lm, prompt, where="the typed prompt")
 
-        return typed_prompts(args.prompt, check=check)
+        return typed_prompts(args.prompt, check=check, read_as=lambda line: read(line, "the typed prompt"))
     return None
 
 

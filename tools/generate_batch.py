@@ -17,6 +17,7 @@ from pathlib import Path
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt, model_fps,
                                  warn_unknown_content, write_streams)
+from arvid.tools.prompt_rewriting import prompt_reader
 from arvid.tools.text_files import read_prompts
 from arvid.tools.options import apply_runtime_options, batch_levers, note_default_sampling, sampler_config
 
@@ -97,13 +98,15 @@ def _prepare(args: argparse.Namespace):
 
     try:
         numbered, videos, tokens = _check_arguments(args)
-        prompts = [prompt for _, prompt in numbered]
         levers = batch_levers(args, "--prompts")
         parts = model_parts(args.model)
         config = sampler_config(args, parts.lm, seed=args.seed)  # checked before the models load
         lm, tokenizer = load_models(parts, args.device)
         apply_runtime_options(args, lm)
         fps = model_fps(args, lm)
+        read = prompt_reader(args, lm)  # --rewrite-prompts: the prompts as the LM will read them
+        numbered = [(line, read(prompt, f"{args.prompts}:{line}")) for line, prompt in numbered]
+        prompts = [prompt for _, prompt in numbered]
         for line, prompt in numbered:
             check_prompt(lm, prompt, where=f"{args.prompts}:{line}")
             warn_unknown_content(lm, prompt, where=f"{args.prompts}:{line}")

@@ -76,11 +76,13 @@ def scheduled_prompts(first: str, schedule: list[tuple[int, str]], temporal_fact
     return prompts
 
 
-def typed_prompts(first: str, *, check: Callable[[str], object], stdin=None) -> Callable[[int], str]:
+def typed_prompts(first: str, *, check: Callable[[str], object], stdin=None,
+                  read_as: Callable[[str], str] | None = None) -> Callable[[int], str]:
     """`prompts(index)`: the last line typed on `stdin` (default: standard input), read by a daemon
     thread, so each line becomes the prompt from the next latent frame on. Blank lines are ignored;
-    a line `check` raises ValueError for (too long for the model) is refused with a warning (and
-    `check` may print warnings of its own about a line it takes)."""
+    each line is first passed through `read_as` when given (a rewrite, `--rewrite-prompts`); a line
+    `check` raises ValueError for (too long for the model) is refused with a warning (and `check`
+    may print warnings of its own about a line it takes)."""
     stdin = sys.stdin if stdin is None else stdin
     latest = [first]
 
@@ -88,6 +90,7 @@ def typed_prompts(first: str, *, check: Callable[[str], object], stdin=None) -> 
         for line in stdin:
             if not line.strip():
                 continue
+            line = read_as(line.strip()) if read_as is not None else line
             try:
                 check(line.strip())
             except ValueError as err:
