@@ -5,9 +5,12 @@ disjoint pools, so that a text encoder's grasp of free language can be measured 
 - `"heldout"`: other words for every attribute value and other sentence shapes, which training
   never sees (`paraphrase(..., "heldout")`, `heldout_paraphrase_set`): a model reads them right
   only through what its pretrained text encoder knows of language.
+- `"fresh"`: a second held-out pool, written (2026-12-06) after the first had been read to find
+  what `--rewrite-prompts` misreads, and before any change made for it, so that a change can be
+  measured on words nobody tuned on (`heldout_paraphrase_set(pool="fresh")`).
 
 Every paraphrase names the shape, colour, size, direction and background; some name the speed.
-The two pools share no word for any attribute value (tested), and a held-out sentence shape is
+The pools share no word for any attribute value (tested), and a held-out sentence shape is
 none of the training ones. The template captions of `arvid.shapes.world.caption` stay training
 captions; `parse_caption` does not read these words, so a paraphrase travels with its attributes.
 """
@@ -22,7 +25,7 @@ import numpy as np
 
 from arvid.shapes.world import ATTRIBUTE_NAMES, ShapeAttributes, attribute_combinations
 
-Pool = Literal["train", "heldout"]
+Pool = Literal["train", "heldout", "fresh"]
 
 # Per pool, per attribute, per value: the words that may name it. Words of one value never name
 # another, and no word is in both pools (tests/test_paraphrase.py checks both).
@@ -63,6 +66,27 @@ _WORDS: dict[Pool, dict[str, dict[str, tuple[str, ...]]]] = {
     },
 }
 
+# The second held-out pool (see the module docstring), in the first's manner: per direction a
+# map word and a phrase, per colour two single names or compounds.
+_WORDS["fresh"] = {
+    "shape": {"circle": ("roundel", "globe"), "square": ("quadrilateral", "equal-sided shape"),
+              "triangle": ("trilateral", "arrow shape")},
+    "colour": {"red": ("garnet", "claret"), "green": ("moss", "bottle-green"), "blue": ("periwinkle", "steel blue"),
+               "yellow": ("maize", "straw"), "cyan": ("greenish-blue", "peacock blue"),
+               "magenta": ("hot pink", "raspberry"), "orange": ("persimmon", "flame"), "white": ("blanched", "lily-white")},
+    "size": {"small": ("minuscule", "bite-sized"), "large": ("gigantic", "king-size")},
+    "direction": {"right": ("to the east", "toward the right-hand border"),
+                  "left": ("to the west", "toward the left-hand border"),
+                  "up": ("to the north", "toward the ceiling"), "down": ("to the south", "toward the floor"),
+                  "up-right": ("north-eastwards", "on a rising slant to the right"),
+                  "up-left": ("north-westwards", "on a rising slant to the left"),
+                  "down-right": ("south-eastwards", "on a falling slant to the right"),
+                  "down-left": ("south-westwards", "on a falling slant to the left")},
+    "speed": {"slow": ("sluggishly", "unhurriedly"), "fast": ("briskly", "in a hurry")},
+    "background": {"black": ("coal", "obsidian"), "white": ("paper", "frosty"), "gray": ("gunmetal", "overcast"),
+                   "navy": ("ink-blue", "dark sapphire")},
+}
+
 # Sentence shapes per pool; {speed} only in some, so captions also leave the speed free.
 _SHAPES: dict[Pool, tuple[str, ...]] = {
     "train": (
@@ -79,6 +103,13 @@ _SHAPES: dict[Pool, tuple[str, ...]] = {
         "show me a {colour} {shape} of {size} size heading {direction} with a {background} setting behind it",
         "against a {background} canvas, one {size} {colour} {shape} makes its way {direction}",
         "{speed}, a {size} {shape} painted {colour} crosses the {background} screen {direction}",
+    ),
+    "fresh": (
+        "here a {size} {colour} {shape} floats {direction} over a {background} surface",
+        "a {shape} in {colour}, {size}, slipping {direction} {speed} across {background}",
+        "picture one {colour} {shape}, {size}, that journeys {direction} on a {background} ground",
+        "{speed} the {size} {colour} {shape} shifts {direction} against {background}",
+        "on a {background} plane a {size} {shape} of {colour} hue proceeds {direction}",
     ),
 }
 
@@ -130,15 +161,18 @@ def _pick(options: tuple[str, ...], rng: np.random.Generator) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def heldout_paraphrase_set(count: int = 240, *, seed: int = 0) -> list[Paraphrase]:
+def heldout_paraphrase_set(count: int = 240, *, seed: int = 0, pool: Pool = "heldout") -> list[Paraphrase]:
     """`count` held-out paraphrases (240 by default), half of distinct training attribute
     combinations and half of distinct held-out ones (`arvid.shapes.world.HELD_OUT`; combinations
-    with their speed and background), in the held-out pool's words and sentence shapes; the same
-    list for the same `count` and `seed`.
+    with their speed and background), in the words and sentence shapes of `pool` ("heldout", or
+    "fresh", the second held-out pool); the same list for the same `count`, `seed` and `pool`.
 
     Raises:
-        ValueError: `count` < 2, or more than the held-out combinations hold (2 x their number).
+        ValueError: `count` < 2, or more than the held-out combinations hold (2 x their number), or
+            `pool` not a held-out pool.
     """
+    if pool not in ("heldout", "fresh"):
+        raise ValueError(f"pool must be a held-out pool, heldout or fresh, got {pool!r}")
     rng = np.random.default_rng(seed)
     splits = (("train", count - count // 2), ("heldout", count // 2))
     combinations = {split: list(attribute_combinations(split)) for split, _ in splits}
@@ -148,5 +182,5 @@ def heldout_paraphrase_set(count: int = 240, *, seed: int = 0) -> list[Paraphras
     for split, share in splits:
         for index in rng.permutation(len(combinations[split]))[:share]:
             attrs = combinations[split][int(index)]
-            prompts.append(_written(attrs, rng, "heldout"))
+            prompts.append(_written(attrs, rng, pool))
     return prompts

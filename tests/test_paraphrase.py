@@ -24,20 +24,21 @@ def _words(pool: str) -> set[tuple[str, str]]:
     return {(name, word) for name, values in vocabulary(pool).items() for words in values.values() for word in words}
 
 
-def test_every_value_has_words_in_both_pools_and_the_pools_share_none():
-    for pool in ("train", "heldout"):
+def test_every_value_has_words_in_every_pool_and_the_pools_share_none():
+    for pool in ("train", "heldout", "fresh"):
         words = vocabulary(pool)
         assert set(words) == set(ATTRIBUTE_NAMES)
         for name, values in words.items():
             assert all(values[value] for value in values), (pool, name)
             flat = [word for options in values.values() for word in options]
             assert len(flat) == len(set(flat)), f"{pool} {name}: a word names two values"
-    held_out_words = {word for _, word in _words("heldout")}
-    assert not held_out_words & {word for _, word in _words("train")}
-    assert not set(sentence_shapes("heldout")) & set(sentence_shapes("train"))
+    pools = ("train", "heldout", "fresh")
+    for first, second in ((a, b) for a in pools for b in pools if a < b):
+        assert not {word for _, word in _words(first)} & {word for _, word in _words(second)}, (first, second)
+        assert not set(sentence_shapes(first)) & set(sentence_shapes(second)), (first, second)
 
 
-@pytest.mark.parametrize("pool", ["train", "heldout"])
+@pytest.mark.parametrize("pool", ["train", "heldout", "fresh"])
 def test_a_paraphrase_names_each_attribute_in_its_pools_words(pool):
     rng = np.random.default_rng(0)
     words = vocabulary(pool)
@@ -66,6 +67,10 @@ def test_the_held_out_set_is_fixed_and_covers_both_kinds_of_combination():
     assert len(list(attribute_combinations("heldout"))) >= 120
     with pytest.raises(ValueError, match="count must be in"):
         heldout_paraphrase_set(1)
+    fresh = heldout_paraphrase_set(pool="fresh")  # the second held-out pool: the same combinations, its own words
+    assert [p.attrs for p in fresh] == [p.attrs for p in prompts] and fresh[0].prompt != prompts[0].prompt
+    with pytest.raises(ValueError, match="held-out pool"):
+        heldout_paraphrase_set(pool="train")
 
 
 def test_shapes_videos_add_paraphrases_without_changing_the_videos():

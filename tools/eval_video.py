@@ -51,10 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the prompt of every video given; without videos, the one prompt to generate from "
                              "(default: none)")
     parser.add_argument("--prompts", metavar="FILE", help="text file, one prompt per line (default: none)")
-    parser.add_argument("--prompt-set", choices=("all", "train", "heldout", "paraphrase"),
+    parser.add_argument("--prompt-set", choices=("all", "train", "heldout", "paraphrase", "paraphrase-fresh"),
                         help="generate from every attribute combination of this split, or from the 240 held-out "
-                             "paraphrases (words and sentence shapes no training caption uses; arvid.shapes.paraphrase) "
-                             "(default: none)")
+                             "paraphrases (words and sentence shapes no training caption uses; arvid.shapes.paraphrase), "
+                             "or from 240 of its second held-out pool (paraphrase-fresh) (default: none)")
     parser.add_argument("--per-combination", type=int, default=1, help="prompts per combination")
     parser.add_argument("--source", choices=("model", "truth", "tokenizer"), default="model",
                         help="with --prompt-set: videos from the model, the rendered ground truth "
@@ -173,12 +173,14 @@ def _jobs(args: argparse.Namespace) -> list[dict]:
                 raise UsageError(str(err)) from None
         # Named by the path as given: two files called x.mp4 in different folders stay apart.
         return [{"name": p, "prompt": q, "group": "all", "path": p} for p, q in zip(args.videos, prompts, strict=True)]
-    if args.prompt_set == "paraphrase":
+    if args.prompt_set in ("paraphrase", "paraphrase-fresh"):
         from arvid.shapes.paraphrase import heldout_paraphrase_set
         from arvid.shapes.world import is_held_out
 
+        pool = "fresh" if args.prompt_set == "paraphrase-fresh" else "heldout"
         jobs = [{"prompt": p.prompt, "attrs": p.attrs, "expected": p.expected(),
-                 "group": "heldout" if is_held_out(p.attrs) else "train"} for p in heldout_paraphrase_set(seed=args.seed)]
+                 "group": "heldout" if is_held_out(p.attrs) else "train"}
+                for p in heldout_paraphrase_set(seed=args.seed, pool=pool)]
     elif args.prompt_set:
         prompts = evaluation_prompts(args.prompt_set, per_combination=args.per_combination, seed=args.seed)
         jobs = [{"prompt": p.prompt, "attrs": p.attrs, "group": "heldout" if p.held_out else "train"} for p in prompts]
