@@ -4,8 +4,8 @@ for a text encoder that does not place synonyms near each other (docs/results/ev
 
 A word (or a two-word WordNet entry, "royal blue") that is neither in the LM's caption vocabulary
 nor a function word is looked up in WordNet: first its own synonyms, then the synsets one relation
-away (hypernyms, similar adjectives, see-alsos, attributes, pertainyms, derivations; never
-antonyms). The first caption word met, in WordNet's sense order, replaces it; a word with no such
+away (hypernyms, similar adjectives, see-alsos, pertainyms, derivations; never antonyms, and never
+the attribute relation, which reads a noun such as "size" as one of its values, "large"). The first caption word met, in WordNet's sense order, replaces it; a word with no such
 neighbour stays as written. A hyphenated word keeps its parts the LM knows ("pea-green" -> "green").
 Everything else in the prompt, punctuation and sentence shape included, is kept. One relation
 away, all senses, was chosen on my own validation words, never on the held-out paraphrases that
@@ -165,8 +165,7 @@ def wordnet_folder(folder: str | Path | None = None) -> Path:
 
 
 def _relations(synset) -> list:
-    related = (synset.hypernyms() + synset.instance_hypernyms() + synset.similar_tos() + synset.also_sees()
-               + synset.attributes())
+    related = synset.hypernyms() + synset.instance_hypernyms() + synset.similar_tos() + synset.also_sees()
     for lemma in synset.lemmas():
         related += [other.synset() for other in lemma.pertainyms() + lemma.derivationally_related_forms()]
     return related

@@ -94,6 +94,8 @@ def test_wordnet_reads_colour_and_size_words_as_the_captions_words():
     # Words of my own (the held-out paraphrases' words stay out of tests and tuning alike).
     rewrite = rewrite_prompt("a tiny sapphire square on a charcoal backdrop", training_caption_words(), WordNet())
     assert rewrite.prompt == "a small azure square on a gray backdrop"
+    # An attribute is none of its values: "size" is not read as "large" (WordNet's attribute relation).
+    assert rewrite_prompt("a box of enormous size", training_caption_words(), WordNet()).prompt == "a box of large size"
 
 
 def test_a_missing_wordnet_says_how_to_fetch_it(tmp_path, monkeypatch):
