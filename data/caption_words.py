@@ -29,12 +29,13 @@ MAX_WORDS = 20_000
 # the shipped shapes-world LM's shape, colour and direction words, written by `arvid.shapes.content`).
 CONTENT_FILE = "content_words.json"
 
-_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+# A word: a run of letters, hyphenated ones kept whole (matched in lower-case text).
+WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 
 def content_words(text: str) -> set[str]:
     """The words of `text` that are not function words, lower-case."""
-    return {word for word in _WORD.findall(text.lower()) if word not in FUNCTION_WORDS}
+    return {word for word in WORD.findall(text.lower()) if word not in FUNCTION_WORDS}
 
 
 def caption_vocabulary(captions: Iterable[str]) -> list[str]:
@@ -55,7 +56,7 @@ def names_nothing_known(prompt: str, vocabulary: Iterable[str]) -> bool:
 
 def normalized(text: str) -> str:
     """Lower-case words separated by single spaces, padded by one each side (for phrase search)."""
-    return " " + " ".join(_WORD.findall(text.lower())) + " "
+    return " " + " ".join(WORD.findall(text.lower())) + " "
 
 
 def names_no_phrase(prompt: str, phrases: Iterable[str]) -> bool:

@@ -5,12 +5,17 @@ for a text encoder that does not place synonyms near each other (docs/results/ev
 A word (or a two-word WordNet entry, "royal blue") that is neither in the LM's caption vocabulary
 nor a function word is looked up in WordNet: first its own synonyms, then the synsets one relation
 away (hypernyms, similar adjectives, see-alsos, pertainyms, derivations; never antonyms, and never
-the attribute relation, which reads a noun such as "size" as one of its values, "large"). The first caption word met, in WordNet's sense order, replaces it; a word with no such
-neighbour stays as written. A hyphenated word keeps its parts the LM knows ("pea-green" -> "green").
-Everything else in the prompt, punctuation and sentence shape included, is kept. One relation
-away, all senses, was chosen on my own validation words (`python benchmarks/encoder_synonyms.py
---rewrite`); the attribute relation was dropped after reading the first held-out pool's rewrites, so
-the change is measured on the second, `fresh`, written before it (docs/results/evaluation.md).
+the attribute relation, which reads a noun such as "size" as one of its values, "large"). The first
+caption word met, in WordNet's sense order, replaces it; a word with no such neighbour stays as
+written. A two-word entry that holds a caption word is taken only when it reads as that word
+("royal blue" -> "blue", but "back up" keeps its "up"). A hyphenated word keeps its parts the LM
+knows ("pea-green" -> "green") unless a part negates ("non-red" is looked up whole). Everything else
+in the prompt, punctuation and sentence shape included, is kept; a capital stays a capital.
+
+One relation away, all senses, was chosen on my own validation words (`python
+benchmarks/encoder_synonyms.py --rewrite`); the attribute relation was dropped after reading the
+first held-out pool's rewrites, so the change is measured on the second, `fresh`, written before it
+(docs/results/evaluation.md).
 
 WordNet 3.0 comes from Debian's `wordnet-base` (`python scripts/fetch_wordnet.py`), read through
 nltk; nothing downloads at run time.
@@ -26,14 +31,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from arvid.data.caption_words import FUNCTION_WORDS
+from arvid.data.caption_words import FUNCTION_WORDS, WORD
 
 # Where `scripts/fetch_wordnet.py` puts WordNet (an nltk data folder: corpora/wordnet/ inside).
 WORDNET_ENV = "ARVID_WORDNET"
 DEFAULT_WORDNET = Path.home() / ".cache" / "arvid" / "wordnet"
-FETCH_HINT = "python scripts/fetch_wordnet.py (from an arvid checkout; it needs nltk: pip install nltk)"
+FETCH_HINT = "python scripts/fetch_wordnet.py (from an arvid checkout; it needs nltk: pip install 'arvid[prompts]')"
 
-_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
+_WORD = re.compile(WORD.pattern, re.IGNORECASE)  # caption words, found in the prompt as written
+# Parts of a hyphenated word that turn its meaning around: such a word is never read by its parts.
+_NEGATING = frozenset({"non", "not", "no", "un", "anti", "less", "free"})
+# The files nltk's WordNet reader opens (scripts/fetch_wordnet.py writes them all).
+WORDNET_FILES = ("lexnames", "index.sense", *(f"{kind}.{pos}" for kind in ("index", "data")
+                                               for pos in ("noun", "verb", "adj", "adv")))
 
 
 class Lexicon(Protocol):
@@ -74,15 +84,18 @@ def rewrite_prompt(prompt: str, vocabulary: Collection[str], lexicon: Lexicon) -
             pair = f"{word} {matches[index + 1].group().lower()}"
             if _worth_reading(pair, known) and lexicon.knows(pair):
                 reading = _nearest_known(pair, known, lexicon)
+                if reading is not None and any(part in known and part != reading for part in pair.split()):
+                    reading = None  # never trade a word the LM knows for another
                 if reading is not None:
                     span = (match.start(), matches[index + 1].end())
                     index += 1
         if reading is None and _worth_reading(word, known):
             reading = _read_word(word, known, lexicon)
-        if reading is not None and reading != word:
+        written = prompt[span[0]:span[1]]
+        if reading is not None and reading != written.lower():
             pieces.append(prompt[cursor:span[0]])
-            pieces.append(reading)
-            replaced.append((prompt[span[0]:span[1]], reading))
+            pieces.append(reading[:1].upper() + reading[1:] if written[:1].isupper() else reading)
+            replaced.append((written, reading))
             cursor = span[1]
         index += 1
     pieces.append(prompt[cursor:])
@@ -99,13 +112,13 @@ def _only_space(prompt: str, first: re.Match, second: re.Match) -> bool:
 
 
 def _read_word(word: str, known: set[str], lexicon: Lexicon) -> str | None:
-    if "-" in word:
-        parts = [part for part in word.split("-") if part in known]
-        if parts:  # the head of an English compound is known: keep what the LM can read of it
-            return " ".join(parts)
+    parts = word.split("-")
+    by_parts = len(parts) > 1 and _NEGATING.isdisjoint(parts)
+    if by_parts and any(part in known for part in parts):  # an English compound's head is known: keep what the LM reads
+        return " ".join(part for part in parts if part in known)
     reading = _nearest_known(word, known, lexicon)
-    if reading is None and "-" in word:
-        reading = _nearest_known(word.split("-")[-1], known, lexicon)
+    if reading is None and by_parts:
+        reading = _nearest_known(parts[-1], known, lexicon)
     return reading
 
 
@@ -123,20 +136,23 @@ class WordNet:
 
     Raises (at construction):
         ImportError: nltk is not installed (the message says how to get it).
-        FileNotFoundError: no WordNet in `folder` (the message says how to fetch it).
+        FileNotFoundError: no WordNet in `folder`, or part of one (the message says how to fetch it).
     """
 
     def __init__(self, folder: str | Path | None = None, *, depth: int = 1) -> None:
         self.depth = depth
         root = wordnet_folder(folder)
-        if not (root / "corpora" / "wordnet" / "data.noun").is_file():
-            raise FileNotFoundError(f"no WordNet in {root} (rewriting prompts needs it): fetch it with {FETCH_HINT}, "
+        missing = [name for name in WORDNET_FILES if not (root / "corpora" / "wordnet" / name).is_file()]
+        if missing:
+            what = f"no WordNet in {root}" if len(missing) == len(WORDNET_FILES) else \
+                f"the WordNet in {root} lacks {', '.join(missing)}"
+            raise FileNotFoundError(f"{what} (rewriting prompts needs it): fetch it with {FETCH_HINT}, "
                                     f"or name its folder in {WORDNET_ENV}")
         try:
             import nltk
             from nltk.corpus.reader.wordnet import WordNetCorpusReader
         except ImportError as error:
-            raise ImportError("rewriting prompts reads WordNet through nltk: pip install nltk") from error
+            raise ImportError("rewriting prompts reads WordNet through nltk: pip install 'arvid[prompts]'") from error
         # nltk reads corpora only from folders on its data path (its path sandbox); ours goes first.
         if str(root) not in nltk.data.path:
             nltk.data.path.insert(0, str(root))

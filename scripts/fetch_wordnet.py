@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except FileNotFoundError:
         pass
+    except ImportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     try:
         fetch(folder)
         WordNet(folder).knows("red")

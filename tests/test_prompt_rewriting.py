@@ -35,12 +35,14 @@ LEXICON = {"crimson": [["crimson", "deep red"], ["red", "blue"]],  # nearest fir
            "ball": [["ball"], ["game equipment"]],                 # no caption word near: kept as written
            "tiny": [["tiny", "small"], ["large"]],
            "royal blue": [["royal blue"], ["blue"]],
-           "ash": [["ash"], ["gray"]]}
+           "ash": [["ash"], ["gray"]],
+           "back up": [["back up"], ["left"]],                     # holds "up": never traded for another word
+           "non-red": [["non-red"], []]}
 
 
 def test_unknown_words_become_the_nearest_caption_word_and_the_rest_of_the_prompt_is_kept():
     rewrite = rewrite_prompt("A Tiny crimson ball, moving left!", VOCABULARY, WordList(LEXICON))
-    assert rewrite.prompt == "A small red ball, moving left!"
+    assert rewrite.prompt == "A Small red ball, moving left!"  # a capital stays a capital
     assert rewrite.replaced == (("Tiny", "small"), ("crimson", "red"))
     assert rewrite.describe() == "'Tiny' as 'small', 'crimson' as 'red'"
 
@@ -53,6 +55,40 @@ def test_two_word_entries_hyphenated_words_and_function_words():
     assert rewrite_prompt("an up-right or pea-red circle", VOCABULARY, lexicon).prompt == "an up right or red circle"
     assert rewrite_prompt("the circle", VOCABULARY, lexicon).replaced == ()
     assert all(word not in lexicon.asked for word in ("the", "an", "or", "circle"))
+    # A two-word entry holding a caption word reads as that word or not at all; negations are not read by parts.
+    assert rewrite_prompt("a circle moving back up", VOCABULARY, lexicon).prompt == "a circle moving back up"
+    assert rewrite_prompt("a non-red circle", VOCABULARY, lexicon).prompt == "a non-red circle"
+    assert rewrite_prompt("Crimson circle", VOCABULARY, lexicon).prompt == "Red circle"  # a capital stays
+
+
+class FakeSynset:
+    def __init__(self, lemmas, **relations):
+        self.lemma_list, self.relations = lemmas, relations
+
+    def lemma_names(self):
+        return self.lemma_list
+
+    def lemmas(self):
+        return []
+
+    def __getattr__(self, relation):  # hypernyms(), similar_tos(), attributes(), ...
+        return lambda: self.relations.get(relation, [])
+
+
+def test_wordnet_walks_one_relation_and_never_the_attribute_relation():
+    size_values = FakeSynset(["large", "small"])
+    dimension = FakeSynset(["dimension"], hypernyms=[FakeSynset(["magnitude"])])
+    size = FakeSynset(["size"], hypernyms=[dimension], attributes=[size_values])
+
+    class Reader:
+        def synsets(self, phrase):
+            return {"size": [size]}.get(phrase, [])
+
+    lexicon = WordNet.__new__(WordNet)
+    lexicon.depth, lexicon.reader = 1, Reader()
+    assert list(lexicon.related("size")) == [["size"], ["dimension"]]
+    lexicon.depth = 2
+    assert list(lexicon.related("size")) == [["size"], ["dimension"], ["magnitude"]]
 
 
 def test_a_prompt_of_caption_words_is_never_looked_up():
@@ -98,9 +134,21 @@ def test_wordnet_reads_colour_and_size_words_as_the_captions_words():
     assert rewrite_prompt("a box of enormous size", training_caption_words(), WordNet()).prompt == "a box of large size"
 
 
-def test_a_missing_wordnet_says_how_to_fetch_it(tmp_path, monkeypatch):
+def test_a_missing_or_partial_wordnet_or_nltk_says_how_to_get_it(tmp_path, monkeypatch):
+    from arvid.data.synonyms import WORDNET_FILES
+
     monkeypatch.setenv("ARVID_WORDNET", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="python scripts/fetch_wordnet.py"):
+    with pytest.raises(FileNotFoundError, match="no WordNet in .*python scripts/fetch_wordnet.py"):
+        WordNet()
+    folder = tmp_path / "corpora" / "wordnet"
+    folder.mkdir(parents=True)
+    for name in WORDNET_FILES[1:]:
+        (folder / name).write_text("")
+    with pytest.raises(FileNotFoundError, match="lacks lexnames"):
+        WordNet()
+    (folder / "lexnames").write_text("")
+    monkeypatch.setitem(__import__("sys").modules, "nltk", None)  # as if nltk were not installed
+    with pytest.raises(ImportError, match=r"pip install 'arvid\[prompts\]'"):
         WordNet()
 
 
@@ -146,6 +194,15 @@ def test_a_prompts_file_and_typed_lines_are_rewritten(model_dir, tmp_path, capsy
     while typed(0) == "first" and time.monotonic() < deadline:
         time.sleep(0.01)
     assert typed(1) == "a small ball"
+
+    def failing(line):
+        raise OSError("a WordNet file went away")
+
+    typed = typed_prompts("first", check=lambda line: None, stdin=io.StringIO("a tiny ball\n"), read_as=failing)
+    deadline = time.monotonic() + 5
+    while typed(0) == "first" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert typed(1) == "a tiny ball" and "taken as typed: it could not be rewritten" in capsys.readouterr().err
 
 
 def test_rewriting_refuses_what_it_cannot_do(model_dir, tmp_path, capsys, monkeypatch):

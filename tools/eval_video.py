@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.prompt_rewriting import add_rewrite_argument, prompt_reader
+from arvid.tools.prompt_rewriting import add_rewrite_argument, prompt_reader, rewrite_lexicon
 from arvid.tools.options import (DEFAULT_FPS, add_device_argument, add_model_argument, add_sampler_arguments,
                                  add_speed_arguments, apply_runtime_options, batch_levers, check_runtime_options,
                                  note_default_sampling, sampler_config, speed_levers)
@@ -102,7 +102,8 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.videos and args.prompt_set:
         raise UsageError("give videos to score or --prompt-set to generate, not both")
     if args.rewrite_prompts and (args.videos or args.source != "model"):
-        raise UsageError("--rewrite-prompts rewrites the prompts the model generates from: give no videos, and no --source")
+        raise UsageError("--rewrite-prompts rewrites the prompts the model generates from: give no videos, and no "
+                         "--source truth|tokenizer")
     if not args.videos and not args.prompts and not args.prompt_set and args.prompt is None:
         raise UsageError("nothing to score: give video files, --prompt TEXT, --prompts FILE or --prompt-set SPLIT")
     if args.prompts and args.prompt_set:
@@ -202,7 +203,8 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     next calls take their videos.
 
     Raises:
-        UsageError: a bad model folder, generation config, flag or device.
+        UsageError: a bad model folder, generation config, flag or device; --rewrite-prompts without
+            nltk or WordNet, or for an LM that records no caption words.
     """
     import numpy as np
 
@@ -214,10 +216,11 @@ def _generator(args: argparse.Namespace, jobs: list[dict]):
     folder = parts.lm
     config = sampler_config(args, folder, seed=args.seed)  # checked once, before the models load
     levers = speed_levers(args) if args.batch == 1 else batch_levers(args, "--batch")
+    lexicon = rewrite_lexicon(args)
     lm, tokenizer = load_models(parts, args.device)
     apply_runtime_options(args, lm)
     note_default_sampling(folder)
-    read = prompt_reader(args, lm, say=False)  # --rewrite-prompts; each report records what the LM read
+    read = prompt_reader(lm, lexicon, say=False)  # --rewrite-prompts; each report records what the LM read
     for job in jobs:
         read_as = read(job["prompt"])
         if read_as != job["prompt"]:

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.prompt_rewriting import add_rewrite_argument, prompt_reader
+from arvid.tools.prompt_rewriting import add_rewrite_argument, prompt_reader, rewrite_lexicon
 from arvid.tools.prompt_schedule import read_schedule
 from arvid.tools.options import (DEFAULT_FPS, SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
                                  add_speed_arguments, apply_runtime_options, check_fps, check_runtime_options,
@@ -192,10 +192,11 @@ def _prepare(args: argparse.Namespace):
         schedule = read_schedule(args.prompt_schedule) if args.prompt_schedule else []
         parts = model_parts(args.model)
         config = sampler_config(args, parts.lm, seed=args.seed)  # checked before the models load
+        lexicon = rewrite_lexicon(args)
         lm, tokenizer = load_models(parts, args.device)
         apply_runtime_options(args, lm)
         fps = model_fps(args, lm)
-        read = prompt_reader(args, lm)  # --rewrite-prompts: the prompts as the LM will read them
+        read = prompt_reader(lm, lexicon)  # --rewrite-prompts: the prompts as the LM will read them
         args.prompt = read(args.prompt)
         schedule = [(frame, read(text, f"{args.prompt_schedule}, the prompt at frame {frame}")) for frame, text in schedule]
         check_prompt(lm, args.prompt)

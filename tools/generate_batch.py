@@ -17,7 +17,7 @@ from pathlib import Path
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt, model_fps,
                                  warn_unknown_content, write_streams)
-from arvid.tools.prompt_rewriting import prompt_reader
+from arvid.tools.prompt_rewriting import prompt_reader, rewrite_lexicon
 from arvid.tools.text_files import read_prompts
 from arvid.tools.options import apply_runtime_options, batch_levers, note_default_sampling, sampler_config
 
@@ -101,10 +101,11 @@ def _prepare(args: argparse.Namespace):
         levers = batch_levers(args, "--prompts")
         parts = model_parts(args.model)
         config = sampler_config(args, parts.lm, seed=args.seed)  # checked before the models load
+        lexicon = rewrite_lexicon(args)
         lm, tokenizer = load_models(parts, args.device)
         apply_runtime_options(args, lm)
         fps = model_fps(args, lm)
-        read = prompt_reader(args, lm)  # --rewrite-prompts: the prompts as the LM will read them
+        read = prompt_reader(lm, lexicon)  # --rewrite-prompts: the prompts as the LM will read them
         numbered = [(line, read(prompt, f"{args.prompts}:{line}")) for line, prompt in numbered]
         prompts = [prompt for _, prompt in numbered]
         for line, prompt in numbered:

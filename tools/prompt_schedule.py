@@ -90,7 +90,11 @@ def typed_prompts(first: str, *, check: Callable[[str], object], stdin=None,
         for line in stdin:
             if not line.strip():
                 continue
-            line = read_as(line.strip()) if read_as is not None else line
+            if read_as is not None:
+                try:
+                    line = read_as(line.strip())
+                except Exception as err:  # noqa: BLE001 - a failed rewrite must not end the typed prompts
+                    print(f"warning: the line is taken as typed: it could not be rewritten ({err})", file=sys.stderr)
             try:
                 check(line.strip())
             except ValueError as err:
