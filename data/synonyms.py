@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from arvid.data.caption_words import FUNCTION_WORDS, WORD
+from arvid.data.caption_words import WORD, content_words
 
 # Where `scripts/fetch_wordnet.py` puts WordNet (an nltk data folder: corpora/wordnet/ inside).
 WORDNET_ENV = "ARVID_WORDNET"
@@ -103,8 +103,7 @@ def rewrite_prompt(prompt: str, vocabulary: Collection[str], lexicon: Lexicon) -
 
 
 def _worth_reading(phrase: str, known: set[str]) -> bool:
-    words = phrase.split()
-    return not all(word in known or word in FUNCTION_WORDS for word in words)
+    return not content_words(phrase) <= known  # a word that is neither a caption word nor a function word
 
 
 def _only_space(prompt: str, first: re.Match, second: re.Match) -> bool:

@@ -38,9 +38,13 @@ def content_words(captions: Iterable[str]) -> dict[str, list[str]]:
     return {category: sorted(words) for category, words in found.items()}
 
 
+def _template_captions() -> list[str]:
+    return [caption for attrs in attribute_combinations("all") for caption in all_phrasings(attrs)]
+
+
 def template_content_words() -> dict[str, list[str]]:
     """`content_words` of every template caption: what the shipped model's captions hold."""
-    return content_words(caption for attrs in attribute_combinations("all") for caption in all_phrasings(attrs))
+    return content_words(_template_captions())
 
 
 def training_caption_words() -> list[str]:
@@ -48,7 +52,7 @@ def training_caption_words() -> list[str]:
     captions: the six templates of every combination and the training paraphrase pool's sentence
     shapes and words (its 96,000 paraphrases use every one). What `train-lm` records as
     `caption_words` today; the shipped LM predates that record, so its folder's was written from this."""
-    texts = [caption for attrs in attribute_combinations("all") for caption in all_phrasings(attrs)]
+    texts = _template_captions()
     texts += [re.sub(r"\{\w+\}", " ", shape) for shape in sentence_shapes("train")]
     texts += [word for values in vocabulary("train").values() for words in values.values() for word in words]
     return caption_vocabulary(texts)
