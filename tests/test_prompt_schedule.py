@@ -76,6 +76,16 @@ def test_typed_prompts_take_each_line_and_refuse_what_the_model_cannot_read(caps
     assert "prompt not taken: too long" in capsys.readouterr().err
 
 
+def test_two_typed_double_quotes_are_the_empty_prompt(capsys):
+    # A blank line is ignored, so the empty prompt needs a spelling of its own: "" as on the command line.
+    prompts = typed_prompts("first", check=lambda line: None, stdin=io.StringIO('second\n  ""  \n'))
+    deadline = time.monotonic() + 5
+    while prompts(0) != "" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert prompts(3) == ""
+    assert "the empty prompt" in capsys.readouterr().err
+
+
 def test_generate_records_each_switch_in_the_token_stream(model_dir, tmp_path, capsys):
     schedule, tokens = tmp_path / "schedule.tsv", tmp_path / "tokens.ndjson"
     # The line at 13 differs from the one before only in spacing: the same prompt, no switch.

@@ -81,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prompts that take over while streaming: lines of FRAME<TAB>PROMPT (video frame >= 1, "
                              "increasing); each from the first latent frame starting at or after FRAME (default: none)")
     parser.add_argument("--interactive", action="store_true",
-                        help="each line typed on standard input becomes the prompt from the next latent frame on")
+                        help="each line typed on standard input becomes the prompt from the next latent frame on "
+                             "(\"\" alone: the empty prompt, unconditional)")
     # No `choices`: the names live in arvid.sampling (which imports torch); `stream` checks them.
     parser.add_argument("--switch-from", metavar="{window,frame,scratch}",
                         help="with --prompt-schedule or --interactive, what a new prompt goes on from: window (the "

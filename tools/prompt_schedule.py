@@ -12,6 +12,8 @@ from collections.abc import Callable
 from arvid.tools.errors import UsageError
 from arvid.tools.text_files import read_lines
 
+EMPTY_PROMPT = '""'  # typed alone on a line with --interactive: the empty prompt (a blank line is ignored)
+
 
 def read_schedule(path: str) -> list[tuple[int, str]]:
     """The (video frame, prompt) lines of a schedule file, in order: each `FRAME<TAB>PROMPT`, FRAME
@@ -80,15 +82,21 @@ def typed_prompts(first: str, *, check: Callable[[str], object], stdin=None,
                   read_as: Callable[[str], str] | None = None) -> Callable[[int], str]:
     """`prompts(index)`: the last line typed on `stdin` (default: standard input), read by a daemon
     thread, so each line becomes the prompt from the next latent frame on. Blank lines are ignored;
-    each line is first passed through `read_as` when given (a rewrite, `--rewrite-prompts`); a line
-    `check` raises ValueError for (too long for the model) is refused with a warning (and `check`
-    may print warnings of its own about a line it takes)."""
+    a line of two double quotes, `""`, is the empty prompt (unconditional from there, as `""` is on
+    the command line). Each other line is first passed through `read_as` when given (a rewrite,
+    `--rewrite-prompts`); a line `check` raises ValueError for (too long for the model) is refused
+    with a warning (and `check` may print warnings of its own about a line it takes)."""
     stdin = sys.stdin if stdin is None else stdin
     latest = [first]
 
     def read() -> None:
         for line in stdin:
             if not line.strip():
+                continue
+            if line.strip() == EMPTY_PROMPT:
+                print("note: the empty prompt: the video is drawn unconditionally from the next latent frame",
+                      file=sys.stderr)
+                latest[0] = ""
                 continue
             if read_as is not None:
                 try:
