@@ -4,7 +4,9 @@ Layout at this edge: frames are `uint8` numpy arrays `(t, h, w, c)` with `c = 3`
 
 Reading decodes the first video stream of anything FFmpeg opens (mp4, webm, mov, gif, ...).
 A still image that FFmpeg opens as a one-frame video stream (png, jpeg) is read as a
-one-frame video, matching the tokenizer, where images are one-frame videos.
+one-frame video, matching the tokenizer, where images are one-frame videos. Frames are read
+upright: a display rotation in the file (a phone's portrait video is stored landscape) is applied,
+as players apply it; a non-square sample aspect ratio is not (the stored pixels are kept).
 Every problem with the file itself raises `VideoReadError`; bad arguments raise `ValueError`.
 
 Writing makes `.mp4` (H.264, yuv420p) or `.gif` (an adaptive 256-colour palette per frame).
@@ -94,8 +96,9 @@ def _stream_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Read the header of the first video stream of `path`. Nothing is decoded, so a file
-    truncated after its header may probe fine and still fail in `read_video`.
+    """Read the header of the first video stream of `path`, and its first frame for the size as
+    shown (a display rotation of a quarter turn swaps height and width, as `read_video` does). A file
+    truncated after its first frame may probe fine and still fail in `read_video`.
 
     Raises:
         VideoReadError: the file is missing, a directory, not a video, or has no video stream.
@@ -111,14 +114,25 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         else:
             duration_s = 0.0
         frames = stream.frames or round(duration_s * float(rate or 0))
+        height, width = _first_frame_size(container, stream)
         return VideoInfo(
             frames=frames,
             fps=float(rate or 0),
-            height=stream.height,
-            width=stream.width,
+            height=height,
+            width=width,
             duration_s=duration_s,
             codec=stream.codec_context.name,
         )
+
+
+def _first_frame_size(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> tuple[int, int]:
+    """`(height, width)` of the stream's first frame as shown (`_shown_size`); the header's size when
+    that frame does not decode (a file cut short is `read_video`'s to report)."""
+    try:
+        frame = next(container.decode(stream), None)
+    except av.error.FFmpegError:
+        frame = None
+    return (stream.height, stream.width) if frame is None else _shown_size(frame)
 
 
 def count_frames(path: str | os.PathLike) -> int:
@@ -170,18 +184,38 @@ def _crop_to_multiple(rgb: np.ndarray, multiple: int, path: Path) -> np.ndarray:
     return rgb[top : top + target_h, left : left + target_w]
 
 
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counterclockwise quarter turns (0-3) that show `frame` upright: the rotation of its display
+    matrix (a phone's portrait video is stored landscape with -90 there), rounded to a quarter."""
+    return round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+
+
+def _shown_size(frame: av.VideoFrame) -> tuple[int, int]:
+    """`(height, width)` of `frame` as shown, after its display rotation."""
+    return (frame.width, frame.height) if _quarter_turns(frame) % 2 else (frame.height, frame.width)
+
+
 def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
-    """One decoded frame as `(h, w, 3)` uint8; with `size`, scaled to cover it, then center-cropped."""
+    """One decoded frame as `(h, w, 3)` uint8, upright (its display rotation applied, as players
+    and OpenCV do); with `size`, scaled to cover it, then center-cropped."""
+    turns = _quarter_turns(frame)
     if size is None:
-        return frame.to_ndarray(format="rgb24")
-    target_h, target_w = size
-    scale = max(target_h / frame.height, target_w / frame.width)
-    # max() keeps rounding from leaving the scaled frame a pixel short of the crop.
-    scaled_h = max(target_h, round(frame.height * scale))
-    scaled_w = max(target_w, round(frame.width * scale))
-    rgb = frame.reformat(
-        width=scaled_w, height=scaled_h, format="rgb24", interpolation=_RESIZE_INTERPOLATION
-    ).to_ndarray()
+        rgb = frame.to_ndarray(format="rgb24")
+    else:
+        target_h, target_w = size
+        shown_h, shown_w = _shown_size(frame)
+        scale = max(target_h / shown_h, target_w / shown_w)
+        # max() keeps rounding from leaving the scaled frame a pixel short of the crop.
+        scaled_h = max(target_h, round(shown_h * scale))
+        scaled_w = max(target_w, round(shown_w * scale))
+        coded_h, coded_w = (scaled_w, scaled_h) if turns % 2 else (scaled_h, scaled_w)
+        rgb = frame.reformat(
+            width=coded_w, height=coded_h, format="rgb24", interpolation=_RESIZE_INTERPOLATION
+        ).to_ndarray()
+    if turns:
+        rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+    if size is None:
+        return rgb
     top, left = (scaled_h - target_h) // 2, (scaled_w - target_w) // 2
     return rgb[top : top + target_h, left : left + target_w]
 

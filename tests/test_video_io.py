@@ -438,3 +438,45 @@ def test_a_file_cut_short_between_frames_reads_with_a_warning(tmp_path):
         assert len(read_video(whole)) == 40 and len(read_video(cut, max_frames=10)) == 10  # no warning
     with pytest.warns(TruncatedVideoWarning, match="decoded 2.0 s of the 4.0 s"):
         assert len(read_video(cut)) == 20
+
+
+def _rotated_clip(path, degrees: int) -> None:
+    """A 48x96 (h x w) H.264 clip, a white block in the top-left corner of its stored frames, with a
+    display matrix rotating it `degrees` counterclockwise (a phone's portrait video stores -90)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 96, 48, "yuv420p"
+        stream.set_display_rotation(degrees)
+        stored = np.zeros((48, 96, 3), np.uint8)
+        stored[:16, :32] = 255
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("degrees", [-90, 90, 180])
+def test_a_display_rotation_is_applied_as_players_apply_it(tmp_path, degrees):
+    path = tmp_path / f"rotated{degrees}.mp4"
+    _rotated_clip(path, degrees)
+    frames = read_video(path)
+    upright = (96, 48) if degrees % 180 else (48, 96)
+    info = probe_video(path)
+    assert frames.shape == (3, *upright, 3) and (info.height, info.width) == upright
+    cv2 = pytest.importorskip("cv2")  # OpenCV rotates by the display matrix too: an independent reading
+    capture = cv2.VideoCapture(str(path))
+    shown = capture.read()[1][..., ::-1]
+    capture.release()
+    assert np.abs(frames[0].astype(int) - shown).max() <= 3
+    if degrees == -90:  # turned clockwise: the stored top-left corner is shown at the top right
+        assert frames[0, :32, 32:].min() > 200 and frames[0, 40:].max() < 50 and frames[0, :, :16].max() < 50
+    # A size is reached on the upright frames: scaled to cover, then cropped, as an upright file's.
+    assert np.abs(read_video(path, size=(64, 32)).astype(int) - read_video(_upright_copy(frames, tmp_path), size=(64, 32))).max() <= 12
+
+
+def _upright_copy(frames, tmp_path):
+    """`frames` written losslessly as PNG stills of one frame (an upright file of the same picture)."""
+    path = tmp_path / "upright.png"
+    Image.fromarray(frames[0]).save(path)
+    return path
