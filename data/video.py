@@ -311,8 +311,8 @@ def read_video(
 
     Raises:
         VideoReadError: the file is missing, a directory, not a video, corrupt or truncated,
-            has no video stream, has no frames, has no frames in the requested range, or has
-            frames smaller than `crop_to_multiple`.
+            has no video stream, has no frames, has no frames in the requested range, has
+            frames smaller than `crop_to_multiple`, or (without `size`) frames whose size changes.
         ValueError: `fps` not > 0 and finite, a malformed `size`, `start_frame < 0`,
             `end_frame <= start_frame`, `max_frames < 1`, or `crop_to_multiple` not an int >= 1.
     """
@@ -340,6 +340,7 @@ def read_video(
         stream = container.streams.video[0]
 
         first_pts = last_pts = None
+        first_shape = None  # of the first frame kept: frames read at their own size must all share it
 
         def source_frames() -> Iterator[av.VideoFrame]:
             nonlocal decoded, first_pts, last_pts
@@ -357,6 +358,12 @@ def read_video(
             for frame in frames:
                 if produced >= start_frame:
                     rgb = _to_rgb(frame, size)
+                    if kept and size is None and rgb.shape[:2] != first_shape:
+                        raise VideoReadError(
+                            f"{path}: the frame size changes at frame {produced}, from {first_shape[0]}x{first_shape[1]} "
+                            f"to {rgb.shape[0]}x{rgb.shape[1]} (h x w); read it at one size (a size argument, --size N)"
+                        )
+                    first_shape = rgb.shape[:2] if not kept else first_shape
                     kept.append(rgb if crop_to_multiple == 1 else _crop_to_multiple(rgb, crop_to_multiple, path))
                 produced += 1
                 if produced == stop:

@@ -480,3 +480,24 @@ def _upright_copy(frames, tmp_path):
     path = tmp_path / "upright.png"
     Image.fromarray(frames[0]).save(path)
     return path
+
+
+def test_a_frame_size_that_changes_mid_file_is_a_read_error_at_its_own_size(tmp_path):
+    # Two MPEG-TS files joined end to end (as a capture that changed resolution): one size fails by
+    # name, a given size scales every frame to it.
+    parts = []
+    for index, (height, width) in enumerate([(32, 32), (48, 64)]):
+        part = tmp_path / f"part{index}.ts"
+        with av.open(str(part), "w", format="mpegts") as container:
+            stream = container.add_stream("mpeg2video", rate=8)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for _ in range(3):
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((height, width, 3), 100, np.uint8))))
+            container.mux(stream.encode())
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    with pytest.raises(VideoReadError, match=r"joined.ts: the frame size changes at frame \d, from 32x32 to 48x64"):
+        read_video(joined)
+    frames = read_video(joined, size=16)
+    assert frames.shape[1:] == (16, 16, 3) and len(frames) >= 4  # the join may lose a frame of the first part
