@@ -25,7 +25,10 @@ class ClipSource(Protocol):
     def sample(self, rng: np.random.Generator) -> np.ndarray: ...
 
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".ogv", ".m4v")
+# By suffix, case aside: what cameras, phones, players and FFmpeg write (MPEG transport streams from
+# camcorders, MPEG-1/2 program streams, 3GPP, Flash, Windows Media, raw Y4M).
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".ogv", ".m4v", ".ts", ".mts", ".m2ts", ".mpg",
+                  ".mpeg", ".3gp", ".flv", ".wmv", ".y4m")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -72,7 +75,8 @@ def media_paths(source: str | Path) -> list[Path]:
             lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines()]
         except UnicodeDecodeError as err:
             raise ValueError(f"manifest {str(source)!r} is not a text file of paths (byte {err.start} is not "
-                             "UTF-8; give a folder of videos, or a text file listing them)") from None
+                             f"UTF-8; give a folder of videos, or a text file listing them; a video's suffix is one "
+                             f"of {', '.join(VIDEO_SUFFIXES)})") from None
         listed = (source.parent / _listed_path(line, source, number) for number, line in enumerate(lines, start=1)
                   if line and not line.startswith("#"))
         paths = list(dict.fromkeys(listed))  # once each: a captioned manifest names a file once a shot

@@ -368,3 +368,14 @@ def test_a_clip_source_asks_for_a_generator_by_name(mixed_folder):
     source = FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]))
     with pytest.raises(TypeError, match="numpy.random.Generator"):
         source.sample(0)
+
+
+def test_a_folder_holds_camcorder_and_older_formats_by_their_suffixes(tmp_path):
+    # A camcorder's .MTS and an MPEG program stream's .mpg were skipped without a word: a folder of
+    # them read as fewer clips (and alone, as "no videos").
+    from arvid.data.clips import media_paths
+
+    for name in ("00001.MTS", "clip.mpg", "b.m2ts", "phone.3gp", "notes.txt"):
+        (tmp_path / name).write_bytes(b"\0")
+    assert [path.name for path in media_paths(tmp_path)] == ["00001.MTS", "b.m2ts", "clip.mpg", "phone.3gp"]
+    assert media_paths(tmp_path / "clip.mpg") == [tmp_path / "clip.mpg"]  # named alone: a video, not a manifest
