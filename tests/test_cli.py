@@ -62,9 +62,19 @@ def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path, capsys):
     assert codes.shape == (3, 4, 4)  # 11 frames -> the 9-frame prefix -> 3 latent frames of 32/8
     assert main(["detokenize", str(codes_path), "-o", str(video_path), "--tokenizer", ckpt]) == 0
     assert read_video(video_path).shape == (9, 32, 32, 3)
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "9 frames of 32x32 (h x w) at 8 fps -> codes 3x4x4" in out
+    assert "note: the last 2 of the 11 frames read are not encoded: the tokenizer takes 1 + 4k frames" in captured.err
+    assert "--tokenizer natural" not in captured.err  # a tokenizer was given
     assert "codes 3x4x4 -> 9 frames of 32x32 (h x w) at 8 fps" in out and "from codes.meta.json" in out  # the rate
+
+
+def test_tokenize_without_a_tokenizer_names_the_natural_one_for_real_footage(clip, tmp_path, capsys):
+    assert main(["tokenize", clip, "-o", str(tmp_path / "codes.npy"), "--max-frames", "9"]) == 0
+    err = capsys.readouterr().err
+    assert "the shapes world's tokenizer (the default); for real footage give --tokenizer natural" in err
+    assert "not encoded" not in err  # 9 frames: 1 + 4k, nothing left out
 
 
 def test_detokenize_takes_the_tokenizer_and_rate_tokenize_recorded(ckpt, carphone, tmp_path, capsys, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -349,3 +350,14 @@ def test_latent_frames_for_covers_a_frame_count(tokenizer):
         latent = tokenizer.latent_frames_for(n)
         assert tokenizer.video_frames(latent) >= n
         assert latent == 1 or tokenizer.video_frames(latent - 1) < n
+
+
+def test_video_to_frames_refuses_frames_first_and_numpy_clips():
+    # A (t, 3, h, w) clip was read as (c, t, h, w): 8 frames of 3 channels became 3 "frames" of 8.
+    from arvid.tokenizer.model import video_to_frames
+
+    with pytest.raises(ValueError, match=r"expected a video \(3, t, h, w\) or \(1, 3, t, h, w\), got \(5, 3, 8, 8\)"):
+        video_to_frames(torch.zeros(5, 3, 8, 8))
+    with pytest.raises(ValueError, match="got ndarray"):
+        video_to_frames(np.zeros((3, 5, 8, 8), np.float32))
+    assert video_to_frames(torch.zeros(1, 3, 5, 8, 8)).shape == (5, 8, 8, 3)

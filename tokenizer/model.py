@@ -200,7 +200,23 @@ class VideoTokenizer(nn.Module):
         elif size != NATIVE:
             raise ValueError(f"size must be None, an int, a (height, width) pair or {NATIVE!r}, got {size!r}")
         frames = read_frames(path, size, spatial_factor=self.config.spatial_factor, max_frames=max_frames, fps=fps)
-        usable = 1 + (len(frames) - 1) // self.config.temporal_factor * self.config.temporal_factor
+        return self.encode_frames(frames, progress=progress)
+
+    def usable_frames(self, frames: int) -> int:
+        """How many of `frames` (>= 1) a clip keeps: the longest `1 + temporal_factor * k` prefix."""
+        return 1 + (frames - 1) // self.config.temporal_factor * self.config.temporal_factor
+
+    @torch.no_grad()
+    def encode_frames(self, frames: np.ndarray, *, progress: Callable[[int, int], None] | None = None) -> Tensor:
+        """Encode uint8 RGB frames (t h w 3), t >= 1, as `encode_file` does: their longest `1 + 4k`
+        prefix (`usable_frames`), a latent frame at a time -> codes (1 t' h' w').
+
+        Raises:
+            ValueError: frames of the wrong shape or dtype, or sides not multiples of `spatial_factor`.
+        """
+        if len(frames) < 1:
+            raise ValueError("expected at least one frame, got none")
+        usable = self.usable_frames(len(frames))
         encoder, codes, done = self.streaming_encoder(), [], 0
         while done < usable:
             step = 1 if done == 0 else self.config.temporal_factor
@@ -458,10 +474,19 @@ def frames_to_video(frames) -> Tensor:
 
 
 def video_to_frames(video: Tensor) -> Tensor:
-    """Float video (c t h w) or (1 c t h w) in [-1, 1] -> uint8 frames (t h w c) on the CPU."""
+    """Float video (c t h w) or (1 c t h w) in [-1, 1], c = 3 -> uint8 frames (t h w c) on the CPU.
+
+    Raises:
+        ValueError: not a tensor, or not of either shape (a (t, 3, h, w) clip read as (c, t, h, w)
+            would turn into garbage).
+    """
+    if not isinstance(video, Tensor):
+        raise ValueError(f"expected a float video tensor (3, t, h, w) or (1, 3, t, h, w), got {type(video).__name__}")
     if video.ndim == 5:
         if video.shape[0] != 1:
             raise ValueError(f"expected one video, got a batch of {video.shape[0]}")
         video = video[0]
+    if video.ndim != 4 or video.shape[0] != 3:
+        raise ValueError(f"expected a video (3, t, h, w) or (1, 3, t, h, w), got {tuple(video.shape)}")
     frames = ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
     return rearrange(frames, "c t h w -> t h w c").cpu()

@@ -6,7 +6,8 @@
 scaling the video to cover it and center-cropping; or native, the video's own frames, center-cropped
 down to a multiple of the tokenizer's spatial factor (8 for the shipped ones) and never scaled.
 The default is the tokenizer's trained size (64x64 for the shipped ones). The latent grid (h', w')
-is the frame size over the spatial factor. The video is cut to its longest 1 + 4k prefix.
+is the frame size over the spatial factor. The video is cut to its longest 1 + 4k prefix (a note says
+how many frames that leaves out).
 
 Beside the codes, `codes.meta.json` records the tokenizer, the frame rate and the frame size, so that
 `arvid detokenize codes.npy` decodes with the same tokenizer at the clip's rate by default. The
@@ -17,6 +18,7 @@ and one step's activations, so a long clip at its own size fits.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.data.clips import is_image
     from arvid.tools.codes_meta import CodesMeta, write_codes_meta
     from arvid.tools.progress import ProgressLine
-    from arvid.tokenizer.sizes import check_frame_size, parse_frame_size
+    from arvid.tokenizer.sizes import check_frame_size, parse_frame_size, read_frames
     from arvid.tools.checkpoints import load_tokenizer
     from arvid.tools.paths import check_writable
 
@@ -62,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         tokenizer = load_tokenizer(args.tokenizer, args.device)
     except UsageError as err:
         return fail(str(err))
+    if args.tokenizer is None:  # the shapes world's tokenizer reads real footage at about 13 dB
+        print("note: encoding with the shapes world's tokenizer (the default); for real footage give --tokenizer natural",
+              file=sys.stderr)
     factor = tokenizer.config.spatial_factor
     if size is not None:
         try:
@@ -72,8 +77,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         # A still image has no rate (FFmpeg's image reader says 25); 0: a video that states none.
         rate = args.fps or (None if is_image(Path(args.video)) else probe_video(args.video).fps) or None
-        codes = tokenizer.encode_file(args.video, size=size, max_frames=args.max_frames, fps=args.fps,
-                                      progress=lambda done, total: progress.update(f"encoding: {done} of {total} frames"))
+        # Read here, encoded as `encode_file` would: the count read says what the 1 + 4k rule drops.
+        read = read_frames(args.video, size or (tokenizer.config.image_size,) * 2, spatial_factor=factor,
+                           max_frames=args.max_frames, fps=args.fps)
+        codes = tokenizer.encode_frames(read, progress=lambda done, total: progress.update(
+            f"encoding: {done} of {total} frames"))
     except VideoReadError as err:
         return fail(str(err))
     finally:
@@ -84,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
     meta = CodesMeta(tokenizer=tokenizer.source, fps=rate, frames=frames, height=h * factor,
                      width=w * factor, source=str(args.video), tokenizer_codes=tokenizer.codes_fingerprint())
     written = write_codes_meta(output, meta)
+    dropped = len(read) - frames
     print(f"{args.video}: {frames} frame{'s' * (frames != 1)} of {h * factor}x{w * factor} (h x w)"
           f"{f' at {rate:g} fps' if rate else ''} -> codes {t}x{h}x{w} in {output}"
           f"{f' (and {written.name})' if written else ''}")
+    if dropped:  # said after the line above, which states what was encoded
+        print(f"note: the last {dropped} of the {len(read)} frames read {'are' if dropped > 1 else 'is'} not encoded: "
+              f"the tokenizer takes 1 + {tokenizer.config.temporal_factor}k frames", file=sys.stderr)
     return 0
