@@ -24,7 +24,7 @@ stage natural-tokenizer arvid train-tokenizer --config natural train.out_dir="$O
   $(resume_flag "$OUT")
 # The held-out clips, whole files never trained on (HELDOUT_CLIPS in scripts/fetch_real_data.py).
 stage natural-eval arvid eval-tokenizer --tokenizer "$OUT/checkpoint" --shapes-videos 0 --sizes 64 128 native \
-  --real-frames 65 --videos "$DATA/heldout_videos.jsonl" --out "$RUNS/eval-natural"
+  --real-frames 65 --videos "$DATA/heldout_videos.jsonl" --out "$RUNS/eval-natural" --overwrite  # a rerun redoes it
 
 if [[ $SHIP == 1 ]]; then
   mkdir -p weights/natural_tokenizer

@@ -273,6 +273,21 @@ def test_eval_tokenizer_writes_results(ckpt, clip, tmp_path):
     assert (out / "clip_32x32.png").is_file() and (out / "shapes_heldout.png").is_file()
 
 
+def test_eval_tokenizer_keeps_an_evaluation_unless_told_to_replace_it(ckpt, clip, tmp_path, capsys, monkeypatch):
+    # A second run into the same folder replaced results.json and left the first run's strips beside it.
+    out, run = tmp_path / "ev", ["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "0", "--videos", clip]
+    assert main([*run, "--sizes", "16", "--out", str(out)]) == 0
+    (out / "mine.png").write_bytes(b"not a strip")  # a file of the user's
+    assert main([*run, "--out", str(out)]) == 2
+    assert "holds an evaluation already (results.json): give --overwrite" in capsys.readouterr().err
+    assert main([*run, "--out", str(out), "--overwrite"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["clip_32x32.png", "mine.png", "results.json"]
+    monkeypatch.chdir(tmp_path)  # without --out: a new folder each run, as eval-video's
+    assert main(run) == 0 and main(run) == 0
+    assert (tmp_path / "runs" / "eval-tokenizer" / "results.json").is_file()
+    assert (tmp_path / "runs" / "eval-tokenizer-2" / "results.json").is_file()
+
+
 def test_eval_tokenizer_sizes_and_baselines(ckpt, carphone, tmp_path, capsys):
     out = tmp_path / "ev"
     assert main(["eval-tokenizer", "--tokenizer", ckpt, "--sizes", "64", "native", "--shapes-videos", "0",

