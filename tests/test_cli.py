@@ -15,6 +15,7 @@ from PIL import Image
 from arvid.data.video import probe_video, read_video, write_video
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
 from arvid.tools.cli import build_parser, main
+from video_fixtures import truncated_avi  # tests/video_fixtures.py
 
 # Commands that run a model, each with arguments that are valid but for --device.
 MODEL_COMMANDS = {
@@ -68,6 +69,16 @@ def test_tokenize_detokenize_round_trip(ckpt, clip, tmp_path, capsys):
     assert "note: the last 2 of the 11 frames read are not encoded: the tokenizer takes 1 + 4k frames" in captured.err
     assert "--tokenizer natural" not in captured.err  # a tokenizer was given
     assert "codes 3x4x4 -> 9 frames of 32x32 (h x w) at 8 fps" in out and "from codes.meta.json" in out  # the rate
+
+
+def test_arvid_warnings_are_one_line_in_a_command(ckpt, tmp_path, capsys):
+    # Python's own format printed two lines, the second a line of arvid's source.
+    _, cut = truncated_avi(tmp_path)
+    assert main(["tokenize", str(cut), "-o", str(tmp_path / "codes.npy"), "--tokenizer", ckpt]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    warned = [line for line in lines if "looks cut short" in line]
+    assert len(warned) == 1 and warned[0].startswith(f"warning: {cut}: decoded 2.0 s of the 4.0 s")
+    assert not any("TruncatedVideoWarning" in line or "return read_video" in line for line in lines)
 
 
 def test_tokenize_without_a_tokenizer_names_the_natural_one_for_real_footage(clip, tmp_path, capsys):

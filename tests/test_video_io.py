@@ -12,6 +12,7 @@ from PIL import Image
 
 from arvid.data.samples import sample_clip_path
 from arvid.data.video import VideoInfo, VideoReadError, VideoWriter, probe_video, read_video, write_video
+from video_fixtures import truncated_avi  # tests/video_fixtures.py
 
 # Mean absolute error per pixel allowed after a round trip of `_smooth_frames`. H.264 at
 # crf 10 on smooth gradients loses little beyond yuv420p chroma subsampling and BT.601
@@ -417,22 +418,9 @@ def test_sample_clip_path_names_missing_clips():
 def test_a_file_cut_short_between_frames_reads_with_a_warning(tmp_path):
     """An AVI cut off in copying decodes without error to its first part; its header still states
     the whole length, and the reader says so rather than hand over half a video in silence."""
-    import av
-
     from arvid.data.video import TruncatedVideoWarning
 
-    whole = tmp_path / "whole.avi"
-    with av.open(str(whole), "w") as container:
-        stream = container.add_stream("mjpeg", rate=10)
-        stream.width = stream.height = 32
-        stream.pix_fmt = "yuvj420p"
-        for frame in np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), np.uint8):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    with av.open(str(whole)) as container:
-        starts = [packet.pos for packet in container.demux(container.streams.video[0]) if packet.size]
-    cut = tmp_path / "cut.avi"
-    cut.write_bytes(whole.read_bytes()[: starts[20]])  # at a packet's start: no decoding error
+    whole, cut = truncated_avi(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(read_video(whole)) == 40 and len(read_video(cut, max_frames=10)) == 10  # no warning

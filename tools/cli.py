@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             # every `stream` call (by message: the classes would import torch here).
             warnings.filterwarnings("ignore", message=TOKENIZER_MISMATCH)
             warnings.filterwarnings("ignore", message=UNKNOWN_PROMPT)
+            warnings.showwarning = _show_warning  # restored when the block ends
             code = args._run(args)
     except KeyboardInterrupt:  # also while the command's module is imported or its arguments parsed
         print("interrupted", file=sys.stderr)
@@ -81,6 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     if code == 130:
         _forget_caught_interrupt()
     return code
+
+
+_LIBRARY_SHOWWARNING = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """arvid's own warnings (a truncated video, ...) as one `warning: ...` line, as the commands say
+    theirs, not Python's two lines with a source line; other libraries' as Python shows them."""
+    if category.__module__.split(".")[0] == "arvid":
+        print(f"warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        _LIBRARY_SHOWWARNING(message, category, filename, lineno, file, line)
 
 
 def _forget_caught_interrupt() -> None:
