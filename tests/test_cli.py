@@ -136,8 +136,14 @@ def test_codes_decoded_by_a_tokenizer_whose_encoder_changed_since_are_warned_of(
         next(tokenizer.encoder.parameters()).add_(0.1)
     tokenizer.save_pretrained(folder)
     assert main(detokenize) == 0
-    assert "encodes videos otherwise than the one that wrote these codes" in capsys.readouterr().err
-    del meta["tokenizer_codes"]  # a file written before the record
+    err = capsys.readouterr().err
+    assert "encodes videos otherwise than the one that wrote these codes" in err and f"made by {folder}" in err
+    assert meta["codebook"] == tokenizer.codebook_size
+    other = ["detokenize", str(codes_path), "-o", str(tmp_path / "other.mp4"), "--tokenizer", "natural"]
+    assert main(other) == 2  # 64,000 codes: any of these codes decodes, to noise
+    assert (f"its codes come from a tokenizer of {tokenizer.codebook_size} codes ({folder}) (codes.meta.json); "
+            f"natural has 64000: its video would be noise. Give --tokenizer {folder}") in capsys.readouterr().err
+    del meta["tokenizer_codes"], meta["codebook"]  # a file written before the records
     (tmp_path / "codes.meta.json").write_text(json.dumps(meta))
     assert main(detokenize) == 0 and "warning" not in capsys.readouterr().err
 

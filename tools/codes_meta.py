@@ -18,7 +18,8 @@ KIND = "arvid codes"
 class CodesMeta:
     """What a codes file was made from. `tokenizer`: the `VideoTokenizer.source` of what `--tokenizer`
     named (a shipped name or an absolute folder; None in older files: the default); `fps`: the rate of the frames encoded
-    (None: unknown, a still image); `tokenizer_codes`: that tokenizer's `codes_fingerprint` (None in older files)."""
+    (None: unknown, a still image); `tokenizer_codes`: that tokenizer's `codes_fingerprint`; `codebook`: its number
+    of codes (both None in older files)."""
 
     tokenizer: str | None
     fps: float | None
@@ -27,6 +28,7 @@ class CodesMeta:
     width: int
     source: str
     tokenizer_codes: str | None = None
+    codebook: int | None = None
 
 
 def meta_path(codes_path: str | Path) -> Path:

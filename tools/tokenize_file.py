@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     t, h, w = codes.shape[1:]
     frames = tokenizer.video_frames(t)
     meta = CodesMeta(tokenizer=tokenizer.source, fps=rate, frames=frames, height=h * factor,
-                     width=w * factor, source=str(args.video), tokenizer_codes=tokenizer.codes_fingerprint())
+                     width=w * factor, source=str(args.video), tokenizer_codes=tokenizer.codes_fingerprint(),
+                     codebook=tokenizer.codebook_size)
     written = write_codes_meta(output, meta)
     dropped = len(read) - frames
     print(f"{args.video}: {frames} frame{'s' * (frames != 1)} of {h * factor}x{w * factor} (h x w)"
