@@ -361,3 +361,12 @@ def test_video_to_frames_refuses_frames_first_and_numpy_clips():
     with pytest.raises(ValueError, match="got ndarray"):
         video_to_frames(np.zeros((3, 5, 8, 8), np.float32))
     assert video_to_frames(torch.zeros(1, 3, 5, 8, 8)).shape == (5, 8, 8, 3)
+
+
+def test_from_pretrained_names_a_device_it_cannot_use(tmp_path, tokenizer):
+    tokenizer.save_pretrained(tmp_path / "tok")
+    with pytest.raises(ValueError, match="device 'gpu': Expected one of cpu, cuda"):
+        VideoTokenizer.from_pretrained(tmp_path / "tok", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda' is not available here"):
+            VideoTokenizer.from_pretrained(tmp_path / "tok", device="cuda")

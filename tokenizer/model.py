@@ -160,7 +160,9 @@ class VideoTokenizer(nn.Module):
 
     @torch.no_grad()
     def decode(self, codes: Tensor) -> Tensor:
-        """Codes (b t' h' w') -> video (b 3 t h w) float in [-1, 1], t = 1 + temporal_factor (t' - 1).
+        """Codes (b t' h' w') -> video (b 3 t h w) float in [-1, 1], t = 1 + temporal_factor (t' - 1), in
+        the weights' dtype or autocast's (bfloat16 frames stay half the memory); the streaming
+        decoder's frames are float32 (compare the two after `.float()`).
 
         Raises:
             ValueError: not a tensor, not 4-D, an empty axis, not integer, or a code outside [0, codebook_size).
@@ -235,8 +237,13 @@ class VideoTokenizer(nn.Module):
 
         Raises:
             FileNotFoundError: no checkpoint folder at `path` (or the named one is not installed).
-            ValueError: the config or weights do not describe a `VideoTokenizer`.
+            ValueError: the config or weights do not describe a `VideoTokenizer`; a `device` torch does
+                not know or this machine lacks ("cuda" without a GPU).
         """
+        try:
+            device = torch.device(device)
+        except RuntimeError as err:
+            raise ValueError(f"device {device!r}: {err}") from None
         folder = resolve_checkpoint(shipped_or_folder(path))
         try:
             config = load_config(TokenizerConfig, folder / "config.json")
@@ -245,7 +252,10 @@ class VideoTokenizer(nn.Module):
         model = cls(config)
         model.load_weights(folder)
         model.source = tokenizer_name(folder)
-        return model.to(device).eval()
+        try:
+            return model.to(device).eval()
+        except (RuntimeError, AssertionError) as err:  # torch's "not compiled with CUDA" is an AssertionError
+            raise ValueError(f"device {str(device)!r} is not available here: {err}") from None
 
     def codes_fingerprint(self) -> str:
         """A hash (hex) of what decides the codes, the encoder's and quantizer's weights: equal for
