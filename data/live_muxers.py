@@ -74,7 +74,8 @@ def _init_segment(width: int, height: int, timescale: int, extradata: bytes) -> 
     ftyp = _box(b"ftyp", b"isom", struct.pack(">I", 0x200), b"isomiso5iso6avc1mp41")
     mvhd = _full_box(b"mvhd", 0, 0, struct.pack(">IIIIIH10x", 0, 0, timescale, 0, 0x10000, 0x100),
                      _UNITY_MATRIX, bytes(24), struct.pack(">I", 2))
-    tkhd = _full_box(b"tkhd", 0, 3, struct.pack(">IIII4xI8xhhh2x", 0, 0, 1, 0, 0, 0, 0, 0),
+    # creation and modification times, track 1, (reserved), duration, (reserved), layer, group, volume, (reserved)
+    tkhd = _full_box(b"tkhd", 0, 3, struct.pack(">III4xI8xhhh2x", 0, 0, 1, 0, 0, 0, 0),
                      _UNITY_MATRIX, struct.pack(">II", width << 16, height << 16))
     mdhd = _full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, timescale, 0, 0x55C4, 0))  # 'und'
     hdlr = _full_box(b"hdlr", 0, 0, struct.pack(">I4s12x", 0, b"vide"), b"VideoHandler\x00")

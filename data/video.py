@@ -186,8 +186,11 @@ def _crop_to_multiple(rgb: np.ndarray, multiple: int, path: Path) -> np.ndarray:
 
 def _quarter_turns(frame: av.VideoFrame) -> int:
     """Counterclockwise quarter turns (0-3) that show `frame` upright: the rotation of its display
-    matrix (a phone's portrait video is stored landscape with -90 there), rounded to a quarter."""
-    return round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+    matrix (a phone's portrait video is stored landscape with -90 there), rounded to a quarter. A
+    matrix that is no rotation (FFmpeg then reports a value outside [-180, 180], as for the
+    misplaced matrix of streaming mp4s arvid wrote before 2026-12-07) counts as none."""
+    degrees = getattr(frame, "rotation", 0) or 0
+    return round(degrees / 90) % 4 if -180 <= degrees <= 180 else 0
 
 
 def _shown_size(frame: av.VideoFrame) -> tuple[int, int]:

@@ -51,6 +51,22 @@ def test_a_streaming_mp4_cut_after_any_fragment_reads_every_frame_before_the_cut
         assert np.abs(decoded.astype(int) - frames[:count]).mean() < 3
 
 
+def test_a_streaming_mp4_states_the_unit_display_matrix(tmp_path):
+    # Its track header put the matrix 4 bytes late: FFmpeg read no rotation at all (INT_MIN degrees),
+    # which a reader honouring rotations must not turn into quarter turns.
+    from types import SimpleNamespace
+
+    from arvid.data.video import _quarter_turns
+
+    path = tmp_path / "live.mp4"
+    with VideoWriter(path, fps=8, streaming=True) as writer:
+        writer.write_many(_frames(2))
+    with av.open(str(path)) as container:
+        assert next(container.decode(video=0)).rotation == 0
+    assert _quarter_turns(SimpleNamespace(rotation=-2147483648)) == 0  # such files, written before
+    assert [_quarter_turns(SimpleNamespace(rotation=degrees)) for degrees in (0, 90, -90, 180, -180)] == [0, 1, 3, 2, 2]
+
+
 def test_a_streaming_gif_has_delays_that_add_up_to_the_frame_rate(tmp_path):
     path = tmp_path / "live.gif"
     with VideoWriter(path, fps=8, streaming=True) as writer:
