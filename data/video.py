@@ -378,6 +378,8 @@ def read_video(
             ) from err
         if produced != stop and first_pts is not None:  # read to the end: did the file have it all?
             _warn_if_cut_short(path, stream, last_pts - first_pts)
+        if fps is None and first_pts is not None:
+            _warn_if_unevenly_timed(path, stream, decoded, last_pts - first_pts)
 
     if decoded == 0:
         raise VideoReadError(f"{path}: the video stream has no frames")
@@ -404,6 +406,28 @@ def _warn_if_cut_short(path: Path, stream: av.video.stream.VideoStream, last_fra
     if seen < 0.9 * stated:
         warnings.warn(f"{path}: decoded {float(seen):.1f} s of the {float(stated):.1f} s its header states; "
                       "the file looks cut short (truncated?)", TruncatedVideoWarning, stacklevel=3)
+
+
+class VariableRateWarning(UserWarning):
+    """A video read frame by frame (no `fps`) whose frames are not evenly timed at its stated rate."""
+
+
+def _warn_if_unevenly_timed(path: Path, stream: av.video.stream.VideoStream, frames: int, span_ticks: int) -> None:
+    """Warn when `frames` decoded frames span a time their stated rate would fill with more than a
+    tenth (and 2) more or fewer frames: read one a frame, the clip's motion plays at another pace
+    than it was filmed (opencv's tree.avi: 68 frames over 29.5 s, 15 fps stated). Reading at an
+    `fps` resamples by time instead."""
+    rate = _stream_rate(stream)
+    if frames < 3 or not rate or stream.time_base is None or span_ticks <= 0:
+        return
+    span = float(span_ticks * stream.time_base)
+    expected = span * float(rate) + 1
+    if abs(frames - expected) > max(2.0, 0.1 * expected):
+        stated = round(float(rate), 3)
+        warnings.warn(f"{path}: its frames are not evenly timed: {frames} frames over {span:.1f} s, where its "
+                      f"{stated:g} fps would make {expected:.0f}; read frame by frame at {stated:g} fps it lasts "
+                      f"{frames / stated:.1f} s; give a frame rate (fps, --fps) to read it at even times",
+                      VariableRateWarning, stacklevel=3)
 
 
 def check_frames(frames: np.ndarray, expected_ndim: int = 4, name: str = "video") -> np.ndarray:

@@ -4,6 +4,7 @@ import os
 import signal
 import threading
 import warnings
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -489,3 +490,26 @@ def test_a_frame_size_that_changes_mid_file_is_a_read_error_at_its_own_size(tmp_
         read_video(joined)
     frames = read_video(joined, size=16)
     assert frames.shape[1:] == (16, 16, 3) and len(frames) >= 4  # the join may lose a frame of the first part
+
+
+def test_a_clip_whose_frames_are_not_evenly_timed_is_said_when_read_frame_by_frame(tmp_path, indexed_mp4):
+    # 12 frames at 24 fps with a pause of a second after the sixth: read one a frame (no fps), the
+    # pause vanishes; read at an fps, frames are taken by time and nothing is said.
+    from arvid.data.video import VariableRateWarning
+
+    path = tmp_path / "paused.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=24)
+        stream.width = stream.height = 16
+        stream.time_base = Fraction(1, 1000)
+        for index in range(12):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 20 * index, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = round(1000 * index / 24) + (1000 if index >= 6 else 0), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    with pytest.warns(VariableRateWarning, match=r"paused.mkv: its frames are not evenly timed: 12 frames over 1.5 s"):
+        assert len(read_video(path)) == 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(read_video(path, fps=24)) > 30  # the pause held for a second
+        assert len(read_video(indexed_mp4)) == 16  # an evenly timed clip: nothing said
