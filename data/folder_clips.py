@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from arvid.data.clips import ClipSource, is_image, media_paths
 from arvid.data.cuts import hard_cuts
@@ -52,7 +52,7 @@ def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedV
         try:
             with Image.open(path) as image:
                 image.load()  # decodes it all: a truncated file fails here, not in training
-                width, height = image.size
+                width, height = ImageOps.exif_transpose(image).size  # upright, as `load_rgb` gives it
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # PIL's ways to refuse a file
             return Scanned(path, problem=f"{path}: not an image PIL can read ({err})")
         return Scanned(path, photo=Photo(path=path, height=height, width=width), stamp=stamp)

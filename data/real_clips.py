@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from arvid.data.camera_motion import DEFAULT_MOTION, CameraMotion, camera_path, render_path
 from arvid.data.clips import ClipSource
@@ -121,9 +121,12 @@ class ManifestClips(ShotClips):
 # --- photographs under a moving camera ----------------------------------------------------------
 
 def load_rgb(path: Path) -> Image.Image:
-    """An image file as an RGB PIL image (grey and palette images converted; 16-bit and float grey
-    scaled to 8 bits, which PIL's own conversion would clip: a mid-grey 16-bit photograph turned white)."""
-    with Image.open(path) as image:
+    """An image file as an RGB PIL image, upright (its EXIF orientation applied, as `read_video`
+    applies a video's display rotation; a phone stores portrait photographs sideways); grey and
+    palette images converted; 16-bit and float grey scaled to 8 bits, which PIL's own conversion
+    would clip: a mid-grey 16-bit photograph turned white."""
+    with Image.open(path) as stored:
+        image = ImageOps.exif_transpose(stored)
         if image.mode.startswith("I;16") or image.mode in ("I", "F"):
             values = np.nan_to_num(np.asarray(image, dtype=np.float32))
             if image.mode.startswith("I;16"):

@@ -513,3 +513,23 @@ def test_a_clip_whose_frames_are_not_evenly_timed_is_said_when_read_frame_by_fra
         warnings.simplefilter("error")
         assert len(read_video(path, fps=24)) > 30  # the pause held for a second
         assert len(read_video(indexed_mp4)) == 16  # an evenly timed clip: nothing said
+
+
+def test_a_photograph_stored_sideways_reads_upright_through_both_readers(tmp_path):
+    # A phone's portrait photograph: stored landscape with EXIF orientation 6 (turn clockwise to show).
+    # FFmpeg (read_video, arvid tokenize) and PIL (load_rgb, training photographs) must agree.
+    from arvid.data.folder_clips import scan_file
+    from arvid.data.real_clips import load_rgb
+
+    stored = np.zeros((48, 96, 3), np.uint8)
+    stored[:16, :32] = 255
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    path = tmp_path / "portrait.jpg"
+    image.save(path, exif=exif.tobytes(), quality=95)
+    through_pil = np.asarray(load_rgb(path))
+    assert through_pil.shape == (96, 48, 3) and through_pil[:32, 32:].min() > 200  # the corner at the top right
+    assert np.abs(read_video(path)[0].astype(int) - through_pil).max() <= 12
+    photo = scan_file(path, fps=None, short_side=48).photo
+    assert (photo.height, photo.width) == (96, 48)
