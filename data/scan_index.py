@@ -21,8 +21,9 @@ from pathlib import Path
 from arvid.data.manifests import Photo, Shot
 
 # Of the file's layout and of what its entries mean: raise it when shots would be found otherwise
-# (`arvid.data.cuts` changed), and every file is read again.
-VERSION = 1
+# (`arvid.data.cuts` changed), and every file is read again. 2: sizes are as shown, upright (a
+# video's display rotation, a photograph's EXIF orientation), since 2026-12-07.
+VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from arvid.data.manifests import split_by_name
 from arvid.data.video import probe_video, read_video
@@ -224,7 +224,8 @@ def convert_image(source: Path, folder: Path, picture: str, kind: str, max_side:
     """Copy a picture, shrunk (Lanczos, JPEG quality 95) if its short side is above `max_side`."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = picture.replace("/", "__")
-    with Image.open(source) as image:
+    with Image.open(source) as stored:
+        image = ImageOps.exif_transpose(stored)  # shrunk upright: the copy keeps no EXIF orientation
         width, height = image.size
         if min(width, height) > max_side:
             factor = max_side / min(width, height)
@@ -377,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             if item["kind"] == "photo" or (item["kind"] == "render" and args.with_renders):
                 path = data / item["path"]
                 with Image.open(path) as image:
-                    width, height = image.size
+                    width, height = ImageOps.exif_transpose(image).size  # upright, as `load_rgb` reads it
                 images.append({"path": item["path"], "width": width, "height": height, "kind": item["kind"],
                                "name": f"{package['package']}/{item['name']}", "package": package["package"],
                                "source": f"{package['package']} {package['version']}"})
