@@ -114,7 +114,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         else:
             duration_s = 0.0
         frames = stream.frames or round(duration_s * float(rate or 0))
-        height, width = _first_frame_size(container, stream)
+        height, width = _first_frame_size(container, stream, _exif_orientation(path, container))
         return VideoInfo(
             frames=frames,
             fps=float(rate or 0),
@@ -125,14 +125,15 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         )
 
 
-def _first_frame_size(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> tuple[int, int]:
+def _first_frame_size(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                      exif: int | None) -> tuple[int, int]:
     """`(height, width)` of the stream's first frame as shown (`_shown_size`); the header's size when
     that frame does not decode (a file cut short is `read_video`'s to report)."""
     try:
         frame = next(container.decode(stream), None)
     except av.error.FFmpegError:
         frame = None
-    return (stream.height, stream.width) if frame is None else _shown_size(frame)
+    return (stream.height, stream.width) if frame is None else _shown_size(frame, exif)
 
 
 def count_frames(path: str | os.PathLike) -> int:
@@ -184,41 +185,66 @@ def _crop_to_multiple(rgb: np.ndarray, multiple: int, path: Path) -> np.ndarray:
     return rgb[top : top + target_h, left : left + target_w]
 
 
-def _quarter_turns(frame: av.VideoFrame) -> int:
-    """Counterclockwise quarter turns (0-3) that show `frame` upright: the rotation of its display
-    matrix (a phone's portrait video is stored landscape with -90 there), rounded to a quarter. A
-    matrix that is no rotation (FFmpeg then reports a value outside [-180, 180], as for the
-    misplaced matrix of streaming mp4s arvid wrote before 2026-12-07) counts as none."""
+# How a stored frame is shown, as an EXIF orientation (1-8; 1: as stored): a photograph's own tag,
+# or a video's display rotation, which maps onto 1, 8, 3 and 6 (quarter turns counterclockwise).
+_EXIF_OF_TURNS = (1, 8, 3, 6)
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+def _exif_orientation(path: Path, container: av.container.InputContainer) -> int | None:
+    """A still image's EXIF orientation (1-8, 1 without a tag), read by PIL: FFmpeg turns the tag into
+    a display matrix whose rotation it reports but whose mirroring (2, 4, 5, 7) it drops. None for a
+    video, or an image PIL cannot open (its display rotation is then used)."""
+    if container.format.name != "image2" and not container.format.name.endswith("_pipe"):
+        return None
+    try:
+        with Image.open(path) as image:
+            tag = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return tag if tag in range(1, 9) else 1
+
+
+def _orientation(frame: av.VideoFrame, exif: int | None) -> int:
+    """The EXIF orientation that shows `frame` upright: `exif` (`_exif_orientation`) where known, else
+    the frame's display rotation (a phone's portrait video is stored landscape with -90 there)
+    rounded to a quarter turn. A matrix that is no rotation (FFmpeg then reports a value outside
+    [-180, 180], as for the misplaced matrix of streaming mp4s arvid wrote before 2026-12-07) counts
+    as none."""
+    if exif is not None:
+        return exif
     degrees = getattr(frame, "rotation", 0) or 0
-    return round(degrees / 90) % 4 if -180 <= degrees <= 180 else 0
+    return _EXIF_OF_TURNS[round(degrees / 90) % 4] if -180 <= degrees <= 180 else 1
 
 
-def _shown_size(frame: av.VideoFrame) -> tuple[int, int]:
-    """`(height, width)` of `frame` as shown, after its display rotation."""
-    return (frame.width, frame.height) if _quarter_turns(frame) % 2 else (frame.height, frame.width)
+def _upright(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """A stored frame `(h, w, c)` as shown under an EXIF `orientation` (PIL's `exif_transpose`):
+    `(w, h, c)` for 5-8, which turn it a quarter."""
+    shown = {1: rgb, 2: rgb[:, ::-1], 3: rgb[::-1, ::-1], 4: rgb[::-1], 5: rgb.transpose(1, 0, 2),
+             6: np.rot90(rgb, -1), 7: rgb[::-1, ::-1].transpose(1, 0, 2), 8: np.rot90(rgb, 1)}[orientation]
+    return shown if orientation == 1 else np.ascontiguousarray(shown)
 
 
-def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
-    """One decoded frame as `(h, w, 3)` uint8, upright (its display rotation applied, as players
-    and OpenCV do); with `size`, scaled to cover it, then center-cropped."""
-    turns = _quarter_turns(frame)
+def _shown_size(frame: av.VideoFrame, exif: int | None) -> tuple[int, int]:
+    """`(height, width)` of `frame` as shown (`_orientation`)."""
+    return (frame.width, frame.height) if _orientation(frame, exif) >= 5 else (frame.height, frame.width)
+
+
+def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, exif: int | None = None) -> np.ndarray:
+    """One decoded frame as `(h, w, 3)` uint8, upright (`_orientation`, as players and OpenCV show
+    it); with `size`, scaled to cover it, then center-cropped."""
+    orientation = _orientation(frame, exif)
     if size is None:
-        rgb = frame.to_ndarray(format="rgb24")
-    else:
-        target_h, target_w = size
-        shown_h, shown_w = _shown_size(frame)
-        scale = max(target_h / shown_h, target_w / shown_w)
-        # max() keeps rounding from leaving the scaled frame a pixel short of the crop.
-        scaled_h = max(target_h, round(shown_h * scale))
-        scaled_w = max(target_w, round(shown_w * scale))
-        coded_h, coded_w = (scaled_w, scaled_h) if turns % 2 else (scaled_h, scaled_w)
-        rgb = frame.reformat(
-            width=coded_w, height=coded_h, format="rgb24", interpolation=_RESIZE_INTERPOLATION
-        ).to_ndarray()
-    if turns:
-        rgb = np.ascontiguousarray(np.rot90(rgb, turns))
-    if size is None:
-        return rgb
+        return _upright(frame.to_ndarray(format="rgb24"), orientation)
+    target_h, target_w = size
+    shown_h, shown_w = _shown_size(frame, exif)
+    scale = max(target_h / shown_h, target_w / shown_w)
+    # max() keeps rounding from leaving the scaled frame a pixel short of the crop.
+    scaled_h = max(target_h, round(shown_h * scale))
+    scaled_w = max(target_w, round(shown_w * scale))
+    stored_h, stored_w = (scaled_w, scaled_h) if orientation >= 5 else (scaled_h, scaled_w)
+    rgb = _upright(frame.reformat(width=stored_w, height=stored_h, format="rgb24",
+                                  interpolation=_RESIZE_INTERPOLATION).to_ndarray(), orientation)
     top, left = (scaled_h - target_h) // 2, (scaled_w - target_w) // 2
     return rgb[top : top + target_h, left : left + target_w]
 
@@ -341,6 +367,7 @@ def read_video(
         # No frame threading: with it, a truncated mp4 decoded silently to fewer frames
         # (without, FFmpeg raises), and it was no faster on 720p H.264 with 2 cores.
         stream = container.streams.video[0]
+        exif = _exif_orientation(path, container)
 
         first_pts = last_pts = None
         first_shape = None  # of the first frame kept: frames read at their own size must all share it
@@ -360,7 +387,7 @@ def read_video(
         try:
             for frame in frames:
                 if produced >= start_frame:
-                    rgb = _to_rgb(frame, size)
+                    rgb = _to_rgb(frame, size, exif)
                     if kept and size is None and rgb.shape[:2] != first_shape:
                         raise VideoReadError(
                             f"{path}: the frame size changes at frame {produced}, from {first_shape[0]}x{first_shape[1]} "

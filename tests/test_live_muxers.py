@@ -56,15 +56,16 @@ def test_a_streaming_mp4_states_the_unit_display_matrix(tmp_path):
     # which a reader honouring rotations must not turn into quarter turns.
     from types import SimpleNamespace
 
-    from arvid.data.video import _quarter_turns
+    from arvid.data.video import _orientation
 
     path = tmp_path / "live.mp4"
     with VideoWriter(path, fps=8, streaming=True) as writer:
         writer.write_many(_frames(2))
     with av.open(str(path)) as container:
         assert next(container.decode(video=0)).rotation == 0
-    assert _quarter_turns(SimpleNamespace(rotation=-2147483648)) == 0  # such files, written before
-    assert [_quarter_turns(SimpleNamespace(rotation=degrees)) for degrees in (0, 90, -90, 180, -180)] == [0, 1, 3, 2, 2]
+    assert _orientation(SimpleNamespace(rotation=-2147483648), None) == 1  # such files, written before: as stored
+    # As EXIF orientations: 90 degrees counterclockwise is 8, clockwise 6, a half turn 3.
+    assert [_orientation(SimpleNamespace(rotation=degrees), None) for degrees in (0, 90, -90, 180, -180)] == [1, 8, 6, 3, 3]
 
 
 def test_a_streaming_gif_has_delays_that_add_up_to_the_frame_rate(tmp_path):

@@ -453,15 +453,18 @@ def test_a_display_rotation_is_applied_as_players_apply_it(tmp_path, degrees):
     upright = (96, 48) if degrees % 180 else (48, 96)
     info = probe_video(path)
     assert frames.shape == (3, *upright, 3) and (info.height, info.width) == upright
+    if degrees == -90:  # turned clockwise: the stored top-left corner is shown at the top right
+        assert frames[0, :32, 32:].min() > 200 and frames[0, 40:].max() < 50 and frames[0, :, :16].max() < 50
+    # A size is reached on the upright frames: scaled to cover, then cropped, as an upright file's,
+    # at the frames' own aspect and at others (the crop's offset along the other side).
+    copy = _upright_copy(frames, tmp_path)
+    for size in [(64, 32), (32, 32), (20, 44)]:
+        assert np.abs(read_video(path, size=size).astype(int) - read_video(copy, size=size)).max() <= 12
     cv2 = pytest.importorskip("cv2")  # OpenCV rotates by the display matrix too: an independent reading
     capture = cv2.VideoCapture(str(path))
     shown = capture.read()[1][..., ::-1]
     capture.release()
     assert np.abs(frames[0].astype(int) - shown).max() <= 3
-    if degrees == -90:  # turned clockwise: the stored top-left corner is shown at the top right
-        assert frames[0, :32, 32:].min() > 200 and frames[0, 40:].max() < 50 and frames[0, :, :16].max() < 50
-    # A size is reached on the upright frames: scaled to cover, then cropped, as an upright file's.
-    assert np.abs(read_video(path, size=(64, 32)).astype(int) - read_video(_upright_copy(frames, tmp_path), size=(64, 32))).max() <= 12
 
 
 def _upright_copy(frames, tmp_path):
@@ -515,21 +518,28 @@ def test_a_clip_whose_frames_are_not_evenly_timed_is_said_when_read_frame_by_fra
         assert len(read_video(indexed_mp4)) == 16  # an evenly timed clip: nothing said
 
 
-def test_a_photograph_stored_sideways_reads_upright_through_both_readers(tmp_path):
-    # A phone's portrait photograph: stored landscape with EXIF orientation 6 (turn clockwise to show).
-    # FFmpeg (read_video, arvid tokenize) and PIL (load_rgb, training photographs) must agree.
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_photograph_with_an_exif_orientation_reads_alike_through_both_readers(tmp_path, orientation):
+    # A phone stores a portrait photograph sideways with orientation 6; 2, 4, 5 and 7 also mirror it,
+    # which FFmpeg's display matrix keeps and its rotation drops. FFmpeg (read_video: arvid tokenize,
+    # --image) and PIL (load_rgb, training photographs; PIL's exif_transpose is the reference) agree.
     from arvid.data.folder_clips import scan_file
     from arvid.data.real_clips import load_rgb
 
     stored = np.zeros((48, 96, 3), np.uint8)
     stored[:16, :32] = 255
+    stored[:8, :8] = (255, 0, 0)  # an asymmetric mark: every transform moves it somewhere else
     image = Image.fromarray(stored)
     exif = image.getexif()
-    exif[0x0112] = 6
-    path = tmp_path / "portrait.jpg"
-    image.save(path, exif=exif.tobytes(), quality=95)
+    exif[0x0112] = orientation
+    path = tmp_path / "photo.jpg"
+    image.save(path, exif=exif.tobytes(), quality=95, subsampling=0)  # full chroma: both decoders agree on the mark
     through_pil = np.asarray(load_rgb(path))
-    assert through_pil.shape == (96, 48, 3) and through_pil[:32, 32:].min() > 200  # the corner at the top right
+    assert through_pil.shape == ((96, 48, 3) if orientation >= 5 else (48, 96, 3))
     assert np.abs(read_video(path)[0].astype(int) - through_pil).max() <= 12
+    assert np.abs(read_video(path, size=(40, 24))[0].astype(int) - read_video(_upright_copy(through_pil[None], tmp_path),
+                                                                             size=(40, 24))[0]).max() <= 12
     photo = scan_file(path, fps=None, short_side=48).photo
-    assert (photo.height, photo.width) == (96, 48)
+    assert (photo.height, photo.width) == through_pil.shape[:2]
+    if orientation == 6:  # turned clockwise: the stored top-left corner (white, its mark red) shown at the top right
+        assert through_pil[:32, 32:].max(axis=-1).min() > 200 and through_pil[:8, 40:, 0].min() > 200
