@@ -514,6 +514,10 @@ def test_a_clip_whose_frames_are_not_evenly_timed_is_said_when_read_frame_by_fra
         assert len(read_video(path)) == 12
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        assert len(read_video(path, end_frame=9)) == 9  # said once a file: a data loader reads windows of it
+        gif = tmp_path / "fast.gif"
+        write_video(gif, np.zeros((12, 16, 16, 3), np.uint8), fps=35)  # FFmpeg guesses 100 fps for these delays
+        assert len(read_video(gif)) == 12
         assert len(read_video(path, fps=24)) > 30  # the pause held for a second
         assert len(read_video(indexed_mp4)) == 16  # an evenly timed clip: nothing said
 
