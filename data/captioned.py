@@ -82,7 +82,7 @@ def _read_clip(entry: CaptionedVideo, *, frames: int, size: int, fps: float | No
     from arvid.data.video import probe_video, read_video
 
     start, end = entry.start or 0, entry.end
-    info = probe_video(entry.video) if start or (fps is not None and end is not None) else None
+    info = probe_video(entry.video, shown_size=False) if start or (fps is not None and end is not None) else None
     if start and info.frames and start >= info.frames:  # said in the manifest's own units, the file's frames
         raise ValueError(f"{entry.where}: start {start} is past the end of {str(entry.video)!r} ({info.frames} frames)")
     if fps is not None and info is not None:
@@ -136,7 +136,8 @@ def manifest_rates(path: str | Path) -> set[float]:
     """
     from arvid.data.video import probe_video
 
-    return {round(probe_video(video).fps, 3) for video in dict.fromkeys(entry.video for entry in captioned_videos(path))}
+    videos = dict.fromkeys(entry.video for entry in captioned_videos(path))
+    return {round(probe_video(video, shown_size=False).fps, 3) for video in videos}
 
 
 def manifest_videos(path: str | Path, *, frames: int, size: int, fps: float | None = None,

@@ -152,7 +152,7 @@ def shots_at_rate(shots: Sequence[Shot], fps: float) -> list[Shot]:
         rate = shot.fps
         if rate is None:
             if shot.path not in header_rates:
-                header_rates[shot.path] = probe_video(shot.path).fps
+                header_rates[shot.path] = probe_video(shot.path, shown_size=False).fps
             rate = header_rates[shot.path]
             if not rate > 0:
                 raise VideoReadError(f"{shot.path}: the header gives no frame rate, so its shots cannot be resampled")

@@ -44,7 +44,8 @@ class VideoReadError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about its first video stream, without decoding it.
+    """What the container says about its first video stream (`probe_video`); the size as shown
+    (upright) or as stored.
 
     `frames` is the stored frame count or, when the container has none, `duration_s * fps`
     rounded; 0 when neither is stored (a still image, a raw elementary stream).
@@ -95,9 +96,11 @@ def _stream_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
     return stream.guessed_rate or stream.average_rate or None
 
 
-def probe_video(path: str | os.PathLike) -> VideoInfo:
+def probe_video(path: str | os.PathLike, *, shown_size: bool = True) -> VideoInfo:
     """Read the header of the first video stream of `path`, and its first frame for the size as
-    shown (a display rotation of a quarter turn swaps height and width, as `read_video` does). A file
+    shown (a quarter turn of a display rotation or of a photograph's EXIF orientation swaps height
+    and width, as `read_video` does); `shown_size=False` decodes nothing and gives the size as stored
+    (for the rate or the frame count alone: a 720p frame costs tens of milliseconds). A file
     truncated after its first frame may probe fine and still fail in `read_video`.
 
     Raises:
@@ -114,7 +117,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         else:
             duration_s = 0.0
         frames = stream.frames or round(duration_s * float(rate or 0))
-        height, width = _first_frame_size(container, stream, _exif_orientation(path, container))
+        height, width = (_first_frame_size(container, stream, _exif_orientation(path, container)) if shown_size
+                         else (stream.height, stream.width))
         return VideoInfo(
             frames=frames,
             fps=float(rate or 0),

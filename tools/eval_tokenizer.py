@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         for name, path in zip(names, paths):
             try:
                 # A still image has no frame rate (FFmpeg's image reader says 25): its bits per second are at the assumed one.
-                rate = 0.0 if is_image(path) else probe_video(path).fps
+                rate = 0.0 if is_image(path) else probe_video(path, shown_size=False).fps
                 frames = {size: read_frames(path, size, spatial_factor=factor, max_frames=args.real_frames)
                           for size in sizes}
             except VideoReadError as err:

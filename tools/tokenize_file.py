@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     progress = ProgressLine()
     try:
         # A still image has no rate (FFmpeg's image reader says 25); 0: a video that states none.
-        rate = args.fps or (None if is_image(Path(args.video)) else probe_video(args.video).fps) or None
+        rate = args.fps or (None if is_image(Path(args.video)) else probe_video(args.video, shown_size=False).fps) or None
         # Read here, encoded as `encode_file` would: the count read says what the 1 + 4k rule drops.
         read = read_frames(args.video, size or (tokenizer.config.image_size,) * 2, spatial_factor=factor,
                            max_frames=args.max_frames, fps=args.fps)
