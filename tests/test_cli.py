@@ -294,11 +294,17 @@ def test_eval_tokenizer_keeps_an_evaluation_unless_told_to_replace_it(ckpt, clip
     # A second run into the same folder replaced results.json and left the first run's strips beside it.
     out, run = tmp_path / "ev", ["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "0", "--videos", clip]
     assert main([*run, "--sizes", "16", "--out", str(out)]) == 0
-    (out / "mine.png").write_bytes(b"not a strip")  # a file of the user's
+    for mine in ("mine.png", "holiday_640x480.png", "frame_native.png"):  # files of the user's, named like strips
+        (out / mine).write_bytes(b"not a strip")
     assert main([*run, "--out", str(out)]) == 2
     assert "holds an evaluation already (results.json): give --overwrite" in capsys.readouterr().err
     assert main([*run, "--out", str(out), "--overwrite"]) == 0
-    assert sorted(path.name for path in out.iterdir()) == ["clip_32x32.png", "mine.png", "results.json"]
+    assert sorted(path.name for path in out.iterdir()) == ["clip_32x32.png", "frame_native.png", "holiday_640x480.png",
+                                                           "mine.png", "results.json"]
+    pictures = tmp_path / "pictures"  # no evaluation there: --overwrite removes nothing
+    pictures.mkdir()
+    (pictures / "clip_16x16.png").write_bytes(b"mine")
+    assert main([*run, "--out", str(pictures), "--overwrite"]) == 0 and (pictures / "clip_16x16.png").is_file()
     monkeypatch.chdir(tmp_path)  # without --out: a new folder each run, as eval-video's
     assert main(run) == 0 and main(run) == 0
     assert (tmp_path / "runs" / "eval-tokenizer" / "results.json").is_file()

@@ -31,18 +31,18 @@ original, arvid, bicubic, h264) to --out.
 from __future__ import annotations
 
 import argparse
+import json
 import math
-import re
 import sys
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.options import add_device_argument, add_tokenizer_argument
+from arvid.tools.paths import evaluation_folder
 
 REAL_CLIPS = ("carphone_pristine.mp4", "bikes.mp4", "bigbuckbunny.mp4")
 ASSUMED_FPS = 8.0  # for a file that states no frame rate
 DEFAULT_OUT = "runs/eval-tokenizer"  # beside eval-video's runs/eval
-STRIP = re.compile(r"(shapes_heldout|.+_(\d+x\d+|native))\.png")  # the PNG strips a run writes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,8 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate the tokenizer, print the tables, write results.json and PNG strips -> exit code
     (2: bad usage or input)."""
-    import json
-
     import numpy as np
 
     from arvid.data.clips import is_image
@@ -95,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as err:
         return fail(str(err))
     try:
-        out, created = _output_folder(args.out, overwrite=args.overwrite)
+        out, created = evaluation_folder(args.out, DEFAULT_OUT, overwrite=args.overwrite, record="results.json",
+                                         flag="--out")
     except UsageError as err:
         return fail(str(err))
     try:
@@ -140,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
             out.rmdir()
         return fail(str(err))
 
-    for strip in [path for path in out.iterdir() if STRIP.fullmatch(path.name)] if args.overwrite else []:
-        strip.unlink()  # the replaced run's, which the new results.json would not list
+    for strip in _strips_of(out / "results.json") if args.overwrite else []:
+        strip.unlink(missing_ok=True)  # the replaced run's, which the new results.json would not list
     results: dict[str, dict] = {}
 
     def save() -> None:  # after each part, so a run stopped later keeps the parts done
@@ -180,26 +179,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _output_folder(out: str | None, *, overwrite: bool) -> tuple[Path, bool]:
-    """The run's folder (`--out`; None: a new one, `claim_new_folder`) -> (it, whether this run made it).
-
-    Raises:
-        UsageError: a folder holding an evaluation (results.json) without `overwrite`; one that cannot be made.
-    """
-    from arvid.tools.paths import claim_new_folder
-
-    if out is None and not overwrite:
-        return Path(claim_new_folder(DEFAULT_OUT)), True
-    folder = Path(out or DEFAULT_OUT)
-    if (folder / "results.json").exists() and not overwrite:
-        raise UsageError(f"--out {str(folder)!r} holds an evaluation already (results.json): give --overwrite to "
-                         "replace it, or another folder")
-    created = not folder.exists()
+def _strips_of(results_path: Path) -> list[Path]:
+    """The PNG strips an earlier run wrote beside its `results_path` (results.json): one for the
+    shapes videos, one per clip and size; [] where it cannot be read."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create output folder {str(folder)!r}: {err.strerror}") from err
-    return folder, created
+        results = json.loads(results_path.read_text())
+        names = ["shapes_heldout"] if "shapes_heldout" in results else []
+        names += [f"{Path(clip).stem}_{size}" for size, entry in results.get("real", {}).items() for clip in entry["clips"]]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return []
+    return [results_path.parent / f"{name}.png" for name in names]
 
 
 def _parse_sizes(texts: list[str] | None) -> list:

@@ -91,7 +91,7 @@ def _read_prompts(path: str) -> list[str]:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Raise UsageError for arguments that do not go together, before any work; makes the output folder."""
-    from arvid.tools.paths import check_writable, claim_new_folder
+    from arvid.tools.paths import check_writable, evaluation_folder
 
     if args.prompt is not None and (args.prompts or args.prompt_set):
         raise UsageError("give --prompt, --prompts or --prompt-set, not more than one")
@@ -117,18 +117,15 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
     if args.per_combination < 1:
         raise UsageError(f"--per-combination must be >= 1, got {args.per_combination}")
-    if args.out is None:  # a folder of its own, claimed by making it: runs side by side never share one
-        args.out = DEFAULT_OUT if args.overwrite else claim_new_folder(DEFAULT_OUT)
-    if (Path(args.out) / "scores.json").exists() and not args.overwrite:  # not even by a run stopped early
-        raise UsageError(f"-o {args.out!r} holds an evaluation already (scores.json): give --overwrite to replace "
-                         f"it, or another folder")
-    try:  # the output folder is made (or found unwritable) before any video is generated
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        if args.save_videos:
-            (Path(args.out) / "videos").mkdir(exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create output folder {args.out!r}: {err.strerror}") from err
-    check_writable(Path(args.out) / "scores.json")
+    # The output folder is made (or found unwritable) before any video is generated.
+    folder, _ = evaluation_folder(args.out, DEFAULT_OUT, overwrite=args.overwrite, record="scores.json", flag="-o")
+    args.out = str(folder)
+    if args.save_videos:
+        try:
+            (folder / "videos").mkdir(exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"cannot create output folder {str(folder / 'videos')!r}: {err.strerror}") from err
+    check_writable(folder / "scores.json")
 
 
 def _jobs(args: argparse.Namespace) -> list[dict]:

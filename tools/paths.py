@@ -78,3 +78,26 @@ def claim_new_folder(base: str) -> str:
         except OSError as err:
             raise UsageError(f"cannot create output folder {folder!r}: {err.strerror}") from err
     raise AssertionError("unreachable")
+
+
+def evaluation_folder(out: str | None, default: str, *, overwrite: bool, record: str, flag: str) -> tuple[Path, bool]:
+    """The folder an evaluation writes into -> (it, whether this call made it): `out`, or without it
+    a new one (`claim_new_folder(default)`; with `overwrite`, `default` itself). A folder that holds
+    `record` (an evaluation's result file, kept even by a run stopped early) is refused without
+    `overwrite`; `flag` names the option in that message.
+
+    Raises:
+        UsageError: such a folder without `overwrite`, or one that cannot be made.
+    """
+    if out is None and not overwrite:  # a folder of its own, claimed by making it: runs side by side never share one
+        return Path(claim_new_folder(default)), True
+    folder = Path(out or default)
+    if (folder / record).exists() and not overwrite:
+        raise UsageError(f"{flag} {str(folder)!r} holds an evaluation already ({record}): give --overwrite to "
+                         "replace it, or another folder")
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create output folder {str(folder)!r}: {err.strerror}") from err
+    return folder, created
