@@ -143,6 +143,11 @@ def test_codes_decoded_by_a_tokenizer_whose_encoder_changed_since_are_warned_of(
     assert main(other) == 2  # 64,000 codes: any of these codes decodes, to noise
     assert (f"its codes come from a tokenizer of {tokenizer.codebook_size} codes ({folder}) (codes.meta.json); "
             f"natural has 64000: its video would be noise. Give --tokenizer {folder}") in capsys.readouterr().err
+    stale = dict(meta, frames=meta["frames"] + 4)  # a record of other codes: its advice (--tokenizer, --fps) is followed
+    (tmp_path / "codes.meta.json").write_text(json.dumps(stale))
+    assert main(other) == 2 and "remove it, or give --tokenizer and --fps" in capsys.readouterr().err
+    assert main([*other, "--fps", "8"]) == 0
+    (tmp_path / "codes.meta.json").write_text(json.dumps(meta))
     del meta["tokenizer_codes"], meta["codebook"]  # a file written before the records
     (tmp_path / "codes.meta.json").write_text(json.dumps(meta))
     assert main(detokenize) == 0 and "warning" not in capsys.readouterr().err

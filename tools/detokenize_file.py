@@ -79,11 +79,6 @@ def run(args: argparse.Namespace) -> int:
         tokenizer = load_tokenizer(tokenizer_name, args.device)
     except UsageError as err:
         return fail(f"{err}{f' (the tokenizer {meta_path(args.codes).name} names)' if tokenizer_name != args.tokenizer else ''}")
-    if meta is not None and meta.codebook is not None and meta.codebook != tokenizer.codebook_size:
-        made_by = f" ({meta.tokenizer})" if meta.tokenizer else ""
-        return fail(f"{args.codes}: its codes come from a tokenizer of {meta.codebook} codes{made_by} "
-                    f"({meta_path(args.codes).name}); {args.tokenizer} has {tokenizer.codebook_size}: its video would "
-                    f"be noise. Give --tokenizer {meta.tokenizer or 'DIR'} (the one that made the codes)")
     if codes.min() < 0 or codes.max() >= tokenizer.codebook_size:
         return fail(f"{args.codes!r}: codes must lie in [0, {tokenizer.codebook_size}), got values in "
                     f"[{codes.min()}, {codes.max()}]: made by another tokenizer? Name it with --tokenizer "
@@ -97,6 +92,13 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{meta_path(args.codes)} describes {meta.frames} frames of {meta.height}x{meta.width}, not these "
                     f"codes ({tokenizer.video_frames(len(codes))} of {height}x{width}): remove it, or give "
                     f"--tokenizer and --fps")
+    describes_these = meta is not None and (meta.frames, meta.height, meta.width) == (
+        tokenizer.video_frames(len(codes)), height, width)
+    if describes_these and meta.codebook is not None and meta.codebook != tokenizer.codebook_size:
+        made_by = f" ({meta.tokenizer})" if meta.tokenizer else ""
+        return fail(f"{args.codes}: its codes come from a tokenizer of {meta.codebook} codes{made_by} "
+                    f"({meta_path(args.codes).name}); {args.tokenizer or tokenizer.source} has {tokenizer.codebook_size}: "
+                    f"its video would be noise. Give --tokenizer {meta.tokenizer or 'DIR'} (the one that made the codes)")
     if meta is not None and (changed := other_encoder_note(meta.tokenizer_codes, tokenizer)):
         print(f"warning: {args.codes}: {changed}{f' (they were made by {meta.tokenizer})' if meta.tokenizer else ''}",
               file=sys.stderr)
