@@ -74,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             # every `stream` call (by message: the classes would import torch here).
             warnings.filterwarnings("ignore", message=TOKENIZER_MISMATCH)
             warnings.filterwarnings("ignore", message=UNKNOWN_PROMPT)
-            warnings.showwarning = _show_warning  # restored when the block ends
-            code = args._run(args)
+            library_format = warnings.formatwarning
+            warnings.formatwarning = _one_line_for_arvid(library_format)
+            try:
+                code = args._run(args)
+            finally:
+                warnings.formatwarning = library_format
     except KeyboardInterrupt:  # also while the command's module is imported or its arguments parsed
         print("interrupted", file=sys.stderr)
         code = 130
@@ -84,16 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-_LIBRARY_SHOWWARNING = warnings.showwarning
+def _one_line_for_arvid(library_format):
+    """A `warnings.formatwarning` that writes arvid's own warnings (a truncated video, ...) as one
+    `warning: ...` line, as the commands say theirs, and others as `library_format` does. Formatting
+    only: a caller recording warnings (pytest.warns, logging.captureWarnings) still gets them."""
 
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        if category.__module__.split(".")[0] == "arvid":
+            return f"warning: {message}\n"
+        return library_format(message, category, filename, lineno, line)
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """arvid's own warnings (a truncated video, ...) as one `warning: ...` line, as the commands say
-    theirs, not Python's two lines with a source line; other libraries' as Python shows them."""
-    if category.__module__.split(".")[0] == "arvid":
-        print(f"warning: {message}", file=sys.stderr if file is None else file)
-    else:
-        _LIBRARY_SHOWWARNING(message, category, filename, lineno, file, line)
+    return format_warning
 
 
 def _forget_caught_interrupt() -> None:
