@@ -73,7 +73,8 @@ from arvid.data.step_batches import draw_batch
 from arvid.data.video import read_video
 from arvid.metrics import psnr, ssim
 from arvid.tokenizer import VideoTokenizer
-from arvid.tokenizer.evaluate import reconstruct, usable_frames
+from arvid.tokenizer.evaluate import reconstruct
+from arvid.tokenizer.model import usable_frames
 from arvid.tokenizer.model import frames_to_video, video_to_frames
 from arvid.tokenizer.train import TokenizerRunConfig
 from arvid.tools.data_sources import clip_source

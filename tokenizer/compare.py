@@ -18,7 +18,8 @@ from typing import NamedTuple
 import numpy as np
 
 from arvid.tokenizer.baselines import bicubic_round_trip, h264_round_trip
-from arvid.tokenizer.evaluate import reconstruct, score, summarize, usable_frames
+from arvid.tokenizer.evaluate import reconstruct, score, summarize
+from arvid.tokenizer.model import usable_frames
 from arvid.tokenizer.model import VideoTokenizer
 
 METHODS = ("arvid", "bicubic", "h264")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from arvid.metrics import codebook_usage, detail_ratio, flat_cells, flat_patch_code_perplexity, psnr, ssim
-from arvid.tokenizer.model import VideoTokenizer, frames_to_video, video_to_frames
+from arvid.tokenizer.model import VideoTokenizer, frames_to_video, usable_frames, video_to_frames
 
 
 class Reconstruction(NamedTuple):
@@ -28,11 +28,6 @@ class Reconstruction(NamedTuple):
     detail: float | None
     encode_s: float
     decode_s: float
-
-
-def usable_frames(frames: int, temporal_factor: int) -> int:
-    """The longest `1 + temporal_factor * k` prefix of `frames` frames."""
-    return 1 + (frames - 1) // temporal_factor * temporal_factor
 
 
 class Scores(NamedTuple):

@@ -25,6 +25,7 @@ from arvid.configs import ConfigError, load_config, to_dict
 from arvid.training.checkpoint import (atomic_folder, holds_only, load_module_weights, resolve_checkpoint,
                                       save_tensors, write_json)
 from arvid.tokenizer.config import TokenizerConfig
+from arvid.training.device import resolve_device
 from arvid.weights import shipped_or_folder, tokenizer_name
 from arvid.tokenizer.layers import CausalCache, CausalConv3d, Downsample, FrameGroupNorm, ResBlock, Upsample
 from arvid.tokenizer.quantizer import Quantizer, QuantizerOutput
@@ -206,18 +207,18 @@ class VideoTokenizer(nn.Module):
 
     def usable_frames(self, frames: int) -> int:
         """How many of `frames` (>= 1) a clip keeps: the longest `1 + temporal_factor * k` prefix."""
-        return 1 + (frames - 1) // self.config.temporal_factor * self.config.temporal_factor
+        return usable_frames(frames, self.config.temporal_factor)
 
     @torch.no_grad()
     def encode_frames(self, frames: np.ndarray, *, progress: Callable[[int, int], None] | None = None) -> Tensor:
-        """Encode uint8 RGB frames (t h w 3), t >= 1, as `encode_file` does: their longest `1 + 4k`
-        prefix (`usable_frames`), a latent frame at a time -> codes (1 t' h' w').
+        """Encode uint8 RGB frames (t h w 3), t >= 1, as `encode_file` does: their longest
+        `1 + temporal_factor * k` prefix (`usable_frames`), a latent frame at a time -> codes (1 t' h' w').
 
         Raises:
             ValueError: frames of the wrong shape or dtype, or sides not multiples of `spatial_factor`.
         """
-        if len(frames) < 1:
-            raise ValueError("expected at least one frame, got none")
+        if np.ndim(frames) != 4 or np.shape(frames)[-1] != 3 or len(frames) < 1:
+            raise ValueError(f"expected uint8 frames (t, h, w, 3) with t >= 1, got shape {tuple(np.shape(frames))}")
         usable = self.usable_frames(len(frames))
         encoder, codes, done = self.streaming_encoder(), [], 0
         while done < usable:
@@ -244,6 +245,8 @@ class VideoTokenizer(nn.Module):
             device = torch.device(device)
         except RuntimeError as err:
             raise ValueError(f"device {device!r}: {err}") from None
+        if device.type == "cuda":  # checked as --device is: one this machine lacks is said before any loading
+            resolve_device(str(device))
         folder = resolve_checkpoint(shipped_or_folder(path))
         try:
             config = load_config(TokenizerConfig, folder / "config.json")
@@ -252,10 +255,7 @@ class VideoTokenizer(nn.Module):
         model = cls(config)
         model.load_weights(folder)
         model.source = tokenizer_name(folder)
-        try:
-            return model.to(device).eval()
-        except (RuntimeError, AssertionError) as err:  # torch's "not compiled with CUDA" is an AssertionError
-            raise ValueError(f"device {str(device)!r} is not available here: {err}") from None
+        return model.to(device).eval()
 
     def codes_fingerprint(self) -> str:
         """A hash (hex) of what decides the codes, the encoder's and quantizer's weights: equal for
@@ -467,6 +467,11 @@ def _same_stream_shape(first: tuple[int, int, int] | None, batch: int, height: i
         raise ValueError(f"{name} of batch {batch} and size {height}x{width} (h x w) cannot continue a stream begun "
                          f"at batch {first[0]} and {first[1]}x{first[2]}: start a new one")
     return shape
+
+
+def usable_frames(frames: int, temporal_factor: int) -> int:
+    """The longest `1 + temporal_factor * k` prefix of `frames` frames (>= 1): how many a clip keeps."""
+    return 1 + (frames - 1) // temporal_factor * temporal_factor
 
 
 def frames_to_video(frames) -> Tensor:
