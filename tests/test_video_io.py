@@ -432,6 +432,8 @@ def test_a_file_cut_short_between_frames_reads_with_a_warning(tmp_path):
 def _rotated_clip(path, degrees: int) -> None:
     """A 48x96 (h x w) H.264 clip, a white block in the top-left corner of its stored frames, with a
     display matrix rotating it `degrees` counterclockwise (a phone's portrait video stores -90)."""
+    if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):  # writing one: PyAV 18
+        pytest.skip("this PyAV cannot write a display rotation")
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=8)
         stream.width, stream.height, stream.pix_fmt = 96, 48, "yuv420p"
