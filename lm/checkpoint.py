@@ -186,9 +186,12 @@ class VideoLM:
         as many as the longest prompt's encoder tokens, or `text_tokens` if that is more.
 
         Raises:
+            TypeError: `prompts` that is a string (each of its characters would be a prompt), not a list.
             ValueError: a prompt that is not a string, or over the model's text length: `text_tokens`
                 pieces, or the text encoder's limit (the message names it).
         """
+        if isinstance(prompts, (str, bytes)):
+            raise TypeError(f"prompts must be a list of prompts, got the string {prompts!r}: pass [prompt] for one")
         for prompt in prompts:
             if not isinstance(prompt, str):
                 raise ValueError(f'a prompt must be a string ("" for unconditional), got {type(prompt).__name__}')

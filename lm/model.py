@@ -424,7 +424,9 @@ class Transformer(nn.Module):
     @torch.no_grad()
     def prefill(self, tokens: Tensor, positions: Tensor, text: TextStates | None = None) -> Tensor:
         """Fill an empty cache with tokens (b n) at positions 0..n-1 -> logits (b n v); `text` as
-        in `forward` (the cache remembers the prefix's length for `decode`)."""
+        in `forward` (the cache remembers the prefix's length for `decode`). For an LM with a text
+        encoder, `text` None leaves the text slots as the empty prompt's: unconditional (pass
+        `VideoLM.prefixes(...).text` for the prompt)."""
         self._check_cache(tokens, positions)
         if positions.device.type == "cpu" and int(positions[0]) != 0:  # as `_check_cache` reads them
             raise ValueError("prefill starts at position 0; use decode for later tokens")

@@ -10,9 +10,12 @@ Einops legend: s streams, c first-window candidates, t tokens per latent frame, 
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -61,11 +64,18 @@ def checked_levers(levers: Levers) -> Levers:
     """`levers`, if they make sense together.
 
     Raises:
+        TypeError: a switch that is not a bool, a count that is not an int.
         ValueError: a negative `jacobi_block` or `fused_steps`, or both set.
     """
+    for name in ("pipelined", "rolling_cache", "batched_candidates", "bf16_decoder"):
+        if not isinstance(getattr(levers, name), bool):
+            raise TypeError(f"{name} must be True or False, got {getattr(levers, name)!r}")
     for name in ("jacobi_block", "fused_steps"):
-        if getattr(levers, name) < 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(levers, name)}")
+        value = getattr(levers, name)
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise TypeError(f"{name} must be an int >= 0, got {value!r}")
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
     if levers.jacobi_block and levers.fused_steps:
         raise ValueError("jacobi_block and fused_steps are two ways of drawing: choose one")
     return levers
@@ -122,7 +132,37 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
             its empty prompt's row).
         given_codes: codes (h' w') of latent frames given to every stream (anchor first).
         switches: prompt switches (for a batch of one stream only).
+
+    Streams of one LM in several threads take turns a step at a time (`_taking_turns`): the KV
+    cache is the model's, and each step puts its own back (`WindowedContext.claim_cache`).
     """
+    return _taking_turns(_latent_frames(lm, tokenizer, prefixes, given_codes, config, window, levers, switches),
+                         lm.model)
+
+
+_TURNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a model's lock: its cache serves one step at once
+_TURNS_MADE = threading.Lock()
+
+
+def _taking_turns(steps: Iterator, model: torch.nn.Module) -> Iterator:
+    """`steps`, each computed while holding `model`'s lock, so that streams of one model in several
+    threads run one step at a time (each correct) rather than overwrite each other's cache."""
+    with _TURNS_MADE:
+        lock = _TURNS.setdefault(model, threading.Lock())
+    try:
+        while True:
+            with lock:
+                step = next(steps, None)
+            if step is None:
+                return
+            yield step
+    finally:
+        steps.close()  # a stream closed by its caller stops its decoder thread now, as before
+
+
+def _latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given_codes: list[Tensor],
+                   config: SamplerConfig, window: int, levers: Levers, switches: PromptSwitches = NO_SWITCHES
+                   ) -> Iterator[list[LatentFrame]]:
     device = lm.model.lm_head.weight.device
     streams = prefixes.tokens.shape[0] // (2 if config.guided else 1)
     decoder = tokenizer.streaming_decoder(bf16=levers.bf16_decoder)

@@ -60,6 +60,9 @@ class SamplerConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
+        if not -2**63 <= self.seed < 2**64:  # what torch.Generator.manual_seed takes
+            raise ValueError(f"seed must be in [-2**63, 2**64), got {self.seed}")
+        object.__setattr__(self, "seed", int(self.seed))  # numpy's integers too: the generator takes Python's
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         for name in ("first_window_temperature", "switch_temperature"):

@@ -143,8 +143,18 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
             encoder's limit), both `image` and `video`, a window the model was not trained for,
             malformed frames (an image that is not one frame, a video that is not a stack of them),
             a bad generation config of the LM or seed, or an unknown `switch_from`.
-        TypeError: `prompts` that is not callable.
+        TypeError: `prompts` that is not callable; `lm`, `tokenizer` or `config` of another kind;
+            a lever of the wrong type.
+
+    An exception while the stream runs (from `prompts`, or a prompt it returns that cannot be read)
+    ends the stream, as any generator's; check typed input before returning it (`arvid generate
+    --interactive` refuses such a line and keeps the prompt). A stream runs in the grad mode it was
+    started in (`torch.inference_mode()` around the whole loop, or not at all: its cache is made
+    there), and one `VideoLM` serves one thread at a time: its KV cache lives on the model (load one
+    per thread; streams in one thread may take turns). For a bfloat16 LM use `lm.model.to(torch.bfloat16)`,
+    not autocast; `lm.model.compile_decode()` compiles its decode step (`--bf16-lm`, `--compile`).
     """
+    _check_models(lm, tokenizer, config)
     config = _config_with_seed(lm, config, seed)
     check_compatible(lm, tokenizer)
     if prompts is not None and not callable(prompts):
@@ -185,8 +195,8 @@ def stream_batch(lm: VideoLM, tokenizer: VideoTokenizer, prompts: list[str], con
     an endless iterator whose every step is a list of one `LatentFrame` per prompt, in order.
 
     Each prompt's video follows the distribution `stream` draws from, but not its exact draws: the
-    batch shares one random generator, seeded by `config.seed`. The levers are `stream`'s (the
-    candidates are always batched).
+    batch shares one random generator, seeded by `config.seed`. The levers are `stream`'s but
+    `jacobi_block` (the candidates are always batched).
 
     Raises:
         ValueError: no prompts, or as `stream`.
@@ -197,6 +207,7 @@ def stream_batch(lm: VideoLM, tokenizer: VideoTokenizer, prompts: list[str], con
         raise TypeError(f"prompts must be a list of prompts, got {got}: pass [prompt] for one")
     if not prompts:
         raise ValueError("give at least one prompt")
+    _check_models(lm, tokenizer, config)
     config = _config_with_seed(lm, config, seed)
     check_compatible(lm, tokenizer)
     window = config.window_for(lm.config.window_frames)
@@ -228,6 +239,16 @@ def generate(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, latent_frames:
     if latent_frames < 1:
         raise ValueError(f"latent_frames must be >= 1, got {latent_frames}")
     return list(islice(stream(lm, tokenizer, prompt, config, **conditions), latent_frames))
+
+
+def _check_models(lm, tokenizer, config) -> None:
+    """Raise `TypeError` for arguments of other kinds than `stream` takes (swapped, a path, a dict),
+    which would otherwise fail deep inside with an AttributeError."""
+    for name, value, kind, how in (("lm", lm, VideoLM, "VideoLM.from_pretrained(folder)"),
+                                   ("tokenizer", tokenizer, VideoTokenizer, "VideoTokenizer.from_pretrained(folder)"),
+                                   ("config", config, (SamplerConfig, type(None)), "SamplerConfig(...) or None")):
+        if not isinstance(value, kind):
+            raise TypeError(f"{name} must be a {how}, got {type(value).__name__}")
 
 
 def _config_with_seed(lm: VideoLM, config: SamplerConfig | None, seed: int | None) -> SamplerConfig:

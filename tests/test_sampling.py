@@ -13,7 +13,7 @@ from lm_fixtures import shapes_text_tokenizer, tiny_config
 
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.model import Transformer
-from arvid.sampling import SamplerConfig, WindowedContext, filter_logits, generate, guide, sample
+from arvid.sampling import SamplerConfig, WindowedContext, filter_logits, generate, guide, sample, stream
 from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
 from arvid.weights import default_model_dir, shipped_model_dir
@@ -240,6 +240,46 @@ def test_bad_window_and_mismatched_models(models):
     with pytest.raises(ValueError, match=expected):
         generate(other_digits, tokenizer, prompt="", latent_frames=2)
     generate(VideoLM(Transformer(replace(lm.config, code_levels=(2,) * 6)), lm.text), tokenizer, "", 1)
+
+
+def test_streams_of_one_lm_in_two_threads_draw_what_each_draws_alone(models):
+    # The KV cache is the model's: two threads took it from each other, and both drew garbage.
+    import threading
+
+    lm, tokenizer = models
+    jobs = {"a": ("a red circle moving left", 2), "b": ("a blue square moving up", 5)}
+    alone = {name: generate(lm, tokenizer, prompt, 5, SamplerConfig(seed=seed, top_k=20)) for name, (prompt, seed) in jobs.items()}
+    together = {}
+
+    def draw(name: str) -> None:
+        prompt, seed = jobs[name]
+        together[name] = generate(lm, tokenizer, prompt, 5, SamplerConfig(seed=seed, top_k=20))
+
+    threads = [threading.Thread(target=draw, args=(name,)) for name in jobs]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    for name in jobs:
+        assert all(torch.equal(a.codes, b.codes) for a, b in zip(together[name], alone[name]))
+
+
+def test_arguments_of_the_wrong_kind_are_named_before_drawing(models):
+    import numpy as np
+
+    lm, tokenizer = models
+    with pytest.raises(TypeError, match="lm must be a VideoLM.from_pretrained.folder., got VideoTokenizer"):
+        stream(tokenizer, lm, "")
+    with pytest.raises(TypeError, match=r"config must be a SamplerConfig\(...\) or None, got dict"):
+        stream(lm, tokenizer, "", {"cfg_scale": 2})
+    with pytest.raises(TypeError, match="jacobi_block must be an int >= 0, got 1.5"):
+        stream(lm, tokenizer, "", jacobi_block=1.5)
+    with pytest.raises(TypeError, match="pipelined must be True or False, got 'no'"):
+        stream(lm, tokenizer, "", pipelined="no")
+    with pytest.raises(ValueError, match=r"seed must be in \[-2\*\*63, 2\*\*64\), got 18446744073709551616"):
+        stream(lm, tokenizer, "", seed=2**64)
+    assert SamplerConfig(seed=np.int64(3)).seed == 3 and type(SamplerConfig(seed=np.int64(3)).seed) is int
+    with pytest.raises(TypeError, match="prompts must be a list of prompts, got the string 'a red circle'"):
+        lm.prefixes("a red circle")  # was one prompt a character
+    assert len(generate(lm, tokenizer, "", 1, seed=np.int64(3))) == 1  # numpy's integers draw as Python's
 
 
 # --- sampling defaults that live with the model ------------------------------------------------
