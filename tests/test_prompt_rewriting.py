@@ -113,13 +113,23 @@ def test_a_prompt_of_caption_words_is_never_looked_up():
 
 def test_the_shipped_lm_records_the_words_of_its_training_captions():
     from arvid.lm.checkpoint import VideoLM
+    from arvid.tokenizer import VideoTokenizer
     from arvid.shapes.content import training_caption_words
     from arvid.weights import default_model_dir
 
     folder = default_model_dir("lm")
-    assert json.loads((folder / "training_data.json").read_text()) == {"caption_words": training_caption_words()}
-    vocabulary = VideoLM.from_pretrained(folder).caption_vocabulary()
+    record = json.loads((folder / "training_data.json").read_text())
+    assert record.pop("caption_words") == training_caption_words()
+    assert record == {"tokenizer_codes": VideoTokenizer.from_pretrained(default_model_dir("tokenizer")).codes_fingerprint()}
+    lm = VideoLM.from_pretrained(folder)
+    vocabulary = lm.caption_vocabulary()
     assert {"small", "scarlet", "gray", "towards", "circle"} <= vocabulary and "the" not in vocabulary
+    # The record of its tokenizer's codes: an untrained tokenizer of the same shape is warned of.
+    from arvid.sampling.stream import TokenizerMismatchWarning, check_compatible
+
+    shipped = VideoTokenizer.from_pretrained(default_model_dir("tokenizer"))
+    with pytest.warns(TokenizerMismatchWarning):
+        check_compatible(lm, VideoTokenizer(shipped.config))
 
 
 @pytest.mark.skipif(not (wordnet_folder() / "corpora" / "wordnet" / "data.noun").is_file(),
