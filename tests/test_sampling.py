@@ -248,7 +248,8 @@ def test_streams_of_one_lm_in_two_threads_draw_what_each_draws_alone(models):
 
     lm, tokenizer = models
     jobs = {"a": ("a red circle moving left", 2), "b": ("a blue square moving up", 5)}
-    alone = {name: generate(lm, tokenizer, prompt, 5, SamplerConfig(seed=seed, top_k=20)) for name, (prompt, seed) in jobs.items()}
+    alone = {name: generate(lm, tokenizer, prompt, 5, SamplerConfig(seed=seed, top_k=20))
+             for name, (prompt, seed) in jobs.items()}
     together = {}
 
     def draw(name: str) -> None:
