@@ -99,7 +99,7 @@ class PromptSwitches:
         if self.prompts is None:
             return None
         prompt = self.prompts(index)
-        if prompt == self.current:
+        if isinstance(prompt, str) and prompt.split() == self.current.split():  # spacing alone is no new prompt
             return None
         self.current = prompt
         return self.rows(prompt), prompt

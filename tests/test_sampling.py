@@ -135,6 +135,9 @@ def test_a_stream_switches_prompts_where_its_schedule_says(models):
     assert [frame.prompt for frame in switched] == [None] * 5 + ["a blue square moving up", None]
     assert all(torch.equal(a.codes, b.codes) for a, b in zip(plain[:5], switched[:5]))  # the same until the switch
     assert not all(torch.equal(a.codes, b.codes) for a, b in zip(plain[5:], switched[5:]))
+    respaced = list(islice(stream(lm, tokenizer, PROMPT, config, prompts=lambda index: f"  {PROMPT}  ".replace(" ", "  ")), 7))
+    assert all(frame.prompt is None for frame in respaced)  # spacing alone is no switch (no prefill, no new window)
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(plain, respaced))
 
 
 def test_same_seed_same_video_and_frame_shapes(models):
