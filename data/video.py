@@ -202,9 +202,11 @@ def _exif_orientation(path: Path, container: av.container.InputContainer) -> int
     if container.format.name != "image2" and not container.format.name.endswith("_pipe"):
         return None
     try:
-        with Image.open(path) as image:
-            tag = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
-    except (OSError, ValueError, SyntaxError):
+        with warnings.catch_warnings():  # PIL's warning of a very large picture, which FFmpeg decodes anyway
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                tag = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a look-up with a fallback: PIL refuses huge pictures, odd EXIF blocks
         return None
     return tag if tag in range(1, 9) else 1
 
@@ -409,8 +411,8 @@ def read_video(
             ) from err
         if produced != stop and first_pts is not None:  # read to the end: did the file have it all?
             _warn_if_cut_short(path, stream, last_pts - first_pts)
-        if fps is None and first_pts is not None:
-            _warn_if_unevenly_timed(path, container, stream, decoded, last_pts - first_pts)
+            if fps is None:  # the whole file: one message a file, which Python's warnings say once
+                _warn_if_unevenly_timed(path, container, stream, decoded, last_pts - first_pts)
 
     if decoded == 0:
         raise VideoReadError(f"{path}: the video stream has no frames")
@@ -443,25 +445,20 @@ class VariableRateWarning(UserWarning):
     """A video read frame by frame (no `fps`) whose frames are not evenly timed at its stated rate."""
 
 
-_UNEVENLY_TIMED_SAID: set[Path] = set()  # files warned of in this process: once each, however often read
-
-
 def _warn_if_unevenly_timed(path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
                             frames: int, span_ticks: int) -> None:
-    """Warn, once a file in this process, when `frames` decoded frames span a time their stated rate
-    would fill with more than a tenth (and 2) more or fewer frames: read one a frame, the clip's
-    motion plays at another pace than it was filmed (opencv's tree.avi: 68 frames over 29.5 s, 15 fps
-    stated). Reading at an `fps` resamples by time instead. Not for GIFs, whose rate FFmpeg guesses
-    (100 fps for delays under 3 centiseconds)."""
+    """Warn when a whole file's `frames` decoded frames span a time their stated rate would fill with
+    more than a tenth (and 2) more or fewer frames: read one a frame, the clip's motion plays at
+    another pace than it was filmed (opencv's tree.avi: 68 frames over 29.5 s, 15 fps stated).
+    Reading at an `fps` resamples by time instead. Not for GIFs, whose rate FFmpeg guesses (100 fps
+    for delays under 3 centiseconds)."""
     rate = _stream_rate(stream)
-    if (frames < 3 or not rate or stream.time_base is None or span_ticks <= 0 or container.format.name == "gif"
-            or path.resolve() in _UNEVENLY_TIMED_SAID):
+    if frames < 3 or not rate or stream.time_base is None or span_ticks <= 0 or container.format.name == "gif":
         return
     span = float(span_ticks * stream.time_base)
     expected = span * float(rate) + 1
     if abs(frames - expected) > max(2.0, 0.1 * expected):
         stated = round(float(rate), 3)
-        _UNEVENLY_TIMED_SAID.add(path.resolve())
         warnings.warn(f"{path}: its frames are not evenly timed: {frames} frames over {span:.1f} s, where its "
                       f"{stated:g} fps would make {expected:.0f}; read frame by frame at {stated:g} fps it lasts "
                       f"{frames / stated:.1f} s; give a frame rate (fps, --fps) to read it at even times",

@@ -11,7 +11,6 @@ Einops legend: s streams, c first-window candidates, t tokens per latent frame, 
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -140,18 +139,47 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
                          lm.model)
 
 
-_TURNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a model's lock: its cache serves one step at once
-_TURNS_MADE = threading.Lock()
+class Turns:
+    """A fair, re-entrant lock: threads waiting for it are served in the order they came (a plain
+    `threading.Lock` lets the thread that releases it take it again at once, so one stream starved
+    the others), and the thread that holds it may take it again (a `prompts` function that uses the
+    same LM runs under it)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._tickets = self._serving = 0
+        self._owner: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        with self._changed:
+            if self._owner == me:
+                self._depth += 1
+                return
+            ticket, self._tickets = self._tickets, self._tickets + 1
+            self._changed.wait_for(lambda: self._owner is None and self._serving == ticket)
+            self._owner, self._depth = me, 1
+
+    def __exit__(self, *exc_info) -> None:
+        with self._changed:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner, self._serving = None, self._serving + 1
+                self._changed.notify_all()
+
+    def __reduce__(self):  # a copied or pickled model gets turns of its own (a lock cannot be copied)
+        return (Turns, ())
 
 
 def _taking_turns(steps: Iterator, model: torch.nn.Module) -> Iterator:
-    """`steps`, each computed while holding `model`'s lock, so that streams of one model in several
-    threads run one step at a time (each correct) rather than overwrite each other's cache."""
-    with _TURNS_MADE:
-        lock = _TURNS.setdefault(model, threading.Lock())
+    """`steps`, each computed while holding `model`'s `Turns` (kept on the model, made at its first
+    stream), so that streams of one model in several threads run a step each in turn (each correct)
+    rather than overwrite each other's cache."""
+    turns = model.__dict__.setdefault("_arvid_turns", Turns())  # dict.setdefault: one even when threads race
     try:
         while True:
-            with lock:
+            with turns:
                 step = next(steps, None)
             if step is None:
                 return

@@ -150,8 +150,9 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
     ends the stream, as any generator's; check typed input before returning it (`arvid generate
     --interactive` refuses such a line and keeps the prompt). A stream runs in the grad mode it was
     started in (`torch.inference_mode()` around the whole loop, or not at all: its cache is made
-    there), and one `VideoLM` serves one thread at a time: its KV cache lives on the model (load one
-    per thread; streams in one thread may take turns). For a bfloat16 LM use `lm.model.to(torch.bfloat16)`,
+    there). Streams of one `VideoLM` in several threads take turns a latent frame at a time (its KV
+    cache is the model's; `prompts` runs in its stream's turn and may use the same LM); for streams
+    that run at once, load one LM per thread. For a bfloat16 LM use `lm.model.to(torch.bfloat16)`,
     not autocast; `lm.model.compile_decode()` compiles its decode step (`--bf16-lm`, `--compile`).
     """
     _check_models(lm, tokenizer, config)

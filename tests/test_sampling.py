@@ -266,6 +266,36 @@ def test_streams_of_one_lm_in_two_threads_draw_what_each_draws_alone(models):
         assert all(torch.equal(a.codes, b.codes) for a, b in zip(together[name], alone[name]))
 
 
+def test_threads_take_turns_and_a_prompts_function_may_use_the_same_lm(models):
+    # A plain lock let the thread that released it take it again: one stream drew all its frames
+    # before the other drew one. And a prompts function that generates with the same LM must not
+    # wait for the lock its own stream holds.
+    import threading
+
+    lm, tokenizer = models
+    config, order, start = SamplerConfig(seed=1, top_k=20), [], threading.Barrier(2)
+
+    def draw(name: str) -> None:
+        frames = stream(lm, tokenizer, PROMPT, config)
+        start.wait()
+        for _ in range(8):
+            next(frames)
+            order.append(name)
+
+    threads = [threading.Thread(target=draw, args=(name,)) for name in "ab"]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    last = {name: len(order) - 1 - order[::-1].index(name) for name in "ab"}
+    assert order.index("b") < last["a"] and order.index("a") < last["b"]  # neither drew all before the other drew one
+    done = []
+    peek = lambda index: (generate(lm, tokenizer, "a blue square moving up", 1, config), PROMPT)[1]  # noqa: E731
+    worker = threading.Thread(target=lambda: done.extend(generate(lm, tokenizer, PROMPT, 5, config, prompts=peek)),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert len(done) == 5, "a prompts function that uses the stream's LM waited for its own stream"
+
+
 def test_arguments_of_the_wrong_kind_are_named_before_drawing(models):
     import numpy as np
 

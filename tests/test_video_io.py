@@ -516,7 +516,7 @@ def test_a_clip_whose_frames_are_not_evenly_timed_is_said_when_read_frame_by_fra
         assert len(read_video(path)) == 12
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(read_video(path, end_frame=9)) == 9  # said once a file: a data loader reads windows of it
+        assert len(read_video(path, end_frame=9)) == 9  # a window of it (a data loader's) is not judged
         gif = tmp_path / "fast.gif"
         write_video(gif, np.zeros((12, 16, 16, 3), np.uint8), fps=35)  # FFmpeg guesses 100 fps for these delays
         assert len(read_video(gif)) == 12
@@ -549,3 +549,14 @@ def test_a_photograph_with_an_exif_orientation_reads_alike_through_both_readers(
     assert (photo.height, photo.width) == through_pil.shape[:2]
     if orientation == 6:  # turned clockwise: the stored top-left corner (white, its mark red) shown at the top right
         assert through_pil[:32, 32:].max(axis=-1).min() > 200 and through_pil[:8, 40:, 0].min() > 200
+
+
+def test_a_picture_pil_refuses_as_too_large_still_reads_through_ffmpeg(tmp_path, monkeypatch):
+    # The EXIF look-up is PIL's, which refuses pictures over its pixel limit (about 179 MP); FFmpeg
+    # reads them, so the look-up falls back to the display matrix rather than fail the read.
+    path = tmp_path / "panorama.jpg"
+    Image.fromarray(np.full((32, 64, 3), 90, np.uint8)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 2048 pixels: "too large" twice over
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_video(path).shape == (1, 32, 64, 3)

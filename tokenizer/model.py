@@ -255,7 +255,12 @@ class VideoTokenizer(nn.Module):
         model = cls(config)
         model.load_weights(folder)
         model.source = tokenizer_name(folder)
-        return model.to(device).eval()
+        try:
+            return model.to(device).eval()
+        except (RuntimeError, AssertionError) as err:  # another kind this build or machine lacks ("mps", "xpu")
+            if device.type == "cuda":  # checked above: an error now is the GPU's own (out of memory, ...)
+                raise
+            raise ValueError(f"device {str(device)!r} is not available here: {err}") from None
 
     def codes_fingerprint(self) -> str:
         """A hash (hex) of what decides the codes, the encoder's and quantizer's weights: equal for
