@@ -148,6 +148,7 @@ class Turns:
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._tickets = self._serving = 0
+        self._abandoned: set[int] = set()  # tickets whose threads stopped waiting (Ctrl-C): skipped
         self._owner: int | None = None
         self._depth = 0
 
@@ -158,15 +159,28 @@ class Turns:
                 self._depth += 1
                 return
             ticket, self._tickets = self._tickets, self._tickets + 1
-            self._changed.wait_for(lambda: self._owner is None and self._serving == ticket)
+            try:
+                self._changed.wait_for(lambda: self._owner is None and self._serving == ticket)
+            except BaseException:
+                self._abandoned.add(ticket)
+                self._advance(to=self._serving)  # were it this ticket's turn, the next one's
+                raise
             self._owner, self._depth = me, 1
 
     def __exit__(self, *exc_info) -> None:
         with self._changed:
             self._depth -= 1
             if self._depth == 0:
-                self._owner, self._serving = None, self._serving + 1
-                self._changed.notify_all()
+                self._owner = None
+                self._advance(to=self._serving + 1)
+
+    def _advance(self, to: int) -> None:
+        """Serve ticket `to`, or the first after it that is still waited for; wake the waiters."""
+        while to in self._abandoned:
+            self._abandoned.remove(to)
+            to += 1
+        self._serving = to
+        self._changed.notify_all()
 
     def __reduce__(self):  # a copied or pickled model gets turns of its own (a lock cannot be copied)
         return (Turns, ())

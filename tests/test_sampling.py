@@ -296,6 +296,38 @@ def test_threads_take_turns_and_a_prompts_function_may_use_the_same_lm(models):
     assert len(done) == 5, "a prompts function that uses the stream's LM waited for its own stream"
 
 
+def test_a_turn_given_up_while_waiting_is_skipped():
+    # A thread stopped (Ctrl-C) while waiting for its turn must not leave every later one waiting.
+    import threading
+
+    from arvid.sampling.drawing import Turns
+
+    turns, served = Turns(), []
+    turns.__enter__()  # this thread holds the turn
+    real_wait = turns._changed.wait_for
+
+    def interrupted_wait(predicate):
+        turns._changed.wait_for = real_wait  # the next waiter waits for real
+        raise KeyboardInterrupt
+
+    def wait(name: str) -> None:
+        try:
+            with turns:
+                served.append(name)
+        except KeyboardInterrupt:
+            served.append(f"{name} gave up")
+
+    turns._changed.wait_for = interrupted_wait
+    giving_up = threading.Thread(target=wait, args=("a",))
+    giving_up.start()
+    giving_up.join()
+    waiting = threading.Thread(target=wait, args=("b",), daemon=True)
+    waiting.start()
+    turns.__exit__(None, None, None)
+    waiting.join(timeout=10)
+    assert served == ["a gave up", "b"]
+
+
 def test_arguments_of_the_wrong_kind_are_named_before_drawing(models):
     import numpy as np
 
