@@ -26,6 +26,7 @@ v vocabulary.
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
@@ -328,8 +329,15 @@ class Transformer(nn.Module):
 
     def setup_cache(self, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None) -> None:
         """Allocate a static KV cache for `batch` sequences of at most `max_len` tokens
-        (default `config.max_seq_len`) in `dtype` (default: the weights' dtype)."""
+        (default `config.max_seq_len`) in `dtype` (default: the weights' dtype).
+
+        Raises:
+            ValueError: a `batch` or `max_len` that is not an int >= 1.
+        """
         max_len = self.config.max_seq_len if max_len is None else max_len
+        for name, value in (("batch", batch), ("max_len", max_len)):
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         weight = self.lm_head.weight
         self._active_state = None
         table = torch.arange(max_len, device=weight.device)
@@ -411,6 +419,9 @@ class Transformer(nn.Module):
         cache = self.layers[0].self_attn.cache
         if cache is None:
             raise RuntimeError("call setup_cache(batch, max_len) before prefill or decode")
+        if not isinstance(tokens, Tensor) or not isinstance(positions, Tensor):
+            raise TypeError(f"expected tensors: tokens (b, n) and positions (n,), got {type(tokens).__name__} and "
+                            f"{type(positions).__name__} (positions as torch.tensor([30]) for one)")
         if tokens.ndim != 2 or positions.ndim != 1 or tokens.shape[1] != positions.shape[0]:
             raise ValueError(f"expected tokens (b, n) and positions (n,), got {tuple(tokens.shape)} and "
                              f"{tuple(positions.shape)}")

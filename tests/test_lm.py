@@ -386,3 +386,8 @@ def test_config_and_cache_errors():
         model.prefill(torch.zeros(1, 9, dtype=torch.long), torch.arange(9))
     with pytest.raises(ValueError, match="starts at position 0"):
         model.prefill(tokens, torch.arange(1, 5))
+    with pytest.raises(TypeError, match="expected tensors: tokens .b, n. and positions .n,., got Tensor and int"):
+        model.decode(tokens[:, :1], 4)  # an int position failed on .ndim
+    for batch, max_len, name in [(0, 8, "batch"), (1, -1, "max_len"), (1.5, 8, "batch")]:
+        with pytest.raises(ValueError, match=f"{name} must be an int >= 1"):
+            model.setup_cache(batch=batch, max_len=max_len)
