@@ -243,7 +243,7 @@ def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, exif: int | None
     if size is None:
         return _upright(frame.to_ndarray(format="rgb24"), orientation)
     target_h, target_w = size
-    shown_h, shown_w = _shown_size(frame, exif)
+    shown_h, shown_w = (frame.width, frame.height) if orientation >= 5 else (frame.height, frame.width)
     scale = max(target_h / shown_h, target_w / shown_w)
     # max() keeps rounding from leaving the scaled frame a pixel short of the crop.
     scaled_h = max(target_h, round(shown_h * scale))

@@ -38,7 +38,6 @@ from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
 from arvid.tools.options import add_device_argument, add_tokenizer_argument
-from arvid.tools.paths import evaluation_folder
 
 REAL_CLIPS = ("carphone_pristine.mp4", "bikes.mp4", "bigbuckbunny.mp4")
 ASSUMED_FPS = 8.0  # for a file that states no frame rate
@@ -81,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tokenizer.evaluate import evaluate
     from arvid.tokenizer.sizes import check_frame_size, read_frames, size_name
     from arvid.tools.checkpoints import load_tokenizer
+    from arvid.tools.paths import evaluation_folder  # here: it imports PyAV, which --help need not
 
     for flag, value, least in (("--shapes-videos", args.shapes_videos, 0), ("--frames", args.frames, 1),
                                ("--real-frames", args.real_frames, 1)):
