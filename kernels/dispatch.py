@@ -29,6 +29,11 @@ BACKENDS = ("auto", "reference", "triton")
 _warned: set[str] = set()
 
 
+class AttentionFallbackWarning(UserWarning):
+    """A call that wanted the Triton kernels runs the PyTorch reference (said once per reason).
+    arvid's own category, so the commands print it as one `warning: ...` line."""
+
+
 def requested_backend() -> str:
     """The value of `ARVID_ATTENTION` ("auto" when unset). Raises `ValueError` on an unknown one."""
     name = os.environ.get("ARVID_ATTENTION", "auto").strip().lower() or "auto"
@@ -40,7 +45,7 @@ def requested_backend() -> str:
 def _warn_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
-        warnings.warn(message, stacklevel=3)
+        warnings.warn(message, AttentionFallbackWarning, stacklevel=3)
 
 
 def use_triton(*tensors: Tensor) -> bool:

@@ -4,6 +4,7 @@ on every command that runs a model."""
 from __future__ import annotations
 
 import json
+import shutil
 import re
 from pathlib import Path
 
@@ -295,7 +296,8 @@ def test_eval_tokenizer_writes_results(ckpt, clip, tmp_path):
     assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "2", "--frames", "5", "--videos", clip,
                  "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results) == {"shapes_heldout", "real"} and set(results["real"]) == {"32x32"}  # the trained size
+    assert set(results) == {"complete", "shapes_heldout", "real"} and set(results["real"]) == {"32x32"}  # the trained size
+    assert results["complete"] is True
     assert 0 < results["shapes_heldout"]["psnr"] < 100
     assert 0 < results["real"]["32x32"]["clips"]["clip.mp4"]["methods"]["arvid"]["psnr"] < 100
     assert (out / "clip_32x32.png").is_file() and (out / "shapes_heldout.png").is_file()
@@ -322,12 +324,39 @@ def test_eval_tokenizer_keeps_an_evaluation_unless_told_to_replace_it(ckpt, clip
     assert (tmp_path / "runs" / "eval-tokenizer-2" / "results.json").is_file()
 
 
+def test_an_eval_tokenizer_run_stopped_mid_size_lists_its_strips(ckpt, clip, tmp_path, monkeypatch):
+    """Stopped at a size's second clip: results.json holds the first clip and says the run did not
+    finish, so --overwrite removes the strip it wrote (it was left behind when a size's entry was
+    written only at the size's end)."""
+    import arvid.tokenizer.compare as comparing  # the command imports `compare` from it when it runs
+
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(clip, tmp_path / name)
+    compare, calls = comparing.compare, []
+
+    def stopped_at_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return compare(*args, **kwargs)
+
+    monkeypatch.setattr(comparing, "compare", stopped_at_the_second)
+    out, run = tmp_path / "ev", ["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "0", "--out", str(tmp_path / "ev")]
+    assert main([*run, "--videos", str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")]) == 130
+    results = json.loads((out / "results.json").read_text())
+    assert results["complete"] is False and list(results["real"]["32x32"]["clips"]) == ["a.mp4"]
+    assert (out / "a_32x32.png").is_file()
+    monkeypatch.setattr(comparing, "compare", compare)
+    assert main([*run, "--overwrite", "--videos", str(tmp_path / "b.mp4")]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["b_32x32.png", "results.json"]
+
+
 def test_eval_tokenizer_sizes_and_baselines(ckpt, carphone, tmp_path, capsys):
     out = tmp_path / "ev"
     assert main(["eval-tokenizer", "--tokenizer", ckpt, "--sizes", "64", "native", "--shapes-videos", "0",
                  "--videos", carphone, "--real-frames", "9", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results) == {"real"} and set(results["real"]) == {"64x64", "native"}
+    assert set(results) == {"complete", "real"} and set(results["real"]) == {"64x64", "native"}
     captured = capsys.readouterr()
     assert "[1/2] carphone_pristine.mp4 at 64x64 (9 frames)" in captured.err  # a line a clip, as each starts
     assert "[2/2] carphone_pristine.mp4 at native" in captured.err

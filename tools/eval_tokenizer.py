@@ -24,8 +24,9 @@ clip's (`arvid.metrics.detail_ratio`): 1 keeps the clip's detail, blur reads bel
 fps is the clip's own frame rate, or 8 where the file states none (marked * in the table). All rows
 are scored alike, on uint8 frames against the same frames of the clip (its longest 1 + 4k prefix).
 
-Writes results.json (per size, per clip, per method) and one PNG strip per clip and size (rows:
-original, arvid, bicubic, h264) to --out.
+Writes results.json (per size, per clip, per method; rewritten after every clip, with "complete"
+false until the run ends) and one PNG strip per clip and size (rows: original, arvid, bicubic, h264)
+to --out.
 """
 
 from __future__ import annotations
@@ -141,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
 
     for strip in _strips_of(out / "results.json") if args.overwrite else []:
         strip.unlink(missing_ok=True)  # the replaced run's, which the new results.json would not list
-    results: dict[str, dict] = {}
+    # "complete" turns true at the end: a run stopped before it keeps the parts done, each clip's
+    # strip listed (so that --overwrite can remove it), and says that it stopped.
+    results: dict = {"complete": False}
 
-    def save() -> None:  # after each part, so a run stopped later keeps the parts done
+    def save() -> None:
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
     if args.shapes_videos:
@@ -171,10 +174,12 @@ def run(args: argparse.Namespace) -> int:
                               "fps_assumed": not rates[name], "latent_shape": list(comparison.latent_shape),
                               "methods": comparison.rows}
             _save_frames_strip(comparison.frames, out / f"{Path(name).stem}_{size_name(size)}.png")
-        results["real"][size_name(size)] = {"clips": per_clip,
-                                            "mean": mean_rows([clip["methods"] for clip in per_clip.values()])}
+            results["real"][size_name(size)] = {"clips": per_clip,
+                                                "mean": mean_rows([clip["methods"] for clip in per_clip.values()])}
+            save()
         _print_size(size_name(size), results["real"][size_name(size)])
-        save()
+    results["complete"] = True
+    save()
     print(f"wrote {out / 'results.json'} and PNG strips")
     return 0
 
