@@ -410,7 +410,7 @@ def read_video(
                 f"({err.strerror})"
             ) from err
         if produced != stop and first_pts is not None:  # read to the end: did the file have it all?
-            _warn_if_cut_short(path, stream, last_pts - first_pts)
+            _warn_if_cut_short(path, container, stream, last_pts - first_pts)
             if fps is None:  # the whole file: one message a file, which Python's warnings say once
                 _warn_if_unevenly_timed(path, container, stream, decoded, last_pts - first_pts)
 
@@ -427,18 +427,41 @@ class TruncatedVideoWarning(UserWarning):
     """A video decoded without error ended well before the length its header states."""
 
 
-def _warn_if_cut_short(path: Path, stream: av.video.stream.VideoStream, last_frame_ticks: int) -> None:
-    """Warn when the frames decoded span less than 90% of what the header states (its frame
-    count at its average rate): a file cut off in copying decodes without error to its first
-    part (an AVI keeps the count in its header). Time, not frame counts, because a variable-rate
-    file (opencv's tree.avi: 68 frames over 444 ticks) holds fewer frames than ticks."""
-    rate = stream.average_rate
-    if not stream.frames or not rate or stream.time_base is None:
-        return  # nothing stated to compare with (Ogg, many WebM)
-    stated, seen = stream.frames / rate, last_frame_ticks * stream.time_base + 1 / rate
+def _warn_if_cut_short(path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                       last_frame_ticks: int) -> None:
+    """Warn when the frames decoded span less than 90% of the length the file states
+    (`_stated_seconds`): a file cut off in copying decodes without error to its first part (an AVI
+    keeps its frame count in its header, a Matroska file its duration). Time, not frame counts,
+    because a variable-rate file (opencv's tree.avi: 68 frames over 444 ticks) holds fewer frames
+    than ticks."""
+    rate, stated = stream.average_rate, _stated_seconds(container, stream)
+    if stated is None or not rate or stream.time_base is None:
+        return
+    seen = last_frame_ticks * stream.time_base + 1 / rate
     if seen < 0.9 * stated:
         warnings.warn(f"{path}: decoded {float(seen):.1f} s of the {float(stated):.1f} s its header states; "
                       "the file looks cut short (truncated?)", TruncatedVideoWarning, stacklevel=3)
+
+
+def _stated_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """The video stream's length as its header states it, in seconds: its frame count at its average
+    rate (MP4, AVI), else the `DURATION` tag FFmpeg and mkvmerge give each Matroska / WebM track, else
+    a Matroska file's own duration when the video is its only stream (another may be longer); None
+    where nothing is stated before the frames (Ogg; a browser's WebM), or where FFmpeg estimates it
+    from the frames present (MPEG-TS), which a cut file shortens alike."""
+    if stream.frames and stream.average_rate:
+        return float(stream.frames / stream.average_rate)
+    if not container.format.name.startswith("matroska"):
+        return None
+    tag = (stream.metadata or {}).get("DURATION", "")
+    try:
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        pass
+    if container.duration and len(container.streams) == 1:
+        return container.duration / av.time_base
+    return None
 
 
 class VariableRateWarning(UserWarning):

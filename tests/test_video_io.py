@@ -416,12 +416,14 @@ def test_sample_clip_path_names_missing_clips():
         sample_clip_path("no_such_clip.mp4")
 
 
-def test_a_file_cut_short_between_frames_reads_with_a_warning(tmp_path):
-    """An AVI cut off in copying decodes without error to its first part; its header still states
-    the whole length, and the reader says so rather than hand over half a video in silence."""
+@pytest.mark.parametrize("suffix", [".avi", ".mkv"])  # WebM is Matroska too (VP8/9 only)
+def test_a_file_cut_short_between_frames_reads_with_a_warning(tmp_path, suffix):
+    """A file cut off in copying decodes without error to its first part; its header still states
+    the whole length (an AVI's frame count, a Matroska track's duration), and the reader says so
+    rather than hand over half a video in silence."""
     from arvid.data.video import TruncatedVideoWarning
 
-    whole, cut = truncated_avi(tmp_path)
+    whole, cut = truncated_avi(tmp_path, suffix)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(read_video(whole)) == 40 and len(read_video(cut, max_frames=10)) == 10  # no warning

@@ -8,10 +8,11 @@ import av
 import numpy as np
 
 
-def truncated_avi(folder: Path) -> tuple[Path, Path]:
-    """(a 40-frame 32x32 MJPEG AVI at 10 fps, the same file cut at frame 20's packet start): the cut
-    one decodes without error to its first 20 frames while its header still states 40."""
-    whole = folder / "whole.avi"
+def truncated_avi(folder: Path, suffix: str = ".avi") -> tuple[Path, Path]:
+    """(a 40-frame 32x32 MJPEG clip at 10 fps in an AVI, or the container of another `suffix`, the
+    same file cut at frame 20's packet start): the cut one decodes without error to its first 20
+    frames while its header still states 4 s (an AVI's frame count, a Matroska track's duration)."""
+    whole = folder / f"whole{suffix}"
     with av.open(str(whole), "w") as container:
         stream = container.add_stream("mjpeg", rate=10)
         stream.width = stream.height = 32
@@ -21,6 +22,6 @@ def truncated_avi(folder: Path) -> tuple[Path, Path]:
         container.mux(stream.encode())
     with av.open(str(whole)) as container:
         starts = [packet.pos for packet in container.demux(container.streams.video[0]) if packet.size]
-    cut = folder / "cut.avi"
+    cut = folder / f"cut{suffix}"
     cut.write_bytes(whole.read_bytes()[: starts[20]])  # at a packet's start: no decoding error
     return whole, cut
