@@ -61,7 +61,7 @@ def readable_frames(path: Path) -> int:
 def previous_path(frames: int, suffix: str, folder: Path) -> int:
     """Frames readable after the unfragmented writer wrote `frames` 64x64 frames and was killed outright."""
     path = folder / f"previous{suffix}"
-    script = ("import os, signal, numpy as np\nfrom arvid.data.video import VideoWriter\n"
+    script = ("import os, signal, numpy as np\nfrom arvid.data.video_writer import VideoWriter\n"
               f"writer = VideoWriter({str(path)!r}, fps=8)\nrng = np.random.default_rng(0)\n"
               f"for _ in range({frames}):\n    writer.write(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))\n"
               "os.kill(os.getpid(), signal.SIGKILL)\n")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from arvid.data.video import check_frames
+from arvid.data.frames import check_frames
 
 # Farnebäck parameters: pyramid scale 0.5, 3 levels, 15-px window, 3 iterations, 5-px
 # polynomial neighbourhood with sigma 1.2 (OpenCV's documented example values). Three levels reach

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
-from arvid.data.video import check_frames
+from arvid.data.frames import check_frames
 from arvid.metrics.frechet import frechet_distance_from_features
 
 # I3D input size: the TF-Hub I3D behind FVD was trained on 224 x 224 crops (Carreira & Zisserman 2017).

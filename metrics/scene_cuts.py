@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from arvid.data.video import check_frames
+from arvid.data.frames import check_frames
 
 
 def _detector():

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arvid.data.video import check_frames
+from arvid.data.frames import check_frames
 from arvid.shapes.world import (
     ATTRIBUTE_NAMES,
     BACKGROUND_RGB,

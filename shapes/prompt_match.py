@@ -28,7 +28,7 @@ from arvid.shapes.world import (
     is_held_out,
     parse_caption,
 )
-from arvid.data.video import check_frames
+from arvid.data.frames import check_frames
 
 
 WINDOW_FRAMES = 16

@@ -28,7 +28,7 @@ import torch
 from lm_fixtures import shapes_text_tokenizer, tiny_config, write_caption_shards
 
 from arvid.data.token_stream import write_token_frame
-from arvid.data.video import write_video
+from arvid.data.video_writer import write_video
 from arvid.lm.checkpoint import VideoLM
 from arvid.lm.model import Transformer
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer

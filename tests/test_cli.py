@@ -13,7 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from arvid.data.video import probe_video, read_video, write_video
+from arvid.data.video import probe_video, read_video
+from arvid.data.video_writer import write_video
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer
 from arvid.tools.cli import build_parser, main
 from video_fixtures import truncated_avi  # tests/video_fixtures.py

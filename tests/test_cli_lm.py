@@ -95,8 +95,9 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     """The shards record the frame rate and the tokenizer; the trained LM keeps them
     (training_data.json), so its run folder is a `--model` of its own and its videos play at the
     pace it learnt, through `arvid decode` too."""
-    from arvid.data.video import probe_video, write_video
+    from arvid.data.video import probe_video
 
+    from arvid.data.video_writer import write_video
     tokenizer_dir = shutil.copytree(tokenizer_dir, tmp_path / "tokenizer")  # changed below: a copy of the fixture's
     rng = np.random.default_rng(0)
     for name in ("a.mp4", "b.mp4"):
@@ -229,7 +230,7 @@ def test_a_manifest_encoded_in_parts_joins_into_the_whole(tokenizer_dir, tmp_pat
     """`--part I/N` encodes contiguous parts of a manifest's lines into folders of their own, which
     `open_shards` (`train.data=[...]`) joins into the very videos and codes of one run over the whole
     manifest."""
-    from arvid.data.video import write_video
+    from arvid.data.video_writer import write_video
 
     rng = np.random.default_rng(0)
     lines = []

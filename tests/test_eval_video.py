@@ -11,7 +11,8 @@ import pytest
 
 from arvid.data.samples import sample_clip_path
 from arvid.shapes.world import render
-from arvid.data.video import VideoWriter, read_video
+from arvid.data.video import read_video
+from arvid.data.video_writer import VideoWriter
 from arvid.metrics.motion import MIN_MOTION, flow_metrics
 from arvid.metrics.plots import contact_sheet, plot_over_time
 from arvid.shapes.prompt_match import evaluation_prompts, match_prompt

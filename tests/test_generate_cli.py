@@ -16,7 +16,8 @@ import pytest
 from lm_fixtures import write_tiny_model
 
 from arvid.data.token_stream import read_token_frames
-from arvid.data.video import read_video, write_video
+from arvid.data.video import read_video
+from arvid.data.video_writer import write_video
 from arvid.lm.checkpoint import VideoLM
 from arvid.sampling import SamplerConfig, generate
 from arvid.tokenizer import VideoTokenizer

@@ -13,7 +13,7 @@ from PIL import Image
 from arvid.data.camera_motion import CameraMotion, camera_path, render_path
 from arvid.data.manifests import split_by_name
 from arvid.data.real_clips import CameraMotionClips, ManifestClips, MixedClips, load_rgb, open_manifests
-from arvid.data.video import write_video
+from arvid.data.video_writer import write_video
 
 SHOT_FRAMES = 12  # each shot of the two-shot clip
 

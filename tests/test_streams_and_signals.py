@@ -17,7 +17,8 @@ import pytest
 from lm_fixtures import write_tiny_model
 
 from arvid.data.token_stream import read_token_frames
-from arvid.data.video import VideoWriter, probe_video, read_video, write_video
+from arvid.data.video import probe_video, read_video
+from arvid.data.video_writer import VideoWriter, write_video
 from arvid.lm.checkpoint import VideoLM
 from arvid.sampling import SamplerConfig, stream
 from arvid.tokenizer import VideoTokenizer
@@ -65,7 +66,7 @@ def _frame(index: int) -> np.ndarray:
 @pytest.mark.parametrize("suffix", [".mp4", ".gif"])
 def test_a_streaming_writer_killed_outright_keeps_every_frame_written(tmp_path, suffix):
     path = tmp_path / f"killed{suffix}"
-    script = (f"import os, signal\nfrom arvid.data.video import VideoWriter\nfrom test_streams_and_signals import _frame\n"
+    script = (f"import os, signal\nfrom arvid.data.video_writer import VideoWriter\nfrom test_streams_and_signals import _frame\n"
               f"writer = VideoWriter({str(path)!r}, fps=8, streaming=True)\n"
               f"for index in range(10):\n    writer.write(_frame(index))\n"
               f"os.kill(os.getpid(), signal.SIGKILL)\n")

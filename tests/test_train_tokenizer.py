@@ -214,7 +214,7 @@ def test_trains_on_a_folder_of_videos(tmp_path):
     import numpy as np
 
     from arvid.shapes import world as shapes
-    from arvid.data.video import write_video
+    from arvid.data.video_writer import write_video
 
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -18,9 +18,10 @@ from arvid.data.manifests import Shot, shots_at_rate
 from arvid.data.real_clips import ManifestClips, ShotClips
 from arvid.data.samples import sample_clip_path
 from arvid.data.step_batches import StepBatches, clip_generator
-from arvid.data.video import read_video, write_video
+from arvid.data.video import read_video
 
 # bikes.mp4: 25 fps, 250 frames, hard cuts at frames 30, 76, 137, 187 and 242 (PySceneDetect, at 25 fps).
+from arvid.data.video_writer import write_video
 BIKES_CUTS = [30, 76, 137, 187, 242]
 
 

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from arvid.data.samples import sample_clip_path
-from arvid.data.video import VideoInfo, VideoReadError, VideoWriter, probe_video, read_video, write_video
+from arvid.data.video import VideoInfo, VideoReadError, probe_video, read_video
+from arvid.data.video_writer import VideoWriter, write_video
 from video_fixtures import truncated_avi  # tests/video_fixtures.py
 
 # Mean absolute error per pixel allowed after a round trip of `_smooth_frames`. H.264 at
@@ -333,7 +334,7 @@ def test_a_stop_signal_during_an_encoder_call_lands_after_it(send):
     # Inside libx264's encode call, a KeyboardInterrupt can leave it holding its buffered frames
     # for good (an mp4 with no frames at close); the writer holds SIGINT over that call. A signal
     # sent to the process may be taken by any thread, one sent to the main thread by it alone.
-    from arvid.data.video import stop_signals_held
+    from arvid.data.video_writer import stop_signals_held
 
     def interrupt():
         if send == "to the process":

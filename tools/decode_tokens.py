@@ -104,7 +104,7 @@ def _decode(lines, name: str, tokenizer, output, fps: float) -> int:
     import torch
 
     from arvid.data.token_stream import read_token_frames
-    from arvid.data.video import VideoWriter
+    from arvid.data.video_writer import VideoWriter
     from arvid.tools.interrupts import INTERRUPTS, stop_signals_ignored
 
     size = tokenizer.config.image_size

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from arvid.data.video import VideoWriter
+    from arvid.data.video_writer import VideoWriter
     from arvid.tools.codes_meta import meta_path, read_codes_meta
     from arvid.tools.progress import ProgressLine
     from arvid.tools.checkpoints import load_tokenizer, other_encoder_note

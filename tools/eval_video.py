@@ -305,7 +305,7 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
     --save-videos the made videos, at `fps`) -> exit code."""
     from tqdm import tqdm
 
-    from arvid.data.video import VideoWriter
+    from arvid.data.video_writer import VideoWriter
     from arvid.metrics.plots import contact_sheet, plot_over_time, sheet_frames
     from arvid.metrics.pretrained import FVD_FRAMES
     from arvid.shapes.report import summarize

@@ -331,14 +331,14 @@ class Outputs:
 
     def write(self, frame, keep) -> None:
         """Write `keep` (the first frames of latent `frame`, t h w c uint8) and the frame's token line."""
-        from arvid.data.video import stop_signals_held
+        from arvid.data.video_writer import stop_signals_held
 
         with stop_signals_held():  # Ctrl-C lands between latent frames: the files hold the same frames
             self._write(frame, keep)
 
     def _write(self, frame, keep) -> None:
         from arvid.data.token_stream import write_token_frame
-        from arvid.data.video import VideoWriter
+        from arvid.data.video_writer import VideoWriter
 
         if self.video_path is not None and len(keep):
             with _naming_the_file(self.video_path):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from arvid.data.video import STOP_SIGNALS
+from arvid.data.video_writer import STOP_SIGNALS
 
 
 class Terminated(KeyboardInterrupt):

@@ -8,7 +8,7 @@ import tempfile
 from itertools import count
 from pathlib import Path
 
-from arvid.data.video import WRITE_FORMATS
+from arvid.data.video_writer import WRITE_FORMATS
 from arvid.tools.errors import UsageError
 
 
