@@ -36,7 +36,7 @@ from arvid.lm.text import TextTokenizer
 from arvid.lm.text_encoder import TextEncoder, TextStates
 from arvid.lm.vocabulary import TASKS, Vocabulary
 from arvid.training.checkpoint import (load_module_weights, load_tensors, optimizer_state_from_files,
-                                     optimizer_state_to_files, save_tensors)
+                                     optimizer_state_to_files, resolve_checkpoint, save_tensors)
 from arvid.training.distributed import DistInfo, all_reduce_sum, gradient_sync, init_distributed, rank_rows
 from arvid.training.loop import Evaluation, LoopConfig, StepResult, start_run, train_loop
 from arvid.training.micro_batches import micro_slices
@@ -292,8 +292,7 @@ class LMTraining:
         self.lm = (VideoLM(model, None, encoder=text, training_data=training_data) if isinstance(text, TextEncoder)
                    else VideoLM(model, text, training_data=training_data))
         self.trained = parallelize(self.lm.model, info, cfg.parallel, activation_checkpointing=cfg.activation_checkpointing)
-        self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=cfg.lr, betas=cfg.betas,
-                                           weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.trained.parameters(), **_optimizer_settings(cfg))
         self.loss = step_loss(cfg.compile)
         self.rows = rank_rows(cfg.batch_size, info)
         self.last_loss = float("nan")
@@ -332,8 +331,11 @@ class LMTraining:
         def write(folder: Path) -> dict[str, Any]:
             self.lm.write_files(folder, model_state=model_state)
             # Sampling settings put beside the weights (docs/training.md) stay with the next checkpoint.
-            given = Path(self.cfg.out_dir) / "checkpoint" / GENERATION_CONFIG
-            if given.is_file():
+            try:  # `checkpoint.old` where a crash fell between the last save's renames
+                given = resolve_checkpoint(Path(self.cfg.out_dir) / "checkpoint") / GENERATION_CONFIG
+            except FileNotFoundError:
+                given = None
+            if given is not None and given.is_file():
                 shutil.copyfile(given, folder / GENERATION_CONFIG)
             tensors, meta = optimizer_state_to_files(optim_state)
             save_tensors(folder / "optimizer.safetensors", tensors)
@@ -355,9 +357,16 @@ class LMTraining:
         if not same_videos(was, now):
             raise ValueError(f"checkpoint {str(folder)!r} learnt from videos of another frame rate or tokenizer "
                              f"encoder than train.data's ({was} against {now}): start a new run to train on these")
-        optim_state = optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"), state["optimizer"])
+        optim_state = optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"), state["optimizer"],
+                                                 settings=_optimizer_settings(self.cfg))  # a resume's overrides
         set_state_dict(self.trained, self.optimizer, model_state_dict=saved.model.state_dict(),
                        optim_state_dict=optim_state, options=StateDictOptions(full_state_dict=True))
+
+
+def _optimizer_settings(cfg: LMTrainConfig) -> dict[str, Any]:
+    """AdamW's settings from the config: set when the optimizer is made and again when a resume
+    loads its state (`optimizer_state_from_files`), so that overrides given with --resume hold."""
+    return {"lr": cfg.lr, "betas": tuple(cfg.betas), "weight_decay": cfg.weight_decay}
 
 
 @torch.no_grad()

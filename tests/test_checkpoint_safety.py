@@ -126,6 +126,25 @@ def test_a_checkpoint_folder_and_its_weights_get_the_umasks_permissions(tmp_path
     assert modes == {"checkpoint": 0o755, "model.safetensors": 0o644, "sub": 0o755}
 
 
+def test_a_new_folder_reaches_the_disk_before_the_renames(tmp_path, monkeypatch):
+    """Each file and folder of the new checkpoint is fsynced before it replaces the old one, and the
+    parent after the renames, before the old copy is deleted: a power cut keeps one whole."""
+    events = []
+    monkeypatch.setattr(checkpoint_module, "_fsync", lambda path, flags: events.append(("fsync", Path(path).name)))
+    replace = os.replace
+    monkeypatch.setattr(checkpoint_module.os, "replace", lambda a, b: (events.append(("rename", Path(b).name)),
+                                                                     replace(a, b)))
+    write_checkpoint(tmp_path / "checkpoint", "A")
+    events.clear()
+    with atomic_folder(tmp_path / "checkpoint", replaces=lambda found: True) as staging:
+        (staging / "config.json").write_text("{}")
+        (staging / "sub").mkdir()
+        (staging / "sub" / "model.safetensors").write_bytes(b"B")
+    synced_first = {name for kind, name in events[: events.index(("rename", "checkpoint.old"))] if kind == "fsync"}
+    assert {"config.json", "model.safetensors", "sub", staging.name} <= synced_first
+    assert events[-2:] == [("rename", "checkpoint"), ("fsync", tmp_path.name)]
+
+
 def test_saving_into_a_folder_of_other_files_is_refused_and_keeps_them(tmp_path):
     """`save_pretrained` (and shards, exports) swap a whole folder in: a folder of the user's own
     files is refused before any work, not swapped away; one of the saver's own files is replaced."""
@@ -195,6 +214,39 @@ def test_a_fresh_start_over_a_checkpoint_is_refused_without_overwrite(lm_data, t
     assert saved_step(out) == 2
 
 
+def test_optimizer_settings_given_with_resume_take_effect(lm_data, tmp_path):
+    """Loading an optimizer's state brings back the settings saved with it: a weight decay or betas
+    given with --resume (and recorded in run_config.json) were silently dropped."""
+    out = tmp_path / "run"
+    assert main(train_lm_argv(lm_data, out, "train.steps=2")) == 0
+    assert main(train_lm_argv(lm_data, out, "train.steps=3", "train.weight_decay=0.03", "train.betas=[0.8,0.9]",
+                              "--resume")) == 0
+    groups = json.loads((out / "checkpoint" / "trainer_state.json").read_text())["optimizer"]["param_groups"]
+    assert [(group["weight_decay"], list(group["betas"])) for group in groups] == [(0.03, [0.8, 0.9])] * len(groups)
+
+
+def test_eval_log_keeps_one_line_a_step_over_resumes_and_restarts_on_overwrite(lm_data, tmp_path, capfd, monkeypatch):
+    out = tmp_path / "run"
+    log = out / "eval.jsonl"
+    steps = lambda: [json.loads(line)["step"] for line in log.read_text().splitlines()]  # noqa: E731
+    scored = [f"train.val_data={lm_data / 'shards'}", "train.eval_every=1", "train.eval_batches=1"]
+    assert main(train_lm_argv(lm_data, out, "train.steps=2", *scored)) == 0
+    with open(log, "a") as file:  # what a run killed after evaluating step 3, before saving it, leaves
+        file.write(json.dumps({"step": 3, "train_loss": 1.0}) + "\n" + '{"step": 4, "tra')
+    assert main(train_lm_argv(lm_data, out, "train.steps=4", *scored, "--resume")) == 0
+    assert steps() == [1, 2, 3, 4]
+    # --overwrite replaces the run: its log restarts and its checkpoint goes at once (a new run stopped
+    # before its first save, here by Ctrl-C, would otherwise leave the old one for --resume to continue).
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("arvid.training.loop.warmup_cosine", interrupted)  # called before the first step
+    capfd.readouterr()
+    assert main(train_lm_argv(lm_data, out, "train.steps=4", "--overwrite")) == 130
+    assert "removed" in capfd.readouterr().err and not (out / "checkpoint").exists()
+    assert not log.exists() or steps() == []
+
+
 def test_the_tokenizer_trainer_refuses_too(tmp_path, capfd):
     run = ["train-tokenizer", "--config", "tiny", "model.image_size=32", "model.channels=8", "model.norm_groups=4",
            "model.codebook_bits=6", "train.clip_frames=5", "train.batch_size=1", "train.eval_every=100",
@@ -212,6 +264,9 @@ def test_the_tokenizer_trainer_refuses_too(tmp_path, capfd):
     assert main([*run, "train.steps=1"]) == 2
     assert "holds a checkpoint at step 1" in capfd.readouterr().err
     assert main([*run, "train.steps=2", "--resume"]) == 0 and saved_step(tmp_path) == 2
+    assert main([*run, "train.steps=3", "train.betas=[0.8,0.9]", "--resume"]) == 0  # a resume's settings hold
+    groups = json.loads((tmp_path / "checkpoint" / "trainer_state.json").read_text())["optimizer"]["param_groups"]
+    assert {tuple(group["betas"]) for group in groups} == {(0.8, 0.9)}
 
 
 def test_a_fine_tune_resumes_without_its_source_and_keeps_it_recorded(tmp_path, capfd):

@@ -401,14 +401,16 @@ class TokenizerTraining:
         if self.ema is not None and (folder / "ema").is_dir():
             self.ema.module.load_weights(folder / "ema")
             self.ema.n_averaged.fill_(1)  # started: the next update blends rather than copies
+        settings = {"lr": self.cfg.lr, "betas": tuple(self.cfg.betas)}  # the config's, a resume's overrides included
         self.optimizer.load_state_dict(optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"),
-                                                                  state["optimizer"]))
+                                                                  state["optimizer"],
+                                                                  {**settings, "weight_decay": self.cfg.weight_decay}))
         if self.discriminator is not None and (folder / "discriminator.safetensors").is_file():
             self.discriminator.load_state_dict(load_tensors(folder / "discriminator.safetensors"))
             if (folder / "lecam.safetensors").is_file():  # checkpoints before 2026-12-06 lack it: averages from 0
                 self.lecam.load_state_dict(load_tensors(folder / "lecam.safetensors"))
             self.disc_optimizer.load_state_dict(optimizer_state_from_files(
-                load_tensors(folder / "discriminator_optimizer.safetensors"), state["discriminator_optimizer"]))
+                load_tensors(folder / "discriminator_optimizer.safetensors"), state["discriminator_optimizer"], settings))
 
     def _started_ema(self) -> VideoTokenizer | None:
         """The averaged tokenizer once it has seen a step, else None."""

@@ -2,7 +2,8 @@
 
 A folder is written under a temporary name (`.<name>.XXXX`, a "staging" folder) and swapped in by
 renames, so a crash, Ctrl-C or kill -9 at any moment leaves either the old checkpoint or the new
-one, never a half-written mix. If a crash falls between the two renames, `resolve_checkpoint` finds
+one, never a half-written mix; the new folder's files reach the disk before the renames (fsync), so
+a machine that loses power keeps one whole too. If a crash falls between the two renames, `resolve_checkpoint` finds
 the previous folder under `<name>.old`; a staging folder a crash left behind is removed by
 `remove_stale_staging` (the training loop calls it when a run starts).
 
@@ -61,6 +62,7 @@ def atomic_folder(path: str | Path, *, replaces: Callable[[Path], bool] | None =
     try:
         yield staging
         _umask_permissions(staging)
+        _sync_to_disk(staging)  # else a power cut may keep the renames below but not the files' data
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -76,7 +78,31 @@ def atomic_folder(path: str | Path, *, replaces: Callable[[Path], bool] | None =
         os.replace(path, old)
     # Else `.old`, if there is one, is the only whole copy: it stays until the new folder is in place.
     os.replace(staging, path)
+    _sync_folder_entries(path.parent)  # the renames on disk before the only other whole copy goes
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _sync_to_disk(folder: Path) -> None:
+    """fsync every file under `folder`, then the folders themselves (their entries)."""
+    for root, _, files in os.walk(folder, topdown=False):
+        for name in files:
+            _fsync(os.path.join(root, name), os.O_RDONLY)
+        _sync_folder_entries(Path(root))
+
+
+def _sync_folder_entries(folder: Path) -> None:
+    """fsync a folder, so that files made, renamed or removed in it stay so after a crash (where the
+    system lets a folder be opened for that; not on Windows)."""
+    with contextlib.suppress(OSError):
+        _fsync(str(folder), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _fsync(path: str, flags: int) -> None:
+    descriptor = os.open(path, flags)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def holds_only(names: Collection[str]) -> Callable[[Path], bool]:
@@ -211,16 +237,21 @@ def optimizer_state_to_files(state: dict[str, Any]) -> tuple[dict[str, torch.Ten
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def optimizer_state_from_files(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+def optimizer_state_from_files(tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+                               settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Inverse of `optimizer_state_to_files`. Parameters are keyed by index (`optimizer.state_dict()`)
-    or by dotted name (`torch.distributed.checkpoint`'s full state dicts); state names have no dots."""
+    or by dotted name (`torch.distributed.checkpoint`'s full state dicts); state names have no dots.
+
+    `settings` (say lr, betas, weight_decay: the run's config) replace the saved ones in every
+    parameter group: loading a state dict sets the optimizer's settings to those saved with it, so
+    that settings changed on a resume would otherwise never take effect."""
     state: dict[int | str, dict[str, Any]] = {}
     for key, value in tensors.items():
         param_id, name = key.rsplit(".", 1)
         state.setdefault(_param_key(param_id), {})[name] = value
     for param_id, entries in meta["scalars"].items():
         state.setdefault(_param_key(param_id), {}).update(entries)
-    return {"state": state, "param_groups": meta["param_groups"]}
+    return {"state": state, "param_groups": [{**group, **(settings or {})} for group in meta["param_groups"]]}
 
 
 def _param_key(text: str) -> int | str:

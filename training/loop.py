@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -200,7 +201,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     `evaluate_first` scores the starting weights before the first step (step 0 in eval.jsonl: a
     fine-tune's baseline).
 
-    A fresh start where a checkpoint is, is refused unless `config.overwrite` (`check_start`). Staging
+    A fresh start where a checkpoint is, is refused unless `config.overwrite` (`check_start`), and then
+    removes that checkpoint and its `eval.jsonl`; a resume drops the log's lines after its step. Staging
     folders that a process killed mid-save left (`arvid.training.checkpoint.remove_stale_staging`)
     are removed first.
 
@@ -216,11 +218,14 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     check_start(config, resume=resume)
     if is_main:
         remove_stale_staging(folder)
+        if not resume:
+            _discard_replaced_run(out_dir, folder)
     step, minutes_before = _load(task, folder) if resume else (0, 0.0)
     if is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "run_config.json").write_text(json.dumps(to_dict(run_config), indent=2) + "\n")
         if resume:
+            _keep_evaluations_to(out_dir / "eval.jsonl", step)
             print(f"resumed from {folder} at step {step}")
 
     autocast = mixed_precision(device, config.precision)
@@ -287,6 +292,34 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     if saved_step != step:  # stopped by the time budget between checkpoints
         _save(task, folder, step, is_main, started)
     return LoopResult(folder, step, loss)
+
+
+def _discard_replaced_run(out_dir: Path, folder: Path) -> None:
+    """A fresh start (over a checkpoint only with `overwrite`: `check_start`) removes what the run it
+    replaces left: its checkpoint, which `run_config.json` (rewritten now) no longer describes and
+    which a resume after an early stop would otherwise continue, and its `eval.jsonl`."""
+    for replaced in (folder, folder.with_name(folder.name + ".old")):
+        if replaced.is_dir():
+            shutil.rmtree(replaced)
+            print(f"overwrite: removed {replaced}, the replaced run's checkpoint", file=sys.stderr)
+    (out_dir / "eval.jsonl").unlink(missing_ok=True)
+
+
+def _keep_evaluations_to(log: Path, step: int) -> None:
+    """Drop the lines of `log` (eval.jsonl) after `step`, the step a resumed run goes on from: it
+    evaluates those steps again, and each step keeps one line (a line cut short by a kill goes too)."""
+    if not log.is_file():
+        return
+    kept = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        try:
+            if int(json.loads(line)["step"]) <= step:
+                kept.append(line + "\n")
+        except (ValueError, KeyError, TypeError):
+            continue
+    staging = log.with_name(f".{log.name}.resume")
+    staging.write_text("".join(kept), encoding="utf-8")
+    staging.replace(log)
 
 
 def _save(task: TrainingTask, folder: Path, step: int, is_main: bool, started: float) -> None:
