@@ -155,6 +155,14 @@ class WindowExamples:
         # A dropped caption: no pieces, or no encoder states (every text slot <pad>, see arvid.lm.layout).
         self._no_caption = [] if self.encoder is None else torch.zeros(0, self.encoder.dim)
 
+    @property
+    def text_lengths(self) -> set[int]:
+        """The prefix's text slots batches can have: `text_tokens`, and each encoder caption length
+        over it (a batch takes its longest caption's: `_slots`)."""
+        captions = [c for captions in self.pieces for c in captions]
+        captions += [c for _, captions in self.switches.values() for c in captions]
+        return {self.config.text_tokens} | {len(c) for c in captions if len(c) > self.config.text_tokens}
+
     def example(self, rng: np.random.Generator) -> Sequence:
         """One `Sequence` (tokens, loss_mask) drawn with `rng`. (With a text encoder its text slots
         hold `<pad>`, as many as its caption needs; `batch` gives the states.)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -136,8 +137,9 @@ def summed_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
 
 def step_loss(compile: bool):
     """The training step's loss function: `summed_loss`, or with `compile` a `torch.compile` copy of it
-    (dynamic=False: training batches all have one shape, as the text prefix has a fixed length; a
-    batch of another shape would only compile once more)."""
+    (dynamic=False: one graph per batch shape. Batches have few shapes: the text prefix has
+    `text_tokens` slots unless a text encoder's caption is longer (`note_text_lengths`), and a
+    window that ends a video adds its 2 end tokens)."""
     return torch.compile(summed_loss, dynamic=False) if compile else summed_loss
 
 
@@ -225,11 +227,23 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
                                      given_anchor_targets=cfg.given_anchor_targets, log=log)
                  for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),
                                    ("seen_loss", cfg.data if cfg.unseen_data else None)) if path}
+    if cfg.compile and info.is_main:
+        note_text_lengths(train_examples.text_lengths, config.model.text_tokens)
     task = LMTraining(config, info, text, train_examples, eval_sets, initial,
                       training_data=recorded_training_data(train_examples.shards, [e.shards for e in eval_sets.values()]))
     result = train_loop(task, cfg, device=info.device, run_config=config, name="lm", unit="tokens", resume=resume,
                         is_main=info.is_main, evaluate_first=initial is not None)
     return TrainResult(result.checkpoint, task.lm.model, result.loss)
+
+
+def note_text_lengths(lengths: set[int], text_tokens: int) -> None:
+    """Say when captions longer than `text_tokens` give batches several prefix lengths: the compiled
+    step compiles once for each (minutes on a CPU), and after torch's limit of 8 graphs runs the
+    others eagerly, slower; `model.text_tokens` at the longest keeps one length."""
+    if len(lengths) > 1:
+        print(f"note: captions up to {max(lengths)} text-encoder tokens, over model.text_tokens={text_tokens}, give "
+              f"batches {len(lengths)} text lengths, each compiling its own training step (past 8 they run "
+              f"uncompiled); model.text_tokens={max(lengths)} keeps one", file=sys.stderr)
 
 
 def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[TokenShards | JoinedShards]) -> dict[str, Any]:

@@ -281,6 +281,21 @@ def test_training_batches_carry_the_captions_states(encoder, tmp_path):
     with torch.no_grad():
         torch.manual_seed(0)
         assert Transformer(config)(batch.tokens, batch.text).shape[:2] == batch.tokens.shape
+    # The text lengths batches can take (each compiles its own training step), and the note saying so.
+    lengths = {len(encoder.encode_one(c)) for record in shards.records for c in record.captions}
+    assert examples.text_lengths == {4} | lengths and slots in examples.text_lengths
+    wide = WindowExamples(shards, encoder, replace(config, text_tokens=max(lengths)), caption_dropout=0.5)
+    assert wide.text_lengths == {max(lengths)}
+
+
+def test_several_text_lengths_are_noted_for_a_compiled_run(capsys):
+    from arvid.lm.train import note_text_lengths
+
+    note_text_lengths({24}, 24)
+    assert capsys.readouterr().err == ""
+    note_text_lengths({4, 9, 12}, 4)
+    err = capsys.readouterr().err
+    assert "3 text lengths" in err and "model.text_tokens=12 keeps one" in err
 
 
 TRAIN_RUN = ["model.dim=64", "model.n_layers=2", "model.n_heads=4", "model.n_kv_heads=2", "model.video_vocab_size=64",
