@@ -487,7 +487,21 @@ def _two_process_worker(rank: int, world: int, port: int, out: str, micro: str) 
         failed = None
     except (FileNotFoundError, OtherProcessFailed) as err:
         failed = type(err).__name__
+    # A checkpoint the first process fails to write (a full disk): both stop, neither waits for the other.
+    import arvid.training.loop
+
+    if rank == 0:
+        def full_disk(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        arvid.training.loop._save = full_disk
+    try:
+        train_tokenizer(small_run(out / "full", *TWO_PROCESS_RUN, "train.steps=2", "train.max_minutes=1000"))
+        unwritten = None
+    except (OSError, OtherProcessFailed) as err:
+        unwritten = type(err).__name__
     torch.save({"loss": loss, "gradients": gradients, "lecam": training.lecam.state_dict(), "events": events,
+                "unwritten": unwritten,
                 "weights": training.model.state_dict(), "clips": len(training.batches.batch(0)), "failed": failed,
                 # what the loop asks when one process's clock has passed the time budget
                 "stop": (any_rank(rank == 0, info.device), any_rank(False, info.device))}, out / f"rank{rank}.pt")
@@ -539,3 +553,4 @@ def test_two_processes_train_as_one(tmp_path, micro):
         assert torch.equal(ranks[1]["weights"][name], tensor), name
     assert json.loads((tmp_path / "run" / "run" / "checkpoint" / "trainer_state.json").read_text())["step"] == 2
     assert [rank["failed"] for rank in ranks] == ["FileNotFoundError", "OtherProcessFailed"]
+    assert [rank["unwritten"] for rank in ranks] == ["OSError", "OtherProcessFailed"]

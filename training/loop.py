@@ -27,12 +27,13 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from arvid.configs import to_dict
 from arvid.training.checkpoint import atomic_folder, remove_stale_staging, resolve_checkpoint, write_json
 from arvid.training.device import resolve_device
-from arvid.training.distributed import any_rank
+from arvid.training.distributed import DistInfo, any_rank, failing_together
 from arvid.training.precision import check_precision, mixed_precision
 from arvid.training.progress import LineFile, progress_file
 from arvid.training.schedule import warmup_cosine
@@ -216,17 +217,22 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     out_dir = Path(config.out_dir)
     folder = out_dir / "checkpoint"
     check_start(config, resume=resume)
-    if is_main:
-        remove_stale_staging(folder)
-        if not resume:
-            _discard_replaced_run(out_dir, folder)
+    # Files are the first process's to write: a write that fails there (a full disk) stops the others
+    # too (`failing_together`), rather than leave them waiting in the next collective call.
+    world = _world(device)
+    with failing_together(world):
+        if is_main:
+            remove_stale_staging(folder)
+            if not resume:
+                _discard_replaced_run(out_dir, folder)
     step, minutes_before = _load(task, folder) if resume else (0, 0.0)
-    if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "run_config.json").write_text(json.dumps(to_dict(run_config), indent=2) + "\n")
-        if resume:
-            _keep_evaluations_to(out_dir / "eval.jsonl", step)
-            print(f"resumed from {folder} at step {step}")
+    with failing_together(world):
+        if is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "run_config.json").write_text(json.dumps(to_dict(run_config), indent=2) + "\n")
+            if resume:
+                _keep_evaluations_to(out_dir / "eval.jsonl", step)
+                print(f"resumed from {folder} at step {step}")
 
     autocast = mixed_precision(device, config.precision)
     # The time budget is the run's whole: a resumed run counts the minutes its checkpoint recorded
@@ -242,11 +248,12 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
               f"reaches lr ({config.lr})", file=sys.stderr)
 
     def evaluate(bar) -> None:
-        evaluation = task.evaluate(step, autocast)
-        if evaluation is not None and is_main:
-            with open(out_dir / "eval.jsonl", "a") as log:
-                log.write(json.dumps({"step": step, **evaluation.record}) + "\n")
-            bar.write(evaluation.message)
+        with failing_together(world):
+            evaluation = task.evaluate(step, autocast)
+            if evaluation is not None and is_main:
+                with open(out_dir / "eval.jsonl", "a") as log:
+                    log.write(json.dumps({"step": step, **evaluation.record}) + "\n")
+                bar.write(evaluation.message)
 
     try:
         with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main,
@@ -279,7 +286,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
                     evaluate(bar)
                     evaluated_step = step
                 if step % config.checkpoint_every == 0 or step == config.steps:
-                    _save(task, folder, step, is_main, started)
+                    with failing_together(world):
+                        _save(task, folder, step, is_main, started)
                     saved_step = step
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM where the command turns it into one
         if is_main:
@@ -290,7 +298,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
         if isinstance(progress, LineFile):
             progress.flush_pending()
     if saved_step != step:  # stopped by the time budget between checkpoints
-        _save(task, folder, step, is_main, started)
+        with failing_together(world):
+            _save(task, folder, step, is_main, started)
     return LoopResult(folder, step, loss)
 
 
@@ -320,6 +329,13 @@ def _keep_evaluations_to(log: Path, step: int) -> None:
     staging = log.with_name(f".{log.name}.resume")
     staging.write_text("".join(kept), encoding="utf-8")
     staging.replace(log)
+
+
+def _world(device: torch.device) -> DistInfo:
+    """This process's place in the run's process group (a world of one without one)."""
+    if dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(), device)
+    return DistInfo(0, 1, device)
 
 
 def _save(task: TrainingTask, folder: Path, step: int, is_main: bool, started: float) -> None:
