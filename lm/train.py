@@ -28,7 +28,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_
 
 from arvid.data.caption_words import caption_vocabulary
 from arvid.data.shards import JoinedShards, TokenShards, open_shards, same_rate, same_videos, videos_record
-from arvid.lm.checkpoint import GENERATION_CONFIG, VideoLM
+from arvid.lm.checkpoint import GENERATION_CONFIG, VideoLM, read_training_data
 from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
 from arvid.lm.model import Transformer
@@ -364,16 +364,16 @@ class LMTraining:
             ValueError: a checkpoint of another architecture than the configured model, or one that
                 learnt from videos of another frame rate or tokenizer encoder than `train.data`'s.
         """
-        saved = VideoLM.from_pretrained(folder)  # raises ValueError on another architecture
-        if saved.config != self.lm.config:
-            raise ValueError(f"checkpoint {str(folder)!r} is another architecture than the configured model")
-        was, now = saved.training_data or {}, self.lm.training_data or {}
+        # The weights alone (not `VideoLM.from_pretrained`, which would load a second text encoder).
+        saved = Transformer(self.lm.config)
+        load_module_weights(saved, folder, self.lm.config)  # raises ValueError on another architecture
+        was, now = read_training_data(folder) or {}, self.lm.training_data or {}
         if not same_videos(was, now):
             raise ValueError(f"checkpoint {str(folder)!r} learnt from videos of another frame rate or tokenizer "
                              f"encoder than train.data's ({was} against {now}): start a new run to train on these")
         optim_state = optimizer_state_from_files(load_tensors(folder / "optimizer.safetensors"), state["optimizer"],
                                                  settings=_optimizer_settings(self.cfg))  # a resume's overrides
-        set_state_dict(self.trained, self.optimizer, model_state_dict=saved.model.state_dict(),
+        set_state_dict(self.trained, self.optimizer, model_state_dict=saved.state_dict(),
                        optim_state_dict=optim_state, options=StateDictOptions(full_state_dict=True))
 
 

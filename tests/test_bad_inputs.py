@@ -324,7 +324,10 @@ def ws(tmp_path_factory):
     resume = {}
     for kind in ("another architecture", "weights truncated", "state corrupt", "state missing"):
         checkpoint = root / "resume" / kind.replace(" ", "_") / "checkpoint"
-        lm = VideoLM(Transformer(tiny_config(dim=32 if kind == "another architecture" else 64)), text)
+        # The run's model (`LM_MODEL`), but for the kind that is another architecture.
+        lm = VideoLM(Transformer(tiny_config(dim=32 if kind == "another architecture" else 64, video_vocab_size=16,
+                                             tokens_per_frame=4, frame_width=2, grid_positions=False,
+                                             bidirectional_prefix=False)), text)
         lm.save_pretrained(checkpoint)
         (checkpoint / "trainer_state.json").write_text(json.dumps({"step": 1, "optimizer": {}}))
         resume[kind] = checkpoint.parent
