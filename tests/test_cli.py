@@ -304,6 +304,15 @@ def test_eval_tokenizer_writes_results(ckpt, clip, tmp_path):
     assert (out / "clip_32x32.png").is_file() and (out / "shapes_heldout.png").is_file()
 
 
+def test_eval_tokenizer_of_shapes_videos_alone(ckpt, tmp_path):
+    """`--videos` with no file: the shapes videos only (it failed on the real clips' missing table)."""
+    out = tmp_path / "ev"
+    assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "1", "--frames", "5", "--videos",
+                 "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["complete"] is True and results["real"] == {} and "psnr" in results["shapes_heldout"]
+
+
 def test_eval_tokenizer_keeps_an_evaluation_unless_told_to_replace_it(ckpt, clip, tmp_path, capsys, monkeypatch):
     # A second run into the same folder replaced results.json and left the first run's strips beside it.
     out, run = tmp_path / "ev", ["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "0", "--videos", clip]

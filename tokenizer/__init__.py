@@ -1,4 +1,4 @@
-"""arvid.tokenizer: a MAGVIT-v2-style causal 3D VQ tokenizer (lookup-free quantization).
+"""arvid.tokenizer: a MAGVIT-v2-style causal 3D VQ tokenizer (FSQ codes, as both shipped ones; or MAGVIT-v2's LFQ).
 
     from arvid.tokenizer import VideoTokenizer
     tokenizer = VideoTokenizer.from_pretrained("path/to/folder")

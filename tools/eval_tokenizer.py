@@ -160,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     save()
     total, done = sum(len(clips) for clips in real.values()), 0
     for size, clips in real.items():
+        if not clips:  # `--videos` given no file: the shapes videos alone
+            continue
         per_clip = {}
         for name, clip in clips.items():
             done += 1  # a line a clip: one at a large size takes minutes (H.264 and SSIM included)
