@@ -10,7 +10,9 @@ last latent frame short, 0 for a continued clip's frames. `prompt`, on the first
 writes and on lines where the prompt changed mid-stream, is the prompt in force from that latent
 frame on, and `anchor`, where the
 stream went on from the frame on screen (`--switch-from frame`), the codes (h' w') of the new anchor
-a decoder starts afresh from before that line's codes. `tokenizer` (a shipped tokenizer's name or
+a decoder starts afresh from before that line's codes; `restart` (true), where the stream began a
+new video (`--switch-from scratch`): that line's codes are a new anchor, decoded afresh as a first
+frame (1 video frame). `tokenizer` (a shipped tokenizer's name or
 a folder), `codebook` (its number of codes) and `tokenizer_codes` (its `codes_fingerprint`) say
 what made the codes, so that `arvid decode` picks that tokenizer, refuses one whose codes these
 cannot be and warns of one whose encoder changed since (`stream_origin`); `fps` is the
@@ -41,6 +43,7 @@ class TokenFrame(NamedTuple):
     given: bool
     frames: int | None = None
     anchor: np.ndarray | None = None  # (h', w') int64: decode afresh from this anchor first (a switch)
+    restart: bool = False  # these codes begin a new video: decode them afresh, as a first frame
 
 
 class StreamOrigin(NamedTuple):
@@ -55,11 +58,12 @@ class StreamOrigin(NamedTuple):
 
 def write_token_frame(out: IO[str], index: int, codes: np.ndarray, *, given: bool = False,
                       frames: int | None = None, prompt: str | None = None, anchor: np.ndarray | None = None,
-                      origin: StreamOrigin | None = None) -> None:
+                      restart: bool = False, origin: StreamOrigin | None = None) -> None:
     """Write one line and flush it, so a reader downstream sees the frame at once; `frames` (the
     decoded frames the video keeps) is left out when None, `prompt` (the prompt that took over
     from this latent frame on, `arvid generate --prompt-schedule`) when None, `anchor` (codes
-    (h' w') the stream went on from at this frame) when None, and `origin`'s fields where None."""
+    (h' w') the stream went on from at this frame) when None, `restart` (these codes begin a new
+    video) when false, and `origin`'s fields where None."""
     codes = np.asarray(codes)
     record: dict[str, Any] = {"index": index, "shape": list(codes.shape), "codes": codes.tolist(), "given": given}
     if origin is not None:
@@ -70,6 +74,8 @@ def write_token_frame(out: IO[str], index: int, codes: np.ndarray, *, given: boo
         record["prompt"] = prompt
     if anchor is not None:
         record["anchor"] = np.asarray(anchor).tolist()
+    if restart:
+        record["restart"] = True
     out.write(json.dumps(record) + "\n")
     out.flush()
 
@@ -89,8 +95,8 @@ def read_token_frames(lines: Iterable[str | bytes], name: str = "<stream>", *, g
         ValueError: one line saying `name:line: what was expected, and what was found`: not UTF-8,
             not JSON (or cut short at the end of the stream), not an object, a missing key, an index
             that is not the next integer, a malformed shape, codes that are not integers, not of
-            their shape or out of range (the `anchor`'s too), `given` not a boolean, `frames` out of
-            range; or `name: no token-stream lines` for a stream without any.
+            their shape or out of range (the `anchor`'s too), `given` or `restart` not a boolean,
+            `frames` out of range; or `name: no token-stream lines` for a stream without any.
     """
     expected = 0
     for number, raw in enumerate(lines, start=1):
@@ -170,9 +176,12 @@ def _parse_line(line: str, where: str, expected: int, grid: tuple[int, int] | No
     given = record.get("given", False)
     if not isinstance(given, bool):
         raise ValueError(f"{where}: given must be true or false, got {json.dumps(given)}")
+    restart = record.get("restart", False)
+    if not isinstance(restart, bool):
+        raise ValueError(f"{where}: restart must be true or false, got {json.dumps(restart)}")
     frames = record.get("frames")
     if frames is not None:
-        most = None if temporal_factor is None else 1 if index == 0 else temporal_factor
+        most = None if temporal_factor is None else 1 if index == 0 or restart else temporal_factor
         if not _is_int(frames) or frames < 0 or (most is not None and frames > most):
             bound = "an integer >= 0" if most is None else f"an integer in [0, {most}]"
             raise ValueError(f"{where}: frames must be {bound} (video frames of latent frame {index} to keep), "
@@ -180,7 +189,7 @@ def _parse_line(line: str, where: str, expected: int, grid: tuple[int, int] | No
     anchor = record.get("anchor")
     if anchor is not None:
         anchor = _codes(anchor, shape, f"{where}: anchor", codebook_size)
-    return TokenFrame(index, codes, given, frames, anchor)
+    return TokenFrame(index, codes, given, frames, anchor, restart)
 
 
 def _codes(values: Any, shape: list[int], where: str, codebook_size: int | None) -> np.ndarray:

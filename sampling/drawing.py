@@ -33,9 +33,9 @@ from arvid.tokenizer import StreamingDecoder, VideoTokenizer, frames_to_video, v
 @dataclass(frozen=True)
 class LatentFrame:
     """One latent frame of the stream: `index` (0 = anchor), `codes` (h' w') int64 tokenizer codes,
-    `frames` (t h w c) uint8 RGB (1 frame for the anchor, `temporal_factor` after), and whether it
-    came from the caller's image or video (`given`) rather than from the model: then its frames are
-    the tokenizer's reconstruction of them, which the model goes on from."""
+    `frames` (t h w c) uint8 RGB (1 frame for the anchor and for a `restart`, `temporal_factor`
+    after), and whether it came from the caller's image or video (`given`) rather than from the
+    model: then its frames are the tokenizer's reconstruction of them, which the model goes on from."""
 
     index: int
     codes: Tensor
@@ -45,6 +45,9 @@ class LatentFrame:
     # Codes (h' w') of the anchor the stream went on from at this frame (a switch from the frame on
     # screen: its decoder started afresh from them), else None.
     anchor: Tensor | None = None
+    # Whether these codes begin a new video (a switch from scratch draws a new anchor): decoded
+    # afresh, as a first frame, not as the next frame of the video before.
+    restart: bool = False
 
 
 @dataclass(frozen=True)
@@ -240,8 +243,9 @@ def _latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, g
 
 
 # (index, codes (s h' w'), the prompt switched to at it, the anchor codes (s h' w') the decoder starts
-# afresh from before it: a switch from the frame on screen)
-Drawn = tuple[int, Tensor, "str | None", "Tensor | None"]
+# afresh from before it: a switch from the frame on screen; whether the codes themselves start a
+# new video: a switch from scratch)
+Drawn = tuple[int, Tensor, "str | None", "Tensor | None", bool]
 
 
 def _encoded_as_anchor(tokenizer: VideoTokenizer, frames: np.ndarray | None) -> Tensor | None:
@@ -270,7 +274,7 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
     first_window_ends = window  # latent frames up to this one are drawn as a first window
     switch_window_ends = -1  # and up to this one as the window after a switch
     while True:
-        switched, anchor = switches.at(index), None
+        switched, anchor, restart = switches.at(index), None, False
         if switched is not None:
             rows, _ = switched
             rows = rows.to(context.prefixes.device)
@@ -288,6 +292,7 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
                                           text=rows.text, streams=streams, rolling=rolling)
                 prompt_start = index + (anchor is None)
                 first_window_ends = prompt_start + window - 1
+                restart = anchor is None
             else:
                 context.switch(rows.tokens, rows.text)
                 prompt_start = index
@@ -303,7 +308,8 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
             while (frame := context.push(draw_codes(context.logits[:, video_logits], sampling, generator)
                                          + lm.vocab.video_offset)) is None:
                 pass
-        yield index, lm.vocab.video_codes(frame).view(-1, *grid).cpu(), None if switched is None else switched[1], anchor
+        yield (index, lm.vocab.video_codes(frame).view(-1, *grid).cpu(), None if switched is None else switched[1],
+               anchor, restart)
         index += 1
 
 
@@ -341,27 +347,29 @@ def _decode(decoder: StreamingDecoder, codes: Tensor) -> list[np.ndarray]:
     return [video_to_frames(row).numpy() for row in decoder.push(codes[:, None].to(device))]
 
 
-def _latent(index: int, codes: Tensor, frames: list[np.ndarray], prompt: str | None, anchor: Tensor | None
-            ) -> list[LatentFrame]:
-    return [LatentFrame(index, codes[s], frames[s], prompt=prompt, anchor=None if anchor is None else anchor[s])
-            for s in range(len(frames))]
+def _latent(index: int, codes: Tensor, frames: list[np.ndarray], prompt: str | None, anchor: Tensor | None,
+            restart: bool) -> list[LatentFrame]:
+    return [LatentFrame(index, codes[s], frames[s], prompt=prompt, anchor=None if anchor is None else anchor[s],
+                        restart=restart) for s in range(len(frames))]
 
 
-def _restarted(decoder: StreamingDecoder, anchor: Tensor) -> StreamingDecoder:
-    """A fresh decoder of `decoder`'s kind that has decoded the anchor codes (s h' w') as its first
-    latent frame, for a stream that goes on from it (its frame is the one on screen: not shown again)."""
+def _restarted(decoder: StreamingDecoder, anchor: Tensor | None) -> StreamingDecoder:
+    """A fresh decoder of `decoder`'s kind, for a stream that starts a new video: one that has
+    decoded the `anchor` codes (s h' w') as its first latent frame, to go on from it (its frame is
+    the one on screen: not shown again), or with None one that has decoded nothing."""
     fresh = decoder.tokenizer.streaming_decoder(bf16=decoder.bf16)
-    _decode(fresh, anchor)
+    if anchor is not None:
+        _decode(fresh, anchor)
     return fresh
 
 
 def _decoded(drawn: Iterator[Drawn], decoder: StreamingDecoder, shown: ShownFrames) -> Iterator[list[LatentFrame]]:
     """Each drawn latent frame decoded (`shown` keeps the last frames)."""
-    for index, codes, prompt, anchor in drawn:
-        if anchor is not None:
+    for index, codes, prompt, anchor, restart in drawn:
+        if anchor is not None or restart:
             decoder = _restarted(decoder, anchor)
         shown.latest = frames = _decode(decoder, codes)
-        yield _latent(index, codes, frames, prompt, anchor)
+        yield _latent(index, codes, frames, prompt, anchor, restart)
 
 
 def _decoded_in_background(drawn: Iterator[Drawn], decoder: StreamingDecoder, shown: ShownFrames
@@ -371,13 +379,13 @@ def _decoded_in_background(drawn: Iterator[Drawn], decoder: StreamingDecoder, sh
     frames in order, one at a time, as inline."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arvid-decode") as worker:
         pending = None
-        for index, codes, prompt, anchor in drawn:
-            if anchor is not None:  # a new decoder: the worker may still be using the old one
+        for index, codes, prompt, anchor, restart in drawn:
+            if anchor is not None or restart:  # a new decoder: the worker may still be using the old one
                 decoder = _restarted(decoder, anchor)
             shown.latest = decoding = worker.submit(_decode, decoder, codes)
             if pending is not None:
-                yield _latent(pending[0], pending[1], pending[2].result(), pending[3], pending[4])
-            pending = (index, codes, decoding, prompt, anchor)
+                yield _latent(pending[0], pending[1], pending[2].result(), *pending[3:])
+            pending = (index, codes, decoding, prompt, anchor, restart)
 
 
 def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], given_codes: list[Tensor],

@@ -133,6 +133,17 @@ def test_a_switch_from_the_frame_on_screen_records_its_anchor_and_decodes_to_the
     decoded = tmp_path / "decoded.gif"
     assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(decoded)]) == 0
     assert np.array_equal(read_video(decoded), read_video(video))
+    # `--switch-from scratch`: the switch's line says the stream restarted there (its codes a new
+    # anchor, one frame), and decoding afresh from it writes the very frames again.
+    assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--frames", "21",
+                 "--first-window-candidates", "1", "--prompt-schedule", str(schedule), "--switch-from", "scratch",
+                 "-o", str(video), "--tokens-out", str(tokens)]) == 0
+    with open(tokens) as lines:
+        records = list(read_token_frames(lines))
+    assert [record.restart for record in records] == [index == 3 for index in range(len(records))]
+    assert records[3].frames == 1 and records[3].anchor is None
+    assert main(["decode", str(tokens), "--tokenizer", str(model_dir), "-o", str(decoded)]) == 0
+    assert np.array_equal(read_video(decoded), read_video(video))
     capsys.readouterr()
     assert main(["generate", "a red circle", "--model", str(model_dir), "--switch-from", "frame", "-o",
                  str(tmp_path / "x.gif")]) == 2

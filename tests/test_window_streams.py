@@ -163,9 +163,11 @@ def _switched_stream(lm, tokenizer, config, before, after, at, last, **options):
             return frames
 
 
-def test_a_switch_from_scratch_starts_the_new_prompts_stream_afresh():
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_a_switch_from_scratch_starts_the_new_prompts_stream_afresh(pipelined):
     """Greedy draws: from the switch on, a stream switched "from scratch" draws what a fresh stream of
-    the new prompt draws from its anchor on (and a switch over the same window does not)."""
+    the new prompt draws from its anchor on, codes and frames (its new anchor decoded afresh, one
+    frame, marked `restart`), decoded or pipelined alike; a switch over the same window does not."""
     from arvid.sampling import generate
 
     lm, tokenizer = _switch_models()
@@ -173,10 +175,15 @@ def test_a_switch_from_scratch_starts_the_new_prompts_stream_afresh():
     before, after, at = "a red circle moving left", "a blue square moving up", 5
     fresh = generate(lm, tokenizer, after, 3, config)
     for switch_from in ("scratch", "window"):
-        frames = _switched_stream(lm, tokenizer, config, before, after, at, at + 2, switch_from=switch_from)
+        frames = _switched_stream(lm, tokenizer, config, before, after, at, at + 2, switch_from=switch_from,
+                                  pipelined=pipelined)
         same = [torch.equal(mine.codes, theirs.codes) for mine, theirs in zip(frames[at:], fresh)]
         assert all(same) if switch_from == "scratch" else not all(same)
         assert frames[at].prompt == after
+        assert [latent.restart for latent in frames] == [switch_from == "scratch" and i == at for i in range(at + 3)]
+        if switch_from == "scratch":
+            for mine, theirs in zip(frames[at:], fresh, strict=True):
+                assert np.array_equal(mine.frames, theirs.frames)  # (1 frame for the new anchor)
 
 
 @pytest.mark.parametrize("pipelined", [False, True])

@@ -114,9 +114,10 @@ def _decode(lines, name: str, tokenizer, output, fps: float) -> int:
     writer, written, status = None, 0, 0
     try:
         for frame in frames:
-            if frame.anchor is not None:  # the stream went on from a new anchor: decode afresh from it
+            if frame.anchor is not None or frame.restart:  # a new video: decode afresh (from its anchor)
                 decoder = tokenizer.streaming_decoder()
-                decoder.push_frames(torch.from_numpy(frame.anchor))
+                if frame.anchor is not None:
+                    decoder.push_frames(torch.from_numpy(frame.anchor))
             images = decoder.push_frames(torch.from_numpy(frame.codes))
             for image in images if frame.frames is None else images[:frame.frames]:
                 if writer is None:  # made at the first frame: a stream that fails before it leaves no file

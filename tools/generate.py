@@ -356,7 +356,7 @@ class Outputs:
                 prompt, self.prompt = frame.prompt if frame.prompt is not None else self.prompt, None
                 write_token_frame(self.tokens, frame.index, frame.codes.numpy(), given=frame.given, frames=len(keep),
                                   prompt=prompt, anchor=None if frame.anchor is None else frame.anchor.numpy(),
-                                  origin=self.origin)
+                                  restart=frame.restart, origin=self.origin)
 
     def close(self) -> None:
         """Finish the files: the video's index, the token file's last flush.
