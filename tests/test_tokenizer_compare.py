@@ -116,6 +116,8 @@ def test_h264_round_trip_reports_the_rate_it_took():
     assert 0 < low.bits_per_second < high.bits_per_second
     assert score(high.frames, clip)[0] > score(low.frames, clip)[0] and score(high.frames, clip)[0] > 35
     assert low.encode_s > 0 and low.decode_s > 0
+    for_the_eye = h264_round_trip(clip, fps=8, bits_per_second=5_000, tune=None)  # x264's default tuning
+    assert not np.array_equal(for_the_eye.frames, low.frames)  # the default, tune="psnr", reaches x264
     with pytest.raises(ValueError, match="even height and width"):
         h264_round_trip(np.zeros((1, 9, 16, 3), np.uint8), fps=8, bits_per_second=1000)
 

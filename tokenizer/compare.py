@@ -2,7 +2,7 @@
 
 - `arvid`: the tokenizer's round trip, at `log2(codebook size) x t' x h' x w'` bits for the clip.
 - `bicubic`: each frame shrunk to the same latent grid and enlarged again (`baselines.bicubic_round_trip`).
-- `h264`: libx264 at the tokenizer's bits per second (`baselines.h264_round_trip`), with the rate
+- `h264`: libx264 tuned for PSNR at the tokenizer's bits per second (`baselines.h264_round_trip`), with the rate
   it actually took beside the target (and the whole kbit/s x264 was asked for).
 
 Every row's PSNR, SSIM and detail ratio (sharpness) is `evaluate.score` of its uint8 frames against

@@ -15,7 +15,7 @@ then center-crop), three rows per clip and a mean row per size:
            latent cell, t' x h' x w' cells, over frames / fps seconds), codebook usage (and its
            perplexity, in results.json), encode / decode frames per second
   bicubic  each frame shrunk to the same latent grid and enlarged again (bicubic, antialiased)
-  h264     libx264 (yuv420p, one-pass average bitrate) at the tokenizer's bits per second (x264 takes
+  h264     libx264 (yuv420p, one-pass average bitrate, tuned for PSNR) at the tokenizer's bits per second (x264 takes
            whole kbit/s: rounded, at least 1); "bits/s" is what the stream took (x264 cannot reach
            very low rates on small clips, and misses on short ones: a note under the table names
            clips where it took over 1.25x the tokenizer's rate), "target" the tokenizer's rate
