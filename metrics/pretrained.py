@@ -10,6 +10,7 @@ layout its network was trained on.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,11 +134,18 @@ def load_i3d(i3d_path: str | Path | None, *, device: str | torch.device = "cpu")
 
 
 def _i3d_input(video: np.ndarray, device: str | torch.device) -> Tensor:
-    """uint8 (t, h, w, 3) -> float32 (3, t, 224, 224) in [-1, 1], the input StyleGAN-V's I3D expects."""
+    """uint8 (t, h, w, 3) -> float32 (3, t, 224, 224) in [-1, 1], the input StyleGAN-V's I3D expects:
+    the short side scaled to 224 (the long side to the ceiling of its share), then the centre 224 x
+    224, as the StyleGAN-V / common_metrics_on_video_quality FVD code prepares a video."""
     frames = rearrange(torch.from_numpy(video).to(device), "t h w c -> t c h w").float()
-    # Plain bilinear without antialiasing, as the StyleGAN-V / common_metrics_on_video_quality FVD
-    # code resizes; matching it matters more than the aliasing it leaves on downscaled frames.
-    frames = F.interpolate(frames, size=(I3D_SIZE, I3D_SIZE), mode="bilinear", align_corners=False)
+    height, width = frames.shape[-2:]
+    scale = I3D_SIZE / min(height, width)
+    size = (I3D_SIZE, math.ceil(width * scale)) if height < width else (math.ceil(height * scale), I3D_SIZE)
+    # Plain bilinear without antialiasing, as that code resizes; matching it matters more than the
+    # aliasing it leaves on downscaled frames.
+    frames = F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
+    top, left = (size[0] - I3D_SIZE) // 2, (size[1] - I3D_SIZE) // 2
+    frames = frames[..., top:top + I3D_SIZE, left:left + I3D_SIZE]
     # Bilinear weights are convex, but float32 rounding can land a 255 pixel just above 1.0.
     return rearrange((frames / 127.5 - 1.0).clamp(-1.0, 1.0), "t c h w -> c t h w")
 
@@ -151,7 +159,7 @@ def i3d_features(
 ) -> np.ndarray:
     """I3D logits-layer features of each video: uint8 (t, h, w, 3) videos -> float64 (n, d), d = 400.
 
-    Frames are resized to 224 x 224 and scaled to [-1, 1]; the detector is called on
+    Frames are scaled to cover 224 x 224, centre-cropped to it and scaled to [-1, 1]; the detector is called on
     (batch, 3, t, 224, 224) as `detector(x, rescale=False, resize=False, return_features=True)`, the
     call StyleGAN-V's FVD makes. All videos must share their frame count t (16 is the usual FVD setting).
 
@@ -185,7 +193,7 @@ def fvd(
     """Fréchet video distance (Unterthiner et al. 2018) between two sets of uint8 (t, h, w, 3) videos.
 
     Lists of videos or uint8 (n, t, h, w, 3) arrays; every video in both sets has the same t, while
-    h and w may differ (frames are resized to 224 x 224). The score depends on the number of videos
+    h and w may differ (frames are scaled to cover 224 x 224 and centre-cropped). The score depends on the number of videos
     (fewer than the 400 feature dimensions give a singular covariance and an upward bias), so compare
     only FVDs computed from the same counts; published numbers use 2048 videos of 16 frames.
 

@@ -202,6 +202,19 @@ def test_i3d_features_scale_to_minus_one_one_and_ignore_batching(i3d_path):
     np.testing.assert_allclose(i3d_features(list(videos), detector, batch_size=5), features, atol=1e-6)
 
 
+def test_i3d_input_of_a_wide_video_is_its_centre_not_squashed(i3d_path):
+    """As the FVD code of StyleGAN-V and common_metrics_on_video_quality: short side to 224, then the
+    centre 224 x 224; a 32x64 video white over its middle 40 columns (the centre 32 and a margin the
+    bilinear filter reaches) and black at both ends reads all white (squashed to 224 x 224 it read a
+    third black). Tall videos alike."""
+    wide = np.zeros((2, 32, 64, 3), np.uint8)
+    wide[:, :, 12:52] = 255
+    detector = load_i3d(i3d_path)
+    for video in (wide, wide.transpose(0, 2, 1, 3).copy()):
+        features = i3d_features([video], detector)
+        np.testing.assert_allclose(features[0, :3], 1.0, atol=1e-6)  # the mean of every channel: white
+
+
 def test_fvd_rejects_bad_inputs(i3d_path):
     videos = random_videos(0, 3)
     with pytest.raises(ValueError, match="at least 2 videos"):
