@@ -388,7 +388,9 @@ class PretrainedScorers:
     Per video: "clip_score" (CLIP score against the prompt, mean over frames) and
     "lpips_consecutive" (LPIPS between consecutive frames: a perceptual amount of change per
     frame). Over the set: FVD between the first FVD_FRAMES frames of the videos and of their
-    references (what the real distribution looks like for the same prompt).
+    references (what the real distribution looks like for the same prompt); a pair shorter than
+    that joins only if it is as long as the first pair scored (`fvd_frames`), as FVD compares clips
+    of one length: the others are counted in `fvd_left_out`.
 
     Raises (at construction): MissingWeights or ValueError for a given path that is absent or not
     a loadable network.
@@ -403,6 +405,8 @@ class PretrainedScorers:
         self.lpips = load_lpips(lpips_path, device=device) if status["lpips"] is None else None
         self.i3d = load_i3d(i3d_path, device=device) if status["fvd"] is None else None
         self._features: dict[str, list[np.ndarray]] = {"real": [], "fake": []}
+        self.fvd_frames: int | None = None  # the frames of every clip in the FVD sets (the first pair's)
+        self.fvd_left_out = 0  # pairs of another length, not in the FVD sets
 
     @property
     def active(self) -> bool:
@@ -419,8 +423,12 @@ class PretrainedScorers:
             scores["lpips_consecutive"] = float(changes.mean())
         if self.i3d is not None and reference is not None:
             frames = min(FVD_FRAMES, len(video), len(reference))
-            self._features["fake"].append(i3d_features([video[:frames]], self.i3d, device=self.device))
-            self._features["real"].append(i3d_features([reference[:frames]], self.i3d, device=self.device))
+            self.fvd_frames = self.fvd_frames or frames
+            if frames != self.fvd_frames:
+                self.fvd_left_out += 1
+            else:
+                self._features["fake"].append(i3d_features([video[:frames]], self.i3d, device=self.device))
+                self._features["real"].append(i3d_features([reference[:frames]], self.i3d, device=self.device))
         return scores
 
     def fvd(self) -> float | None:

@@ -352,7 +352,8 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
         "interrupted": interrupted,
         "failed": [r["name"] for r in reports if "error" in r],
         "summary": summary,
-        "pretrained": {"fvd": pretrained.fvd(), "fvd_frames": FVD_FRAMES, "skipped": pretrained.skipped},
+        "pretrained": {"fvd": pretrained.fvd(), "fvd_frames": pretrained.fvd_frames or FVD_FRAMES,
+                       "fvd_left_out": pretrained.fvd_left_out, "skipped": pretrained.skipped},
         "seconds": round(time.monotonic() - started, 1),
         # ru_maxrss is in KiB on Linux: the peak resident memory of this process, generation included.
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -375,6 +376,9 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
               f"for shapes ({', '.join(SHAPES)}): its prompt match is not scored (the detector reads the shapes "
               f"world's template captions; --prompt-set paraphrase scores paraphrases); motion, warp error, flicker "
               f"and cuts are", file=sys.stderr)
+    if pretrained.fvd_left_out:
+        print(f"note: FVD compares clips of one length, {pretrained.fvd_frames} frames (the first video's): "
+              f"{pretrained.fvd_left_out} video(s) of another length are not in it", file=sys.stderr)
     print(f"wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
     return 130 if interrupted else 1 if result["failed"] else 0
 
