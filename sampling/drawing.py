@@ -135,8 +135,9 @@ def latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, gi
         given_codes: codes (h' w') of latent frames given to every stream (anchor first).
         switches: prompt switches (for a batch of one stream only).
 
-    Streams of one LM in several threads take turns a step at a time (`_taking_turns`): the KV
-    cache is the model's, and each step puts its own back (`WindowedContext.claim_cache`).
+    Streams of one LM in several threads take turns a step at a time (`_taking_turns`; the first
+    window's candidates are one step): the KV cache is the model's, and each step puts its own back
+    (`WindowedContext.claim_cache`).
     """
     return _taking_turns(_latent_frames(lm, tokenizer, prefixes, given_codes, config, window, levers, switches),
                          lm.model)
@@ -295,7 +296,7 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
                 restart = anchor is None
             else:
                 context.switch(rows.tokens, rows.text)
-                prompt_start = index
+                prompt_start = max(index, 1)  # at the anchor (a first prompt of `prompts`): from frame 1, as a start
                 switch_window_ends = index + window - 1
         if lm.config.prompt_onset:
             _mark_onset(context, index < prompt_start + window)

@@ -1,5 +1,5 @@
-"""Drawing a latent frame several tokens per forward pass (Jacobi decoding), with exactly the tokens
-that one token per pass draws from the same random numbers.
+"""Drawing a latent frame several tokens per forward pass (Jacobi decoding), with the tokens that one
+token per pass draws from the same random numbers (to float rounding: below).
 
 Every token is drawn by inverse-CDF sampling from its own uniform number, `uniforms[i]` for the
 frame's token i (`draw_by_uniform`): the token is a fixed function of its logits and that number.
@@ -9,8 +9,11 @@ the previous latent frame at first, then what the last pass drew there), one pas
 a guess that equals what the pass draws at its position was right, so the token after it is drawn
 from exact logits too. The longest run of right guesses is kept (at least the one exact token) and
 the pass's later draws become the next guesses. Kept tokens therefore equal the plain path's, token
-for token (tested), and a frame costs as many passes as its runs of wrong guesses, at most one per
-token. Blocks stay inside the latent frame and stop before its last token, whose push slides the
+for token (tested), up to float rounding: a pass over several tokens computes attention by another
+routine than a one-token pass (logits within about 1e-5 for the shipped LM), so a uniform number that
+falls that close to a boundary between two codes can draw the other one (about 2 in 100,000 tokens:
+over a long stream the two paths can part). A frame costs as many passes as its runs of wrong
+guesses, at most one per token. Blocks stay inside the latent frame and stop before its last token, whose push slides the
 window.
 
 Einops legend: b rows, n block tokens, v vocabulary (the video codes), t tokens per latent frame.

@@ -45,7 +45,9 @@ class SamplerConfig:
     `first_window_candidates` > 1 draws that many first windows and keeps the one that
     `first_window_selector` names (a key of `arvid.sampling.first_window.FIRST_WINDOW_SELECTORS`;
     "motion-medoid", tuned on the shapes world, keeps the one whose motion agrees most with the
-    others'); the others cost time, not memory."""
+    others'); drawn one after another the others cost time, not memory; drawn as one batch
+    (`stream(batched_candidates=True)`, and always in `stream_batch`) they hold that many times the
+    rows of KV cache while the first window is drawn."""
 
     temperature: float = 1.0
     first_window_temperature: float | None = None

@@ -117,13 +117,14 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
             after another (other random draws of the same distributions than unbatched), and decode
             them as one batch.
         bf16_decoder: run the tokenizer's streaming decoder under bfloat16 autocast (`StreamingDecoder`).
-        jacobi_block: 0 draws as always; otherwise every token after the first window is drawn from
-            its own uniform number (inverse-CDF), one token per forward pass for 1, and for n >= 2 up
-            to n per pass by Jacobi decoding, exactly the tokens of 1 (`arvid.sampling.jacobi`).
+        jacobi_block: 0 draws as always; otherwise every token is drawn from its own uniform number
+            (inverse-CDF; after the first window, and in it too when it has one candidate), one token
+            per forward pass for 1, and for n >= 2 up to n per pass by Jacobi decoding, the tokens
+            of 1 to float rounding (`arvid.sampling.jacobi` says when they can differ).
         fused_steps: 0 draws as always; n >= 1 draws every token from its own uniform number
-            (inverse-CDF, the draws of `jacobi_block` 1) in runs of n tokens per call, each run one
-            compiled graph when the LM's decode step is compiled (`arvid.sampling.fused`). Not with
-            `jacobi_block`.
+            (inverse-CDF, as `jacobi_block` 1, and the first-window candidates too, which `jacobi_block`
+            draws as always) in runs of n tokens per call, each run one compiled graph when the LM's
+            decode step is compiled (`arvid.sampling.fused`). Not with `jacobi_block`.
         prompts: called with a latent frame's index before the LM draws it (from the first frame
             after the first window's candidates); a prompt other than the current one becomes the
             prefix from that frame on, over what `switch_from` says, and that frame's

@@ -115,6 +115,11 @@ def test_the_stream_marks_a_window_after_each_prompt_s_onset_and_keeps_the_invar
     assert marked == [True] * 4 + [False] * 2 + [True] * 3 + [False] * 2
     assert worst[0] < TOLERANCE
     assert frames[6].prompt == new_prompt
+    # A prompts function whose first prompt is another than `prompt` (one candidate: a switch at the
+    # anchor): its onset window is the first window's, latent frames 1 to 3, as in training.
+    marked.clear()
+    list(islice(stream(lm, tokenizer, PROMPT, config, prompts=lambda i: new_prompt), 6))
+    assert marked == [True] * 4 + [False] * 2
 
 
 def test_an_lm_without_onset_starts_one_with_it(encoder, tmp_path):
