@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -96,36 +97,56 @@ def _read_clip(entry: CaptionedVideo, *, frames: int, size: int, fps: float | No
     return read_video(entry.video, size=size, fps=fps, start_frame=start, end_frame=end, max_frames=frames)
 
 
+class ManifestCheck(NamedTuple):
+    """What reading every clip of a captioned manifest found (`check_manifest_videos`)."""
+
+    cuts: list[tuple[str, int]]  # (line, frame of the clip) of the first hard cut inside each clip
+    longer: list[str]  # the lines whose video or shot holds more frames than the clip takes
+
+
 def check_manifest_videos(path: str | Path, *, frames: int, size: int, fps: float | None = None,
                           progress: Callable[[int, int], None] | None = None,
-                          part: tuple[int, int] | None = None) -> list[tuple[str, int]]:
+                          part: tuple[int, int] | None = None) -> ManifestCheck:
     """Read every manifest video's clip (its first `frames` frames at `fps`), keeping none, so that a
     video that cannot be read (or is too short) fails before any work rather than after the videos
-    before it -> the hard cuts inside the clips, as (line, frame of the clip) pairs
-    (`arvid.data.cuts.hard_cuts`): a clip spanning two shots teaches an LM to cut. `progress(done,
-    total)` is called after each video: this pass decodes every clip once more than encoding does.
-    `part`: only that part's videos (`manifest_part`).
+    before it; every line is read, and the error names each line that cannot be used (a long
+    manifest is fixed in one pass). Returns the hard cuts inside the clips (`arvid.data.cuts.hard_cuts`:
+    a clip spanning two shots teaches an LM to cut) and the lines whose video holds more than
+    `frames` frames (the clip takes the first ones). `progress(done, total)` is called after each
+    video: this pass decodes every clip once more than encoding does. `part`: only that part's videos
+    (`manifest_part`).
 
     Raises:
-        FileNotFoundError, ValueError: as `read_manifest`; a video that cannot be read or is shorter
-            than `frames` (names the manifest's line and the video); a bad `part`.
+        FileNotFoundError, ValueError: as `read_manifest`; a bad `part`; videos that cannot be read
+            or are shorter than `frames` (one line naming each manifest line and its video, the
+            first few in full).
     """
+    from arvid.data.clips import is_image
     from arvid.data.cuts import hard_cuts
 
-    entries, cuts = manifest_part(captioned_videos(path), part), []
+    entries, cuts, longer, problems = manifest_part(captioned_videos(path), part), [], [], []
     for done, entry in enumerate(entries, start=1):
         try:
-            clip = _read_clip(entry, frames=frames, size=size, fps=fps)
+            clip = _read_clip(entry, frames=frames + 1, size=size, fps=fps)  # one more: is there more?
         except ValueError as err:  # VideoReadError is a ValueError; it names the video
-            raise ValueError(f"{entry.where}: {err}") from None
-        if len(clip) < frames:
+            problems.append(str(err) if str(err).startswith(entry.where) else f"{entry.where}: {err}")
+            clip = None
+        if clip is not None and len(clip) < frames:
             shot = "" if entry.start is None and entry.end is None else " in its shot"
-            raise ValueError(f"{entry.where}: {str(entry.video)!r} has {len(clip)} frames{shot}"
-                             f"{'' if fps is None else f' at {fps:g} fps'}; the dataset needs {frames}")
-        cuts += [(entry.where, cut) for cut in hard_cuts(clip)[:1]]
-        if progress is not None:
+            what = ("is a still image (1 frame)" if is_image(entry.video) else
+                    f"has {len(clip)} frames{shot}{'' if fps is None else f' at {fps:g} fps'}")
+            problems.append(f"{entry.where}: {str(entry.video)!r} {what}; the dataset needs {frames}")
+        elif clip is not None:
+            longer += [entry.where] if len(clip) > frames else []
+            cuts += [(entry.where, cut) for cut in hard_cuts(clip[:frames])[:1]]
+        if progress is not None and not problems:  # after a problem, the error line says the rest
             progress(done, len(entries))
-    return cuts
+    if problems:
+        shown = "; ".join(problems[:3])
+        more = f" (and {len(problems) - 3} more lines)" if len(problems) > 3 else ""
+        raise ValueError(shown + more if len(problems) == 1 else
+                         f"{len(problems)} of {len(entries)} videos cannot be used: {shown}{more}")
+    return ManifestCheck(cuts, longer)
 
 
 def manifest_rates(path: str | Path) -> set[float]:

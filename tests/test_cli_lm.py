@@ -107,6 +107,8 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     assert main(["train-text-tokenizer", "-o", str(tmp_path / "text")]) == 0
     assert main(["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--manifest", str(tmp_path / "m.jsonl"),
                  "--frames", "13", "--fps", "12", "-o", str(tmp_path / "shards")]) == 0
+    # 40 frames at 24 fps are 20 at 12: each video gives its first 13, which is said
+    assert "note: 2 of 2 videos hold more than the 13 frames a clip takes" in capsys.readouterr().err
     shards = TokenShards(tmp_path / "shards")
     assert shards.fps == 12 and shards.tokenizer_name == str(tokenizer_dir.resolve())
     assert shards.records[1].source == {"path": str(tmp_path / "b.mp4"), "start": None, "end": None}  # traceable

@@ -279,8 +279,9 @@ def test_a_captioned_manifest_reads_shots_at_the_lms_rate_and_reports_cuts(bikes
     manifest.write_text(json.dumps({"path": video, "caption": "bikes"}) + "\n"
                         + json.dumps({"path": video, "caption": "a shot", "start": 76, "end": 137}) + "\n")
     seen = []
-    cuts = check_manifest_videos(manifest, frames=17, size=32, fps=8, progress=lambda done, total: seen.append(done))
-    assert cuts == [(f"{manifest}:1", 10)] and seen == [1, 2]
+    check = check_manifest_videos(manifest, frames=17, size=32, fps=8, progress=lambda done, total: seen.append(done))
+    assert check.cuts == [(f"{manifest}:1", 10)] and seen == [1, 2]
+    assert check.longer == [f"{manifest}:1", f"{manifest}:2"]  # 80 frames at 8 fps; the shot's 19: the first 17 taken
     (_, first), (shot, second) = manifest_videos(manifest, frames=17, size=32, fps=8)
     assert first.captions == ("bikes",) and second.captions == ("a shot",)
     np.testing.assert_array_equal(shot, read_video(video, fps=8, size=32, start_frame=25, max_frames=17))
@@ -291,6 +292,19 @@ def test_a_captioned_manifest_reads_shots_at_the_lms_rate_and_reports_cuts(bikes
     manifest.write_text(json.dumps({"path": video, "caption": "past the end", "start": 10000}) + "\n")
     with pytest.raises(ValueError, match="captions.jsonl:1: start 10000 is past the end of .*bikes.mp4' \\(250 frames\\)"):
         check_manifest_videos(manifest, frames=17, size=32, fps=8)
+    # Every line that cannot be used is named in one pass (a photograph as what it is), the good ones not.
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 32), "red").save(photo)
+    lines = [{"path": video, "caption": "good"}, {"path": str(photo), "caption": "a photo"},
+             {"path": video, "caption": "too short", "start": 0, "end": 30}, {"path": video, "caption": "good"}]
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(ValueError) as caught:
+        check_manifest_videos(manifest, frames=17, size=32, fps=8)
+    message = str(caught.value)
+    assert message.startswith("2 of 4 videos cannot be used: ") and "\n" not in message
+    assert "captions.jsonl:2: " in message and "is a still image (1 frame); the dataset needs 17" in message
+    assert "captions.jsonl:3: " in message and "has 10 frames in its shot" in message
+    assert "captions.jsonl:1" not in message and "captions.jsonl:4" not in message
 
 
 def test_a_checkpoint_of_another_architecture_is_refused_before_any_file_is_read(tmp_path, capfd):

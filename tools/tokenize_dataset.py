@@ -186,14 +186,21 @@ def _check_manifest(manifest: str, *, frames: int, size: int, fps: float | None,
     entries = manifest_part(captioned_videos(manifest), part)
     progress = ProgressLine()
     try:
-        cuts = check_manifest_videos(manifest, frames=frames, size=size, fps=fps, part=part,
-                                     progress=lambda done, total: progress.update(f"checking videos: {done}/{total}"))
+        check = check_manifest_videos(manifest, frames=frames, size=size, fps=fps, part=part,
+                                      progress=lambda done, total: progress.update(f"checking videos: {done}/{total}"))
     finally:
         progress.end()
-    for where, frame in cuts:
+    shots = {entry.where for entry in entries if entry.start is not None or entry.end is not None}
+    for where, frame in check.cuts:
+        fix = ("its shot spans a cut: move its \"start\" past it" if where in shots
+               else "give the line a shot's \"start\" and \"end\"")
         print(f"warning: {where}: a hard cut at frame {frame} of the {frames} frames taken"
-              f"{'' if fps is None else f' (at {fps:g} fps)'}: the LM "
-              f"learns to cut from it; give the line a shot's \"start\" and \"end\"", file=sys.stderr)
+              f"{'' if fps is None else f' (at {fps:g} fps)'}: the LM learns to cut from it; {fix}", file=sys.stderr)
+    if check.longer:
+        print(f"note: {len(check.longer)} of {len(entries)} videos hold more than the {frames} frames a clip takes "
+              f"({', '.join(check.longer[:3])}{', ...' if len(check.longer) > 3 else ''}): each gives its first "
+              f"{frames}; give longer videos one line per shot (\"start\", \"end\") to train on the rest, or a "
+              f"larger --frames", file=sys.stderr)
     empty = [entry.where for entry in entries if not entry.caption.strip()]
     if empty:
         print(f"warning: {len(empty)} video{'s' * (len(empty) > 1)} with an empty caption ({', '.join(empty[:3])}"
