@@ -386,19 +386,37 @@ def _train_exiting(argv: list[str]) -> None:
     sys.exit(main(argv))
 
 
-def test_sigterm_stops_a_training_run_as_ctrl_c_does(lm_data, tmp_path):
-    """A scheduler's SIGTERM: exit code 130 (before: killed by the signal), the checkpoint whole."""
+def test_sigterm_stops_a_training_run_as_ctrl_c_does_with_a_checkpoint_of_its_step(lm_data, tmp_path):
+    """A scheduler's SIGTERM: exit code 130 (before: killed by the signal), after the step it came in,
+    with a checkpoint of that step although none was due for 100,000 steps (the steps since the last
+    one were lost before)."""
     out = tmp_path / "run"
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "arvid.tools.cli", "arvid.tools.train_lm", "arvid.lm.train"])
+    scored = [f"train.val_data={lm_data / 'shards'}", "train.eval_every=1", "train.eval_batches=1"]
     process = context.Process(target=_train_exiting, args=(train_lm_argv(lm_data, out, "train.steps=100000",
-                                                                            "train.checkpoint_every=1"),))
+                                                                            "train.checkpoint_every=100000", *scored),))
     process.start()
-    assert _wait_for(lambda: (out / "checkpoint").is_dir(), process)
+    assert _wait_for(lambda: (out / "eval.jsonl").is_file(), process)  # inside the loop: step 1 evaluated
     os.kill(process.pid, signal.SIGTERM)
     process.join(60)
     assert process.exitcode == 130
     VideoLM.from_pretrained(resolve_checkpoint(out / "checkpoint"))
+    assert saved_step(out) >= 1
+
+
+def test_a_first_stop_signal_asks_and_a_second_one_stops_at_once():
+    from arvid.training.stopping import stop_between_steps
+
+    with pytest.raises(KeyboardInterrupt):
+        with stop_between_steps(say=False) as stop:
+            assert not stop.asked
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)  # the handler runs in this thread at the next bytecode
+            assert stop.asked and stop.signal == signal.SIGINT
+            os.kill(os.getpid(), signal.SIGINT)  # Python's own handler again: KeyboardInterrupt
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def assert_same_weights(out: Path, straight: Path) -> None:

@@ -248,6 +248,29 @@ def test_an_error_in_a_worker_arrives_as_itself():
     batches.close()
 
 
+class StopSignalsSeen:
+    """A source whose clips say whether the process drawing them ignores SIGINT and SIGTERM (1) or not (0)."""
+
+    frames, size = 1, 1
+
+    def sample(self, rng):
+        import signal
+
+        ignored = all(signal.getsignal(sig) is signal.SIG_IGN for sig in (signal.SIGINT, signal.SIGTERM))
+        return np.full((1, 1, 1, 3), int(ignored), np.uint8)
+
+
+def test_workers_leave_stop_signals_to_the_main_process():
+    """Ctrl-C reaches every process of the run: the workers ignore it, so the main process can finish
+    its step (it may still need the step's batch) and save it (`arvid.training.stopping`)."""
+    batches = StepBatches(StopSignalsSeen(), batch_size=1, seed=0, workers=1)
+    try:
+        assert batches.batch(0).min() == 1
+    finally:
+        batches.close()
+    assert StepBatches(StopSignalsSeen(), batch_size=1, seed=0).batch(0).max() == 0  # this process keeps them
+
+
 def test_training_with_workers_ends_with_the_same_weights(tmp_path):
     import torch
 

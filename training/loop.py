@@ -37,6 +37,7 @@ from arvid.training.distributed import DistInfo, any_rank, failing_together
 from arvid.training.precision import check_precision, mixed_precision
 from arvid.training.progress import LineFile, progress_file
 from arvid.training.schedule import warmup_cosine
+from arvid.training.stopping import stop_between_steps
 
 
 class TrainingDiverged(RuntimeError):
@@ -256,11 +257,19 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
                 bar.write(evaluation.message)
 
     try:
-        with tqdm(total=config.steps, initial=step, desc=name, dynamic_ncols=True, disable=not is_main,
-                  file=progress) as bar:
+        with stop_between_steps(name, say=is_main) as stop, tqdm(total=config.steps, initial=step, desc=name,
+                                                                 dynamic_ncols=True, disable=not is_main,
+                                                                 file=progress) as bar:
             if evaluate_first and step == 0:
                 evaluate(bar)
             while step < config.steps:
+                # A first Ctrl-C or SIGTERM (on any rank) stops here, between steps, with a checkpoint.
+                if any_rank(stop.asked, device):
+                    if step != saved_step:
+                        with failing_together(world):
+                            _save(task, folder, step, is_main, started)
+                        saved_step = step
+                    raise KeyboardInterrupt
                 # Every rank stops at the same step, whichever clock passes the budget first.
                 if config.max_minutes is not None and any_rank(time.monotonic() - started > 60 * config.max_minutes,
                                                                device):
