@@ -9,6 +9,7 @@ that seeds the generator by step resumes on exactly the batches it would have se
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -77,9 +78,15 @@ def media_paths(source: str | Path) -> list[Path]:
             raise ValueError(f"manifest {str(source)!r} is not a text file of paths (byte {err.start} is not "
                              f"UTF-8; give a folder of videos, or a text file listing them; a video's suffix is one "
                              f"of {', '.join(VIDEO_SUFFIXES)})") from None
-        listed = (source.parent / _listed_path(line, source, number) for number, line in enumerate(lines, start=1)
-                  if line and not line.startswith("#"))
-        paths = list(dict.fromkeys(listed))  # once each: a captioned manifest names a file once a shot
+        # Lexically normalized ("lists/../clips/a.mp4" is "clips/a.mp4"): one file, one name, in the
+        # records a run keeps (`files_train.json`, a shard's `videos.jsonl`) whichever manifest named it.
+        listed = {number: Path(os.path.normpath(source.parent / _listed_path(line, source, number)))
+                  for number, line in enumerate(lines, start=1) if line and not line.startswith("#")}
+        for number, path in listed.items():
+            if not path.is_file() and lines[number - 1].startswith("{"):
+                raise ValueError(f"{source}:{number}: neither a JSON object with a \"path\" (it does not parse) nor "
+                                 f"a file: {lines[number - 1][:80]!r}")
+        paths = list(dict.fromkeys(listed.values()))  # once each: a captioned manifest names a file once a shot
         missing = [p for p in paths if not p.is_file()]
         if missing:
             what = "a folder, not a file" if missing[0].is_dir() else "missing file"

@@ -14,9 +14,11 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
 
 @dataclass(frozen=True, kw_only=True)
 class Shot:
@@ -79,7 +81,7 @@ def read_jsonl(manifest: str | Path, required: Sequence[str], *, missing_hint: s
             raise ValueError(f"{where}: missing {', '.join(missing)}{missing_hint}")
         if not isinstance(record["path"], str):
             raise ValueError(f"{where}: path must be a string, got {record['path']!r}"[:200])
-        record["path"] = manifest.parent / record["path"]
+        record["path"] = Path(os.path.normpath(manifest.parent / record["path"]))  # one file, one name (`media_paths`)
         if not record["path"].is_file():
             what = "a folder, not a file" if record["path"].is_dir() else "missing file"
             raise FileNotFoundError(f"{where}: lists {what} {str(record['path'])!r}")

@@ -351,6 +351,14 @@ def test_manifest_lines_name_each_file_once_and_braces_can_be_a_file_name(bikes_
     manifest.write_text('{"path": "{draft}.mp4", "start": 0, "end": 9}\n{"path": "{draft}.mp4", "start": 9}\n'
                         "{draft}.mp4\n")
     assert media_paths(manifest) == [tmp_path / "{draft}.mp4"]
+    # A path through ".." names the file as the folder would (one file, one name in what a run records).
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "up.txt").write_text("../{draft}.mp4\n")
+    assert media_paths(tmp_path / "lists" / "up.txt") == [tmp_path / "{draft}.mp4"]
+    # A JSON line cut short is neither JSON nor a file: said as such, with its line.
+    manifest.write_text('{"path": "{draft}.mp4"}\n{"path": "{draft}.mp4", "start": 3\n')
+    with pytest.raises(ValueError, match=r"shots.jsonl:2: neither a JSON object .* \(it does not parse\) nor a file"):
+        media_paths(manifest)
 
 
 def test_reading_a_large_source_says_how_far_it_has_got(mixed_folder, monkeypatch):
