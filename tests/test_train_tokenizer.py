@@ -259,6 +259,19 @@ def test_a_missing_source_fails_before_the_training_files_are_read_and_names_its
     assert opener.opened == []
 
 
+def test_your_footage_scored_on_the_presets_shapes_clips_is_said(tmp_path, capsys):
+    """`--config tiny` scores on the shapes world unless told otherwise: a run on your own videos
+    says so (its held-out PSNR would be the shapes world's); not when train.val_data is given."""
+    from arvid.tools.cli import main
+
+    run = ["train-tokenizer", "--config", "tiny", f"train.data={tmp_path / 'none'}", f"train.out_dir={tmp_path / 'run'}"]
+    assert main(run) == 2  # the missing folder: the warning came before
+    assert "train.val_data=shapes:heldout (the preset's) scores this tokenizer on the synthetic shapes world" in \
+        capsys.readouterr().err
+    assert main([*run, f"train.val_data={tmp_path / 'held_out'}"]) == 2
+    assert "synthetic shapes world" not in capsys.readouterr().err
+
+
 def test_init_from_takes_a_shipped_tokenizer_by_name():
     from arvid.tokenizer.grow import init_weights
 

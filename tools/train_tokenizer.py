@@ -15,10 +15,11 @@ every batch (DDP).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from arvid.configs import ConfigError, resolve_preset
-from arvid.tools.errors import UsageError, fail, fail_once
-from arvid.tools.options import check_run_start, finish_run, load_run_config
+from arvid.tools.errors import UsageError, fail, fail_once, first_process
+from arvid.tools.options import SHAPES_SOURCE, check_run_start, finish_run, load_run_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue from the checkpoint in train.out_dir, with the config that run recorded "
                              "(run_config.json) and the overrides given on top")
     parser.add_argument("--overwrite", action="store_true",
-                        help="start afresh even where train.out_dir holds a checkpoint (the first new checkpoint "
-                             "replaces it); without it, or --resume, such a start is refused")
+                        help="start afresh even where train.out_dir holds a checkpoint, removing it (and its eval.jsonl) "
+                             "as the run starts; without it, or --resume, such a start is refused")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.steps=100 model.channels=16")
 
 
@@ -45,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         check_run_start(config.train, resume=args.resume)
     except (ConfigError, UsageError, CheckpointExists, FileNotFoundError) as err:  # alike in every process
         return fail_once(str(err))
+    if _is_shapes(config.train.val_data) and not _is_shapes(config.train.data) and first_process():
+        print(f"warning: train.val_data={config.train.val_data} (the preset's) scores this tokenizer on the synthetic "
+              f"shapes world, not on footage like train.data's: give train.val_data=FOLDER of held-out videos (or "
+              f"null for none)", file=sys.stderr)
     try:
         with sigterm_raises():  # a scheduler's stop ends the run as Ctrl-C does (exit 130, a message)
             folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
@@ -52,3 +57,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(err))
     finish_run(folder)
     return 0
+
+
+def _is_shapes(source: str | None) -> bool:
+    """Whether a data setting names the shapes world ("shapes", "shapes:SPLIT")."""
+    return source is not None and source.partition(":")[0] == SHAPES_SOURCE
