@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -261,14 +262,22 @@ def test_a_missing_source_fails_before_the_training_files_are_read_and_names_its
 
 def test_your_footage_scored_on_the_presets_shapes_clips_is_said(tmp_path, capsys):
     """`--config tiny` scores on the shapes world unless told otherwise: a run on your own videos
-    says so (its held-out PSNR would be the shapes world's); not when train.val_data is given."""
+    says so once its data has opened (its held-out PSNR would be the shapes world's); not when
+    train.val_data is given, nor for a source that fails (one error line)."""
+    from arvid.data.video_writer import write_video
     from arvid.tools.cli import main
 
-    run = ["train-tokenizer", "--config", "tiny", f"train.data={tmp_path / 'none'}", f"train.out_dir={tmp_path / 'run'}"]
-    assert main(run) == 2  # the missing folder: the warning came before
-    assert "train.val_data=shapes:heldout (the preset's) scores this tokenizer on the synthetic shapes world" in \
-        capsys.readouterr().err
-    assert main([*run, f"train.val_data={tmp_path / 'held_out'}"]) == 2
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "clip.mp4", np.random.default_rng(0).integers(0, 256, (9, 16, 16, 3), np.uint8), fps=8)
+    run = ["train-tokenizer", "--config", "tiny", "model.image_size=16", "model.channels=8", "model.norm_groups=4",
+           "model.codebook_bits=6", "train.clip_frames=5", "train.batch_size=1", "train.steps=1", "train.eval_videos=1",
+           "train.eval_frames=5", "train.compile=false", "train.threads=1", f"train.data={videos}"]
+    said = "train.val_data=shapes:heldout (the preset's) scores this tokenizer on the synthetic shapes world"
+    assert main([*run, f"train.out_dir={tmp_path / 'a'}"]) == 0 and said in capsys.readouterr().err
+    assert main([*run, f"train.out_dir={tmp_path / 'b'}", f"train.val_data={videos}"]) == 0
+    assert "synthetic shapes world" not in capsys.readouterr().err
+    assert main([*run[:-1], f"train.data={tmp_path / 'none'}", f"train.out_dir={tmp_path / 'c'}"]) == 2
     assert "synthetic shapes world" not in capsys.readouterr().err
 
 

@@ -46,17 +46,30 @@ def run(args: argparse.Namespace) -> int:
         check_run_start(config.train, resume=args.resume)
     except (ConfigError, UsageError, CheckpointExists, FileNotFoundError) as err:  # alike in every process
         return fail_once(str(err))
-    if _is_shapes(config.train.val_data) and not _is_shapes(config.train.data) and first_process():
-        print(f"warning: train.val_data={config.train.val_data} (the preset's) scores this tokenizer on the synthetic "
-              f"shapes world, not on footage like train.data's: give train.val_data=FOLDER of held-out videos (or "
-              f"null for none)", file=sys.stderr)
     try:
         with sigterm_raises():  # a scheduler's stop ends the run as Ctrl-C does (exit 130, a message)
-            folder = train_tokenizer(config, resume=args.resume, open_clips=clip_source)
+            folder = train_tokenizer(config, resume=args.resume, open_clips=_warning_of_shapes_scores(clip_source, config))
     except (FileNotFoundError, ValueError, TrainingDiverged, OtherProcessFailed, CheckpointExists) as err:
         return fail(str(err))
     finish_run(folder)
     return 0
+
+
+def _warning_of_shapes_scores(open_clips, config):
+    """`open_clips`, saying once the training data has opened (bad data stays a one-line error) when
+    the run trains on your footage but scores on the preset's shapes clips (its held-out PSNR would
+    be the shapes world's)."""
+    train = config.train
+
+    def opened(name, **kwargs):
+        source = open_clips(name, **kwargs)
+        if name == train.data and _is_shapes(train.val_data) and not _is_shapes(train.data) and first_process():
+            print(f"warning: train.val_data={train.val_data} (the preset's) scores this tokenizer on the synthetic "
+                  f"shapes world, not on footage like train.data's: give train.val_data=FOLDER of held-out videos "
+                  f"(or null for none)", file=sys.stderr)
+        return source
+
+    return opened
 
 
 def _is_shapes(source: str | None) -> bool:
