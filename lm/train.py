@@ -219,18 +219,22 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         if info.is_main:
             print(f"starting from the weights in {cfg.init_from}")
     log = (lambda message: print(message, flush=True)) if info.is_main else None  # one process speaks
-    train_examples = WindowExamples(open_shards(cfg.data), text, config.model, caption_dropout=cfg.caption_dropout,
+    train_shards = open_shards(cfg.data)
+    eval_shards = {key: open_shards(path) for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),
+                                                            ("seen_loss", cfg.data if cfg.unseen_data else None)) if path}
+    # Held-out shards of another rate or tokenizer are said as such, before a model setting that fits
+    # one set but not the other is.
+    training_data = recorded_training_data(train_shards, list(eval_shards.values()))
+    train_examples = WindowExamples(train_shards, text, config.model, caption_dropout=cfg.caption_dropout,
                                     first_window_share=cfg.first_window_share, tasks=tuple(cfg.tasks),
                                     given_anchor_targets=cfg.given_anchor_targets, log=log)
     # Scored every `eval_every` steps, without caption dropout: log key -> examples.
-    eval_sets = {key: WindowExamples(open_shards(path), text, config.model, caption_dropout=0.0,
+    eval_sets = {key: WindowExamples(shards, text, config.model, caption_dropout=0.0,
                                      given_anchor_targets=cfg.given_anchor_targets, log=log)
-                 for key, path in (("val_loss", cfg.val_data), ("unseen_loss", cfg.unseen_data),
-                                   ("seen_loss", cfg.data if cfg.unseen_data else None)) if path}
+                 for key, shards in eval_shards.items()}
     if cfg.compile and info.is_main:
         note_text_lengths(train_examples.text_lengths, config.model.text_tokens)
-    task = LMTraining(config, info, text, train_examples, eval_sets, initial,
-                      training_data=recorded_training_data(train_examples.shards, [e.shards for e in eval_sets.values()]))
+    task = LMTraining(config, info, text, train_examples, eval_sets, initial, training_data=training_data)
     result = train_loop(task, cfg, device=info.device, run_config=config, name="lm", unit="tokens", resume=resume,
                         is_main=info.is_main, evaluate_first=initial is not None)
     return TrainResult(result.checkpoint, task.lm.model, result.loss)
@@ -253,10 +257,13 @@ def recorded_training_data(shards: TokenShards | JoinedShards, held_out: list[To
 
     Raises:
         ValueError: `held_out` shards read at another frame rate (their loss would score another pace)
-            or encoded by another encoder.
+            or encoded by another encoder, or with another number of codes.
     """
     record = videos_record(shards)
     for other in held_out:
+        if other.codebook_size != shards.codebook_size:
+            raise ValueError(f"the evaluation shards {str(other.path)!r} hold codes of {other.codebook_size:,} values, "
+                             f"the training shards of {shards.codebook_size:,}: encode both with one tokenizer")
         if not same_videos(record, videos_record(other)):
             what = (f"were read at {other.fps:g} fps, the training shards at {shards.fps:g}"
                     if not same_rate(shards.fps, other.fps) else

@@ -208,6 +208,13 @@ def test_joined_shard_folders_read_as_one_dataset(data, tmp_path):
     with pytest.raises(ValueError, match="evaluation shards .* were read at 24 fps, the training shards at 8"):
         train_lm(run_config(data, tmp_path / "paces", data=str(tmp_path / "eight"),
                             val_data=str(tmp_path / "twenty-four"), steps=1))
+    # Held-out shards of another codebook (another tokenizer's, unrecorded): said as such, not as the
+    # model's video_vocab_size that fits one set (which the training shards' message would say).
+    wide = write_shards(tmp_path / "wide", [(first[0], first.records[0])], count=1, grid=first.grid,
+                        codebook_size=2 * CODEBOOK, tokenizer_config={}, ends=first.ends)
+    with pytest.raises(ValueError, match=f"evaluation shards .* hold codes of {2 * CODEBOOK} values, the training "
+                                         f"shards of {CODEBOOK}: encode both with one tokenizer"):
+        train_lm(run_config(data, tmp_path / "wide-run", val_data=str(wide), steps=1))
     # Training takes the list from the config (`train.data=[a,b]`).
     result = train_lm(run_config(data, tmp_path / "run", data=(str(data / "train"), str(data / "val")), steps=2))
     assert np.isfinite(result.loss)
