@@ -473,5 +473,5 @@ def _warn_if_unevenly_timed(path: Path, container: av.container.InputContainer, 
         stated = round(float(rate), 3)
         warnings.warn(f"{path}: its frames are not evenly timed: {frames} frames over {span:.1f} s, where its "
                       f"{stated:g} fps would make {expected:.0f}; read frame by frame at {stated:g} fps it lasts "
-                      f"{frames / stated:.1f} s; give a frame rate (fps, --fps) to read it at even times",
+                      f"{frames / stated:.1f} s; give a frame rate (fps, --fps, train.fps) to read it at even times",
                       VariableRateWarning, stacklevel=3)

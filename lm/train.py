@@ -205,7 +205,11 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     info = init_distributed(start_run(cfg))
     rank_rows(cfg.batch_size, info)  # a batch that does not divide among the processes fails here
     if config.model.text_encoder is None:
-        text = TextTokenizer.load(cfg.text_tokenizer)
+        try:
+            text = TextTokenizer.load(cfg.text_tokenizer)
+        except FileNotFoundError as err:  # the preset's folder, relative to where the command runs
+            raise FileNotFoundError(f"train.text_tokenizer={cfg.text_tokenizer}: {err}; or set "
+                                    f"train.text_tokenizer=FOLDER (or model.text_encoder=...)") from None
     else:
         text = TextEncoder.load(config.model.text_encoder, device=info.device)
         config = replace(config, model=with_encoder_width(config.model, text))

@@ -280,7 +280,8 @@ def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
           str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "x")], "a manifest's videos start where they start"),
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--switches", "0.5", "--frames", "5",
           "-o", str(tmp_path / "x")], "needs 3 or more"),
-        (["train-lm", "--config", "tiny", f"train.text_tokenizer={tmp_path / 'none'}"], "text_tokenizer.model is missing"),
+        (["train-lm", "--config", "tiny", f"train.text_tokenizer={tmp_path / 'none'}"],
+         f"train.text_tokenizer={tmp_path / 'none'}: {tmp_path / 'none' / 'text_tokenizer.model'} is missing"),
         (["train-lm", "--config", "tiny", "model.n_layer=3"], "n_layer"),
         (["export-hf", "--model", str(tmp_path / "none"), "-o", str(tmp_path / "hf")], "no checkpoint"),
     ]
