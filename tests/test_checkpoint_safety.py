@@ -241,8 +241,12 @@ def test_eval_log_keeps_one_line_a_step_over_resumes_and_restarts_on_overwrite(l
         raise KeyboardInterrupt
 
     monkeypatch.setattr("arvid.training.loop.warmup_cosine", interrupted)  # called before the first step
+    (out / "samples").mkdir()
+    for name in ("step_000002.png", "mine.png"):  # a tokenizer run's sample strip; the user's own file
+        (out / "samples" / name).write_bytes(b"png")
     capfd.readouterr()
     assert main(train_lm_argv(lm_data, out, "train.steps=4", "--overwrite")) == 130
+    assert [path.name for path in (out / "samples").iterdir()] == ["mine.png"]
     assert "removed" in capfd.readouterr().err and not (out / "checkpoint").exists()
     assert not log.exists() or steps() == []
 

@@ -315,12 +315,15 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
 def _discard_replaced_run(out_dir: Path, folder: Path) -> None:
     """A fresh start (over a checkpoint only with `overwrite`: `check_start`) removes what the run it
     replaces left: its checkpoint, which `run_config.json` (rewritten now) no longer describes and
-    which a resume after an early stop would otherwise continue, and its `eval.jsonl`."""
+    which a resume after an early stop would otherwise continue, its `eval.jsonl` and the sample
+    strips an evaluation writes (`samples/step_NNNNNN.png`: a new run's would sit among the old)."""
     for replaced in (folder, folder.with_name(folder.name + ".old")):
         if replaced.is_dir():
             shutil.rmtree(replaced)
             print(f"overwrite: removed {replaced}, the replaced run's checkpoint", file=sys.stderr)
     (out_dir / "eval.jsonl").unlink(missing_ok=True)
+    for strip in (out_dir / "samples").glob("step_*.png"):
+        strip.unlink()
 
 
 def _keep_evaluations_to(log: Path, step: int) -> None:
