@@ -83,8 +83,14 @@ def test_the_lm_in_bfloat16_generates_what_float32_would_give_greedy(model_dir, 
 def test_trims_to_the_frame_count_and_conditions(model_dir, tmp_path, capsys):
     out = tmp_path / "a.gif"
     assert main(["generate", "", "--model", str(model_dir), "--frames", "6", "-o", str(out)]) == 0
-    assert "unconditionally" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unconditionally" in err and "candidate first windows" not in err
     assert len(read_video(out)) == 6
+    # Several first windows are drawn whole before the first frame: the progress line says so meanwhile.
+    assert main(["generate", "", "--model", str(model_dir), "--frames", "6", "--first-window-candidates", "2",
+                 "-o", str(out)]) == 0
+    assert "drawing 2 candidate first windows to keep one (motion-medoid): the first frames come after them" in \
+        capsys.readouterr().err
     image = tmp_path / "first.png"
     write_video(tmp_path / "clip.mp4", np.full((13, 32, 32, 3), 90, np.uint8), fps=8)
     from PIL import Image

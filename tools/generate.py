@@ -222,7 +222,18 @@ def _prepare(args: argparse.Namespace):
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
     return latent_frames, Outputs(video, args.tokens_out, fps, codes_origin(tokenizer, fps), args.prompt), \
-        args.continue_from is not None
+        args.continue_from is not None, first_frame_wait(config, streams=1, given=bool(args.continue_from))
+
+
+def first_frame_wait(config, *, streams: int, given: bool) -> str | None:
+    """What the progress line says until the first frame: the first window's candidates are drawn
+    whole before it (minutes for a large LM on a CPU); None when there is one, or a continued clip."""
+    count = config.first_window_candidates
+    if count < 2 or given:
+        return None
+    videos = f" for each of {streams} prompts" if streams > 1 else ""
+    return (f"drawing {count} candidate first windows{videos} to keep one ({config.first_window_selector}): "
+            f"the first frames come after them")
 
 
 def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config, read):
@@ -394,20 +405,24 @@ def _naming_the_file(path):
         raise _OutputError(err.errno, err.strerror or str(err), err.filename or str(path)) from err
 
 
-def _write(latent_frames, outputs: Outputs, continuing: bool, args: argparse.Namespace) -> int:
+def _write(latent_frames, outputs: Outputs, continuing: bool, waiting: str | None, args: argparse.Namespace) -> int:
     """Write each latent frame's frames and tokens as it comes, until --frames or an interruption -> exit code."""
-    return write_streams(([frame] for frame in latent_frames), [outputs], continuing, args)
+    return write_streams(([frame] for frame in latent_frames), [outputs], continuing, args, waiting=waiting)
 
 
-def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argparse.Namespace) -> int:
+def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argparse.Namespace, *,
+                  waiting: str | None = None) -> int:
     """Write each step's latent frames (a list, one per stream) into the stream's `outputs`, as they
-    come, until --frames or an interruption -> exit code."""
+    come, until --frames or an interruption -> exit code. `waiting` is the progress line's text until
+    the first frame (`first_frame_wait`)."""
     from arvid.tools.interrupts import INTERRUPTS, stop_signals_ignored
     from arvid.tools.progress import ProgressLine, seconds_since_process_start
 
     limit = args.frames if args.frames > 0 else math.inf
     progress = ProgressLine()
     started, status, first, write_error = time.monotonic(), 0, None, None
+    if waiting is not None:
+        progress.update(waiting)
     try:
         for step in steps:
             for frame, output in zip(step, outputs, strict=True):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail
-from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt, model_fps,
+from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt, first_frame_wait, model_fps,
                                  warn_unknown_content, write_streams)
 from arvid.tools.prompt_rewriting import prompt_reader, rewrite_lexicon
 from arvid.tools.text_files import read_prompts
@@ -37,8 +37,8 @@ def run_batch(args: argparse.Namespace) -> int:
             prepared = _prepare(args)
             if isinstance(prepared, int):
                 return prepared
-            steps, outputs = prepared
-            return write_streams(steps, outputs, False, args)
+            steps, outputs, waiting = prepared
+            return write_streams(steps, outputs, False, args, waiting=waiting)
         except INTERRUPTS:  # before the first frame: write_streams handles those after it
             with stop_signals_ignored():
                 print("interrupted before the first frame: no file written", file=sys.stderr)
@@ -117,4 +117,5 @@ def _prepare(args: argparse.Namespace):
     note_default_sampling(parts.lm)  # after every check: bad input stays one line
     origin = codes_origin(tokenizer, fps)
     return steps, [Outputs(video, token, fps, origin, prompt)
-                   for video, token, prompt in zip(videos, tokens, prompts, strict=True)]
+                   for video, token, prompt in zip(videos, tokens, prompts, strict=True)], \
+        first_frame_wait(config, streams=len(prompts), given=False)
