@@ -93,7 +93,8 @@ class FileClips:
     opens (`scan_files`, in `workers` processes when > 0), with a line to `log` every
     `SCAN_PROGRESS_EVERY_S` seconds while it goes on; one that cannot be read is skipped with one
     line to `log`, and a last line to `log` sums up what was found and skipped. `index`, a JSON file
-    (`arvid.data.scan_index`), keeps what was found: a file unchanged since is not read again.
+    (`arvid.data.scan_index`), keeps what was found (saved with each progress line too, so a stop
+    midway keeps the files read): a file unchanged since is not read again.
 
     Raises:
         FileNotFoundError, ValueError: as `media_paths`.
@@ -117,6 +118,8 @@ class FileClips:
             if time.monotonic() - said >= SCAN_PROGRESS_EVERY_S and len(known) < len(paths):
                 said = time.monotonic()  # every file is decoded whole: a large folder takes minutes
                 log(f"{source}: reading files, {len(known)} of {len(paths)} ({said - started:.0f} s)")
+                if index is not None and any(scan.problem is None for scan in known.values()):
+                    save_scans(index, list(known.values()))  # a stop before the end keeps what was read
         scanned = [known[path] for path in paths]
         unreadable = [found for found in scanned if found.problem is not None]
         if len(unreadable) == len(scanned):

@@ -96,8 +96,8 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     (training_data.json), so its run folder is a `--model` of its own and its videos play at the
     pace it learnt, through `arvid decode` too."""
     from arvid.data.video import probe_video
-
     from arvid.data.video_writer import write_video
+
     tokenizer_dir = shutil.copytree(tokenizer_dir, tmp_path / "tokenizer")  # changed below: a copy of the fixture's
     rng = np.random.default_rng(0)
     for name in ("a.mp4", "b.mp4"):

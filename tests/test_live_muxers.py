@@ -8,9 +8,9 @@ import pytest
 
 from arvid.data.live_muxers import split_annexb
 from arvid.data.video import read_video
-
-
 from arvid.data.video_writer import VideoWriter
+
+
 def test_split_annexb_takes_three_and_four_byte_start_codes():
     stream = b"\x00\x00\x00\x01\x67\xaa\x00\x00\x01\x68\xbb\xcc\x00\x00\x00\x01\x65\x01"
     assert split_annexb(stream) == [b"\x67\xaa", b"\x68\xbb\xcc", b"\x65\x01"]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from arvid.data.clips import media_paths
 from arvid.data.cuts import hard_cuts
 from arvid.data.decoded import DecodedVideos
 from arvid.data.folder_clips import FileClips
@@ -19,9 +20,9 @@ from arvid.data.real_clips import ManifestClips, ShotClips
 from arvid.data.samples import sample_clip_path
 from arvid.data.step_batches import StepBatches, clip_generator
 from arvid.data.video import read_video
+from arvid.data.video_writer import write_video
 
 # bikes.mp4: 25 fps, 250 frames, hard cuts at frames 30, 76, 137, 187 and 242 (PySceneDetect, at 25 fps).
-from arvid.data.video_writer import write_video
 BIKES_CUTS = [30, 76, 137, 187, 242]
 
 
@@ -399,6 +400,31 @@ def test_a_source_read_before_is_not_decoded_again_unless_a_file_changed(mixed_f
     assert "bikes.mp4" in read and "photo.png" in read
     index.write_text("not json")  # a damaged index is no error: everything is read again
     FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]), index=index)
+
+
+def test_a_first_reading_stopped_midway_keeps_the_files_it_read(mixed_folder, tmp_path, monkeypatch):
+    """Reading a large folder takes minutes: the index is saved with each progress line, so a run
+    stopped (Ctrl-C) before the end reads only the files it had not read when started again."""
+    import arvid.data.folder_clips as folder_clips
+
+    monkeypatch.setattr(folder_clips, "SCAN_PROGRESS_EVERY_S", 0.0)  # a progress line (and a save) after each file
+    index, read, scan = tmp_path / "files.json", [], folder_clips.scan_file
+
+    def stopped_at_the_fourth(path, **kwargs):
+        if len(read) == 3:
+            raise KeyboardInterrupt
+        read.append(path.name)
+        return scan(path, **kwargs)
+
+    monkeypatch.setattr(folder_clips, "scan_file", stopped_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]), index=index)
+    first = list(read)
+    monkeypatch.setattr(folder_clips, "scan_file", lambda path, **kwargs: (read.append(path.name), scan(path, **kwargs))[1])
+    FileClips(mixed_folder, frames=9, size=32, fps=8, log=collect([]), index=index)
+    again = read[len(first):]
+    unreadable = {"broken.png", "cut_short.mp4", "notes.avi"}  # never kept: read again each time
+    assert set(again) == (set(path.name for path in media_paths(mixed_folder)) - set(first)) | (unreadable & set(first))
 
 
 def test_clip_lengths_are_checked_and_a_source_of_short_videos_says_it_trains_on_its_images(mixed_folder):
