@@ -42,9 +42,11 @@ def requested_backend() -> str:
     return name
 
 
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
+def _warn_once(message: str, reason: str | None = None) -> None:
+    """Warn `message` the first time its `reason` (default: the message itself) comes up."""
+    reason = message if reason is None else reason
+    if reason not in _warned:
+        _warned.add(reason)
         warnings.warn(message, AttentionFallbackWarning, stacklevel=3)
 
 
@@ -68,7 +70,8 @@ def use_triton(*tensors: Tensor) -> bool:
     except (ImportError, ValueError) as err:
         if backend == "triton":
             raise
-        _warn_once(f"Triton attention unavailable, using the PyTorch reference: {err}")
+        # Once a reason, not once a shape: the message's figures after "got" change with every length.
+        _warn_once(f"Triton attention unavailable, using the PyTorch reference: {err}", str(err).split(", got")[0])
         return False
     return True
 

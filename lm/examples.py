@@ -65,7 +65,9 @@ class Batch(NamedTuple):
 class _Draw(NamedTuple):
     """What one example is made of: latent frames (t h w) codes, its caption (sentencepiece pieces,
     or encoder states (n d_enc); empty when dropped), task, window start, whether the video ends,
-    and whether the window holds its caption's onset (the video's first window, or its switch)."""
+    and whether the window holds its caption's onset (the video's first window, or its switch), and
+    how many of its frames lead it as context only (`context`: the anchor and the frames before the
+    switch in a window captioned with the prompt switched to, which the sampler never draws under it)."""
 
     frames: np.ndarray
     caption: list[int] | Tensor
@@ -73,6 +75,7 @@ class _Draw(NamedTuple):
     start: int
     end: bool
     onset: bool
+    context: int = 0
 
 
 class WindowExamples:
@@ -184,13 +187,17 @@ class WindowExamples:
         else:
             start = 1 if rng.random() < self.first_window_share else int(rng.integers(2, last_start + 1))
         frames = np.concatenate([codes[:1], codes[start:start + window]])
-        captions, onset = self.pieces[index], start == 1
+        captions, onset, switched_at = self.pieces[index], start == 1, None
         if index in self.switches and start + window - 1 >= self.switches[index][0]:
-            captions, onset = self.switches[index][1], start <= self.switches[index][0]
+            switched_at = self.switches[index][0]
+            captions, onset = self.switches[index][1], start <= switched_at
         dropped = rng.random() < self.caption_dropout
         caption = self._no_caption if dropped else captions[int(rng.integers(len(captions)))]
+        # Under the prompt switched to, the anchor and the frames before the switch were drawn for the
+        # old prompt: context, as the sampler gives them, never targets (an unconditional row learns all).
+        context = 0 if switched_at is None or dropped else 1 + max(0, switched_at - start)
         task = self.shards.records[index].task or self.tasks[int(rng.integers(len(self.tasks)))]
-        return _Draw(frames, caption, task, start, self.shards.ends and start + window == len(codes), onset)
+        return _Draw(frames, caption, task, start, self.shards.ends and start + window == len(codes), onset, context)
 
     def _slots(self, draws: list[_Draw]) -> int:
         """Text slots for these draws: `text_tokens`, or a longer encoder caption's length."""
@@ -209,6 +216,7 @@ class WindowExamples:
             # The first window frame follows the anchor across a gap of unknown length: a guess the
             # sampler never asks for (after a shift it always has window - 1 frames of history).
             sequence.loss_mask[prefix_len + frame:prefix_len + 2 * frame] = False
+        sequence.loss_mask[prefix_len:prefix_len + draw.context * frame] = False  # context under a switched prompt
         return sequence
 
     def batch(self, rng: np.random.Generator, size: int) -> Batch:

@@ -3,8 +3,11 @@
 arvid's module names are Llama's, so the weights move as they are (under `model.` for the
 backbone). The layout fields that Llama has no name for travel in the Hugging Face config under
 `arvid`, and the text tokenizer file is copied beside the weights, so `from_hf` rebuilds the same
-`VideoLM`. Per-digit code terms (`code_levels`) are folded into the plain embedding on export
-(`Transformer.input_embedding`): the exported Llama computes the same logits without them.
+`VideoLM` weights and config. Not its sampling defaults nor content words: the folder's
+`generation_config.json` is Hugging Face's (token ids), not arvid's sampling settings, so copy the
+LM's own beside an arvid model folder rebuilt from it. Per-digit code terms (`code_levels`) are
+folded into the plain embedding on export (`Transformer.input_embedding`): the exported Llama
+computes the same logits without them.
 """
 
 from __future__ import annotations

@@ -312,11 +312,11 @@ class Transformer(nn.Module):
         return self.norm(x)
 
     def forward(self, tokens: Tensor, text: TextStates | None = None, targets: Tensor | None = None) -> Tensor:
-        """Training: tokens (b n) from position 0 -> logits (b n v), float32 on CPU; or, given
-        `targets` (b n) int64 (-100 where a position is no target), their summed cross-entropy, a
-        float32 scalar (`summed_cross_entropy`: the logits never all at once). `text`: the text
-        slots' encoder states, hidden (b s d_enc) and mask (b s), s >= `text_tokens` (the tokens'
-        text slots hold `<pad>`; a slot the mask leaves out keeps it).
+        """Training: tokens (b n) from position 0 -> logits (b n v) in the weights' dtype (under
+        autocast, its); or, given `targets` (b n) int64 (-100 where a position is no target), their
+        summed cross-entropy, a float32 scalar (`summed_cross_entropy`: the logits never all at
+        once). `text`: the text slots' encoder states, hidden (b s d_enc) and mask (b s), s >=
+        `text_tokens` (the tokens' text slots hold `<pad>`; a slot the mask leaves out keeps it).
 
         The loss is computed here, not by the caller, so that a wrapped model (DDP, FSDP) computes it
         inside its own forward."""
@@ -327,9 +327,10 @@ class Transformer(nn.Module):
             return self.lm_head(hidden)
         return summed_cross_entropy(hidden, self.lm_head, targets)
 
-    def setup_cache(self, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None) -> None:
+    def setup_cache(self, batch: int, max_len: int | None = None) -> None:
         """Allocate a static KV cache for `batch` sequences of at most `max_len` tokens
-        (default `config.max_seq_len`) in `dtype` (default: the weights' dtype).
+        (default `config.max_seq_len`) in the weights' dtype (the keys and values it will hold: for a
+        bf16 cache, convert the model, as `--bf16-lm` does).
 
         Raises:
             ValueError: a `batch` or `max_len` that is not an int >= 1.
@@ -346,7 +347,7 @@ class Transformer(nn.Module):
             self._position_ids = table  # `positions` slices it (kept when larger: a cache restored later may be)
         for layer in self.layers:
             layer.self_attn.cache = KVCache(batch=batch, kv_heads=self.config.n_kv_heads, max_len=max_len,
-                                            head_dim=self.config.head_dim, dtype=dtype or weight.dtype,
+                                            head_dim=self.config.head_dim, dtype=weight.dtype,
                                             device=weight.device)
 
     def cache_state(self) -> CacheState:

@@ -141,6 +141,22 @@ def test_auto_on_cpu_uses_the_reference_and_gradients_never_reach_triton(monkeyp
     assert q.grad is not None
 
 
+def test_a_fallback_is_said_once_a_reason_not_once_a_shape(monkeypatch):
+    """A model whose head dim the kernels lack falls back on every call: one warning, though the
+    message's shape changes with each prefill length."""
+    import warnings
+
+    import arvid.kernels.dispatch as dispatch
+
+    monkeypatch.setattr(dispatch, "_warned", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for length in (5, 9):
+            error = f"Triton attention supports head dims (64, 128), got 48 (shape (1, 4, {length}, 48))"
+            dispatch._warn_once(f"Triton attention unavailable: {error}", error.split(", got")[0])
+    assert len(caught) == 1 and caught[0].category is dispatch.AttentionFallbackWarning
+
+
 def test_compiled_code_takes_the_reference_even_where_triton_is_forced(monkeypatch):
     """Under `torch.compile` (fullgraph) the dispatch never reaches the kernels' launch code, which
     would have to trace: the compiled decode attention equals the eager reference."""

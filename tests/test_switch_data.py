@@ -106,11 +106,20 @@ def test_a_window_that_reaches_the_switch_reads_the_new_caption(tmp_path):
     window, prefix, frame = config.window_frames, config.prefix_len, config.tokens_per_frame
     seen = set()
     for seed in range(60):
-        tokens = examples.example(np.random.default_rng(seed)).tokens
+        tokens, loss_mask = examples.example(np.random.default_rng(seed))
         start = int(examples.vocab.video_codes(tokens[prefix + frame:prefix + frame + 1]))
         read = [caption for caption, ids in pieces.items() if torch.equal(tokens[3:3 + len(ids)], ids)]
-        assert read == [after if start + window - 1 >= switch_at else before], (start, read)
+        switched = start + window - 1 >= switch_at
+        assert read == [after if switched else before], (start, read)
         seen.add(read[0])
+        # Under the new caption the anchor and the frames before the switch are context, never targets
+        # (the sampler never draws them under it); from the switch on they are (but a first window
+        # frame after a gap, as always).
+        context = 1 + max(0, switch_at - start) if switched else 0
+        for slot in range(1 + window):
+            target = slot >= context and not (slot == 1 and start > 1)
+            span = loss_mask[prefix + slot * frame:prefix + (slot + 1) * frame]
+            assert bool(span.all()) == bool(span.any()) == target, (start, slot)
     assert seen == {before, after}
 
 
