@@ -54,6 +54,17 @@ def _listed_path(line: str, manifest: Path, number: int) -> str:
     return path
 
 
+def _broken_json(line: str) -> bool:
+    """Whether a manifest line looks like a JSON object and does not parse (cut short, a quote missing)."""
+    if not line.startswith("{"):
+        return False
+    try:
+        json.loads(line)
+    except ValueError:
+        return True
+    return False
+
+
 def media_paths(source: str | Path) -> list[Path]:
     """Videos and images named by `source`: a folder (searched recursively, by suffix:
     `VIDEO_SUFFIXES`, `IMAGE_SUFFIXES`), one video or image file (by its suffix), or a text
@@ -83,7 +94,7 @@ def media_paths(source: str | Path) -> list[Path]:
         listed = {number: Path(os.path.normpath(source.parent / _listed_path(line, source, number)))
                   for number, line in enumerate(lines, start=1) if line and not line.startswith("#")}
         for number, path in listed.items():
-            if not path.is_file() and lines[number - 1].startswith("{"):
+            if not path.is_file() and _broken_json(lines[number - 1]):
                 raise ValueError(f"{source}:{number}: neither a JSON object with a \"path\" (it does not parse) nor "
                                  f"a file: {lines[number - 1][:80]!r}")
         paths = list(dict.fromkeys(listed.values()))  # once each: a captioned manifest names a file once a shot

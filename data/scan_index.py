@@ -93,5 +93,14 @@ def save_scans(index: str | Path, scanned: Sequence[Scanned]) -> None:
     index.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=index.parent, prefix=index.name, suffix=".partial", delete=False,
                                      encoding="utf-8") as staging:
-        staging.write(json.dumps({"version": VERSION, "files": files}) + "\n")
-    os.replace(staging.name, index)
+        try:
+            staging.write(json.dumps({"version": VERSION, "files": files}) + "\n")
+        except BaseException:  # Ctrl-C mid-write (saves come with each progress line now): no leftover
+            staging.close()
+            os.unlink(staging.name)
+            raise
+    try:
+        os.replace(staging.name, index)
+    except BaseException:
+        Path(staging.name).unlink(missing_ok=True)
+        raise

@@ -388,9 +388,9 @@ class PretrainedScorers:
     Per video: "clip_score" (CLIP score against the prompt, mean over frames) and
     "lpips_consecutive" (LPIPS between consecutive frames: a perceptual amount of change per
     frame). Over the set: FVD between the first FVD_FRAMES frames of the videos and of their
-    references (what the real distribution looks like for the same prompt); a pair shorter than
-    that joins only if it is as long as the first pair scored (`fvd_frames`), as FVD compares clips
-    of one length: the others are counted in `fvd_left_out`.
+    references (what the real distribution looks like for the same prompt). FVD compares clips of
+    one length: pairs shorter than FVD_FRAMES are kept apart by length, and the FVD is over the
+    length most pairs have (the longest of a tie: `fvd_frames`), the others counted in `fvd_left_out`.
 
     Raises (at construction): MissingWeights or ValueError for a given path that is absent or not
     a loadable network.
@@ -404,9 +404,7 @@ class PretrainedScorers:
         self.clip = load_clip(clip_dir, device=device) if status["clip_score"] is None else None
         self.lpips = load_lpips(lpips_path, device=device) if status["lpips"] is None else None
         self.i3d = load_i3d(i3d_path, device=device) if status["fvd"] is None else None
-        self._features: dict[str, list[np.ndarray]] = {"real": [], "fake": []}
-        self.fvd_frames: int | None = None  # the frames of every clip in the FVD sets (the first pair's)
-        self.fvd_left_out = 0  # pairs of another length, not in the FVD sets
+        self._features: dict[int, dict[str, list[np.ndarray]]] = {}  # clip length -> "real"/"fake" features
 
     @property
     def active(self) -> bool:
@@ -423,17 +421,26 @@ class PretrainedScorers:
             scores["lpips_consecutive"] = float(changes.mean())
         if self.i3d is not None and reference is not None:
             frames = min(FVD_FRAMES, len(video), len(reference))
-            self.fvd_frames = self.fvd_frames or frames
-            if frames != self.fvd_frames:
-                self.fvd_left_out += 1
-            else:
-                self._features["fake"].append(i3d_features([video[:frames]], self.i3d, device=self.device))
-                self._features["real"].append(i3d_features([reference[:frames]], self.i3d, device=self.device))
+            sets = self._features.setdefault(frames, {"real": [], "fake": []})
+            sets["fake"].append(i3d_features([video[:frames]], self.i3d, device=self.device))
+            sets["real"].append(i3d_features([reference[:frames]], self.i3d, device=self.device))
         return scores
 
-    def fvd(self) -> float | None:
-        """FVD over the videos scored with a reference; None with fewer than 2 or no I3D."""
-        if self.i3d is None or len(self._features["fake"]) < 2:
+    @property
+    def fvd_frames(self) -> int | None:
+        """The clip length the FVD is over: the one most pairs have, the longest of a tie; None before any."""
+        if not self._features:
             return None
-        return frechet_distance_from_features(np.concatenate(self._features["real"]),
-                                              np.concatenate(self._features["fake"]))
+        return max(self._features, key=lambda frames: (len(self._features[frames]["fake"]), frames))
+
+    @property
+    def fvd_left_out(self) -> int:
+        """Pairs of another length than `fvd_frames`, not in the FVD."""
+        return sum(len(sets["fake"]) for frames, sets in self._features.items() if frames != self.fvd_frames)
+
+    def fvd(self) -> float | None:
+        """FVD over the videos scored with a reference, at `fvd_frames`; None with fewer than 2 or no I3D."""
+        if self.i3d is None or self.fvd_frames is None or len(self._features[self.fvd_frames]["fake"]) < 2:
+            return None
+        sets = self._features[self.fvd_frames]
+        return frechet_distance_from_features(np.concatenate(sets["real"]), np.concatenate(sets["fake"]))

@@ -214,6 +214,18 @@ def test_a_fresh_start_over_a_checkpoint_is_refused_without_overwrite(lm_data, t
     assert saved_step(out) == 2
 
 
+def test_a_fresh_start_never_removes_a_checkpoint_folder_of_other_files(lm_data, tmp_path, capfd):
+    """`checkpoint/` holding the user's own files is no checkpoint: a fresh start (with --overwrite
+    too) leaves it, and the save refuses to replace it, naming a file."""
+    out = tmp_path / "run"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "checkpoint" / "my_notes.txt").write_text("mine")
+    for extra in ([], ["--overwrite"]):
+        assert main(train_lm_argv(lm_data, out, "train.steps=1", *extra)) != 0
+        assert (out / "checkpoint" / "my_notes.txt").read_text() == "mine"
+        assert "my_notes.txt" in capfd.readouterr().err
+
+
 def test_optimizer_settings_given_with_resume_take_effect(lm_data, tmp_path):
     """Loading an optimizer's state brings back the settings saved with it: a weight decay or betas
     given with --resume (and recorded in run_config.json) were silently dropped."""
@@ -421,6 +433,12 @@ def test_a_first_stop_signal_asks_and_a_second_one_stops_at_once():
             os.kill(os.getpid(), signal.SIGINT)  # Python's own handler again: KeyboardInterrupt
             time.sleep(1)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a job a shell started with `&`
+    try:
+        with stop_between_steps(say=False) as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # still ignored: Ctrl-C is not for it
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def assert_same_weights(out: Path, straight: Path) -> None:

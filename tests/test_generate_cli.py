@@ -97,14 +97,56 @@ def test_trims_to_the_frame_count_and_conditions(model_dir, tmp_path, capsys):
 
     Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(image)
     assert main(["generate", "a circle", "--model", str(model_dir), "--image", str(image), "--frames", "4",
-                 "-o", str(tmp_path / "i.mp4")]) == 0
+                 "--first-window-candidates", "2", "-o", str(tmp_path / "i.mp4")]) == 0
     assert len(read_video(tmp_path / "i.mp4")) == 4  # --frames counts the video's frames, the image the first
+
     assert main(["generate", "a circle", "--model", str(model_dir), "--continue", str(tmp_path / "clip.mp4"),
                  "--frames", "8", "--tokens-out", str(tmp_path / "c.ndjson"), "-o", str(tmp_path / "c.mp4")]) == 0
     with open(tmp_path / "c.ndjson") as lines:
         given = [r.given for r in read_token_frames(lines)]
     assert given == [True, True, True, False, False]  # the last 9 frames of the clip, then 8 new ones
     assert len(read_video(tmp_path / "c.mp4")) == 8  # only the new frames: the clip is not copied in
+
+
+def test_the_waiting_line_stays_until_the_first_drawn_frame(monkeypatch):
+    """With --image the image's frame is written first: the line saying that first windows are being
+    drawn stays over it, and gives way to the frame count once the model's frames come."""
+    import argparse
+    from types import SimpleNamespace
+
+    import arvid.tools.progress as progress_module
+    from arvid.tools.generate import write_streams
+
+    shown = []
+
+    class Recorder:
+        def update(self, text):
+            shown.append(text)
+
+        def note(self, text):
+            shown.append(text)
+
+        def end(self):
+            pass
+
+    class Output:
+        frames, fps, opened = 0, 8.0, False
+
+        def write(self, frame, keep):
+            self.frames += len(keep)
+
+        def close(self):
+            pass
+
+        def where(self):
+            return "out.mp4"
+
+    monkeypatch.setattr(progress_module, "ProgressLine", Recorder)
+    image = SimpleNamespace(frames=np.zeros((1, 2, 2, 3), np.uint8), given=True, prompt=None)
+    drawn = SimpleNamespace(frames=np.zeros((4, 2, 2, 3), np.uint8), given=False, prompt=None)
+    args = argparse.Namespace(frames=5, tokens_out=None)
+    write_streams(iter([[image], [drawn]]), [Output()], False, args, waiting="drawing candidates")
+    assert shown[0] == "drawing candidates" and len(shown) == 2 and "5" in shown[1]
 
 
 def test_interrupted_generation_keeps_valid_files(model_dir, tmp_path):

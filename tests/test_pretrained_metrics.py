@@ -215,14 +215,15 @@ def test_i3d_input_of_a_wide_video_is_its_centre_not_squashed(i3d_path):
         np.testing.assert_allclose(features[0, :3], 1.0, atol=1e-6)  # the mean of every channel: white
 
 
-def test_scorers_pool_only_clips_of_the_first_pairs_length_for_fvd(i3d_path):
-    """FVD compares clips of one length: fed one video at a time, a pair shorter than the first
-    (and than 16 frames) is left out and counted, not mixed into the sets."""
+def test_scorers_pool_only_clips_of_one_length_for_fvd(i3d_path):
+    """FVD compares clips of one length: fed one video at a time, pairs shorter than 16 frames are
+    kept apart, the FVD is over the length most pairs have (a short one first changes nothing), and
+    the others are counted, not mixed into the sets."""
     from arvid.metrics.pretrained import PretrainedScorers
 
     scorers = PretrainedScorers(i3d_path=i3d_path)
     long, short = random_videos(0, 3, frames=20), random_videos(1, 1, frames=8)
-    for video in (*long, *short):
+    for video in (*short, *long):
         scorers.score(video, None, reference=video[::-1].copy())
     assert (scorers.fvd_frames, scorers.fvd_left_out) == (16, 1)
     expected = fvd([video[::-1][:16].copy() for video in long], [video[:16] for video in long], i3d_path)

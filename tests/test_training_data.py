@@ -360,6 +360,9 @@ def test_manifest_lines_name_each_file_once_and_braces_can_be_a_file_name(bikes_
     manifest.write_text('{"path": "{draft}.mp4"}\n{"path": "{draft}.mp4", "start": 3\n')
     with pytest.raises(ValueError, match=r"shots.jsonl:2: neither a JSON object .* \(it does not parse\) nor a file"):
         media_paths(manifest)
+    manifest.write_text('{"path": "gone.mp4"}\n')  # whole JSON naming a missing file: said as that
+    with pytest.raises(FileNotFoundError, match="lists missing file .*gone.mp4"):
+        media_paths(manifest)
 
 
 def test_reading_a_large_source_says_how_far_it_has_got(mixed_folder, monkeypatch):

@@ -377,7 +377,7 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
               f"world's template captions; --prompt-set paraphrase scores paraphrases); motion, warp error, flicker "
               f"and cuts are", file=sys.stderr)
     if pretrained.fvd_left_out:
-        print(f"note: FVD compares clips of one length, {pretrained.fvd_frames} frames (the first video's): "
+        print(f"note: FVD compares clips of one length, {pretrained.fvd_frames} frames (most videos'): "
               f"{pretrained.fvd_left_out} video(s) of another length are not in it", file=sys.stderr)
     print(f"wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
     return 130 if interrupted else 1 if result["failed"] else 0

@@ -88,7 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --prompt-schedule or --interactive, what a new prompt goes on from: window (the "
                              "default: the same anchor and window), frame (the frame on screen anchors a new first "
                              "window: the object stays and takes the new motion), scratch (a new anchor and first "
-                             "window: for a new colour or shape, at the price of a jump)")
+                             "window: for a new colour or shape, at the price of a jump; the new anchor is one frame, so "
+                             "the schedule's later frame numbers land 3 frames early)")
     parser.add_argument("--image", help="first frame, for image-to-video (default: none)")
     parser.add_argument("--continue", dest="continue_from", metavar="VIDEO",
                         help="video to continue (default: none)")
@@ -434,7 +435,8 @@ def write_streams(steps, outputs: list[Outputs], continuing: bool, args: argpars
                 output.write(frame, keep)
             if first is None and len(keep):  # (seconds since the models loaded, since the start, frames by then)
                 first = (time.monotonic() - started, seconds_since_process_start(), outputs[0].frames)
-            if len(keep):
+            waiting = waiting if waiting is None or all(frame.given for frame in step) else None
+            if len(keep) and waiting is None:  # the waiting line stays over an image's given first frame
                 progress.update(_progress(outputs[0].frames, args.frames, time.monotonic() - started, outputs[0].fps,
                                           len(outputs)))
             if outputs[0].frames >= limit:

@@ -291,7 +291,7 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=keyword, action="store_true", help=text)
     group.add_argument("--jacobi", dest="jacobi_block", type=int, default=0, metavar="N",
                        help="draw each token from its own uniform number, up to N tokens per forward pass by Jacobi "
-                            "decoding (exactly the tokens of N = 1, one per pass); 0: the usual draws")
+                            "decoding (the tokens of N = 1, one per pass, to float rounding); 0: the usual draws")
     group.add_argument("--fused", dest="fused_steps", type=int, default=0, metavar="N",
                        help="draw each token from its own uniform number (the tokens of --jacobi 1), N tokens per "
                             "call, each run of N one compiled graph with --compile; 0: the usual draws")

@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue from the checkpoint in train.out_dir, with the config that run recorded "
                              "(run_config.json) and the overrides given on top")
     parser.add_argument("--overwrite", action="store_true",
-                        help="start afresh even where train.out_dir holds a checkpoint, removing it (and its eval.jsonl) "
-                             "as the run starts; without it, or --resume, such a start is refused")
+                        help="start afresh even where train.out_dir holds a checkpoint, removing it (and its eval.jsonl "
+                             "and sample strips) as the run starts; without it, or --resume, such a start is refused")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.steps=100 model.n_layers=4")
 
 

@@ -114,6 +114,16 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def any_rank_each(flags: tuple[bool, ...], device: torch.device) -> tuple[bool, ...]:
+    """`any_rank` of several flags in one collective call (a training step asks two questions of
+    every rank: did a stop signal come, is the time budget spent)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return tuple(flags)
+    values = torch.tensor([float(flag) for flag in flags], device=device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return tuple(bool(value) for value in values.tolist())
+
+
 @contextlib.contextmanager
 def failing_together(info: DistInfo) -> Iterator[None]:
     """Around work that may fail on some processes only (reading data that only the first reads):

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from arvid.configs import to_dict
 from arvid.training.checkpoint import atomic_folder, remove_stale_staging, resolve_checkpoint, write_json
 from arvid.training.device import resolve_device
-from arvid.training.distributed import DistInfo, any_rank, failing_together
+from arvid.training.distributed import DistInfo, any_rank_each, failing_together
 from arvid.training.precision import check_precision, mixed_precision
 from arvid.training.progress import LineFile, progress_file
 from arvid.training.schedule import warmup_cosine
@@ -167,7 +167,8 @@ def check_start(config: LoopConfig, *, resume: bool) -> None:
 
     Raises:
         FileNotFoundError: `resume` without a checkpoint (the message says what is there).
-        CheckpointExists: a fresh start over a checkpoint, without `config.overwrite`.
+        CheckpointExists: a fresh start over a checkpoint, without `config.overwrite`; or over a
+            `checkpoint` folder of other files, with it too.
     """
     folder = Path(config.out_dir) / "checkpoint"
     if resume:
@@ -180,6 +181,12 @@ def check_start(config: LoopConfig, *, resume: bool) -> None:
             raise FileNotFoundError(f"{err}: nothing to resume in train.out_dir={config.out_dir}; start the run "
                                     "without --resume") from None
         return
+    held = [] if not folder.is_dir() else sorted(entry.name for entry in folder.iterdir())
+    if held and not any(name in held for name in ("config.json", "trainer_state.json")):
+        # Not a checkpoint: a save would have to replace the user's files (`atomic_folder` refuses).
+        raise CheckpointExists(f"{str(folder)!r} holds other files than a checkpoint ({held[0]!r}"
+                               f"{', ...' if len(held) > 1 else ''}), which the run's checkpoints would replace: "
+                               f"choose another train.out_dir, or empty that folder")
     if config.overwrite:
         return
     try:
@@ -225,7 +232,7 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
         if is_main:
             remove_stale_staging(folder)
             if not resume:
-                _discard_replaced_run(out_dir, folder)
+                _discard_replaced_run(out_dir, folder, overwrite=config.overwrite)
     step, minutes_before = _load(task, folder) if resume else (0, 0.0)
     with failing_together(world):
         if is_main:
@@ -263,16 +270,17 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
             if evaluate_first and step == 0:
                 evaluate(bar)
             while step < config.steps:
-                # A first Ctrl-C or SIGTERM (on any rank) stops here, between steps, with a checkpoint.
-                if any_rank(stop.asked, device):
+                # Every rank stops at the same step: at a first Ctrl-C or SIGTERM on any rank (here,
+                # between steps, with a checkpoint), or when any rank's clock passes the budget.
+                spent = config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes
+                stop_asked, spent = any_rank_each((stop.asked, spent), device)
+                if stop_asked:
                     if step != saved_step:
                         with failing_together(world):
                             _save(task, folder, step, is_main, started)
                         saved_step = step
                     raise KeyboardInterrupt
-                # Every rank stops at the same step, whichever clock passes the budget first.
-                if config.max_minutes is not None and any_rank(time.monotonic() - started > 60 * config.max_minutes,
-                                                               device):
+                if spent:
                     if is_main:
                         bar.write(f"time budget of {config.max_minutes} min (max_minutes, counted over every "
                                   f"resume) reached at step {step}; to train on, resume with a larger max_minutes")
@@ -312,16 +320,24 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     return LoopResult(folder, step, loss)
 
 
-def _discard_replaced_run(out_dir: Path, folder: Path) -> None:
-    """A fresh start (over a checkpoint only with `overwrite`: `check_start`) removes what the run it
-    replaces left: its checkpoint, which `run_config.json` (rewritten now) no longer describes and
-    which a resume after an early stop would otherwise continue, its `eval.jsonl` and the sample
-    strips an evaluation writes (`samples/step_NNNNNN.png`: a new run's would sit among the old)."""
-    for replaced in (folder, folder.with_name(folder.name + ".old")):
-        if replaced.is_dir():
-            shutil.rmtree(replaced)
-            print(f"overwrite: removed {replaced}, the replaced run's checkpoint", file=sys.stderr)
+def _discard_replaced_run(out_dir: Path, folder: Path, *, overwrite: bool) -> None:
+    """A fresh start begins its own `eval.jsonl`. With `overwrite` (`check_start` allows a fresh start
+    over a checkpoint only then) it also removes what the run it replaces left: its checkpoint (and
+    `.old`), which `run_config.json` (rewritten now) no longer describes and which a resume after an
+    early stop would otherwise continue, and the sample strips its evaluations wrote
+    (`samples/step_NNNNNN.png`: a new run's would sit among the old). Only folders that hold a
+    checkpoint go (a link to one: the link); any other folder there is left, for the save to refuse."""
     (out_dir / "eval.jsonl").unlink(missing_ok=True)
+    if not overwrite:
+        return
+    for replaced in (folder, folder.with_name(folder.name + ".old")):
+        if not any((replaced / name).is_file() for name in ("trainer_state.json", "config.json")):
+            continue
+        if replaced.is_symlink():
+            replaced.unlink()
+        else:
+            shutil.rmtree(replaced)
+        print(f"overwrite: removed {replaced}, the replaced run's checkpoint", file=sys.stderr)
     for strip in (out_dir / "samples").glob("step_*.png"):
         strip.unlink()
 

@@ -9,6 +9,7 @@ the optimizer may have updated some weights and not others.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -34,8 +35,9 @@ def stop_between_steps(name: str = "training", *, say: bool = True) -> Iterator[
     """Inside the block, the first SIGINT or SIGTERM only sets the yielded request's `signal` (and
     says so on stderr where `say`: `name` names the run); the handlers from before the block are then back, so a
     second signal acts as it would have (a KeyboardInterrupt from Ctrl-C). Handlers can only be set
-    in the main thread: elsewhere the block runs as is and the request is never asked. A handler set
-    outside Python (getsignal None) could not be put back: such a signal is left alone."""
+    in the main thread: elsewhere the block runs as is and the request is never asked. A signal that is
+    ignored stays ignored, and one whose handler was set outside Python (getsignal None), which could
+    not be put back, is left alone."""
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request
@@ -46,15 +48,25 @@ def stop_between_steps(name: str = "training", *, say: bool = True) -> Iterator[
         request.signal = number
         for sig, handler in previous.items():  # a second signal: as before the block
             signal.signal(sig, handler)
-        if say:
-            print(f"\n{name}: {signal.Signals(number).name} caught: stopping after this step with a checkpoint "
-                  f"(again to stop at once, losing the steps since the last checkpoint)", file=sys.stderr, flush=True)
+        if say:  # os.write: a print here could land inside one of the progress bar's writes
+            _write_to_stderr(f"\n{name}: {signal.Signals(number).name} caught: stopping after this step with a "
+                             f"checkpoint (again to stop at once, losing the steps since the last checkpoint)\n")
 
     for sig in STOP_SIGNALS:
-        if signal.getsignal(sig) is not None:
+        # A signal ignored (a job a shell started with `&` ignores Ctrl-C) stays ignored.
+        if signal.getsignal(sig) not in (None, signal.SIG_IGN):
             previous[sig] = signal.signal(sig, ask)
     try:
         yield request
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _write_to_stderr(text: str) -> None:
+    """Write `text` to stderr's file descriptor directly (no Python buffer a signal handler could
+    interrupt); nothing where stderr has none (a captured stream)."""
+    try:
+        os.write(sys.stderr.fileno(), text.encode())
+    except (AttributeError, OSError, ValueError):
+        pass
