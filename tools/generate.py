@@ -223,14 +223,15 @@ def _prepare(args: argparse.Namespace):
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
     return latent_frames, Outputs(video, args.tokens_out, fps, codes_origin(tokenizer, fps), args.prompt), \
-        args.continue_from is not None, first_frame_wait(config, streams=1, given=bool(args.continue_from))
+        args.continue_from is not None, first_frame_wait(config, streams=1)
 
 
-def first_frame_wait(config, *, streams: int, given: bool) -> str | None:
-    """What the progress line says until the first frame: the first window's candidates are drawn
-    whole before it (minutes for a large LM on a CPU); None when there is one, or a continued clip."""
+def first_frame_wait(config, *, streams: int) -> str | None:
+    """What the progress line says until the model's first frame: the first window's candidates are
+    drawn whole before it (minutes for a large LM on a CPU), after an image or a continued clip's
+    frames too (they fill at most the anchor and the window before its last frame); None for one."""
     count = config.first_window_candidates
-    if count < 2 or given:
+    if count < 2:
         return None
     videos = f" for each of {streams} prompts" if streams > 1 else ""
     return (f"drawing {count} candidate first windows{videos} to keep one ({config.first_window_selector}): "

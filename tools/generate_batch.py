@@ -118,4 +118,4 @@ def _prepare(args: argparse.Namespace):
     origin = codes_origin(tokenizer, fps)
     return steps, [Outputs(video, token, fps, origin, prompt)
                    for video, token, prompt in zip(videos, tokens, prompts, strict=True)], \
-        first_frame_wait(config, streams=len(prompts), given=False)
+        first_frame_wait(config, streams=len(prompts))
