@@ -94,6 +94,11 @@ class LMConfig:
                      "window_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.window_frames < 2:
+            # Each frame after the first window would be drawn after the anchor alone, a step training
+            # never takes (a window frame after a gap is no target: `arvid.lm.examples`).
+            raise ValueError(f"window_frames must be >= 2 (a window of one frame has no frame before the one "
+                             f"drawn to go on from), got {self.window_frames}")
         if self.text_encoder is not None and not self.text_encoder.strip():
             raise ValueError("text_encoder must name an encoder or be null (sentencepiece text), got ''")
         if self.text_encoder_dim is not None and (self.text_encoder is None or self.text_encoder_dim < 1):

@@ -96,7 +96,7 @@ class WindowExamples:
                  log: Callable[[str], object] | None = None) -> None:
         latent_frames, height, width = shards.grid
         if latent_frames < 1 + config.window_frames:
-            shorter = f", or train with model.window_frames={latent_frames - 1}" if latent_frames > 1 else ""
+            shorter = f", or train with model.window_frames={latent_frames - 1}" if latent_frames > 2 else ""
             raise ValueError(f"{shards.path}: videos have {latent_frames} latent frames; anchor + window_frames="
                              f"{config.window_frames} needs at least {1 + config.window_frames} (tokenize longer "
                              f"videos, `arvid tokenize-dataset --frames`{shorter})")

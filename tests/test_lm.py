@@ -244,6 +244,14 @@ def test_the_model_reads_its_grid_positions():
     assert not bool(changed[:start].any()) and bool(changed[start:].all())
 
 
+def test_a_window_holds_at_least_two_frames():
+    """With one, each frame after the first window would follow the anchor alone: a draw training
+    never teaches (the sampler refuses such a window too)."""
+    with pytest.raises(ValueError, match="window_frames must be >= 2"):
+        tiny_config(window_frames=1)
+    assert tiny_config(window_frames=2).window_frames == 2
+
+
 def test_grid_position_errors():
     with pytest.raises(ValueError, match="cannot be exported"):
         to_hf(make_model(grid_positions=True))
