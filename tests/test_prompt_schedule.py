@@ -115,6 +115,25 @@ def test_switches_inside_a_first_window_of_candidates_say_which_one_is_used(mode
     assert "the switch at frame 3 takes effect at frame" in err and "the one at frame 2 before it is never used" in err
 
 
+def test_a_schedule_counts_a_continued_videos_own_frames(model_dir, tmp_path, capsys):
+    """With --continue the video's frame 0 is the first new one (the clip's latent frames come before
+    it): a line at frame 12 takes over at frame 12 (it landed on frame 4: the clip's latent frames
+    were counted as the video's)."""
+    from arvid.data.video_writer import write_video
+    from arvid.tools.prompt_schedule import frame_start, scheduled_prompts
+
+    assert frame_start(5, 4, continued=3) == 8 and frame_start(5, 4) == 17
+    prompts = scheduled_prompts("a", [(12, "b")], 4, continued=3)
+    assert [prompts(index) for index in (5, 6)] == ["a", "b"]  # latent 6 starts at frame 12
+    write_video(tmp_path / "clip.mp4", np.full((13, 32, 32, 3), 90, np.uint8), fps=8)
+    schedule = tmp_path / "schedule.tsv"
+    schedule.write_text("12\ta blue square moving up\n")
+    assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--continue", str(tmp_path / "clip.mp4"),
+                 "--frames", "16", "--first-window-candidates", "1", "--prompt-schedule", str(schedule),
+                 "-o", str(tmp_path / "out.gif")]) == 0
+    assert "from frame 12: 'a blue square moving up'" in capsys.readouterr().err
+
+
 def test_a_switch_from_the_frame_on_screen_records_its_anchor_and_decodes_to_the_same_video(model_dir, tmp_path,
                                                                                             capsys):
     """`--switch-from frame`: the switch's line carries the new anchor's codes, and `arvid decode`,

@@ -207,13 +207,14 @@ def _prepare(args: argparse.Namespace):
         warn_unknown_content(lm, args.prompt)  # warnings once every prompt is known to be readable
         for frame, text in schedule:
             warn_unknown_content(lm, text, where=f"{args.prompt_schedule}, the prompt at frame {frame}")
-        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, read)
         size = tokenizer.config.image_size
         conditions = {}
         if args.image:
             conditions["image"] = read_video(args.image, size=size, max_frames=1)[0]
         if args.continue_from:
             conditions["video"] = read_video(args.continue_from, size=size, fps=fps)
+        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, read,
+                                  continued=_continued_latent_frames(conditions.get("video"), tokenizer, lm, config))
         # `stream` checks everything (prompt length, window, frames) before returning its iterator.
         latent_frames = stream(lm, tokenizer, args.prompt, config, prompts=prompts, switch_from=args.switch_from or "window",
                                **levers, **conditions)
@@ -238,16 +239,28 @@ def first_frame_wait(config, *, streams: int) -> str | None:
             f"the first frames come after them")
 
 
-def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config, read):
+def _continued_latent_frames(video, tokenizer, lm, config) -> int:
+    """The latent frames a continued clip (uint8 frames, or None) fills before the new video's first
+    frame: the anchor and up to `window - 1` more (`arvid.sampling.stream` takes its last frames)."""
+    if video is None:
+        return 0
+    usable = min(len(video), tokenizer.video_frames(config.window_for(lm.config.window_frames)))
+    return 1 + (usable - 1) // tokenizer.config.temporal_factor
+
+
+def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config, read, *,
+                    continued: int = 0):
     """The `prompts(index)` function of --prompt-schedule (its lines: `schedule`) or --interactive, or
-    None; `config` is the run's SamplerConfig, `read` the `prompt_reader` typed lines go through."""
-    from arvid.tools.prompt_schedule import schedule_warnings, scheduled_prompts, typed_prompts
+    None; `config` is the run's SamplerConfig, `read` the `prompt_reader` typed lines go through,
+    `continued` the latent frames of a continued clip before the video's first frame."""
+    from arvid.tools.prompt_schedule import frame_start, schedule_warnings, scheduled_prompts, typed_prompts
 
     if schedule:
-        for warning in schedule_warnings(schedule, tokenizer.config.temporal_factor, args.frames):
+        factor = tokenizer.config.temporal_factor
+        for warning in schedule_warnings(schedule, factor, args.frames, continued):
             print(f"warning: {args.prompt_schedule}: {warning}", file=sys.stderr)
         window = config.window_for(lm.config.window_frames)
-        first_window_ends = tokenizer.video_frames(window + 1)  # drawn whole when candidates are compared
+        first_window_ends = frame_start(window + 1, factor, continued)  # drawn whole when candidates are compared
         early = [frame for frame, _ in schedule if frame < first_window_ends]
         if early and config.first_window_candidates > 1:  # the last early line is the one in force then
             unused = (f"; the one{'s' * (len(early) > 2)} at frame{'s' * (len(early) > 2)} "
@@ -256,7 +269,7 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
             print(f"warning: the first window (frames 0-{first_window_ends - 1}) is drawn whole, as several "
                   f"candidates; the switch at frame {early[-1]} takes effect at frame {first_window_ends}{unused}",
                   file=sys.stderr)
-        return scheduled_prompts(args.prompt, schedule, tokenizer.config.temporal_factor)
+        return scheduled_prompts(args.prompt, schedule, factor, continued)
     if args.interactive:
         print("interactive: type a prompt and press Enter to switch to it from the next latent frame (the "
               "last line typed by then; each switch is shown as it happens)", file=sys.stderr)

@@ -39,24 +39,37 @@ def read_schedule(path: str) -> list[tuple[int, str]]:
     return schedule
 
 
-def _latent_start(frame: int, temporal_factor: int) -> int:
+def _latent_start(frame: int, temporal_factor: int, continued: int = 0) -> int:
     """The latent frame a line for video frame `frame` takes over from: the first that starts at or
-    after it (latent frame k >= 1 starts at video frame 1 + temporal_factor * (k - 1))."""
+    after it (`frame_start`). `continued`: the latent frames of a continued clip before the video's
+    first frame (`arvid generate --continue`), 0 for a video that starts at the anchor."""
+    if continued:
+        return continued + -(-frame // temporal_factor)
     return 1 + -(-(frame - 1) // temporal_factor)
 
 
-def schedule_warnings(schedule: list[tuple[int, str]], temporal_factor: int, frames: int) -> list[str]:
+def frame_start(latent: int, temporal_factor: int, continued: int = 0) -> int:
+    """The video frame latent frame `latent` starts at: after the anchor's one frame, latent k >= 1 at
+    1 + temporal_factor * (k - 1); after `continued` latent frames of a continued clip, which the video
+    does not show, latent `continued` + k at temporal_factor * k."""
+    if continued:
+        return temporal_factor * (latent - continued)
+    return 1 + temporal_factor * (latent - 1)
+
+
+def schedule_warnings(schedule: list[tuple[int, str]], temporal_factor: int, frames: int, continued: int = 0
+                      ) -> list[str]:
     """What a schedule will not do as written: a line superseded by the next one, which takes over
     at the same latent frame, lines at or after the video's end (`frames`; 0: no end), and empty
-    prompts (unconditional from there, rarely meant)."""
+    prompts (unconditional from there, rarely meant). `continued` as `_latent_start`."""
     warnings = [f"the prompt at frame {frame} is empty: from there the video is drawn unconditionally"
                 for frame, prompt in schedule if not prompt]
+    latent = {frame: _latent_start(frame, temporal_factor, continued) for frame, _ in schedule}
+    takes_over = {frame: frame_start(latent[frame], temporal_factor, continued) for frame, _ in schedule}
     for (frame, _), (later, _) in zip(schedule, schedule[1:]):
-        if _latent_start(frame, temporal_factor) == _latent_start(later, temporal_factor):
-            start = 1 + temporal_factor * (_latent_start(later, temporal_factor) - 1)
-            warnings.append(f"the prompts at frames {frame} and {later} both take over at frame {start} (a latent "
-                            f"frame's first): the one at frame {frame} is never used")
-    takes_over = {frame: 1 + temporal_factor * (_latent_start(frame, temporal_factor) - 1) for frame, _ in schedule}
+        if latent[frame] == latent[later]:
+            warnings.append(f"the prompts at frames {frame} and {later} both take over at frame {takes_over[later]} "
+                            f"(a latent frame's first): the one at frame {frame} is never used")
     past = [frame for frame, _ in schedule if frames and takes_over[frame] >= frames]
     if past:
         landing = ", ".join(f"{frame} at {takes_over[frame]}" for frame in past)
@@ -65,11 +78,12 @@ def schedule_warnings(schedule: list[tuple[int, str]], temporal_factor: int, fra
     return warnings
 
 
-def scheduled_prompts(first: str, schedule: list[tuple[int, str]], temporal_factor: int) -> Callable[[int], str]:
+def scheduled_prompts(first: str, schedule: list[tuple[int, str]], temporal_factor: int, continued: int = 0
+                      ) -> Callable[[int], str]:
     """`prompts(index)`: the prompt in force for latent frame `index`. A line for video frame F takes
-    over from the first latent frame that starts at or after F (`_latent_start`), so a switch lands
-    on a latent frame's start."""
-    starts = [_latent_start(frame, temporal_factor) for frame, _ in schedule]  # latent index of each line
+    over from the first latent frame that starts at or after F (`_latent_start`; `continued` as
+    there), so a switch lands on a latent frame's start."""
+    starts = [_latent_start(frame, temporal_factor, continued) for frame, _ in schedule]  # latent index of each line
 
     def prompts(index: int) -> str:
         position = bisect.bisect_right(starts, index)
