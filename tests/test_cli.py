@@ -96,6 +96,36 @@ def test_tokenize_without_a_tokenizer_names_the_natural_one_for_real_footage(cli
     assert "not encoded" not in err  # 9 frames: 1 + 4k, nothing left out
 
 
+def test_detokenize_stopped_or_out_of_room_keeps_a_playable_file(ckpt, clip, tmp_path, capsys, monkeypatch):
+    """Ctrl-C (or SIGTERM, which raises the same) after the first latent frame: exit 130 and a video of
+    the frames done; a full disk: one line, exit 1 (both were tracebacks, and SIGTERM left no index)."""
+    from arvid.data.video_writer import VideoWriter
+
+    codes_path, video_path = tmp_path / "codes.npy", tmp_path / "out.mp4"
+    assert main(["tokenize", clip, "-o", str(codes_path), "--tokenizer", ckpt]) == 0
+    write_many, calls = VideoWriter.write_many, []
+
+    def stopping(self, frames):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return write_many(self, frames)
+
+    monkeypatch.setattr(VideoWriter, "write_many", stopping)
+    capsys.readouterr()
+    assert main(["detokenize", str(codes_path), "-o", str(video_path), "--tokenizer", ckpt]) == 130
+    assert "interrupted: kept the 1 frames done so far" in capsys.readouterr().err
+    assert len(read_video(video_path)) == 1
+
+    def full(self, frames):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(VideoWriter, "write_many", full)
+    assert main(["detokenize", str(codes_path), "-o", str(video_path), "--tokenizer", ckpt]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "arvid: error: cannot write" in err and "No space left on device" in err
+
+
 def test_detokenize_takes_the_tokenizer_and_rate_tokenize_recorded(ckpt, carphone, tmp_path, capsys, monkeypatch):
     """A clip's codes decode at its own rate (29.97 fps, not 8) with the tokenizer that made them,
     named relative to where `tokenize` ran and decoded from another working directory, with neither

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tools.codes_meta import meta_path, read_codes_meta
     from arvid.tools.progress import ProgressLine
     from arvid.tools.checkpoints import load_tokenizer, other_encoder_note
+    from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
     from arvid.tools.paths import check_video_output, check_writable
 
     try:
@@ -113,13 +114,24 @@ def run(args: argparse.Namespace) -> int:
         save_png(output, decoder.push_frames(torch.from_numpy(codes[0].astype(np.int64)))[0])
         print(f"{args.codes}: codes {'x'.join(map(str, codes.shape))} -> an image of {height}x{width} (h x w) in {output}")
         return 0
+    written = 0
     try:
-        with VideoWriter(output, fps=fps) as writer:
+        # Streaming (each frame on disk once written) and SIGTERM as Ctrl-C: a stop keeps a playable file.
+        with sigterm_raises(), VideoWriter(output, fps=fps, streaming=True) as writer:
             for latent_frame in torch.from_numpy(codes.astype(np.int64)):
                 writer.write_many(decoder.push_frames(latent_frame))
-                progress.update(f"decoding: {writer.frames_written} of {total} frames")
-    finally:
+                written = writer.frames_written
+                progress.update(f"decoding: {written} of {total} frames")
+    except INTERRUPTS:
         progress.end()
+        print(f"interrupted: kept the {written} frames done so far in {output}", file=sys.stderr)
+        return 130
+    except OSError as err:  # a full disk, a device gone: one line, the frames before it kept
+        progress.end()
+        print(f"arvid: error: cannot write {err.filename or output}: {err.strerror or err} (kept the {written} "
+              f"frames before it)", file=sys.stderr)
+        return 1
+    progress.end()
     recorded = [name for name, given in (("tokenizer", args.tokenizer), ("frame rate", args.fps))
                 if given is None and meta and getattr(meta, "fps" if name == "frame rate" else name)]
     source = f" ({' and '.join(recorded)} from {meta_path(args.codes).name})" if recorded else ""
