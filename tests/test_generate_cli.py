@@ -106,6 +106,12 @@ def test_trims_to_the_frame_count_and_conditions(model_dir, tmp_path, capsys):
         given = [r.given for r in read_token_frames(lines)]
     assert given == [True, True, True, False, False]  # the last 9 frames of the clip, then 8 new ones
     assert len(read_video(tmp_path / "c.mp4")) == 8  # only the new frames: the clip is not copied in
+    # The output is never the file read: writing it would destroy the clip (or the image) it goes on from.
+    before = (tmp_path / "clip.mp4").read_bytes()
+    assert main(["generate", "a circle", "--model", str(model_dir), "--continue", str(tmp_path / "clip.mp4"),
+                 "-o", str(tmp_path / "clip.mp4")]) == 2
+    assert "is the --continue file, which writing would replace" in capsys.readouterr().err
+    assert (tmp_path / "clip.mp4").read_bytes() == before
 
 
 def test_the_waiting_line_stays_until_the_first_drawn_frame(monkeypatch):

@@ -176,6 +176,11 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
     tokens = check_writable(args.tokens_out) if args.tokens_out not in (None, "-") else None
     if video is not None and tokens is not None and video.resolve() == tokens.resolve():
         raise UsageError(f"-o and --tokens-out are the same file, {str(video)!r}")
+    for flag, given in (("--image", args.image), ("--continue", args.continue_from)):
+        for output, path in (("-o", video), ("--tokens-out", tokens)):  # writing it would destroy what is read
+            if given is not None and path is not None and path.resolve() == Path(given).resolve():
+                raise UsageError(f"{output} {str(path)!r} is the {flag} file, which writing would replace: "
+                                 f"write to another file")
     return video
 
 
