@@ -126,6 +126,31 @@ def test_detokenize_stopped_or_out_of_room_keeps_a_playable_file(ckpt, clip, tmp
     assert err.count("\n") == 1 and "arvid: error: cannot write" in err and "No space left on device" in err
 
 
+def test_tokenize_and_decode_out_of_room_are_one_line_and_exit_1(ckpt, clip, tmp_path, capsys, monkeypatch):
+    """A full disk while writing (a traceback before): one line naming the file, exit 1."""
+    from arvid.data.token_stream import write_token_frame
+    from arvid.data.video_writer import VideoWriter
+
+    codes_path = tmp_path / "codes.npy"
+    assert main(["tokenize", clip, "-o", str(codes_path), "--tokenizer", ckpt]) == 0
+    with open(tmp_path / "tokens.ndjson", "w") as out:
+        for index, codes in enumerate(np.load(codes_path)):
+            write_token_frame(out, index, codes.astype(np.int64))
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(VideoWriter, "write", full)
+    capsys.readouterr()
+    assert main(["decode", str(tmp_path / "tokens.ndjson"), "--tokenizer", ckpt, "-o", str(tmp_path / "out.mp4")]) == 1
+    err = capsys.readouterr().err
+    assert "arvid: error: cannot write" in err and "No space left on device" in err and "Traceback" not in err
+    monkeypatch.setattr(np, "save", full)
+    assert main(["tokenize", clip, "-o", str(tmp_path / "again.npy"), "--tokenizer", ckpt]) == 1
+    err = capsys.readouterr().err
+    assert "arvid: error: cannot write" in err and "No space left on device" in err and "Traceback" not in err
+
+
 def test_detokenize_takes_the_tokenizer_and_rate_tokenize_recorded(ckpt, carphone, tmp_path, capsys, monkeypatch):
     """A clip's codes decode at its own rate (29.97 fps, not 8) with the tokenizer that made them,
     named relative to where `tokenize` ran and decoded from another working directory, with neither

@@ -131,13 +131,20 @@ def _decode(lines, name: str, tokenizer, output, fps: float) -> int:
         status = fail(str(err) if written == 0 else f"{err} (kept the {written} frames before it in {output})")
     except INTERRUPTS:
         status = 130
+    except OSError as err:  # a full disk, a device gone: one line, the frames before it kept
+        print(f"arvid: error: cannot write {err.filename or output}: {err.strerror or err} (kept the {written} "
+              f"frames before it)", file=sys.stderr)
+        status = 1
     finally:  # on any exception too: the file stays valid
         with stop_signals_ignored():  # a second Ctrl-C must not cut the closing of the file short
             if writer is not None:
-                writer.close()
+                try:
+                    writer.close()
+                except (OSError, ValueError):  # its last bytes could not be written, or none were: said above
+                    status = status or 1
     if status == 130:
         print(f"interrupted: kept the {written} frames decoded so far in {output}" if written else
               "interrupted before the first frame: no file written", file=sys.stderr)
-    if written and status != 2:  # an error's one line already says what was kept
+    elif written and status == 0:  # an error's one line, or the interrupt's, already says what was kept
         print(f"{written} frames -> {output}", file=sys.stderr)
     return status

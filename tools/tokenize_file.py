@@ -86,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(err))
     finally:
         progress.end()
-    np.save(output, codes[0].cpu().numpy().astype(np.int32))
+    try:
+        np.save(output, codes[0].cpu().numpy().astype(np.int32))
+    except OSError as err:  # a full disk, a device gone: one line, not a traceback
+        print(f"arvid: error: cannot write {err.filename or output}: {err.strerror or err}", file=sys.stderr)
+        return 1
     t, h, w = codes.shape[1:]
     frames = tokenizer.video_frames(t)
     meta = CodesMeta(tokenizer=tokenizer.source, fps=rate, frames=frames, height=h * factor,
