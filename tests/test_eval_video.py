@@ -292,7 +292,13 @@ def test_eval_video_refuses_a_bad_file_before_any_work(tmp_path, capsys):
     assert main(["eval-video", paths[0], str(broken), paths[1], "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("broken.mp4") == 1 and err.count("\n") == 1, err
-    assert not (out / "scores.json").exists()
+    assert not out.exists()  # the folder the run made is gone with it (it left an empty one, a new one each time)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["eval-video", str(broken), "-o", str(tmp_path / "mine")]) == 2  # a folder of the user's stays
+    assert (tmp_path / "mine" / "notes.txt").is_file()
+    assert main(["eval-video", *paths, "--prompt", "a red circle", "--limit", "1", "-o", str(out)]) == 2
+    assert "--limit draws prompts to generate from" in capsys.readouterr().err
 
 
 def test_eval_video_checks_weights_and_extras_before_work(tmp_path, capsys, monkeypatch):

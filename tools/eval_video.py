@@ -115,11 +115,13 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--batch must be >= 1, got {args.batch}")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
+    if args.limit is not None and args.videos:
+        raise UsageError("--limit draws prompts to generate from: with video files, name the ones to score")
     if args.per_combination < 1:
         raise UsageError(f"--per-combination must be >= 1, got {args.per_combination}")
     # The output folder is made (or found unwritable) before any video is generated.
-    folder, _ = evaluation_folder(args.out, DEFAULT_OUT, overwrite=args.overwrite, record="scores.json", flag="-o")
-    args.out = str(folder)
+    folder, created = evaluation_folder(args.out, DEFAULT_OUT, overwrite=args.overwrite, record="scores.json", flag="-o")
+    args.out, args._made_out = str(folder), folder if created else None
     if args.save_videos:
         try:
             (folder / "videos").mkdir(exist_ok=True)
@@ -256,6 +258,18 @@ def _ground_truth(args: argparse.Namespace):
     return make
 
 
+def _remove_if_unused(folder: Path | None) -> None:
+    """Remove the output folder a run made (None: none) when it stopped before writing anything in it
+    (an empty `videos/` aside): a failed run leaves no empty folder, as eval-tokenizer's."""
+    if folder is None or not folder.is_dir():
+        return
+    videos = folder / "videos"
+    if videos.is_dir() and not any(videos.iterdir()):
+        videos.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def _check_weights(args: argparse.Namespace) -> None:
     """A metric's weights that were given must be there: skipping the metric is only for weights not given."""
     from arvid.metrics.pretrained import pretrained_metric_status
@@ -282,18 +296,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         _check_extras()
         _check_args(args)
-        jobs = _jobs(args)
         from arvid.metrics.pretrained import PretrainedScorers
         from arvid.tools.checkpoints import resolve_device
 
-        _check_weights(args)
-        pretrained = PretrainedScorers(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip,
-                                       device=resolve_device(args.device))
+        _check_weights(args)  # before the videos are read (`_jobs`): they may take minutes
+        device = resolve_device(args.device)
+        jobs = _jobs(args)
+        pretrained = PretrainedScorers(i3d_path=args.i3d, lpips_path=args.lpips, clip_dir=args.clip, device=device)
         make, sampler, fps = None, None, DEFAULT_FPS
         if not args.videos:
             make, sampler, fps = (_generator(args, jobs) if args.source == "model" else
                                   (_ground_truth(args), None, DEFAULT_FPS))
     except (UsageError, ValueError, FileNotFoundError) as err:  # MissingWeights is a FileNotFoundError
+        _remove_if_unused(getattr(args, "_made_out", None))
         return fail(str(err))
     for reason in pretrained.skipped.values():
         print(reason, file=sys.stderr)
