@@ -227,6 +227,15 @@ def test_eval_video_never_replaces_an_evaluation_without_overwrite(tmp_path, cap
     assert main(score) == 2 and "holds an evaluation already (scores.json): give --overwrite" in capsys.readouterr().err
     assert (out / "scores.json").read_text() == before
     assert main([*score, "--overwrite"]) == 0
+    # --overwrite replaces the whole evaluation: the old run's plots and saved videos go, the user's files stay.
+    (out / "videos").mkdir(exist_ok=True)
+    (out / "scores.json").write_text(json.dumps({"videos": [{"name": "0000"}]}))  # a generating run's, say
+    for name in ("videos/0000.mp4", "contact_sheet.png", "over_time.png", "mine.txt"):
+        (out / name).write_bytes(b"old")
+    assert main([*score, "--overwrite"]) == 0
+    assert not (out / "videos" / "0000.mp4").exists() and (out / "mine.txt").read_bytes() == b"old"
+    assert all((out / name).read_bytes() != b"old" for name in ("contact_sheet.png", "over_time.png")
+               if (out / name).exists())
     # Without -o, each run gets a folder of its own.
     monkeypatch.chdir(tmp_path)
     for folder in ("eval-video", "eval-video-2"):

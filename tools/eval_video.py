@@ -258,6 +258,18 @@ def _ground_truth(args: argparse.Namespace):
     return make
 
 
+def _outputs_of(scores: Path) -> list[Path]:
+    """The files an earlier run wrote beside its `scores` (scores.json): its plots and the videos it
+    saved (`videos/NAME.mp4`, for the names it lists); [] where it cannot be read."""
+    try:
+        names = [video["name"] for video in json.loads(scores.read_text())["videos"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    folder = scores.parent
+    return [folder / "over_time.png", folder / "contact_sheet.png",
+            *(folder / "videos" / f"{name}.mp4" for name in names if isinstance(name, str) and "/" not in name)]
+
+
 def _remove_if_unused(folder: Path | None) -> None:
     """Remove the output folder a run made (None: none) when it stopped before writing anything in it
     (an empty `videos/` aside): a failed run leaves no empty folder, as eval-tokenizer's."""
@@ -328,6 +340,8 @@ def _evaluate(args: argparse.Namespace, jobs: list[dict], make, pretrained, samp
     from arvid.tools.progress import ProgressLine
 
     out = Path(args.out)
+    for stale in _outputs_of(out / "scores.json") if args.overwrite else []:
+        stale.unlink(missing_ok=True)  # the replaced run's, which this run's scores.json would not account for
     reports, sheet, interrupted = [], [], False
     started = time.monotonic()
     # tqdm's bar on a terminal; elsewhere (a log file) separate lines at most once a second, as
