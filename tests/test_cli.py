@@ -126,6 +126,16 @@ def test_detokenize_stopped_or_out_of_room_keeps_a_playable_file(ckpt, clip, tmp
     assert err.count("\n") == 1 and "arvid: error: cannot write" in err and "No space left on device" in err
 
 
+def test_tokenize_names_a_missing_video_before_loading_a_tokenizer(tmp_path, capsys, monkeypatch):
+    import arvid.tools.checkpoints as checkpoints
+
+    monkeypatch.setattr(checkpoints, "load_tokenizer", lambda *args: pytest.fail("loaded a tokenizer first"))
+    for name in ("missing.mp4", "missing.png"):
+        assert main(["tokenize", str(tmp_path / name), "-o", str(tmp_path / "codes.npy")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{name}: no such file" in err
+
+
 def test_tokenize_and_decode_out_of_room_are_one_line_and_exit_1(ckpt, clip, tmp_path, capsys, monkeypatch):
     """A full disk while writing (a traceback before): one line naming the file, exit 1."""
     from arvid.data.token_stream import write_token_frame

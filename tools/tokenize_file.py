@@ -60,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--size: {err}")
     if args.max_frames is not None and args.max_frames < 1:
         return fail(f"--max-frames must be at least 1, got {args.max_frames}")
+    try:  # the file's header before the tokenizer loads (seconds): a wrong path is said at once
+        if not is_image(Path(args.video)):
+            probe_video(args.video, shown_size=False)
+        elif not Path(args.video).is_file():
+            raise VideoReadError(f"{args.video}: no such file")
+    except VideoReadError as err:
+        return fail(str(err))
     try:
         tokenizer = load_tokenizer(args.tokenizer, args.device)
     except UsageError as err:
