@@ -36,7 +36,7 @@ from arvid.tools.errors import UsageError, fail
 from arvid.tools.prompt_rewriting import add_rewrite_argument, prompt_reader, rewrite_lexicon
 from arvid.tools.prompt_schedule import read_schedule
 from arvid.tools.options import (DEFAULT_FPS, SAMPLER_FLAGS, add_device_argument, add_model_argument, add_sampler_arguments,
-                                 add_speed_arguments, apply_runtime_options, check_fps, check_runtime_options,
+                                 add_speed_arguments, apply_runtime_options, check_fps, check_runtime_options, check_window,
                                  note_default_sampling, sampler_config, speed_levers)
 
 
@@ -202,6 +202,7 @@ def _prepare(args: argparse.Namespace):
         lexicon = rewrite_lexicon(args)
         lm, tokenizer = load_models(parts, args.device)
         apply_runtime_options(args, lm)
+        check_window(config, lm)
         fps = model_fps(args, lm)
         read = prompt_reader(lm, lexicon)  # --rewrite-prompts: the prompts as the LM will read them
         args.prompt = read(args.prompt)

@@ -19,7 +19,8 @@ from arvid.tools.generate import (Outputs, check_common_arguments, check_prompt,
                                  warn_unknown_content, write_streams)
 from arvid.tools.prompt_rewriting import prompt_reader, rewrite_lexicon
 from arvid.tools.text_files import read_prompts
-from arvid.tools.options import apply_runtime_options, batch_levers, note_default_sampling, sampler_config
+from arvid.tools.options import (apply_runtime_options, batch_levers, check_window, note_default_sampling,
+                                 sampler_config)
 
 PLACEHOLDER = "{n}"
 # Options of one-prompt generation that a batch does not take, with their flags.
@@ -104,6 +105,7 @@ def _prepare(args: argparse.Namespace):
         lexicon = rewrite_lexicon(args)
         lm, tokenizer = load_models(parts, args.device)
         apply_runtime_options(args, lm)
+        check_window(config, lm)
         fps = model_fps(args, lm)
         read = prompt_reader(lm, lexicon)  # --rewrite-prompts: the prompts as the LM will read them
         numbered = [(line, read(prompt, f"{args.prompts}:{line}")) for line, prompt in numbered]

@@ -327,6 +327,20 @@ def apply_runtime_options(args: argparse.Namespace, lm) -> None:
         lm.model.compile_decode()
 
 
+def check_window(config: SamplerConfig, lm) -> None:
+    """The window a run streams (--window, else the generation config's, else the LM's) against the
+    LM's trained one, said as the flag once the LM is loaded (`stream` would name its field).
+
+    Raises:
+        UsageError: a window outside [2, the LM's].
+    """
+    trained = lm.config.window_frames
+    window = config.window_for(trained)
+    if not 2 <= window <= trained:
+        raise UsageError(f"--window (or the generation config's window_frames) must be in [2, {trained}] for this "
+                         f"model, which was trained on windows of {trained} latent frames; got {window}")
+
+
 def speed_levers(args: argparse.Namespace) -> dict[str, bool | int]:
     """The speed levers given, as `stream`'s keyword arguments.
 
