@@ -19,8 +19,9 @@ from arvid.tools.options import add_device_argument, add_tokenizer_argument, che
 
 
 # The shapes world's own options, with their flags and defaults (None in argparse: see add_arguments).
-SHAPES_ONLY = (("--videos", "videos"), ("--split", "split"), ("--seed", "seed"), ("--paraphrases", "paraphrases"))
-SHAPES_DEFAULTS = {"videos": 1000, "split": "train", "seed": 0, "paraphrases": 0}
+SHAPES_ONLY = (("--videos", "videos"), ("--split", "split"), ("--seed", "seed"), ("--paraphrases", "paraphrases"),
+               ("--switch-after", "switch_after"))
+SHAPES_DEFAULTS = {"videos": 1000, "split": "train", "seed": 0, "paraphrases": 0, "switch_after": 1}
 NATIVE = "native"
 
 
@@ -68,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--switches", type=float, default=0.0,
                         help="share of shapes videos whose direction or speed changes at a random latent frame, "
                              "captioned anew from there (trains an LM to follow a prompt changed mid-stream)")
-    parser.add_argument("--switch-after", type=int, default=1, metavar="LATENT_FRAMES",
+    parser.add_argument("--switch-after", type=int, metavar="LATENT_FRAMES",
                         help="switches fall after this many latent frames past the anchor: the LM's window_frames "
                              "keeps its first windows free of them (default 1)")
     parser.add_argument("--anywhere", type=float, default=0.0, metavar="SHARE",
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--paraphrases must be >= 0, got {args.paraphrases}")
     if not 0 <= args.switches <= 1:
         return fail(f"--switches must be a share in [0, 1], got {args.switches}")
+    if args.switch_after < 1:
+        return fail(f"--switch-after must be >= 1 (latent frames past the anchor), got {args.switch_after}")
     if not 0 <= args.anywhere <= 1:
         return fail(f"--anywhere must be a share in [0, 1], got {args.anywhere}")
     from arvid.shapes.world import FPS  # the shapes world's rate, at which the shipped LM learnt motion
