@@ -262,6 +262,18 @@ def test_a_manifest_encoded_in_parts_joins_into_the_whole(tokenizer_dir, tmp_pat
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_full_disk_while_encoding_is_a_failure_not_bad_usage(tokenizer_dir, tmp_path, capsys, monkeypatch):
+    import arvid.tokenizer.dataset as dataset
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dataset, "tokenize_dataset", full)
+    assert main(["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--videos", "1", "--frames", "5",
+                 "-o", str(tmp_path / "x")]) == 1
+    assert "arvid: error: cannot write" in capsys.readouterr().err
+
+
 def test_bad_input_exits_2_with_a_message(tokenizer_dir, tmp_path, capsys):
     cases = [
         (["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--frames", "12", "-o", str(tmp_path / "x")], "1 + 4k"),

@@ -146,8 +146,10 @@ def run(args: argparse.Namespace) -> int:
     # strip listed (so that --overwrite can remove it), and says that it stopped.
     results: dict = {"complete": False}
 
-    def save() -> None:
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    def save() -> None:  # whole or not at all: a stop mid-write keeps the last one
+        staging = out / ".results.json.partial"
+        staging.write_text(json.dumps(results, indent=2) + "\n")
+        staging.replace(out / "results.json")
 
     if args.shapes_videos:
         source = ShapesClips(frames=args.frames, size=trained, split="heldout")
@@ -170,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
             try:
                 comparison = compare(tokenizer, clip, fps=fps)
             except ValueError as err:
-                return fail(f"{name} at {size_name(size)}: {err}")
+                print(f"arvid: error: {name} at {size_name(size)}: {err} (the clips before it are in "
+                      f"{out / 'results.json'})", file=sys.stderr)
+                return 1  # a failure found after minutes of work, not bad usage
             frames, height, width = comparison.frames["original"].shape[:3]
             per_clip[name] = {"frames": frames, "height": height, "width": width, "fps": fps,
                               "fps_assumed": not rates[name], "latent_shape": list(comparison.latent_shape),

@@ -149,11 +149,17 @@ def run(args: argparse.Namespace) -> int:
                                    paraphrases=args.paraphrases, switches=args.switches, switch_after=args.switch_after,
                                    anywhere=args.anywhere, temporal_factor=tokenizer.config.temporal_factor)
             recorded_fps = fps
+    except (UsageError, FileNotFoundError, ValueError, OSError) as err:
+        return fail(str(err))
+    try:
         folder = tokenize_dataset(tokenizer, videos, args.out, count=count, frames=args.frames,
                                   ends=bool(args.manifest), batch_size=args.batch_size, precision=args.precision,
                                   fps=recorded_fps)  # the tokenizer's name: its `source`
-    except (UsageError, FileNotFoundError, ValueError, OSError) as err:
+    except (UsageError, FileNotFoundError, ValueError) as err:  # found while encoding: still the input's fault
         return fail(str(err))
+    except OSError as err:  # a full disk, a device gone: a failure, not bad usage (the folder appears whole or not)
+        print(f"arvid: error: cannot write {err.filename or args.out}: {err.strerror or err}", file=sys.stderr)
+        return 1
     print(f"token shards: {folder}")
     return 0
 
