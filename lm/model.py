@@ -373,6 +373,17 @@ class Transformer(nn.Module):
             layer.self_attn.cache = cache
         self._rope_cache, self._prefix_extra, self._active_state = state.rope, state.prefix_extra, state
 
+    def release_cache(self, state: CacheState) -> None:
+        """Let go of the KV cache if `state` is the one in use (a stream that has ended): its memory
+        (on a GPU, the largest part of a stream's) is freed now, not at the next `setup_cache`. Another
+        user's state is left as it is; a later `prefill` or `decode` needs `setup_cache` (or
+        `restore_cache`) first."""
+        if not self.holds_cache(state):
+            return
+        for layer in self.layers:
+            layer.self_attn.cache = None
+        self._rope_cache, self._active_state = None, None
+
     @torch.no_grad()
     def shift_cache(self, start: int, stop: int, by: int) -> None:
         """Move every layer's cached keys and values of positions [start, stop) to [start - by, stop - by),

@@ -203,7 +203,8 @@ def _taking_turns(steps: Iterator, model: torch.nn.Module) -> Iterator:
                 return
             yield step
     finally:
-        steps.close()  # a stream closed by its caller stops its decoder thread now, as before
+        with turns:  # its KV cache is let go (`_drawn_codes`) in its turn, never under another stream's step
+            steps.close()  # a stream closed by its caller stops its decoder thread now, as before
 
 
 def _latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, given_codes: list[Tensor],
@@ -274,44 +275,48 @@ def _drawn_codes(lm: VideoLM, context: WindowedContext, config: SamplerConfig, g
     index = first
     first_window_ends = window  # latent frames up to this one are drawn as a first window
     switch_window_ends = -1  # and up to this one as the window after a switch
-    while True:
-        switched, anchor, restart = switches.at(index), None, False
-        if switched is not None:
-            rows, _ = switched
-            rows = rows.to(context.prefixes.device)
+    try:
+        while True:
+            switched, anchor, restart = switches.at(index), None, False
+            if switched is not None:
+                rows, _ = switched
+                rows = rows.to(context.prefixes.device)
+                if lm.config.prompt_onset:
+                    rows = _with_onset(rows, True)
+                if switches.switch_from == "frame":
+                    anchor = on_screen()
+                if anchor is not None or switches.switch_from == "scratch":
+                    # A fresh context whose first window starts here: after the frame on screen as its
+                    # anchor, or (scratch) with an anchor the new prompt draws at `index` as its frame 0.
+                    frames = [] if anchor is None else [lm.vocab.video_ids(anchor.flatten(1)).to(context.prefixes.device)]
+                    streams, rolling = context.streams, context.rolling
+                    context = None  # its cache goes before the new context makes its own
+                    context = WindowedContext(lm.model, rows.tokens, window_frames=window, frames=frames,
+                                              text=rows.text, streams=streams, rolling=rolling)
+                    prompt_start = index + (anchor is None)
+                    first_window_ends = prompt_start + window - 1
+                    restart = anchor is None
+                else:
+                    context.switch(rows.tokens, rows.text)
+                    prompt_start = max(index, 1)  # at the anchor (a first prompt of `prompts`): from frame 1, as a start
+                    switch_window_ends = index + window - 1
             if lm.config.prompt_onset:
-                rows = _with_onset(rows, True)
-            if switches.switch_from == "frame":
-                anchor = on_screen()
-            if anchor is not None or switches.switch_from == "scratch":
-                # A fresh context whose first window starts here: after the frame on screen as its
-                # anchor, or (scratch) with an anchor the new prompt draws at `index` as its frame 0.
-                frames = [] if anchor is None else [lm.vocab.video_ids(anchor.flatten(1)).to(context.prefixes.device)]
-                streams, rolling = context.streams, context.rolling
-                context = None  # its cache goes before the new context makes its own
-                context = WindowedContext(lm.model, rows.tokens, window_frames=window, frames=frames,
-                                          text=rows.text, streams=streams, rolling=rolling)
-                prompt_start = index + (anchor is None)
-                first_window_ends = prompt_start + window - 1
-                restart = anchor is None
+                _mark_onset(context, index < prompt_start + window)
+            sampling = first_window if index <= first_window_ends else after_switch if index <= switch_window_ends else config
+            if jacobi_block:
+                frame = _draw_by_uniforms(lm, context, sampling, generator, jacobi_block)[None]
+            elif fused:
+                frame = fused[sampling].draw_frame(context, generator)
             else:
-                context.switch(rows.tokens, rows.text)
-                prompt_start = max(index, 1)  # at the anchor (a first prompt of `prompts`): from frame 1, as a start
-                switch_window_ends = index + window - 1
-        if lm.config.prompt_onset:
-            _mark_onset(context, index < prompt_start + window)
-        sampling = first_window if index <= first_window_ends else after_switch if index <= switch_window_ends else config
-        if jacobi_block:
-            frame = _draw_by_uniforms(lm, context, sampling, generator, jacobi_block)[None]
-        elif fused:
-            frame = fused[sampling].draw_frame(context, generator)
-        else:
-            while (frame := context.push(draw_codes(context.logits[:, video_logits], sampling, generator)
-                                         + lm.vocab.video_offset)) is None:
-                pass
-        yield (index, lm.vocab.video_codes(frame).view(-1, *grid).cpu(), None if switched is None else switched[1],
-               anchor, restart)
-        index += 1
+                while (frame := context.push(draw_codes(context.logits[:, video_logits], sampling, generator)
+                                             + lm.vocab.video_offset)) is None:
+                    pass
+            yield (index, lm.vocab.video_codes(frame).view(-1, *grid).cpu(), None if switched is None else switched[1],
+                   anchor, restart)
+            index += 1
+    finally:  # the stream closed (or failed): its KV cache goes now, not at the next stream's setup
+        if context is not None:
+            context.release()
 
 
 def _with_onset(prefixes: Prefixes, onset: bool) -> Prefixes:

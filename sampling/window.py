@@ -165,6 +165,12 @@ class WindowedContext:
         self.length += len(tokens)
         self.logits = logits
 
+    def release(self) -> None:
+        """Let go of this context's KV cache in the model when it is the one in use (`Transformer.release_cache`):
+        for a stream that has ended, whose cache would otherwise stay until the next stream's."""
+        if self._cache is not None:
+            self.model.release_cache(self._cache)
+
     def claim_cache(self) -> None:
         """Put this context's cache back into the model if another context (or `setup_cache`) has
         replaced it since this one last ran; callers that run the model on the context's cache

@@ -163,6 +163,29 @@ def _switched_stream(lm, tokenizer, config, before, after, at, last, **options):
             return frames
 
 
+def test_a_closed_stream_lets_go_of_its_cache_and_leaves_another_streams_alone():
+    """Closing a stream frees the model's KV cache at once (on a GPU its largest memory), unless
+    another stream of the model is using it: interleaved, B goes on as it would alone."""
+    from itertools import islice
+
+    from arvid.sampling import stream
+
+    lm, tokenizer = _switch_models()
+    config = SamplerConfig(temperature=0, cfg_scale=2.0)
+    alone = [frame.codes for frame in islice(stream(lm, tokenizer, "a blue square moving up", config), 4)]
+    first = stream(lm, tokenizer, "a red circle moving left", config)
+    second = stream(lm, tokenizer, "a blue square moving up", config)
+    next(first), next(first)
+    drawn = [next(second).codes, next(second).codes]
+    next(first)
+    first.close()  # A's cache is the one in use: it goes; B's stays with B, which puts it back at its next step
+    drawn += [next(second).codes, next(second).codes]
+    assert all(torch.equal(mine, theirs) for mine, theirs in zip(drawn, alone, strict=True))
+    assert lm.model.layers[0].self_attn.cache is not None  # B's, in use
+    second.close()
+    assert all(layer.self_attn.cache is None for layer in lm.model.layers)
+
+
 @pytest.mark.parametrize("pipelined", [False, True])
 def test_a_switch_from_scratch_starts_the_new_prompts_stream_afresh(pipelined):
     """Greedy draws: from the switch on, a stream switched "from scratch" draws what a fresh stream of
