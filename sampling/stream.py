@@ -278,12 +278,17 @@ def _checked_frames(frames, name: str, ndim: int) -> np.ndarray:
     return array
 
 
+def continued_latent_frames(tokenizer: VideoTokenizer, frames: int, window: int) -> int:
+    """How many latent frames a continued clip of `frames` frames fills before the first new one:
+    the anchor and up to `window - 1` more (`stream(video=...)` takes the clip's last frames)."""
+    usable = min(frames, tokenizer.video_frames(window))
+    return 1 + (usable - 1) // tokenizer.config.temporal_factor
+
+
 def _continuation_frames(tokenizer: VideoTokenizer, video: np.ndarray, window: int) -> np.ndarray:
-    """The last frames of `video` that make the anchor plus `window - 1` latent frames, or fewer:
-    a length of 1 + temporal_factor * k frames."""
-    factor = tokenizer.config.temporal_factor
-    usable = min(len(video), tokenizer.video_frames(window))
-    usable -= (usable - 1) % factor
+    """The last frames of `video` that make `continued_latent_frames` latent frames: a length of
+    1 + temporal_factor * k frames."""
+    usable = tokenizer.video_frames(continued_latent_frames(tokenizer, len(video), window))
     return np.asarray(video)[len(video) - usable:]
 
 

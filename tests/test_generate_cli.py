@@ -181,7 +181,7 @@ def test_interrupted_generation_keeps_valid_files(model_dir, tmp_path):
     (["--frames", "-1"], "--frames must be >= 0"),
     (["-o", "{tmp}/missing/out.mp4"], "does not exist"),
     (["-o", "{tmp}/out.avi"], "must end in one of"),
-    (["--window", "9"], "--window (or the generation config's window_frames) must be in [2, 3]"),
+    (["--window", "9"], "--window (or the generation config's window_frames): window_frames must be in [2, 3]"),
     (["--model", "{tmp}/nothing"], "does not exist"),
     (["--image", "{tmp}/none.png"], "none.png"),
     (["--continue", "{tmp}/bad.mp4"], "bad.mp4"),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from arvid.tools.errors import UsageError, fail
+from arvid.tools.errors import UsageError, fail, fail_writing
 from arvid.tools.options import DEFAULT_FPS, add_device_argument, add_tokenizer_argument, check_fps
 
 
@@ -102,7 +102,6 @@ def _first_line(lines):
 
 def _decode(lines, name: str, tokenizer, output, fps: float) -> int:
     import torch
-
     from arvid.data.token_stream import read_token_frames
     from arvid.data.video_writer import VideoWriter
     from arvid.tools.interrupts import INTERRUPTS, stop_signals_ignored
@@ -132,9 +131,7 @@ def _decode(lines, name: str, tokenizer, output, fps: float) -> int:
     except INTERRUPTS:
         status = 130
     except OSError as err:  # a full disk, a device gone: one line, the frames before it kept
-        print(f"arvid: error: cannot write {err.filename or output}: {err.strerror or err} (kept the {written} "
-              f"frames before it)", file=sys.stderr)
-        status = 1
+        status = fail_writing(err, output, f" (kept the {written} frames before it)")
     finally:  # on any exception too: the file stays valid
         with stop_signals_ignored():  # a second Ctrl-C must not cut the closing of the file short
             if writer is not None:

@@ -21,9 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from arvid.tools.errors import UsageError, fail
+from arvid.tools.errors import UsageError, fail, fail_writing
 from arvid.tools.options import DEFAULT_FPS, add_device_argument, add_tokenizer_argument, check_fps
-
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -43,13 +42,12 @@ def run(args: argparse.Namespace) -> int:
     """Decode the codes file into a video -> exit code (2: bad usage or codes, see the module's docstring)."""
     import numpy as np
     import torch
-
     from arvid.data.video_writer import VideoWriter
-    from arvid.tools.codes_meta import meta_path, read_codes_meta
-    from arvid.tools.progress import ProgressLine
     from arvid.tools.checkpoints import load_tokenizer, other_encoder_note
+    from arvid.tools.codes_meta import meta_path, read_codes_meta
     from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
     from arvid.tools.paths import check_video_output, check_writable
+    from arvid.tools.progress import ProgressLine
 
     try:
         is_image = str(args.output).lower().endswith(".png")
@@ -128,9 +126,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     except OSError as err:  # a full disk, a device gone: one line, the frames before it kept
         progress.end()
-        print(f"arvid: error: cannot write {err.filename or output}: {err.strerror or err} (kept the {written} "
-              f"frames before it)", file=sys.stderr)
-        return 1
+        return fail_writing(err, output, f" (kept the {written} frames before it)")
     progress.end()
     recorded = [name for name, given in (("tokenizer", args.tokenizer), ("frame rate", args.fps))
                 if given is None and meta and getattr(meta, "fps" if name == "frame rate" else name)]

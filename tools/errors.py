@@ -16,6 +16,14 @@ def fail(message: str) -> int:
     return 2
 
 
+def fail_writing(err: OSError, path, kept: str = "") -> int:
+    """Print that `path` (or the file `err` names) could not be written (a full disk, a device gone)
+    as one `arvid: error:` line, `kept` saying what the output holds, and return exit code 1: a
+    failure, not bad usage."""
+    print(f"arvid: error: cannot write {err.filename or path}: {err.strerror or err}{kept}", file=sys.stderr)
+    return 1
+
+
 def fail_once(message: str) -> int:
     """`fail` for an error every process of a `torchrun` launch meets alike (a bad setting, a run
     folder that holds a checkpoint): said by the first process alone; every process returns 2."""

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tokenizer.evaluate import evaluate
     from arvid.tokenizer.sizes import check_frame_size, read_frames, size_name
     from arvid.tools.checkpoints import load_tokenizer
-    from arvid.tools.paths import evaluation_folder  # here: it imports PyAV, which --help need not
+    from arvid.tools.paths import evaluation_folder, remove_unused_folder  # here: PyAV, which --help need not
 
     for flag, value, least in (("--shapes-videos", args.shapes_videos, 0), ("--frames", args.frames, 1),
                                ("--real-frames", args.real_frames, 1)):
@@ -136,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
         if paths and not rates:
             raise UsageError(f"no readable video or image in {' '.join(map(str, args.videos))}")
     except (UsageError, VideoReadError, FileNotFoundError, ValueError) as err:
-        if created:  # made for this run, which did nothing: leave no empty folder behind
-            out.rmdir()
+        remove_unused_folder(out if created else None)  # made for this run, which did nothing
         return fail(str(err))
 
     for strip in _strips_of(out / "results.json") if args.overwrite else []:

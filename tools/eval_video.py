@@ -270,18 +270,6 @@ def _outputs_of(scores: Path) -> list[Path]:
             *(folder / "videos" / f"{name}.mp4" for name in names if isinstance(name, str) and "/" not in name)]
 
 
-def _remove_if_unused(folder: Path | None) -> None:
-    """Remove the output folder a run made (None: none) when it stopped before writing anything in it
-    (an empty `videos/` aside): a failed run leaves no empty folder, as eval-tokenizer's."""
-    if folder is None or not folder.is_dir():
-        return
-    videos = folder / "videos"
-    if videos.is_dir() and not any(videos.iterdir()):
-        videos.rmdir()
-    if not any(folder.iterdir()):
-        folder.rmdir()
-
-
 def _check_weights(args: argparse.Namespace) -> None:
     """A metric's weights that were given must be there: skipping the metric is only for weights not given."""
     from arvid.metrics.pretrained import pretrained_metric_status
@@ -320,7 +308,9 @@ def run(args: argparse.Namespace) -> int:
             make, sampler, fps = (_generator(args, jobs) if args.source == "model" else
                                   (_ground_truth(args), None, DEFAULT_FPS))
     except (UsageError, ValueError, FileNotFoundError) as err:  # MissingWeights is a FileNotFoundError
-        _remove_if_unused(getattr(args, "_made_out", None))
+        from arvid.tools.paths import remove_unused_folder
+
+        remove_unused_folder(getattr(args, "_made_out", None))
         return fail(str(err))
     for reason in pretrained.skipped.values():
         print(reason, file=sys.stderr)

@@ -191,6 +191,7 @@ def _prepare(args: argparse.Namespace):
     with interrupts_deferred():  # torch and its kin import here (`load_models` says why)
         from arvid.data.video import read_video
         from arvid.sampling import stream
+        from arvid.sampling.stream import continued_latent_frames
         from arvid.tools.checkpoints import codes_origin, load_models, model_parts
 
     try:
@@ -219,8 +220,9 @@ def _prepare(args: argparse.Namespace):
             conditions["image"] = read_video(args.image, size=size, max_frames=1)[0]
         if args.continue_from:
             conditions["video"] = read_video(args.continue_from, size=size, fps=fps)
-        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, read,
-                                  continued=_continued_latent_frames(conditions.get("video"), tokenizer, lm, config))
+        window = config.window_for(lm.config.window_frames)
+        continued = 0 if args.continue_from is None else continued_latent_frames(tokenizer, len(conditions["video"]), window)
+        prompts = _prompt_changes(args, schedule, lm, tokenizer, config, read, continued=continued)
         # `stream` checks everything (prompt length, window, frames) before returning its iterator.
         latent_frames = stream(lm, tokenizer, args.prompt, config, prompts=prompts, switch_from=args.switch_from or "window",
                                **levers, **conditions)
@@ -243,15 +245,6 @@ def first_frame_wait(config, *, streams: int) -> str | None:
     videos = f" for each of {streams} prompts" if streams > 1 else ""
     return (f"drawing {count} candidate first windows{videos} to keep one ({config.first_window_selector}): "
             f"the first frames come after them")
-
-
-def _continued_latent_frames(video, tokenizer, lm, config) -> int:
-    """The latent frames a continued clip (uint8 frames, or None) fills before the new video's first
-    frame: the anchor and up to `window - 1` more (`arvid.sampling.stream` takes its last frames)."""
-    if video is None:
-        return 0
-    usable = min(len(video), tokenizer.video_frames(config.window_for(lm.config.window_frames)))
-    return 1 + (usable - 1) // tokenizer.config.temporal_factor
 
 
 def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], lm, tokenizer, config, read, *,

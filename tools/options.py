@@ -14,8 +14,8 @@ import argparse
 import dataclasses
 import json
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arvid.tools.errors import UsageError, first_process
@@ -328,17 +328,18 @@ def apply_runtime_options(args: argparse.Namespace, lm) -> None:
 
 
 def check_window(config: SamplerConfig, lm) -> None:
-    """The window a run streams (--window, else the generation config's, else the LM's) against the
-    LM's trained one, said as the flag once the LM is loaded (`stream` would name its field).
+    """The window a run streams (--window, else the generation config's, else the LM's) checked as
+    `stream` checks it (`arvid.sampling.window.check_window`), once the LM is loaded, and said as the flag.
 
     Raises:
         UsageError: a window outside [2, the LM's].
     """
-    trained = lm.config.window_frames
-    window = config.window_for(trained)
-    if not 2 <= window <= trained:
-        raise UsageError(f"--window (or the generation config's window_frames) must be in [2, {trained}] for this "
-                         f"model, which was trained on windows of {trained} latent frames; got {window}")
+    from arvid.sampling.window import check_window as check
+
+    try:
+        check(config.window_for(lm.config.window_frames), lm.config.window_frames)
+    except ValueError as err:
+        raise UsageError(f"--window (or the generation config's window_frames): {err}") from None
 
 
 def speed_levers(args: argparse.Namespace) -> dict[str, bool | int]:

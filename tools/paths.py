@@ -101,3 +101,15 @@ def evaluation_folder(out: str | None, default: str, *, overwrite: bool, record:
     except OSError as err:
         raise UsageError(f"cannot create output folder {str(folder)!r}: {err.strerror}") from err
     return folder, created
+
+
+def remove_unused_folder(folder: Path | None) -> None:
+    """Remove the output folder a run made (`evaluation_folder`'s; None: none) when it stopped before
+    writing anything in it (an empty `videos/` aside): a failed run leaves no empty folder."""
+    if folder is None or not folder.is_dir():
+        return
+    videos = folder / "videos"
+    if videos.is_dir() and not any(videos.iterdir()):
+        videos.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from arvid.tools.errors import UsageError, fail
+from arvid.tools.errors import UsageError, fail, fail_writing
 from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_fps, check_replaceable_folder
-
 
 # The shapes world's own options, with their flags and defaults (None in argparse: see add_arguments).
 SHAPES_ONLY = (("--videos", "videos"), ("--split", "split"), ("--seed", "seed"), ("--paraphrases", "paraphrases"),
@@ -158,8 +157,7 @@ def run(args: argparse.Namespace) -> int:
     except (UsageError, FileNotFoundError, ValueError) as err:  # found while encoding: still the input's fault
         return fail(str(err))
     except OSError as err:  # a full disk, a device gone: a failure, not bad usage (the folder appears whole or not)
-        print(f"arvid: error: cannot write {err.filename or args.out}: {err.strerror or err}", file=sys.stderr)
-        return 1
+        return fail_writing(err, args.out)
     print(f"token shards: {folder}")
     return 0
 

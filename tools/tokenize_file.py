@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from arvid.tools.errors import UsageError, fail
+from arvid.tools.errors import UsageError, fail, fail_writing
 from arvid.tools.options import add_device_argument, add_tokenizer_argument, check_fps
 
 
@@ -41,14 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Encode the video into a codes file -> exit code (2: bad usage or video)."""
     import numpy as np
-
-    from arvid.data.video import VideoReadError, probe_video
     from arvid.data.clips import is_image
-    from arvid.tools.codes_meta import CodesMeta, write_codes_meta
-    from arvid.tools.progress import ProgressLine
+    from arvid.data.video import VideoReadError, probe_video
     from arvid.tokenizer.sizes import check_frame_size, parse_frame_size, read_frames
     from arvid.tools.checkpoints import load_tokenizer
+    from arvid.tools.codes_meta import CodesMeta, write_codes_meta
     from arvid.tools.paths import check_writable
+    from arvid.tools.progress import ProgressLine
 
     try:
         output = check_writable(args.output, suffixes=(".npy",))
@@ -96,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         np.save(output, codes[0].cpu().numpy().astype(np.int32))
     except OSError as err:  # a full disk, a device gone: one line, not a traceback
-        print(f"arvid: error: cannot write {err.filename or output}: {err.strerror or err}", file=sys.stderr)
-        return 1
+        return fail_writing(err, output)
     t, h, w = codes.shape[1:]
     frames = tokenizer.video_frames(t)
     meta = CodesMeta(tokenizer=tokenizer.source, fps=rate, frames=frames, height=h * factor,

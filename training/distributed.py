@@ -107,11 +107,7 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     it, on its training `device`: NCCL reduces CUDA tensors), `flag` itself in a world of one. For
     decisions every rank must take together, such as stopping at a time budget each reads off its
     own clock."""
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return flag
-    value = torch.tensor(float(flag), device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    return any_rank_each((flag,), device)[0]
 
 
 def any_rank_each(flags: tuple[bool, ...], device: torch.device) -> tuple[bool, ...]:

@@ -44,6 +44,10 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+# Files that make a folder a checkpoint (a damaged one may lack one of them): never the user's own.
+_CHECKPOINT_FILES = ("config.json", "trainer_state.json")
+
+
 class CheckpointExists(FileExistsError):
     """A run would start afresh where a checkpoint is (its first save would replace it)."""
 
@@ -182,7 +186,7 @@ def check_start(config: LoopConfig, *, resume: bool) -> None:
                                     "without --resume") from None
         return
     held = [] if not folder.is_dir() else sorted(entry.name for entry in folder.iterdir())
-    if held and not any(name in held for name in ("config.json", "trainer_state.json")):
+    if held and not any(name in held for name in _CHECKPOINT_FILES):
         # Not a checkpoint: a save would have to replace the user's files (`atomic_folder` refuses).
         raise CheckpointExists(f"{str(folder)!r} holds other files than a checkpoint ({held[0]!r}"
                                f"{', ...' if len(held) > 1 else ''}), which the run's checkpoints would replace: "
@@ -331,7 +335,7 @@ def _discard_replaced_run(out_dir: Path, folder: Path, *, overwrite: bool) -> No
     if not overwrite:
         return
     for replaced in (folder, folder.with_name(folder.name + ".old")):
-        if not any((replaced / name).is_file() for name in ("trainer_state.json", "config.json")):
+        if not any((replaced / name).is_file() for name in _CHECKPOINT_FILES):
             continue
         if replaced.is_symlink():
             replaced.unlink()
