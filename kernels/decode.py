@@ -109,7 +109,9 @@ def decode_attention_triton(q: torch.Tensor, k_cache: torch.Tensor, v_cache: tor
     kv_heads = k_cache.shape[1]
     check_key_lengths(key_lengths, batch)
     q, k_cache, v_cache = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k_cache, v_cache))
-    lengths = key_lengths.to(device=q.device, dtype=torch.int32)
+    # contiguous: the kernel reads row i's length at Lengths + i (a strided or expanded int32 tensor
+    # comes back from `.to` as it is).
+    lengths = key_lengths.to(device=q.device, dtype=torch.int32).contiguous()
     group = heads // kv_heads
     if q.device.type == "cuda":
         with torch.cuda.device(q.device):  # Triton launches on (and _split_len asks) the current device

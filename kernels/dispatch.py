@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from arvid.kernels.mask import MaskSpec
-from arvid.kernels.reference import check_key_lengths, sdpa_attention, single_query_attention
+from arvid.kernels.reference import check_key_lengths, check_query_count, check_shapes, sdpa_attention, single_query_attention
 
 BACKENDS = ("auto", "reference", "triton")
 _warned: set[str] = set()
@@ -77,14 +77,17 @@ def use_triton(*tensors: Tensor) -> bool:
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec) -> Tensor:
-    """Attention of n queries over the same n keys (prefill and training).
+    """Attention of n queries over m >= n keys, the queries being the last n key positions (prefill
+    and training: n == m).
 
     Args:
-        q: (b h n d); k, v: (b g n d) with h a multiple of g.
+        q: (b h n d); k, v: (b g m d) with h a multiple of g.
         spec: the mask (causal, bidirectional prefix, sink + window).
     Returns:
         (b h n d) in q's dtype.
     """
+    check_shapes(q, k, v)  # bad input is the caller's error on either path, not a reason to fall back
+    check_query_count(q.shape[2], k.shape[2])
     if use_triton(q, k, v):
         from arvid.kernels.prefill import prefill_attention
 
@@ -106,6 +109,7 @@ def decode_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_lengths: T
     Raises:
         ValueError: key_lengths that are not an integer tensor of shape (b,), or shapes that disagree.
     """
+    check_shapes(q, k_cache, v_cache)
     check_key_lengths(key_lengths, q.shape[0])
     if use_triton(q, k_cache, v_cache):
         from arvid.kernels.decode import decode_attention_triton
@@ -113,5 +117,4 @@ def decode_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_lengths: T
         return decode_attention_triton(q, k_cache, v_cache, key_lengths, spec).out
     if q.shape[2] == 1 and spec.window is None:
         return single_query_attention(q, k_cache, v_cache, key_lengths)
-    # As the Triton kernel does: a length past the cache places the queries at the cache's end.
-    return sdpa_attention(q, k_cache, v_cache, spec, key_lengths=key_lengths.clamp_max(k_cache.shape[2]))
+    return sdpa_attention(q, k_cache, v_cache, spec, key_lengths=key_lengths)  # a length past m reads all m

@@ -24,13 +24,17 @@ class AttentionOutput(NamedTuple):
 
 
 def check_shapes(q: Tensor, k: Tensor, v: Tensor) -> None:
-    """Raise `ValueError` unless q (b h n d), k and v (b g m d) agree and h is a multiple of g."""
+    """Raise `ValueError` unless q (b h n d), k and v (b g m d) agree, on one device, and h is a multiple of g."""
     if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
         raise ValueError(f"expected 4-D q, k, v (b, heads, seq, head_dim), got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")
     if k.shape != v.shape or q.shape[0] != k.shape[0] or q.shape[3] != k.shape[3]:
         raise ValueError(f"q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)} disagree on "
                          "batch, head dim or key length")
+    if k.device != q.device or v.device != q.device:
+        raise ValueError(f"q, k and v are on {q.device}, {k.device} and {v.device}: expected one device")
+    if k.shape[1] == 0:
+        raise ValueError(f"k {tuple(k.shape)} has no key/value heads")
     if q.shape[1] % k.shape[1]:
         raise ValueError(f"{q.shape[1]} query heads are not a multiple of {k.shape[1]} key/value heads")
 
@@ -63,8 +67,8 @@ def reference_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_po
         q: (b h n d). k, v: (b g m d).
         spec: the mask rule.
         q_positions: (b n) absolute positions of the queries; default: the last n of the m keys.
-        key_lengths: (b) number of valid keys per sequence; keys at positions >= length are ignored.
-            Default: all m.
+        key_lengths: (b) number of valid keys per sequence; keys at positions >= length are ignored
+            (a length past m reads all m, as the Triton kernels do). Default: all m.
     Returns:
         `AttentionOutput`; a query that sees no key gets zeros and lse = -inf.
     """
@@ -72,8 +76,7 @@ def reference_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_po
     batch, heads, queries, head_dim = q.shape
     groups = heads // k.shape[1]
     keys = k.shape[2]
-    if key_lengths is None:
-        key_lengths = torch.full((batch,), keys, device=q.device)
+    key_lengths = torch.full((batch,), keys, device=q.device) if key_lengths is None else key_lengths.clamp_max(keys)
     if q_positions is None:
         check_query_count(queries, keys)
         q_positions = query_positions(key_lengths, queries)
@@ -103,8 +106,7 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, spec: MaskSpec, *, q_positio
         # One mask for the whole batch: the common training and prefill case.
         mask = allowed(key_positions[keys - queries:], key_positions, spec)
     else:
-        if key_lengths is None:
-            key_lengths = torch.full((batch,), keys, device=q.device)
+        key_lengths = torch.full((batch,), keys, device=q.device) if key_lengths is None else key_lengths.clamp_max(keys)
         if q_positions is None:
             q_positions = query_positions(key_lengths, queries)
         mask = torch.stack([allowed(q_positions[row], key_positions, spec) for row in range(batch)])
@@ -153,9 +155,11 @@ def single_query_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_leng
         used = min(int(key_lengths.max()), k_cache.shape[2])  # lengths past the cache read all of it
         valid = torch.arange(used, device=q.device) < key_lengths[:, None, None, None]  # (b 1 1 m)
         return masked_sdpa(q, k_cache[:, :, :used], v_cache[:, :, :used], valid)
-    q = q.view(batch, groups, heads // groups, 1, head_dim)  # query heads sharing a key/value head
-    scores = (q * k_cache[:, :, None]).sum(-1) * head_dim**-0.5  # (b g r m)
+    # Scores and weights in float32 (a no-op for float32 caches) as the eager and Triton paths keep
+    # them; a row that sees no slot gets zeros, as theirs do, not the NaN of a softmax over no key.
+    grouped = q.view(batch, groups, heads // groups, 1, head_dim).float()  # query heads sharing a key/value head
+    scores = (grouped * k_cache[:, :, None].float()).sum(-1) * head_dim**-0.5  # (b g r m)
     valid = torch.arange(k_cache.shape[2], device=q.device) < key_lengths[:, None, None, None]
-    weights = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=-1)
-    out = (weights[..., None] * v_cache[:, :, None]).sum(-2)  # (b g r d)
-    return out.reshape(batch, heads, 1, head_dim)
+    weights = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=-1).nan_to_num(0.0)
+    out = (weights[..., None] * v_cache[:, :, None].float()).sum(-2)  # (b g r d)
+    return out.reshape(batch, heads, 1, head_dim).to(q.dtype)

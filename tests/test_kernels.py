@@ -94,6 +94,46 @@ def test_decode_with_strided_queries_and_tiny_windows():
                        spec, torch.float32)
 
 
+def test_decode_reads_strided_int32_lengths_by_value():
+    """Lengths already int32 reach the kernel as they are: a strided view (here every other element)
+    must be read by value, not as if its elements were adjacent."""
+    q, k, v = random_qkv(3, 2, 1, 1, 40, 32, torch.float32, seed=9)
+    lengths = torch.tensor([10, 0, 20, 0, 30, 0], dtype=torch.int32, device=DEVICE)[::2]
+    result = decode_attention_triton(q, k, v, lengths, MaskSpec())
+    assert_matches(result, q, k, v, MaskSpec(), torch.float32, key_lengths=lengths.long())
+
+
+def test_reference_reads_lengths_past_the_keys_as_all_keys_and_wants_heads_on_one_device():
+    """The explicit reference and the SDPA path read a length past m as m, as the kernels do."""
+    from arvid.kernels.reference import sdpa_attention
+
+    q, k, v = random_qkv(1, 1, 1, 2, 4, 32, torch.float32, seed=2, device="cpu")
+    for path in (lambda lengths: reference_attention(q, k, v, MaskSpec(), key_lengths=lengths).out,
+                 lambda lengths: sdpa_attention(q, k, v, MaskSpec(), key_lengths=lengths)):
+        assert (path(torch.tensor([6])) - path(torch.tensor([4]))).abs().max() < 1e-6
+    with pytest.raises(ValueError, match="no key/value heads"):
+        reference_attention(q, k[:, :0], v[:, :0], MaskSpec())
+    with pytest.raises(ValueError, match="one device"):
+        attention(q, k.to("meta"), v.to("meta"), MaskSpec())
+
+
+def test_compiled_single_query_decode_keeps_float32_scores_and_zeros_for_an_empty_row():
+    """The compiled CPU decode (broadcast products) agrees with the eager path: a row with no valid
+    slot gets zeros (not a softmax's NaN), and bfloat16 caches are scored in float32."""
+    from arvid.kernels.reference import single_query_attention
+
+    compiled = torch.compile(single_query_attention, fullgraph=True, dynamic=False)
+    q, k, v = random_qkv(2, 4, 2, 1, 30, 32, torch.float32, seed=4, device="cpu")
+    lengths = torch.tensor([0, 5])
+    out = compiled(q, k, v, lengths)
+    assert torch.equal(out[0], torch.zeros_like(out[0]))
+    assert (out[1:] - single_query_attention(q, k, v, lengths)[1:]).abs().max() < 1e-5
+    q, k, v = (3 * t.bfloat16() for t in (q, k, v))  # large scores: bf16 rounding of them shows
+    lengths = torch.tensor([30, 30])
+    expected = reference_attention(q.double(), k.double(), v.double(), MaskSpec(), key_lengths=lengths).out
+    assert (compiled(q, k, v, lengths).double() - expected).abs().max() < 0.02
+
+
 @pytest.mark.parametrize("kv_heads", [4, 2, 1])
 def test_cpu_single_query_decode_matches_float64_reference(kv_heads):
     """The CPU decode path (one new token per row, caches of 37 slots, a different valid length per
@@ -142,19 +182,27 @@ def test_auto_on_cpu_uses_the_reference_and_gradients_never_reach_triton(monkeyp
 
 
 def test_a_fallback_is_said_once_a_reason_not_once_a_shape(monkeypatch):
-    """A model whose head dim the kernels lack falls back on every call: one warning, though the
-    message's shape changes with each prefill length."""
+    """A model whose head dim the kernels lack falls back on every call (`use_triton` on a CUDA
+    tensor under "auto"): one warning, though the message's shape changes with each prefill length."""
+    import types
     import warnings
 
     import arvid.kernels.dispatch as dispatch
+    import arvid.kernels.prefill as prefill
+
+    def unsupported(q, k, v):
+        raise ValueError(f"Triton attention supports head dims (32, 64, 128), got 48 (shape {q.shape})")
 
     monkeypatch.setattr(dispatch, "_warned", set())
+    monkeypatch.setattr(dispatch, "requested_backend", lambda: "auto")
+    monkeypatch.setattr(prefill, "check_supported", unsupported)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for length in (5, 9):
-            error = f"Triton attention supports head dims (64, 128), got 48 (shape (1, 4, {length}, 48))"
-            dispatch._warn_once(f"Triton attention unavailable: {error}", error.split(", got")[0])
+        for length in (5, 9):  # stand-ins for CUDA tensors: this test runs without a GPU
+            cuda = types.SimpleNamespace(device=torch.device("cuda"), requires_grad=False, shape=(1, 4, length, 48))
+            assert not dispatch.use_triton(cuda, cuda, cuda)
     assert len(caught) == 1 and caught[0].category is dispatch.AttentionFallbackWarning
+    assert "head dims" in str(caught[0].message)
 
 
 def test_compiled_code_takes_the_reference_even_where_triton_is_forced(monkeypatch):
