@@ -107,7 +107,8 @@ def from_hf(path: str | Path) -> VideoLM:
     Raises:
         FileNotFoundError: no such folder or no text tokenizer in it.
         ValueError: the Llama config has no `arvid` layout, one a Llama cannot compute (grid-position
-            embeddings, a bidirectional prefix), or a vocabulary size that disagrees with it.
+            embeddings, a bidirectional prefix), a vocabulary size that disagrees with it, or Llama
+            settings arvid's LM does not compute (rotary scaling, an activation other than SiLU, biases).
     """
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -118,6 +119,10 @@ def from_hf(path: str | Path) -> VideoLM:
     layout = getattr(hf_config, "arvid", None)
     if not isinstance(layout, dict):
         raise ValueError(f"{str(path)!r} is a Llama checkpoint without arvid's layout fields (config key 'arvid')")
+    unlike = _unlike_arvid(hf_config)
+    if unlike:
+        raise ValueError(f"{str(path)!r}: the Llama config asks for {unlike}, which arvid's LM does not compute "
+                         f"(its logits would not be the checkpoint's)")
     if layout.get("bidirectional_prefix", False):
         raise ValueError(f"{str(path)!r}: the layout asks for a bidirectional text prefix, but a Llama checkpoint "
                          f"attends causally (its logits would not be the model's)")
@@ -142,6 +147,21 @@ def from_hf(path: str | Path) -> VideoLM:
     state = {k.removeprefix("model."): v for k, v in hf_model.state_dict().items()}
     model.load_state_dict(state, strict=True)
     return VideoLM(model.eval(), TextTokenizer.load(path), training_data=read_training_data(path))
+
+
+def _unlike_arvid(hf_config) -> str:
+    """What in a Llama config arvid's `Transformer` would silently compute otherwise ('' if nothing):
+    a rotary scaling (linear, dynamic, llama3, ...), another activation, biased projections."""
+    parameters = getattr(hf_config, "rope_parameters", None) or getattr(hf_config, "rope_scaling", None) or {}
+    found = []
+    if parameters.get("rope_type", parameters.get("type", "default")) != "default":
+        found.append(f"rotary scaling {parameters.get('rope_type', parameters.get('type'))!r}")
+    if getattr(hf_config, "hidden_act", "silu") != "silu":
+        found.append(f"activation {hf_config.hidden_act!r}")
+    for field in ("attention_bias", "mlp_bias"):
+        if getattr(hf_config, field, False):
+            found.append(field)
+    return ", ".join(found)
 
 
 def _rope_theta(hf_config) -> float:

@@ -343,6 +343,15 @@ def test_export_hf_round_trip(tmp_path, text):
     del hf_config["arvid"]["bidirectional_prefix"]  # a layout without it is read as Llama computes: causal
     (tmp_path / "hf" / "config.json").write_text(json.dumps(hf_config))
     assert not from_hf(tmp_path / "hf").config.bidirectional_prefix
+    # Llama settings arvid's blocks would compute otherwise, silently, are refused by name.
+    for field, value, named in (("rope_scaling", {"rope_type": "linear", "factor": 2.0}, "rotary scaling 'linear'"),
+                                ("hidden_act", "gelu", "activation 'gelu'"), ("mlp_bias", True, "mlp_bias")):
+        changed = dict(hf_config, **{field: value})
+        if field == "rope_scaling":  # transformers 5 writes rope_parameters, which would win over it
+            changed.pop("rope_parameters", None)
+        (tmp_path / "hf" / "config.json").write_text(json.dumps(changed))
+        with pytest.raises(ValueError, match=named):
+            from_hf(tmp_path / "hf")
 
 
 def test_a_text_tokenizer_saves_into_a_folder_it_makes(tmp_path, text):
