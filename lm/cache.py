@@ -29,9 +29,10 @@ class KVCache(nn.Module):
         return self.keys.shape[2]
 
     def write(self, positions: Tensor, keys: Tensor, values: Tensor) -> None:
-        """Store keys and values (b g n d) of the tokens at `positions` (n)."""
-        self.keys[:, :, positions] = keys
-        self.values[:, :, positions] = values
+        """Store keys and values (b g n d) of the tokens at `positions` (n), in the cache's dtype (under
+        autocast they come in the autocast dtype; the cache keeps the one `setup_cache` gave it)."""
+        self.keys[:, :, positions] = keys.to(self.keys.dtype)
+        self.values[:, :, positions] = values.to(self.values.dtype)
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: `==` would compare the tensors

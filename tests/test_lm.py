@@ -104,6 +104,24 @@ def test_prefill_then_decode_equals_full_forward(bidirectional_prefix, grid_posi
     assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
 
 
+def test_cached_inference_runs_under_bf16_autocast_with_float32_weights():
+    """Autocast hands the cache bfloat16 keys and values; the float32 cache stores them in its own
+    dtype (it failed at the first write), and the logits stay near float32's."""
+    model = make_model()
+    config = model.config
+    length = config.prefix_len + 3
+    tokens = torch.randint(0, config.vocab_size, (2, length))
+    with torch.no_grad():
+        full = model(tokens)
+        model.setup_cache(batch=2, max_len=length)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            steps = [model.prefill(tokens[:, :config.prefix_len], torch.arange(config.prefix_len))]
+            for position in range(config.prefix_len, length):
+                steps.append(model.decode(tokens[:, position:position + 1], torch.tensor([position])))
+    assert model.layers[0].self_attn.cache.keys.dtype == torch.float32
+    assert (torch.cat(steps, dim=1).float() - full).abs().max() < 0.1  # bfloat16's 8 bits over logits of order 1
+
+
 @pytest.mark.parametrize("grid_positions, code_levels", [(False, None), (True, (4, 4))])
 def test_compiled_decode_equals_full_forward(grid_positions, code_levels):
     """The compiled decode step (grouped-query heads, batch 2: the rows that guidance decodes, and
