@@ -370,3 +370,22 @@ def test_from_pretrained_names_a_device_it_cannot_use(tmp_path, tokenizer):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device 'cuda' asked for, but no CUDA device is visible"):
             VideoTokenizer.from_pretrained(tmp_path / "tok", device="cuda")
+
+
+def test_a_bf16_decoder_on_a_cpu_without_native_bf16_is_said_once(tokenizer, monkeypatch):
+    """Emulated bfloat16 made the streaming decoder 35 times slower on an AVX2 CPU: one warning a
+    process, whatever the number of decoders (every stream and candidate makes one); none in float32."""
+    import warnings
+
+    import arvid.tokenizer.model as model
+
+    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(model, "_software_bf16_said", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tokenizer.streaming_decoder()
+        assert not caught
+        tokenizer.streaming_decoder(bf16=True)
+        tokenizer.streaming_decoder(bf16=True).rows([0])
+    assert [w.category for w in caught] == [model.SoftwareBF16Warning]
+    assert "no native bfloat16" in str(caught[0].message)

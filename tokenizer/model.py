@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import math
 import numbers
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +27,7 @@ from arvid.training.checkpoint import (atomic_folder, holds_only, load_module_we
                                       save_tensors, write_json)
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.training.device import resolve_device
+from arvid.training.precision import cpu_has_native_bf16
 from arvid.weights import shipped_or_folder, tokenizer_name
 from arvid.tokenizer.layers import CausalCache, CausalConv3d, Downsample, FrameGroupNorm, ResBlock, Upsample
 from arvid.tokenizer.quantizer import Quantizer, QuantizerOutput
@@ -409,6 +411,22 @@ class StreamingEncoder:
         return self.tokenizer.quantizer(self.tokenizer.encoder(frames, self.cache)).indices
 
 
+class SoftwareBF16Warning(UserWarning):
+    """bfloat16 asked for on a CPU that computes it in software."""
+
+
+_software_bf16_said = False
+
+
+def _warn_software_bf16() -> None:
+    global _software_bf16_said
+    if not _software_bf16_said:  # once a process: every stream and candidate makes decoders
+        _software_bf16_said = True
+        warnings.warn("this CPU has no native bfloat16 (AVX512-BF16 or AMX): the bf16 decoder runs emulated, "
+                      "about 35 times slower than float32 on a 2-core AVX2 CPU; leave it off here",
+                      SoftwareBF16Warning, stacklevel=3)
+
+
 class StreamingDecoder:
     """Decodes codes one latent frame at a time with cached causal context: the first latent frame
     gives 1 video frame, each later one `temporal_factor` frames, equal to the matching frames of
@@ -416,10 +434,13 @@ class StreamingDecoder:
 
     `bf16` runs the decoder under bfloat16 autocast: faster on CPUs with native bfloat16 (AVX512-BF16,
     AMX) and on GPUs, at a small PSNR cost (docs/results/streaming_and_speed.md); frames come back
-    in float32 either way."""
+    in float32 either way. On a CPU without native bfloat16 it is emulated and many times slower:
+    said once a process (`SoftwareBF16Warning`)."""
 
     def __init__(self, tokenizer: VideoTokenizer, *, bf16: bool = False) -> None:
         self.tokenizer, self.bf16 = tokenizer, bf16
+        if bf16 and tokenizer._device().type == "cpu" and not cpu_has_native_bf16():
+            _warn_software_bf16()
         self.cache = CausalCache()
         self.batch_and_grid: tuple[int, int, int] | None = None  # (b, h', w') of the first push
 
