@@ -27,6 +27,7 @@ or `text_tokens` slots, whichever is more (`arvid.lm.layout`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -142,7 +143,8 @@ class WindowExamples:
                     f"(once, before the first step)")
             started = time.monotonic()
             try:  # one CPU copy per distinct caption
-                read = self.encoder.encode_distinct(distinct)
+                with _caption_bar(len(distinct), shown=log is not None) as bar:
+                    read = self.encoder.encode_distinct(distinct, progress=bar.update)
             except ValueError:
                 caption = next((c for c in distinct if self.encoder.count(c) > self.encoder.max_tokens), None)
                 if caption is None:  # not a length the encoder refused: its own message
@@ -243,3 +245,19 @@ def _where(shards: TokenShards | JoinedShards, caption: str) -> str:
             shown = caption if len(caption) <= 40 else caption[:40] + "..."
             return f"video {index} ({shown!r})"
     return "a video"
+
+
+@contextlib.contextmanager
+def _caption_bar(total: int, *, shown: bool):
+    """A progress bar over `total` captions being encoded (minutes for a large training set), on
+    stderr as the trainer's bar is, its last count written when the block ends; a silent one where
+    `shown` is false (the other processes of a run)."""
+    from tqdm import tqdm
+
+    from arvid.training.progress import LineFile, progress_file
+
+    file = progress_file() if shown else None
+    with tqdm(total=total, desc="captions", unit="caption", dynamic_ncols=True, disable=not shown, file=file) as bar:
+        yield bar
+    if isinstance(file, LineFile):  # a log file: the final count may be held back by its one-line-a-second pace
+        file.flush_pending()
