@@ -25,13 +25,15 @@ def _split_kernel(Q, K, V, Lengths, PartOut, PartLse,
                   HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_N: tl.constexpr, FP32_DOT: tl.constexpr):
     batch_group = tl.program_id(0).to(tl.int64)  # int64: offsets stay exact past 2^31 elements
     split = tl.program_id(1)
+    row_block = tl.program_id(2)
     batch = batch_group // kv_heads
     kv_head = batch_group % kv_heads
     # Clamped here rather than checked on the host, which would synchronise every decode step.
     length = tl.minimum(tl.load(Lengths + batch), slots)
 
-    # Rows are (query head of the group, new token) pairs, so K and V are read once per group.
-    rows = tl.arange(0, BLOCK_R)
+    # Rows are (query head of the group, new token) pairs, so K and V are read once per group (once per
+    # block of BLOCK_R rows when a group's rows outnumber it).
+    rows = row_block * BLOCK_R + tl.arange(0, BLOCK_R)
     head = kv_head * group_size + rows // queries
     token = rows % queries
     valid_row = rows < group_size * queries
@@ -78,6 +80,10 @@ def _merge_kernel(PartOut, PartLse, Out, Lse, splits, HEAD_DIM: tl.constexpr, BL
     tl.store(Lse + row, tl.where(total > 0, (shift + tl.log2(total)) * 0.6931471805599453, float("-inf")))
 
 
+# The most (query head, new token) rows one program holds: its accumulator is BLOCK_R x HEAD_DIM
+# float32, and a group's rows past this go to further programs (`_row_blocks`).
+MAX_BLOCK_R = 64
+
 _GPU_CONFIGS = [triton.Config({"BLOCK_N": n}, num_warps=w, num_stages=s)
                 for n, w, s in ((64, 4, 2), (64, 4, 3), (128, 4, 2), (128, 8, 2), (32, 2, 3))]
 _split_tuned = triton.autotune(configs=_GPU_CONFIGS, key=["split_len", "group_size", "queries", "HEAD_DIM"])(_split_kernel)
@@ -92,6 +98,14 @@ def _split_len(max_keys: int, programs: int) -> int:
     splits = max(1, min(triton.cdiv(max_keys, 64), triton.cdiv(target_programs, programs)))
     splits = min(splits, 128)
     return triton.next_power_of_2(triton.cdiv(max_keys, splits))
+
+
+def _row_blocks(rows: int) -> tuple[int, int]:
+    """(rows a program holds, programs a group's `rows` need): a power of two from 16 (the smallest
+    `tl.dot` tile) to `MAX_BLOCK_R`, so that many heads per group or many new tokens (a Jacobi pass)
+    split into several programs instead of one whose accumulator outgrows a GPU core's registers."""
+    block = min(max(16, triton.next_power_of_2(rows)), MAX_BLOCK_R)
+    return block, triton.cdiv(rows, block)
 
 
 def decode_attention_triton(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, key_lengths: torch.Tensor,
@@ -126,7 +140,7 @@ def _launch(q, k_cache, v_cache, lengths, spec: MaskSpec, group: int) -> Attenti
     splits = triton.cdiv(slots, split_len)
     part_out = torch.empty((batch, heads, queries, splits, head_dim), device=q.device, dtype=torch.float32)
     part_lse = torch.empty((batch, heads, queries, splits), device=q.device, dtype=torch.float32)
-    block_r = max(16, triton.next_power_of_2(group * queries))
+    block_r, row_blocks = _row_blocks(group * queries)
     args = (q, k_cache, v_cache, lengths, part_out, part_lse,
             q.stride(0), q.stride(1), q.stride(2), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
             v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
@@ -134,10 +148,10 @@ def _launch(q, k_cache, v_cache, lengths, spec: MaskSpec, group: int) -> Attenti
             spec.sink, spec.window if spec.window is not None else NO_WINDOW)
     fp32 = q.dtype == torch.float32
     if interpreted():
-        _split_kernel[(batch * kv_heads, splits)](*args, HEAD_DIM=head_dim, BLOCK_R=block_r, BLOCK_N=16,
+        _split_kernel[(batch * kv_heads, splits, row_blocks)](*args, HEAD_DIM=head_dim, BLOCK_R=block_r, BLOCK_N=16,
                                                   FP32_DOT=fp32, num_warps=1)
     else:
-        _split_tuned[(batch * kv_heads, splits)](*args, HEAD_DIM=head_dim, BLOCK_R=block_r, FP32_DOT=fp32)
+        _split_tuned[(batch * kv_heads, splits, row_blocks)](*args, HEAD_DIM=head_dim, BLOCK_R=block_r, FP32_DOT=fp32)
     out = torch.empty(q.shape, device=q.device, dtype=q.dtype)  # contiguous: the merge writes rows in order
     lse = torch.empty((batch, heads, queries), device=q.device, dtype=torch.float32)
     _merge_kernel[(batch * heads * queries,)](part_out, part_lse, out, lse, splits, HEAD_DIM=head_dim,

@@ -94,6 +94,22 @@ def test_decode_with_strided_queries_and_tiny_windows():
                        spec, torch.float32)
 
 
+@pytest.mark.parametrize("max_block_r", [16, None])  # 16: several row blocks at interpreter-sized shapes
+def test_decode_splits_many_rows_of_a_group_into_blocks(monkeypatch, max_block_r):
+    """A group's (query head, new token) rows past `MAX_BLOCK_R` go to further programs: 4 heads per
+    key/value head and 17 new tokens (a Jacobi pass) are 68 rows, 2 blocks of 64 or 5 of 16."""
+    import arvid.kernels.decode as decode
+
+    if max_block_r is not None:
+        monkeypatch.setattr(decode, "MAX_BLOCK_R", max_block_r)
+    assert decode._row_blocks(4 * 17) == ((16, 5) if max_block_r == 16 else (64, 2))
+    q, k, v = random_qkv(2, 4, 1, 17, 50, 32, torch.float32, seed=11)
+    lengths = torch.tensor([50, 23], device=DEVICE)
+    for spec in (MaskSpec(), MASKS["sink_window"]):
+        assert_matches(decode_attention_triton(q, k, v, lengths, spec), q, k, v, spec, torch.float32,
+                       key_lengths=lengths)
+
+
 def test_decode_reads_strided_int32_lengths_by_value():
     """Lengths already int32 reach the kernel as they are: a strided view (here every other element)
     must be read by value, not as if its elements were adjacent."""
