@@ -8,7 +8,10 @@ the training rate; at 8 fps fast motion changes pixels as much as a cut does, wh
 histogram and not the pixels. Checked on the clips of `runs/real-data` read at 8 fps: it finds the
 cuts PySceneDetect finds at the native rate in bikes.mp4 (5) and Megamind.avi (3, and its black
 first frame), none in bigbuckbunny, carphone, vtest, tree, cockatoo or balle-jbart, and one extra
-(a change of light) in Effet_force_magnetique.ogv; the same at 48 and 96 pixels.
+(a change of light) in Effet_force_magnetique.ogv; the same at 48 and 96 pixels. Footage without
+colour is compared by brightness alone: a grey copy of bikes.mp4 at 48 and 96 pixels gives the 4
+cuts the colour clip gives at those sizes (of the 5 it gives at 48x113), and bigbuckbunny's and the
+two carphones' grey copies none.
 
 Layout: frames `t h w c` uint8 RGB.
 """
@@ -19,6 +22,10 @@ import numpy as np
 from PIL import Image
 
 HISTOGRAM_BINS = (16, 4, 4)  # hue, saturation, value: hue carries most of what a cut changes
+# Footage without colour (every frame's pixels in the lowest saturation bin, to this share) has no hue
+# to compare: its frames are compared by histograms of brightness, as finely binned as hue, one for
+# each quarter of the frame (one for the whole frame missed 1 more of bikes.mp4's cuts in a grey copy).
+GREY_SHARE, GREY_BINS, GREY_GRID = 0.98, 16, 2
 WINDOW = 2  # changes each side that a change is compared with, as AdaptiveDetector's default
 # A cut is a change of at least LARGE that is RATIO times its neighbours' mean, or a change of at
 # least MODERATE that is STRONG_RATIO times it (the cuts of Megamind.avi change 0.2 of the histogram,
@@ -39,6 +46,29 @@ def colour_histograms(frames: np.ndarray) -> np.ndarray:
     return histograms
 
 
+def brightness_histograms(frames: np.ndarray) -> np.ndarray:
+    """uint8 (t h w 3) RGB -> float64 (t, GREY_GRID^2 * GREY_BINS): in each of the frame's
+    GREY_GRID x GREY_GRID cells, the share of the frame's pixels in each bin of HSV's value."""
+    cells = GREY_GRID * GREY_GRID
+    histograms = np.empty((len(frames), cells * GREY_BINS))
+    height, width = frames.shape[1:3]
+    rows, columns = np.arange(height) * GREY_GRID // height, np.arange(width) * GREY_GRID // width
+    cell = rows[:, None] * GREY_GRID + columns[None, :]  # (h w): each pixel's cell
+    for index, frame in enumerate(frames):
+        value = np.asarray(Image.fromarray(frame).convert("HSV"))[..., 2].astype(np.int64)
+        flat = (cell * GREY_BINS + value * GREY_BINS // 256).reshape(-1)
+        histograms[index] = np.bincount(flat, minlength=histograms.shape[1]) / len(flat)
+    return histograms
+
+
+def shot_histograms(frames: np.ndarray) -> np.ndarray:
+    """The histograms `hard_cuts` compares: colour (`colour_histograms`), or brightness alone
+    (`brightness_histograms`) for footage without colour, whose colour histograms keep 4 bins."""
+    histograms = colour_histograms(frames)
+    unsaturated = histograms.reshape(len(frames), *HISTOGRAM_BINS)[:, :, 0].sum(axis=(1, 2))  # (t,)
+    return brightness_histograms(frames) if unsaturated.min() >= GREY_SHARE else histograms
+
+
 def hard_cuts(frames: np.ndarray) -> list[int]:
     """Indices of the frames that start a new shot ([] for one shot), in frames `t h w c` uint8.
 
@@ -52,7 +82,7 @@ def hard_cuts(frames: np.ndarray) -> list[int]:
         raise ValueError(f"expected uint8 frames (t, h, w, 3), got {frames.dtype} {frames.shape}")
     if len(frames) < 2:
         return []
-    histograms = colour_histograms(frames)
+    histograms = shot_histograms(frames)
     distance = 0.5 * np.abs(np.diff(histograms, axis=0)).sum(axis=1)  # (t - 1,) in [0, 1]: into frame i + 1
     changes = np.flatnonzero(distance > 0)
     cuts = []

@@ -258,6 +258,11 @@ def test_a_missing_source_fails_before_the_training_files_are_read_and_names_its
         tokenizer_train.train_tokenizer(small_run(tmp_path, "train.data=mine", f"train.init_from={tmp_path}/none"),
                                         open_clips=opener)
     assert opener.opened == []
+    for field_name in ("train.clip_frames", "train.eval_frames"):  # the tiny tokenizer takes 1 + 4k frames
+        opener = Recording()
+        with pytest.raises(ValueError, match=f"{field_name}=16: expected 1 \\+ 4k frames"):
+            tokenizer_train.train_tokenizer(small_run(tmp_path, "train.data=mine", f"{field_name}=16"), open_clips=opener)
+        assert opener.opened == []
 
 
 def test_your_footage_scored_on_the_presets_shapes_clips_is_said(tmp_path, capsys):
@@ -454,6 +459,36 @@ def test_the_library_trainer_takes_its_clips_from_the_opener_it_is_given(tmp_pat
         tokenizer_train.train_tokenizer(small_run(tmp_path, "train.steps=1"))
     with pytest.raises(ValueError, match="train.data is not set"):
         tokenizer_train.train_tokenizer(small_run(tmp_path, "train.data=null"), open_clips=Noise)
+
+
+def test_the_evaluation_source_is_let_go_once_its_clips_are_drawn(tmp_path, monkeypatch):
+    """The held-out source's decoded videos are not kept through training (a cache of up to
+    train.cache_mb beside the training source's): only the clips drawn from it stay."""
+    import gc
+    import weakref
+
+    sources = {}
+
+    class Noise:
+        def __init__(self, name, *, frames, size, **reading):
+            sources[name] = weakref.ref(self)
+            self.frames, self.size = frames, size
+
+        def sample(self, rng):
+            return rng.integers(0, 256, (self.frames, self.size, self.size, 3), dtype=np.uint8)
+
+    alive_while_training = {}
+    real_loop = tokenizer_train.train_loop
+
+    def loop(*args, **kwargs):
+        gc.collect()
+        alive_while_training.update({name: ref() is not None for name, ref in sources.items()})
+        return real_loop(*args, **kwargs)
+
+    monkeypatch.setattr(tokenizer_train, "train_loop", loop)
+    tokenizer_train.train_tokenizer(small_run(tmp_path, "train.steps=1", "train.data=mine", "train.val_data=held"),
+                                    open_clips=Noise)
+    assert alive_while_training == {"held": False, "mine": True}
 
 
 def test_shapes_sources_by_name():

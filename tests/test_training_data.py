@@ -65,6 +65,21 @@ def test_folder_videos_are_split_at_their_hard_cuts(bikes_folder):
         assert hard_cuts(read_video(sample_clip_path(name), fps=8, size=48)) == []
 
 
+def grey(frames: np.ndarray) -> np.ndarray:
+    """uint8 (t h w 3) RGB -> the same frames without colour (Rec. 601 luma in all three channels)."""
+    luma = (frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().clip(0, 255)
+    return np.repeat(luma.astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def test_footage_without_colour_is_cut_by_its_brightness(bikes_folder):
+    """A grey copy has no hue to compare: its colour histograms keep 4 bins and missed 1 of the 4 cuts
+    the colour clip gives at 48 pixels; compared by brightness, it gives those 4."""
+    colour = read_video(bikes_folder / "bikes.mp4", fps=8, size=48)
+    assert hard_cuts(colour) == hard_cuts(grey(colour)) == [10, 44, 60, 78]
+    for name in ("bigbuckbunny.mp4", "carphone_pristine.mp4"):
+        assert hard_cuts(grey(read_video(sample_clip_path(name), fps=8, size=48))) == []
+
+
 def test_no_cut_in_a_still_or_a_repeated_frame():
     assert hard_cuts(gradient_video()) == []
     frames = np.zeros((6, 8, 8, 3), np.uint8)

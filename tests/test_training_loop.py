@@ -27,17 +27,20 @@ class Regression:
     """y = x @ TRUE_WEIGHT.T fitted by SGD with momentum (state the checkpoint must carry)."""
 
     def __init__(self, settings: LoopConfig, *, diverge_at: int | None = None, interrupt_at: int | None = None,
-                 step_seconds: float = 0.0) -> None:
+                 step_seconds: float = 0.0, fail_at: tuple[int, str] | None = None) -> None:
         start_run(settings)
         self.model = torch.nn.Linear(3, 1)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr, momentum=0.5)
         self.diverge_at, self.interrupt_at, self.step_seconds = diverge_at, interrupt_at, step_seconds
+        self.fail_at = fail_at  # (step, "batch" or "after update"): where that step raises an OSError
         self.lrs: list[float] = []  # the learning rate of every step this task ran
         self.saved_after: list[int] = []  # how many steps it had run at each checkpoint
 
     def step(self, step, rng, autocast):
         if step == self.interrupt_at:
             raise KeyboardInterrupt
+        if self.fail_at == (step, "batch"):
+            raise FileNotFoundError("clip.mp4: no such file")
         time.sleep(self.step_seconds)
         self.lrs.append(self.optimizer.param_groups[0]["lr"])
         inputs = torch.from_numpy(rng.standard_normal((8, 3)).astype(np.float32))
@@ -48,6 +51,8 @@ class Regression:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
+        if self.fail_at == (step, "after update"):
+            raise OSError("lost after the update")
         return StepResult(loss.item(), len(inputs), {})
 
     def evaluate(self, step, autocast):
@@ -138,6 +143,25 @@ def test_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     assert saved_step(tmp_path) == 4
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         run(loop_settings(out_dir=str(tmp_path / "none")), resume=True)
+
+
+def test_an_error_before_a_steps_update_saves_the_last_completed_step(tmp_path, capsys):
+    """A batch that cannot be read at step 7 (checkpoints every 4) saves step 7, and resuming from it
+    gives an uninterrupted run's weights; an error after step 7's update keeps step 4's checkpoint."""
+    straight, _ = run(loop_settings(out_dir=str(tmp_path / "straight")))
+    with pytest.raises(FileNotFoundError):
+        run(loop_settings(out_dir=str(tmp_path / "data")), fail_at=(7, "batch"))
+    assert saved_step(tmp_path / "data") == 7
+    assert f"stopped at step 7 by the error below: {tmp_path / 'data' / 'checkpoint'} holds step 7; once it is " \
+        "mended, continue with --resume" in capsys.readouterr().err
+    resumed, result = run(loop_settings(out_dir=str(tmp_path / "data")), resume=True)
+    assert result.step == 12 and resumed.lrs == straight.lrs[7:]
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], tensor), name
+    with pytest.raises(OSError, match="after the update"):
+        run(loop_settings(out_dir=str(tmp_path / "late")), fail_at=(7, "after update"))
+    assert saved_step(tmp_path / "late") == 4
+    assert "holds step 4" in capsys.readouterr().err
 
 
 def test_config_refuses_what_the_loop_cannot_run(tmp_path):

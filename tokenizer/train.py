@@ -184,6 +184,11 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     cfg, size = config.train, config.model.image_size
     if cfg.data is None:
         raise ValueError("train.data is not set: name the training clips (a folder or manifest of videos)")
+    for field_name, frames in (("train.clip_frames", cfg.clip_frames), ("train.eval_frames", cfg.eval_frames)):
+        try:  # before any clip is decoded: a folder can take minutes to read
+            VideoTokenizer.check_frames(config.model, frames)
+        except ValueError as err:
+            raise ValueError(f"{field_name}={frames}: {err}") from None
     # Fits the model? Before any clip is decoded (that can take minutes). A resumed run's weights are its
     # checkpoint's (init_from stays in its config as where it began).
     if cfg.init_from is not None and not resume:
@@ -214,6 +219,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
                                     **reading)
             rng = np.random.default_rng(10_000 + cfg.seed)
             eval_clips = [source.sample(rng) for _ in range(cfg.eval_videos)]  # fixed for the whole run
+            del source  # and the videos it decoded: up to train.cache_mb more for the whole run otherwise
     with quiet, _naming_the_field("train.data", cfg.data):
         train_clips = open_clips(cfg.data, frames=cfg.clip_frames, size=size, cache=DecodedVideos(cfg.cache_mb),
                                  index=Path(cfg.out_dir) / FILE_INDEXES["train"], **reading)

@@ -225,6 +225,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
         ValueError: `resume` from a checkpoint of another architecture, or one whose files are
             truncated or corrupt (the message names the file).
         TrainingDiverged: a non-finite loss (the message names the step; the last checkpoint stays).
+    Any other error between the optimiser's updates (reading a batch, a forward pass, an evaluation)
+    first saves the last completed step when one process trains and it is not saved yet.
     """
     out_dir = Path(config.out_dir)
     folder = out_dir / "checkpoint"
@@ -267,6 +269,12 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
                     log.write(json.dumps({"step": step, **evaluation.record}) + "\n")
                 bar.write(evaluation.message)
 
+    # Optimiser updates so far: a step that fails before its update (a video gone from the data folder,
+    # a killed data worker, memory running out in the forward pass) leaves the weights of the last
+    # completed step, which a single-process run then saves rather than lose the steps since a checkpoint.
+    updates = [0]
+    counting = task.optimizer.register_step_pre_hook(lambda *_: updates.__setitem__(0, updates[0] + 1))
+    updates_at_step = 0  # the count when the weights last were those of the completed step `step`
     try:
         with stop_between_steps(name, say=is_main) as stop, tqdm(total=config.steps, initial=step, desc=name,
                                                                  dynamic_ncols=True, disable=not is_main,
@@ -298,10 +306,11 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
                 result = task.step(step, np.random.default_rng([config.seed, step]), autocast)
                 if not math.isfinite(result.loss):
                     raise TrainingDiverged(f"non-finite loss {result.loss} at step {step}; last good checkpoint: {folder}")
-                step, loss = step + 1, result.loss
-                bar.update(1)
+                step, loss, updates_at_step = step + 1, result.loss, updates[0]
                 rate = result.items / (time.monotonic() - tick)
-                bar.set_postfix(loss=f"{loss:.4f}", **result.postfix, **{f"{unit}_s": f"{rate:.1f}"})
+                # Before the count moves, so that the line a log file gets for this step shows its loss.
+                bar.set_postfix(loss=f"{loss:.4f}", **result.postfix, **{f"{unit}_s": f"{rate:.1f}"}, refresh=False)
+                bar.update(1)
 
                 if step % config.eval_every == 0 or step == config.steps:
                     evaluate(bar)
@@ -315,7 +324,22 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
             kept = f"{folder} holds step {saved_step}" if saved_step else "no checkpoint was written yet"
             print(f"stopped at step {step}: {kept}{'; continue with --resume' if saved_step else ''}", file=sys.stderr)
         raise
+    except TrainingDiverged:
+        raise  # the weights may hold the non-finite values already: the last checkpoint stays as it is
+    except Exception:
+        if world.world == 1 and step != saved_step and updates[0] == updates_at_step:
+            try:
+                _save(task, folder, step, is_main, started)
+                saved_step = step
+            except Exception as save_error:  # noqa: BLE001 - the step's own error is the one to raise
+                print(f"could not save step {step} after the error below: {save_error}", file=sys.stderr)
+        if is_main:
+            kept = f"{folder} holds step {saved_step}" if saved_step else "no checkpoint was written yet"
+            print(f"stopped at step {step} by the error below: {kept}"
+                  f"{'; once it is mended, continue with --resume' if saved_step else ''}", file=sys.stderr)
+        raise
     finally:  # the bar's last state reaches a log file on a stop by an error or Ctrl-C too
+        counting.remove()
         if isinstance(progress, LineFile):
             progress.flush_pending()
     if saved_step != step:  # stopped by the time budget between checkpoints
