@@ -26,6 +26,11 @@ class ClipSource(Protocol):
     def sample(self, rng: np.random.Generator) -> np.ndarray: ...
 
 
+class ReadingStopped(RuntimeError):
+    """A process reading training data ended without a word: killed, most often for memory (the
+    out-of-memory killer), while decoding a file. Raised by the reading that waited on it."""
+
+
 # By suffix, case aside: what cameras, phones, players and FFmpeg write (MPEG transport streams from
 # camcorders, MPEG-1/2 program streams, 3GPP, Flash, Windows Media, raw Y4M).
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".ogv", ".m4v", ".ts", ".mts", ".m2ts", ".mpg",

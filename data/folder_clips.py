@@ -17,13 +17,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from arvid.data.clips import ClipSource, is_image, media_paths
+from arvid.data.clips import ClipSource, ReadingStopped, is_image, media_paths
 from arvid.data.cuts import hard_cuts
 from arvid.data.decoded import DecodedVideos, working_size
 from arvid.data.manifests import Photo, Shot
@@ -74,13 +75,40 @@ def scan_files(paths: Sequence[Path], *, fps: float | None, short_side: int, cac
                workers: int = 0) -> Iterator[Scanned]:
     """`scan_file` of each of `paths`, in order, each as it is done: here (filling `cache`), or with
     `workers` > 0 in that many processes (the decoded frames stay there; `cache` is not filled). The
-    same result either way."""
+    same result either way.
+
+    Raises:
+        ReadingStopped: one of those processes was killed (the files not yet given are named).
+    """
     if workers > 0 and len(paths) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
-            yield from pool.map(partial(scan_file, fps=fps, short_side=short_side), paths)
+            done = 0
+            try:
+                for found in pool.map(partial(scan_file, fps=fps, short_side=short_side), paths):
+                    done += 1
+                    yield found
+            except BrokenProcessPool:
+                raise ReadingStopped(
+                    f"a process reading the files stopped without a word (killed: often for memory, as each video "
+                    f"is decoded whole) while reading {paths[done]} or one of the {len(paths) - done - 1} after it; "
+                    f"reading them here (train.num_workers=0) holds one video in memory at a time") from None
         return
     for path in paths:
         yield scan_file(path, fps=fps, short_side=short_side, cache=cache)
+
+
+def _warn_of_videos_past_the_cache(shots: Sequence[Shot], short_side: int, cache: DecodedVideos,
+                                   log: Callable[[str], None]) -> None:
+    """One line when videos that clips are drawn from do not fit `cache` decoded: each of their clips
+    is then decoded from the file's start (`DecodedVideos.window`), seconds a clip for a long file."""
+    sizes = {shot.path: (shot.file_frames, working_size(shot.height, shot.width, short_side)) for shot in shots}
+    past = {path: frames * size[0] * size[1] * 3 / 2**20 for path, (frames, size) in sizes.items()
+            if not cache.fits(frames, size)}
+    if past and cache.limit_bytes > 0:  # a cache of 0 was asked for: no news
+        largest = max(past, key=past.get)
+        log(f"warning: {len(past)} of the videos are larger decoded than the cache of "
+            f"{cache.limit_bytes / 2**20:g} MB (train.cache_mb; the largest, {largest}, {past[largest]:.0f} MB): "
+            f"each of their clips is decoded from the file's start, which for a long file takes seconds")
 
 
 class FileClips:
@@ -147,6 +175,7 @@ class FileClips:
             raise ValueError(f"no video in {str(source)!r} has a shot of {frames} frames{rate} (longest: {longest}), "
                              "and it holds no image")
         self.clips = sources[0][0] if len(sources) == 1 else MixedClips(sources)
+        _warn_of_videos_past_the_cache(long_enough, short_side, cache, log)
         videos = len({shot.path for shot in shots})
         earlier = f", {len(paths) - len(unread)} of the files as read before ({index})" if len(unread) < len(paths) else ""
         log(f"{source}: videos: {videos} ({len(shots)} shots, {len(long_enough)} of {frames}+ frames{rate}), "

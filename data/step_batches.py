@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 import torch
 
-from arvid.data.clips import ClipSource
+from arvid.data.clips import ClipSource, ReadingStopped
 
 
 def clip_generator(seed: int, step: int, row: int) -> np.random.Generator:
@@ -74,6 +74,7 @@ class StepBatches:
 
         Raises:
             ValueError, OSError: as the source's `sample` (from a worker too).
+            ReadingStopped: a worker was killed.
         """
         if self.workers == 0:
             return draw_batch(self.source, self.seed, step, self.rows)
@@ -84,7 +85,17 @@ class StepBatches:
                 sampler=itertools.count(step), num_workers=self.workers, prefetch_factor=2,
                 worker_init_fn=_leave_stopping_to_the_main_process)
             self._ahead = iter(loader)
-        drawn_step, batch = next(self._ahead)
+        try:
+            drawn_step, batch = next(self._ahead)
+        except RuntimeError as err:
+            # torch's words for a worker that ended without a word: "DataLoader worker (pid ...) is killed
+            # by signal: ..." or "... exited unexpectedly"; other errors keep their traceback.
+            if not str(err).startswith("DataLoader worker"):
+                raise
+            self.close()
+            raise ReadingStopped(f"a process drawing training clips stopped without a word (killed: often for "
+                                 f"memory) before step {step}'s batch: {err}; fewer workers (train.num_workers) or "
+                                 f"a smaller train.cache_mb each hold less") from None
         self._next_step = step + 1
         if drawn_step != step:
             raise RuntimeError(f"the data loader gave the batch of step {drawn_step} for step {step}")

@@ -14,7 +14,7 @@ from PIL import Image
 from arvid.data.clips import media_paths
 from arvid.data.cuts import hard_cuts
 from arvid.data.decoded import DecodedVideos
-from arvid.data.folder_clips import FileClips
+from arvid.data.folder_clips import FileClips, scan_file
 from arvid.data.manifests import Shot, shots_at_rate
 from arvid.data.real_clips import ManifestClips, ShotClips
 from arvid.data.samples import sample_clip_path
@@ -124,6 +124,18 @@ def test_clips_are_the_same_cut_from_memory_or_decoded(bikes_folder):
     for seed in range(4):
         np.testing.assert_array_equal(kept.sample(np.random.default_rng(seed)), decoded.sample(np.random.default_rng(seed)))
     assert len(kept.cache._videos) == 1 and not decoded.cache._videos
+
+
+def test_videos_larger_than_the_cache_are_said(bikes_folder):
+    """bikes.mp4 decoded for size 32 (48x113 a frame at the default zooms, 80 frames at 8 fps) is 1.24 MB:
+    past a cache of half a megabyte, one line says so; within the default, nothing."""
+    lines = []
+    FileClips(bikes_folder, frames=9, size=32, fps=8, cache=DecodedVideos(0.5), log=collect(lines))
+    warned = [line for line in lines if "larger decoded than the cache" in line]
+    assert len(warned) == 1 and "1 of the videos" in warned[0] and "bikes.mp4, 1 MB" in warned[0], lines
+    lines = []
+    FileClips(bikes_folder, frames=9, size=32, fps=8, log=collect(lines))
+    assert not [line for line in lines if "cache" in line]
 
 
 def test_the_cache_keeps_to_its_size():
@@ -262,6 +274,55 @@ def test_an_error_in_a_worker_arrives_as_itself():
     with pytest.raises(VideoReadError, match=r"^gone.mp4: corrupt or truncated video$"):
         batches.batch(0)
     batches.close()
+
+
+class Killed:
+    """A source whose drawing process is killed, as the out-of-memory killer kills one."""
+
+    frames, size = 1, 1
+
+    def sample(self, rng):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_worker_is_said_in_a_line():
+    from arvid.data.clips import ReadingStopped
+
+    batches = StepBatches(Killed(), batch_size=1, seed=0, workers=1)
+    with pytest.raises(ReadingStopped, match=r"a process drawing training clips stopped without a word .* before "
+                                             r"step 3's batch: DataLoader worker"):
+        batches.batch(3)
+    batches.close()
+
+
+def _scan_killed_at_b(path, **options):
+    """`scan_file`, but the process reading b.png is killed."""
+    import os
+    import signal
+
+    if path.name == "b.png":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return scan_file(path, **options)
+
+
+def test_a_killed_reading_process_names_the_files_not_yet_read(tmp_path, monkeypatch, capfd):
+    import arvid.data.folder_clips as folder_clips
+    from arvid.data.clips import ReadingStopped
+
+    for name in ("a.png", "b.png", "c.png"):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name)
+    monkeypatch.setattr(folder_clips, "scan_file", _scan_killed_at_b)
+    with pytest.raises(ReadingStopped, match=r"stopped without a word .* while reading .*/b.png or one of the 1 after"):
+        FileClips(tmp_path, frames=1, size=8, workers=1, log=collect([]))
+    from arvid.tools.cli import main
+
+    code = main(["train-tokenizer", "--config", "tiny", f"train.data={tmp_path}", "train.val_data=null",
+                 "train.num_workers=1", f"train.out_dir={tmp_path}/run", "train.steps=1"])
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("arvid: error:")]
+    assert code == 1 and len(lines) == 1 and "b.png or one of the 1 after" in lines[0]
 
 
 class StopSignalsSeen:

@@ -10,10 +10,11 @@ class UsageError(Exception):
     """A bad argument or input file, reported as `arvid: error: <message>` with exit code 2."""
 
 
-def fail(message: str) -> int:
-    """Print `arvid: error: <message>` on stderr and return exit code 2, for `run` to return."""
+def fail(message: str, code: int = 2) -> int:
+    """Print `arvid: error: <message>` on stderr and return exit code `code` (2: bad usage; 1: a failure
+    of the machine's, not the input's), for `run` to return."""
     print(f"arvid: error: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def fail_writing(err: OSError, path, kept: str = "") -> int:

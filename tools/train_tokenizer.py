@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from arvid.data.clips import ReadingStopped
     from arvid.tokenizer.train import TokenizerRunConfig, train_tokenizer
     from arvid.tools.data_sources import clip_source
     from arvid.tools.interrupts import sigterm_raises
@@ -51,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
             folder = train_tokenizer(config, resume=args.resume, open_clips=_warning_of_shapes_scores(clip_source, config))
     except (FileNotFoundError, ValueError, TrainingDiverged, OtherProcessFailed, CheckpointExists) as err:
         return fail(str(err))
+    except ReadingStopped as err:  # a data process killed (memory, most often): not the input's fault
+        return fail(str(err), code=1)
     finish_run(folder)
     return 0
 
