@@ -16,7 +16,8 @@ frame (1 video frame). `tokenizer` (a shipped tokenizer's name or
 a folder), `codebook` (its number of codes) and `tokenizer_codes` (its `codes_fingerprint`) say
 what made the codes, so that `arvid decode` picks that tokenizer, refuses one whose codes these
 cannot be and warns of one whose encoder changed since (`stream_origin`); `fps` is the
-rate the writer's video plays at, which `arvid decode` keeps. Streams written
+rate the writer's video plays at, which `arvid decode` keeps, and `bf16_decoder` (true) says its
+frames were decoded in bfloat16, as `arvid decode` then decodes them. Streams written
 before `frames` existed lack it: every frame is kept; before `tokenizer`, a decoder is told which.
 Streams can be piped between programs (`arvid generate --tokens-out - | arvid decode - -o out.mp4`).
 """
@@ -48,12 +49,14 @@ class TokenFrame(NamedTuple):
 
 class StreamOrigin(NamedTuple):
     """What made a stream's codes: the tokenizer (a shipped name, or a folder), its number of codes
-    and its `codes_fingerprint`; and the frame rate its video plays at."""
+    and its `codes_fingerprint`; the frame rate its video plays at; and whether the writer's video
+    was decoded in bfloat16 (`bf16_decoder`: True, else None), which a decoder repeats to give its frames."""
 
     tokenizer: str | None
     codebook: int | None
     fps: float | None = None
     tokenizer_codes: str | None = None
+    bf16_decoder: bool | None = None
 
 
 def write_token_frame(out: IO[str], index: int, codes: np.ndarray, *, given: bool = False,
@@ -119,8 +122,9 @@ def read_token_frames(lines: Iterable[str | bytes], name: str = "<stream>", *, g
 
 
 def stream_origin(line: str | bytes) -> StreamOrigin:
-    """The `tokenizer`, `codebook`, `fps` and `tokenizer_codes` a stream's line records (None each where
-    it records none, or the line is not a well-formed object: `read_token_frames` reports that)."""
+    """The `tokenizer`, `codebook`, `fps`, `tokenizer_codes` and `bf16_decoder` a stream's line records
+    (None each where it records none, or the line is not a well-formed object: `read_token_frames`
+    reports that)."""
     try:
         record = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -131,7 +135,8 @@ def stream_origin(line: str | bytes) -> StreamOrigin:
     codes = record.get("tokenizer_codes")
     return StreamOrigin(tokenizer if isinstance(tokenizer, str) and tokenizer else None,
                         codebook if _is_int(codebook) and codebook > 0 else None,
-                        frame_rate_or_none(fps), codes if isinstance(codes, str) and codes else None)
+                        frame_rate_or_none(fps), codes if isinstance(codes, str) and codes else None,
+                        True if record.get("bf16_decoder") is True else None)
 
 
 def _is_int(value: Any) -> bool:

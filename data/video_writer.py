@@ -24,6 +24,9 @@ from PIL import Image
 from arvid.data.frames import check_frames
 from arvid.data.live_muxers import FragmentedMp4Muxer, GifMuxer
 
+# Frame rates the writer takes: a GIF's frame delay is at most 655.35 s (16 bits of centiseconds)
+# and PyAV's integer time bases overflow far above 1000; no video wants either end.
+MIN_FPS, MAX_FPS = 0.01, 1000.0
 WRITE_FORMATS = (".mp4", ".gif")
 _GLOBAL_HEADER = int(av.codec.context.Flags.global_header)
 
@@ -112,8 +115,8 @@ class VideoWriter:
                 f"{self.path}: cannot write {self._suffix or 'no extension'!r}, "
                 f"supported: {', '.join(WRITE_FORMATS)}"
             )
-        if not fps > 0:
-            raise ValueError(f"fps must be > 0, got {fps!r}")
+        if not MIN_FPS <= fps <= MAX_FPS:
+            raise ValueError(f"fps must be in [{MIN_FPS:g}, {MAX_FPS:g}], got {fps!r}")
         if not 0 <= crf <= 51:
             raise ValueError(f"crf must be in [0, 51], got {crf}")
         self.fps = Fraction(fps).limit_denominator(1001)  # 29.97 -> 2997/100, 30000/1001 kept

@@ -415,6 +415,10 @@ OPTIONS = [
                                 "--fps", "-1"]),
     ("detokenize", "--fps inf", ["detokenize", "{root}/codes/whole.npy", "-o", "{out}/v.gif", "--tokenizer", "{tok}",
                                  "--fps", "inf"]),
+    ("detokenize", "--fps 0.0001", ["detokenize", "{root}/codes/whole.npy", "-o", "{out}/v.mp4", "--tokenizer", "{tok}",
+                                    "--fps", "0.0001"]),  # the writer's rate rounded to 0 frames a second
+    ("detokenize", "--fps 1e10", ["detokenize", "{root}/codes/whole.npy", "-o", "{out}/v.mp4", "--tokenizer", "{tok}",
+                                  "--fps", "1e10"]),  # past PyAV's integer time base
     ("detokenize", "-o unwritable", ["detokenize", "{root}/codes/whole.npy", "-o", f"{FORBIDDEN}.mp4",
                                      "--tokenizer", "{tok}"]),
     ("decode", "--fps 0", ["decode", "{root}/streams/whole.ndjson", "-o", "{out}/v.gif", "--tokenizer", "{tok}",
@@ -427,6 +431,7 @@ OPTIONS = [
                                  "--tokenizer", "{tok}"]),
     ("generate", "--frames -1", ["generate", PROMPT, "--model", "{model}", "--frames", "-1", "-o", "{out}/v.gif"]),
     ("generate", "--fps 0", ["generate", PROMPT, "--model", "{model}", "--fps", "0", "-o", "{out}/v.gif"]),
+    ("generate", "--fps 0.0001", ["generate", PROMPT, "--model", "{model}", "--fps", "0.0001", "-o", "{out}/v.gif"]),
     ("generate", "--fps inf", ["generate", PROMPT, "--model", "{model}", "--fps", "inf", "-o", "{out}/v.gif"]),
     ("generate", "--cfg -1", ["generate", PROMPT, "--model", "{model}", "--cfg", "-1", "-o", "{out}/v.gif"]),
     ("generate", "--temperature -1", ["generate", PROMPT, "--model", "{model}", "--temperature", "-1",
@@ -449,6 +454,8 @@ OPTIONS = [
                                      "-o", "{out}/v.gif"]),
     ("eval-video", "--frames 1", ["eval-video", "--prompt", PROMPT, "--frames", "1", "--model", "{model}",
                                   "-o", "{out}/e"]),
+    ("eval-video", "--seed -1", ["eval-video", "--prompt", PROMPT, "--seed", "-1", "--model", "{model}",
+                                 "-o", "{out}/eval"]),
     ("eval-video", "--limit 0", ["eval-video", "--prompt-set", "all", "--limit", "0", "--model", "{model}",
                                  "-o", "{out}/e"]),
     ("eval-video", "--threads 0", ["eval-video", "--prompt", PROMPT, "--threads", "0", "--model", "{model}",

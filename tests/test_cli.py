@@ -155,10 +155,30 @@ def test_tokenize_and_decode_out_of_room_are_one_line_and_exit_1(ckpt, clip, tmp
     assert main(["decode", str(tmp_path / "tokens.ndjson"), "--tokenizer", ckpt, "-o", str(tmp_path / "out.mp4")]) == 1
     err = capsys.readouterr().err
     assert "arvid: error: cannot write" in err and "No space left on device" in err and "Traceback" not in err
-    monkeypatch.setattr(np, "save", full)
-    assert main(["tokenize", clip, "-o", str(tmp_path / "again.npy"), "--tokenizer", ckpt]) == 1
+    def half_then_full(file, array):  # a disk that fills midway through the codes
+        if isinstance(file, (str, Path)):
+            file = open(file, "wb")  # noqa: SIM115 - as np.save opens a name
+        file.write(b"\x93NUMPY")
+        file.flush()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", half_then_full)
+    earlier = np.load(codes_path)
+    assert main(["tokenize", clip, "-o", str(codes_path), "--tokenizer", ckpt]) == 1
     err = capsys.readouterr().err
     assert "arvid: error: cannot write" in err and "No space left on device" in err and "Traceback" not in err
+    # The codes written before stay whole, and nothing is left beside them.
+    np.testing.assert_array_equal(np.load(codes_path), earlier)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["codes.meta.json", "codes.npy", "tokens.ndjson"]
+
+
+def test_tokenize_writes_the_file_it_names_whatever_the_suffix_case(ckpt, clip, tmp_path, capsys):
+    """np.save given a name adds ".npy" unless it ends in ".npy" exactly: "Clip.NPY" became "Clip.NPY.npy"."""
+    assert main(["tokenize", clip, "-o", str(tmp_path / "Clip.NPY"), "--tokenizer", ckpt]) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["Clip.NPY", "Clip.meta.json"]
+    assert np.load(tmp_path / "Clip.NPY").shape == (3, 4, 4)
+    assert main(["detokenize", str(tmp_path / "Clip.NPY"), "-o", str(tmp_path / "out.mp4")]) == 0
+    assert "from Clip.meta.json" in capsys.readouterr().out
 
 
 def test_detokenize_takes_the_tokenizer_and_rate_tokenize_recorded(ckpt, carphone, tmp_path, capsys, monkeypatch):
@@ -484,6 +504,84 @@ def test_a_device_this_machine_lacks_exits_2(command, device, message, ckpt, cli
     assert main([*argv, "--device", device]) == 2
     err = capsys.readouterr().err
     assert err.startswith("arvid: error:") and re.search(re.escape(message), err), err
+
+
+def test_a_bad_device_is_said_before_a_stream_is_read_and_not_as_the_named_tokenizers_fault(ckpt, clip, tmp_path,
+                                                                                              capsys, monkeypatch):
+    """`decode -` in a pipe waits for generate's first line (a model to load): a bad --device is said
+    before it, and neither command blames the tokenizer its stream or codes file names."""
+    import io
+
+    class Unread(io.RawIOBase):  # a pipe whose writer has not written yet: reading it is the bug here
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            raise AssertionError("the stream was read before --device was checked")
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(Unread())))
+    assert main(["decode", "-", "-o", str(tmp_path / "out.gif"), "--device", "banana"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown device 'banana'" in err and "the tokenizer" not in err, err
+    codes = tmp_path / "codes.npy"
+    assert main(["tokenize", clip, "-o", str(codes), "--tokenizer", ckpt]) == 0  # its meta names the tokenizer
+    capsys.readouterr()
+    assert main(["detokenize", str(codes), "-o", str(tmp_path / "out.gif"), "--device", "banana"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown device 'banana'" in err and "names" not in err, err
+
+
+def test_decode_repeats_a_bf16_decoders_frames_when_the_stream_says_so(ckpt, clip, tmp_path):
+    """`generate --bf16-decoder` records `bf16_decoder` in its stream; `decode` then decodes in bf16 too,
+    giving the writer's frames (in float32 a quarter of a GIF's pixels differed)."""
+    import warnings
+
+    from arvid.data.token_stream import write_token_frame
+    from arvid.tokenizer import VideoTokenizer
+    from arvid.tools.checkpoints import codes_origin
+
+    tokenizer = VideoTokenizer.from_pretrained(ckpt)
+    codes_path = tmp_path / "codes.npy"
+    assert main(["tokenize", clip, "-o", str(codes_path), "--tokenizer", ckpt]) == 0
+    codes = np.load(codes_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SoftwareBF16Warning on a CPU without native bf16
+        decoder = tokenizer.streaming_decoder(bf16=True)
+        expected = np.concatenate([decoder.push_frames(torch.from_numpy(frame)) for frame in codes])
+        for bf16 in (True, False):
+            stream = tmp_path / f"bf16_{bf16}.ndjson"
+            with open(stream, "w") as out:
+                for index, frame in enumerate(codes):
+                    origin = codes_origin(tokenizer, 8.0, bf16_decoder=bf16) if index == 0 else None
+                    write_token_frame(out, index, frame.astype(np.int64), origin=origin)
+            assert ('"bf16_decoder": true' in stream.read_text()) == bf16
+            assert main(["decode", str(stream), "-o", str(tmp_path / f"bf16_{bf16}.gif")]) == 0
+    decoded = {bf16: read_video(tmp_path / f"bf16_{bf16}.gif") for bf16 in (True, False)}
+    written = read_video(_gif_of(expected, tmp_path / "expected.gif"))
+    assert np.array_equal(decoded[True], written) and not np.array_equal(decoded[False], written)
+
+
+def _gif_of(frames: np.ndarray, path: Path) -> Path:
+    from arvid.data.video_writer import write_video
+
+    write_video(path, frames, fps=8)
+    return path
+
+
+def test_decode_will_not_write_over_its_token_stream(ckpt, clip, tmp_path, capsys):
+    """A stream may have a video's name (`generate --tokens-out` takes any): `decode s.gif -o s.gif` would
+    replace it; refused, the stream kept. So for `detokenize` and its codes file."""
+    stream = tmp_path / "tokens.gif"
+    stream.write_text('{"frame": 0}\n')
+    assert main(["decode", str(stream), "-o", str(stream), "--tokenizer", ckpt]) == 2
+    assert "is the token stream, which writing would replace" in capsys.readouterr().err
+    assert stream.read_text() == '{"frame": 0}\n'
+    codes = tmp_path / "codes.gif"
+    np.save(tmp_path / "codes.npy", np.zeros((1, 4, 4), np.int32))
+    (tmp_path / "codes.npy").rename(codes)
+    assert main(["detokenize", str(codes), "-o", str(codes), "--tokenizer", ckpt]) == 2
+    assert "is the codes file, which writing would replace" in capsys.readouterr().err
+    assert np.load(codes).shape == (1, 4, 4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -103,13 +103,14 @@ def _lm_dir(folder: Path) -> Path:
     return folder
 
 
-def codes_origin(tokenizer, fps: float):
+def codes_origin(tokenizer, fps: float, *, bf16_decoder: bool = False):
     """The `StreamOrigin` a token stream records: its tokenizer (`VideoTokenizer.source`: a shipped
-    name or its absolute folder), that tokenizer's number of codes, the video's frame rate `fps`, and
-    the tokenizer's `codes_fingerprint`."""
+    name or its absolute folder), that tokenizer's number of codes, the video's frame rate `fps`, the
+    tokenizer's `codes_fingerprint`, and whether the video's frames were decoded in bfloat16."""
     from arvid.data.token_stream import StreamOrigin
 
-    return StreamOrigin(tokenizer.source, tokenizer.codebook_size, fps, tokenizer.codes_fingerprint())
+    return StreamOrigin(tokenizer.source, tokenizer.codebook_size, fps, tokenizer.codes_fingerprint(),
+                        True if bf16_decoder else None)
 
 
 def other_encoder_note(recorded: str | None, tokenizer) -> str | None:

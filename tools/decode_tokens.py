@@ -48,13 +48,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from arvid.data.token_stream import StreamOrigin, stream_origin
-    from arvid.tools.checkpoints import load_tokenizer, other_encoder_note
-    from arvid.tools.paths import check_video_output
+    from arvid.tools.checkpoints import load_tokenizer, other_encoder_note, resolve_device
+    from arvid.tools.paths import check_not_the_input, check_video_output
 
     name = "<stdin>" if args.tokens == "-" else args.tokens
     try:
         check_fps(args.fps)
         output = check_video_output(args.output)
+        if args.tokens != "-":  # a stream may have any name (`generate --tokens-out`), a video's too
+            check_not_the_input(output, args.tokens, "-o", "the token stream")
+        # Before the first line, which a pipe's writer may take a while to send (a model to load).
+        resolve_device(args.device)
         try:  # binary, so that bytes that are not UTF-8 are reported with their line number
             lines = sys.stdin.buffer if args.tokens == "-" else open(args.tokens, "rb")
         except OSError as err:
@@ -84,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
                         f"--tokenizer {origin.tokenizer or 'DIR'} (the one that made the stream)")
         if changed := other_encoder_note(origin.tokenizer_codes, tokenizer):
             print(f"warning: {name}: {changed}", file=sys.stderr)
-        return _decode(lines, name, tokenizer, output, args.fps or origin.fps or DEFAULT_FPS)
+        return _decode(lines, name, tokenizer, output, args.fps or origin.fps or DEFAULT_FPS, bf16=bool(origin.bf16_decoder))
 
 
 def _first_line(lines):
@@ -100,7 +104,7 @@ def _first_line(lines):
     return None, iter(read)
 
 
-def _decode(lines, name: str, tokenizer, output, fps: float) -> int:
+def _decode(lines, name: str, tokenizer, output, fps: float, *, bf16: bool = False) -> int:
     import torch
     from arvid.data.token_stream import read_token_frames
     from arvid.data.video_writer import VideoWriter
@@ -109,12 +113,12 @@ def _decode(lines, name: str, tokenizer, output, fps: float) -> int:
     size = tokenizer.config.image_size
     frames = read_token_frames(lines, name, grid=tokenizer.latent_shape(1, size, size)[1:],
                                codebook_size=tokenizer.codebook_size, temporal_factor=tokenizer.config.temporal_factor)
-    decoder = tokenizer.streaming_decoder()
+    decoder = tokenizer.streaming_decoder(bf16=bf16)
     writer, written, status = None, 0, 0
     try:
         for frame in frames:
             if frame.anchor is not None or frame.restart:  # a new video: decode afresh (from its anchor)
-                decoder = tokenizer.streaming_decoder()
+                decoder = tokenizer.streaming_decoder(bf16=bf16)
                 if frame.anchor is not None:
                     decoder.push_frames(torch.from_numpy(frame.anchor))
             images = decoder.push_frames(torch.from_numpy(frame.codes))

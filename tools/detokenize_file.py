@@ -43,16 +43,18 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
     from arvid.data.video_writer import VideoWriter
-    from arvid.tools.checkpoints import load_tokenizer, other_encoder_note
+    from arvid.tools.checkpoints import load_tokenizer, other_encoder_note, resolve_device
     from arvid.tools.codes_meta import meta_path, read_codes_meta
     from arvid.tools.interrupts import INTERRUPTS, sigterm_raises
-    from arvid.tools.paths import check_video_output, check_writable
+    from arvid.tools.paths import check_not_the_input, check_video_output, check_writable
     from arvid.tools.progress import ProgressLine
 
     try:
         is_image = str(args.output).lower().endswith(".png")
         output = check_writable(args.output, suffixes=(".png",)) if is_image else check_video_output(args.output)
+        check_not_the_input(output, args.codes, "-o", "the codes file")
         check_fps(args.fps)
+        resolve_device(args.device)  # so that a later error loading the tokenizer is the tokenizer's
     except UsageError as err:
         return fail(str(err))
     try:

@@ -119,6 +119,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--limit draws prompts to generate from: with video files, name the ones to score")
     if args.per_combination < 1:
         raise UsageError(f"--per-combination must be >= 1, got {args.per_combination}")
+    if args.seed < 0:  # numpy's generators and the prompt shuffle take no negative seed
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
     # The output folder is made (or found unwritable) before any video is generated.
     folder, created = evaluation_folder(args.out, DEFAULT_OUT, overwrite=args.overwrite, record="scores.json", flag="-o")
     args.out, args._made_out = str(folder), folder if created else None

@@ -72,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "frames after the clip's last (the clip is not copied in); 0 = until Ctrl-C")
     parser.add_argument("--tokens-out", metavar="FILE",
                         help="write the token stream (NDJSON, a line per latent frame, flushed as each completes) "
-                             "here; '-' for standard output; `arvid decode` turns it into the same frames "
+                             "here; '-' for standard output; `arvid decode` turns it into the same frames (to "
+                             "float rounding for rows decoded as a batch: --prompts, --batched-candidates) "
                              "(default: none)")
     add_model_argument(parser)
     add_device_argument(parser)
@@ -154,7 +155,7 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
         UsageError: the first problem found.
     """
     from arvid.sampling.drawing import SWITCH_FROM
-    from arvid.tools.paths import check_video_output, check_writable
+    from arvid.tools.paths import check_not_the_input, check_video_output, check_writable
 
     if args.output is None and args.tokens_out is None:
         raise UsageError("nothing to write: give -o VIDEO and/or --tokens-out FILE")
@@ -177,10 +178,8 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
     if video is not None and tokens is not None and video.resolve() == tokens.resolve():
         raise UsageError(f"-o and --tokens-out are the same file, {str(video)!r}")
     for flag, given in (("--image", args.image), ("--continue", args.continue_from)):
-        for output, path in (("-o", video), ("--tokens-out", tokens)):  # writing it would destroy what is read
-            if given is not None and path is not None and path.resolve() == Path(given).resolve():
-                raise UsageError(f"{output} {str(path)!r} is the {flag} file, which writing would replace: "
-                                 f"write to another file")
+        for output, path in (("-o", video), ("--tokens-out", tokens)):
+            check_not_the_input(path, given, output, f"the {flag} file")
     return video
 
 
@@ -231,7 +230,8 @@ def _prepare(args: argparse.Namespace):
     note_default_sampling(parts.lm)  # after every check: bad input stays one line
     if not args.prompt.strip():
         print("empty prompt: generating unconditionally", file=sys.stderr)
-    return latent_frames, Outputs(video, args.tokens_out, fps, codes_origin(tokenizer, fps), args.prompt), \
+    return latent_frames, Outputs(video, args.tokens_out, fps,
+                                 codes_origin(tokenizer, fps, bf16_decoder=levers["bf16_decoder"]), args.prompt), \
         args.continue_from is not None, first_frame_wait(config, streams=1)
 
 

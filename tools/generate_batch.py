@@ -117,7 +117,7 @@ def _prepare(args: argparse.Namespace):
     except (UsageError, ValueError) as err:
         return fail(str(err))
     note_default_sampling(parts.lm)  # after every check: bad input stays one line
-    origin = codes_origin(tokenizer, fps)
+    origin = codes_origin(tokenizer, fps, bf16_decoder=levers["bf16_decoder"])
     return steps, [Outputs(video, token, fps, origin, prompt)
                    for video, token, prompt in zip(videos, tokens, prompts, strict=True)], \
         first_frame_wait(config, streams=len(prompts))

@@ -75,9 +75,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def check_fps(fps: float | None, flag: str = "--fps") -> None:
-    """Raise UsageError unless `fps` (a frame-rate option's value) is None or a number > 0 and finite."""
-    if fps is not None and not 0 < fps < float("inf"):
-        raise UsageError(f"{flag} must be a number > 0, got {fps}")
+    """Raise UsageError unless `fps` (a frame-rate option's value) is None or a rate a video can be
+    written at (`arvid.data.video_writer.MIN_FPS` to `MAX_FPS`)."""
+    from arvid.data.video_writer import MAX_FPS, MIN_FPS
+
+    if fps is not None and not MIN_FPS <= fps <= MAX_FPS:
+        raise UsageError(f"{flag} must be a number from {MIN_FPS:g} to {MAX_FPS:g}, got {fps:g}")
 
 
 def check_output_folder(path: str | Path, flag: str) -> Path:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from itertools import count
 from pathlib import Path
+from typing import BinaryIO
 
 from arvid.data.video_writer import WRITE_FORMATS
 from arvid.tools.errors import UsageError
@@ -113,3 +115,29 @@ def remove_unused_folder(folder: Path | None) -> None:
         videos.rmdir()
     if not any(folder.iterdir()):
         folder.rmdir()
+
+
+def replace_file(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write a file at exactly `path` through `write(file)`: into a hidden file beside it, which then
+    takes its place, so an earlier file of that name stays whole until the new one is (a full disk, a
+    stop midway) and a reader never sees half of one.
+
+    Raises:
+        OSError: the folder cannot be written (the hidden file is removed).
+    """
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.partial")
+    try:
+        with open(staging, "wb") as file:
+            write(file)
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
+def check_not_the_input(output: Path | None, read: str | Path | None, output_flag: str, read_name: str) -> None:
+    """Raise `UsageError` when `output` (written) is the file `read` (read first): writing would
+    destroy it. `output_flag` and `read_name` name them in the message ("-o", "the --continue file")."""
+    if output is not None and read is not None and output.resolve() == Path(read).resolve():
+        raise UsageError(f"{output_flag} {str(output)!r} is {read_name}, which writing would replace: write to another file")

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from arvid.tokenizer.sizes import check_frame_size, parse_frame_size, read_frames
     from arvid.tools.checkpoints import load_tokenizer
     from arvid.tools.codes_meta import CodesMeta, write_codes_meta
-    from arvid.tools.paths import check_writable
+    from arvid.tools.paths import check_writable, replace_file
     from arvid.tools.progress import ProgressLine
 
     try:
@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.end()
     try:
-        np.save(output, codes[0].cpu().numpy().astype(np.int32))
+        # Through a file object: np.save given a name adds ".npy" unless it ends in ".npy" exactly (".NPY").
+        replace_file(output, lambda file: np.save(file, codes[0].cpu().numpy().astype(np.int32)))
     except OSError as err:  # a full disk, a device gone: one line, not a traceback
         return fail_writing(err, output)
     t, h, w = codes.shape[1:]
