@@ -247,9 +247,14 @@ def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, exif: int | None
 def _timed(
     frames: Iterator[av.VideoFrame], stream: av.video.stream.VideoStream, path: Path
 ) -> Iterator[tuple[av.VideoFrame, float]]:
-    """Pairs each frame with its presentation time in seconds, counted from the first frame."""
+    """Pairs each frame with its presentation time in seconds, counted from the first frame.
+
+    Decoded frames come in presentation order, so a time that goes back is a discontinuity (files
+    joined end to end, as camcorders' MPEG transport streams often are, each part's clock restarting):
+    from there on the times are shifted to go on one frame period after the last (with a warning),
+    rather than the later parts being resampled away."""
     rate = _stream_rate(stream)
-    origin = None
+    origin = last = None
     for index, frame in enumerate(frames):
         if frame.pts is not None:
             absolute = frame.pts * (frame.time_base or stream.time_base)
@@ -260,7 +265,14 @@ def _timed(
                 f"{path}: frames have no timestamps and the stream no frame rate; cannot resample"
             )
         origin = absolute if origin is None else origin
-        yield frame, float(absolute - origin)
+        if last is not None and absolute - origin < last:
+            period = 1 / rate if rate else (frame.duration or 1) * (frame.time_base or stream.time_base)
+            warnings.warn(f"{path}: frame {index}'s time goes back {float(last - (absolute - origin)):.2f} s (parts "
+                          f"joined end to end?): read on as if it followed the frame before", TimestampJumpWarning,
+                          stacklevel=4)
+            origin = absolute - last - period
+        last = absolute - origin
+        yield frame, float(last)
 
 
 def _resampled(
@@ -410,6 +422,10 @@ def read_video(
         wanted = f"from frame {start_frame} on" if end_frame is None else f"in [{start_frame}, {end_frame})"
         raise VideoReadError(f"{path}: has {produced} frames{at_rate}, none {wanted}")
     return np.stack(kept)
+
+
+class TimestampJumpWarning(UserWarning):
+    """A video's frame times go back mid-file (parts joined end to end): read on as if they continued."""
 
 
 class TruncatedVideoWarning(UserWarning):

@@ -111,6 +111,34 @@ def test_fps_resampling_picks_nearest_frame(indexed_mp4, fps, indices):
     assert _frame_indices(read_video(indexed_mp4, fps=fps)) == indices
 
 
+def _transport_stream(path, frames: np.ndarray, fps: int = 8) -> None:
+    """`frames` as an MPEG transport stream (H.264), whose clock starts afresh in each file."""
+    with av.open(str(path), "w", format="mpegts") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"crf": "0"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def test_files_joined_end_to_end_are_read_on_at_a_rate(tmp_path):
+    """Two transport streams joined by `cat` (8 and 6 frames at 8 fps, the second's clock restarting)
+    read at 8 fps as the 14 frames they hold, with a warning; the second part was resampled away."""
+    from arvid.data.video import TimestampJumpWarning
+
+    frames = _indexed_frames(14)
+    _transport_stream(tmp_path / "a.ts", frames[:8])
+    _transport_stream(tmp_path / "b.ts", frames[8:])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    with pytest.warns(TimestampJumpWarning, match="frame 8's time goes back"):
+        assert _frame_indices(read_video(joined, fps=8)) == list(range(14))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TimestampJumpWarning)  # one part alone: nothing to say
+        assert _frame_indices(read_video(tmp_path / "a.ts", fps=8)) == list(range(8))
+
+
 def test_fps_resampling_gif_uses_timestamps(tmp_path):
     # GIF delays are whole centiseconds, so 8 fps is stored as 12 and 13 cs delays.
     path = tmp_path / "indexed.gif"
