@@ -34,39 +34,45 @@ LARGE, RATIO = 0.3, 3.0
 MODERATE, STRONG_RATIO = 0.15, 5.0
 
 
-def colour_histograms(frames: np.ndarray) -> np.ndarray:
-    """uint8 (t h w 3) RGB -> float64 (t, bins): each frame's share of pixels in each HSV bin."""
+def frame_histograms(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (h w 3) RGB -> (colour float64 (prod(HISTOGRAM_BINS),): the frame's share of pixels in
+    each HSV bin; brightness float64 (GREY_GRID^2 * GREY_BINS,): in each of the frame's GREY_GRID x
+    GREY_GRID cells, the share of its pixels in each bin of HSV's value)."""
     bins = np.array(HISTOGRAM_BINS)
-    histograms = np.empty((len(frames), int(bins.prod())))
-    for index, frame in enumerate(frames):
-        hsv = np.asarray(Image.fromarray(frame).convert("HSV")).reshape(-1, 3).astype(np.int64)
-        cells = hsv * bins // 256  # (pixels, 3): each channel's bin
-        flat = (cells[:, 0] * bins[1] + cells[:, 1]) * bins[2] + cells[:, 2]
-        histograms[index] = np.bincount(flat, minlength=histograms.shape[1]) / len(flat)
-    return histograms
-
-
-def brightness_histograms(frames: np.ndarray) -> np.ndarray:
-    """uint8 (t h w 3) RGB -> float64 (t, GREY_GRID^2 * GREY_BINS): in each of the frame's
-    GREY_GRID x GREY_GRID cells, the share of the frame's pixels in each bin of HSV's value."""
-    cells = GREY_GRID * GREY_GRID
-    histograms = np.empty((len(frames), cells * GREY_BINS))
-    height, width = frames.shape[1:3]
+    hsv = np.asarray(Image.fromarray(frame).convert("HSV")).astype(np.int64)  # (h w 3)
+    pixels = hsv.shape[0] * hsv.shape[1]
+    cells = hsv * bins // 256  # each channel's bin
+    flat = (cells[..., 0] * bins[1] + cells[..., 1]) * bins[2] + cells[..., 2]
+    colour = np.bincount(flat.reshape(-1), minlength=int(bins.prod())) / pixels
+    height, width = hsv.shape[:2]
     rows, columns = np.arange(height) * GREY_GRID // height, np.arange(width) * GREY_GRID // width
     cell = rows[:, None] * GREY_GRID + columns[None, :]  # (h w): each pixel's cell
-    for index, frame in enumerate(frames):
-        value = np.asarray(Image.fromarray(frame).convert("HSV"))[..., 2].astype(np.int64)
-        flat = (cell * GREY_BINS + value * GREY_BINS // 256).reshape(-1)
-        histograms[index] = np.bincount(flat, minlength=histograms.shape[1]) / len(flat)
-    return histograms
+    value = (cell * GREY_BINS + hsv[..., 2] * GREY_BINS // 256).reshape(-1)
+    return colour, np.bincount(value, minlength=GREY_GRID * GREY_GRID * GREY_BINS) / pixels
 
 
-def shot_histograms(frames: np.ndarray) -> np.ndarray:
-    """The histograms `hard_cuts` compares: colour (`colour_histograms`), or brightness alone
-    (`brightness_histograms`) for footage without colour, whose colour histograms keep 4 bins."""
-    histograms = colour_histograms(frames)
-    unsaturated = histograms.reshape(len(frames), *HISTOGRAM_BINS)[:, :, 0].sum(axis=(1, 2))  # (t,)
-    return brightness_histograms(frames) if unsaturated.min() >= GREY_SHARE else histograms
+class CutFinder:
+    """`hard_cuts` for frames that come one at a time (a long video read without holding it):
+    `add(frame)` each, then `cuts()`. Keeps two small histograms a frame."""
+
+    def __init__(self) -> None:
+        self._colour: list[np.ndarray] = []
+        self._brightness: list[np.ndarray] = []
+
+    def add(self, frame: np.ndarray) -> None:
+        """Take the next frame, uint8 (h w 3) RGB."""
+        colour, brightness = frame_histograms(frame)
+        self._colour.append(colour)
+        self._brightness.append(brightness)
+
+    def cuts(self) -> list[int]:
+        """Indices of the frames added that start a new shot ([] for one shot), as `hard_cuts`."""
+        if len(self._colour) < 2:
+            return []
+        colour = np.stack(self._colour)
+        unsaturated = colour.reshape(len(colour), *HISTOGRAM_BINS)[:, :, 0].sum(axis=(1, 2))  # (t,)
+        # Footage without colour keeps 4 of the colour histogram's bins: compare its brightness instead.
+        return _cuts_between(np.stack(self._brightness) if unsaturated.min() >= GREY_SHARE else colour)
 
 
 def hard_cuts(frames: np.ndarray) -> list[int]:
@@ -80,9 +86,14 @@ def hard_cuts(frames: np.ndarray) -> list[int]:
     """
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 frames (t, h, w, 3), got {frames.dtype} {frames.shape}")
-    if len(frames) < 2:
-        return []
-    histograms = shot_histograms(frames)
+    finder = CutFinder()
+    for frame in frames:
+        finder.add(frame)
+    return finder.cuts()
+
+
+def _cuts_between(histograms: np.ndarray) -> list[int]:
+    """The cut rule over consecutive frames' histograms (t, bins) -> indices of the frames that start a shot."""
     distance = 0.5 * np.abs(np.diff(histograms, axis=0)).sum(axis=1)  # (t - 1,) in [0, 1]: into frame i + 1
     changes = np.flatnonzero(distance > 0)
     cuts = []

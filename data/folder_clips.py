@@ -3,8 +3,9 @@ recursively) or a text manifest of files (`arvid.data.clips.media_paths`).
 
     FileClips("my_videos/", frames=17, size=64, fps=8)   # clips within shots, and photographs under a moving camera
 
-Every file is read once when the source opens: a video decoded whole at the training rate and split
-into shots at its hard cuts (`arvid.data.cuts`), an image loaded. A file that cannot be read is
+Every file is read once when the source opens: a video decoded at the training rate, frame by frame
+(held whole only where the clip cache keeps it), and split into shots at its hard cuts
+(`arvid.data.cuts`), an image loaded. A file that cannot be read is
 skipped with one warning line, and the source's summary line counts them; a source where no file
 can be read is an error. Clips are then drawn as from the prepared manifests
 (`arvid.data.real_clips.ShotClips`, `PhotoClips`).
@@ -25,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from arvid.data.clips import ClipSource, ReadingStopped, is_image, media_paths
-from arvid.data.cuts import hard_cuts
+from arvid.data.cuts import CutFinder
 from arvid.data.decoded import DecodedVideos, working_size
 from arvid.data.manifests import Photo, Shot
 from arvid.data.real_clips import DEFAULT_ZOOM, MixedClips, PhotoClips, ShotClips, decode_short_side
@@ -42,11 +43,11 @@ def warn_on_stderr(line: str) -> None:
 
 
 def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedVideos | None = None) -> Scanned:
-    """Read `path` once: an image (by suffix) is loaded; a video is decoded whole at `fps` (None: its
-    own rate) with its short side `short_side`, kept in `cache` when it fits, and cut into shots at
-    its hard cuts. Never raises for a file that cannot be read: that is `Scanned.problem`. The
+    """Read `path` once: an image (by suffix) is loaded; a video is decoded frame by frame at `fps`
+    (None: its own rate) with its short side `short_side`, kept whole in `cache` when it fits (else
+    no frame is held), and cut into shots at its hard cuts. Never raises for a file that cannot be read: that is `Scanned.problem`. The
     result carries the file's stamp as it was before reading (`arvid.data.scan_index.file_stamp`)."""
-    from arvid.data.video import VideoReadError, probe_video, read_video
+    from arvid.data.video import VideoReadError, iter_video, probe_video
 
     stamp = file_stamp(path, fps, short_side)  # before reading: a file changed meanwhile is read again next time
     if is_image(path):
@@ -57,17 +58,26 @@ def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedV
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # PIL's ways to refuse a file
             return Scanned(path, problem=f"{path}: not an image PIL can read ({err})")
         return Scanned(path, photo=Photo(path=path, height=height, width=width), stamp=stamp)
+    # Frame by frame: an hour of video is gigabytes decoded, and only what `cache` keeps is held.
+    cuts, kept, count, keeping = CutFinder(), [], 0, cache is not None
     try:
         info = probe_video(path)
         size = working_size(info.height, info.width, short_side)
-        video = read_video(path, fps=fps, size=size)
+        for frame in iter_video(path, fps=fps, size=size):
+            cuts.add(frame)
+            count += 1
+            keeping = keeping and cache.fits(count, size)
+            if keeping:
+                kept.append(frame)
+            elif kept:
+                kept = []  # past the cache's size: it will not be kept whole
     except VideoReadError as err:
         return Scanned(path, problem=str(err))
-    if cache is not None:
-        cache.put(path, fps=fps, size=size, video=video)
-    bounds = [0, *hard_cuts(video), len(video)]
+    if keeping:
+        cache.put(path, fps=fps, size=size, video=np.stack(kept))
+    bounds = [0, *cuts.cuts(), count]
     return Scanned(path, shots=tuple(Shot(path=path, start=start, end=end, height=info.height, width=info.width,
-                                          fps=fps, file_frames=len(video)) for start, end in zip(bounds, bounds[1:])),
+                                          fps=fps, file_frames=count) for start, end in zip(bounds, bounds[1:])),
                    stamp=stamp)
 
 

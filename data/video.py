@@ -352,6 +352,16 @@ def read_video(
         ValueError: `fps` not > 0 and finite, a malformed `size`, `start_frame < 0`,
             `end_frame <= start_frame`, `max_frames < 1`, or `crop_to_multiple` not an int >= 1.
     """
+    return np.stack(list(iter_video(path, fps=fps, size=size, start_frame=start_frame, end_frame=end_frame,
+                                    max_frames=max_frames, crop_to_multiple=crop_to_multiple)))
+
+
+def iter_video(path: str | os.PathLike, *, fps: float | None = None, size: int | tuple[int, int] | None = None,
+               start_frame: int = 0, end_frame: int | None = None, max_frames: int | None = None,
+               crop_to_multiple: int = 1) -> Iterator[np.ndarray]:
+    """`read_video`'s frames one at a time, uint8 `(h, w, 3)` each, so that a long video is never held
+    whole: the same arguments, frames, warnings and errors (a bad argument raised by this call, the
+    file's problems as the frames are drawn)."""
     if fps is not None and not 0 < fps < math.inf:
         raise ValueError(f"fps must be > 0 and finite, got {fps!r}")
     size = _check_size(size)
@@ -366,10 +376,13 @@ def read_video(
     stop = end_frame  # output frames after which decoding can end
     if max_frames is not None:
         stop = start_frame + max_frames if stop is None else min(stop, start_frame + max_frames)
+    return _decoded_frames(Path(path), fps, size, start_frame, end_frame, stop, crop_to_multiple)
 
-    path = Path(path)
-    decoded = produced = 0
-    kept: list[np.ndarray] = []
+
+def _decoded_frames(path: Path, fps: float | None, size: tuple[int, int] | None, start_frame: int,
+                    end_frame: int | None, stop: int | None, crop_to_multiple: int) -> Iterator[np.ndarray]:
+    """The generator behind `iter_video`, its arguments checked; `stop`: the output frame to end before."""
+    decoded = produced = kept = 0
     with _open_for_reading(path) as container:
         # No frame threading: with it, a truncated mp4 decoded silently to fewer frames
         # (without, FFmpeg raises), and it was no faster on 720p H.264 with 2 cores.
@@ -401,7 +414,8 @@ def read_video(
                             f"to {rgb.shape[0]}x{rgb.shape[1]} (h x w); read it at one size (a size argument, --size N)"
                         )
                     first_shape = rgb.shape[:2] if not kept else first_shape
-                    kept.append(rgb if crop_to_multiple == 1 else _crop_to_multiple(rgb, crop_to_multiple, path))
+                    kept += 1
+                    yield rgb if crop_to_multiple == 1 else _crop_to_multiple(rgb, crop_to_multiple, path)
                 produced += 1
                 if produced == stop:
                     break
@@ -421,7 +435,6 @@ def read_video(
         at_rate = f" at fps={fps}" if fps is not None else ""
         wanted = f"from frame {start_frame} on" if end_frame is None else f"in [{start_frame}, {end_frame})"
         raise VideoReadError(f"{path}: has {produced} frames{at_rate}, none {wanted}")
-    return np.stack(kept)
 
 
 class TimestampJumpWarning(UserWarning):

@@ -288,6 +288,30 @@ class Killed:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def test_reading_a_video_holds_a_frame_at_a_time_where_the_cache_will_not_keep_it(tmp_path):
+    """A 240-frame video (11.8 MB decoded at 128x128) is read for its shots holding a frame at a time:
+    the numpy memory traced at its peak (the frames' histograms, 2.5 KB a frame, and a few frames)
+    stays under a fifth of the video (decoded whole first, it was twice the video)."""
+    import tracemalloc
+
+    from arvid.data.folder_clips import scan_file
+
+    frames = gradient_video(240, 128, 128)
+    frames[120:] = 255 - frames[120:]  # a cut at frame 120
+    write_video(tmp_path / "long.mp4", frames, fps=8)
+    tracemalloc.start()
+    try:
+        found = scan_file(tmp_path / "long.mp4", fps=8, short_side=128, cache=DecodedVideos(1))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(shot.start, shot.end) for shot in found.shots] == [(0, 120), (120, 240)]
+    assert peak < 240 * 128 * 128 * 3 / 5, peak
+    kept = DecodedVideos(20)  # room for it: kept whole, the same shots
+    assert scan_file(tmp_path / "long.mp4", fps=8, short_side=128, cache=kept).shots == found.shots
+    assert [video.shape for video in kept._videos.values()] == [(240, 128, 128, 3)]
+
+
 def test_a_killed_worker_is_said_in_a_line():
     from arvid.data.clips import ReadingStopped
 
