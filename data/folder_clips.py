@@ -45,8 +45,9 @@ def warn_on_stderr(line: str) -> None:
 def scan_file(path: Path, *, fps: float | None, short_side: int, cache: DecodedVideos | None = None) -> Scanned:
     """Read `path` once: an image (by suffix) is loaded; a video is decoded frame by frame at `fps`
     (None: its own rate) with its short side `short_side`, kept whole in `cache` when it fits (else
-    no frame is held), and cut into shots at its hard cuts. Never raises for a file that cannot be read: that is `Scanned.problem`. The
-    result carries the file's stamp as it was before reading (`arvid.data.scan_index.file_stamp`)."""
+    no frame is held), and cut into shots at its hard cuts. Never raises for a file that cannot be
+    read: that is `Scanned.problem`. The result carries the file's stamp as it was before reading
+    (`arvid.data.scan_index.file_stamp`)."""
     from arvid.data.video import VideoReadError, iter_video, probe_video
 
     stamp = file_stamp(path, fps, short_side)  # before reading: a file changed meanwhile is read again next time
