@@ -53,26 +53,33 @@ def frame_histograms(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class CutFinder:
     """`hard_cuts` for frames that come one at a time (a long video read without holding it):
-    `add(frame)` each, then `cuts()`. Keeps two small histograms a frame."""
+    `add(frame)` each, then `cuts()`. Keeps the last frame's histograms and two numbers a frame."""
 
     def __init__(self) -> None:
-        self._colour: list[np.ndarray] = []
-        self._brightness: list[np.ndarray] = []
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None  # the last frame's (colour, brightness)
+        self._colour_changes: list[float] = []  # between consecutive frames, as `_change`
+        self._brightness_changes: list[float] = []
+        self._least_unsaturated = 1.0  # the smallest share of a frame's pixels in the lowest saturation bin
 
     def add(self, frame: np.ndarray) -> None:
         """Take the next frame, uint8 (h w 3) RGB."""
         colour, brightness = frame_histograms(frame)
-        self._colour.append(colour)
-        self._brightness.append(brightness)
+        self._least_unsaturated = min(self._least_unsaturated, colour.reshape(HISTOGRAM_BINS)[:, 0].sum())
+        if self._previous is not None:
+            self._colour_changes.append(_change(self._previous[0], colour))
+            self._brightness_changes.append(_change(self._previous[1], brightness))
+        self._previous = colour, brightness
 
     def cuts(self) -> list[int]:
         """Indices of the frames added that start a new shot ([] for one shot), as `hard_cuts`."""
-        if len(self._colour) < 2:
-            return []
-        colour = np.stack(self._colour)
-        unsaturated = colour.reshape(len(colour), *HISTOGRAM_BINS)[:, :, 0].sum(axis=(1, 2))  # (t,)
         # Footage without colour keeps 4 of the colour histogram's bins: compare its brightness instead.
-        return _cuts_between(np.stack(self._brightness) if unsaturated.min() >= GREY_SHARE else colour)
+        grey = self._least_unsaturated >= GREY_SHARE
+        return _cuts_among(np.array(self._brightness_changes if grey else self._colour_changes))
+
+
+def _change(before: np.ndarray, after: np.ndarray) -> float:
+    """The share of pixels that changed bins between two frames' histograms, in [0, 1]."""
+    return 0.5 * float(np.abs(after - before).sum())
 
 
 def hard_cuts(frames: np.ndarray) -> list[int]:
@@ -92,9 +99,9 @@ def hard_cuts(frames: np.ndarray) -> list[int]:
     return finder.cuts()
 
 
-def _cuts_between(histograms: np.ndarray) -> list[int]:
-    """The cut rule over consecutive frames' histograms (t, bins) -> indices of the frames that start a shot."""
-    distance = 0.5 * np.abs(np.diff(histograms, axis=0)).sum(axis=1)  # (t - 1,) in [0, 1]: into frame i + 1
+def _cuts_among(distance: np.ndarray) -> list[int]:
+    """The cut rule over the changes (t - 1,) between consecutive frames (`distance[i]`: into frame
+    i + 1) -> indices of the frames that start a shot."""
     changes = np.flatnonzero(distance > 0)
     cuts = []
     for position, index in enumerate(changes):

@@ -100,9 +100,9 @@ def scan_files(paths: Sequence[Path], *, fps: float | None, short_side: int, cac
                     yield found
             except BrokenProcessPool:
                 raise ReadingStopped(
-                    f"a process reading the files stopped without a word (killed: often for memory, as each video "
-                    f"is decoded whole) while reading {paths[done]} or one of the {len(paths) - done - 1} after it; "
-                    f"reading them here (train.num_workers=0) holds one video in memory at a time") from None
+                    f"a process reading the files stopped without a word (killed: by the system when memory ran "
+                    f"out, or by a signal) while reading {paths[done]} or one of the {len(paths) - done - 1} after "
+                    f"it; fewer reading processes (train.num_workers) need less memory") from None
         return
     for path in paths:
         yield scan_file(path, fps=fps, short_side=short_side, cache=cache)

@@ -22,8 +22,9 @@ from arvid.data.manifests import Photo, Shot
 
 # Of the file's layout and of what its entries mean: raise it when shots would be found otherwise
 # (`arvid.data.cuts` changed), and every file is read again. 2: sizes are as shown, upright (a
-# video's display rotation, a photograph's EXIF orientation), since 2026-12-07.
-VERSION = 2
+# video's display rotation, a photograph's EXIF orientation), since 2026-12-07. 3: grey footage cut
+# by brightness, files joined end to end read whole at a rate (2026-12-07, later).
+VERSION = 3
 
 
 @dataclass(frozen=True)

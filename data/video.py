@@ -249,10 +249,11 @@ def _timed(
 ) -> Iterator[tuple[av.VideoFrame, float]]:
     """Pairs each frame with its presentation time in seconds, counted from the first frame.
 
-    Decoded frames come in presentation order, so a time that goes back is a discontinuity (files
-    joined end to end, as camcorders' MPEG transport streams often are, each part's clock restarting):
-    from there on the times are shifted to go on one frame period after the last (with a warning),
-    rather than the later parts being resampled away."""
+    Decoded frames come in presentation order, so a time that goes back by more than half a frame
+    period is a discontinuity (files joined end to end, as camcorders' MPEG transport streams often are, each
+    part's clock restarting): from there on the times are shifted to go on one period after the last
+    (with a warning), rather than the later parts being resampled away. Less is a muxer's rounding,
+    left as it is."""
     rate = _stream_rate(stream)
     origin = last = None
     for index, frame in enumerate(frames):
@@ -265,8 +266,8 @@ def _timed(
                 f"{path}: frames have no timestamps and the stream no frame rate; cannot resample"
             )
         origin = absolute if origin is None else origin
-        if last is not None and absolute - origin < last:
-            period = 1 / rate if rate else (frame.duration or 1) * (frame.time_base or stream.time_base)
+        period = 1 / rate if rate else (frame.duration or 1) * (frame.time_base or stream.time_base)
+        if last is not None and absolute - origin < last - period / 2:
             warnings.warn(f"{path}: frame {index}'s time goes back {float(last - (absolute - origin)):.2f} s (parts "
                           f"joined end to end?): read on as if it followed the frame before", TimestampJumpWarning,
                           stacklevel=4)

@@ -1,6 +1,7 @@
 """Cached decode attention in Triton: flash-decoding. The cache is split along its length; one
-program per (sequence, key/value head, split) attends the newest tokens of all query heads of that
-group to its slice of keys, and a second kernel merges the splits by their log-sum-exp.
+program per (sequence, key/value head, split, block of at most `MAX_BLOCK_R` (query head, new token)
+rows) attends the newest tokens of that group's query heads to its slice of keys, and a second
+kernel merges the splits by their log-sum-exp.
 
 Einops legend: b batch, h query heads, g key/value heads, n new tokens per sequence (few),
 m cache slots, s splits, d head dim. Sequence row r holds `key_lengths[r]` valid slots; its n new
@@ -149,7 +150,7 @@ def _launch(q, k_cache, v_cache, lengths, spec: MaskSpec, group: int) -> Attenti
     fp32 = q.dtype == torch.float32
     if interpreted():
         _split_kernel[(batch * kv_heads, splits, row_blocks)](*args, HEAD_DIM=head_dim, BLOCK_R=block_r, BLOCK_N=16,
-                                                  FP32_DOT=fp32, num_warps=1)
+                                                              FP32_DOT=fp32, num_warps=1)
     else:
         _split_tuned[(batch * kv_heads, splits, row_blocks)](*args, HEAD_DIM=head_dim, BLOCK_R=block_r, FP32_DOT=fp32)
     out = torch.empty(q.shape, device=q.device, dtype=q.dtype)  # contiguous: the merge writes rows in order

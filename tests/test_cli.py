@@ -556,9 +556,13 @@ def test_decode_repeats_a_bf16_decoders_frames_when_the_stream_says_so(ckpt, cli
                     write_token_frame(out, index, frame.astype(np.int64), origin=origin)
             assert ('"bf16_decoder": true' in stream.read_text()) == bf16
             assert main(["decode", str(stream), "-o", str(tmp_path / f"bf16_{bf16}.gif")]) == 0
+        # --no-bf16-decoder decodes such a stream in float32 (on a CPU that would emulate bf16).
+        assert main(["decode", str(tmp_path / "bf16_True.ndjson"), "-o", str(tmp_path / "asked.gif"),
+                     "--no-bf16-decoder"]) == 0
     decoded = {bf16: read_video(tmp_path / f"bf16_{bf16}.gif") for bf16 in (True, False)}
     written = read_video(_gif_of(expected, tmp_path / "expected.gif"))
     assert np.array_equal(decoded[True], written) and not np.array_equal(decoded[False], written)
+    assert np.array_equal(read_video(tmp_path / "asked.gif"), decoded[False])
 
 
 def _gif_of(frames: np.ndarray, path: Path) -> Path:

@@ -139,6 +139,23 @@ def test_files_joined_end_to_end_are_read_on_at_a_rate(tmp_path):
         assert _frame_indices(read_video(tmp_path / "a.ts", fps=8)) == list(range(8))
 
 
+def test_a_time_back_by_less_than_a_period_is_rounding_not_a_join():
+    """Frame times of 0, 0.125, 0.12, 0.25 s at 8 fps (a muxer's rounding) are read as they are, and
+    no join is warned of; 0, 0.125, 0 (a clock restarting) goes on at 0.25."""
+    from types import SimpleNamespace
+
+    from arvid.data.video import TimestampJumpWarning, _timed
+
+    stream = SimpleNamespace(guessed_rate=Fraction(8), average_rate=Fraction(8), time_base=Fraction(1, 1000))
+    frames = [SimpleNamespace(pts=pts, time_base=Fraction(1, 1000), duration=125) for pts in (0, 125, 120, 250)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TimestampJumpWarning)
+        assert [time for _, time in _timed(iter(frames), stream, "jitter.ts")] == [0.0, 0.125, 0.12, 0.25]
+    frames = [SimpleNamespace(pts=pts, time_base=Fraction(1, 1000), duration=125) for pts in (0, 125, 0)]
+    with pytest.warns(TimestampJumpWarning):
+        assert [time for _, time in _timed(iter(frames), stream, "joined.ts")] == [0.0, 0.125, 0.25]
+
+
 def test_fps_resampling_gif_uses_timestamps(tmp_path):
     # GIF delays are whole centiseconds, so 8 fps is stored as 12 and 13 cs delays.
     path = tmp_path / "indexed.gif"

@@ -184,7 +184,8 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     cfg, size = config.train, config.model.image_size
     if cfg.data is None:
         raise ValueError("train.data is not set: name the training clips (a folder or manifest of videos)")
-    for field_name, frames in (("train.clip_frames", cfg.clip_frames), ("train.eval_frames", cfg.eval_frames)):
+    checked = [("train.clip_frames", cfg.clip_frames)] + ([("train.eval_frames", cfg.eval_frames)] if cfg.val_data else [])
+    for field_name, frames in checked:
         try:  # before any clip is decoded: a folder can take minutes to read
             VideoTokenizer.check_frames(config.model, frames)
         except ValueError as err:

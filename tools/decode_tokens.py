@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_argument(parser)
     parser.add_argument("--fps", type=float, default=None,
                         help=f"frame rate of the output (default: the one the stream records, else {DEFAULT_FPS:g})")
+    parser.add_argument("--bf16-decoder", action=argparse.BooleanOptionalAction, default=None,
+                        help="decode in bfloat16, as `generate --bf16-decoder` did (default: as the stream records; "
+                             "--no-bf16-decoder on a CPU without native bfloat16, where it runs emulated, far slower)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
                         f"--tokenizer {origin.tokenizer or 'DIR'} (the one that made the stream)")
         if changed := other_encoder_note(origin.tokenizer_codes, tokenizer):
             print(f"warning: {name}: {changed}", file=sys.stderr)
-        return _decode(lines, name, tokenizer, output, args.fps or origin.fps or DEFAULT_FPS, bf16=bool(origin.bf16_decoder))
+        return _decode(lines, name, tokenizer, output, args.fps or origin.fps or DEFAULT_FPS,
+                       bf16=bool(origin.bf16_decoder) if args.bf16_decoder is None else args.bf16_decoder)
 
 
 def _first_line(lines):

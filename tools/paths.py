@@ -118,18 +118,20 @@ def remove_unused_folder(folder: Path | None) -> None:
 
 
 def replace_file(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write a file at exactly `path` through `write(file)`: into a hidden file beside it, which then
-    takes its place, so an earlier file of that name stays whole until the new one is (a full disk, a
-    stop midway) and a reader never sees half of one.
+    """Write a file at exactly `path` (a link: the file it names) through `write(file)`: into a hidden
+    file beside it, which then takes its place, so an earlier file of that name stays whole until the
+    new one is (a full disk, a stop midway) and a reader never sees half of one.
 
     Raises:
         OSError: the folder cannot be written (the hidden file is removed).
     """
-    path = Path(path)
+    path = Path(path).resolve() if Path(path).is_symlink() else Path(path)  # a link: the file it names
     staging = path.with_name(f".{path.name}.partial")
     try:
         with open(staging, "wb") as file:
             write(file)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before it takes the old file's place
         os.replace(staging, path)
     except BaseException:
         staging.unlink(missing_ok=True)
