@@ -32,7 +32,7 @@ class Regression:
         self.model = torch.nn.Linear(3, 1)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr, momentum=0.5)
         self.diverge_at, self.interrupt_at, self.step_seconds = diverge_at, interrupt_at, step_seconds
-        self.fail_at = fail_at  # (step, "batch" or "after update"): where that step raises an OSError
+        self.fail_at = fail_at  # (step, "batch", "after update" or "evaluate"): where that step raises an OSError
         self.lrs: list[float] = []  # the learning rate of every step this task ran
         self.saved_after: list[int] = []  # how many steps it had run at each checkpoint
 
@@ -56,6 +56,8 @@ class Regression:
         return StepResult(loss.item(), len(inputs), {})
 
     def evaluate(self, step, autocast):
+        if self.fail_at == (step, "evaluate"):
+            raise OSError("the held-out clips are gone")
         return Evaluation({"error": (self.model.weight - TRUE_WEIGHT).abs().max().item()}, f"step {step}")
 
     def checkpoint(self):
@@ -162,6 +164,20 @@ def test_an_error_before_a_steps_update_saves_the_last_completed_step(tmp_path, 
         run(loop_settings(out_dir=str(tmp_path / "late")), fail_at=(7, "after update"))
     assert saved_step(tmp_path / "late") == 4
     assert "holds step 4" in capsys.readouterr().err
+
+
+def test_a_resume_from_a_step_saved_when_its_evaluation_failed_evaluates_it_first(tmp_path):
+    """Step 5's evaluation fails (eval_every 5): step 5 is saved, and the resumed run logs step 5's
+    figures before it trains on, as the run that did not stop logged them."""
+    with pytest.raises(OSError, match="held-out clips"):
+        run(loop_settings(out_dir=str(tmp_path)), fail_at=(5, "evaluate"))
+    assert saved_step(tmp_path) == 5 and not (tmp_path / "eval.jsonl").exists()
+    run(loop_settings(out_dir=str(tmp_path)), resume=True)
+    log = [json.loads(line)["step"] for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
+    assert log == [5, 10, 12]
+    run(loop_settings(out_dir=str(tmp_path)), resume=True)  # the finished run's step 12 is logged: not again
+    log = [json.loads(line)["step"] for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
+    assert log == [5, 10, 12]
 
 
 def test_config_refuses_what_the_loop_cannot_run(tmp_path):

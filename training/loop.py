@@ -240,12 +240,15 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
             if not resume:
                 _discard_replaced_run(out_dir, folder, overwrite=config.overwrite)
     step, minutes_before = _load(task, folder) if resume else (0, 0.0)
+    evaluate_at_start = False  # a step due an evaluation that its run saved but did not log (a rescue save)
     with failing_together(world):
         if is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / "run_config.json").write_text(json.dumps(to_dict(run_config), indent=2) + "\n")
             if resume:
-                _keep_evaluations_to(out_dir / "eval.jsonl", step)
+                logged = _keep_evaluations_to(out_dir / "eval.jsonl", step)
+                due = step > 0 and (step % config.eval_every == 0 or step == config.steps)
+                evaluate_at_start = due and not logged and world.world == 1  # several processes evaluate together
                 print(f"resumed from {folder} at step {step}")
 
     autocast = mixed_precision(device, config.precision)
@@ -279,7 +282,7 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
         with stop_between_steps(name, say=is_main) as stop, tqdm(total=config.steps, initial=step, desc=name,
                                                                  dynamic_ncols=True, disable=not is_main,
                                                                  file=progress) as bar:
-            if evaluate_first and step == 0:
+            if (evaluate_first and step == 0) or evaluate_at_start:
                 evaluate(bar)
             while step < config.steps:
                 # Every rank stops at the same step: at a first Ctrl-C or SIGTERM on any rank (here,
@@ -370,21 +373,25 @@ def _discard_replaced_run(out_dir: Path, folder: Path, *, overwrite: bool) -> No
         strip.unlink()
 
 
-def _keep_evaluations_to(log: Path, step: int) -> None:
+def _keep_evaluations_to(log: Path, step: int) -> bool:
     """Drop the lines of `log` (eval.jsonl) after `step`, the step a resumed run goes on from: it
-    evaluates those steps again, and each step keeps one line (a line cut short by a kill goes too)."""
+    evaluates those steps again, and each step keeps one line (a line cut short by a kill goes too).
+    Returns whether a line for `step` itself is there."""
     if not log.is_file():
-        return
-    kept = []
+        return False
+    kept, has_step = [], False
     for line in log.read_text(encoding="utf-8").splitlines():
         try:
-            if int(json.loads(line)["step"]) <= step:
-                kept.append(line + "\n")
+            logged = int(json.loads(line)["step"])
         except (ValueError, KeyError, TypeError):
             continue
+        if logged <= step:
+            kept.append(line + "\n")
+            has_step = has_step or logged == step
     staging = log.with_name(f".{log.name}.resume")
     staging.write_text("".join(kept), encoding="utf-8")
     staging.replace(log)
+    return has_step
 
 
 def _world(device: torch.device) -> DistInfo:
