@@ -215,7 +215,8 @@ def train_loop(task: TrainingTask, config: LoopConfig, *, device: torch.device, 
     fine-tune's baseline).
 
     A fresh start where a checkpoint is, is refused unless `config.overwrite` (`check_start`), and then
-    removes that checkpoint and its `eval.jsonl`; a resume drops the log's lines after its step. Staging
+    removes that checkpoint and its `eval.jsonl`; a resume drops the log's lines after its step (and
+    evaluates its step first where one was due and not logged). Staging
     folders that a process killed mid-save left (`arvid.training.checkpoint.remove_stale_staging`)
     are removed first.
 
