@@ -14,7 +14,9 @@ latent frame once the window slides, the real-time factor that gives at the toke
 (`--fps`, 8), the real-time factor of the whole run (first window included), and the resident
 memory after the row. Jacobi decoding and the fused runs are read against "uniform draws", the
 one-token-per-pass path whose tokens they reproduce. Then the bf16 decoder's reconstruction PSNR
-beside float32's on held-out shapes clips (the same codes). Quality of the approximate levers (rolling cache): `arvid eval-video`
+beside float32's on held-out shapes clips (the same codes). On a CPU without native bfloat16 (AVX2
+only), where the bf16 decoder is emulated and far slower, "all on" leaves it off, and its row and
+PSNR run only when named. Quality of the approximate levers (rolling cache): `arvid eval-video`
 with the flags, docs/results/streaming_and_speed.md. A benchmark, not a test.
 """
 
@@ -41,6 +43,10 @@ ROWS = {"today (all off)": {}, **{f"+ {lever}": {lever: True} for lever in LEVER
         f"+ fused draws {FUSED}": {"fused_steps": FUSED},
         "all on but fused draws": dict.fromkeys(LEVERS, True),
         "all on": dict.fromkeys(LEVERS, True) | {"fused_steps": FUSED}}
+# On a CPU without native bfloat16 the bf16 decoder runs emulated, about 35 times slower than float32
+# (docs/results/streaming_and_speed.md): there the all-on rows leave it off, and its own row and its
+# PSNR run only when asked for (--rows).
+SOFTWARE_BF16_SKIPPED = ("+ bf16_decoder",)
 
 
 def timed_stream(lm, tokenizer, prompt: str, config, latent_frames: int, window: int, levers: dict, fps: float) -> dict:
@@ -89,11 +95,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; pipelining adds a second)")
     parser.add_argument("--fps", type=float, default=8.0)
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="leave the decode step eager")
-    parser.add_argument("--rows", nargs="+", choices=ROWS, metavar="ROW", default=list(ROWS),
-                        help=f"the rows to run (default all: {', '.join(repr(name) for name in ROWS)})")
+    parser.add_argument("--rows", nargs="+", choices=ROWS, metavar="ROW", default=None,
+                        help=f"the rows to run (default all, but '+ bf16_decoder' on a CPU without native bfloat16: "
+                             f"{', '.join(repr(name) for name in ROWS)})")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    rows = {name: ROWS[name] for name in args.rows}
+    from arvid.training.precision import cpu_has_native_bf16
+
+    native_bf16 = cpu_has_native_bf16()
+    chosen = args.rows or [name for name in ROWS if native_bf16 or name not in SOFTWARE_BF16_SKIPPED]
+    rows = {name: ROWS[name] if native_bf16 or name in SOFTWARE_BF16_SKIPPED or not name.startswith("all on")
+            else ROWS[name] | {"bf16_decoder": False} for name in chosen}
+    if not native_bf16:
+        print("this CPU has no native bfloat16: the all-on rows leave the bf16 decoder off")
 
     lm, tokenizer, config, window = load_for_streaming(args.model, threads=args.threads, compile=args.compile)
     print(f"model: {args.model or 'shipped'}; {device_name('cpu')}; {args.threads} thread(s); compiled decode: "
@@ -117,9 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         table[name] = row
         print(f"{name:<28} {row['ttff_s']:>7.2f} {row['ms_per_latent_frame']:>10.1f} {row['real_time_factor']:>6.2f} "
               f"{row['whole_run_real_time_factor']:>10.2f} {row['rss_mib']:>8.0f} {row['warm_up_s']:>9.1f}")
-    psnr = decoder_psnr(tokenizer)
-    print(f"\nstreaming decoder PSNR on 8 held-out shapes clips: float32 {psnr['fp32']:.2f} dB, "
-          f"bf16 autocast {psnr['bf16']:.2f} dB")
+    psnr = decoder_psnr(tokenizer) if native_bf16 or "+ bf16_decoder" in rows else None
+    if psnr is not None:
+        print(f"\nstreaming decoder PSNR on 8 held-out shapes clips: float32 {psnr['fp32']:.2f} dB, "
+              f"bf16 autocast {psnr['bf16']:.2f} dB")
     write_json(args.json, {"model": args.model or "shipped", "device": device_name("cpu"), "threads": args.threads,
                            "latent_frames": args.latent_frames, "rounds": args.rounds, "rows": table,
                            "decoder_psnr": psnr})
