@@ -46,7 +46,7 @@ ROWS = {"today (all off)": {}, **{f"+ {lever}": {lever: True} for lever in LEVER
 # On a CPU without native bfloat16 the bf16 decoder runs emulated, about 35 times slower than float32
 # (docs/results/streaming_and_speed.md): there the all-on rows leave it off, and its own row and its
 # PSNR run only when asked for (--rows).
-SOFTWARE_BF16_SKIPPED = ("+ bf16_decoder",)
+BF16_ROW = "+ bf16_decoder"
 
 
 def timed_stream(lm, tokenizer, prompt: str, config, latent_frames: int, window: int, levers: dict, fps: float) -> dict:
@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     from arvid.training.precision import cpu_has_native_bf16
 
     native_bf16 = cpu_has_native_bf16()
-    chosen = args.rows or [name for name in ROWS if native_bf16 or name not in SOFTWARE_BF16_SKIPPED]
-    rows = {name: ROWS[name] if native_bf16 or name in SOFTWARE_BF16_SKIPPED or not name.startswith("all on")
-            else ROWS[name] | {"bf16_decoder": False} for name in chosen}
+    chosen = args.rows or [name for name in ROWS if native_bf16 or name != BF16_ROW]
+    rows = {name: ROWS[name] | ({} if native_bf16 or not name.startswith("all on") else {"bf16_decoder": False})
+            for name in chosen}
     if not native_bf16:
         print("this CPU has no native bfloat16: the all-on rows leave the bf16 decoder off")
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         table[name] = row
         print(f"{name:<28} {row['ttff_s']:>7.2f} {row['ms_per_latent_frame']:>10.1f} {row['real_time_factor']:>6.2f} "
               f"{row['whole_run_real_time_factor']:>10.2f} {row['rss_mib']:>8.0f} {row['warm_up_s']:>9.1f}")
-    psnr = decoder_psnr(tokenizer) if native_bf16 or "+ bf16_decoder" in rows else None
+    psnr = decoder_psnr(tokenizer) if native_bf16 or BF16_ROW in rows else None
     if psnr is not None:
         print(f"\nstreaming decoder PSNR on 8 held-out shapes clips: float32 {psnr['fp32']:.2f} dB, "
               f"bf16 autocast {psnr['bf16']:.2f} dB")

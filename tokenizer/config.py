@@ -74,6 +74,13 @@ class TokenizerConfig:
                 raise ValueError(f"fsq_levels must all be >= 3, got {self.fsq_levels}")
             self.codebook_size = math.prod(self.fsq_levels)
 
+    def check_frame_count(self, frames: int) -> None:
+        """Raise `ValueError` unless this tokenizer takes clips of `frames` frames (1 + t k, t the
+        temporal factor)."""
+        tf = self.temporal_factor
+        if frames < 1 or (frames - 1) % tf:
+            raise ValueError(f"expected 1 + {tf}k frames (1, {1 + tf}, {1 + 2 * tf}, ...), got {frames}")
+
     def unused_fields(self) -> tuple[str, ...]:
         """The field the quantizer does not read, left out of saved configs (`arvid.configs.to_dict`):
         an FSQ tokenizer's `codebook_bits` would misstate its code count."""

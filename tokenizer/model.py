@@ -116,14 +116,6 @@ class VideoTokenizer(nn.Module):
     def codebook_size(self) -> int:
         return self.config.codebook_size
 
-    @staticmethod
-    def check_frames(config: TokenizerConfig, frames: int) -> None:
-        """Raise `ValueError` unless a tokenizer of `config` takes clips of `frames` frames (1 + tk,
-        t its temporal factor)."""
-        tf = config.temporal_factor
-        if frames < 1 or (frames - 1) % tf:
-            raise ValueError(f"expected 1 + {tf}k frames (1, {1 + tf}, {1 + 2 * tf}, ...), got {frames}")
-
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         """(t', h', w') of the codes for a `frames x height x width` video.
 
@@ -132,7 +124,7 @@ class VideoTokenizer(nn.Module):
                 the spatial factor.
         """
         tf, sf = self.config.temporal_factor, self.config.spatial_factor
-        self.check_frames(self.config, frames)
+        self.config.check_frame_count(frames)
         if height < sf or width < sf or height % sf or width % sf:
             raise ValueError(f"expected height and width that are multiples of {sf}, got {height}x{width}")
         return 1 + (frames - 1) // tf, height // sf, width // sf

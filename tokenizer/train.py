@@ -187,7 +187,7 @@ def train_tokenizer(config: TokenizerRunConfig, *, resume: bool = False,
     checked = [("train.clip_frames", cfg.clip_frames)] + ([("train.eval_frames", cfg.eval_frames)] if cfg.val_data else [])
     for field_name, frames in checked:
         try:  # before any clip is decoded: a folder can take minutes to read
-            VideoTokenizer.check_frames(config.model, frames)
+            config.model.check_frame_count(frames)
         except ValueError as err:
             raise ValueError(f"{field_name}={frames}: {err}") from None
     # Fits the model? Before any clip is decoded (that can take minutes). A resumed run's weights are its
