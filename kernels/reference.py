@@ -156,10 +156,16 @@ def single_query_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_leng
         valid = torch.arange(used, device=q.device) < key_lengths[:, None, None, None]  # (b 1 1 m)
         return masked_sdpa(q, k_cache[:, :, :used], v_cache[:, :, :used], valid)
     # Scores and weights in float32 (a no-op for float32 caches) as the eager and Triton paths keep
-    # them; a row that sees no slot gets zeros, as theirs do, not the NaN of a softmax over no key.
+    # them. The softmax's division comes after the weighted sum, as in the Triton kernels: one
+    # division per output value instead of one per (slot, output value) in the fused loop (a tenth of
+    # the tiny preset's compiled step, docs/results/streaming_and_speed.md). A row that sees no slot
+    # gets zeros, as the other paths give, not the NaN of a softmax over no key.
     grouped = q.view(batch, groups, heads // groups, 1, head_dim).float()  # query heads sharing a key/value head
     scores = (grouped * k_cache[:, :, None].float()).sum(-1) * head_dim**-0.5  # (b g r m)
     valid = torch.arange(k_cache.shape[2], device=q.device) < key_lengths[:, None, None, None]
-    weights = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=-1).nan_to_num(0.0)
-    out = (weights[..., None] * v_cache[:, :, None].float()).sum(-2)  # (b g r d)
+    scores = scores.masked_fill(~valid, float("-inf"))
+    peak = scores.amax(-1, keepdim=True).clamp_min(torch.finfo(torch.float32).min)  # finite with no slot seen
+    weights = torch.exp(scores - peak)  # unnormalised; 0 at unseen slots
+    total = weights.sum(-1)[..., None].clamp_min(torch.finfo(torch.float32).tiny)  # >= 1 where a slot is seen
+    out = (weights[..., None] * v_cache[:, :, None].float()).sum(-2) / total  # (b g r d)
     return out.reshape(batch, heads, 1, head_dim).to(q.dtype)

@@ -539,15 +539,26 @@ def _chunk_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor) -> Ten
 # Graphs one compiled inference function may have before torch gives up (see `compile_for_inference`).
 RECOMPILE_LIMIT = 64
 
+# Inductor's settings for the CPU's generated code (docs/results/streaming_and_speed.md has the measure):
+CPU_INFERENCE_OPTIONS = {
+    # Python's per-call wrapper replaced by C++.
+    "cpp_wrapper": True,
+    # A value read by more than one computation is stored once instead of recomputed inside each
+    # reader's loop: the normalised input of the q, k and v projections, the residual stream.
+    "realize_reads_threshold": 1,
+    # Multiplies and adds contracted into fused multiply-adds (as in the library kernels the eager step calls).
+    "cpp.enable_floating_point_contract_flag": "fast",
+}
+
 
 def compile_for_inference(function: Callable, model: nn.Module) -> Callable:
     """`torch.compile` of an inference function of `model` (a decode step, a run of them): whole
-    graphs, static shapes, and on CPU inductor's C++ wrapper.
+    graphs, static shapes, and on CPU `CPU_INFERENCE_OPTIONS` (inductor's C++ wrapper among them).
 
     Static shapes make one graph per cache shape (rows, prefix length) and sampling setting, and
     under `fullgraph` torch's default limit of 8 graphs a function makes the ninth a hard error (an
     evaluation in batches with long prompts reaches it); so this raises torch's process-wide
     `recompile_limit` to at least `RECOMPILE_LIMIT`."""
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-    options = {"cpp_wrapper": True} if next(model.parameters()).device.type == "cpu" else None
+    options = CPU_INFERENCE_OPTIONS if next(model.parameters()).device.type == "cpu" else None
     return torch.compile(function, dynamic=False, fullgraph=True, options=options)
