@@ -31,6 +31,18 @@ class ReadingStopped(RuntimeError):
     out-of-memory killer), while decoding a file. Raised by the reading that waited on it."""
 
 
+def leave_stopping_to_the_main_process(*_worker: int) -> None:
+    """Run first in a process that reads training data (a scan pool's or a DataLoader's worker; the
+    latter passes its number): it ignores Ctrl-C and SIGTERM, which a terminal or a scheduler sends to
+    every process of the run. The main process decides what a stop means (between training steps,
+    `arvid.training.stopping`; while files are scanned, at once) and ends the workers; a worker's own
+    KeyboardInterrupt would print its traceback, or break the pool into a `ReadingStopped`."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 # By suffix, case aside: what cameras, phones, players and FFmpeg write (MPEG transport streams from
 # camcorders, MPEG-1/2 program streams, 3GPP, Flash, Windows Media, raw Y4M).
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".ogv", ".m4v", ".ts", ".mts", ".m2ts", ".mpg",

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from arvid.data.clips import ClipSource, ReadingStopped, is_image, media_paths
+from arvid.data.clips import ClipSource, ReadingStopped, is_image, leave_stopping_to_the_main_process, media_paths
 from arvid.data.cuts import CutFinder
 from arvid.data.decoded import DecodedVideos, working_size
 from arvid.data.manifests import Photo, Shot
@@ -90,22 +90,43 @@ def scan_files(paths: Sequence[Path], *, fps: float | None, short_side: int, cac
 
     Raises:
         ReadingStopped: one of those processes was killed (the files not yet given are named).
+
+    A stop (Ctrl-C, SIGTERM: the processes ignore them, `leave_stopping_to_the_main_process`) or an
+    error here, or a caller that stops iterating, ends the processes at once, files half read included.
     """
     if workers > 0 and len(paths) > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
-            done = 0
-            try:
-                for found in pool.map(partial(scan_file, fps=fps, short_side=short_side), paths):
-                    done += 1
-                    yield found
-            except BrokenProcessPool:
-                raise ReadingStopped(
-                    f"a process reading the files stopped without a word (killed: by the system when memory ran "
-                    f"out, or by a signal) while reading {paths[done]} or one of the {len(paths) - done - 1} after "
-                    f"it; fewer reading processes (train.num_workers) need less memory") from None
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(paths)), initializer=leave_stopping_to_the_main_process)
+        done = 0
+        try:
+            for found in pool.map(partial(scan_file, fps=fps, short_side=short_side), paths):
+                done += 1
+                yield found
+        except BrokenProcessPool:
+            raise ReadingStopped(
+                f"a process reading the files stopped without a word (killed: by the system when memory ran "
+                f"out, or by a signal) while reading {paths[done]} or one of the {len(paths) - done - 1} after "
+                f"it; fewer reading processes (train.num_workers) need less memory") from None
+        finally:
+            _end_at_once(pool)
         return
     for path in paths:
         yield scan_file(path, fps=fps, short_side=short_side, cache=cache)
+
+
+def _end_at_once(pool: ProcessPoolExecutor) -> None:
+    """Shut `pool` down without waiting for the files its processes are reading (a long video takes
+    seconds to minutes): the files not started are dropped, the processes killed (SIGKILL: they
+    ignore SIGTERM). Python 3.14 has `kill_workers` for this; before it, the pool's own table of
+    processes is the only handle."""
+    kill = getattr(pool, "kill_workers", None)
+    if kill is not None:
+        kill()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+        process.join()
 
 
 def _warn_of_videos_past_the_cache(shots: Sequence[Shot], short_side: int, cache: DecodedVideos,

@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 import torch
 
-from arvid.data.clips import ClipSource, ReadingStopped
+from arvid.data.clips import ClipSource, ReadingStopped, leave_stopping_to_the_main_process
 
 
 def clip_generator(seed: int, step: int, row: int) -> np.random.Generator:
@@ -83,7 +83,7 @@ class StepBatches:
             loader = torch.utils.data.DataLoader(
                 _StepDataset(self.source, rows=self.rows, seed=self.seed), batch_size=None,
                 sampler=itertools.count(step), num_workers=self.workers, prefetch_factor=2,
-                worker_init_fn=_leave_stopping_to_the_main_process)
+                worker_init_fn=leave_stopping_to_the_main_process)
             self._ahead = iter(loader)
         try:
             drawn_step, batch = next(self._ahead)
@@ -107,12 +107,3 @@ class StepBatches:
         """Stop the workers (they also stop when this object is collected)."""
         self._ahead = None  # the DataLoader's iterator shuts its workers down when it goes
 
-
-def _leave_stopping_to_the_main_process(_worker: int) -> None:
-    """A worker ignores Ctrl-C and SIGTERM, which a terminal or a scheduler sends to every process of
-    the run: the main process stops the run between steps (`arvid.training.stopping`) and may still
-    need the step's batch; the workers end with it."""
-    import signal
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)

@@ -349,6 +349,45 @@ def test_a_killed_reading_process_names_the_files_not_yet_read(tmp_path, monkeyp
     assert code == 1 and len(lines) == 1 and "b.png or one of the 1 after" in lines[0]
 
 
+def _scan_slowly(path, **options):
+    """`scan_file`, taking 2 s for each file but a.png."""
+    import time
+
+    if path.name != "a.png":
+        time.sleep(2)
+    return scan_file(path, **options)
+
+
+def test_a_stop_while_files_are_scanned_ends_the_reading_processes_at_once(tmp_path, monkeypatch, capfd):
+    """Ctrl-C reaches the scan's processes as well: they ignore it (before, each printed a traceback or
+    broke the pool), and the main process's stop ends them without waiting for the files left."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    import arvid.data.folder_clips as folder_clips
+
+    paths = [tmp_path / name for name in ("a.png", "b.png", "c.png", "d.png", "e.png", "f.png")]
+    for path in paths:
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+    monkeypatch.setattr(folder_clips, "scan_file", _scan_slowly)
+    before = set(multiprocessing.active_children())
+    scans = folder_clips.scan_files(paths, fps=8, short_side=8, workers=2)
+    assert next(scans).path == paths[0]
+    readers = [child for child in multiprocessing.active_children() if child not in before]
+    assert len(readers) == 2
+    for reader in readers:  # as a terminal's Ctrl-C reaches every process of the group
+        os.kill(reader.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert all(reader.is_alive() for reader in readers)
+    start = time.monotonic()
+    scans.close()  # the main process stops (its KeyboardInterrupt leaves the generator the same way)
+    assert time.monotonic() - start < 1.5  # 4 files of 2 s each were left to read
+    assert not any(reader.is_alive() for reader in readers)
+    assert "Traceback" not in capfd.readouterr().err
+
+
 class StopSignalsSeen:
     """A source whose clips say whether the process drawing them ignores SIGINT and SIGTERM (1) or not (0)."""
 
