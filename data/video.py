@@ -12,6 +12,7 @@ Every problem with the file itself raises `VideoReadError`; bad arguments raise 
 
 import dataclasses
 import math
+import numbers
 import os
 import warnings
 from collections.abc import Iterator
@@ -152,18 +153,23 @@ def count_frames(path: str | os.PathLike) -> int:
     return decoded
 
 
+def _is_whole_number(value: object) -> bool:
+    """An int, numpy's integers included, and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     if size is None:
         return None
-    if isinstance(size, int) and not isinstance(size, bool):
+    if _is_whole_number(size):
         size = (size, size)
     if (
         not isinstance(size, (tuple, list))
         or len(size) != 2
-        or not all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in size)
+        or not all(_is_whole_number(side) and side > 0 for side in size)
     ):
         raise ValueError(f"size must be a positive int or a (height, width) pair of them, got {size!r}")
-    return (size[0], size[1])
+    return (int(size[0]), int(size[1]))
 
 
 def _crop_to_multiple(rgb: np.ndarray, multiple: int, path: Path) -> np.ndarray:
@@ -366,13 +372,20 @@ def iter_video(path: str | os.PathLike, *, fps: float | None = None, size: int |
     if fps is not None and not 0 < fps < math.inf:
         raise ValueError(f"fps must be > 0 and finite, got {fps!r}")
     size = _check_size(size)
+    # Whole numbers only: a count of frames such as fps * seconds, a float, never equals the frames
+    # produced, so the whole file would be read.
+    for name, value in (("start_frame", start_frame), ("end_frame", end_frame), ("max_frames", max_frames),
+                        ("crop_to_multiple", crop_to_multiple)):
+        if value is not None and not _is_whole_number(value):
+            raise ValueError(f"{name} must be an int, got {value!r}" +
+                             (f" (round it: {name}=round({value!r}))" if isinstance(value, float) else ""))
     if start_frame < 0:
         raise ValueError(f"start_frame must be >= 0, got {start_frame}")
     if end_frame is not None and end_frame <= start_frame:
         raise ValueError(f"end_frame must be > start_frame ({start_frame}), got {end_frame}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-    if not isinstance(crop_to_multiple, int) or isinstance(crop_to_multiple, bool) or crop_to_multiple < 1:
+    if crop_to_multiple < 1:
         raise ValueError(f"crop_to_multiple must be an int >= 1, got {crop_to_multiple!r}")
     stop = end_frame  # output frames after which decoding can end
     if max_frames is not None:

@@ -62,3 +62,18 @@ def test_a_checkpoint_folder_of_that_name_wins_and_a_plain_folder_does_not(tmp_p
     (tmp_path / "shapes").mkdir()  # no config.json, as the source tree's shapes/ package
     shipped = load_config(TokenizerConfig, shipped_tokenizer_dir("shapes") / "config.json")
     assert VideoTokenizer.from_pretrained("shapes").config == shipped
+
+
+def test_names_paths_and_devices_as_the_commands_take_them(tmp_path):
+    """A shipped name as a Path, "auto" as `--device` reads it; a name that is no folder lists the
+    shipped names, and a model's folder names its parts."""
+    from pathlib import Path
+
+    assert VideoTokenizer.from_pretrained(Path("natural"), device="auto").source == "natural"
+    with pytest.raises(FileNotFoundError, match="the shipped tokenizers' names: .*natural"):
+        VideoTokenizer.from_pretrained("Natural")
+    model = tmp_path / "model"
+    config = load_config(TokenizerRunConfig, preset_path("tokenizer/tiny"), ["model.channels=8"]).model
+    VideoTokenizer(config).save_pretrained(model / "tokenizer")
+    with pytest.raises(FileNotFoundError, match="a model's folder\\? its parts are .*tokenizer'"):
+        VideoTokenizer.from_pretrained(model)

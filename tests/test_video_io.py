@@ -204,12 +204,21 @@ def test_still_image_is_a_one_frame_video(tmp_path):
         (dict(max_frames=0), "max_frames"),
         (dict(crop_to_multiple=0), "crop_to_multiple"),
         (dict(crop_to_multiple=8.0), "crop_to_multiple"),
+        # A count such as fps * seconds: a float never equals the frames produced, and the whole file was read.
+        (dict(max_frames=29.97 * 0.5), "max_frames must be an int, got 14.985 \\(round it"),
+        (dict(end_frame=10.5), "end_frame must be an int"),
+        (dict(start_frame=2.5, max_frames=3), "start_frame must be an int"),
+        (dict(max_frames=True), "max_frames must be an int"),
     ],
 )
 def test_bad_arguments(indexed_mp4, kwargs, argument):
     with pytest.raises(ValueError, match=argument) as caught:
         read_video(indexed_mp4, **kwargs)
     assert not isinstance(caught.value, VideoReadError)
+
+
+def test_numpy_integers_are_whole_numbers(indexed_mp4):
+    assert read_video(indexed_mp4, size=np.int64(16), max_frames=np.int32(3)).shape == (3, 16, 16, 3)
 
 
 def _write_sine(path, codec: str) -> None:

@@ -28,7 +28,7 @@ from arvid.training.checkpoint import (atomic_folder, holds_only, load_module_we
 from arvid.tokenizer.config import TokenizerConfig
 from arvid.training.device import resolve_device
 from arvid.training.precision import cpu_has_native_bf16
-from arvid.weights import shipped_or_folder, tokenizer_name
+from arvid.weights import SHIPPED_TOKENIZERS, shipped_or_folder, tokenizer_name
 from arvid.tokenizer.layers import CausalCache, CausalConv3d, Downsample, FrameGroupNorm, ResBlock, Upsample
 from arvid.tokenizer.quantizer import Quantizer, QuantizerOutput
 
@@ -237,18 +237,27 @@ class VideoTokenizer(nn.Module):
         footage, for your own videos) or "shapes" (the shapes world's, under the shipped LM). A
         checkpoint folder of that name in the working directory wins over the shipped one.
 
+        `device` takes what `--device` takes: "auto" is the first GPU where there is one, else the CPU.
+
         Raises:
             FileNotFoundError: no checkpoint folder at `path` (or the named one is not installed).
             ValueError: the config or weights do not describe a `VideoTokenizer`; a `device` torch does
                 not know or this machine lacks ("cuda" without a GPU).
         """
+        if device == "auto":
+            device = resolve_device("auto")
         try:
             device = torch.device(device)
         except RuntimeError as err:
             raise ValueError(f"device {device!r}: {err}") from None
         if device.type == "cuda":  # checked as --device is: one this machine lacks is said before any loading
             resolve_device(str(device))
-        folder = resolve_checkpoint(shipped_or_folder(path))
+        try:
+            folder = resolve_checkpoint(shipped_or_folder(path))
+        except FileNotFoundError as err:
+            if Path(path).exists() or len(Path(path).parts) != 1:
+                raise
+            raise FileNotFoundError(f"{err} (the shipped tokenizers' names: {', '.join(SHIPPED_TOKENIZERS)})") from None
         try:
             config = load_config(TokenizerConfig, folder / "config.json")
         except ConfigError as err:
@@ -353,9 +362,10 @@ class VideoTokenizer(nn.Module):
             raise ValueError(f"codes must lie in [0, {self.codebook_size}), got values in [{low}, {high}]")
 
 
-# How far past [-1, 1] an input may read: resampling and float rounding overshoot slightly; a video
-# in [0, 1] or [0, 255] is far past it.
-VALUE_SLACK = 0.01
+# How far past [-1, 1] an input may read: bicubic resampling overshoots by a few hundredths, float
+# rounding by less; a video in [0, 255] is far past it. One in [0, 1] cannot be told from a bright
+# video in [-1, 1], so it is not caught (README: map it as x * 2 - 1).
+VALUE_SLACK = 0.1
 
 
 def _check_tensor(value, name: str) -> None:
@@ -375,7 +385,8 @@ def _check_values(video: Tensor) -> None:
         raise ValueError("the video holds NaN or infinite values")
     if low < -1 - VALUE_SLACK or high > 1 + VALUE_SLACK:
         raise ValueError(f"expected values in [-1, 1], got values in [{low:.4g}, {high:.4g}]; uint8 frames map "
-                         f"there as frames / 127.5 - 1 (`arvid.tokenizer.frames_to_video`)")
+                         f"there as frames / 127.5 - 1 (`arvid.tokenizer.frames_to_video`), and a resampled video's "
+                         f"overshoot goes with .clamp(-1, 1)")
 
 
 class StreamingEncoder:
@@ -505,7 +516,8 @@ def frames_to_video(frames) -> Tensor:
     Raises:
         ValueError: not uint8 (floats in [0, 1] would become a black video), or not (t, h, w, 3).
     """
-    frames = torch.as_tensor(frames)
+    # Copied where numpy's strides run backwards (`frame[..., ::-1]`, OpenCV's BGR to RGB), which torch cannot view.
+    frames = torch.as_tensor(np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else frames)
     if frames.dtype != torch.uint8:
         raise ValueError(f"expected uint8 frames (t, h, w, 3) in [0, 255], got dtype {frames.dtype}")
     if frames.ndim != 4 or frames.shape[-1] != 3:

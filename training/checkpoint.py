@@ -190,6 +190,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
     elif path.is_dir() and (path / "checkpoint" / "config.json").is_file():
         inside = str(path / "checkpoint")
         found = f"folder {str(path)!r} has no config.json (a training run's folder? its checkpoint is {inside!r})"
+    elif path.is_dir() and (parts := [repr(str(path / part)) for part in ("lm", "tokenizer")
+                                      if (path / part / "config.json").is_file()]):
+        found = f"folder {str(path)!r} has no config.json (a model's folder? its parts are {', '.join(parts)})"
     elif path.is_dir():
         found = f"folder {str(path)!r} has no config.json"
     else:

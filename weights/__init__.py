@@ -81,6 +81,6 @@ def shipped_or_folder(path: str | Path) -> Path:
     Raises:
         FileNotFoundError: `path` names a shipped tokenizer this installation does not carry.
     """
-    if isinstance(path, str) and path in SHIPPED_TOKENIZERS and not (Path(path) / "config.json").is_file():
-        return shipped_tokenizer_dir(path)
+    if str(path) in SHIPPED_TOKENIZERS and not (Path(path) / "config.json").is_file():  # Path("natural") too
+        return shipped_tokenizer_dir(str(path))
     return Path(path)
