@@ -36,7 +36,9 @@ def leave_stopping_to_the_main_process(*_worker: int) -> None:
     latter passes its number): it ignores Ctrl-C and SIGTERM, which a terminal or a scheduler sends to
     every process of the run. The main process decides what a stop means (between training steps,
     `arvid.training.stopping`; while files are scanned, at once) and ends the workers; a worker's own
-    KeyboardInterrupt would print its traceback, or break the pool into a `ReadingStopped`."""
+    KeyboardInterrupt would print its traceback, or break the pool into a `ReadingStopped`. A program
+    of your own that reads with workers and may get SIGTERM should turn it into an exception (as the
+    commands do, `arvid.tools.interrupts.sigterm_raises`), so that its cleanup ends them."""
     import signal
 
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -118,14 +118,18 @@ def _end_at_once(pool: ProcessPoolExecutor) -> None:
     seconds to minutes): the files not started are dropped, the processes killed (SIGKILL: they
     ignore SIGTERM). Python 3.14 has `kill_workers` for this; before it, the pool's own table of
     processes is the only handle."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    manager = getattr(pool, "_executor_manager_thread", None)  # it joins the processes too
     kill = getattr(pool, "kill_workers", None)
     if kill is not None:
         kill()
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
-    pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
+    if manager is not None:  # a second joiner can read a reaped process as alive until the first is done
+        manager.join(timeout=10)
     for process in processes:
-        process.kill()
         process.join()
 
 

@@ -12,7 +12,7 @@ Every problem with the file itself raises `VideoReadError`; bad arguments raise 
 
 import dataclasses
 import math
-import numbers
+import operator
 import os
 import warnings
 from collections.abc import Iterator
@@ -154,8 +154,14 @@ def count_frames(path: str | os.PathLike) -> int:
 
 
 def _is_whole_number(value: object) -> bool:
-    """An int, numpy's integers included, and not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    """An int, numpy's and torch's integers included (what `operator.index` takes), and not a bool."""
+    if isinstance(value, bool):
+        return False
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _check_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -169,7 +175,7 @@ def _check_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
         or not all(_is_whole_number(side) and side > 0 for side in size)
     ):
         raise ValueError(f"size must be a positive int or a (height, width) pair of them, got {size!r}")
-    return (int(size[0]), int(size[1]))
+    return (operator.index(size[0]), operator.index(size[1]))
 
 
 def _crop_to_multiple(rgb: np.ndarray, multiple: int, path: Path) -> np.ndarray:
@@ -356,7 +362,8 @@ def read_video(
         VideoReadError: the file is missing, a directory, not a video, corrupt or truncated,
             has no video stream, has no frames, has no frames in the requested range, has
             frames smaller than `crop_to_multiple`, or (without `size`) frames whose size changes.
-        ValueError: `fps` not > 0 and finite, a malformed `size`, `start_frame < 0`,
+        ValueError: `fps` not > 0 and finite, a malformed `size`, a frame number or count that is not
+            an int (a float such as fps * seconds: round it), `start_frame < 0`,
             `end_frame <= start_frame`, `max_frames < 1`, or `crop_to_multiple` not an int >= 1.
     """
     return np.stack(list(iter_video(path, fps=fps, size=size, start_frame=start_frame, end_frame=end_frame,
@@ -374,9 +381,9 @@ def iter_video(path: str | os.PathLike, *, fps: float | None = None, size: int |
     size = _check_size(size)
     # Whole numbers only: a count of frames such as fps * seconds, a float, never equals the frames
     # produced, so the whole file would be read.
-    for name, value in (("start_frame", start_frame), ("end_frame", end_frame), ("max_frames", max_frames),
-                        ("crop_to_multiple", crop_to_multiple)):
-        if value is not None and not _is_whole_number(value):
+    for name, value, optional in (("start_frame", start_frame, False), ("end_frame", end_frame, True),
+                                  ("max_frames", max_frames, True), ("crop_to_multiple", crop_to_multiple, False)):
+        if not (optional and value is None) and not _is_whole_number(value):
             raise ValueError(f"{name} must be an int, got {value!r}" +
                              (f" (round it: {name}=round({value!r}))" if isinstance(value, float) else ""))
     if start_frame < 0:

@@ -543,8 +543,8 @@ RECOMPILE_LIMIT = 64
 CPU_INFERENCE_OPTIONS = {
     # Python's per-call wrapper replaced by C++.
     "cpp_wrapper": True,
-    # A value read by more than one computation is stored once instead of recomputed inside each
-    # reader's loop: the normalised input of the q, k and v projections, the residual stream.
+    # A value read by more than one computation and made from two or more inputs is stored once
+    # instead of recomputed inside each reader's loop (inductor's default: from more than four).
     "realize_reads_threshold": 1,
     # Multiplies and adds contracted into fused multiply-adds (as in the library kernels the eager step calls).
     "cpp.enable_floating_point_contract_flag": "fast",

@@ -265,7 +265,7 @@ def test_frames_whose_strides_run_backwards_are_taken():
 
 
 def test_a_video_in_0_1_is_accepted_only_as_far_as_the_range_allows(tokenizer):
-    """[0, 1] lies inside [-1, 1], so it cannot be told from a dark video: encoded, not refused."""
+    """[0, 1] lies inside [-1, 1], so it cannot be told from a bright video: encoded, not refused."""
     assert tokenizer.encode(torch.rand(1, 3, 1, 32, 32)).shape == (1, 1, 4, 4)
 
 

@@ -358,6 +358,14 @@ def _scan_slowly(path, **options):
     return scan_file(path, **options)
 
 
+def _ignores_sigint(pid: int) -> bool:
+    """Whether process `pid` ignores SIGINT, from Linux's /proc (the SigIgn mask's bit for signal 2)."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & 1 << (2 - 1))
+    return False
+
+
 def test_a_stop_while_files_are_scanned_ends_the_reading_processes_at_once(tmp_path, monkeypatch, capfd):
     """Ctrl-C reaches the scan's processes as well: they ignore it (before, each printed a traceback or
     broke the pool), and the main process's stop ends them without waiting for the files left."""
@@ -377,6 +385,9 @@ def test_a_stop_while_files_are_scanned_ends_the_reading_processes_at_once(tmp_p
     assert next(scans).path == paths[0]
     readers = [child for child in multiprocessing.active_children() if child not in before]
     assert len(readers) == 2
+    deadline = time.monotonic() + 10  # the second reader may not have started yet: wait for its first lines
+    while not all(_ignores_sigint(reader.pid) for reader in readers) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for reader in readers:  # as a terminal's Ctrl-C reaches every process of the group
         os.kill(reader.pid, signal.SIGINT)
     time.sleep(0.5)

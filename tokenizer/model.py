@@ -255,8 +255,8 @@ class VideoTokenizer(nn.Module):
         try:
             folder = resolve_checkpoint(shipped_or_folder(path))
         except FileNotFoundError as err:
-            if Path(path).exists() or len(Path(path).parts) != 1:
-                raise
+            if Path(path).exists() or len(Path(path).parts) != 1 or str(path) in SHIPPED_TOKENIZERS:
+                raise  # a folder's own problem, or a shipped name this installation lacks (said already)
             raise FileNotFoundError(f"{err} (the shipped tokenizers' names: {', '.join(SHIPPED_TOKENIZERS)})") from None
         try:
             config = load_config(TokenizerConfig, folder / "config.json")
@@ -362,8 +362,9 @@ class VideoTokenizer(nn.Module):
             raise ValueError(f"codes must lie in [0, {self.codebook_size}), got values in [{low}, {high}]")
 
 
-# How far past [-1, 1] an input may read: bicubic resampling overshoots by a few hundredths, float
-# rounding by less; a video in [0, 255] is far past it. One in [0, 1] cannot be told from a bright
+# How far past [-1, 1] an input may read: bicubic resampling of natural footage overshoots by a few
+# hundredths (0.03 on bikes.mp4), float rounding by less, hard edges (text) by up to about 0.2, which
+# the error's hint (clamp) covers; a video in [0, 255] is far past it. One in [0, 1] cannot be told from a bright
 # video in [-1, 1], so it is not caught (README: map it as x * 2 - 1).
 VALUE_SLACK = 0.1
 

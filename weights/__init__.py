@@ -74,9 +74,9 @@ def tokenizer_name(folder: str | Path) -> str:
 
 
 def shipped_or_folder(path: str | Path) -> Path:
-    """`path` as a folder, or the shipped tokenizer it names ("natural", "shapes") when no checkpoint
-    folder of that name is here (a folder without config.json, like the source tree's `shapes/`,
-    does not count).
+    """`path` as a folder, or the shipped tokenizer it names ("natural", "shapes"; a Path too, and
+    `Path("./natural")` reads as the name) when no checkpoint folder of that name is here (a folder
+    without config.json, like the source tree's `shapes/`, does not count).
 
     Raises:
         FileNotFoundError: `path` names a shipped tokenizer this installation does not carry.
