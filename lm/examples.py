@@ -133,9 +133,12 @@ class WindowExamples:
             read = {caption: text.encode(caption) for captions in phrasings + switched for caption in captions}
             too_long = [caption for caption, pieces in read.items() if len(pieces) > config.text_tokens]
             if too_long:
+                longest = max(len(read[caption]) for caption in too_long)
                 raise ValueError(f"{shards.path}: {_where(shards, too_long[0])}'s caption is "
                                  f"{len(read[too_long[0]])} text pieces long; the model reads "
-                                 f"text_tokens={config.text_tokens}")
+                                 f"text_tokens={config.text_tokens} (captions longer than that: {len(too_long)}, the longest "
+                                 f"{longest} pieces): set model.text_tokens={longest}, or train the text tokenizer "
+                                 f"with a larger --vocab-size (fewer, longer pieces), or use model.text_encoder")
         else:
             distinct = list(dict.fromkeys(c for captions in phrasings + switched for c in captions))
             if log is not None:  # minutes for a large set: the trainer says so (`log`, its main process's print)

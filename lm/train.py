@@ -33,6 +33,7 @@ from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
 from arvid.lm.model import Transformer
 from arvid.lm.parallel import parallelize
+from arvid.lm.text import FILE_NAME as TEXT_FILE_NAME
 from arvid.lm.text import TextTokenizer
 from arvid.lm.text_encoder import TextEncoder, TextStates
 from arvid.lm.vocabulary import TASKS, Vocabulary
@@ -186,6 +187,20 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     return total
 
 
+def _check_resumed_text_tokenizer(text: TextTokenizer, cfg: LMTrainConfig) -> None:
+    """Raise a ValueError when a resumed run's `train.text_tokenizer` is not the one its checkpoint
+    was trained with (the copy every checkpoint holds): its piece ids would mean other words, and the
+    next checkpoint's copy would be replaced without a word."""
+    try:
+        folder = resolve_checkpoint(Path(cfg.out_dir) / "checkpoint")
+    except FileNotFoundError:  # no checkpoint: the loop says so
+        return
+    if (folder / TEXT_FILE_NAME).is_file() and TextTokenizer.load(folder).model_proto != text.model_proto:
+        raise ValueError(f"train.text_tokenizer={cfg.text_tokenizer} is not the text tokenizer this run was trained "
+                         f"with (its copy in {folder}): its pieces would read other words; resume with "
+                         f"train.text_tokenizer={folder}, or start a new run")
+
+
 def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
     """Train as `config` says (one process, or every rank of a `torchrun` launch).
 
@@ -210,6 +225,8 @@ def train_lm(config: LMRunConfig, *, resume: bool = False) -> TrainResult:
         except FileNotFoundError as err:  # the preset's folder, relative to where the command runs
             raise FileNotFoundError(f"train.text_tokenizer={cfg.text_tokenizer}: {err}; or set "
                                     f"train.text_tokenizer=FOLDER (or model.text_encoder=...)") from None
+        if resume:
+            _check_resumed_text_tokenizer(text, cfg)
     else:
         text = TextEncoder.load(config.model.text_encoder, device=info.device)
         config = replace(config, model=with_encoder_width(config.model, text))

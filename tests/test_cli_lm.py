@@ -26,6 +26,11 @@ def tokenizer_dir(tmp_path_factory):
 
 def test_pipeline_from_captions_to_an_exported_lm(tokenizer_dir, tmp_path, capsys):
     assert main(["train-text-tokenizer", "-o", str(tmp_path / "text")]) == 0
+    written = (tmp_path / "text" / "text_tokenizer.model").read_bytes()
+    # A second run would replace what an LM may have been trained with: refused without --overwrite.
+    assert main(["train-text-tokenizer", "--vocab-size", "64", "-o", str(tmp_path / "text")]) == 2
+    assert "--overwrite replaces it" in capsys.readouterr().err
+    assert (tmp_path / "text" / "text_tokenizer.model").read_bytes() == written
     for split, videos in (("train", 6), ("heldout", 2)):
         assert main(["tokenize-dataset", "--tokenizer", str(tokenizer_dir), "--split", split, "--videos", str(videos),
                      "--frames", "13", "-o", str(tmp_path / split)]) == 0

@@ -77,6 +77,20 @@ def test_resume_continues_exactly(data, tmp_path):
         assert torch.equal(resumed[name], tensor), name
 
 
+def test_a_resume_refuses_another_text_tokenizer(data, tmp_path):
+    """Its pieces would read other words, and the next checkpoint's copy would be replaced silently;
+    the checkpoint's own copy resumes."""
+    from arvid.lm.text import train_text_tokenizer
+
+    out = tmp_path / "run"
+    train_lm(run_config(data, out, steps=2, checkpoint_every=2))
+    other = tmp_path / "other"
+    train_text_tokenizer(["a red circle", "a blue square moving up"], vocab_size=40).save(other)
+    with pytest.raises(ValueError, match="is not the text tokenizer this run was trained with"):
+        train_lm(run_config(data, out, steps=3, text_tokenizer=str(other)), resume=True)
+    assert train_lm(run_config(data, out, steps=3, text_tokenizer=str(out / "checkpoint")), resume=True).loss > 0
+
+
 def test_compiled_training_matches_eager(data, tmp_path):
     """`train.compile` changes how the step runs, not what it computes: after 6 steps the weights
     agree with an eager run's to float32 rounding (inductor reorders sums)."""
@@ -417,7 +431,8 @@ def test_shards_the_model_cannot_read_are_refused_saying_which_video_and_what_to
     write_shards(tmp_path / "long", [(codes, VideoRecord(("a red circle",))), (codes, VideoRecord((long_caption,)))],
                  count=2, grid=GRID, codebook_size=CODEBOOK, tokenizer_config={}, ends=False)
     with pytest.raises(ValueError, match="video 1 \\('red circle red circle .*\\.\\.\\.'\\)'s caption is "
-                                         "\\d+ text pieces long; the model reads text_tokens=32"):
+                                         "\\d+ text pieces long; the model reads text_tokens=32 \\(captions "
+                                         "longer than that: 1, the longest \\d+ pieces\\): set model.text_tokens=\\d+"):
         WindowExamples(TokenShards(tmp_path / "long"), shapes_text_tokenizer(), tiny_config())
     write_shards(tmp_path / "wide", [(codes, VideoRecord(("a red circle",)))], count=1, grid=GRID,
                  codebook_size=CODEBOOK * 2, tokenizer_config={}, ends=False)
