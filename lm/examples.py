@@ -83,7 +83,8 @@ class WindowExamples:
     """Draws training batches from `shards` for a model of `config`.
 
     `text` reads the captions: the LM's sentencepiece tokenizer, or its text encoder (`config.text_encoder`).
-    `log` (None: silent) is told when the encoder starts and ends encoding the captions, which takes minutes.
+    `log` (None: silent) is told when the encoder starts and ends encoding the captions, which takes minutes,
+    and of captions holding text the text tokenizer never saw.
 
     Raises:
         ValueError: shards whose videos are shorter than anchor + window, whose codebook is not the
@@ -139,6 +140,12 @@ class WindowExamples:
                                  f"text_tokens={config.text_tokens} (captions longer than that: {len(too_long)}, the longest "
                                  f"{longest} pieces): set model.text_tokens={longest}, or train the text tokenizer "
                                  f"with a larger --vocab-size (fewer, longer pieces), or use model.text_encoder")
+            unknown = {caption: parts for caption in read if (parts := text.unknown(caption))}
+            if unknown and log is not None:  # the model reads every such part as one and the same piece
+                caption, parts = next(iter(unknown.items()))
+                log(f"warning: {shards.path}: {len(unknown)} of {len(read)} captions hold text the text tokenizer "
+                    f"never saw, read as one unknown piece (e.g. {parts[:3]} in {caption[:60]!r}); a text tokenizer "
+                    f"trained on these captions (arvid train-text-tokenizer --manifest ...) reads them")
         else:
             distinct = list(dict.fromkeys(c for captions in phrasings + switched for c in captions))
             if log is not None:  # minutes for a large set: the trainer says so (`log`, its main process's print)

@@ -423,6 +423,18 @@ def test_training_with_context_noise_runs_and_bad_rates_are_refused(data, tmp_pa
         LMTrainConfig(context_noise=1.0)
 
 
+def test_captions_with_text_the_text_tokenizer_never_saw_are_said(tmp_path):
+    """They train, every unknown part read as one and the same piece: the trainer says so once."""
+    from arvid.data.shards import VideoRecord
+
+    codes = np.zeros(GRID, dtype=np.int64)
+    write_shards(tmp_path / "s", [(codes, VideoRecord(("a red circle",))), (codes, VideoRecord(("a red 自転車",)))],
+                 count=2, grid=GRID, codebook_size=CODEBOOK, tokenizer_config={}, ends=False)
+    said = []
+    WindowExamples(TokenShards(tmp_path / "s"), shapes_text_tokenizer(), tiny_config(), log=said.append)
+    assert len(said) == 1 and "1 of 2 captions hold text the text tokenizer never saw" in said[0] and "自転車" in said[0]
+
+
 def test_shards_the_model_cannot_read_are_refused_saying_which_video_and_what_to_set(tmp_path):
     from arvid.data.shards import VideoRecord
 
