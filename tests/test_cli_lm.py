@@ -196,6 +196,10 @@ def test_an_lm_trained_on_your_footage_generates_at_its_rate_with_its_tokenizer(
     (run / "checkpoint" / "training_data.json").write_text('{"fps": 12}')
     assert main([*made, "-o", str(tmp_path / "x.mp4")]) == 2
     assert "names no tokenizer" in capsys.readouterr().err
+    # A tokenizer moved since the shards were encoded: said where the path came from and what to do.
+    (run / "checkpoint" / "training_data.json").write_text(json.dumps({"fps": 8, "tokenizer": str(tmp_path / "gone")}))
+    assert main([*made, "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "which is not there now: make a model folder" in capsys.readouterr().err
     (run / "checkpoint" / "training_data.json").write_text('{"fps": true, "tokenizer": "shapes"}')
     assert main([*made, "-o", str(tmp_path / "x.mp4")]) == 2
     assert "training_data.json: fps must be a number > 0, got True" in capsys.readouterr().err

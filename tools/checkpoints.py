@@ -93,6 +93,10 @@ def model_parts(model_dir: str | None) -> ModelParts:
             tokenizer = str(shipped_tokenizer_dir(tokenizer))
         except FileNotFoundError as err:
             raise UsageError(f"{str(lm)!r} names the shipped tokenizer {tokenizer!r}: {err}") from err
+    elif not Path(tokenizer).exists():  # moved or removed since the shards were encoded with it
+        raise UsageError(f"{str(lm)!r} was trained on token shards encoded with the tokenizer {tokenizer!r} (its "
+                         f"{TRAINING_DATA}), which is not there now: make a model folder of the LM as lm/ beside "
+                         f"that tokenizer as tokenizer/, and give it as --model")
     return ModelParts(lm, tokenizer)
 
 
