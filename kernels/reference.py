@@ -166,6 +166,6 @@ def single_query_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, key_leng
     scores = scores.masked_fill(~valid, float("-inf"))
     peak = scores.amax(-1, keepdim=True).clamp_min(torch.finfo(torch.float32).min)  # finite with no slot seen
     weights = torch.exp(scores - peak)  # unnormalised; 0 at unseen slots
-    total = weights.sum(-1)[..., None].clamp_min(torch.finfo(torch.float32).tiny)  # >= 1 where a slot is seen
+    total = weights.sum(-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # >= 1 where a slot is seen
     out = (weights[..., None] * v_cache[:, :, None].float()).sum(-2) / total  # (b g r d)
     return out.reshape(batch, heads, 1, head_dim).to(q.dtype)

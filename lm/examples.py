@@ -140,7 +140,7 @@ class WindowExamples:
                                  f"text_tokens={config.text_tokens} (captions longer than that: {len(too_long)}, the longest "
                                  f"{longest} pieces): set model.text_tokens={longest}, or train the text tokenizer "
                                  f"with a larger --vocab-size (fewer, longer pieces), or use model.text_encoder")
-            unknown = {caption: parts for caption in read if (parts := text.unknown(caption))}
+            unknown = {caption: text.unknown(caption) for caption, pieces in read.items() if text.unknown_id in pieces}
             if unknown and log is not None:  # the model reads every such part as one and the same piece
                 caption, parts = next(iter(unknown.items()))
                 log(f"warning: {shards.path}: {len(unknown)} of {len(read)} captions hold text the text tokenizer "

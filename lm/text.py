@@ -28,6 +28,11 @@ class TextTokenizer:
         """Number of pieces; piece ids are in [0, size)."""
         return self._processor.get_piece_size()
 
+    @property
+    def unknown_id(self) -> int:
+        """The piece id that every text the captions never had encodes to."""
+        return self._processor.unk_id()
+
     def encode(self, text: str) -> list[int]:
         """Piece ids of `text`; an empty or blank text gives []."""
         text = " ".join(text.lower().split())
@@ -40,11 +45,10 @@ class TextTokenizer:
         text = " ".join(text.lower().split())
         if not text:
             return []
-        unknown_id = self._processor.unk_id()
         pieces = self._processor.encode(text, out_type=str)
         ids = self._processor.encode(text)
         return list(dict.fromkeys(piece.lstrip("\u2581") or piece for piece, id_ in zip(pieces, ids, strict=True)
-                                  if id_ == unknown_id))
+                                  if id_ == self.unknown_id))
 
     def decode(self, pieces: list[int]) -> str:
         """Piece ids -> text (lower-cased, as encoded)."""

@@ -33,8 +33,7 @@ from arvid.lm.config import LMConfig
 from arvid.lm.examples import Batch, WindowExamples
 from arvid.lm.model import Transformer
 from arvid.lm.parallel import parallelize
-from arvid.lm.text import FILE_NAME as TEXT_FILE_NAME
-from arvid.lm.text import TextTokenizer
+from arvid.lm.text import FILE_NAME as TEXT_FILE_NAME, TextTokenizer
 from arvid.lm.text_encoder import TextEncoder, TextStates
 from arvid.lm.vocabulary import TASKS, Vocabulary
 from arvid.training.checkpoint import (load_module_weights, load_tensors, optimizer_state_from_files,
