@@ -5,17 +5,19 @@ tokenizers keep this fast."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 import torch
 
 from arvid.data.samples import sample_clip_path
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer, frames_to_video
-from arvid.tokenizer.baselines import bicubic_round_trip, h264_round_trip
+from arvid.tokenizer.baselines import MAX_RATE_FACTOR, bicubic_round_trip, h264_at_rate_factor, h264_round_trip
 from arvid.tokenizer.compare import METHODS, code_bits_per_second, compare, mean_rows
 from arvid.tokenizer.evaluate import score
-from arvid.tokenizer.sizes import NATIVE, check_frame_size, parse_frame_size, size_name
+from arvid.tokenizer.sizes import NATIVE, check_frame_size, parse_frame_size, read_frames, size_name
 
 
 @pytest.fixture(scope="module")
@@ -113,13 +115,53 @@ def test_h264_round_trip_reports_the_rate_it_took():
     low = h264_round_trip(clip, fps=8, bits_per_second=5_000)
     high = h264_round_trip(clip, fps=8, bits_per_second=500_000)
     assert low.frames.shape == clip.shape and low.frames.dtype == np.uint8
-    assert 0 < low.bits_per_second < high.bits_per_second
+    assert 0 < low.bits_per_second < high.bits_per_second and high.rate_factor < low.rate_factor
     assert score(high.frames, clip)[0] > score(low.frames, clip)[0] and score(high.frames, clip)[0] > 35
     assert low.encode_s > 0 and low.decode_s > 0
     for_the_eye = h264_round_trip(clip, fps=8, bits_per_second=5_000, tune=None)  # x264's default tuning
     assert not np.array_equal(for_the_eye.frames, low.frames)  # the default, tune="psnr", reaches x264
     with pytest.raises(ValueError, match="even height and width"):
         h264_round_trip(np.zeros((1, 9, 16, 3), np.uint8), fps=8, bits_per_second=1000)
+
+
+def _yuv(clip: np.ndarray) -> list:
+    return [av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p") for frame in clip]
+
+
+def test_h264_round_trip_takes_the_best_rate_factor_that_fits(carphone):
+    clip = read_frames(carphone, (64, 64), spatial_factor=8, max_frames=17)
+    target = 20_000
+    coded = h264_round_trip(clip, fps=30, bits_per_second=target)
+    assert coded.bits_per_second <= target
+    # A rate factor a little lower (better quality) would not fit: the search went as far as it could.
+    finer = h264_at_rate_factor(_yuv(clip), fps=30, rate_factor=coded.rate_factor - 0.5)
+    assert finer.bits_per_second > target
+    # Known answer for what the search replaced: x264's one-pass average bitrate, asked for the same rate
+    # (and allowed to overshoot it), reads lower on this short clip.
+    encoder_asked = _x264_average_bitrate(clip, fps=30, bits_per_second=target)
+    assert score(coded.frames, clip).psnr > score(encoder_asked, clip).psnr
+
+
+def test_h264_round_trip_below_x264s_floor_returns_the_coarsest_stream():
+    clip = _smooth_clip(9, 32, 48)
+    coded = h264_round_trip(clip, fps=8, bits_per_second=10)  # far below what headers alone take
+    assert coded.rate_factor == MAX_RATE_FACTOR and coded.bits_per_second > 10
+
+
+def _x264_average_bitrate(clip: np.ndarray, *, fps: int, bits_per_second: int) -> np.ndarray:
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = clip.shape[2], clip.shape[1], "yuv420p"
+    encoder.time_base, encoder.framerate = Fraction(1, fps), fps
+    encoder.bit_rate = bits_per_second
+    encoder.options = {"preset": "veryslow", "tune": "psnr"}
+    frames = _yuv(clip)
+    packets = []
+    for index, frame in enumerate(frames):
+        frame.pts = index
+        packets += encoder.encode(frame)
+    packets += encoder.encode(None)
+    decoder = av.CodecContext.create("h264", "r")
+    return np.stack([f.to_ndarray(format="rgb24") for p in [*packets, None] for f in decoder.decode(p)])
 
 
 def test_code_bits_per_second():

@@ -2,8 +2,8 @@
 
 - `bicubic_round_trip`: each frame shrunk to the tokenizer's latent grid and enlarged again, both
   bicubic. What a grid of that size carries in plain pixels (3 bytes per cell and frame, uncoded).
-- `h264_round_trip`: libx264 (yuv420p, average-bitrate rate control, tuned for PSNR) at a given bits per second,
-  decoded again. What a standard codec does with the bits the tokenizer's codes take.
+- `h264_round_trip`: libx264 (yuv420p, its slowest preset, tuned for PSNR) at the best quality that fits in a given
+  bits per second, decoded again. What a standard codec does with the bits the tokenizer's codes take.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from PIL import Image
 
 class CodedClip(NamedTuple):
     """A clip through a codec: `frames` uint8 (t h w c), the bits per second its stream took (the
-    coded packets, no container), the rate the encoder was asked for, and the seconds spent encoding
+    coded packets, no container), the rate factor it was coded at, and the seconds spent encoding
     and decoding."""
 
     frames: np.ndarray
     bits_per_second: float
-    requested_bits_per_second: float
+    rate_factor: float
     encode_s: float
     decode_s: float
 
@@ -45,42 +45,68 @@ def bicubic_round_trip(clip: np.ndarray, factor: int) -> np.ndarray:
                                 .resize((width, height), Image.Resampling.BICUBIC)) for frame in clip])
 
 
-def h264_round_trip(clip: np.ndarray, *, fps: float, bits_per_second: float, preset: str = "medium",
+def h264_round_trip(clip: np.ndarray, *, fps: float, bits_per_second: float, preset: str = "veryslow",
                     tune: str | None = "psnr") -> CodedClip:
-    """Encode a uint8 clip (t h w c) with libx264 in yuv420p at a target of `bits_per_second`
-    (average-bitrate rate control, one pass) and decode it again.
+    """Encode a uint8 clip (t h w c) with libx264 in yuv420p at the best quality whose stream fits in
+    `bits_per_second`, and decode it again.
+
+    The rate is met by a search over x264's constant rate factor (CRF, which x264 takes fractional:
+    `RATE_FACTOR_STEPS` halvings of 0 to 51, each one encode), not by x264's average-bitrate mode: a
+    one-pass average bitrate spends a short clip's bits badly and misses its target either way (on
+    the natural tokenizer's held-out clips at 64x64 it read 1.5 to 2 dB below the CRF search at the
+    same rate: docs/results/tokenizer.md). `preset` "veryslow" is x264's best compression.
 
     `tune` "psnr" (default) turns off x264's tuning for the eye (psychovisual rate-distortion and
     adaptive quantisation), which spends bits where they raise PSNR least: the baseline is scored by
-    PSNR and SSIM beside the tokenizer (0.4 to 0.7 dB higher than x264's default on the held-out clips
-    at 64x64: docs/results/tokenizer.md; None for that default).
+    PSNR and SSIM beside the tokenizer (None for x264's default).
 
-    x264 takes its target in whole kbit/s (FFmpeg's libx264 wrapper divides by 1000), so the
-    target is rounded to the nearest, at least 1 (`requested_bits_per_second`). It cannot go below
-    some rate for a frame size (every frame costs headers, and the quantizer has a ceiling), and
-    one-pass rate control misses on short clips either way: `bits_per_second` of the result is what
-    the stream took, SPS/PPS headers included.
+    A small clip cannot go below some rate (every frame costs headers, and the rate factor stops at
+    51): then the result is the stream at 51, over the target. `bits_per_second` of the result is what
+    the stream took (SPS/PPS headers included), `rate_factor` the CRF it was coded at, and `encode_s`
+    the time of that one encode (the search's other encodes not counted).
 
     Raises:
         ValueError: an odd height or width (yuv420p halves both for chroma), `fps` or
             `bits_per_second` not > 0.
     """
-    frames, height, width = clip.shape[:3]
+    height, width = clip.shape[1:3]
     if height % 2 or width % 2:
         raise ValueError(f"H.264 in yuv420p needs an even height and width, got {height}x{width} (h x w)")
     if not fps > 0 or not bits_per_second > 0:
         raise ValueError(f"fps and bits_per_second must be > 0, got {fps} and {bits_per_second}")
+    yuv = [av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+           for rgb in clip]
+    best = h264_at_rate_factor(yuv, fps=fps, rate_factor=MAX_RATE_FACTOR, preset=preset, tune=tune)
+    if best.bits_per_second > bits_per_second:
+        return best  # the floor: no rate factor fits
+    fits, over = MAX_RATE_FACTOR, 0.0  # the lowest rate factor known to fit; the highest known not to
+    for _ in range(RATE_FACTOR_STEPS):
+        middle = (fits + over) / 2
+        coded = h264_at_rate_factor(yuv, fps=fps, rate_factor=middle, preset=preset, tune=tune)
+        if coded.bits_per_second <= bits_per_second:
+            fits, best = middle, coded
+        else:
+            over = middle
+    return best
+
+
+# x264's rate factors run from 0 (lossless) to 51; 8 halvings find the one that fits to 0.2, about 1% of rate.
+MAX_RATE_FACTOR = 51.0
+RATE_FACTOR_STEPS = 8
+
+
+def h264_at_rate_factor(frames: list[av.VideoFrame], *, fps: float, rate_factor: float, preset: str = "veryslow",
+                        tune: str | None = "psnr") -> CodedClip:
+    """Encode yuv420p frames (PyAV's, one per video frame) with libx264 at constant rate factor
+    `rate_factor` (0 to 51, fractional allowed; lower is better quality) and decode them again."""
     rate = Fraction(fps).limit_denominator(1001)
     encoder = av.CodecContext.create("libx264", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.width, encoder.height, encoder.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
     encoder.time_base, encoder.framerate = 1 / rate, rate
-    requested = 1000 * max(1, round(bits_per_second / 1000))
-    encoder.bit_rate = requested
-    encoder.options = {"preset": preset, **({"tune": tune} if tune else {})}
+    encoder.options = {"preset": preset, "crf": f"{rate_factor:.3f}", **({"tune": tune} if tune else {})}
     start = time.perf_counter()
     packets = []
-    for index, rgb in enumerate(clip):
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+    for index, frame in enumerate(frames):
         frame.pts = index
         packets += encoder.encode(frame)
     packets += encoder.encode(None)
@@ -88,7 +114,8 @@ def h264_round_trip(clip: np.ndarray, *, fps: float, bits_per_second: float, pre
     decoder = av.CodecContext.create("h264", "r")
     decoded = [frame.to_ndarray(format="rgb24") for packet in [*packets, None] for frame in decoder.decode(packet)]
     finished = time.perf_counter()
-    if len(decoded) != frames:
-        raise RuntimeError(f"libx264 round trip gave {len(decoded)} frames for {frames}")
+    if len(decoded) != len(frames):
+        raise RuntimeError(f"libx264 round trip gave {len(decoded)} frames for {len(frames)}")
     bits = 8 * sum(packet.size for packet in packets)
-    return CodedClip(np.stack(decoded), bits * float(rate) / frames, requested, encoded - start, finished - encoded)
+    return CodedClip(np.stack(decoded), bits * float(rate) / len(frames), rate_factor, encoded - start,
+                     finished - encoded)

@@ -15,10 +15,10 @@ then center-crop), three rows per clip and a mean row per size:
            latent cell, t' x h' x w' cells, over frames / fps seconds), codebook usage (and its
            perplexity, in results.json), encode / decode frames per second
   bicubic  each frame shrunk to the same latent grid and enlarged again (bicubic, antialiased)
-  h264     libx264 (yuv420p, one-pass average bitrate, tuned for PSNR) at the tokenizer's bits per second (x264 takes
-           whole kbit/s: rounded, at least 1); "bits/s" is what the stream took (x264 cannot reach
-           very low rates on small clips, and misses on short ones: a note under the table names
-           clips where it took over 1.25x the tokenizer's rate), "target" the tokenizer's rate
+  h264     libx264 (yuv420p, preset veryslow, tuned for PSNR) at the best quality whose stream fits in the
+           tokenizer's bits per second (a search over x264's rate factor, the one found in results.json);
+           "bits/s" is what the stream took, "target" the tokenizer's rate (x264 cannot go below some
+           rate on small clips: a note under the table names clips where it took over 1.25x the target)
 "detail" (every row) is the energy of a reconstruction's pixel-to-pixel differences over the
 clip's (`arvid.metrics.detail_ratio`): 1 keeps the clip's detail, blur reads below 1, noise above.
 fps is the clip's own frame rate, or 8 where the file states none (marked * in the table). All rows
