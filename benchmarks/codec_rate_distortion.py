@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import math
-from fractions import Fraction
 
 import av
-import numpy as np
 import torch
 
 from arvid.data.video import probe_video
 from arvid.metrics import psnr
-from arvid.tokenizer.baselines import h264_at_rate_factor
+from arvid.tokenizer.baselines import CodedClip, codec_round_trip, h264_at_rate_factor
 from arvid.tokenizer.compare import code_bits_per_second
 from arvid.tokenizer.model import usable_frames
 from arvid.tokenizer.sizes import read_frames
@@ -39,21 +37,11 @@ X264_RATE_FACTORS = range(20, 52, 2)
 AV1_RATE_FACTORS = range(24, 64, 3)  # SVT-AV1's CRF runs to 63
 
 
-def av1_round_trip(frames: list[av.VideoFrame], fps: float, rate_factor: int) -> tuple[np.ndarray, float]:
-    """SVT-AV1 at constant rate factor `rate_factor`, decoded with dav1d -> (uint8 t h w c, bits per second)."""
-    rate = Fraction(fps).limit_denominator(1001)
+def av1_round_trip(frames: list[av.VideoFrame], fps: float, rate_factor: int) -> CodedClip:
+    """SVT-AV1 (preset 2) at constant rate factor `rate_factor`, decoded with dav1d."""
     encoder = av.CodecContext.create("libsvtav1", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
-    encoder.time_base, encoder.framerate = 1 / rate, rate
     encoder.options = {"preset": "2", "crf": str(rate_factor), "svtav1-params": "log-level=0"}
-    packets = []
-    for index, frame in enumerate(frames):
-        frame.pts = index
-        packets += encoder.encode(frame)
-    packets += encoder.encode(None)
-    decoder = av.CodecContext.create("libdav1d", "r")
-    decoded = [frame.to_ndarray(format="rgb24") for packet in [*packets, None] for frame in decoder.decode(packet)]
-    return np.stack(decoded), 8 * sum(packet.size for packet in packets) * float(rate) / len(frames)
+    return codec_round_trip(encoder, "libdav1d", frames, fps=fps, rate_factor=rate_factor)
 
 
 def interpolate(points: list[tuple[float, float]], *, at_bits: float | None = None,
@@ -94,8 +82,9 @@ def main() -> None:
             curves["H.264 (x264 veryslow, tune=psnr)"].append(
                 (coded.bits_per_second, psnr(torch.from_numpy(coded.frames), target).item()))
         for factor in AV1_RATE_FACTORS:
-            frames, bits = av1_round_trip(yuv, fps, factor)
-            curves["AV1 (SVT-AV1 preset 2)"].append((bits, psnr(torch.from_numpy(frames), target).item()))
+            coded = av1_round_trip(yuv, fps, factor)
+            curves["AV1 (SVT-AV1 preset 2)"].append(
+                (coded.bits_per_second, psnr(torch.from_numpy(coded.frames), target).item()))
         for codec, points in curves.items():
             needed = interpolate(points, at_psnr=args.psnr)
             lowest = min(points)

@@ -5,7 +5,6 @@ tokenizers keep this fast."""
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -14,7 +13,8 @@ import torch
 
 from arvid.data.samples import sample_clip_path
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer, frames_to_video
-from arvid.tokenizer.baselines import MAX_RATE_FACTOR, bicubic_round_trip, h264_at_rate_factor, h264_round_trip
+from arvid.tokenizer.baselines import (MAX_RATE_FACTOR, bicubic_round_trip, codec_round_trip, h264_at_rate_factor,
+                                       h264_round_trip)
 from arvid.tokenizer.compare import METHODS, code_bits_per_second, compare, mean_rows
 from arvid.tokenizer.evaluate import score
 from arvid.tokenizer.sizes import NATIVE, check_frame_size, parse_frame_size, read_frames, size_name
@@ -150,18 +150,9 @@ def test_h264_round_trip_below_x264s_floor_returns_the_coarsest_stream():
 
 def _x264_average_bitrate(clip: np.ndarray, *, fps: int, bits_per_second: int) -> np.ndarray:
     encoder = av.CodecContext.create("libx264", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = clip.shape[2], clip.shape[1], "yuv420p"
-    encoder.time_base, encoder.framerate = Fraction(1, fps), fps
     encoder.bit_rate = bits_per_second
     encoder.options = {"preset": "veryslow", "tune": "psnr"}
-    frames = _yuv(clip)
-    packets = []
-    for index, frame in enumerate(frames):
-        frame.pts = index
-        packets += encoder.encode(frame)
-    packets += encoder.encode(None)
-    decoder = av.CodecContext.create("h264", "r")
-    return np.stack([f.to_ndarray(format="rgb24") for p in [*packets, None] for f in decoder.decode(p)])
+    return codec_round_trip(encoder, "h264", _yuv(clip), fps=fps).frames
 
 
 def test_code_bits_per_second():

@@ -24,7 +24,7 @@ class CodedClip(NamedTuple):
 
     frames: np.ndarray
     bits_per_second: float
-    rate_factor: float
+    rate_factor: float | None
     encode_s: float
     decode_s: float
 
@@ -99,11 +99,20 @@ def h264_at_rate_factor(frames: list[av.VideoFrame], *, fps: float, rate_factor:
                         tune: str | None = "psnr") -> CodedClip:
     """Encode yuv420p frames (PyAV's, one per video frame) with libx264 at constant rate factor
     `rate_factor` (0 to 51, fractional allowed; lower is better quality) and decode them again."""
-    rate = Fraction(fps).limit_denominator(1001)
     encoder = av.CodecContext.create("libx264", "w")
+    encoder.options = {"preset": preset, "crf": f"{rate_factor:.3f}", **({"tune": tune} if tune else {})}
+    return codec_round_trip(encoder, "h264", frames, fps=fps, rate_factor=rate_factor)
+
+
+def codec_round_trip(encoder: av.CodecContext, decoder_name: str, frames: list[av.VideoFrame], *, fps: float,
+                     rate_factor: float | None = None) -> CodedClip:
+    """Encode yuv420p frames at `fps` with `encoder` (a PyAV encoder with its options set; its size,
+    pixel format and time base are set here) and decode the packets with the decoder named
+    `decoder_name` -> a CodedClip (uint8 t h w c frames; bits per second of the packets; `rate_factor`
+    recorded as given)."""
+    rate = Fraction(fps).limit_denominator(1001)
     encoder.width, encoder.height, encoder.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
     encoder.time_base, encoder.framerate = 1 / rate, rate
-    encoder.options = {"preset": preset, "crf": f"{rate_factor:.3f}", **({"tune": tune} if tune else {})}
     start = time.perf_counter()
     packets = []
     for index, frame in enumerate(frames):
@@ -111,11 +120,11 @@ def h264_at_rate_factor(frames: list[av.VideoFrame], *, fps: float, rate_factor:
         packets += encoder.encode(frame)
     packets += encoder.encode(None)
     encoded = time.perf_counter()
-    decoder = av.CodecContext.create("h264", "r")
+    decoder = av.CodecContext.create(decoder_name, "r")
     decoded = [frame.to_ndarray(format="rgb24") for packet in [*packets, None] for frame in decoder.decode(packet)]
     finished = time.perf_counter()
     if len(decoded) != len(frames):
-        raise RuntimeError(f"libx264 round trip gave {len(decoded)} frames for {len(frames)}")
+        raise RuntimeError(f"{encoder.name} round trip gave {len(decoded)} frames for {len(frames)}")
     bits = 8 * sum(packet.size for packet in packets)
     return CodedClip(np.stack(decoded), bits * float(rate) / len(frames), rate_factor, encoded - start,
                      finished - encoded)
