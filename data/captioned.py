@@ -44,18 +44,18 @@ def read_manifest(path: str | Path) -> list[tuple[Path, str]]:
 
 
 def captioned_videos(path: str | Path) -> list[CaptionedVideo]:
-    """Every line of a manifest as a `CaptionedVideo`; raises as `read_manifest`."""
-    entries = []
-    for number, record in read_jsonl(path, ("caption",)):
-        where = f"{path}:{number}"
+    """Every line of a manifest as a `CaptionedVideo`; raises as `read_manifest`, one error naming
+    every line that cannot be used (`arvid.data.manifests.read_jsonl`)."""
+    def entry(record: dict, where: str) -> CaptionedVideo:
         if not isinstance(record["caption"], str):
             raise ValueError(f"{where}: the caption must be a string, got {record['caption']!r}"[:200])
         start = positive_int(record, "start", where, minimum=0) if "start" in record else None
         end = positive_int(record, "end", where) if "end" in record else None
         if start is not None and end is not None and end <= start:
             raise ValueError(f"{where}: end ({end}) must be after start ({start})")
-        entries.append(CaptionedVideo(where, record["path"], record["caption"], start, end))
-    return entries
+        return CaptionedVideo(where, record["path"], record["caption"], start, end)
+
+    return [item for _, item in read_jsonl(path, ("caption",), convert=entry)]
 
 
 def manifest_part(entries: list[CaptionedVideo], part: tuple[int, int] | None) -> list[CaptionedVideo]:

@@ -10,14 +10,16 @@ A manifest holds one JSON object a line; `path` is relative to the manifest's fo
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,51 +46,88 @@ class Photo:
     width: int
 
 
-def read_jsonl(manifest: str | Path, required: Sequence[str], *, missing_hint: str = "") -> list[tuple[int, dict]]:
+T = TypeVar("T")
+# How many of a manifest's bad lines one error quotes (the rest are counted).
+SHOWN_PROBLEMS = 3
+
+
+def read_jsonl(manifest: str | Path, required: Sequence[str], *, missing_hint: str = "",
+               convert: Callable[[dict, str], T] | None = None) -> list[tuple[int, T]]:
     """The records of a JSON-lines manifest -> [(line number, record)], each record the line's
-    object with its `path` made absolute (relative paths are relative to the manifest's folder).
-    Blank lines are skipped; messages name a line as "MANIFEST:LINE" (and end a missing key's with
-    `missing_hint`).
+    object with its `path` made absolute (relative paths are relative to the manifest's folder), or
+    what `convert(record, "MANIFEST:LINE")` makes of it (a ValueError from it is the line's problem).
+    Blank lines and a UTF-8 byte-order mark are skipped; messages name a line as "MANIFEST:LINE" (and
+    end a missing key's with `missing_hint`).
+
+    Every line is read before anything is raised, and one error names each line that cannot be used
+    (the first `SHOWN_PROBLEMS`, and how many more), so that a long manifest is mended in one pass.
 
     Raises:
-        FileNotFoundError: the manifest, or a file a line lists, is missing or a folder (names the line).
-        ValueError: a line that is not UTF-8 text or not a JSON object with `path` and the `required`
-            keys (names the line), or no record at all.
+        FileNotFoundError: the manifest is missing or a folder; or the lines that cannot be used all
+            list a missing file (or folder).
+        ValueError: lines that are not UTF-8 text, not a JSON object with `path` and the `required`
+            keys, or refused by `convert` (and any missing files beside them); or no record at all.
     """
     manifest = Path(manifest)
     if not manifest.is_file():
         what = ("is a broken symbolic link" if manifest.is_symlink() and not manifest.exists()
                 else "is a folder, not a file" if manifest.is_dir() else "does not exist")
         raise FileNotFoundError(f"manifest {str(manifest)!r} {what}")
-    keys = ("path", *required)
-    records = []
-    for number, raw in enumerate(manifest.read_bytes().splitlines(), start=1):
+    records, problems = [], []
+    lines = manifest.read_bytes().removeprefix(codecs.BOM_UTF8).splitlines()
+    for number, raw in enumerate(lines, start=1):
         where = f"{manifest}:{number}"
         try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{where}: not UTF-8 text (byte {err.start} of the line)") from None
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{where}: not JSON ({err.msg}), expected an object with {', '.join(keys)}") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{where}: expected a JSON object with {', '.join(keys)}, got {line[:80]!r}")
-        missing = [key for key in keys if key not in record]
-        if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}{missing_hint}")
-        if not isinstance(record["path"], str):
-            raise ValueError(f"{where}: path must be a string, got {record['path']!r}"[:200])
-        record["path"] = Path(os.path.normpath(manifest.parent / record["path"]))  # one file, one name (`media_paths`)
-        if not record["path"].is_file():
-            what = "a folder, not a file" if record["path"].is_dir() else "missing file"
-            raise FileNotFoundError(f"{where}: lists {what} {str(record['path'])!r}")
-        records.append((number, record))
+            record = _manifest_record(raw, where, manifest.parent, ("path", *required), missing_hint)
+            if record is not None:
+                records.append((number, record if convert is None else convert(record, where)))
+        except (ValueError, FileNotFoundError) as err:
+            problems.append(err)
+    if problems:
+        raise _line_problems(problems, len(records) + len(problems))
     if not records:
         raise ValueError(f"manifest {str(manifest)!r} lists nothing")
     return records
+
+
+def _manifest_record(raw: bytes, where: str, folder: Path, keys: Sequence[str], missing_hint: str) -> dict | None:
+    """One manifest line as its object with an absolute `path` (None: a blank line); raises what is wrong with it."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where}: not UTF-8 text (byte {err.start} of the line)") from None
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        array = " (a manifest is JSON lines: one object a line, not a JSON array)" if line.strip() in ("[", "]") or (
+            line.lstrip().startswith("[") and line.rstrip().endswith("]")) else ""
+        raise ValueError(f"{where}: not JSON ({err.msg}), expected an object with {', '.join(keys)}{array}") from None
+    if not isinstance(record, dict):
+        array = " (a manifest is JSON lines: one object a line, not a JSON array)" if isinstance(record, list) else ""
+        raise ValueError(f"{where}: expected a JSON object with {', '.join(keys)}, got {line[:80]!r}{array}")
+    missing = [key for key in keys if key not in record]
+    if missing:
+        raise ValueError(f"{where}: missing {', '.join(missing)}{missing_hint}")
+    if not isinstance(record["path"], str):
+        raise ValueError(f"{where}: path must be a string, got {record['path']!r}"[:200])
+    record["path"] = Path(os.path.normpath(folder / record["path"]))  # one file, one name (`media_paths`)
+    if not record["path"].is_file():
+        what = "a folder, not a file" if record["path"].is_dir() else "missing file"
+        raise FileNotFoundError(f"{where}: lists {what} {str(record['path'])!r}")
+    return record
+
+
+def _line_problems(problems: list[Exception], lines: int) -> Exception:
+    """One error for a manifest's bad lines: the only one as it is, or "N of M lines cannot be used: ..."
+    quoting the first `SHOWN_PROBLEMS` (a FileNotFoundError where every one is a missing file)."""
+    if len(problems) == 1:
+        return problems[0]
+    shown = "; ".join(str(problem) for problem in problems[:SHOWN_PROBLEMS])
+    more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
+    kind = FileNotFoundError if all(isinstance(problem, FileNotFoundError) for problem in problems) else ValueError
+    return kind(f"{len(problems)} of {lines} lines cannot be used: {shown}{more}")
 
 
 def positive_int(record: dict, key: str, where: str, minimum: int = 1) -> int:
@@ -107,18 +146,19 @@ PREPARED_HINT = (" (a file named ..._videos.jsonl or ..._images.jsonl is read as
 
 def read_shots(manifest: str | Path) -> list[Shot]:
     """The shots a video manifest lists, in the frames of each file's own rate. Raises as
-    `read_jsonl`, and ValueError for a bad range."""
-    shots = []
-    for number, record in read_jsonl(manifest, ("start", "end", "width", "height"), missing_hint=PREPARED_HINT):
-        where = f"{manifest}:{number}"
-        start = positive_int(record, "start", where, minimum=0)
-        end = positive_int(record, "end", where)
-        if end <= start:
-            raise ValueError(f"{where}: end ({end}) must be > start ({start})")
-        rate = frame_rate_or_none(record.get("fps"))  # optional: the file's own rate
-        shots.append(Shot(path=record["path"], start=start, end=end, fps=rate,
-                          height=positive_int(record, "height", where), width=positive_int(record, "width", where)))
-    return shots
+    `read_jsonl` (a bad range is a line's problem)."""
+    return [shot for _, shot in read_jsonl(manifest, ("start", "end", "width", "height"), missing_hint=PREPARED_HINT,
+                                           convert=_shot)]
+
+
+def _shot(record: dict, where: str) -> Shot:
+    start = positive_int(record, "start", where, minimum=0)
+    end = positive_int(record, "end", where)
+    if end <= start:
+        raise ValueError(f"{where}: end ({end}) must be > start ({start})")
+    rate = frame_rate_or_none(record.get("fps"))  # optional: the file's own rate
+    return Shot(path=record["path"], start=start, end=end, fps=rate,
+                height=positive_int(record, "height", where), width=positive_int(record, "width", where))
 
 
 def frame_rate_or_none(value) -> float | None:
@@ -166,12 +206,11 @@ def shots_at_rate(shots: Sequence[Shot], fps: float) -> list[Shot]:
 
 def read_photos(manifest: str | Path) -> list[Photo]:
     """The photographs an image manifest lists. Raises as `read_jsonl`."""
-    photos = []
-    for number, record in read_jsonl(manifest, ("width", "height"), missing_hint=PREPARED_HINT):
-        where = f"{manifest}:{number}"
-        photos.append(Photo(path=record["path"], height=positive_int(record, "height", where),
-                            width=positive_int(record, "width", where)))
-    return photos
+    def photo(record: dict, where: str) -> Photo:
+        return Photo(path=record["path"], height=positive_int(record, "height", where),
+                     width=positive_int(record, "width", where))
+
+    return [item for _, item in read_jsonl(manifest, ("width", "height"), missing_hint=PREPARED_HINT, convert=photo)]
 
 
 def name_hash(name: str, *, seed: int = 0) -> int:

@@ -3,6 +3,7 @@ pictures made here: no network, no downloaded data."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 
@@ -112,6 +113,38 @@ def test_bad_manifest_lines_are_named(two_shots, line, error, message):
     manifest = two_shots.parent / "bad_videos.jsonl"
     manifest.write_text(line + "\n")
     with pytest.raises(error, match=message):
+        ManifestClips(manifest, frames=2, size=16)
+
+
+def test_every_bad_manifest_line_is_named_in_one_error(two_shots):
+    good = {"path": "cut.mp4", "start": 0, "end": 5, "width": 64, "height": 48}
+    lines = [json.dumps(good), "not json", json.dumps({**good, "path": "gone.mp4"}), json.dumps(good),
+             json.dumps({**good, "end": 0}), json.dumps({**good, "path": "also_gone.mp4"}), "[1, 2]"]
+    manifest = two_shots.parent / "bad_videos.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError) as caught:
+        ManifestClips(manifest, frames=2, size=16)
+    message = str(caught.value)
+    assert message.startswith("5 of 7 lines cannot be used: ") and message.endswith("(and 2 more)")
+    assert ":2: not JSON" in message and ":3: lists missing file" in message
+    assert ":5: end must be an int >= 1, got 0" in message and ":1:" not in message and ":4:" not in message
+    # Only missing files: said as that, all of them.
+    manifest.write_text("\n".join([lines[2], lines[0], lines[5]]) + "\n")
+    with pytest.raises(FileNotFoundError, match=r"^2 of 3 lines cannot be used: .*:1: lists missing file .*gone.mp4.*; "
+                                                r".*:3: lists missing file .*also_gone.mp4'$"):
+        ManifestClips(manifest, frames=2, size=16)
+
+
+def test_a_manifest_with_a_byte_order_mark_reads_and_a_json_array_is_named(two_shots):
+    good = {"path": "cut.mp4", "start": 0, "end": 5, "width": 64, "height": 48}
+    manifest = two_shots.parent / "marked_videos.jsonl"
+    manifest.write_bytes(codecs.BOM_UTF8 + (json.dumps(good) + "\n").encode())  # as Windows editors save UTF-8
+    assert len(ManifestClips(manifest, frames=2, size=16).shots) == 1
+    manifest.write_text(json.dumps([good, good], indent=1))  # a JSON array over several lines
+    with pytest.raises(ValueError, match=r":1: not JSON .*\(a manifest is JSON lines: one object a line, not a JSON array\)"):
+        ManifestClips(manifest, frames=2, size=16)
+    manifest.write_text(json.dumps([good, good]))  # on one line
+    with pytest.raises(ValueError, match=r":1: expected a JSON object .*not a JSON array\)$"):
         ManifestClips(manifest, frames=2, size=16)
 
 
