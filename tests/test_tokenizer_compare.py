@@ -14,7 +14,7 @@ import torch
 from arvid.data.samples import sample_clip_path
 from arvid.tokenizer import TokenizerConfig, VideoTokenizer, frames_to_video
 from arvid.tokenizer.baselines import (MAX_RATE_FACTOR, bicubic_round_trip, codec_round_trip, h264_at_rate_factor,
-                                       h264_round_trip)
+                                       h264_coded_bytes, h264_round_trip)
 from arvid.tokenizer.compare import METHODS, code_bits_per_second, compare, mean_rows
 from arvid.tokenizer.evaluate import score
 from arvid.tokenizer.sizes import NATIVE, check_frame_size, parse_frame_size, read_frames, size_name
@@ -112,13 +112,13 @@ def test_bicubic_round_trip_rejects_sizes_off_the_grid():
 
 def test_h264_round_trip_reports_the_rate_it_took():
     clip = _smooth_clip(9, 32, 48)
-    low = h264_round_trip(clip, fps=8, bits_per_second=5_000)
+    low = h264_round_trip(clip, fps=8, bits_per_second=1_500)
     high = h264_round_trip(clip, fps=8, bits_per_second=500_000)
     assert low.frames.shape == clip.shape and low.frames.dtype == np.uint8
     assert 0 < low.bits_per_second < high.bits_per_second and high.rate_factor < low.rate_factor
     assert score(high.frames, clip)[0] > score(low.frames, clip)[0] and score(high.frames, clip)[0] > 35
     assert low.encode_s > 0 and low.decode_s > 0
-    for_the_eye = h264_round_trip(clip, fps=8, bits_per_second=5_000, tune=None)  # x264's default tuning
+    for_the_eye = h264_round_trip(clip, fps=8, bits_per_second=1_500, tune=None)  # x264's default tuning
     assert not np.array_equal(for_the_eye.frames, low.frames)  # the default, tune="psnr", reaches x264
     with pytest.raises(ValueError, match="even height and width"):
         h264_round_trip(np.zeros((1, 9, 16, 3), np.uint8), fps=8, bits_per_second=1000)
@@ -140,6 +140,22 @@ def test_h264_round_trip_takes_the_best_rate_factor_that_fits(carphone):
     # (and allowed to overshoot it), reads lower on this short clip.
     encoder_asked = _x264_average_bitrate(clip, fps=30, bits_per_second=target)
     assert score(coded.frames, clip).psnr > score(encoder_asked, clip).psnr
+
+
+def test_h264_bits_leave_out_x264s_settings_text():
+    # Known answer: units of 7 (SPS), 6 (SEI) and 5 (a slice) bytes after their start codes.
+    sps, sei, idr = b"\x00\x00\x00\x01\x67" + b"\x01" * 2, b"\x00\x00\x01\x06" + b"x264" * 2, b"\x00\x00\x01\x65\x88\x01"
+    assert h264_coded_bytes(sps + sei + idr) == len(sps) + len(idr) and h264_coded_bytes(sps + idr) == len(sps + idr)
+    assert h264_coded_bytes(sei) == 0 and h264_coded_bytes(b"") == 0
+    # x264's own first packet carries that text ("x264 - core ... options: ..."); it is not counted.
+    frames = _yuv(_smooth_clip(3, 32, 48))
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.options = {"preset": "veryslow", "crf": "30"}
+    counted = codec_round_trip(encoder, "h264", frames, fps=8, coded_bytes=h264_coded_bytes).bits_per_second
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.options = {"preset": "veryslow", "crf": "30"}
+    whole = codec_round_trip(encoder, "h264", frames, fps=8).bits_per_second
+    assert (whole - counted) / 8 * 3 / 8 > 400  # the settings text: hundreds of bytes over the 3 frames
 
 
 def test_h264_round_trip_below_x264s_floor_returns_the_coarsest_stream():

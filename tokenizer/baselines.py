@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -62,7 +63,8 @@ def h264_round_trip(clip: np.ndarray, *, fps: float, bits_per_second: float, pre
 
     A small clip cannot go below some rate (every frame costs headers, and the rate factor stops at
     51): then the result is the stream at 51, over the target. `bits_per_second` of the result is what
-    the stream took (SPS/PPS headers included), `rate_factor` the CRF it was coded at, and `encode_s`
+    the stream took (SPS/PPS headers included; not x264's SEI of its own settings, `h264_coded_bytes`),
+    `rate_factor` the CRF it was coded at, and `encode_s`
     the time of that one encode (the search's other encodes not counted).
 
     Raises:
@@ -101,15 +103,28 @@ def h264_at_rate_factor(frames: list[av.VideoFrame], *, fps: float, rate_factor:
     `rate_factor` (0 to 51, fractional allowed; lower is better quality) and decode them again."""
     encoder = av.CodecContext.create("libx264", "w")
     encoder.options = {"preset": preset, "crf": f"{rate_factor:.3f}", **({"tune": tune} if tune else {})}
-    return codec_round_trip(encoder, "h264", frames, fps=fps, rate_factor=rate_factor)
+    return codec_round_trip(encoder, "h264", frames, fps=fps, rate_factor=rate_factor, coded_bytes=h264_coded_bytes)
+
+
+def h264_coded_bytes(packet: bytes) -> int:
+    """The bytes of an H.264 packet (Annex B: NAL units after 00 00 01 start codes) a decoder needs:
+    all but its SEI units (type 6). x264 writes its version and every setting as text in an SEI of
+    about 635 bytes, which on a small clip was up to a third of the rate the tokenizer's codes take."""
+    total, start = len(packet), packet.find(b"\x00\x00\x01")
+    while start >= 0 and start + 3 < len(packet):
+        end = packet.find(b"\x00\x00\x01", start + 3)
+        if packet[start + 3] & 0x1F == 6:
+            total -= (len(packet) if end < 0 else end) - start
+        start = end
+    return total
 
 
 def codec_round_trip(encoder: av.CodecContext, decoder_name: str, frames: list[av.VideoFrame], *, fps: float,
-                     rate_factor: float | None = None) -> CodedClip:
+                     rate_factor: float | None = None, coded_bytes: Callable[[bytes], int] = len) -> CodedClip:
     """Encode yuv420p frames at `fps` with `encoder` (a PyAV encoder with its options set; its size,
     pixel format and time base are set here) and decode the packets with the decoder named
-    `decoder_name` -> a CodedClip (uint8 t h w c frames; bits per second of the packets; `rate_factor`
-    recorded as given)."""
+    `decoder_name` -> a CodedClip (uint8 t h w c frames; bits per second of the packets, each counted
+    as `coded_bytes` of its bytes; `rate_factor` recorded as given)."""
     rate = Fraction(fps).limit_denominator(1001)
     encoder.width, encoder.height, encoder.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
     encoder.time_base, encoder.framerate = 1 / rate, rate
@@ -125,6 +140,6 @@ def codec_round_trip(encoder: av.CodecContext, decoder_name: str, frames: list[a
     finished = time.perf_counter()
     if len(decoded) != len(frames):
         raise RuntimeError(f"{encoder.name} round trip gave {len(decoded)} frames for {len(frames)}")
-    bits = 8 * sum(packet.size for packet in packets)
+    bits = 8 * sum(coded_bytes(bytes(packet)) for packet in packets)
     return CodedClip(np.stack(decoded), bits * float(rate) / len(frames), rate_factor, encoded - start,
                      finished - encoded)
