@@ -4,8 +4,9 @@ on every command that runs a model."""
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -444,6 +445,66 @@ def test_an_eval_tokenizer_run_stopped_mid_size_lists_its_strips(ckpt, clip, tmp
     monkeypatch.setattr(comparing, "compare", compare)
     assert main([*run, "--overwrite", "--videos", str(tmp_path / "b.mp4")]) == 0
     assert sorted(path.name for path in out.iterdir()) == ["b_32x32.png", "results.json"]
+
+
+def test_eval_tokenizer_gives_each_clip_its_own_strip_and_reads_a_file_once(ckpt, clip, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(clip, tmp_path / folder / "x.mp4")
+    Image.new("RGB", (48, 48), "red").save(tmp_path / "a" / "x.png")
+    out = tmp_path / "ev"
+    again = Path(os.path.relpath(tmp_path / "a" / "x.mp4"))  # the same file, spelt another way
+    videos = [str(tmp_path / "a" / "x.mp4"), str(tmp_path / "b" / "x.mp4"), str(tmp_path / "a" / "x.png"), str(again)]
+    assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "0", "--out", str(out), "--videos", *videos]) == 0
+    clips = json.loads((out / "results.json").read_text())["real"]["32x32"]["clips"]
+    assert len(clips) == 3  # the file named twice is evaluated once
+    strips = [entry["strip"] for entry in clips.values()]
+    assert sorted(strips) == ["x_32x32-2.png", "x_32x32-3.png", "x_32x32.png"]
+    assert all((out / strip).is_file() for strip in strips)
+    # --overwrite removes exactly the strips that run listed.
+    assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "0", "--out", str(out), "--overwrite",
+                 "--videos", str(tmp_path / "b" / "x.mp4")]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["results.json", "x_32x32.png"]
+
+
+def test_an_eval_tokenizer_run_stopped_at_once_leaves_a_results_json_that_says_so(ckpt, clip, tmp_path, monkeypatch):
+    """Stopped in its first stage (--overwrite of a finished run): the replaced run's strips are gone,
+    so results.json must no longer claim to be that whole run."""
+    import arvid.tokenizer.evaluate as evaluating
+
+    out, run = tmp_path / "ev", ["eval-tokenizer", "--tokenizer", ckpt, "--frames", "5", "--out", str(tmp_path / "ev")]
+    assert main([*run, "--shapes-videos", "0", "--videos", clip]) == 0
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluating, "evaluate", stopped)
+    assert main([*run, "--shapes-videos", "1", "--overwrite", "--videos", clip]) == 130
+    assert json.loads((out / "results.json").read_text()) == {"complete": False}
+    assert sorted(path.name for path in out.iterdir()) == ["results.json"]
+
+
+def test_eval_tokenizer_says_when_its_folder_cannot_be_written(ckpt, clip, tmp_path, capsys, monkeypatch):
+    def refused(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "write_text", refused)  # results.json is written through it
+    assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "0", "--videos", clip,
+                 "--out", str(tmp_path / "ev")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("arvid: error: cannot write ") and "results.json.partial: Permission denied" in err
+    assert "Traceback" not in err
+
+
+def test_eval_tokenizer_writes_an_infinite_psnr_as_valid_json(ckpt, tmp_path):
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (32, 32), (90, 90, 90)).save(flat)  # the bicubic thumbnail of a flat image is the image
+    out = tmp_path / "ev"
+    assert main(["eval-tokenizer", "--tokenizer", ckpt, "--shapes-videos", "0", "--videos", str(flat), "--out", str(out)]) == 0
+    text = (out / "results.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    methods = json.loads(text)["real"]["32x32"]["clips"]["flat.png"]["methods"]
+    assert methods["bicubic"]["psnr"] == "inf" and isinstance(methods["arvid"]["psnr"], float)
 
 
 def test_eval_tokenizer_sizes_and_baselines(ckpt, carphone, tmp_path, capsys):

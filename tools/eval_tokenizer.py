@@ -25,8 +25,9 @@ fps is the clip's own frame rate, or 8 where the file states none (marked * in t
 are scored alike, on uint8 frames against the same frames of the clip (its longest 1 + 4k prefix).
 
 Writes results.json (per size, per clip, per method; rewritten after every clip, with "complete"
-false until the run ends) and one PNG strip per clip and size (rows: original, arvid, bicubic, h264)
-to --out.
+false until the run ends; a PSNR of frames identical to the clip's is written "inf") and one PNG
+strip per clip and size (rows: original, arvid, bicubic, h264; "STEM_SIZE.png", its name in
+results.json) to --out.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import math
 import sys
 from pathlib import Path
 
-from arvid.tools.errors import UsageError, fail
+from arvid.tools.errors import UsageError, fail, fail_writing
 from arvid.tools.options import add_device_argument, add_tokenizer_argument
 
 REAL_CLIPS = ("carphone_pristine.mp4", "bikes.mp4", "bigbuckbunny.mp4")
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as err:
                 raise UsageError(f"--frames {args.frames}: {err}") from None
         named, found = _media(args.videos) if args.videos is not None else ([sample_clip_path(n) for n in REAL_CLIPS], [])
-        paths = named + [path for path in found if path not in named]
+        paths = _once(named + found)
         names = _clip_names(paths)
         # Every clip read at every size first: a bad file or size fails before any work, and one found
         # in a folder or manifest is left out everywhere (as the trainers skip one).
@@ -139,54 +140,83 @@ def run(args: argparse.Namespace) -> int:
         remove_unused_folder(out if created else None)  # made for this run, which did nothing
         return fail(str(err))
 
-    for strip in _strips_of(out / "results.json") if args.overwrite else []:
-        strip.unlink(missing_ok=True)  # the replaced run's, which the new results.json would not list
     # "complete" turns true at the end: a run stopped before it keeps the parts done, each clip's
-    # strip listed (so that --overwrite can remove it), and says that it stopped.
+    # strip listed (so that --overwrite can remove it), and says that it stopped. Written before
+    # anything else, so that a stop at any point leaves a results.json that says so.
     results: dict = {"complete": False}
 
     def save() -> None:  # whole or not at all: a stop mid-write keeps the last one
         staging = out / ".results.json.partial"
-        staging.write_text(json.dumps(results, indent=2) + "\n")
+        staging.write_text(json.dumps(_json_safe(results), indent=2, allow_nan=False) + "\n")
         staging.replace(out / "results.json")
 
-    if args.shapes_videos:
-        source = ShapesClips(frames=args.frames, size=trained, split="heldout")
-        rng = np.random.default_rng(args.seed)
-        clips = [source.sample(rng) for _ in range(args.shapes_videos)]
-        results["shapes_heldout"] = evaluate(tokenizer, clips)
-        _save_strip(tokenizer, clips[0], out / "shapes_heldout.png")
-        _print_shapes(results["shapes_heldout"])
-    results["real"] = {}
-    save()
-    total, done = sum(len(clips) for clips in real.values()), 0
-    for size, clips in real.items():
-        if not clips:  # `--videos` given no file: the shapes videos alone
-            continue
-        per_clip = {}
-        for name, clip in clips.items():
-            done += 1  # a line a clip: one at a large size takes minutes (H.264 and SSIM included)
-            print(f"[{done}/{total}] {name} at {size_name(size)} ({len(clip)} frames)", file=sys.stderr, flush=True)
-            fps = rates[name] or ASSUMED_FPS
-            try:
-                comparison = compare(tokenizer, clip, fps=fps)
-            except ValueError as err:
-                print(f"arvid: error: {name} at {size_name(size)}: {err} (the clips before it are in "
-                      f"{out / 'results.json'})", file=sys.stderr)
-                return 1  # a failure found after minutes of work, not bad usage
-            frames, height, width = comparison.frames["original"].shape[:3]
-            per_clip[name] = {"frames": frames, "height": height, "width": width, "fps": fps,
-                              "fps_assumed": not rates[name], "latent_shape": list(comparison.latent_shape),
-                              "methods": comparison.rows}
-            _save_frames_strip(comparison.frames, out / f"{Path(name).stem}_{size_name(size)}.png")
-            results["real"][size_name(size)] = {"clips": per_clip,
-                                                "mean": mean_rows([clip["methods"] for clip in per_clip.values()])}
-            save()
-        _print_size(size_name(size), results["real"][size_name(size)])
-    results["complete"] = True
-    save()
+    try:
+        replaced = _strips_of(out / "results.json") if args.overwrite else []
+        save()
+        for strip in replaced:
+            strip.unlink(missing_ok=True)  # the replaced run's, which the new results.json does not list
+        if args.shapes_videos:
+            source = ShapesClips(frames=args.frames, size=trained, split="heldout")
+            rng = np.random.default_rng(args.seed)
+            clips = [source.sample(rng) for _ in range(args.shapes_videos)]
+            results["shapes_heldout"] = evaluate(tokenizer, clips)
+            _save_strip(tokenizer, clips[0], out / "shapes_heldout.png")
+            _print_shapes(results["shapes_heldout"])
+        results["real"] = {}
+        save()
+        total, done, strips = sum(len(clips) for clips in real.values()), 0, set()
+        for size, clips in real.items():
+            if not clips:  # `--videos` given no file: the shapes videos alone
+                continue
+            per_clip = {}
+            for name, clip in clips.items():
+                done += 1  # a line a clip: one at a large size takes minutes (H.264 and SSIM included)
+                print(f"[{done}/{total}] {name} at {size_name(size)} ({len(clip)} frames)", file=sys.stderr, flush=True)
+                fps = rates[name] or ASSUMED_FPS
+                try:
+                    comparison = compare(tokenizer, clip, fps=fps)
+                except ValueError as err:
+                    print(f"arvid: error: {name} at {size_name(size)}: {err} (the clips before it are in "
+                          f"{out / 'results.json'})", file=sys.stderr)
+                    return 1  # a failure found after minutes of work, not bad usage
+                frames, height, width = comparison.frames["original"].shape[:3]
+                strip = _strip_name(name, size_name(size), strips)
+                per_clip[name] = {"frames": frames, "height": height, "width": width, "fps": fps,
+                                  "fps_assumed": not rates[name], "latent_shape": list(comparison.latent_shape),
+                                  "strip": strip, "methods": comparison.rows}
+                _save_frames_strip(comparison.frames, out / strip)
+                results["real"][size_name(size)] = {"clips": per_clip,
+                                                    "mean": mean_rows([clip["methods"] for clip in per_clip.values()])}
+                save()
+            _print_size(size_name(size), results["real"][size_name(size)])
+        results["complete"] = True
+        save()
+    except OSError as err:
+        return fail_writing(err, out)
     print(f"wrote {out / 'results.json'} and PNG strips")
     return 0
+
+
+def _strip_name(clip: str, size: str, taken: set[str]) -> str:
+    """The PNG strip's file name for a clip at a size: "STEM_SIZE.png", or "STEM_SIZE-2.png" and on
+    where another clip of the run (the same name in another folder, a.mp4 beside a.png) has it."""
+    name, count = f"{Path(clip).stem}_{size}.png", 1
+    while name in taken:
+        count += 1
+        name = f"{Path(clip).stem}_{size}-{count}.png"
+    taken.add(name)
+    return name
+
+
+def _json_safe(value):
+    """`value` with infinite floats as the string "inf" (a PSNR of identical frames), which JSON has no number for."""
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def _strips_of(results_path: Path) -> list[Path]:
@@ -194,11 +224,12 @@ def _strips_of(results_path: Path) -> list[Path]:
     shapes videos, one per clip and size; [] where it cannot be read."""
     try:
         results = json.loads(results_path.read_text())
-        names = ["shapes_heldout"] if "shapes_heldout" in results else []
-        names += [f"{Path(clip).stem}_{size}" for size, entry in results.get("real", {}).items() for clip in entry["clips"]]
+        names = ["shapes_heldout.png"] if "shapes_heldout" in results else []
+        names += [entry.get("strip") or f"{Path(clip).stem}_{size}.png"  # runs before 2026-12-07 kept no name
+                  for size, clips in results.get("real", {}).items() for clip, entry in clips["clips"].items()]
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return []
-    return [results_path.parent / f"{name}.png" for name in names]
+    return [results_path.parent / Path(name).name for name in names if isinstance(name, str)]
 
 
 def _parse_sizes(texts: list[str] | None) -> list:
@@ -239,7 +270,15 @@ def _media(sources: list[str]) -> tuple[list[Path], list[Path]]:
             named.append(source)  # read as given: a missing file is the reader's error, naming it
         else:
             found.extend(media_paths(source))
-    return list(dict.fromkeys(named)), list(dict.fromkeys(found))
+    return _once(named), _once(found)
+
+
+def _once(paths: list[Path]) -> list[Path]:
+    """`paths` without a file named again (another spelling of the same path counts), in their order."""
+    first: dict[Path, Path] = {}
+    for path in paths:
+        first.setdefault(path.resolve(), path)
+    return list(first.values())
 
 
 def _clip_names(paths: list[Path]) -> list[str]:
