@@ -38,6 +38,9 @@ def test_a_prompts_files_comments_are_not_prompts_and_n_counts_prompts(model_dir
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("# my prompts\na red circle moving left\n\na blue square moving up\n")
     assert read_prompts(str(prompts)) == [(2, "a red circle moving left"), (4, "a blue square moving up")]
+    unconditional = tmp_path / "unconditional.txt"
+    unconditional.write_text('a red circle moving left\n""\n')  # "" as --interactive reads it
+    assert read_prompts(str(unconditional)) == [(1, "a red circle moving left"), (2, "")]
     assert main(["generate", "--prompts", str(prompts), "--model", str(model_dir), "--frames", "1",
                  "-o", str(tmp_path / "v{n}.gif")]) == 0
     assert sorted(path.name for path in tmp_path.glob("v*.gif")) == ["v0.gif", "v1.gif"]

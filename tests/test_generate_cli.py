@@ -112,6 +112,12 @@ def test_trims_to_the_frame_count_and_conditions(model_dir, tmp_path, capsys):
                  "-o", str(tmp_path / "clip.mp4")]) == 2
     assert "is the --continue file, which writing would replace" in capsys.readouterr().err
     assert (tmp_path / "clip.mp4").read_bytes() == before
+    schedule = tmp_path / "schedule.tsv"  # a token file may have any name: the schedule's too
+    schedule.write_text("5\ta blue square\n")
+    assert main(["generate", "a circle", "--model", str(model_dir), "--prompt-schedule", str(schedule),
+                 "--tokens-out", str(schedule)]) == 2
+    assert "is the --prompt-schedule file, which writing would replace" in capsys.readouterr().err
+    assert schedule.read_text() == "5\ta blue square\n"
 
 
 def test_the_waiting_line_stays_until_the_first_drawn_frame(monkeypatch):

@@ -29,6 +29,9 @@ def test_a_schedule_line_takes_over_at_the_first_latent_frame_starting_at_or_aft
     assert schedule == [(5, "second"), (6, "third"), (13, "fourth")]
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # a byte-order mark, as some editors save
     assert read_schedule(str(path)) == schedule
+    path.write_text('5\t""\n9\t\n')  # "" as --interactive reads it: the empty prompt, as nothing after the tab
+    assert read_schedule(str(path)) == [(5, ""), (9, "")]
+    path.write_text("5\tsecond\n6\tthird\n13\tfourth\n")
     prompts = scheduled_prompts("first", schedule, temporal_factor=4)
     # latent frame k >= 1 starts at video frame 1 + 4 (k - 1): 1, 5, 9, 13, ...
     assert [prompts(index) for index in range(6)] == ["first", "first", "second", "third", "fourth", "fourth"]

@@ -13,7 +13,8 @@ clip's last frame (the clip is not copied in: play or join clip then output). Th
 records which frames the video holds, so `arvid decode` writes the same N frames.
 
 Ctrl-C (or SIGTERM), at any moment, stops cleanly with exit code 130: the video and the token file
-keep every frame done so far, or, before the first frame, no file is made. An mp4 is written
+keep every frame done so far, or, before the first frame, no file is made. (A job a script started
+in the background (`&`) ignores SIGINT, as shells start them: stop it with SIGTERM, `kill PID`.) An mp4 is written
 fragmented (a fragment per frame) and every frame is on disk once written, so even a process
 killed outright (kill -9) leaves files that play, missing only the latent frame in progress.
 An empty prompt generates unconditionally. Sampling follows the model's lm/generation_config.json;
@@ -62,9 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        f'warning)')
     parser.add_argument("--prompts", metavar="FILE",
                         help="instead of one prompt, one per line of FILE, generated together as the rows of one batch; "
-                             "blank lines and # comments skipped; -o and --tokens-out then name one file per prompt with {n}, "
-                             "its number among the file's prompts from 0 (for example -o videos/{n}.mp4) (default: "
-                             "none, the one prompt given)")
+                             "blank lines and # comments skipped, a line of \"\" the empty prompt; -o and --tokens-out "
+                             "then name one file per prompt with {n}, its number among the file's prompts from 0 (for "
+                             "example -o videos/{n}.mp4) (default: none, the one prompt given)")
     parser.add_argument("-o", "--output", help="video file to write, .mp4 or .gif (default: none; give -o, --tokens-out "
                                                "or both)")
     parser.add_argument("--frames", type=int, default=64,
@@ -177,7 +178,8 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
     tokens = check_writable(args.tokens_out) if args.tokens_out not in (None, "-") else None
     if video is not None and tokens is not None and video.resolve() == tokens.resolve():
         raise UsageError(f"-o and --tokens-out are the same file, {str(video)!r}")
-    for flag, given in (("--image", args.image), ("--continue", args.continue_from)):
+    for flag, given in (("--image", args.image), ("--continue", args.continue_from),
+                        ("--prompt-schedule", args.prompt_schedule), ("--prompts", args.prompts)):
         for output, path in (("-o", video), ("--tokens-out", tokens)):
             check_not_the_input(path, given, output, f"the {flag} file")
     return video

@@ -10,15 +10,13 @@ import threading
 from collections.abc import Callable
 
 from arvid.tools.errors import UsageError
-from arvid.tools.text_files import read_lines
-
-EMPTY_PROMPT = '""'  # typed alone on a line with --interactive: the empty prompt (a blank line is ignored)
+from arvid.tools.text_files import EMPTY_PROMPT, read_lines
 
 
 def read_schedule(path: str) -> list[tuple[int, str]]:
     """The (video frame, prompt) lines of a schedule file, in order: each `FRAME<TAB>PROMPT`, FRAME
     an integer >= 1 (frame 0 is the command's own prompt), increasing; blank lines and `#` comments
-    skipped.
+    skipped. A prompt of `""` (`EMPTY_PROMPT`) is the empty prompt, as a FRAME and tab with nothing after.
 
     Raises:
         UsageError: a missing or non-text file, or a bad line (the message names the file and line).
@@ -33,7 +31,8 @@ def read_schedule(path: str) -> list[tuple[int, str]]:
             raise UsageError(f"{path}:{number}: expected FRAME<TAB>PROMPT with FRAME an integer >= 1, got {line[:80]!r}")
         if schedule and int(frame) <= schedule[-1][0]:
             raise UsageError(f"{path}:{number}: frame {int(frame)} is not after frame {schedule[-1][0]}")
-        schedule.append((int(frame), " ".join(prompt.split())))  # spacing alone is no new prompt
+        prompt = " ".join(prompt.split())  # spacing alone is no new prompt
+        schedule.append((int(frame), "" if prompt == EMPTY_PROMPT else prompt))
     if not schedule:
         raise UsageError(f"prompt schedule {path!r} has no FRAME<TAB>PROMPT line")
     return schedule

@@ -23,15 +23,21 @@ def read_lines(path: str, what: str) -> list[str]:
         raise UsageError(f"{what} {path!r} is not text (byte {err.start} is not UTF-8)") from None
 
 
+# A prompt file's line (or a line typed with --interactive) that asks for the empty prompt, where a
+# blank line is skipped: an unconditional video.
+EMPTY_PROMPT = '""'
+
+
 def read_prompts(path: str) -> list[tuple[int, str]]:
     """The prompts of a prompts file (`generate --prompts`, `eval-video --prompts`) -> [(line number,
-    prompt)]: its lines, stripped, but for blank lines and `#` comments (as a prompt schedule's).
+    prompt)]: its lines, stripped, but for blank lines and `#` comments (as a prompt schedule's); a
+    line of `""` (`EMPTY_PROMPT`) is the empty prompt.
 
     Raises:
         UsageError: an unreadable file, or one without a prompt.
     """
     lines = ((number, line.strip()) for number, line in enumerate(read_lines(path, "prompts file"), start=1))
-    prompts = [(number, line) for number, line in lines if line and not line.startswith("#")]
+    prompts = [(number, "" if line == EMPTY_PROMPT else line) for number, line in lines if line and not line.startswith("#")]
     if not prompts:
         raise UsageError(f"prompts file {path!r} has no prompt (one per line; blank lines and # comments are skipped)")
     return prompts
