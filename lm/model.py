@@ -45,19 +45,31 @@ from arvid.lm.text_encoder import TextStates
 # Up to this many rows (tokens x batch), a compiled linear layer is written as a broadcast product
 # and a sum rather than a matrix multiply. See `project`.
 FEW_ROWS = 4
+# ... and their output rows are summed in this many groups at once: the step takes 0.85 of the time
+# at one thread and 0.86-0.98 at two against one group; 8 no better (docs/results/streaming_and_speed.md).
+PROJECT_ROW_GROUPS = 4
 
 
 def project(x: Tensor, layer: nn.Linear) -> Tensor:
     """`layer(x)` for a bias-free linear layer: (..., in) -> (..., out).
 
-    Under `torch.compile`, and for a decode step's few rows, as `(x * weight).sum(-1)`: inductor
-    turns that into one vectorised C++ loop in place of a library call per layer (a quarter less
-    time a step for the tiny preset). Input rows are its outer loop, so each row re-reads the weight;
-    the weight-outer form was tried and is 8x slower at 2 rows inside the whole step
-    (docs/results/streaming_and_speed.md). Eager code, larger inputs and GPUs keep the library multiply.
+    Under `torch.compile`, and for a decode step's few rows, as `(x * weight).sum(-1)` over
+    `PROJECT_ROW_GROUPS` groups of the weight's rows: inductor turns that into one vectorised C++ loop
+    in place of a library call per layer (a quarter less time a step for the tiny preset). Input rows
+    are its outer loop, so each row re-reads the weight; the weight-outer form was tried and is 8x
+    slower at 2 rows inside the whole step (docs/results/streaming_and_speed.md). Eager code, larger
+    inputs and GPUs keep the library multiply.
     """
     if torch.compiler.is_compiling() and x.device.type == "cpu" and x[..., 0].numel() <= FEW_ROWS:
-        return (x[..., None, :] * layer.weight).sum(-1)
+        weight = layer.weight
+        size = weight.shape[0] // PROJECT_ROW_GROUPS
+        if size == 0:
+            return (x[..., None, :] * weight).sum(-1)
+        # Sums of the same shape that read the same input fuse into one loop, a sum of each group's at
+        # once: PROJECT_ROW_GROUPS independent chains of multiply-adds where one sum a row waited on the last.
+        groups = [weight[start:start + size] for start in range(0, size * PROJECT_ROW_GROUPS, size)]
+        rest = weight[size * PROJECT_ROW_GROUPS:]
+        return torch.cat([(x[..., None, :] * rows).sum(-1) for rows in [*groups, rest] if len(rows)], -1)
     return layer(x)
 
 

@@ -140,11 +140,13 @@ def test_compiled_decode_equals_full_forward(grid_positions, code_levels):
     assert (torch.cat(steps, dim=1) - full).abs().max() < TOLERANCE
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 24), (2, 1, 24), (3, 1, 24), (2, 2, 24)])
-def test_compiled_few_row_projection_equals_the_linear_layer(shape):
-    """`project`'s compiled form for a few rows (a broadcast product and a sum) gives the linear
+@pytest.mark.parametrize("shape, outputs", [((1, 1, 24), 40), ((2, 1, 24), 40), ((3, 1, 24), 40), ((2, 2, 24), 40),
+                                            ((1, 1, 24), 42), ((2, 1, 24), 3)])
+def test_compiled_few_row_projection_equals_the_linear_layer(shape, outputs):
+    """`project`'s compiled form for a few rows (a broadcast product and a sum over groups of the
+    weight's rows: 42 leaves 2 rows past 4 groups, 3 is fewer rows than groups) gives the linear
     layer's output in the input's leading shape."""
-    layer = torch.nn.Linear(24, 40, bias=False)
+    layer = torch.nn.Linear(24, outputs, bias=False)
     x = torch.randn(shape)
     assert x[..., 0].numel() <= FEW_ROWS  # the compiled branch under test
     compiled = torch.compile(lambda inputs: project(inputs, layer), fullgraph=True, dynamic=False)
