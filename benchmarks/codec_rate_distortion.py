@@ -12,7 +12,8 @@ rate is within what a codec reaches at all (docs/results/tokenizer.md has the fi
 The codes' rate is `log2(64,000)` bits per latent cell of a 4x8x8-downsampling tokenizer (`1 + (t - 1) / 4`
 latent frames of `h/8 x w/8`) over the clip's seconds at its own frame rate, as `eval-tokenizer`
 counts it. Frames are read as `eval-tokenizer` reads them (short side scaled to --size, centre crop,
-the first --frames). Bits are the coded packets' (headers in-stream, no container). PSNR is over the
+the first --frames). Bits are the coded packets' (headers in-stream, no container; not x264's text SEI of its
+own settings, as `eval-tokenizer` counts them). PSNR is over the
 whole clip, on uint8 RGB (`arvid.metrics.psnr`).
 """
 

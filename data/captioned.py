@@ -36,9 +36,11 @@ def read_manifest(path: str | Path) -> list[tuple[Path, str]]:
     """(video path, caption) pairs of a manifest (see the module's docstring).
 
     Raises:
-        FileNotFoundError: the manifest or a listed video is missing (names the line).
-        ValueError: a line that is not such an object or not UTF-8 text, a bad "start"/"end", or no
-            line at all (names the manifest and the line; `arvid.data.manifests.read_jsonl`).
+        FileNotFoundError: the manifest is missing, or the lines that cannot be used all list a
+            missing video (names each line).
+        ValueError: lines that are not such an object or not UTF-8 text, or have a bad "start"/"end"
+            (names each line, and any missing video beside them), or no line at all
+            (`arvid.data.manifests.read_jsonl`).
     """
     return [(entry.video, entry.caption) for entry in captioned_videos(path)]
 

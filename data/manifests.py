@@ -127,7 +127,7 @@ def _line_problems(problems: list[Exception], lines: int) -> Exception:
     shown = "; ".join(str(problem) for problem in problems[:SHOWN_PROBLEMS])
     more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
     kind = FileNotFoundError if all(isinstance(problem, FileNotFoundError) for problem in problems) else ValueError
-    return kind(f"{len(problems)} of {lines} lines cannot be used: {shown}{more}")
+    return kind(f"{len(problems)} of {lines} lines cannot be used: {shown}{more}")  # blank lines not counted
 
 
 def positive_int(record: dict, key: str, where: str, minimum: int = 1) -> int:

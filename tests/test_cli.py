@@ -482,6 +482,12 @@ def test_an_eval_tokenizer_run_stopped_at_once_leaves_a_results_json_that_says_s
     assert main([*run, "--shapes-videos", "1", "--overwrite", "--videos", clip]) == 130
     assert json.loads((out / "results.json").read_text()) == {"complete": False}
     assert sorted(path.name for path in out.iterdir()) == ["results.json"]
+    # Stopped while the replaced run's strips are removed: results.json already says incomplete.
+    monkeypatch.undo()
+    assert main([*run, "--shapes-videos", "0", "--overwrite", "--videos", clip]) == 0
+    monkeypatch.setattr(Path, "unlink", stopped)
+    assert main([*run, "--shapes-videos", "0", "--overwrite", "--videos", clip]) == 130
+    assert json.loads((out / "results.json").read_text()) == {"complete": False}
 
 
 def test_eval_tokenizer_says_when_its_folder_cannot_be_written(ckpt, clip, tmp_path, capsys, monkeypatch):

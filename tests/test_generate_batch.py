@@ -72,10 +72,13 @@ def test_a_prompts_files_comments_are_not_prompts_and_n_counts_prompts(model_dir
     (["a circle", "-o", "x.mp4", "--fused", "4", "--jacobi", "2"], "two ways of drawing"),
     (["a circle", "-o", "x.mp4", "--threads", "0"], "--threads must be >= 1"),
     (["--prompts", "{p}", "-o", "{n}.mp4", "--threads", "-1"], "--threads must be >= 1"),
+    # The prompts file is never written over: a token file may have any name, its own too.
+    (["--prompts", "0.txt", "--tokens-out", "{n}.txt"], "is the --prompts file, which writing would replace"),
 ])
 def test_bad_batch_usage_is_a_one_line_error(model_dir, tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.txt").write_text("a red circle\n")
+    (tmp_path / "0.txt").write_text("a red circle\n")
     (tmp_path / "empty.txt").write_text("\n  \n")
     argv = [a.format(p="p.txt", empty="empty.txt") if "{p}" in a or "{empty}" in a else a for a in argv]
     assert main(["generate", *argv, "--model", str(model_dir)]) == 2

@@ -2,7 +2,7 @@
 
 - `bicubic_round_trip`: each frame shrunk to the tokenizer's latent grid and enlarged again, both
   bicubic. What a grid of that size carries in plain pixels (3 bytes per cell and frame, uncoded).
-- `h264_round_trip`: libx264 (yuv420p, its slowest preset, tuned for PSNR) at the best quality that fits in a given
+- `h264_round_trip`: libx264 (yuv420p, preset veryslow, tuned for PSNR) at the best quality that fits in a given
   bits per second, decoded again. What a standard codec does with the bits the tokenizer's codes take.
 """
 
@@ -20,8 +20,8 @@ from PIL import Image
 
 class CodedClip(NamedTuple):
     """A clip through a codec: `frames` uint8 (t h w c), the bits per second its stream took (the
-    coded packets, no container), the rate factor it was coded at, and the seconds spent encoding
-    and decoding."""
+    coded packets, no container), the rate factor it was coded at (None: not coded at one), and the
+    seconds spent encoding and decoding."""
 
     frames: np.ndarray
     bits_per_second: float
@@ -54,8 +54,9 @@ def h264_round_trip(clip: np.ndarray, *, fps: float, bits_per_second: float, pre
     The rate is met by a search over x264's constant rate factor (CRF, which x264 takes fractional:
     `RATE_FACTOR_STEPS` halvings of 0 to 51, each one encode), not by x264's average-bitrate mode: a
     one-pass average bitrate spends a short clip's bits badly and misses its target either way (on
-    the natural tokenizer's held-out clips at 64x64 it read 1.5 to 2 dB below the CRF search at the
-    same rate: docs/results/tokenizer.md). `preset` "veryslow" is x264's best compression.
+    the natural tokenizer's held-out clips at 64x64 it read 2.3 dB below the CRF search at the
+    same rate: docs/results/tokenizer.md). `preset` "veryslow" is x264's slowest preset but
+    "placebo".
 
     `tune` "psnr" (default) turns off x264's tuning for the eye (psychovisual rate-distortion and
     adaptive quantisation), which spends bits where they raise PSNR least: the baseline is scored by
@@ -92,7 +93,8 @@ def h264_round_trip(clip: np.ndarray, *, fps: float, bits_per_second: float, pre
     return best
 
 
-# x264's rate factors run from 0 (lossless) to 51; 8 halvings find the one that fits to 0.2, about 1% of rate.
+# x264's rate factors run from 0 (lossless) to 51; 8 halvings find the one that fits to 0.2 (about 2% of rate:
+# the rate about halves every 6).
 MAX_RATE_FACTOR = 51.0
 RATE_FACTOR_STEPS = 8
 

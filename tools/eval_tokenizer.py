@@ -36,6 +36,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from arvid.tools.errors import UsageError, fail, fail_writing
@@ -152,18 +153,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         replaced = _strips_of(out / "results.json") if args.overwrite else []
-        save()
+        _writing(save)
         for strip in replaced:
-            strip.unlink(missing_ok=True)  # the replaced run's, which the new results.json does not list
+            _writing(strip.unlink, missing_ok=True)  # the replaced run's, which the new results.json does not list
         if args.shapes_videos:
             source = ShapesClips(frames=args.frames, size=trained, split="heldout")
             rng = np.random.default_rng(args.seed)
             clips = [source.sample(rng) for _ in range(args.shapes_videos)]
             results["shapes_heldout"] = evaluate(tokenizer, clips)
-            _save_strip(tokenizer, clips[0], out / "shapes_heldout.png")
+            _writing(_save_strip, tokenizer, clips[0], out / "shapes_heldout.png")
             _print_shapes(results["shapes_heldout"])
         results["real"] = {}
-        save()
+        _writing(save)
         total, done, strips = sum(len(clips) for clips in real.values()), 0, set()
         for size, clips in real.items():
             if not clips:  # `--videos` given no file: the shapes videos alone
@@ -184,17 +185,29 @@ def run(args: argparse.Namespace) -> int:
                 per_clip[name] = {"frames": frames, "height": height, "width": width, "fps": fps,
                                   "fps_assumed": not rates[name], "latent_shape": list(comparison.latent_shape),
                                   "strip": strip, "methods": comparison.rows}
-                _save_frames_strip(comparison.frames, out / strip)
+                _writing(_save_frames_strip, comparison.frames, out / strip)
                 results["real"][size_name(size)] = {"clips": per_clip,
                                                     "mean": mean_rows([clip["methods"] for clip in per_clip.values()])}
-                save()
+                _writing(save)
             _print_size(size_name(size), results["real"][size_name(size)])
         results["complete"] = True
-        save()
-    except OSError as err:
-        return fail_writing(err, out)
+        _writing(save)
+    except _CannotWrite as err:
+        return fail_writing(err.__cause__, out)
     print(f"wrote {out / 'results.json'} and PNG strips")
     return 0
+
+
+class _CannotWrite(Exception):
+    """An OSError met writing to the output folder (raised from it), not one met reading a clip or printing."""
+
+
+def _writing(action: Callable, *args, **kwargs):
+    """`action(*args, **kwargs)`, an OSError from it raised as `_CannotWrite`."""
+    try:
+        return action(*args, **kwargs)
+    except OSError as err:
+        raise _CannotWrite(err) from err
 
 
 def _strip_name(clip: str, size: str, taken: set[str]) -> str:
@@ -277,7 +290,11 @@ def _once(paths: list[Path]) -> list[Path]:
     """`paths` without a file named again (another spelling of the same path counts), in their order."""
     first: dict[Path, Path] = {}
     for path in paths:
-        first.setdefault(path.resolve(), path)
+        try:
+            key = path.resolve()
+        except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13): the reader says so
+            key = path.absolute()
+        first.setdefault(key, path)
     return list(first.values())
 
 

@@ -179,7 +179,7 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
     if video is not None and tokens is not None and video.resolve() == tokens.resolve():
         raise UsageError(f"-o and --tokens-out are the same file, {str(video)!r}")
     for flag, given in (("--image", args.image), ("--continue", args.continue_from),
-                        ("--prompt-schedule", args.prompt_schedule), ("--prompts", args.prompts)):
+                        ("--prompt-schedule", args.prompt_schedule)):
         for output, path in (("-o", video), ("--tokens-out", tokens)):
             check_not_the_input(path, given, output, f"the {flag} file")
     return video

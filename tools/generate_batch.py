@@ -66,7 +66,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[tuple[int, str]], l
     Raises:
         UsageError: the first problem found.
     """
-    from arvid.tools.paths import check_video_output, check_writable
+    from arvid.tools.paths import check_not_the_input, check_video_output, check_writable
 
     if args.prompts is None:
         raise UsageError("give a prompt, or --prompts FILE for several")
@@ -86,6 +86,9 @@ def _check_arguments(args: argparse.Namespace) -> tuple[list[tuple[int, str]], l
     names = [str(path.resolve()) for path in videos if path is not None] + [str(Path(t).resolve()) for t in tokens if t]
     if len(set(names)) < len(names):
         raise UsageError("-o and --tokens-out name the same file")
+    for flag, paths in (("-o", videos), ("--tokens-out", [None if t is None else Path(t) for t in tokens])):
+        for path in paths:
+            check_not_the_input(path, args.prompts, flag, "the --prompts file")
     return prompts, videos, tokens
 
 
