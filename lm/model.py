@@ -43,8 +43,10 @@ from arvid.lm.text_encoder import TextStates
 
 
 # Up to this many rows (tokens x batch), a compiled linear layer is written as a broadcast product
-# and a sum rather than a matrix multiply. See `project`.
-FEW_ROWS = 4
+# and a sum rather than a matrix multiply. See `project`. 8 covers the four first-window candidates
+# under guidance, where the library multiply repacks each weight every call (a step 1.13-1.16 times
+# as long: docs/results/streaming_and_speed.md).
+FEW_ROWS = 8
 # ... and their output rows are summed in this many groups at once: the step takes 0.85 of the time
 # at one thread and 0.86-0.98 at two against one group; 8 no better (docs/results/streaming_and_speed.md).
 PROJECT_ROW_GROUPS = 4

@@ -409,12 +409,22 @@ def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], 
     count = config.first_window_candidates
     streams = prefixes.tokens.shape[0] // (2 if config.guided else 1)
     batched = levers.batched_candidates or streams > 1
-    # Candidate-major: candidate c of stream s at c * streams + s.
-    candidates = draw_first_windows(lm, prefixes.tokens, given, config, window, generator, count,
-                                    text=prefixes.text, batched=batched, fused_steps=levers.fused_steps)
-    drawn = [[lm.vocab.video_codes(frame).view(*grid).cpu() for frame in candidate.frames] for candidate in candidates]
-    decode = _decoded_together if batched else _decoded_apart
-    decoders, frames = decode(new_decoder, given_codes, drawn)
+    # Pipelined, batched candidates are decoded a latent frame at a time while the next is drawn.
+    as_drawn = _DecodedAsDrawn(new_decoder(), given_codes, count * streams,
+                               lambda tokens: lm.vocab.video_codes(tokens).view(-1, *grid)) if batched and levers.pipelined else None
+    try:
+        # Candidate-major: candidate c of stream s at c * streams + s.
+        candidates = draw_first_windows(lm, prefixes.tokens, given, config, window, generator, count,
+                                        text=prefixes.text, batched=batched, fused_steps=levers.fused_steps,
+                                        on_frame=None if as_drawn is None else as_drawn.push)
+        drawn = [[lm.vocab.video_codes(frame).view(*grid).cpu() for frame in candidate.frames] for candidate in candidates]
+        if as_drawn is not None:
+            decoders, frames = as_drawn.result()
+        else:
+            decoders, frames = (_decoded_together if batched else _decoded_apart)(new_decoder, given_codes, drawn)
+    finally:
+        if as_drawn is not None:
+            as_drawn.close()
     select = FIRST_WINDOW_SELECTORS[config.first_window_selector]
     kept = [c * streams + s for s in range(streams)
             for c in [select([np.concatenate(frames[c * streams + s]) for c in range(count)])]]
@@ -437,6 +447,43 @@ def _decoded_apart(new_decoder: Callable[[], StreamingDecoder], given_codes: lis
         frames.append([decoder.push_frames(codes) for codes in candidate])
         decoders.append(decoder)
     return lambda rows: decoders[rows[0]], frames
+
+
+class _DecodedAsDrawn:
+    """The first-window candidates' latent frames decoded on a worker thread as each is drawn (the
+    `pipelined` lever with batched candidates): when the last is drawn, the others are decoded. The
+    frames are `_decoded_together`'s (a streaming decoder gives whole-clip decoding's, to float rounding).
+
+    Args:
+        decoder: a fresh streaming decoder, for `rows` videos (candidates x streams).
+        given_codes: codes (h' w') of the latent frames given to every row, anchor first.
+        to_codes: a latent frame's token ids (rows t) -> its codes (rows h' w').
+    """
+
+    def __init__(self, decoder: StreamingDecoder, given_codes: list[Tensor], rows: int,
+                 to_codes: Callable[[Tensor], Tensor]) -> None:
+        self.decoder, self.rows, self.to_codes = decoder, rows, to_codes
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arvid-decode")
+        self.decoded: list[Future] = []  # each latent frame's frames: one array (t h w c) per row
+        self.given = None
+        if given_codes:  # decoded first, as `_decoded_together` does: the rows go on from them
+            device = next(decoder.tokenizer.parameters()).device
+            self.given = self.worker.submit(decoder.push, torch.stack(given_codes)[None].expand(rows, -1, -1, -1).to(device))
+
+    def push(self, tokens: Tensor) -> None:
+        """Start decoding the next latent frame, token ids (rows t)."""
+        self.decoded.append(self.worker.submit(_decode, self.decoder, self.to_codes(tokens)))
+
+    def result(self) -> Decoded:
+        """Wait for every pushed frame -> (rows -> their decoder, each row's frames per latent frame)."""
+        if self.given is not None:
+            self.given.result()  # raises what decoding the given frames raised
+        latent = [future.result() for future in self.decoded]
+        return self.decoder.rows, [[frames[row] for frames in latent] for row in range(self.rows)]
+
+    def close(self) -> None:
+        """Stop the worker (after the frame it is decoding; the queued ones are dropped)."""
+        self.worker.shutdown(wait=True, cancel_futures=True)
 
 
 def _decoded_together(new_decoder: Callable[[], StreamingDecoder], given_codes: list[Tensor],

@@ -49,7 +49,8 @@ class Candidate:
 
 def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], config: SamplerConfig, window: int,
                        generator: torch.Generator, count: int, *, text: TextStates | None = None,
-                       batched: bool = False, fused_steps: int = 0) -> list[Candidate]:
+                       batched: bool = False, fused_steps: int = 0,
+                       on_frame: Callable[[Tensor], None] | None = None) -> list[Candidate]:
     """`count` first windows of each stream of `prefixes`, drawn from `generator`: one candidate after
     another, as the stream draws one, or (`batched`) all at once as the streams of one batch, one
     decode step per token for all of them. Batched draws come from the same distributions but use
@@ -64,6 +65,8 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
         text: the prefixes' text states, for an LM with a text encoder.
         fused_steps: draw by runs of this many tokens per call (`arvid.sampling.fused`); 0: a call
             and a `draw_codes` per token.
+        on_frame: with `batched`, called with each latent frame's token ids (count x s, t),
+            candidate-major, as soon as it is drawn (to decode it while the next is drawn).
     Returns:
         count x s candidates, candidate-major: candidate c of stream j at c * s + j.
     Raises:
@@ -73,31 +76,38 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
         raise ValueError(f"{len(given)} latent frames given: the first window ({window + 1} frames) is complete")
     streams = prefixes.shape[0] // (2 if config.guided else 1)
     if not batched:
+        if on_frame is not None:
+            raise ValueError("on_frame is for batched draws: one after another, candidates finish at different times")
         return [candidate for _ in range(count)
                 for candidate in _draw_first_window(lm, prefixes, given, config, window, generator, streams, text,
                                                     fused_steps)]
     rows = prefixes.repeat(count, 1)  # candidate-major, each candidate's rows stream-major
     text = None if text is None else text.repeat(count)
-    return _draw_first_window(lm, rows, given, config, window, generator, count * streams, text, fused_steps)
+    return _draw_first_window(lm, rows, given, config, window, generator, count * streams, text, fused_steps, on_frame)
 
 
 def _draw_first_window(lm: VideoLM, prefixes: Tensor, given: list[Tensor], config: SamplerConfig, window: int,
                        generator: torch.Generator, streams: int, text: TextStates | None,
-                       fused_steps: int = 0) -> list[Candidate]:
-    """The first windows of `streams` streams sharing `prefixes` (b P), drawn together."""
+                       fused_steps: int = 0, on_frame: Callable[[Tensor], None] | None = None) -> list[Candidate]:
+    """The first windows of `streams` streams sharing `prefixes` (b P), drawn together; `on_frame` gets
+    each latent frame's token ids (s t) as it is drawn."""
     first_window = config.first_window()
     video_logits = lm.vocab.video_slice()
     context = WindowedContext(lm.model, prefixes, window_frames=window, frames=list(given), text=text, streams=streams)
     frames: list[Tensor] = []  # each (s t)
     fused = FusedDraws(lm.model, first_window, video_logits, lm.vocab.video_offset, fused_steps) if fused_steps else None
     while len(given) + len(frames) <= window:
+        # The window's last frame is its last: the model need not run on its last token (`final`).
+        final = len(given) + len(frames) == window
         if fused is not None:
-            frames.append(fused.draw_frame(context, generator))
-            continue
-        codes = draw_codes(context.logits[:, video_logits], first_window, generator)
-        frame = context.push(codes + lm.vocab.video_offset)
+            frame = fused.draw_frame(context, generator, final=final)
+        else:
+            codes = draw_codes(context.logits[:, video_logits], first_window, generator)
+            frame = context.push(codes + lm.vocab.video_offset, final=final)
         if frame is not None:
             frames.append(frame)
+            if on_frame is not None:
+                on_frame(frame)
     return [Candidate([frame[stream] for frame in frames]) for stream in range(streams)]
 
 

@@ -61,8 +61,9 @@ class FusedDraws:
         self._compiled = compile_for_inference(self._run, model) if model.decode_is_compiled else self._run
 
     @torch.no_grad()
-    def draw_frame(self, context: WindowedContext, generator: torch.Generator) -> Tensor:
-        """Draw one latent frame into `context` -> its token ids (s t).
+    def draw_frame(self, context: WindowedContext, generator: torch.Generator, *, final: bool = False) -> Tensor:
+        """Draw one latent frame into `context` -> its token ids (s t); `final` as `WindowedContext.push`'s
+        (the frame's last token is not fed: nothing is drawn after it).
 
         Raises:
             ValueError: a frame already in progress in `context`.
@@ -78,7 +79,7 @@ class FusedDraws:
             codes, logits = self.run(context.logits, start, uniforms[drawn:drawn + self.steps], context.rows_per_stream)
             context.commit(codes, logits)
             drawn += self.steps
-        while (frame := context.push(self._draw(context.logits, uniforms[drawn]))) is None:
+        while (frame := context.push(self._draw(context.logits, uniforms[drawn]), final=final)) is None:
             drawn += 1
         return frame
 
@@ -88,7 +89,9 @@ class FusedDraws:
         logits (b v) before it at `uniforms` (k s) and fed at position `start` (1,) + i (in the model's
         static cache, after the cached tokens) -> (token ids (k s), the logits after the last (b v)).
         With temperature 0 the uniforms only set k."""
-        return self._compiled(logits, start, uniforms, rows_per_stream)
+        # Contiguous: logits sliced from a prefill's (b n v) have a stride per prefill length, and a
+        # compiled run guards on strides: each new one would compile the run again.
+        return self._compiled(logits.contiguous(), start, uniforms, rows_per_stream)
 
     def _draw(self, logits: Tensor, uniforms: Tensor) -> Tensor:
         return draw_by_uniforms(logits[:, self.video], self.config, uniforms) + self.offset

@@ -113,9 +113,14 @@ class WindowedContext:
         video = torch.cat(parts, dim=1) if parts else self.prefixes.new_zeros(self.streams, 0)
         return torch.cat([self.prefixes, video.repeat_interleave(self.rows_per_stream, dim=0)], dim=1)
 
-    def push(self, token: Tensor) -> Tensor | None:
+    def push(self, token: Tensor, *, final: bool = False) -> Tensor | None:
         """Append the next video token of each stream: a 0-d int64 tensor (one stream) or (s,).
-        Returns the latent frame it completed, if any: (t,) for a 0-d token, else (s t)."""
+        Returns the latent frame it completed, if any: (t,) for a 0-d token, else (s t).
+
+        `final`: nothing will be drawn after a frame this token completes (a first-window candidate
+        about to be dropped), so the model is not run on it: no decode step and no slide of the
+        window (at a full window, a prefill of every row). The context's `logits` are then None.
+        A token that does not complete a frame is fed as usual."""
         tokens = token.reshape(self.streams)
         self.current.append(tokens)
         if len(self.current) < self.tokens_per_frame:
@@ -124,6 +129,9 @@ class WindowedContext:
         frame = torch.stack(self.current, dim=1)
         self.frames.append(frame)
         self.current = []
+        if final:
+            self.logits = None
+            return frame.reshape(*token.shape, self.tokens_per_frame)
         dropped = self._keep_window()
         if dropped and self.rolling:
             self._roll(dropped)

@@ -253,10 +253,11 @@ def test_eval_video_scores_one_file_against_one_prompt(tmp_path):
 
 def test_eval_video_generates_from_a_prompt_set(tmp_path):
     out = tmp_path / "eval"
-    assert main(["eval-video", "--prompt-set", "heldout", "--limit", "2", "--frames", "9", "-o", str(out),
+    # One video: the model's default sampling draws four first windows one after another, eagerly.
+    assert main(["eval-video", "--prompt-set", "heldout", "--limit", "1", "--frames", "9", "-o", str(out),
                  "--save-videos"]) == 0
     result = json.loads((out / "scores.json").read_text())
-    assert result["summary"]["heldout"]["videos"] == 2 and result["peak_rss_mib"] > 0
+    assert result["summary"]["heldout"]["videos"] == 1 and result["peak_rss_mib"] > 0
     assert result["sampler"]["cfg_scale"] == 2.0 and result["sampler"]["first_window_candidates"] == 4  # the model's
     assert all(v["frames"] == 9 and v["group"] == "heldout" for v in result["videos"])
     assert read_video(out / "videos" / "0000.mp4").shape == (9, 64, 64, 3)

@@ -110,3 +110,47 @@ def test_bad_candidate_requests(models):
     full = [torch.full((16,), lm.vocab.video_offset)] * (WINDOW + 1)
     with pytest.raises(ValueError, match="is complete"):
         draw_first_windows(lm, _prefixes(lm), full, SamplerConfig(), WINDOW, torch.Generator(), 2)
+    with pytest.raises(ValueError, match="on_frame is for batched draws"):
+        draw_first_windows(lm, _prefixes(lm), [], SamplerConfig(), WINDOW, torch.Generator(), 2, on_frame=print)
+
+
+@pytest.mark.parametrize("fused_steps", [0, 5])
+def test_a_first_windows_last_token_is_not_fed_and_each_frame_is_handed_on_as_drawn(models, fused_steps, monkeypatch):
+    """Nothing is drawn after a candidate's last token, so the model does not run on it: one prefill
+    and a decode step for every other token (no slide and prefill at the full window). `on_frame`
+    gets each latent frame of every row as it is drawn."""
+    lm, _ = models
+    calls = {"prefill": 0, "tokens": 0}
+
+    def counted(name, key):
+        run = getattr(lm.model, name)
+
+        def counting(tokens, *args, **kwargs):
+            calls[key] += 1 if key == "prefill" else tokens.shape[1]
+            return run(tokens, *args, **kwargs)
+        monkeypatch.setattr(lm.model, name, counting)
+
+    counted("prefill", "prefill")
+    counted("decode", "tokens")  # the eager draws' steps
+    counted("decode_unchecked", "tokens")  # the fused runs' steps
+    handed = []
+    config = SamplerConfig(cfg_scale=2.0, top_k=20)
+    candidates = draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator().manual_seed(2), 3,
+                                    batched=True, fused_steps=fused_steps, on_frame=handed.append)
+    drawn = (WINDOW + 1) * 16  # the anchor and latent frames 1-3, 16 tokens each
+    assert calls == {"prefill": 1, "tokens": drawn - 1}
+    assert len(handed) == WINDOW + 1 and all(frame.shape == (3, 16) for frame in handed)
+    assert all(torch.equal(handed[i][c], candidates[c].frames[i]) for i in range(WINDOW + 1) for c in range(3))
+
+
+def test_a_context_pushed_a_final_token_keeps_its_frame_without_running_the_model(models):
+    from arvid.sampling.window import WindowedContext
+
+    lm, _ = models
+    context = WindowedContext(lm.model, _prefixes(lm), window_frames=WINDOW, frames=[], streams=1)
+    for token in range(15):
+        assert context.push(torch.tensor(lm.vocab.video_offset + token), final=True) is None  # not a frame's last
+    assert context.logits is not None and context.length == _prefixes(lm).shape[1] + 15
+    frame = context.push(torch.tensor(lm.vocab.video_offset + 15), final=True)
+    assert torch.equal(frame, lm.vocab.video_offset + torch.arange(16))
+    assert context.logits is None and context.length == _prefixes(lm).shape[1] + 15

@@ -66,7 +66,7 @@ def test_a_compiled_run_draws_the_eager_runs_tokens():
             lm.model.compile_decode()
         prefixes = rows_of(lm, ["a red circle"], guided=True)
         context = WindowedContext(lm.model, prefixes, window_frames=3)
-        fused = FusedDraws(lm.model, config, lm.vocab.video_slice(), lm.vocab.video_offset, 5)
+        fused = FusedDraws(lm.model, config, lm.vocab.video_slice(), lm.vocab.video_offset, 2)
         generator = torch.Generator().manual_seed(1)
         frames.append(torch.stack([fused.draw_frame(context, generator) for _ in range(4)]))  # grad mode on
         assert hasattr(fused._compiled, "_torchdynamo_orig_callable") == compiled  # the runs themselves compiled

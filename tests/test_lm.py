@@ -141,7 +141,7 @@ def test_compiled_decode_equals_full_forward(grid_positions, code_levels):
 
 
 @pytest.mark.parametrize("shape, outputs", [((1, 1, 24), 40), ((2, 1, 24), 40), ((3, 1, 24), 40), ((2, 2, 24), 40),
-                                            ((1, 1, 24), 42), ((2, 1, 24), 3)])
+                                            ((1, 1, 24), 42), ((2, 1, 24), 3), ((4, 2, 24), 40)])
 def test_compiled_few_row_projection_equals_the_linear_layer(shape, outputs):
     """`project`'s compiled form for a few rows (a broadcast product and a sum over groups of the
     weight's rows: 42 leaves 2 rows past 4 groups, 3 is fewer rows than groups) gives the linear

@@ -168,6 +168,24 @@ def test_pipelined_decoding_yields_the_same_frames(models, candidates, video):
     assert all(torch.equal(a.codes, b.codes) and np.array_equal(a.frames, b.frames) for a, b in zip(inline, pipelined))
 
 
+@pytest.mark.parametrize("video", [False, True])
+def test_pipelined_batched_candidates_are_decoded_as_drawn_to_the_same_frames(models, video):
+    """With batched candidates the pipelined stream decodes each latent frame of every candidate while
+    the next is drawn: the same codes, the same choice, and frames within float rounding of decoding
+    the candidates whole (a streaming decoder's)."""
+    from itertools import islice
+
+    from arvid.sampling import stream
+    lm, tokenizer = models
+    config = SamplerConfig(seed=3, top_k=20, cfg_scale=2.0, first_window_candidates=3)
+    given = {"video": np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)} if video else {}
+    together = list(islice(stream(lm, tokenizer, PROMPT, config, batched_candidates=True, **given), 7))
+    as_drawn = list(islice(stream(lm, tokenizer, PROMPT, config, batched_candidates=True, pipelined=True, **given), 7))
+    assert [(f.index, f.given) for f in as_drawn] == [(f.index, f.given) for f in together]
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(together, as_drawn))
+    assert all(np.abs(a.frames.astype(int) - b.frames.astype(int)).max() <= 1 for a, b in zip(together, as_drawn))
+
+
 def test_guided_generation_runs_and_differs(models):
     lm, tokenizer = models
     plain = generate(lm, tokenizer, "a blue square", 3, SamplerConfig(temperature=0))
