@@ -409,9 +409,10 @@ def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], 
     count = config.first_window_candidates
     streams = prefixes.tokens.shape[0] // (2 if config.guided else 1)
     batched = levers.batched_candidates or streams > 1
-    # Pipelined, batched candidates are decoded a latent frame at a time while the next is drawn.
-    as_drawn = _DecodedAsDrawn(new_decoder(), given_codes, count * streams,
-                               lambda tokens: lm.vocab.video_codes(tokens).view(-1, *grid)) if batched and levers.pipelined else None
+    as_drawn = None  # pipelined, batched candidates are decoded a latent frame at a time while the next is drawn
+    if batched and levers.pipelined:
+        as_drawn = _DecodedAsDrawn(new_decoder(), given_codes, count * streams,
+                                   lambda tokens: lm.vocab.video_codes(tokens).view(-1, *grid))
     try:
         # Candidate-major: candidate c of stream s at c * streams + s.
         candidates = draw_first_windows(lm, prefixes.tokens, given, config, window, generator, count,
@@ -455,8 +456,9 @@ class _DecodedAsDrawn:
     frames are `_decoded_together`'s (a streaming decoder gives whole-clip decoding's, to float rounding).
 
     Args:
-        decoder: a fresh streaming decoder, for `rows` videos (candidates x streams).
+        decoder: a fresh streaming decoder.
         given_codes: codes (h' w') of the latent frames given to every row, anchor first.
+        rows: the videos decoded side by side (candidates x streams).
         to_codes: a latent frame's token ids (rows t) -> its codes (rows h' w').
     """
 

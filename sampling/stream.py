@@ -9,7 +9,8 @@ the tokenizer reconstructs them: the frames the model goes on from, not the call
 
 Every yielded latent frame is decoded right away by the tokenizer's streaming decoder, so the first
 frames reach the caller before later tokens exist; with `pipelined`, a latent frame is decoded on a
-second thread while the LM draws the next (the same frames, one latent frame later). The other speed
+second thread while the LM draws the next (the same frames, one latent frame later; batched first-window
+candidates are decoded so as drawn, to float rounding). The other speed
 levers (`rolling_cache`, `batched_candidates`, `bf16_decoder`) are measured one by one in
 docs/results/streaming_and_speed.md.
 
@@ -109,7 +110,9 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
         pipelined: decode each drawn latent frame on a second thread while the LM draws the next, so
             that on two cores the tokenizer's decoder and the LM overlap (run torch with one thread
             then: two threads each would fight over the cores). Yields exactly the same frames, each
-            once the next one is drawn.
+            once the next one is drawn. With `batched_candidates`, the candidates' latent frames are
+            decoded so too, as they are drawn: their frames to float rounding, so a choice between
+            candidates that are a rounding apart by the selector's measure could differ.
         rolling_cache: when the window moves, shift the LM's cache instead of prefilling the
             shortened context afresh (`WindowedContext`'s `rolling`): faster, not exact for a deeper
             model (its quality cost: docs/results/streaming_and_speed.md).

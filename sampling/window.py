@@ -6,7 +6,8 @@ slots; when a frame completes and every slot is taken, the oldest non-anchor fra
 shortened context is prefilled afresh (the cached keys of later layers depended on the frame that
 left, so the cache cannot simply drop it). Between shifts each token costs one cached decode step.
 
-Invariant (tested): `logits` always equals the last logits of a fresh forward pass over `tokens()`.
+Invariant (tested): `logits` always equals the last logits of a fresh forward pass over `tokens()`
+(until a `final` push: that context has no logits and takes nothing more).
 
 `rolling=True` trades that invariant for speed: at a shift the cache keeps the frames that stay,
 moved back one frame's slots with their keys rotated to their new positions
@@ -73,6 +74,7 @@ class WindowedContext:
         self.tokens_per_frame = config.tokens_per_frame
         self.frames: list[Tensor] = []  # complete latent frames, anchor first, each (s t)
         self.current: list[Tensor] = []  # tokens of the frame in progress, each (s,)
+        self.finished = False  # a `final` push completed a frame: nothing more is taken
         self.frames.extend(frame.reshape(-1, self.tokens_per_frame).expand(streams, -1) for frame in frames)
         self._keep_window()
         self.prefixes: Tensor | None = None
@@ -91,8 +93,10 @@ class WindowedContext:
         is prefilled afresh, so `logits` then equal a fresh forward over the new `tokens()`.
 
         Raises:
-            ValueError: prefixes of the wrong length, or another number of rows than before.
+            ValueError: prefixes of the wrong length, another number of rows than before, or a
+                `finished` context.
         """
+        self._check_open()
         config = self.model.config
         expected = config.prefix_len if text is None else PREFIX_SPECIALS + text.hidden.shape[1]
         if prefixes.shape[1] != expected:
@@ -120,7 +124,11 @@ class WindowedContext:
         `final`: nothing will be drawn after a frame this token completes (a first-window candidate
         about to be dropped), so the model is not run on it: no decode step and no slide of the
         window (at a full window, a prefill of every row). The context's `logits` are then None.
-        A token that does not complete a frame is fed as usual."""
+        A token that does not complete a frame is fed as usual.
+
+        Raises:
+            ValueError: the context is `finished` (a final push completed a frame)."""
+        self._check_open()
         tokens = token.reshape(self.streams)
         self.current.append(tokens)
         if len(self.current) < self.tokens_per_frame:
@@ -130,7 +138,7 @@ class WindowedContext:
         self.frames.append(frame)
         self.current = []
         if final:
-            self.logits = None
+            self.logits, self.finished = None, True
             return frame.reshape(*token.shape, self.tokens_per_frame)
         dropped = self._keep_window()
         if dropped and self.rolling:
@@ -148,8 +156,10 @@ class WindowedContext:
         slots are written (`commit` keeps the first ones). For Jacobi decoding (`arvid.sampling.jacobi`).
 
         Raises:
-            ValueError: several streams, or tokens that would complete the frame in progress.
+            ValueError: several streams, tokens that would complete the frame in progress, or a
+                `finished` context.
         """
+        self._check_open()
         if self.streams != 1 or len(self.current) + len(tokens) >= self.tokens_per_frame:
             raise ValueError(f"peek feeds one stream's tokens inside the frame in progress: {len(self.current)} of "
                              f"{self.tokens_per_frame} drawn, {len(tokens)} fed")
@@ -164,14 +174,19 @@ class WindowedContext:
 
         Raises:
             ValueError: tokens that would complete the frame in progress (its last token slides the
-                window: `push` it).
+                window: `push` it), or a `finished` context.
         """
+        self._check_open()
         if len(self.current) + len(tokens) >= self.tokens_per_frame:
             raise ValueError(f"commit takes tokens inside the frame in progress: {len(self.current)} of "
                              f"{self.tokens_per_frame} drawn, {len(tokens)} given")
         self.current.extend(tokens.reshape(len(tokens), self.streams))
         self.length += len(tokens)
         self.logits = logits
+
+    def _check_open(self) -> None:
+        if self.finished:
+            raise ValueError("this context took its final token (push(final=True)): it takes nothing more")
 
     def release(self) -> None:
         """Let go of this context's KV cache in the model when it is the one in use (`Transformer.release_cache`):

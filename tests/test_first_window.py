@@ -134,9 +134,15 @@ def test_a_first_windows_last_token_is_not_fed_and_each_frame_is_handed_on_as_dr
     counted("decode", "tokens")  # the eager draws' steps
     counted("decode_unchecked", "tokens")  # the fused runs' steps
     handed = []
+
+    def on_frame(frame):  # as soon as it is drawn: the model has run on its tokens (the last one fed unless
+        # it is the window's last), none of the next frame's
+        assert calls["tokens"] == 16 * len(handed) + (15 if len(handed) == WINDOW else 16)
+        handed.append(frame)
+
     config = SamplerConfig(cfg_scale=2.0, top_k=20)
     candidates = draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator().manual_seed(2), 3,
-                                    batched=True, fused_steps=fused_steps, on_frame=handed.append)
+                                    batched=True, fused_steps=fused_steps, on_frame=on_frame)
     drawn = (WINDOW + 1) * 16  # the anchor and latent frames 1-3, 16 tokens each
     assert calls == {"prefill": 1, "tokens": drawn - 1}
     assert len(handed) == WINDOW + 1 and all(frame.shape == (3, 16) for frame in handed)
@@ -153,4 +159,8 @@ def test_a_context_pushed_a_final_token_keeps_its_frame_without_running_the_mode
     assert context.logits is not None and context.length == _prefixes(lm).shape[1] + 15
     frame = context.push(torch.tensor(lm.vocab.video_offset + 15), final=True)
     assert torch.equal(frame, lm.vocab.video_offset + torch.arange(16))
-    assert context.logits is None and context.length == _prefixes(lm).shape[1] + 15
+    assert context.logits is None and context.length == _prefixes(lm).shape[1] + 15 and context.finished
+    with pytest.raises(ValueError, match="took its final token"):
+        context.push(torch.tensor(lm.vocab.video_offset))
+    with pytest.raises(ValueError, match="took its final token"):
+        context.switch(_prefixes(lm))

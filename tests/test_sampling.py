@@ -169,18 +169,23 @@ def test_pipelined_decoding_yields_the_same_frames(models, candidates, video):
 
 
 @pytest.mark.parametrize("video", [False, True])
-def test_pipelined_batched_candidates_are_decoded_as_drawn_to_the_same_frames(models, video):
+def test_pipelined_batched_candidates_are_decoded_as_drawn_to_the_same_frames(models, video, monkeypatch):
     """With batched candidates the pipelined stream decodes each latent frame of every candidate while
     the next is drawn: the same codes, the same choice, and frames within float rounding of decoding
     the candidates whole (a streaming decoder's)."""
     from itertools import islice
 
-    from arvid.sampling import stream
+    from arvid.sampling import drawing, stream
     lm, tokenizer = models
     config = SamplerConfig(seed=3, top_k=20, cfg_scale=2.0, first_window_candidates=3)
     given = {"video": np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)} if video else {}
     together = list(islice(stream(lm, tokenizer, PROMPT, config, batched_candidates=True, **given), 7))
+    pushed, push = [], drawing._DecodedAsDrawn.push
+    monkeypatch.setattr(drawing._DecodedAsDrawn, "push", lambda self, tokens: (pushed.append(tokens), push(self, tokens)))
     as_drawn = list(islice(stream(lm, tokenizer, PROMPT, config, batched_candidates=True, pipelined=True, **given), 7))
+    window = config.window_for(lm.config.window_frames)
+    assert len(pushed) == sum(f.index <= window and not f.given for f in as_drawn) > 0  # each candidate frame, as drawn
+    assert all(tokens.shape == (3, 16) for tokens in pushed)
     assert [(f.index, f.given) for f in as_drawn] == [(f.index, f.given) for f in together]
     assert all(torch.equal(a.codes, b.codes) for a, b in zip(together, as_drawn))
     assert all(np.abs(a.frames.astype(int) - b.frames.astype(int)).max() <= 1 for a, b in zip(together, as_drawn))

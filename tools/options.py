@@ -52,7 +52,7 @@ SAMPLER_FLAGS = (
 # flag, `stream` keyword, help: the speed levers, each off by default (the exact, one-thread path).
 SPEED_FLAGS = (
     ("--pipelined", "pipelined", "decode pixels on a second thread while the LM draws the next latent frame "
-                                 "(the same frames; two cores)"),
+                                 "(the same frames; batched first-window candidates to float rounding; two cores)"),
     ("--rolling-cache", "rolling_cache", "shift the LM's cache when its window moves instead of prefilling it "
                                          "afresh: faster, approximate (its cost: docs/results/streaming_and_speed.md)"),
     ("--batched-candidates", "batched_candidates", "draw and decode the first-window candidates as one batch "
