@@ -307,7 +307,7 @@ def test_a_fine_tune_resumes_without_its_source_and_keeps_it_recorded(tmp_path, 
 # kill -9 while training writes a checkpoint every step.
 
 STEPS = 40
-KILLS = 14
+KILLS = 10
 
 
 def _train(argv: list[str]) -> None:
