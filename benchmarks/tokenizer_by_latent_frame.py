@@ -22,14 +22,14 @@ import torch
 
 def psnr_by_latent_frame(tokenizer, clip: np.ndarray) -> list[float]:
     """uint8 (t h w 3) clip, t = 1 + 4k -> PSNR dB of its reconstruction for each of the k + 1 latent frames."""
-    from arvid.tokenizer import frames_to_video, video_to_frames
+    from arvid.metrics import psnr
+    from arvid.tokenizer.evaluate import reconstruct
 
-    with torch.no_grad():
-        reconstruction = video_to_frames(tokenizer.decode(tokenizer.encode(frames_to_video(clip)))).numpy()
-    errors = ((reconstruction.astype(np.float64) - clip.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
+    frames = reconstruct(tokenizer, clip).frames
     factor = tokenizer.config.temporal_factor
-    groups = [errors[:1]] + [errors[1 + factor * k:1 + factor * (k + 1)] for k in range((len(clip) - 1) // factor)]
-    return [float(10 * np.log10(255**2 / max(group.mean(), 1e-12))) for group in groups]
+    starts = [0, 1] + list(range(1 + factor, len(clip), factor))  # latent frame 0 is the first frame alone
+    ends = starts[1:] + [len(clip)]
+    return [psnr(torch.from_numpy(frames[a:b]), torch.from_numpy(clip[a:b])).item() for a, b in zip(starts, ends)]
 
 
 def main(argv: list[str] | None = None) -> None:

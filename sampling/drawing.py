@@ -411,13 +411,13 @@ def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], 
     batched = levers.batched_candidates or streams > 1
     as_drawn = None  # pipelined, batched candidates are decoded a latent frame at a time while the next is drawn
     if batched and levers.pipelined:
-        as_drawn = _DecodedAsDrawn(new_decoder(), given_codes, count * streams,
-                                   lambda tokens: lm.vocab.video_codes(tokens).view(-1, *grid))
+        as_drawn = _DecodedAsDrawn(new_decoder(), given_codes, count * streams)
     try:
         # Candidate-major: candidate c of stream s at c * streams + s.
         candidates = draw_first_windows(lm, prefixes.tokens, given, config, window, generator, count,
                                         text=prefixes.text, batched=batched, fused_steps=levers.fused_steps,
-                                        on_frame=None if as_drawn is None else as_drawn.push)
+                                        on_frame=None if as_drawn is None else
+                                        lambda tokens: as_drawn.push(lm.vocab.video_codes(tokens).view(-1, *grid)))
         drawn = [[lm.vocab.video_codes(frame).view(*grid).cpu() for frame in candidate.frames] for candidate in candidates]
         if as_drawn is not None:
             decoders, frames = as_drawn.result()
@@ -459,27 +459,21 @@ class _DecodedAsDrawn:
         decoder: a fresh streaming decoder.
         given_codes: codes (h' w') of the latent frames given to every row, anchor first.
         rows: the videos decoded side by side (candidates x streams).
-        to_codes: a latent frame's token ids (rows t) -> its codes (rows h' w').
     """
 
-    def __init__(self, decoder: StreamingDecoder, given_codes: list[Tensor], rows: int,
-                 to_codes: Callable[[Tensor], Tensor]) -> None:
-        self.decoder, self.rows, self.to_codes = decoder, rows, to_codes
+    def __init__(self, decoder: StreamingDecoder, given_codes: list[Tensor], rows: int) -> None:
+        self.decoder, self.rows = decoder, rows
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arvid-decode")
         self.decoded: list[Future] = []  # each latent frame's frames: one array (t h w c) per row
-        self.given = None
-        if given_codes:  # decoded first, as `_decoded_together` does: the rows go on from them
-            device = next(decoder.tokenizer.parameters()).device
-            self.given = self.worker.submit(decoder.push, torch.stack(given_codes)[None].expand(rows, -1, -1, -1).to(device))
+        self.given = self.worker.submit(_push_given, decoder, given_codes, rows)
 
-    def push(self, tokens: Tensor) -> None:
-        """Start decoding the next latent frame, token ids (rows t)."""
-        self.decoded.append(self.worker.submit(_decode, self.decoder, self.to_codes(tokens)))
+    def push(self, codes: Tensor) -> None:
+        """Start decoding the next latent frame, codes (rows h' w')."""
+        self.decoded.append(self.worker.submit(_decode, self.decoder, codes))
 
     def result(self) -> Decoded:
         """Wait for every pushed frame -> (rows -> their decoder, each row's frames per latent frame)."""
-        if self.given is not None:
-            self.given.result()  # raises what decoding the given frames raised
+        self.given.result()  # raises what decoding the given frames raised
         latent = [future.result() for future in self.decoded]
         return self.decoder.rows, [[frames[row] for frames in latent] for row in range(self.rows)]
 
@@ -488,14 +482,21 @@ class _DecodedAsDrawn:
         self.worker.shutdown(wait=True, cancel_futures=True)
 
 
+def _push_given(decoder: StreamingDecoder, given_codes: list[Tensor], rows: int) -> None:
+    """Feed `decoder` the latent frames given to all its `rows` videos, codes (h' w') each, anchor
+    first (none: nothing), so that the rows go on from them; their frames are not needed."""
+    if given_codes:
+        device = next(decoder.tokenizer.parameters()).device
+        decoder.push(torch.stack(given_codes)[None].expand(rows, -1, -1, -1).to(device))
+
+
 def _decoded_together(new_decoder: Callable[[], StreamingDecoder], given_codes: list[Tensor],
                       drawn: list[list[Tensor]]) -> Decoded:
     """Every candidate's latent frames decoded in one call, the candidates as a batch."""
     decoder = new_decoder()
     tokenizer = decoder.tokenizer
     device = next(tokenizer.parameters()).device
-    if given_codes:
-        decoder.push(torch.stack(given_codes)[None].expand(len(drawn), -1, -1, -1).to(device))
+    _push_given(decoder, given_codes, len(drawn))
     video = decoder.push(torch.stack([torch.stack(candidate) for candidate in drawn]).to(device))  # (c 3 t h w)
     first = len(given_codes)
     sizes = [1 if first + i == 0 else tokenizer.config.temporal_factor for i in range(len(drawn[0]))]

@@ -181,11 +181,11 @@ def test_pipelined_batched_candidates_are_decoded_as_drawn_to_the_same_frames(mo
     given = {"video": np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)} if video else {}
     together = list(islice(stream(lm, tokenizer, PROMPT, config, batched_candidates=True, **given), 7))
     pushed, push = [], drawing._DecodedAsDrawn.push
-    monkeypatch.setattr(drawing._DecodedAsDrawn, "push", lambda self, tokens: (pushed.append(tokens), push(self, tokens)))
+    monkeypatch.setattr(drawing._DecodedAsDrawn, "push", lambda self, codes: (pushed.append(codes), push(self, codes)))
     as_drawn = list(islice(stream(lm, tokenizer, PROMPT, config, batched_candidates=True, pipelined=True, **given), 7))
     window = config.window_for(lm.config.window_frames)
     assert len(pushed) == sum(f.index <= window and not f.given for f in as_drawn) > 0  # each candidate frame, as drawn
-    assert all(tokens.shape == (3, 16) for tokens in pushed)
+    assert all(codes.shape == (3, 4, 4) for codes in pushed)  # 3 candidates' codes on the 4x4 latent grid
     assert [(f.index, f.given) for f in as_drawn] == [(f.index, f.given) for f in together]
     assert all(torch.equal(a.codes, b.codes) for a, b in zip(together, as_drawn))
     assert all(np.abs(a.frames.astype(int) - b.frames.astype(int)).max() <= 1 for a, b in zip(together, as_drawn))
