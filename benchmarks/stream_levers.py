@@ -13,8 +13,10 @@ Per row: time to first frame (from the `stream(...)` call, models loaded), the m
 latent frame once the window slides, the real-time factor that gives at the tokenizer's frame rate
 (`--fps`, 8), the real-time factor of the whole run (first window included), and the resident
 memory after the row. Jacobi decoding and the fused runs are read against "uniform draws", the
-one-token-per-pass path whose tokens they reproduce. Then the bf16 decoder's reconstruction PSNR
-beside float32's on held-out shapes clips (the same codes). On a CPU without native bfloat16 (AVX2
+one-token-per-pass path whose tokens they reproduce. The "choice at N frames" rows change the
+sampling, not only its speed: the candidates are drawn for N latent frames, not the whole first
+window. Then the bf16 decoder's reconstruction PSNR beside float32's on held-out shapes clips (the
+same codes). On a CPU without native bfloat16 (AVX2
 only), where the bf16 decoder is emulated and far slower, "all on" leaves it off, and its row and
 PSNR run only when named. Quality of the approximate levers (rolling cache): `arvid eval-video`
 with the flags, docs/results/streaming_and_speed.md. A benchmark, not a test.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -42,7 +45,11 @@ ROWS = {"today (all off)": {}, **{f"+ {lever}": {lever: True} for lever in LEVER
         "+ uniform draws (jacobi 1)": {"jacobi_block": 1}, f"+ jacobi {JACOBI}": {"jacobi_block": JACOBI},
         f"+ fused draws {FUSED}": {"fused_steps": FUSED},
         "all on but fused draws": dict.fromkeys(LEVERS, True),
-        "all on": dict.fromkeys(LEVERS, True) | {"fused_steps": FUSED}}
+        "all on": dict.fromkeys(LEVERS, True) | {"fused_steps": FUSED},
+        # Not a lever but the sampling: the candidates drawn for 2 or 3 latent frames, not the whole
+        # first window (`first_window_choice_frames`; its quality: docs/results/sampling.md).
+        **{f"all on, choice at {early} frames": dict.fromkeys(LEVERS, True)
+           | {"fused_steps": FUSED, "sampling": {"first_window_choice_frames": early}} for early in (2, 3)}}
 # On a CPU without native bfloat16 the bf16 decoder runs emulated, about 35 times slower than float32
 # (docs/results/streaming_and_speed.md): there the all-on rows leave it off, and its own row and its
 # PSNR run only when asked for (--rows).
@@ -50,9 +57,12 @@ BF16_ROW = "+ bf16_decoder"
 
 
 def timed_stream(lm, tokenizer, prompt: str, config, latent_frames: int, window: int, levers: dict, fps: float) -> dict:
-    """Stream `latent_frames` latent frames with `levers` -> the row's figures."""
+    """Stream `latent_frames` latent frames with `levers` (its "sampling": fields of `config` to
+    replace) -> the row's figures."""
     from arvid.sampling import stream
 
+    levers = dict(levers)
+    config = replace(config, **levers.pop("sampling", {}))
     started = time.perf_counter()
     frames, stamps = 0, []
     for latent in stream(lm, tokenizer, prompt, config, **levers):

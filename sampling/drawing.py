@@ -233,7 +233,8 @@ def _latent_frames(lm: VideoLM, tokenizer: VideoTokenizer, prefixes: Prefixes, g
             shown.latest = frames
             yield [LatentFrame(len(given) - 1, codes[s], frames[s]) for s in range(streams)]
     # With a chosen first window among the given frames, the context is the one that drawing it
-    # token by token would have left (the window has slid once and been prefilled).
+    # token by token would have left (the window has slid once and been prefilled); with one chosen
+    # early (`first_window_choice_frames`), the kept candidate's first window goes on from here.
     context = WindowedContext(lm.model, prefixes.tokens, window_frames=window, frames=given, text=prefixes.text,
                               streams=streams, rolling=levers.rolling_cache)
     on_screen = None if switches.switch_from != "frame" else lambda: _encoded_as_anchor(tokenizer, shown.last_frames())
@@ -398,10 +399,11 @@ def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], 
                           grid: tuple[int, int], config: SamplerConfig, window: int, generator: torch.Generator,
                           levers: Levers, new_decoder: Callable[[], StreamingDecoder]
                           ) -> tuple[StreamingDecoder, list[tuple[Tensor, list[np.ndarray]]]]:
-    """Draw `config.first_window_candidates` first windows per stream after the given frames, decode
-    them, and keep for each stream the one `config.first_window_selector` picks from its candidates'
-    drawn frames (`arvid.sampling.first_window`). Several streams always draw their candidates as
-    one batch; one stream does so with `levers.batched_candidates`, else one candidate after another.
+    """Draw `config.first_window_candidates` first windows per stream after the given frames (to
+    `config.candidates_until`), decode them, and keep for each stream the one
+    `config.first_window_selector` picks from its candidates' drawn frames (`arvid.sampling.first_window`).
+    Several streams always draw their candidates as one batch; one stream does so with
+    `levers.batched_candidates`, else one candidate after another.
 
     Returns a streaming decoder of the streams' chosen candidates (it has seen the given frames and
     the chosen ones, so the streams go on with it) and the drawn latent frames as (codes (s h' w'),
@@ -417,7 +419,8 @@ def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], 
         candidates = draw_first_windows(lm, prefixes.tokens, given, config, window, generator, count,
                                         text=prefixes.text, batched=batched, fused_steps=levers.fused_steps,
                                         on_frame=None if as_drawn is None else
-                                        lambda tokens: as_drawn.push(lm.vocab.video_codes(tokens).view(-1, *grid)))
+                                        lambda tokens: as_drawn.push(lm.vocab.video_codes(tokens).view(-1, *grid)),
+                                        until=config.candidates_until(window, len(given)))
         drawn = [[lm.vocab.video_codes(frame).view(*grid).cpu() for frame in candidate.frames] for candidate in candidates]
         if as_drawn is not None:
             decoders, frames = as_drawn.result()

@@ -42,7 +42,7 @@ BLUR_SIGMA = 1.5  # pixels: smooths sharp edges so a 1-3 pixel step stays within
 @dataclass(frozen=True)
 class Candidate:
     """A drawn first window: `frames`, token ids (tokens_per_frame,) of each latent frame drawn
-    (the ones after the given frames, up to index `window`)."""
+    (the ones after the given frames, up to index `window`, or `until` when the choice comes earlier)."""
 
     frames: list[Tensor]
 
@@ -50,7 +50,7 @@ class Candidate:
 def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], config: SamplerConfig, window: int,
                        generator: torch.Generator, count: int, *, text: TextStates | None = None,
                        batched: bool = False, fused_steps: int = 0,
-                       on_frame: Callable[[Tensor], None] | None = None) -> list[Candidate]:
+                       on_frame: Callable[[Tensor], None] | None = None, until: int | None = None) -> list[Candidate]:
     """`count` first windows of each stream of `prefixes`, drawn from `generator`: one candidate after
     another, as the stream draws one, or (`batched`) all at once as the streams of one batch, one
     decode step per token for all of them. Batched draws come from the same distributions but use
@@ -67,6 +67,8 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
             and a `draw_codes` per token.
         on_frame: with `batched`, called with each latent frame's token ids (count x s, t),
             candidate-major, as soon as it is drawn (to decode it while the next is drawn).
+        until: index of the last latent frame drawn (`SamplerConfig.candidates_until`), at most
+            `window`; None: `window`, the whole first window.
     Returns:
         count x s candidates, candidate-major: candidate c of stream j at c * s + j.
     Raises:
@@ -74,31 +76,36 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
     """
     if len(given) > window:
         raise ValueError(f"{len(given)} latent frames given: the first window ({window + 1} frames) is complete")
+    until = window if until is None else until
+    if not len(given) <= until <= window:
+        raise ValueError(f"until must be from {len(given)} (the first frame to draw) to {window} (the window's "
+                         f"last), got {until}")
     streams = prefixes.shape[0] // (2 if config.guided else 1)
     if not batched:
         if on_frame is not None:
             raise ValueError("on_frame is for batched draws: one after another, candidates finish at different times")
         return [candidate for _ in range(count)
-                for candidate in _draw_first_window(lm, prefixes, given, config, window, generator, streams, text,
-                                                    fused_steps)]
+                for candidate in _draw_first_window(lm, prefixes, given, config, window, until, generator, streams,
+                                                    text, fused_steps)]
     rows = prefixes.repeat(count, 1)  # candidate-major, each candidate's rows stream-major
     text = None if text is None else text.repeat(count)
-    return _draw_first_window(lm, rows, given, config, window, generator, count * streams, text, fused_steps, on_frame)
+    return _draw_first_window(lm, rows, given, config, window, until, generator, count * streams, text, fused_steps,
+                              on_frame)
 
 
 def _draw_first_window(lm: VideoLM, prefixes: Tensor, given: list[Tensor], config: SamplerConfig, window: int,
-                       generator: torch.Generator, streams: int, text: TextStates | None,
+                       until: int, generator: torch.Generator, streams: int, text: TextStates | None,
                        fused_steps: int = 0, on_frame: Callable[[Tensor], None] | None = None) -> list[Candidate]:
-    """The first windows of `streams` streams sharing `prefixes` (b P), drawn together; `on_frame` gets
-    each latent frame's token ids (s t) as it is drawn."""
+    """The first windows of `streams` streams sharing `prefixes` (b P), drawn together to latent frame
+    `until`; `on_frame` gets each latent frame's token ids (s t) as it is drawn."""
     first_window = config.first_window()
     video_logits = lm.vocab.video_slice()
     context = WindowedContext(lm.model, prefixes, window_frames=window, frames=list(given), text=text, streams=streams)
     frames: list[Tensor] = []  # each (s t)
     fused = FusedDraws(lm.model, first_window, video_logits, lm.vocab.video_offset, fused_steps) if fused_steps else None
-    while len(given) + len(frames) <= window:
-        # The window's last frame is its last: the model need not run on its last token (`final`).
-        final = len(given) + len(frames) == window
+    while len(given) + len(frames) <= until:
+        # The candidates' last frame is their last: the model need not run on its last token (`final`).
+        final = len(given) + len(frames) == until
         if fused is not None:
             frame = fused.draw_frame(context, generator, final=final)
         else:

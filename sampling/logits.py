@@ -47,7 +47,13 @@ class SamplerConfig:
     "motion-medoid", tuned on the shapes world, keeps the one whose motion agrees most with the
     others'); drawn one after another the others cost time, not memory; drawn as one batch
     (`stream(batched_candidates=True)`, and always in `stream_batch`) they hold that many times the
-    rows of KV cache while the first window is drawn."""
+    rows of KV cache while the first window is drawn.
+
+    `first_window_choice_frames`, when set, ends the candidates early: each is drawn for that many
+    latent frames of the first window (the anchor and given frames counted, at least one drawn),
+    one is kept by its motion so far, and the rest of the first window is drawn for it alone. The
+    first frame then waits for fewer candidate frames (docs/results/streaming_and_speed.md); None
+    draws every candidate's whole first window."""
 
     temperature: float = 1.0
     first_window_temperature: float | None = None
@@ -58,6 +64,7 @@ class SamplerConfig:
     window_frames: int | None = None
     first_window_candidates: int = 1
     first_window_selector: str = "motion-medoid"
+    first_window_choice_frames: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -78,6 +85,10 @@ class SamplerConfig:
             raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
         if self.first_window_candidates < 1:
             raise ValueError(f"first_window_candidates must be >= 1, got {self.first_window_candidates}")
+        # Two latent frames are the fewest that show motion (the anchor alone is one video frame).
+        if self.first_window_choice_frames is not None and self.first_window_choice_frames < 2:
+            raise ValueError(f"first_window_choice_frames must be >= 2 (or None: the whole first window), "
+                             f"got {self.first_window_choice_frames}")
         # Imported here: first_window imports this module for SamplerConfig and draw_code.
         from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS
 
@@ -94,6 +105,14 @@ class SamplerConfig:
         """The latent frames streamed after the anchor: `window_frames`, or the model's `trained` window
         when None (`is None`, not `or`: a window of 0 is an error to report, not a request for it)."""
         return trained if self.window_frames is None else self.window_frames
+
+    def candidates_until(self, window: int, given: int) -> int:
+        """Index of the last latent frame drawn for every first-window candidate, for a first window
+        of latent frames 0 to `window` of which `given` are given: `window`, or earlier with
+        `first_window_choice_frames`, but never before the first frame to draw."""
+        if self.first_window_choice_frames is None:
+            return window
+        return min(window, max(self.first_window_choice_frames - 1, given))
 
     def first_window(self) -> SamplerConfig:
         """The config that draws the first window's frames (`first_window_temperature` applied)."""

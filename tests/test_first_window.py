@@ -4,6 +4,7 @@ right, candidates are the sampler's own draws, and the stream keeps the medoid o
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -91,6 +92,57 @@ def test_the_stream_keeps_the_consensus_candidate_and_goes_on(models, batched):
     assert [f.frames.shape for f in frames] == [(1, 32, 32, 3)] + [(4, 32, 32, 3)] * (WINDOW + 2)
     again = generate(lm, tokenizer, PROMPT, WINDOW + 3, config, batched_candidates=batched)
     assert all(torch.equal(a.codes, b.codes) for a, b in zip(frames, again))
+
+
+def test_candidates_drawn_to_an_earlier_frame_are_the_start_of_whole_ones(models):
+    """`until` ends the draws early: the same generator gives each candidate's first frames."""
+    lm, _ = models
+    config = SamplerConfig(cfg_scale=2.0, top_k=20, seed=2)
+    whole = draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator().manual_seed(2), 3, batched=True)
+    early = draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator().manual_seed(2), 3, batched=True,
+                               until=1)
+    assert [len(c.frames) for c in early] == [2, 2, 2] and [len(c.frames) for c in whole] == [WINDOW + 1] * 3
+    assert all(torch.equal(a, b) for e, w in zip(early, whole) for a, b in zip(e.frames, w.frames))
+    for until in (-1, WINDOW + 1):
+        with pytest.raises(ValueError, match="until must be from 0"):
+            draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator(), 2, until=until)
+
+
+def test_choice_frames_are_counted_from_the_anchor_and_clamped_to_the_window():
+    config = SamplerConfig(first_window_choice_frames=3)
+    assert config.candidates_until(4, 0) == 2  # latent frames 0, 1, 2
+    assert config.candidates_until(4, 3) == 3  # three given: one frame is still drawn for each
+    assert config.candidates_until(1, 0) == 1  # a shorter window than the choice
+    assert SamplerConfig().candidates_until(4, 0) == 4  # None: the whole first window
+    with pytest.raises(ValueError, match="first_window_choice_frames must be >= 2"):
+        SamplerConfig(first_window_choice_frames=1)
+    assert SamplerConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_an_early_choice_keeps_a_candidates_first_frames_and_draws_the_window_on(models, batched):
+    """With `first_window_choice_frames` 2, four candidates are drawn to latent frame 1, the medoid of
+    their motion is kept, and the stream goes on from its two frames; a choice at the window's end or
+    later is the whole first window's."""
+    lm, tokenizer = models
+    config = SamplerConfig(cfg_scale=2.0, top_k=20, seed=4, first_window_candidates=4, first_window_choice_frames=2)
+    frames = generate(lm, tokenizer, PROMPT, WINDOW + 3, config, batched_candidates=batched)
+    candidates = draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator().manual_seed(4), 4,
+                                    batched=batched, until=1)
+    videos = []
+    for candidate in candidates:
+        decoder = tokenizer.streaming_decoder()
+        videos.append(np.concatenate([decoder.push_frames(lm.vocab.video_codes(f).view(4, 4)) for f in candidate.frames]))
+    chosen = candidates[consensus([dominant_motion(video) for video in videos])]
+    assert all(torch.equal(a.codes.flatten() + lm.vocab.video_offset, b) for a, b in zip(frames[:2], chosen.frames))
+    assert [f.index for f in frames] == list(range(WINDOW + 3))
+    assert [f.frames.shape for f in frames] == [(1, 32, 32, 3)] + [(4, 32, 32, 3)] * (WINDOW + 2)
+    whole = generate(lm, tokenizer, PROMPT, WINDOW + 3, replace(config, first_window_choice_frames=None),
+                     batched_candidates=batched)
+    late = generate(lm, tokenizer, PROMPT, WINDOW + 3, replace(config, first_window_choice_frames=WINDOW + 5),
+                    batched_candidates=batched)
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(whole, late))
+    assert not all(torch.equal(a.codes, b.codes) for a, b in zip(whole, frames))
 
 
 def test_candidates_after_a_given_image_and_without_guidance(models):

@@ -91,6 +91,10 @@ def test_trims_to_the_frame_count_and_conditions(model_dir, tmp_path, capsys):
                  "-o", str(out)]) == 0
     assert "drawing 2 candidate first windows to keep one (motion-medoid): the first frames come after them" in \
         capsys.readouterr().err
+    assert main(["generate", "", "--model", str(model_dir), "--frames", "6", "--first-window-candidates", "2",
+                 "--first-window-choice-frames", "2", "-o", str(out)]) == 0
+    assert "drawing 2 candidate first windows of 2 latent frames to keep one" in capsys.readouterr().err
+    assert len(read_video(out)) == 6
     image = tmp_path / "first.png"
     write_video(tmp_path / "clip.mp4", np.full((13, 32, 32, 3), 90, np.uint8), fps=8)
     from PIL import Image
@@ -194,6 +198,7 @@ def test_interrupted_generation_keeps_valid_files(model_dir, tmp_path):
     (["--top-p", "2"], "--top-p must be in (0, 1]"),
     (["--top-k", "-3"], "--top-k must be >= 1 (or 0 to keep all)"),
     (["--first-window-temperature", "-1"], "--first-window-temperature must be >= 0"),
+    (["--first-window-choice-frames", "1"], "--first-window-choice-frames must be >= 2 (or 0: the whole first window)"),
     (["-o", ""], "-o is empty"),
     (["--tokens-out", " "], "--tokens-out is empty"),
     (["--image", "{tmp}"], "a folder, not a file"),

@@ -245,7 +245,9 @@ def first_frame_wait(config, *, streams: int) -> str | None:
     if count < 2:
         return None
     videos = f" for each of {streams} prompts" if streams > 1 else ""
-    return (f"drawing {count} candidate first windows{videos} to keep one ({config.first_window_selector}): "
+    early = config.first_window_choice_frames
+    length = "" if early is None else f" of {early} latent frames"
+    return (f"drawing {count} candidate first windows{length}{videos} to keep one ({config.first_window_selector}): "
             f"the first frames come after them")
 
 
@@ -261,7 +263,8 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
         for warning in schedule_warnings(schedule, factor, args.frames, continued):
             print(f"warning: {args.prompt_schedule}: {warning}", file=sys.stderr)
         window = config.window_for(lm.config.window_frames)
-        first_window_ends = frame_start(window + 1, factor, continued)  # drawn whole when candidates are compared
+        # Drawn whole (to the candidates' last frame) when candidates are compared:
+        first_window_ends = frame_start(config.candidates_until(window, continued) + 1, factor, continued)
         early = [frame for frame, _ in schedule if frame < first_window_ends]
         if early and config.first_window_candidates > 1:  # the last early line is the one in force then
             unused = (f"; the one{'s' * (len(early) > 2)} at frame{'s' * (len(early) > 2)} "

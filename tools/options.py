@@ -46,6 +46,9 @@ SAMPLER_FLAGS = (
     ("--first-window-selector", "first_window_selector", str,
      "how a first window is picked among the candidates (motion-medoid: the one whose motion agrees most with "
      "the others', tuned on the shapes world)"),
+    ("--first-window-choice-frames", "first_window_choice_frames", int,
+     "keep a candidate after this many latent frames of the first window (anchor included, at least 2) and draw "
+     "the rest of it for the kept one alone: an earlier first frame; 0 = the whole first window"),
     ("--window", "window_frames", int, "latent frames in the context after the anchor; none = as trained"),
 )
 
@@ -371,6 +374,8 @@ def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> S
     overrides = {field: getattr(args, field) for _, field, _, _ in SAMPLER_FLAGS if getattr(args, field) is not None}
     if overrides.get("top_k") == 0:  # 0 keeps every code
         overrides["top_k"] = None
+    if overrides.get("first_window_choice_frames") == 0:  # 0 draws every candidate's whole first window
+        overrides["first_window_choice_frames"] = None
     try:
         config = SamplerConfig.from_pretrained(model_dir)  # its own fields named as the file names them
     except (FileNotFoundError, ValueError) as err:
@@ -384,6 +389,8 @@ def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> S
                 message = flag + message[len(field):]
                 if field == "top_k":  # the flag's 0 (keep all) is the config's None
                     message = message.replace("must be >= 1", "must be >= 1 (or 0 to keep all)")
+                if field == "first_window_choice_frames":  # the flag's 0 is the config's None
+                    message = message.replace("(or None: the whole first window)", "(or 0: the whole first window)")
                 break
         raise UsageError(message) from err
 
