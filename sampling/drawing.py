@@ -419,8 +419,7 @@ def _select_first_windows(lm: VideoLM, prefixes: Prefixes, given: list[Tensor], 
         candidates = draw_first_windows(lm, prefixes.tokens, given, config, window, generator, count,
                                         text=prefixes.text, batched=batched, fused_steps=levers.fused_steps,
                                         on_frame=None if as_drawn is None else
-                                        lambda tokens: as_drawn.push(lm.vocab.video_codes(tokens).view(-1, *grid)),
-                                        until=config.candidates_until(window, len(given)))
+                                        lambda tokens: as_drawn.push(lm.vocab.video_codes(tokens).view(-1, *grid)))
         drawn = [[lm.vocab.video_codes(frame).view(*grid).cpu() for frame in candidate.frames] for candidate in candidates]
         if as_drawn is not None:
             decoders, frames = as_drawn.result()

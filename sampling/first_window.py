@@ -67,8 +67,9 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
             and a `draw_codes` per token.
         on_frame: with `batched`, called with each latent frame's token ids (count x s, t),
             candidate-major, as soon as it is drawn (to decode it while the next is drawn).
-        until: index of the last latent frame drawn (`SamplerConfig.candidates_until`), at most
-            `window`; None: `window`, the whole first window.
+        until: index of the last latent frame drawn, from `len(given)` to `window`; None: the
+            config's (`SamplerConfig.candidates_until`: the whole first window unless
+            `first_window_choice_frames` is set).
     Returns:
         count x s candidates, candidate-major: candidate c of stream j at c * s + j.
     Raises:
@@ -76,7 +77,7 @@ def draw_first_windows(lm: VideoLM, prefixes: Tensor, given: list[Tensor], confi
     """
     if len(given) > window:
         raise ValueError(f"{len(given)} latent frames given: the first window ({window + 1} frames) is complete")
-    until = window if until is None else until
+    until = config.candidates_until(window, len(given)) if until is None else until
     if not len(given) <= until <= window:
         raise ValueError(f"until must be from {len(given)} (the first frame to draw) to {window} (the window's "
                          f"last), got {until}")

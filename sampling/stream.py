@@ -121,7 +121,7 @@ def stream(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, config: SamplerC
             them as one batch.
         bf16_decoder: run the tokenizer's streaming decoder under bfloat16 autocast (`StreamingDecoder`).
         jacobi_block: 0 draws as always; otherwise every token is drawn from its own uniform number
-            (inverse-CDF; after the first window, and in it too when it has one candidate), one token
+            (inverse-CDF; after the candidates, and from the anchor when there is one candidate), one token
             per forward pass for 1, and for n >= 2 up to n per pass by Jacobi decoding, the tokens
             of 1 to float rounding (`arvid.sampling.jacobi` says when they can differ).
         fused_steps: 0 draws as always; n >= 1 draws every token from its own uniform number
@@ -232,8 +232,8 @@ def generate(lm: VideoLM, tokenizer: VideoTokenizer, prompt: str, latent_frames:
     `video`, `seed`, the speed levers).
 
     With first-window candidates (the shipped config draws 4), the first frame comes only after every
-    candidate's whole first window is drawn: for a quick look, `dataclasses.replace(config,
-    first_window_candidates=1)`.
+    candidate's first window is drawn (whole, unless `first_window_choice_frames` ends it earlier):
+    for a quick look, `dataclasses.replace(config, first_window_candidates=1)`.
 
     Raises:
         ValueError: `latent_frames` < 1, or as `stream`.

@@ -103,6 +103,9 @@ def test_candidates_drawn_to_an_earlier_frame_are_the_start_of_whole_ones(models
                                until=1)
     assert [len(c.frames) for c in early] == [2, 2, 2] and [len(c.frames) for c in whole] == [WINDOW + 1] * 3
     assert all(torch.equal(a, b) for e, w in zip(early, whole) for a, b in zip(e.frames, w.frames))
+    from_config = draw_first_windows(lm, _prefixes(lm), [], replace(config, first_window_choice_frames=2), WINDOW,
+                                     torch.Generator().manual_seed(2), 3, batched=True)
+    assert all(torch.equal(a, b) for e, c in zip(early, from_config) for a, b in zip(e.frames, c.frames, strict=True))
     for until in (-1, WINDOW + 1):
         with pytest.raises(ValueError, match="until must be from 0"):
             draw_first_windows(lm, _prefixes(lm), [], config, WINDOW, torch.Generator(), 2, until=until)
@@ -137,6 +140,11 @@ def test_an_early_choice_keeps_a_candidates_first_frames_and_draws_the_window_on
     assert all(torch.equal(a.codes.flatten() + lm.vocab.video_offset, b) for a, b in zip(frames[:2], chosen.frames))
     assert [f.index for f in frames] == list(range(WINDOW + 3))
     assert [f.frames.shape for f in frames] == [(1, 32, 32, 3)] + [(4, 32, 32, 3)] * (WINDOW + 2)
+    # The kept candidate's decoder goes on: the pixels are those of decoding the codes in one stream.
+    decoder = tokenizer.streaming_decoder()
+    for frame in frames:
+        again = decoder.push_frames(frame.codes)
+        assert np.abs(again.astype(int) - frame.frames.astype(int)).max() <= 1
     whole = generate(lm, tokenizer, PROMPT, WINDOW + 3, replace(config, first_window_choice_frames=None),
                      batched_candidates=batched)
     late = generate(lm, tokenizer, PROMPT, WINDOW + 3, replace(config, first_window_choice_frames=WINDOW + 5),

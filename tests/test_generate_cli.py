@@ -93,7 +93,8 @@ def test_trims_to_the_frame_count_and_conditions(model_dir, tmp_path, capsys):
         capsys.readouterr().err
     assert main(["generate", "", "--model", str(model_dir), "--frames", "6", "--first-window-candidates", "2",
                  "--first-window-choice-frames", "2", "-o", str(out)]) == 0
-    assert "drawing 2 candidate first windows of 2 latent frames to keep one" in capsys.readouterr().err
+    assert "drawing 2 candidate first windows to latent frame 1 (or the first drawn) to keep one" in \
+        capsys.readouterr().err
     assert len(read_video(out)) == 6
     image = tmp_path / "first.png"
     write_video(tmp_path / "clip.mp4", np.full((13, 32, 32, 3), 90, np.uint8), fps=8)

@@ -116,6 +116,12 @@ def test_switches_inside_a_first_window_of_candidates_say_which_one_is_used(mode
                  "--first-window-candidates", "2", "--prompt-schedule", str(schedule), "-o", str(tmp_path / "x.gif")]) == 0
     err = capsys.readouterr().err
     assert "the switch at frame 3 takes effect at frame" in err and "the one at frame 2 before it is never used" in err
+    # Chosen after 2 latent frames (frames 0-4), the rest of the first window follows the switch.
+    assert main(["generate", "a red circle moving left", "--model", str(model_dir), "--frames", "16",
+                 "--first-window-candidates", "2", "--first-window-choice-frames", "2", "--prompt-schedule",
+                 str(schedule), "-o", str(tmp_path / "x.gif")]) == 0
+    assert ("frames 0-4 are drawn as several first-window candidates; the switch at frame 3 takes effect at frame 5"
+            in capsys.readouterr().err)
 
 
 def test_a_schedule_counts_a_continued_videos_own_frames(model_dir, tmp_path, capsys):

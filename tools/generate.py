@@ -239,14 +239,15 @@ def _prepare(args: argparse.Namespace):
 
 def first_frame_wait(config, *, streams: int) -> str | None:
     """What the progress line says until the model's first frame: the first window's candidates are
-    drawn whole before it (minutes for a large LM on a CPU), after an image or a continued clip's
-    frames too (they fill at most the anchor and the window before its last frame); None for one."""
+    drawn before it (minutes for a large LM on a CPU; whole, or to `first_window_choice_frames`),
+    after an image or a continued clip's frames too (they fill at most the anchor and the window
+    before its last frame); None for one."""
     count = config.first_window_candidates
     if count < 2:
         return None
     videos = f" for each of {streams} prompts" if streams > 1 else ""
-    early = config.first_window_choice_frames
-    length = "" if early is None else f" of {early} latent frames"
+    early = config.first_window_choice_frames  # counted from the anchor; at least one frame is drawn
+    length = "" if early is None else f" to latent frame {early - 1} (or the first drawn)"
     return (f"drawing {count} candidate first windows{length}{videos} to keep one ({config.first_window_selector}): "
             f"the first frames come after them")
 
@@ -270,8 +271,10 @@ def _prompt_changes(args: argparse.Namespace, schedule: list[tuple[int, str]], l
             unused = (f"; the one{'s' * (len(early) > 2)} at frame{'s' * (len(early) > 2)} "
                       f"{', '.join(map(str, early[:-1]))} before it {'are' if len(early) > 2 else 'is'} never used"
                       if len(early) > 1 else "")
-            print(f"warning: the first window (frames 0-{first_window_ends - 1}) is drawn whole, as several "
-                  f"candidates; the switch at frame {early[-1]} takes effect at frame {first_window_ends}{unused}",
+            drawn = (f"the first window (frames 0-{first_window_ends - 1}) is drawn whole, as several candidates"
+                     if config.first_window_choice_frames is None else
+                     f"frames 0-{first_window_ends - 1} are drawn as several first-window candidates")
+            print(f"warning: {drawn}; the switch at frame {early[-1]} takes effect at frame {first_window_ends}{unused}",
                   file=sys.stderr)
         return scheduled_prompts(args.prompt, schedule, factor, continued)
     if args.interactive:
