@@ -87,8 +87,7 @@ class SamplerConfig:
             raise ValueError(f"first_window_candidates must be >= 1, got {self.first_window_candidates}")
         # Two latent frames are the fewest that show motion (the anchor alone is one video frame).
         if self.first_window_choice_frames is not None and self.first_window_choice_frames < 2:
-            raise ValueError(f"first_window_choice_frames must be >= 2 (or None: the whole first window), "
-                             f"got {self.first_window_choice_frames}")
+            raise ValueError(f"first_window_choice_frames must be >= 2, got {self.first_window_choice_frames}")
         # Imported here: first_window imports this module for SamplerConfig and draw_code.
         from arvid.sampling.first_window import FIRST_WINDOW_SELECTORS
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,8 @@ SAMPLER_FLAGS = (
      "the rest of it for the kept one alone: an earlier first frame; 0 = the whole first window"),
     ("--window", "window_frames", int, "latent frames in the context after the anchor; none = as trained"),
 )
+# Sampler flags whose 0 is the config's None, and what that 0 means (said in their range errors).
+ZERO_MEANS_NONE = {"top_k": "0 to keep all", "first_window_choice_frames": "0: the whole first window"}
 
 # flag, `stream` keyword, help: the speed levers, each off by default (the exact, one-thread path).
 SPEED_FLAGS = (
@@ -372,10 +375,9 @@ def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> S
     from arvid.sampling import SamplerConfig
 
     overrides = {field: getattr(args, field) for _, field, _, _ in SAMPLER_FLAGS if getattr(args, field) is not None}
-    if overrides.get("top_k") == 0:  # 0 keeps every code
-        overrides["top_k"] = None
-    if overrides.get("first_window_choice_frames") == 0:  # 0 draws every candidate's whole first window
-        overrides["first_window_choice_frames"] = None
+    for field in ZERO_MEANS_NONE:  # the flag's 0 is the config's None
+        if overrides.get(field) == 0:
+            overrides[field] = None
     try:
         config = SamplerConfig.from_pretrained(model_dir)  # its own fields named as the file names them
     except (FileNotFoundError, ValueError) as err:
@@ -387,10 +389,8 @@ def sampler_config(args: argparse.Namespace, model_dir: Path, *, seed: int) -> S
         for flag, field, _, _ in SAMPLER_FLAGS:
             if field in overrides and message.startswith(field):
                 message = flag + message[len(field):]
-                if field == "top_k":  # the flag's 0 (keep all) is the config's None
-                    message = message.replace("must be >= 1", "must be >= 1 (or 0 to keep all)")
-                if field == "first_window_choice_frames":  # the flag's 0 is the config's None
-                    message = message.replace("(or None: the whole first window)", "(or 0: the whole first window)")
+                if field in ZERO_MEANS_NONE:
+                    message = re.sub(r"must be >= (\d+)", rf"must be >= \1 (or {ZERO_MEANS_NONE[field]})", message)
                 break
         raise UsageError(message) from err
 
